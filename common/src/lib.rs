@@ -1,0 +1,11 @@
+//! Types shared by every Shale role.
+//!
+//! Owns: identifiers (node, chunk), the object layout that the metadata
+//! service records and the gateway reads (parts → segments → chunks), and the
+//! small HTTP RPC helpers every internal client uses.
+//! Depends on: nothing of Shale. Must never: talk to RocksDB or to disks.
+
+pub mod layout;
+pub mod rpc;
+
+pub use layout::*;
