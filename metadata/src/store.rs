@@ -1,0 +1,921 @@
+//! `MetaStore`: the catalogue over RocksDB.
+//!
+//! Every method is synchronous (RocksDB blocks); the service calls them from
+//! `spawn_blocking`. Every change of one request is one `WriteBatch` written
+//! with a synced WAL, so a request is all-or-nothing across column families
+//! and durable before it is acknowledged.
+//!
+//! Serialisation of read-check-write: bucket creation and deletion take
+//! `buckets_lock` exclusively; every object and upload write takes it shared
+//! plus one of `STRIPES` mutexes chosen by (bucket, key). So two writers of
+//! one key are serialised (one If-None-Match wins), and no write can slip into
+//! a bucket between DeleteBucket's emptiness check and its commit.
+
+use crate::keys;
+use crate::types::*;
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Options, ReadOptions, WriteBatch,
+    WriteOptions,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shale_common::{ChunkPlacement, NodeInfo, ObjectData, PartLayout};
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Result of the store's operations.
+pub type Result<T> = std::result::Result<T, MetaError>;
+
+const CF_BUCKETS: &str = "buckets";
+const CF_OBJECTS: &str = "objects";
+const CF_UPLOADS: &str = "uploads";
+const CF_PARTS: &str = "parts";
+const CF_ACCESS_KEYS: &str = "access_keys";
+const CF_CLUSTER: &str = "cluster";
+const CF_GC_QUEUE: &str = "gc_queue";
+const CF_NAMES: [&str; 7] = [
+    CF_BUCKETS,
+    CF_OBJECTS,
+    CF_UPLOADS,
+    CF_PARTS,
+    CF_ACCESS_KEYS,
+    CF_CLUSTER,
+    CF_GC_QUEUE,
+];
+
+/// Number of key-lock stripes; collisions only cost a little concurrency.
+const STRIPES: usize = 64;
+/// Longest object key S3 accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Highest part number S3 accepts.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+/// Smallest size of every part but the last of a multipart upload.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Most entries one list call returns, whatever the caller asks (S3's cap).
+pub const MAX_LIST: u32 = 1000;
+
+/// The RocksDB-backed catalogue. Cheap to share behind an `Arc`.
+pub struct MetaStore {
+    db: DB,
+    buckets_lock: RwLock<()>,
+    stripes: Vec<Mutex<()>>,
+    gc_seq: AtomicU64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(v).map_err(|e| MetaError::Internal(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(raw: &[u8], what: &str) -> Result<T> {
+    postcard::from_bytes(raw).map_err(|e| MetaError::Internal(format!("corrupt {what} row: {e}")))
+}
+
+/// ETags arrive from clients with or without their quotes.
+fn strip_quotes(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(MetaError::InvalidArgument(format!(
+            "object key must be 1..={MAX_KEY_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Upload rows use 0x00 as a separator, so neither the key nor the id of an
+/// upload may contain one.
+fn check_upload_names(key: &str, upload_id: &str) -> Result<()> {
+    check_key(key)?;
+    if key.contains('\0') {
+        return Err(MetaError::InvalidArgument(
+            "object key of a multipart upload must not contain NUL".into(),
+        ));
+    }
+    if upload_id.is_empty() || upload_id.contains('\0') {
+        return Err(MetaError::InvalidArgument(
+            "upload id must be non-empty without NUL".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An empty delimiter means no delimiter.
+fn delimiter_of(d: &Option<String>) -> Option<&str> {
+    d.as_deref().filter(|d| !d.is_empty())
+}
+
+impl MetaStore {
+    /// Opens (or creates) the catalogue at `path`, creating missing column
+    /// families. Column families unknown to this version are opened too, so a
+    /// rollback does not refuse to start.
+    pub fn open(path: &Path) -> Result<MetaStore> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(DBCompressionType::Lz4);
+        opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+        let mut names: Vec<String> = CF_NAMES.iter().map(|s| s.to_string()).collect();
+        if let Ok(existing) = DB::list_cf(&opts, path) {
+            for name in existing {
+                if name != "default" && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        let cfs = names
+            .into_iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, opts.clone()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+        Ok(MetaStore {
+            db,
+            buckets_lock: RwLock::new(()),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            gc_seq: AtomicU64::new(seed << 32),
+        })
+    }
+
+    // ---- plumbing: the narrow seam over RocksDB ----
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| MetaError::Internal(format!("column family {name} missing")))
+    }
+
+    fn get<T: DeserializeOwned>(&self, cf: &str, key: &[u8]) -> Result<Option<T>> {
+        match self.db.get_pinned_cf(self.cf(cf)?, key)? {
+            Some(raw) => Ok(Some(decode(&raw, cf)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// An iterator over `[lower, successor(lower))` of `cf`, so a scan never
+    /// reads rows outside the range (another bucket, another upload).
+    fn range_iter(&self, cf: &str, lower: &[u8]) -> Result<rocksdb::DBRawIterator<'_>> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(lower.to_vec());
+        if let Some(upper) = keys::prefix_successor(lower) {
+            ro.set_iterate_upper_bound(upper);
+        }
+        Ok(self.db.raw_iterator_cf_opt(self.cf(cf)?, ro))
+    }
+
+    /// Queues `chunks` for deletion in the same batch as the change that
+    /// unreferenced them.
+    fn queue_gc(&self, batch: &mut WriteBatch, chunks: &[&ChunkPlacement]) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let seq = self.gc_seq.fetch_add(1, Ordering::Relaxed);
+        let key = keys::gc_key(now_ms().max(0) as u64, seq);
+        batch.put_cf(self.cf(CF_GC_QUEUE)?, key, encode(chunks)?);
+        Ok(())
+    }
+
+    // A poisoned lock guards `()`: there is no state to be inconsistent.
+    fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.buckets_lock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.buckets_lock.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stripe(&self, bucket: &str, key: &str) -> MutexGuard<'_, ()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut h);
+        let i = (h.finish() % STRIPES as u64) as usize;
+        self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn require_bucket(&self, bucket: &str) -> Result<()> {
+        keys::bucket_prefix(bucket)?;
+        if self
+            .db
+            .get_pinned_cf(self.cf(CF_BUCKETS)?, bucket)?
+            .is_none()
+        {
+            return Err(MetaError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    fn require_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
+        check_upload_names(key, upload_id)?;
+        self.require_bucket(bucket)?;
+        self.get(CF_UPLOADS, &keys::upload_key(bucket, key, upload_id)?)?
+            .ok_or(MetaError::NoSuchUpload)
+    }
+
+    /// All part rows of an upload, by part number.
+    fn load_parts(&self, upload_id: &str) -> Result<BTreeMap<u32, PartRow>> {
+        let mut it = self.range_iter(CF_PARTS, &keys::parts_prefix(upload_id))?;
+        it.seek_to_first();
+        let mut parts = BTreeMap::new();
+        while let Some(raw) = it.value() {
+            let part: PartRow = decode(raw, CF_PARTS)?;
+            parts.insert(part.number, part);
+            it.next();
+        }
+        it.status()?;
+        Ok(parts)
+    }
+
+    /// Deletes an upload row and all its parts, queueing their chunks.
+    fn drop_upload(&self, batch: &mut WriteBatch, upload_row_key: &[u8], id: &str) -> Result<()> {
+        batch.delete_cf(self.cf(CF_UPLOADS)?, upload_row_key);
+        for (number, part) in self.load_parts(id)? {
+            batch.delete_cf(self.cf(CF_PARTS)?, keys::part_key(id, number));
+            self.queue_gc(batch, &part_chunks(&part.layout))?;
+        }
+        Ok(())
+    }
+
+    // ---- buckets ----
+
+    /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists (one tenant).
+    pub fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket> {
+        keys::bucket_prefix(name)?;
+        let _g = self.exclusive();
+        if self.get::<Bucket>(CF_BUCKETS, name.as_bytes())?.is_some() {
+            return Err(MetaError::BucketAlreadyOwnedByYou);
+        }
+        let bucket = Bucket {
+            name: name.to_string(),
+            region: region.to_string(),
+            created_ms: now_ms(),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BUCKETS)?, name, encode(&bucket)?);
+        self.write(batch)?;
+        Ok(bucket)
+    }
+
+    /// Deletes an empty bucket and aborts its in-progress uploads.
+    pub fn delete_bucket(&self, name: &str) -> Result<()> {
+        let bp = keys::bucket_prefix(name)?;
+        let _g = self.exclusive();
+        self.require_bucket(name)?;
+        let mut it = self.range_iter(CF_OBJECTS, &bp)?;
+        it.seek_to_first();
+        if it.valid() {
+            return Err(MetaError::BucketNotEmpty);
+        }
+        it.status()?;
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_BUCKETS)?, name);
+        let mut it = self.range_iter(CF_UPLOADS, &bp)?;
+        it.seek_to_first();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let upload: Upload = decode(v, CF_UPLOADS)?;
+            self.drop_upload(&mut batch, k, &upload.upload_id)?;
+            it.next();
+        }
+        it.status()?;
+        self.write(batch)
+    }
+
+    /// The bucket, if it exists.
+    pub fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
+        keys::bucket_prefix(name)?;
+        self.get(CF_BUCKETS, name.as_bytes())
+    }
+
+    /// Every bucket, sorted by name.
+    pub fn list_buckets(&self) -> Result<Vec<Bucket>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_BUCKETS)?);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let Some(v) = it.value() {
+            out.push(decode(v, CF_BUCKETS)?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    // ---- objects ----
+
+    /// Writes an object row, returning the row it replaced (whose chunks are
+    /// queued for GC in the same batch).
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        row: ObjectRow,
+        if_none_match: bool,
+        if_match: Option<&str>,
+    ) -> Result<Option<ObjectRow>> {
+        check_key(key)?;
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
+        if if_none_match && old.is_some() {
+            return Err(MetaError::PreconditionFailed);
+        }
+        if let Some(want) = if_match {
+            let want = strip_quotes(want);
+            match &old {
+                Some(o) if want == "*" || want == o.etag => {}
+                _ => return Err(MetaError::PreconditionFailed),
+            }
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
+        if let Some(o) = &old {
+            self.queue_gc(
+                &mut batch,
+                &unreferenced(o.data.chunks(), &row.data.chunks()),
+            )?;
+        }
+        self.write(batch)?;
+        Ok(old)
+    }
+
+    /// The object row (NoSuchBucket / NoSuchKey).
+    pub fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectRow> {
+        check_key(key)?;
+        if let Some(row) = self.get(CF_OBJECTS, &keys::object_key(bucket, key)?)? {
+            return Ok(row);
+        }
+        self.require_bucket(bucket)?;
+        Err(MetaError::NoSuchKey)
+    }
+
+    /// Deletes an object; a missing key is success, as in S3.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
+        check_key(key)?;
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
+        if let Some(o) = &old {
+            let mut batch = WriteBatch::default();
+            batch.delete_cf(self.cf(CF_OBJECTS)?, &okey);
+            self.queue_gc(&mut batch, &o.data.chunks())?;
+            self.write(batch)?;
+        }
+        Ok(old)
+    }
+
+    /// ListObjectsV2: keys after `start_after` with `prefix`, rolled up by
+    /// `delimiter`. A `start_after` equal to a common prefix skips every key
+    /// under it (it is how the gateway continues after a rolled-up prefix).
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: u32,
+    ) -> Result<ListObjectsResult> {
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let bp_len = keys::bucket_prefix(bucket)?.len();
+        self.require_bucket(bucket)?;
+        let mut out = ListObjectsResult::default();
+        let max = max_keys.min(MAX_LIST) as usize;
+        if max == 0 {
+            return Ok(out);
+        }
+        let lower = keys::object_key(bucket, prefix)?;
+        let mut start = lower.clone();
+        if let Some(sa) = start_after {
+            let sa_raw = keys::object_key(bucket, sa)?;
+            let from = match delimiter.and_then(|d| keys::common_prefix(sa, prefix, d)) {
+                Some(cp) if cp == sa => keys::prefix_successor(&sa_raw),
+                _ => Some(keys::key_successor(&sa_raw)),
+            };
+            match from {
+                Some(f) if f > start => start = f,
+                Some(_) => {}
+                None => return Ok(out),
+            }
+        }
+        let mut it = self.range_iter(CF_OBJECTS, &lower)?;
+        it.seek(&start);
+        let mut count = 0usize;
+        let mut last: Option<String> = None;
+        while let Some(raw) = it.key() {
+            let name = keys::decode_object_key(raw, bp_len)?;
+            if count == max {
+                out.is_truncated = true;
+                break;
+            }
+            count += 1;
+            if let Some(cp) = delimiter.and_then(|d| keys::common_prefix(&name, prefix, d)) {
+                // Seek past the whole common prefix instead of reading every
+                // key under it.
+                let cp = cp.to_string();
+                let next = keys::prefix_successor(&keys::object_key(bucket, &cp)?);
+                out.common_prefixes.push(cp.clone());
+                last = Some(cp);
+                match next {
+                    Some(n) => it.seek(n),
+                    None => break,
+                }
+                continue;
+            }
+            let row: ObjectRow = decode(it.value().unwrap_or_default(), CF_OBJECTS)?;
+            out.objects.push(ObjectSummary {
+                key: name.clone(),
+                size: row.size,
+                etag: row.etag,
+                last_modified_ms: row.last_modified_ms,
+            });
+            last = Some(name);
+            it.next();
+        }
+        it.status()?;
+        if out.is_truncated {
+            out.next_marker = last;
+        }
+        Ok(out)
+    }
+
+    // ---- multipart uploads ----
+
+    /// Records a new multipart upload (NoSuchBucket).
+    pub fn create_upload(&self, upload: Upload) -> Result<()> {
+        check_upload_names(&upload.key, &upload.upload_id)?;
+        let ukey = keys::upload_key(&upload.bucket, &upload.key, &upload.upload_id)?;
+        let _b = self.shared();
+        let _k = self.stripe(&upload.bucket, &upload.key);
+        self.require_bucket(&upload.bucket)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_UPLOADS)?, ukey, encode(&upload)?);
+        self.write(batch)
+    }
+
+    /// Records a part, returning the part it replaced (its chunks go to GC).
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: PartRow,
+    ) -> Result<Option<PartRow>> {
+        if part.number == 0 || part.number > MAX_PART_NUMBER {
+            return Err(MetaError::InvalidArgument(format!(
+                "part number must be 1..={MAX_PART_NUMBER}"
+            )));
+        }
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_upload(bucket, key, upload_id)?;
+        let pkey = keys::part_key(upload_id, part.number);
+        let old: Option<PartRow> = self.get(CF_PARTS, &pkey)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_PARTS)?, &pkey, encode(&part)?);
+        if let Some(o) = &old {
+            let chunks = unreferenced(part_chunks(&o.layout), &part_chunks(&part.layout));
+            self.queue_gc(&mut batch, &chunks)?;
+        }
+        self.write(batch)?;
+        Ok(old)
+    }
+
+    /// Parts with a number above `part_number_marker`, ascending.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: u32,
+    ) -> Result<ListPartsResult> {
+        self.require_upload(bucket, key, upload_id)?;
+        let mut out = ListPartsResult::default();
+        let max = max_parts.min(MAX_LIST) as usize;
+        let Some(first) = part_number_marker.checked_add(1) else {
+            return Ok(out);
+        };
+        if max == 0 {
+            return Ok(out);
+        }
+        let mut it = self.range_iter(CF_PARTS, &keys::parts_prefix(upload_id))?;
+        it.seek(keys::part_key(upload_id, first));
+        while let Some(raw) = it.value() {
+            if out.parts.len() == max {
+                out.is_truncated = true;
+                break;
+            }
+            out.parts.push(decode(raw, CF_PARTS)?);
+            it.next();
+        }
+        it.status()?;
+        if out.is_truncated {
+            out.next_part_number_marker = out.parts.last().map(|p| p.number);
+        }
+        Ok(out)
+    }
+
+    /// Completes a multipart upload atomically: checks the parts, writes the
+    /// object, deletes the upload and its parts, and queues the chunks of
+    /// unused parts and of the replaced object for GC, in one batch.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        if_none_match: bool,
+    ) -> Result<ObjectRow> {
+        if parts.is_empty() {
+            return Err(MetaError::InvalidArgument(
+                "You must specify at least one part".into(),
+            ));
+        }
+        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(MetaError::InvalidPartOrder);
+        }
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        let upload = self.require_upload(bucket, key, upload_id)?;
+        let mut stored = self.load_parts(upload_id)?;
+        let mut used = Vec::with_capacity(parts.len());
+        for (number, etag) in parts {
+            match stored.remove(number) {
+                Some(p) if p.etag == strip_quotes(etag) => used.push(p),
+                Some(_) => {
+                    return Err(MetaError::InvalidPart(format!(
+                        "part {number}: etag does not match"
+                    )));
+                }
+                None => {
+                    return Err(MetaError::InvalidPart(format!(
+                        "part {number} was not uploaded"
+                    )));
+                }
+            }
+        }
+        if used[..used.len() - 1]
+            .iter()
+            .any(|p| p.size < MIN_PART_SIZE)
+        {
+            return Err(MetaError::EntityTooSmall);
+        }
+        let okey = keys::object_key(bucket, key)?;
+        let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
+        if if_none_match && old.is_some() {
+            return Err(MetaError::PreconditionFailed);
+        }
+        let etag = multipart_etag(&used)?;
+        let row = ObjectRow {
+            size: used.iter().map(|p| p.size).sum(),
+            etag,
+            last_modified_ms: now_ms(),
+            content_type: upload.content_type,
+            system_headers: upload.system_headers,
+            user_metadata: upload.user_metadata,
+            parts_count: Some(used.len() as u32),
+            data: ObjectData::Parts(used.into_iter().map(|p| p.layout).collect()),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
+        // Deletes every part row (used and unused) and queues only the
+        // unused parts' chunks: the used ones are now the object's.
+        batch.delete_cf(
+            self.cf(CF_UPLOADS)?,
+            keys::upload_key(bucket, key, upload_id)?,
+        );
+        for (number, _) in parts {
+            batch.delete_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *number));
+        }
+        let live = row.data.chunks();
+        for (number, part) in &stored {
+            batch.delete_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *number));
+            self.queue_gc(&mut batch, &unreferenced(part_chunks(&part.layout), &live))?;
+        }
+        if let Some(o) = &old {
+            self.queue_gc(&mut batch, &unreferenced(o.data.chunks(), &live))?;
+        }
+        self.write(batch)?;
+        Ok(row)
+    }
+
+    /// Aborts an upload; its parts' chunks go to GC (NoSuchUpload).
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_upload(bucket, key, upload_id)?;
+        let mut batch = WriteBatch::default();
+        self.drop_upload(
+            &mut batch,
+            &keys::upload_key(bucket, key, upload_id)?,
+            upload_id,
+        )?;
+        self.write(batch)
+    }
+
+    /// The upload (NoSuchBucket / NoSuchUpload).
+    pub fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
+        self.require_upload(bucket, key, upload_id)
+    }
+
+    /// ListMultipartUploads: ordered by key then upload id. With only
+    /// `key_marker`, uploads of keys after it; with `upload_id_marker` too,
+    /// also the uploads of `key_marker` after that id.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max_uploads: u32,
+    ) -> Result<ListUploadsResult> {
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        self.require_bucket(bucket)?;
+        let mut out = ListUploadsResult::default();
+        let max = max_uploads.min(MAX_LIST) as usize;
+        if max == 0 {
+            return Ok(out);
+        }
+        let lower = keys::object_key(bucket, prefix)?;
+        let mut start = lower.clone();
+        if let Some(km) = key_marker.filter(|k| !k.is_empty()) {
+            let km_raw = keys::object_key(bucket, km)?;
+            let from = match (
+                delimiter.and_then(|d| keys::common_prefix(km, prefix, d)),
+                upload_id_marker.filter(|u| !u.is_empty()),
+            ) {
+                (Some(cp), _) if cp == km => keys::prefix_successor(&km_raw),
+                (_, Some(uim)) => Some(keys::key_successor(&keys::upload_key(bucket, km, uim)?)),
+                // Past every upload of `km` itself: its rows are `km 0x00 id`.
+                _ => {
+                    let mut past = km_raw;
+                    past.push(1);
+                    Some(past)
+                }
+            };
+            match from {
+                Some(f) if f > start => start = f,
+                Some(_) => {}
+                None => return Ok(out),
+            }
+        }
+        let mut it = self.range_iter(CF_UPLOADS, &lower)?;
+        it.seek(&start);
+        let mut count = 0usize;
+        let mut last: Option<(String, Option<String>)> = None;
+        while let Some(raw) = it.value() {
+            let upload: Upload = decode(raw, CF_UPLOADS)?;
+            if count == max {
+                out.is_truncated = true;
+                break;
+            }
+            count += 1;
+            if let Some(cp) = delimiter.and_then(|d| keys::common_prefix(&upload.key, prefix, d)) {
+                let cp = cp.to_string();
+                let next = keys::prefix_successor(&keys::object_key(bucket, &cp)?);
+                out.common_prefixes.push(cp.clone());
+                last = Some((cp, None));
+                match next {
+                    Some(n) => it.seek(n),
+                    None => break,
+                }
+                continue;
+            }
+            last = Some((upload.key.clone(), Some(upload.upload_id.clone())));
+            out.uploads.push(upload);
+            it.next();
+        }
+        it.status()?;
+        if out.is_truncated
+            && let Some((k, id)) = last
+        {
+            out.next_key_marker = Some(k);
+            out.next_upload_id_marker = id;
+        }
+        Ok(out)
+    }
+
+    // ---- access keys and cluster map ----
+
+    /// Inserts or replaces an access key.
+    pub fn put_access_key(&self, key: &AccessKey) -> Result<()> {
+        if key.access_key.is_empty() {
+            return Err(MetaError::InvalidArgument("empty access key".into()));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_ACCESS_KEYS)?, &key.access_key, encode(key)?);
+        self.write(batch)
+    }
+
+    /// The access key, if it exists.
+    pub fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKey>> {
+        self.get(CF_ACCESS_KEYS, access_key.as_bytes())
+    }
+
+    /// Inserts or replaces a storage node, by id.
+    pub fn register_node(&self, node: &NodeInfo) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_CLUSTER)?, keys::node_key(node.id), encode(node)?);
+        self.write(batch)
+    }
+
+    /// Every storage node, sorted by id.
+    pub fn cluster_map(&self) -> Result<Vec<NodeInfo>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_CLUSTER)?);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let Some(v) = it.value() {
+            out.push(decode(v, CF_CLUSTER)?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Up to `limit` oldest entries of the GC queue, each a list of chunks to
+    /// delete. Read-only: for the future GC worker and for tests.
+    pub fn gc_pending(&self, limit: usize) -> Result<Vec<Vec<ChunkPlacement>>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_GC_QUEUE)?);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let Some(v) = it.value() {
+            if out.len() == limit {
+                break;
+            }
+            out.push(decode(v, CF_GC_QUEUE)?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Runs one RPC request against the store.
+    pub fn execute(&self, req: MetaRequest) -> Result<MetaResponse> {
+        use MetaRequest as Q;
+        use MetaResponse as R;
+        Ok(match req {
+            Q::CreateBucket { name, region } => R::Bucket(self.create_bucket(&name, &region)?),
+            Q::DeleteBucket { name } => {
+                self.delete_bucket(&name)?;
+                R::Unit
+            }
+            Q::GetBucket { name } => R::MaybeBucket(self.get_bucket(&name)?),
+            Q::ListBuckets => R::Buckets(self.list_buckets()?),
+            Q::PutObject {
+                bucket,
+                key,
+                row,
+                if_none_match,
+                if_match,
+            } => R::MaybeObject(self.put_object(
+                &bucket,
+                &key,
+                row,
+                if_none_match,
+                if_match.as_deref(),
+            )?),
+            Q::GetObject { bucket, key } => R::Object(self.get_object(&bucket, &key)?),
+            Q::DeleteObject { bucket, key } => R::MaybeObject(self.delete_object(&bucket, &key)?),
+            Q::ListObjects {
+                bucket,
+                prefix,
+                delimiter,
+                start_after,
+                max_keys,
+            } => R::ListObjects(self.list_objects(
+                &bucket,
+                &prefix,
+                delimiter_of(&delimiter),
+                start_after.as_deref(),
+                max_keys,
+            )?),
+            Q::CreateUpload { upload } => {
+                self.create_upload(upload)?;
+                R::Unit
+            }
+            Q::PutPart {
+                bucket,
+                key,
+                upload_id,
+                part,
+            } => R::MaybePart(self.put_part(&bucket, &key, &upload_id, part)?),
+            Q::ListParts {
+                bucket,
+                key,
+                upload_id,
+                part_number_marker,
+                max_parts,
+            } => R::ListParts(self.list_parts(
+                &bucket,
+                &key,
+                &upload_id,
+                part_number_marker,
+                max_parts,
+            )?),
+            Q::CompleteUpload {
+                bucket,
+                key,
+                upload_id,
+                parts,
+                if_none_match,
+            } => {
+                R::Object(self.complete_upload(&bucket, &key, &upload_id, &parts, if_none_match)?)
+            }
+            Q::AbortUpload {
+                bucket,
+                key,
+                upload_id,
+            } => {
+                self.abort_upload(&bucket, &key, &upload_id)?;
+                R::Unit
+            }
+            Q::GetUpload {
+                bucket,
+                key,
+                upload_id,
+            } => R::Upload(self.get_upload(&bucket, &key, &upload_id)?),
+            Q::ListUploads {
+                bucket,
+                prefix,
+                delimiter,
+                key_marker,
+                upload_id_marker,
+                max_uploads,
+            } => R::ListUploads(self.list_uploads(
+                &bucket,
+                &prefix,
+                delimiter_of(&delimiter),
+                key_marker.as_deref(),
+                upload_id_marker.as_deref(),
+                max_uploads,
+            )?),
+            Q::PutAccessKey { key } => {
+                self.put_access_key(&key)?;
+                R::Unit
+            }
+            Q::GetAccessKey { access_key } => R::MaybeAccessKey(self.get_access_key(&access_key)?),
+            Q::RegisterNode { node } => {
+                self.register_node(&node)?;
+                R::Unit
+            }
+            Q::ClusterMap => R::Nodes(self.cluster_map()?),
+        })
+    }
+}
+
+/// Every chunk of one part.
+fn part_chunks(layout: &PartLayout) -> Vec<&ChunkPlacement> {
+    layout
+        .segments
+        .iter()
+        .flat_map(|s| s.chunks.iter())
+        .collect()
+}
+
+/// The chunks of `old` that `live` does not reference. A retried write may
+/// name the very chunks it replaces (the first attempt committed but its
+/// answer was lost); deleting those would destroy the live version.
+fn unreferenced<'a>(
+    old: Vec<&'a ChunkPlacement>,
+    live: &[&ChunkPlacement],
+) -> Vec<&'a ChunkPlacement> {
+    let live: HashSet<(u32, &str)> = live.iter().map(|c| (c.node, c.chunk_id.as_str())).collect();
+    old.into_iter()
+        .filter(|c| !live.contains(&(c.node, c.chunk_id.as_str())))
+        .collect()
+}
+
+/// S3's multipart ETag: hex(md5(concat(binary md5 of each part))) + "-N".
+pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for p in parts {
+        let bin = hex::decode(&p.etag).map_err(|_| {
+            MetaError::InvalidPart(format!("part {}: stored etag is not hex", p.number))
+        })?;
+        h.update(&bin);
+    }
+    Ok(format!("{}-{}", hex::encode(h.finalize()), parts.len()))
+}

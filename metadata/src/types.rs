@@ -1,0 +1,323 @@
+//! The rows the catalogue stores and the RPC messages that carry them.
+//!
+//! Rows and messages are serde types encoded with `postcard` (compact, no
+//! field names on the wire). Postcard is not self-describing: adding a field
+//! to a row changes its encoding, so a row change needs a migration.
+
+use serde::{Deserialize, Serialize};
+use shale_common::{NodeInfo, ObjectData, PartLayout};
+
+/// A bucket as the catalogue records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// The bucket name (S3 rules are checked by the gateway).
+    pub name: String,
+    /// Region the bucket was created in (`LocationConstraint`).
+    pub region: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+}
+
+/// One object version (no versioning yet: one per key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRow {
+    /// Plain bytes in the object.
+    pub size: u64,
+    /// Without quotes: md5 hex, or `"<hex>-<N>"` for multipart objects.
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+    /// `Content-Type` given at upload.
+    pub content_type: Option<String>,
+    /// cache-control, content-disposition, content-encoding,
+    /// content-language, expires: lower-case name, value as given.
+    pub system_headers: Vec<(String, String)>,
+    /// `x-amz-meta-*` without the prefix, lower-case names.
+    pub user_metadata: Vec<(String, String)>,
+    /// `Some(n)` for multipart objects.
+    pub parts_count: Option<u32>,
+    /// Where the bytes are.
+    pub data: ObjectData,
+}
+
+/// One entry of a ListObjects answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectSummary {
+    /// The object key.
+    pub key: String,
+    /// Plain bytes in the object.
+    pub size: u64,
+    /// Without quotes.
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+}
+
+/// An in-progress multipart upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// Bucket of the future object.
+    pub bucket: String,
+    /// Key of the future object.
+    pub key: String,
+    /// Chosen by the gateway; must not contain a NUL byte.
+    pub upload_id: String,
+    /// Milliseconds since the Unix epoch.
+    pub initiated_ms: i64,
+    /// Copied to the object on completion.
+    pub content_type: Option<String>,
+    /// Copied to the object on completion.
+    pub system_headers: Vec<(String, String)>,
+    /// Copied to the object on completion.
+    pub user_metadata: Vec<(String, String)>,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRow {
+    /// Part number, 1..=10000.
+    pub number: u32,
+    /// Plain bytes in the part.
+    pub size: u64,
+    /// MD5 of the part, lower-case hex, no quotes.
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+    /// Where the part's bytes are.
+    pub layout: PartLayout,
+}
+
+/// An S3 access key and its secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// The public key id (`AKIA…`).
+    pub access_key: String,
+    /// The signing secret; never logged (see the `Debug` impl).
+    pub secret_key: String,
+    /// A human name for the key.
+    pub name: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    // The secret must never reach a log line, even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// Answer to a ListObjects (V2 semantics).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListObjectsResult {
+    /// Objects, by key in UTF-8 byte order.
+    pub objects: Vec<ObjectSummary>,
+    /// Rolled-up prefixes, in order, each ending with the delimiter.
+    pub common_prefixes: Vec<String>,
+    /// True when more entries follow.
+    pub is_truncated: bool,
+    /// When truncated: the last key or common prefix returned; pass it back
+    /// as `start_after` to continue.
+    pub next_marker: Option<String>,
+}
+
+/// Answer to a ListParts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPartsResult {
+    /// Parts in ascending part number.
+    pub parts: Vec<PartRow>,
+    /// True when more parts follow.
+    pub is_truncated: bool,
+    /// When truncated: the last part number returned.
+    pub next_part_number_marker: Option<u32>,
+}
+
+/// Answer to a ListMultipartUploads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListUploadsResult {
+    /// Uploads ordered by key, then by upload id.
+    pub uploads: Vec<Upload>,
+    /// Rolled-up prefixes, in order, each ending with the delimiter.
+    pub common_prefixes: Vec<String>,
+    /// True when more entries follow.
+    pub is_truncated: bool,
+    /// When truncated: the key (or common prefix) of the last entry.
+    pub next_key_marker: Option<String>,
+    /// When truncated and the last entry is an upload: its id.
+    pub next_upload_id_marker: Option<String>,
+}
+
+/// Errors of the metadata RPC; each maps to one S3 error in the gateway.
+#[derive(thiserror::Error, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaError {
+    /// The bucket does not exist.
+    #[error("no such bucket")]
+    NoSuchBucket,
+    /// The bucket exists and belongs to someone else (multi-tenant future).
+    #[error("bucket already exists")]
+    BucketAlreadyExists,
+    /// The bucket exists and is ours.
+    #[error("bucket already owned by you")]
+    BucketAlreadyOwnedByYou,
+    /// The bucket still holds objects.
+    #[error("bucket not empty")]
+    BucketNotEmpty,
+    /// The object does not exist.
+    #[error("no such key")]
+    NoSuchKey,
+    /// The multipart upload does not exist (or belongs to another key).
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// A part named in CompleteMultipartUpload is missing or has another etag.
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    /// Parts of CompleteMultipartUpload are not in strictly ascending order.
+    #[error("invalid part order")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than 5 MiB.
+    #[error("entity too small")]
+    EntityTooSmall,
+    /// An If-Match / If-None-Match condition failed.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A malformed argument (the message names it).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The metadata service could not be reached or did not answer.
+    #[error("metadata service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or a disk error inside the metadata service.
+    #[error("internal metadata error: {0}")]
+    Internal(String),
+}
+
+impl From<rocksdb::Error> for MetaError {
+    fn from(e: rocksdb::Error) -> Self {
+        MetaError::Internal(format!("rocksdb: {e}"))
+    }
+}
+
+/// One metadata RPC. The semantics of each (and of its fields) are
+/// documented once, on the `MetaStore` method of the same name.
+#[allow(
+    missing_docs,
+    reason = "fields are documented on the MetaStore methods"
+)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaRequest {
+    /// → `MetaResponse::Bucket`.
+    CreateBucket { name: String, region: String },
+    /// → `MetaResponse::Unit`.
+    DeleteBucket { name: String },
+    /// → `MetaResponse::MaybeBucket`.
+    GetBucket { name: String },
+    /// → `MetaResponse::Buckets`.
+    ListBuckets,
+    /// → `MetaResponse::MaybeObject` (the replaced row).
+    PutObject {
+        bucket: String,
+        key: String,
+        row: ObjectRow,
+        if_none_match: bool,
+        if_match: Option<String>,
+    },
+    /// → `MetaResponse::Object`.
+    GetObject { bucket: String, key: String },
+    /// → `MetaResponse::MaybeObject` (the deleted row).
+    DeleteObject { bucket: String, key: String },
+    /// → `MetaResponse::ListObjects`.
+    ListObjects {
+        bucket: String,
+        prefix: String,
+        delimiter: Option<String>,
+        start_after: Option<String>,
+        max_keys: u32,
+    },
+    /// → `MetaResponse::Unit`.
+    CreateUpload { upload: Upload },
+    /// → `MetaResponse::MaybePart` (the replaced part).
+    PutPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part: PartRow,
+    },
+    /// → `MetaResponse::ListParts`.
+    ListParts {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number_marker: u32,
+        max_parts: u32,
+    },
+    /// → `MetaResponse::Object` (the new object).
+    CompleteUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        parts: Vec<(u32, String)>,
+        if_none_match: bool,
+    },
+    /// → `MetaResponse::Unit`.
+    AbortUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    /// → `MetaResponse::Upload`.
+    GetUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    /// → `MetaResponse::ListUploads`.
+    ListUploads {
+        bucket: String,
+        prefix: String,
+        delimiter: Option<String>,
+        key_marker: Option<String>,
+        upload_id_marker: Option<String>,
+        max_uploads: u32,
+    },
+    /// → `MetaResponse::Unit`.
+    PutAccessKey { key: AccessKey },
+    /// → `MetaResponse::MaybeAccessKey`.
+    GetAccessKey { access_key: String },
+    /// → `MetaResponse::Unit`.
+    RegisterNode { node: NodeInfo },
+    /// → `MetaResponse::Nodes`.
+    ClusterMap,
+}
+
+/// The successful answer to a `MetaRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaResponse {
+    /// No value.
+    Unit,
+    /// One bucket.
+    Bucket(Bucket),
+    /// A bucket, if it exists.
+    MaybeBucket(Option<Bucket>),
+    /// Buckets sorted by name.
+    Buckets(Vec<Bucket>),
+    /// One object row.
+    Object(ObjectRow),
+    /// An object row, if there was one.
+    MaybeObject(Option<ObjectRow>),
+    /// A ListObjects answer.
+    ListObjects(ListObjectsResult),
+    /// A part row, if there was one.
+    MaybePart(Option<PartRow>),
+    /// A ListParts answer.
+    ListParts(ListPartsResult),
+    /// One upload.
+    Upload(Upload),
+    /// A ListUploads answer.
+    ListUploads(ListUploadsResult),
+    /// An access key, if it exists.
+    MaybeAccessKey(Option<AccessKey>),
+    /// Storage nodes sorted by id.
+    Nodes(Vec<NodeInfo>),
+}

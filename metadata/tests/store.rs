@@ -1,0 +1,615 @@
+//! `MetaStore` against a real RocksDB in a temp directory.
+
+use shale_common::{ChunkPlacement, Coding, ObjectData, PartLayout, SegmentLayout};
+use shale_metadata::*;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+
+fn open() -> (tempfile::TempDir, MetaStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MetaStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn layout(number: u32, size: u64, etag: &str, chunk_prefix: &str) -> PartLayout {
+    PartLayout {
+        number,
+        size,
+        etag: etag.into(),
+        coding: Coding::default(),
+        segments: vec![SegmentLayout {
+            size,
+            shard_size: size.div_ceil(4),
+            chunks: (0..6)
+                .map(|i| ChunkPlacement {
+                    node: i,
+                    chunk_id: format!("{chunk_prefix}-{i}"),
+                    durable: true,
+                })
+                .collect(),
+        }],
+    }
+}
+
+fn row(etag: &str, chunk_prefix: &str) -> ObjectRow {
+    ObjectRow {
+        size: 10,
+        etag: etag.into(),
+        last_modified_ms: 1,
+        content_type: Some("text/plain".into()),
+        system_headers: vec![("cache-control".into(), "no-cache".into())],
+        user_metadata: vec![("color".into(), "blue".into())],
+        parts_count: None,
+        data: ObjectData::Parts(vec![layout(1, 10, etag, chunk_prefix)]),
+    }
+}
+
+fn inline(etag: &str) -> ObjectRow {
+    ObjectRow {
+        data: ObjectData::Inline(b"hi".to_vec()),
+        ..row(etag, "unused")
+    }
+}
+
+fn gc_chunk_ids(store: &MetaStore) -> BTreeSet<String> {
+    store
+        .gc_pending(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|c| c.chunk_id)
+        .collect()
+}
+
+#[test]
+fn buckets_create_list_delete() {
+    let (_d, s) = open();
+    let b = s.create_bucket("zeta", "us-east-1").unwrap();
+    assert_eq!(b.name, "zeta");
+    assert_eq!(b.region, "us-east-1");
+    s.create_bucket("alpha", "eu").unwrap();
+    assert_eq!(
+        s.create_bucket("zeta", "us-east-1"),
+        Err(MetaError::BucketAlreadyOwnedByYou)
+    );
+    let names: Vec<_> = s
+        .list_buckets()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    assert_eq!(s.get_bucket("alpha").unwrap().unwrap().region, "eu");
+    assert_eq!(s.get_bucket("nope").unwrap(), None);
+
+    s.put_object("zeta", "k", inline("e"), false, None).unwrap();
+    assert_eq!(s.delete_bucket("zeta"), Err(MetaError::BucketNotEmpty));
+    s.delete_object("zeta", "k").unwrap();
+    s.delete_bucket("zeta").unwrap();
+    assert_eq!(s.delete_bucket("zeta"), Err(MetaError::NoSuchBucket));
+    assert_eq!(s.get_bucket("zeta").unwrap(), None);
+    assert!(s.create_bucket("", "r").is_err());
+}
+
+#[test]
+fn delete_bucket_aborts_its_uploads() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    s.create_bucket("b2", "r").unwrap();
+    for (bucket, id) in [("b", "u1"), ("b2", "u2")] {
+        s.create_upload(upload(bucket, "k", id)).unwrap();
+        s.put_part(bucket, "k", id, part(1, 5, "aa", &format!("{id}p1")))
+            .unwrap();
+    }
+    s.delete_bucket("b").unwrap();
+    assert!(gc_chunk_ids(&s).contains("u1p1-0"));
+    assert!(!gc_chunk_ids(&s).contains("u2p1-0"));
+    // The other bucket's upload is untouched.
+    assert_eq!(s.get_upload("b2", "k", "u2").unwrap().upload_id, "u2");
+    assert_eq!(s.list_parts("b2", "k", "u2", 0, 10).unwrap().parts.len(), 1);
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(s.get_upload("b", "k", "u1"), Err(MetaError::NoSuchUpload));
+}
+
+#[test]
+fn objects_put_get_overwrite_delete() {
+    let (_d, s) = open();
+    assert_eq!(
+        s.put_object("b", "k", row("e1", "c1"), false, None),
+        Err(MetaError::NoSuchBucket)
+    );
+    assert_eq!(s.get_object("b", "k"), Err(MetaError::NoSuchBucket));
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(s.get_object("b", "k"), Err(MetaError::NoSuchKey));
+    assert_eq!(
+        s.put_object("b", "k", row("e1", "c1"), false, None),
+        Ok(None)
+    );
+    assert_eq!(s.get_object("b", "k").unwrap(), row("e1", "c1"));
+    assert!(gc_chunk_ids(&s).is_empty());
+
+    let old = s
+        .put_object("b", "k", row("e2", "c2"), false, None)
+        .unwrap();
+    assert_eq!(old, Some(row("e1", "c1")));
+    assert_eq!(s.get_object("b", "k").unwrap().etag, "e2");
+    let gc = gc_chunk_ids(&s);
+    assert!(gc.contains("c1-0") && gc.contains("c1-5") && !gc.contains("c2-0"));
+
+    assert_eq!(s.delete_object("b", "k").unwrap(), Some(row("e2", "c2")));
+    assert!(gc_chunk_ids(&s).contains("c2-3"));
+    assert_eq!(s.get_object("b", "k"), Err(MetaError::NoSuchKey));
+    assert_eq!(s.delete_object("b", "k"), Ok(None));
+    assert_eq!(s.delete_object("nob", "k"), Err(MetaError::NoSuchBucket));
+    assert!(s.put_object("b", "", inline("e"), false, None).is_err());
+}
+
+#[test]
+fn conditional_puts() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(
+        s.put_object("b", "k", inline("e1"), false, Some("e1")),
+        Err(MetaError::PreconditionFailed)
+    );
+    s.put_object("b", "k", inline("e1"), true, None).unwrap();
+    assert_eq!(
+        s.put_object("b", "k", inline("e2"), true, None),
+        Err(MetaError::PreconditionFailed)
+    );
+    assert_eq!(
+        s.put_object("b", "k", inline("e2"), false, Some("other")),
+        Err(MetaError::PreconditionFailed)
+    );
+    s.put_object("b", "k", inline("e2"), false, Some("\"e1\""))
+        .unwrap();
+    s.put_object("b", "k", inline("e3"), false, Some("*"))
+        .unwrap();
+    assert_eq!(s.get_object("b", "k").unwrap().etag, "e3");
+}
+
+#[test]
+fn racing_if_none_match_has_exactly_one_winner() {
+    let (_d, s) = open();
+    let s = Arc::new(s);
+    s.create_bucket("b", "r").unwrap();
+    for round in 0..25 {
+        let key = format!("race-{round}");
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let (s, barrier, key) = (s.clone(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    s.put_object("b", &key, inline(&format!("t{t}")), true, None)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(results.contains(&Err(MetaError::PreconditionFailed)));
+        let winner = results.iter().position(|r| r.is_ok()).unwrap();
+        assert_eq!(s.get_object("b", &key).unwrap().etag, format!("t{winner}"));
+    }
+}
+
+/// 10 "directories" of 120 keys plus 300 top-level keys = 1,500 keys.
+fn listing_fixture() -> (tempfile::TempDir, MetaStore, Vec<String>) {
+    let (d, s) = open();
+    s.create_bucket("lst", "r").unwrap();
+    // A bucket whose name extends "lst": its rows must never show up.
+    s.create_bucket("lst2", "r").unwrap();
+    s.put_object("lst2", "d00/intruder", inline("x"), false, None)
+        .unwrap();
+    s.put_object("lst2", "a", inline("x"), false, None).unwrap();
+    let mut keys = Vec::new();
+    for dir in 0..10 {
+        for f in 0..120 {
+            keys.push(format!("d{dir:02}/f{f:04}"));
+        }
+    }
+    for t in 0..300 {
+        keys.push(format!("t{t:04}"));
+    }
+    for k in &keys {
+        s.put_object("lst", k, inline("e"), false, None).unwrap();
+    }
+    keys.sort();
+    (d, s, keys)
+}
+
+#[test]
+fn listing_pages_prefixes_and_delimiters() {
+    let (_d, s, keys) = listing_fixture();
+
+    // Paging without a delimiter visits every key exactly once, in order.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s
+            .list_objects("lst", "", None, after.as_deref(), 7)
+            .unwrap();
+        assert!(page.common_prefixes.is_empty());
+        seen.extend(page.objects.iter().map(|o| o.key.clone()));
+        if !page.is_truncated {
+            assert_eq!(page.next_marker, None);
+            break;
+        }
+        assert_eq!(page.objects.len(), 7);
+        after = page.next_marker;
+    }
+    assert_eq!(seen, keys);
+
+    // With a delimiter: 10 common prefixes and 300 keys, each exactly once,
+    // paging straight through common prefixes.
+    let mut entries = Vec::new();
+    let mut after: Option<String> = None;
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let page = s
+            .list_objects("lst", "", Some("/"), after.as_deref(), 3)
+            .unwrap();
+        let mut page_entries: Vec<String> = page
+            .objects
+            .iter()
+            .map(|o| o.key.clone())
+            .chain(page.common_prefixes.iter().cloned())
+            .collect();
+        page_entries.sort();
+        assert!(page_entries.len() <= 3);
+        if page.is_truncated {
+            assert_eq!(page.next_marker.as_ref(), page_entries.last());
+        }
+        entries.extend(page_entries);
+        if !page.is_truncated {
+            break;
+        }
+        after = page.next_marker;
+    }
+    let mut expect: Vec<String> = (0..10).map(|d| format!("d{d:02}/")).collect();
+    expect.extend((0..300).map(|t| format!("t{t:04}")));
+    assert_eq!(entries, expect);
+    assert_eq!(calls, 310 / 3 + 1);
+
+    // One directory, exactly max_keys entries: not truncated.
+    let page = s.list_objects("lst", "d03/", Some("/"), None, 120).unwrap();
+    assert_eq!(page.objects.len(), 120);
+    assert!(!page.is_truncated && page.next_marker.is_none());
+    assert!(page.objects.iter().all(|o| o.key.starts_with("d03/")));
+
+    // A prefix that is not a directory: rolls up to directories.
+    let page = s.list_objects("lst", "d0", Some("/"), None, 1000).unwrap();
+    assert_eq!(page.common_prefixes.len(), 10);
+    assert!(page.objects.is_empty());
+
+    // start_after inside a prefix, and one that is a common prefix.
+    let page = s
+        .list_objects("lst", "d05/", None, Some("d05/f0117"), 1000)
+        .unwrap();
+    let got: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(got, ["d05/f0118", "d05/f0119"]);
+    let page = s
+        .list_objects("lst", "", Some("/"), Some("d08/"), 2)
+        .unwrap();
+    assert_eq!(page.common_prefixes, ["d09/"]);
+    assert_eq!(page.objects[0].key, "t0000");
+    assert_eq!(page.next_marker.as_deref(), Some("t0000"));
+    // start_after before the prefix starts at the prefix.
+    let page = s.list_objects("lst", "t", None, Some("a"), 1).unwrap();
+    assert_eq!(page.objects[0].key, "t0000");
+    // start_after past everything.
+    let page = s.list_objects("lst", "", None, Some("z"), 10).unwrap();
+    assert!(page.objects.is_empty() && !page.is_truncated);
+
+    // max_keys 0: empty, not truncated.
+    let page = s.list_objects("lst", "", None, None, 0).unwrap();
+    assert_eq!(page, ListObjectsResult::default());
+
+    // The other bucket sees only its own rows.
+    let page = s.list_objects("lst2", "", None, None, 1000).unwrap();
+    let got: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(got, ["a", "d00/intruder"]);
+    let page = s.list_objects("lst", "d00/", None, None, 1000).unwrap();
+    assert!(page.objects.iter().all(|o| o.key != "d00/intruder"));
+    assert_eq!(
+        s.list_objects("missing", "", None, None, 10),
+        Err(MetaError::NoSuchBucket)
+    );
+}
+
+const MIB5: u64 = 5 * 1024 * 1024;
+const MD5_HELLO: &str = "5d41402abc4b2a76b9719d911017c592";
+const MD5_WORLD: &str = "7d793037a0760186574b0282f2f435e7";
+
+fn upload(bucket: &str, key: &str, id: &str) -> Upload {
+    Upload {
+        bucket: bucket.into(),
+        key: key.into(),
+        upload_id: id.into(),
+        initiated_ms: 5,
+        content_type: Some("video/mp4".into()),
+        system_headers: vec![("content-language".into(), "fr".into())],
+        user_metadata: vec![("owner".into(), "me".into())],
+    }
+}
+
+fn part(number: u32, size: u64, etag: &str, chunk_prefix: &str) -> PartRow {
+    PartRow {
+        number,
+        size,
+        etag: etag.into(),
+        last_modified_ms: 7,
+        layout: layout(number, size, etag, chunk_prefix),
+    }
+}
+
+#[test]
+fn multipart_complete_builds_the_object() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(
+        s.create_upload(upload("nob", "k", "u")),
+        Err(MetaError::NoSuchBucket)
+    );
+    s.create_upload(upload("b", "movie", "u1")).unwrap();
+    assert_eq!(
+        s.get_upload("b", "movie", "u1").unwrap(),
+        upload("b", "movie", "u1")
+    );
+    // Wrong key for the upload: no such upload.
+    assert_eq!(
+        s.put_part("b", "other", "u1", part(1, MIB5, MD5_HELLO, "x")),
+        Err(MetaError::NoSuchUpload)
+    );
+    // An old object that the completion replaces.
+    s.put_object("b", "movie", row("old", "oldobj"), false, None)
+        .unwrap();
+
+    assert_eq!(
+        s.put_part("b", "movie", "u1", part(1, MIB5, "ffff", "p1a")),
+        Ok(None)
+    );
+    // Re-uploading part 1 replaces it; the first version's chunks go to GC.
+    let replaced = s
+        .put_part("b", "movie", "u1", part(1, MIB5, MD5_HELLO, "p1"))
+        .unwrap();
+    assert_eq!(replaced.unwrap().etag, "ffff");
+    assert!(gc_chunk_ids(&s).contains("p1a-0"));
+    s.put_part("b", "movie", "u1", part(2, 3, MD5_WORLD, "p2"))
+        .unwrap();
+    s.put_part("b", "movie", "u1", part(3, 9, MD5_WORLD, "p3"))
+        .unwrap();
+
+    // ListParts paging.
+    let page = s.list_parts("b", "movie", "u1", 0, 2).unwrap();
+    assert_eq!(
+        page.parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert!(page.is_truncated);
+    assert_eq!(page.next_part_number_marker, Some(2));
+    let page = s.list_parts("b", "movie", "u1", 2, 2).unwrap();
+    assert_eq!(page.parts.iter().map(|p| p.number).collect::<Vec<_>>(), [3]);
+    assert!(!page.is_truncated);
+
+    // Errors leave the upload intact.
+    assert_eq!(
+        s.complete_upload("b", "movie", "u1", &[], false),
+        Err(MetaError::InvalidArgument(
+            "You must specify at least one part".into()
+        ))
+    );
+    assert_eq!(
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(2, MD5_WORLD.into()), (1, MD5_HELLO.into())],
+            false
+        ),
+        Err(MetaError::InvalidPartOrder)
+    );
+    assert_eq!(
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(1, MD5_HELLO.into()), (1, MD5_HELLO.into())],
+            false
+        ),
+        Err(MetaError::InvalidPartOrder)
+    );
+    assert!(matches!(
+        s.complete_upload("b", "movie", "u1", &[(1, MD5_WORLD.into())], false),
+        Err(MetaError::InvalidPart(_))
+    ));
+    assert!(matches!(
+        s.complete_upload("b", "movie", "u1", &[(4, MD5_WORLD.into())], false),
+        Err(MetaError::InvalidPart(_))
+    ));
+    assert_eq!(
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(2, MD5_WORLD.into()), (3, MD5_WORLD.into())],
+            false
+        ),
+        Err(MetaError::EntityTooSmall)
+    );
+    assert_eq!(
+        s.complete_upload("b", "movie", "u1", &[(1, MD5_HELLO.into())], true),
+        Err(MetaError::PreconditionFailed)
+    );
+
+    let obj = s
+        .complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(1, format!("\"{MD5_HELLO}\"")), (2, MD5_WORLD.into())],
+            false,
+        )
+        .unwrap();
+    // hex(md5(md5("hello") ++ md5("world"))) + "-2", computed independently.
+    assert_eq!(obj.etag, "065947336a2f2a95ba8899f3675c3be6-2");
+    assert_eq!(obj.size, MIB5 + 3);
+    assert_eq!(obj.parts_count, Some(2));
+    assert_eq!(obj.content_type.as_deref(), Some("video/mp4"));
+    assert_eq!(obj.user_metadata, [("owner".to_string(), "me".to_string())]);
+    assert_eq!(
+        obj.data,
+        ObjectData::Parts(vec![
+            layout(1, MIB5, MD5_HELLO, "p1"),
+            layout(2, 3, MD5_WORLD, "p2")
+        ])
+    );
+    assert_eq!(s.get_object("b", "movie").unwrap(), obj);
+    assert_eq!(
+        s.get_upload("b", "movie", "u1"),
+        Err(MetaError::NoSuchUpload)
+    );
+    assert_eq!(
+        s.list_parts("b", "movie", "u1", 0, 10),
+        Err(MetaError::NoSuchUpload)
+    );
+    let gc = gc_chunk_ids(&s);
+    // Unused part 3 and the replaced object go to GC; used parts do not.
+    assert!(gc.contains("p3-0") && gc.contains("oldobj-5"));
+    assert!(!gc.contains("p1-0") && !gc.contains("p2-0"));
+}
+
+#[test]
+fn multipart_abort_and_list_uploads() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    for (k, id) in [
+        ("a/1", "u1"),
+        ("a/2", "u2"),
+        ("b", "u3"),
+        ("b", "u4"),
+        ("b", "u5"),
+        ("c", "u6"),
+    ] {
+        s.create_upload(upload("b", k, id)).unwrap();
+    }
+    s.put_part("b", "c", "u6", part(1, 1, MD5_HELLO, "ab"))
+        .unwrap();
+    assert_eq!(
+        s.abort_upload("b", "c", "nope"),
+        Err(MetaError::NoSuchUpload)
+    );
+    s.abort_upload("b", "c", "u6").unwrap();
+    assert!(gc_chunk_ids(&s).contains("ab-2"));
+    assert_eq!(s.get_upload("b", "c", "u6"), Err(MetaError::NoSuchUpload));
+    assert_eq!(s.abort_upload("b", "c", "u6"), Err(MetaError::NoSuchUpload));
+
+    let ids = |r: &ListUploadsResult| {
+        r.uploads
+            .iter()
+            .map(|u| u.upload_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let all = s.list_uploads("b", "", None, None, None, 100).unwrap();
+    assert_eq!(ids(&all), ["u1", "u2", "u3", "u4", "u5"]);
+    let page = s.list_uploads("b", "", None, None, None, 3).unwrap();
+    assert_eq!(ids(&page), ["u1", "u2", "u3"]);
+    assert!(page.is_truncated);
+    assert_eq!(page.next_key_marker.as_deref(), Some("b"));
+    assert_eq!(page.next_upload_id_marker.as_deref(), Some("u3"));
+    let page = s
+        .list_uploads("b", "", None, Some("b"), Some("u3"), 3)
+        .unwrap();
+    assert_eq!(ids(&page), ["u4", "u5"]);
+    assert!(!page.is_truncated);
+    // key_marker alone skips every upload of that key.
+    let page = s
+        .list_uploads("b", "", None, Some("a/2"), None, 10)
+        .unwrap();
+    assert_eq!(ids(&page), ["u3", "u4", "u5"]);
+    let page = s.list_uploads("b", "", None, Some("b"), None, 10).unwrap();
+    assert!(page.uploads.is_empty());
+    // Delimiter roll-up and paging through the common prefix.
+    let page = s.list_uploads("b", "", Some("/"), None, None, 1).unwrap();
+    assert_eq!(page.common_prefixes, ["a/"]);
+    assert_eq!(page.next_key_marker.as_deref(), Some("a/"));
+    assert_eq!(page.next_upload_id_marker, None);
+    let page = s
+        .list_uploads("b", "", Some("/"), Some("a/"), None, 10)
+        .unwrap();
+    assert_eq!(ids(&page), ["u3", "u4", "u5"]);
+    let page = s.list_uploads("b", "a/", None, None, None, 10).unwrap();
+    assert_eq!(ids(&page), ["u1", "u2"]);
+}
+
+#[test]
+fn access_keys_and_cluster_map() {
+    let (_d, s) = open();
+    let key = AccessKey {
+        access_key: "AKIA1".into(),
+        secret_key: "shh".into(),
+        name: "admin".into(),
+    };
+    s.put_access_key(&key).unwrap();
+    assert_eq!(s.get_access_key("AKIA1").unwrap(), Some(key.clone()));
+    assert_eq!(s.get_access_key("AKIA2").unwrap(), None);
+    assert!(!format!("{key:?}").contains("shh"));
+    for (id, addr) in [(7, "n7:1"), (2, "n2:1"), (7, "n7:2")] {
+        s.register_node(&shale_common::NodeInfo {
+            id,
+            addr: addr.into(),
+            zone: String::new(),
+        })
+        .unwrap();
+    }
+    let nodes = s.cluster_map().unwrap();
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|n| (n.id, n.addr.as_str()))
+            .collect::<Vec<_>>(),
+        [(2, "n2:1"), (7, "n7:2")]
+    );
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = MetaStore::open(dir.path()).unwrap();
+        s.create_bucket("b", "r").unwrap();
+        s.put_object("b", "k", row("e1", "c1"), false, None)
+            .unwrap();
+        s.put_object("b", "k", row("e2", "c2"), false, None)
+            .unwrap();
+        s.create_upload(upload("b", "m", "u")).unwrap();
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    assert_eq!(s.get_bucket("b").unwrap().unwrap().name, "b");
+    assert_eq!(s.get_object("b", "k").unwrap(), row("e2", "c2"));
+    assert_eq!(s.get_upload("b", "m", "u").unwrap().upload_id, "u");
+    assert!(gc_chunk_ids(&s).contains("c1-0"));
+}
+
+#[test]
+fn retried_writes_never_collect_live_chunks() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    // The same row twice (a retry after a lost answer): nothing to collect.
+    s.put_object("b", "k", row("e1", "c1"), false, None)
+        .unwrap();
+    s.put_object("b", "k", row("e1", "c1"), false, None)
+        .unwrap();
+    assert!(gc_chunk_ids(&s).is_empty());
+    s.create_upload(upload("b", "m", "u")).unwrap();
+    s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
+        .unwrap();
+    s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
+        .unwrap();
+    assert!(gc_chunk_ids(&s).is_empty());
+    s.complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
+        .unwrap();
+    assert!(gc_chunk_ids(&s).is_empty());
+}

@@ -1,0 +1,473 @@
+//! The storage node's HTTP service, started for real on 127.0.0.1 with temp
+//! disk directories, driven by `StorageClient` (and raw HTTP where the
+//! client would refuse to send the request).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use shale_storage_node::{ChunkStore, Error, StorageClient, StorageNodeConfig, serve};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every test finishes well within this, or fails.
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn bounded<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("test timed out");
+}
+
+/// A running storage node on a free port over temp disk directories.
+struct Node {
+    addr: String,
+    disks: Vec<PathBuf>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<shale_storage_node::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    async fn start(disk_count: usize, block_size: u32) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        // The disk directories do not exist yet: serve must create them.
+        let disks: Vec<PathBuf> = (0..disk_count)
+            .map(|i| dir.path().join(format!("disk{i}")))
+            .collect();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = StorageNodeConfig {
+            disks: disks.clone(),
+            block_size,
+        };
+        let task = tokio::spawn(serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Node {
+            addr,
+            disks,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Where the node keeps chunk `id` (the same placement rule it uses).
+    fn chunk_path(&self, id: &str) -> PathBuf {
+        ChunkStore::open(self.disks.clone(), 16)
+            .unwrap()
+            .chunk_path(id)
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        task.await.unwrap().unwrap();
+    }
+}
+
+fn data(len: usize) -> Bytes {
+    Bytes::from((0..len).map(|i| (i * 7 % 253) as u8).collect::<Vec<_>>())
+}
+
+/// A raw request, for what `StorageClient` would never send.
+async fn raw(
+    method: &str,
+    uri: String,
+    headers: &[(&str, &str)],
+) -> (http::StatusCode, http::HeaderMap, Bytes) {
+    let client = shale_common::rpc::http_client();
+    let mut req = http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+#[tokio::test]
+async fn put_get_range_head_list_delete() {
+    bounded(async {
+        let node = Node::start(2, 1024).await;
+        let client = StorageClient::new();
+        let a = &node.addr;
+        let big = data(3 * 1024 + 512); // 3.5 blocks
+        client.put_chunk(a, "big", big.clone()).await.unwrap();
+        client.put_chunk(a, "empty", Bytes::new()).await.unwrap();
+        client.put_chunk(a, "one", data(1)).await.unwrap();
+
+        assert_eq!(
+            client
+                .get_chunk(a, "big", 0, big.len() as u64)
+                .await
+                .unwrap(),
+            big
+        );
+        assert_eq!(
+            client.get_chunk(a, "big", 1000, 2000).await.unwrap(),
+            big.slice(1000..3000)
+        );
+        assert_eq!(
+            client
+                .get_chunk(a, "big", big.len() as u64 - 1, 1)
+                .await
+                .unwrap(),
+            big.slice(big.len() - 1..)
+        );
+        assert_eq!(
+            client.get_chunk(a, "empty", 0, 0).await.unwrap(),
+            Bytes::new()
+        );
+        assert_eq!(client.get_chunk(a, "one", 0, 1).await.unwrap(), data(1));
+
+        let info = client.head_chunk(a, "big").await.unwrap();
+        assert_eq!(
+            (info.id.as_str(), info.size, info.block_size),
+            ("big", 3584, 1024)
+        );
+        assert_eq!(client.head_chunk(a, "empty").await.unwrap().size, 0);
+
+        assert_eq!(
+            client.list_chunks(a).await.unwrap(),
+            vec!["big", "empty", "one"]
+        );
+
+        // Overwrite: the new data wins.
+        client.put_chunk(a, "one", data(10)).await.unwrap();
+        assert_eq!(client.get_chunk(a, "one", 0, 10).await.unwrap(), data(10));
+
+        client.delete_chunk(a, "big").await.unwrap();
+        assert!(matches!(
+            client.delete_chunk(a, "big").await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            client.get_chunk(a, "big", 0, 1).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            client.head_chunk(a, "big").await,
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(client.list_chunks(a).await.unwrap(), vec!["empty", "one"]);
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_ranges_and_ids() {
+    bounded(async {
+        let node = Node::start(1, 64).await;
+        let client = StorageClient::new();
+        let a = &node.addr;
+        client.put_chunk(a, "c", data(100)).await.unwrap();
+        for (offset, len) in [(0, 101), (100, 1), (99, 2), (101, 0), (u64::MAX, 5)] {
+            let res = client.get_chunk(a, "c", offset, len).await;
+            assert!(
+                matches!(res, Err(Error::InvalidRange(_))),
+                "{offset}+{len}: {res:?}"
+            );
+        }
+        assert!(matches!(
+            client.get_chunk(a, "missing", 0, 1).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            client.put_chunk(a, "../etc", data(1)).await,
+            Err(Error::InvalidChunkId(_))
+        ));
+
+        // What other HTTP clients could send.
+        let uri = |p: &str| format!("http://{a}{p}");
+        let (status, headers, _) = raw("GET", uri("/chunks/.tmp-x"), &[]).await;
+        assert_eq!(status, 400);
+        assert_eq!(headers["x-shale-error"], "invalid-chunk-id");
+        assert_eq!(raw("GET", uri("/chunks/a%2Fb"), &[]).await.0, 400);
+        assert_eq!(raw("PUT", uri("/chunks/"), &[]).await.0, 400);
+        assert_eq!(raw("GET", uri("/nope"), &[]).await.0, 404);
+        assert_eq!(raw("POST", uri("/chunks/c"), &[]).await.0, 405);
+
+        let (status, headers, body) = raw("GET", uri("/chunks/c"), &[("range", "bytes=-10")]).await;
+        assert_eq!(status, 206);
+        assert_eq!(headers["content-range"], "bytes 90-99/100");
+        assert_eq!(body, data(100).slice(90..));
+        let (status, headers, body) = raw("GET", uri("/chunks/c"), &[("range", "bytes=95-")]).await;
+        assert_eq!(status, 206);
+        assert_eq!(headers["content-range"], "bytes 95-99/100");
+        assert_eq!(body.len(), 5);
+        let (status, _, body) = raw("GET", uri("/chunks/c"), &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, data(100));
+        for bad in ["bytes=100-", "bytes=5-1", "bytes=0-1,5-6", "lines=1-2"] {
+            let (status, headers, _) = raw("GET", uri("/chunks/c"), &[("range", bad)]).await;
+            assert_eq!(status, 416, "{bad}");
+            assert_eq!(headers["x-shale-error"], "invalid-range");
+        }
+        let (status, headers, body) = raw("HEAD", uri("/chunks/c"), &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-length"], "100");
+        assert_eq!(headers["x-shale-block-size"], "64");
+        assert!(body.is_empty());
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_put_is_refused_with_413() {
+    bounded(async {
+        let node = Node::start(1, 64).await;
+        let mut stream = tokio::net::TcpStream::connect(&node.addr).await.unwrap();
+        let head = "PUT /chunks/huge HTTP/1.1\r\nhost: x\r\ncontent-length: 100000000\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 12];
+        stream.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 413");
+
+        let client = StorageClient::new();
+        let res = client
+            .put_chunk(
+                &node.addr,
+                "huge",
+                Bytes::from(vec![0u8; 64 * 1024 * 1024 + 1]),
+            )
+            .await;
+        assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
+        assert!(client.list_chunks(&node.addr).await.unwrap().is_empty());
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn corruption_on_disk_is_detected_over_http() {
+    bounded(async {
+        let node = Node::start(2, 256).await;
+        let client = StorageClient::new();
+        let a = &node.addr;
+        let d = data(1024); // 4 blocks of 256
+        client.put_chunk(a, "victim", d.clone()).await.unwrap();
+
+        // Flip one byte of block 0's data on disk.
+        let path = node.chunk_path("victim");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let header_len = 8 + 2 + 4 + 8 + 2 + "victim".len() + 4;
+        bytes[header_len + 10] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+
+        let full = client.get_chunk(a, "victim", 0, 1024).await;
+        assert!(matches!(full, Err(Error::Corrupt(_))), "{full:?}");
+        let in_block0 = client.get_chunk(a, "victim", 5, 10).await;
+        assert!(matches!(in_block0, Err(Error::Corrupt(_))), "{in_block0:?}");
+        // A range in another block is still served: blocks are checked alone.
+        assert_eq!(
+            client.get_chunk(a, "victim", 600, 100).await.unwrap(),
+            d.slice(600..700)
+        );
+        let (status, headers, _) = raw("GET", format!("http://{a}/chunks/victim"), &[]).await;
+        assert_eq!(status, 500);
+        assert_eq!(headers["x-shale-error"], "corrupt");
+
+        // A corrupt trailer fails full reads only.
+        client.put_chunk(a, "trailer", d.clone()).await.unwrap();
+        let path = node.chunk_path("trailer");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x80;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            client.get_chunk(a, "trailer", 0, 1024).await,
+            Err(Error::Corrupt(_))
+        ));
+        assert_eq!(
+            client.get_chunk(a, "trailer", 0, 1023).await.unwrap(),
+            d.slice(..1023)
+        );
+
+        // A truncated file is corrupt, even for HEAD.
+        client.put_chunk(a, "short", d.clone()).await.unwrap();
+        let path = node.chunk_path("short");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(100).unwrap();
+        assert!(matches!(
+            client.head_chunk(a, "short").await,
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            client.get_chunk(a, "short", 0, 10).await,
+            Err(Error::Corrupt(_))
+        ));
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn temp_files_are_not_listed_and_status_reports_disks() {
+    bounded(async {
+        let node = Node::start(3, 64).await;
+        let client = StorageClient::new();
+        let a = &node.addr;
+        for i in 0..30 {
+            client
+                .put_chunk(a, &format!("chunk-{i:02}"), data(100))
+                .await
+                .unwrap();
+        }
+        // A write interrupted by a crash leaves a temp file next to chunks.
+        let path = node.chunk_path("chunk-00");
+        std::fs::write(path.with_file_name(".tmp-chunk-99-1-1"), b"partial").unwrap();
+
+        let ids = client.list_chunks(a).await.unwrap();
+        let expected: Vec<String> = (0..30).map(|i| format!("chunk-{i:02}")).collect();
+        assert_eq!(ids, expected);
+
+        let status = client.status(a).await.unwrap();
+        assert!(status.healthy);
+        assert_eq!(status.disks.len(), 3);
+        assert_eq!(
+            status
+                .disks
+                .iter()
+                .map(|d| d.path.clone())
+                .collect::<Vec<_>>(),
+            node.disks
+        );
+        assert_eq!(status.disks.iter().map(|d| d.chunks).sum::<u64>(), 30);
+        assert!(status.disks.iter().all(|d| d.chunks > 0), "{status:?}");
+        let file_len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(
+            status.disks.iter().map(|d| d.bytes_used).sum::<u64>(),
+            30 * file_len
+        );
+
+        // A disk that disappears makes the node unhealthy.
+        std::fs::remove_dir_all(&node.disks[1]).unwrap();
+        let status = client.status(a).await.unwrap();
+        assert!(!status.healthy);
+        assert!(status.disks[1].error.is_some());
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_clients() {
+    bounded(async {
+        let node = Node::start(2, 4096).await;
+        let client = StorageClient::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..32usize {
+            let (client, addr) = (client.clone(), node.addr.clone());
+            tasks.spawn(async move {
+                let id = format!("par-{i}");
+                let d = data(10_000 + i * 100);
+                client.put_chunk(&addr, &id, d.clone()).await.unwrap();
+                let got = client
+                    .get_chunk(&addr, &id, 0, d.len() as u64)
+                    .await
+                    .unwrap();
+                assert_eq!(got, d);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(client.list_chunks(&node.addr).await.unwrap().len(), 32);
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_node_is_a_network_error() {
+    bounded(async {
+        // Bind then drop: nothing listens on this port any more.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let client = StorageClient::new().with_timeout(Duration::from_secs(5));
+        let res = client.get_chunk(&addr, "c", 0, 1).await;
+        assert!(matches!(res, Err(Error::Network(_))), "{res:?}");
+        let res = client.status(&addr).await;
+        assert!(matches!(res, Err(Error::Network(_))), "{res:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_config_fails_at_start() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let res = serve(StorageNodeConfig::default(), listener, async {}).await;
+        match res {
+            Err(Error::Config(msg)) => assert!(msg.contains("storage_node.disks"), "{msg}"),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    bounded(async {
+        let node = Node::start(2, 128).await;
+        let client = StorageClient::new();
+        client
+            .put_chunk(&node.addr, "keep", data(500))
+            .await
+            .unwrap();
+        let disks = node.disks.clone();
+        let dir = tempfile::tempdir().unwrap();
+        // Copy the disks aside before the node (and its temp dir) goes away.
+        for (i, disk) in disks.iter().enumerate() {
+            copy_dir(disk, &dir.path().join(format!("disk{i}")));
+        }
+        node.stop().await;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let config = StorageNodeConfig {
+            disks: (0..disks.len())
+                .map(|i| dir.path().join(format!("disk{i}")))
+                .collect(),
+            block_size: 128,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        assert_eq!(
+            client.get_chunk(&addr, "keep", 0, 500).await.unwrap(),
+            data(500)
+        );
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    })
+    .await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
