@@ -1,1 +1,46 @@
-//! placeholder
+//! Shale's benchmarks. Owns no product code: the criterion benches in
+//! `benches/` measure the erasure coder and the PUT/GET data path against
+//! real storage nodes and a real metadata service on loopback.
+//!
+//! Run: `cargo bench -p shale-benches` (add `--bench ec` or `--bench datapath`).
+
+use std::sync::Arc;
+
+use shale_common::NodeInfo;
+use shale_metadata::{MetaClient, MetadataConfig};
+use shale_s3_gateway::datapath::{DataPath, DataPathConfig};
+use shale_storage_node::{StorageClient, StorageNodeConfig};
+use tokio::net::TcpListener;
+
+/// A metadata service and `nodes` storage nodes on loopback, in temp dirs.
+pub struct Cluster {
+    pub data: Arc<DataPath>,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn stopper(mut rx: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.changed().await;
+    }
+}
+
+/// Starts a cluster for benchmarking the data path.
+pub async fn start_cluster(nodes: u32) -> Cluster {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let meta_addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(shale_metadata::serve(MetadataConfig { path: dir.path().join("meta") }, listener, stopper(rx.clone())));
+    let meta = MetaClient::new(&meta_addr);
+    for id in 1..=nodes {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let config = StorageNodeConfig { disks: vec![dir.path().join(format!("node-{id}"))], ..Default::default() };
+        tokio::spawn(shale_storage_node::serve(config, listener, stopper(rx.clone())));
+        meta.register_node(NodeInfo { id, addr, zone: String::new() }).await.expect("register node");
+    }
+    let data = Arc::new(DataPath::new(DataPathConfig::default(), StorageClient::new(), meta).expect("data path"));
+    data.refresh_nodes().await.expect("cluster map");
+    Cluster { data, _dir: dir, _stop: stop }
+}

@@ -1,0 +1,422 @@
+//! The erasure-coded data path: body → segments → shards → chunks, and back.
+//!
+//! PUT: the body is read as it arrives and cut into segments of
+//! `segment_size` bytes; each segment is encoded into `k + m` shards and
+//! written as chunks to `k + m` distinct nodes in parallel, while the next
+//! segment is read (at most [`WRITES_IN_FLIGHT`] segments are held, whatever
+//! the object's size). A segment counts as written when at least `k + 1` of
+//! its chunks are durable; chunks that failed are recorded as not durable so
+//! the healer can rebuild them. Bodies below the inline threshold never reach
+//! the storage nodes: they are kept in the object row.
+//!
+//! GET: a byte range is mapped to the segments, and within each segment to
+//! the data shards, that hold it; only those byte ranges of those chunks are
+//! read (the storage node reads only the blocks covering them). When any of
+//! them is missing, corrupt or slow, the same range is read from all `k + m`
+//! chunks and the data is rebuilt from any `k`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use md5::Digest as _;
+use shale_common::{ChunkPlacement, Coding, NodeInfo, NodeId, PartLayout, SegmentLayout};
+use shale_metadata::MetaClient;
+use shale_storage_node::StorageClient;
+
+use crate::ec::Codec;
+use crate::error::{Error, Result};
+use crate::placement::place;
+
+/// Segments being written at once by one PUT (bounds its memory).
+pub const WRITES_IN_FLIGHT: usize = 2;
+/// Segments being read ahead by one GET (bounds its memory).
+pub const READS_AHEAD: usize = 2;
+/// Largest single PUT or part, as in S3.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Tunables of the data path.
+#[derive(Clone, Debug)]
+pub struct DataPathConfig {
+    pub coding: Coding,
+    /// Bytes per segment (before coding).
+    pub segment_size: usize,
+    /// Bodies of at most this many bytes are stored inline in metadata.
+    pub inline_threshold: usize,
+    /// A chunk read slower than this is given up and rebuilt from parity.
+    pub read_timeout: Duration,
+    /// A chunk write slower than this counts as failed.
+    pub write_timeout: Duration,
+}
+
+impl Default for DataPathConfig {
+    fn default() -> Self {
+        DataPathConfig {
+            coding: Coding::default(),
+            segment_size: 4 * 1024 * 1024,
+            inline_threshold: 64 * 1024,
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a body became once written.
+pub struct Written {
+    /// `Some(bytes)` when the body was small enough to be kept inline.
+    pub inline: Option<Bytes>,
+    /// The erasure-coded layout otherwise (also for empty parts).
+    pub part: PartLayout,
+    /// MD5 of the body.
+    pub md5: [u8; 16],
+}
+
+/// The data path of one gateway; shared by all requests.
+pub struct DataPath {
+    config: DataPathConfig,
+    codec: Arc<Codec>,
+    storage: StorageClient,
+    meta: MetaClient,
+    nodes: RwLock<Arc<Vec<NodeInfo>>>,
+}
+
+impl DataPath {
+    /// A data path writing with `config.coding` through `storage`, with the
+    /// cluster map read from `meta`.
+    pub fn new(config: DataPathConfig, storage: StorageClient, meta: MetaClient) -> Result<Self> {
+        let codec = Arc::new(Codec::new(config.coding)?);
+        Ok(DataPath { config, codec, storage, meta, nodes: RwLock::new(Arc::new(Vec::new())) })
+    }
+
+    /// The data path's tunables.
+    pub fn config(&self) -> &DataPathConfig {
+        &self.config
+    }
+
+    /// Reloads the cluster map from the metadata service.
+    pub async fn refresh_nodes(&self) -> Result<()> {
+        let nodes = self.meta.cluster_map().await?;
+        *self.nodes.write().map_err(|_| Error::Internal("node map lock poisoned".into()))? = Arc::new(nodes);
+        Ok(())
+    }
+
+    fn nodes(&self) -> Arc<Vec<NodeInfo>> {
+        self.nodes.read().map(|n| Arc::clone(&n)).unwrap_or_default()
+    }
+
+    async fn node_addrs(&self) -> Result<HashMap<NodeId, String>> {
+        let mut nodes = self.nodes();
+        if nodes.is_empty() {
+            self.refresh_nodes().await?;
+            nodes = self.nodes();
+        }
+        Ok(nodes.iter().map(|n| (n.id, n.addr.clone())).collect())
+    }
+
+    /// Reads `body` to its end and stores it: inline when `allow_inline` and
+    /// it fits, erasure-coded otherwise. Chunk ids start with `chunk_prefix`.
+    /// `observe` sees every body byte in order (checksums).
+    pub async fn write_body<S, E>(
+        self: &Arc<Self>,
+        mut body: S,
+        chunk_prefix: &str,
+        part_number: u32,
+        allow_inline: bool,
+        expected_len: Option<u64>,
+        mut observe: impl FnMut(&[u8]),
+    ) -> Result<Written>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: Into<Error>,
+    {
+        let segment_size = self.config.segment_size;
+        let mut md5 = md5::Md5::new();
+        let mut total: u64 = 0;
+        let first_cap = match expected_len {
+            Some(n) => (n as usize).min(segment_size),
+            None => self.config.inline_threshold.min(segment_size),
+        };
+        let mut buf = BytesMut::with_capacity(first_cap);
+        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>> = VecDeque::new();
+        let mut segments = Vec::new();
+        let mut next_segment = 0u32;
+
+        let result: Result<()> = async {
+            while let Some(item) = body.next().await {
+                let mut bytes = item.map_err(Into::into)?;
+                total += bytes.len() as u64;
+                if total > MAX_PUT_SIZE {
+                    return Err(Error::EntityTooLarge);
+                }
+                if let Some(expected) = expected_len
+                    && total > expected
+                {
+                    return Err(Error::IncompleteBody(format!("body is longer than the Content-Length {expected}")));
+                }
+                md5.update(&bytes);
+                observe(&bytes);
+                while bytes.has_remaining() {
+                    let take = bytes.len().min(segment_size - buf.len());
+                    if buf.is_empty() && take == segment_size {
+                        // A whole segment in one piece: no copy.
+                        let seg = bytes.split_to(take);
+                        self.start_segment(&mut in_flight, &mut segments, seg, chunk_prefix, part_number, &mut next_segment).await?;
+                        continue;
+                    }
+                    if buf.capacity() - buf.len() < take {
+                        buf.reserve(segment_size - buf.len());
+                    }
+                    buf.extend_from_slice(&bytes[..take]);
+                    bytes.advance(take);
+                    if buf.len() == segment_size {
+                        let seg = buf.split().freeze();
+                        self.start_segment(&mut in_flight, &mut segments, seg, chunk_prefix, part_number, &mut next_segment).await?;
+                    }
+                }
+            }
+            if let Some(expected) = expected_len
+                && total != expected
+            {
+                return Err(Error::IncompleteBody(format!("body has {total} bytes, Content-Length said {expected}")));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            for handle in in_flight {
+                handle.abort();
+            }
+            return Err(e);
+        }
+
+        let md5: [u8; 16] = md5.finalize().into();
+        let etag = hex::encode(md5);
+        if allow_inline && next_segment == 0 && buf.len() <= self.config.inline_threshold {
+            let part = PartLayout { number: part_number, size: total, etag, coding: self.config.coding, segments: Vec::new() };
+            return Ok(Written { inline: Some(buf.freeze()), part, md5 });
+        }
+        if !buf.is_empty() {
+            let seg = buf.split().freeze();
+            self.start_segment(&mut in_flight, &mut segments, seg, chunk_prefix, part_number, &mut next_segment).await?;
+        }
+        while let Some(handle) = in_flight.pop_front() {
+            segments.push(join_segment(handle).await?);
+        }
+        let part = PartLayout { number: part_number, size: total, etag, coding: self.config.coding, segments };
+        Ok(Written { inline: None, part, md5 })
+    }
+
+    async fn start_segment(
+        self: &Arc<Self>,
+        in_flight: &mut VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>>,
+        done: &mut Vec<SegmentLayout>,
+        segment: Bytes,
+        chunk_prefix: &str,
+        part_number: u32,
+        next_segment: &mut u32,
+    ) -> Result<()> {
+        let key = format!("{chunk_prefix}.p{part_number}.s{}", *next_segment);
+        *next_segment += 1;
+        let this = Arc::clone(self);
+        in_flight.push_back(tokio::spawn(async move { this.write_segment(segment, key).await }));
+        while in_flight.len() >= WRITES_IN_FLIGHT {
+            if let Some(handle) = in_flight.pop_front() {
+                match join_segment(handle).await {
+                    Ok(seg) => done.push(seg),
+                    Err(e) => {
+                        for h in in_flight.drain(..) {
+                            h.abort();
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes one segment and writes its `k + m` chunks in parallel.
+    async fn write_segment(&self, segment: Bytes, key: String) -> Result<SegmentLayout> {
+        let k = self.config.coding.k as usize;
+        let total = k + self.config.coding.m as usize;
+        let codec = Arc::clone(&self.codec);
+        let seg_for_encode = segment.clone();
+        let shards = tokio::task::spawn_blocking(move || codec.encode(&seg_for_encode))
+            .await
+            .map_err(|e| Error::Internal(format!("encoder task: {e}")))??;
+        let shard_size = shards.first().map_or(0, Bytes::len) as u64;
+
+        let mut nodes = self.nodes();
+        if nodes.len() < total {
+            self.refresh_nodes().await?;
+            nodes = self.nodes();
+        }
+        let chosen = place(&key, &nodes, total);
+        if chosen.len() < total {
+            return Err(Error::NotEnoughNodes(format!("{} nodes for {total} shards", chosen.len())));
+        }
+        let writes = chosen.iter().zip(shards).enumerate().map(|(i, (node, shard))| {
+            let chunk_id = format!("{key}.{i}");
+            let addr = node.addr.clone();
+            let storage = self.storage.clone();
+            let timeout = self.config.write_timeout;
+            async move {
+                let ok = matches!(tokio::time::timeout(timeout, storage.put_chunk(&addr, &chunk_id, shard)).await, Ok(Ok(())));
+                if !ok {
+                    tracing::warn!(%chunk_id, %addr, "chunk write failed");
+                }
+                (chunk_id, ok)
+            }
+        });
+        let results = futures::future::join_all(writes).await;
+        let durable = results.iter().filter(|(_, ok)| *ok).count();
+        let needed = (k + 1).min(total);
+        if durable < needed {
+            return Err(Error::WriteQuorum(format!("{durable} of {total} chunks of {key} durable, {needed} needed")));
+        }
+        let chunks = chosen
+            .iter()
+            .zip(results)
+            .map(|(node, (chunk_id, ok))| ChunkPlacement { node: node.id, chunk_id, durable: ok })
+            .collect();
+        Ok(SegmentLayout { size: segment.len() as u64, shard_size, chunks })
+    }
+
+    /// Streams bytes `[start, end)` of the concatenated `parts`. The first
+    /// segment is read before this returns, so an unreadable object fails
+    /// with an error status rather than an aborted body.
+    pub async fn read_range(self: &Arc<Self>, parts: &[PartLayout], start: u64, end: u64) -> Result<ChunkStream> {
+        let mut pieces = Vec::new();
+        let mut offset = 0u64;
+        for part in parts {
+            for seg in &part.segments {
+                let seg_start = offset;
+                let seg_end = offset + seg.size;
+                offset = seg_end;
+                if seg_end <= start || seg_start >= end || seg.size == 0 {
+                    continue;
+                }
+                let lo = start.max(seg_start) - seg_start;
+                let hi = end.min(seg_end) - seg_start;
+                pieces.push((part.coding, seg.clone(), lo, hi));
+            }
+        }
+        let addrs = Arc::new(self.node_addrs().await?);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READS_AHEAD);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let reads = futures::stream::iter(pieces)
+                .map(|(coding, seg, lo, hi)| {
+                    let this = Arc::clone(&this);
+                    let addrs = Arc::clone(&addrs);
+                    async move { this.read_segment_range(coding, &seg, lo, hi, &addrs).await }
+                })
+                .buffered(READS_AHEAD);
+            futures::pin_mut!(reads);
+            while let Some(item) = reads.next().await {
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let first = rx.recv().await.transpose()?;
+        Ok(ChunkStream { first, rx })
+    }
+
+    /// Bytes `[lo, hi)` of one segment.
+    async fn read_segment_range(&self, coding: Coding, seg: &SegmentLayout, lo: u64, hi: u64, addrs: &HashMap<NodeId, String>) -> Result<Bytes> {
+        let k = coding.k as usize;
+        let s = seg.shard_size;
+        if s == 0 {
+            return Ok(Bytes::new());
+        }
+        let first = (lo / s) as usize;
+        let last = ((hi - 1) / s) as usize;
+        // Fast path: read just the needed ranges of the data shards.
+        let reads = (first..=last).map(|i| {
+            let shard_lo = lo.max(i as u64 * s) - i as u64 * s;
+            let shard_hi = hi.min((i as u64 + 1) * s) - i as u64 * s;
+            self.read_chunk(seg.chunks.get(i), addrs, shard_lo, shard_hi)
+        });
+        let results = futures::future::join_all(reads).await;
+        if results.iter().all(Option::is_some) {
+            let mut out = BytesMut::with_capacity((hi - lo) as usize);
+            for r in results.into_iter().flatten() {
+                out.extend_from_slice(&r);
+            }
+            return Ok(out.freeze());
+        }
+
+        // Degraded path: read the same shard range from every chunk, rebuild from any k.
+        let (a, b) = if first == last { (lo - first as u64 * s, hi - first as u64 * s) } else { (0, s) };
+        tracing::warn!(chunk = %seg.chunks.first().map(|c| c.chunk_id.as_str()).unwrap_or(""), "degraded read: rebuilding from parity");
+        let reads = seg.chunks.iter().map(|c| self.read_chunk(Some(c), addrs, a, b));
+        let shards = futures::future::join_all(reads).await;
+        let codec = if coding == self.config.coding { Arc::clone(&self.codec) } else { Arc::new(Codec::new(coding)?) };
+        let data = tokio::task::spawn_blocking(move || codec.reconstruct_data(shards))
+            .await
+            .map_err(|e| Error::Internal(format!("decoder task: {e}")))??;
+        let mut out = BytesMut::with_capacity((hi - lo) as usize);
+        for (i, shard) in data.iter().enumerate().take(last + 1).skip(first) {
+            let shard_lo = lo.max(i as u64 * s) - i as u64 * s;
+            let shard_hi = hi.min((i as u64 + 1) * s) - i as u64 * s;
+            let from = (shard_lo - a) as usize;
+            let to = (shard_hi - a) as usize;
+            let piece = shard.get(from..to).ok_or_else(|| Error::Internal("rebuilt shard too short".into()))?;
+            out.extend_from_slice(piece);
+        }
+        let _ = k;
+        Ok(out.freeze())
+    }
+
+    /// Bytes `[lo, hi)` of one chunk, or `None` when it is missing, corrupt,
+    /// unreachable, slow, or of the wrong length.
+    async fn read_chunk(&self, chunk: Option<&ChunkPlacement>, addrs: &HashMap<NodeId, String>, lo: u64, hi: u64) -> Option<Bytes> {
+        let chunk = chunk?;
+        if !chunk.durable {
+            return None;
+        }
+        let addr = addrs.get(&chunk.node)?;
+        match tokio::time::timeout(self.config.read_timeout, self.storage.get_chunk(addr, &chunk.chunk_id, lo, hi - lo)).await {
+            Ok(Ok(bytes)) if bytes.len() as u64 == hi - lo => Some(bytes),
+            Ok(Ok(bytes)) => {
+                tracing::warn!(chunk = %chunk.chunk_id, got = bytes.len(), want = hi - lo, "chunk read returned the wrong length");
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(chunk = %chunk.chunk_id, %addr, error = %e, "chunk read failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(chunk = %chunk.chunk_id, %addr, "chunk read timed out");
+                None
+            }
+        }
+    }
+}
+
+async fn join_segment(handle: tokio::task::JoinHandle<Result<SegmentLayout>>) -> Result<SegmentLayout> {
+    handle.await.map_err(|e| Error::Internal(format!("segment task: {e}")))?
+}
+
+/// The body of a GET: segments as they are read, in order.
+pub struct ChunkStream {
+    first: Option<Bytes>,
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes>>,
+}
+
+impl Stream for ChunkStream {
+    type Item = std::result::Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return std::task::Poll::Ready(Some(Ok(first)));
+        }
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))))
+    }
+}

@@ -1,0 +1,748 @@
+//! The S3 operations: each handler turns an `s3s` input into metadata calls
+//! and data-path calls, and its result into an `s3s` output. Handlers never
+//! build error XML: errors go through [`crate::error::to_s3_error`].
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use shale_common::ObjectData;
+use shale_metadata::{MetaClient, ObjectRow, PartRow, Upload};
+
+use crate::checksum::RequestChecksums;
+use crate::datapath::DataPath;
+use crate::error::{Error, to_s3_error};
+
+/// Longest object key S3 accepts, in bytes.
+const MAX_KEY_LEN: usize = 1024;
+/// Most keys (or parts, or uploads) in one listing page, as in S3.
+const MAX_PAGE: i32 = 1000;
+
+/// The S3 service of one gateway.
+pub struct Gateway {
+    meta: MetaClient,
+    data: Arc<DataPath>,
+    region: String,
+}
+
+impl Gateway {
+    /// A gateway for `region` over the given metadata client and data path.
+    pub fn new(meta: MetaClient, data: Arc<DataPath>, region: String) -> Self {
+        Gateway { meta, data, region }
+    }
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+fn ts(ms: i64) -> Timestamp {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_owned())
+}
+
+fn owner() -> Owner {
+    Owner { display_name: Some("shale".into()), id: Some("shale".into()) }
+}
+
+fn meta_err(e: shale_metadata::MetaError) -> S3Error {
+    to_s3_error(Error::Meta(e))
+}
+
+fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
+    }
+    Ok(())
+}
+
+/// Content-Encoding as stored: `aws-chunked` is transfer framing, never part
+/// of the object (S3 strips it too).
+fn stored_content_encoding(value: Option<String>) -> Option<String> {
+    let v = value?;
+    let kept: Vec<&str> = v.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+    if kept.is_empty() { None } else { Some(kept.join(", ")) }
+}
+
+fn fmt_http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// The standard headers that round-trip with an object.
+struct StoredHeaders {
+    content_type: Option<String>,
+    system: Vec<(String, String)>,
+    user: Vec<(String, String)>,
+}
+
+fn collect_headers(
+    content_type: Option<String>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    expires: Option<Timestamp>,
+    metadata: Option<Metadata>,
+) -> StoredHeaders {
+    let mut system = Vec::new();
+    let mut push = |name: &str, v: Option<String>| {
+        if let Some(v) = v {
+            system.push((name.to_owned(), v));
+        }
+    };
+    push("cache-control", cache_control);
+    push("content-disposition", content_disposition);
+    push("content-encoding", stored_content_encoding(content_encoding));
+    push("content-language", content_language);
+    push("expires", expires.as_ref().and_then(fmt_http_date));
+    let mut user: Vec<(String, String)> = metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    user.sort();
+    StoredHeaders { content_type, system, user }
+}
+
+fn header<'a>(row_headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    row_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn user_metadata(row: &[(String, String)]) -> Option<Metadata> {
+    if row.is_empty() {
+        return None;
+    }
+    Some(row.iter().cloned().collect())
+}
+
+fn parse_expires(v: Option<&str>) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, v?).ok()
+}
+
+fn encode_key(s: String, url: bool) -> String {
+    if url { urlencoding::encode(&s).into_owned() } else { s }
+}
+
+fn is_url_encoding(e: &Option<EncodingType>) -> bool {
+    e.as_ref().is_some_and(|e| e.as_str().eq_ignore_ascii_case(EncodingType::URL))
+}
+
+fn token_encode(marker: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(marker.as_bytes())
+}
+
+fn token_decode(token: &str) -> S3Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+}
+
+fn page_size(v: Option<i32>) -> S3Result<u32> {
+    match v {
+        None => Ok(MAX_PAGE as u32),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer")),
+        Some(n) => Ok(n.min(MAX_PAGE) as u32),
+    }
+}
+
+fn strip_quotes(s: &str) -> String {
+    s.trim().trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+/// Turns an error from the client's body stream into the S3 error it means.
+fn body_error(e: s3s::StdError) -> Error {
+    let text = e.to_string();
+    if text.contains("SignatureMismatch") {
+        Error::Body(s3_error!(SignatureDoesNotMatch, "The chunk signature does not match"))
+    } else if text.contains("Sha256Mismatch") {
+        Error::Body(S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ))
+    } else if text.contains("LengthMismatch") || text.contains("Incomplete") {
+        Error::IncompleteBody(format!("the request body is incomplete: {text}"))
+    } else {
+        Error::Body(S3Error::with_message(S3ErrorCode::IncompleteBody, format!("could not read the request body: {text}")))
+    }
+}
+
+fn content_length(v: Option<i64>) -> S3Result<Option<u64>> {
+    match v {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "negative Content-Length")),
+        Some(n) => Ok(Some(n as u64)),
+    }
+}
+
+impl Gateway {
+    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.meta.get_bucket(bucket).await.map_err(meta_err)? {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
+        }
+    }
+
+    /// Reads a request body through the data path, verifying every checksum the
+    /// client sent (headers, trailers, Content-MD5) before returning.
+    async fn store_body(
+        &self,
+        body: Option<StreamingBlob>,
+        checks: RequestChecksums,
+        trailers: Option<s3s::TrailingHeaders>,
+        chunk_prefix: &str,
+        part_number: u32,
+        allow_inline: bool,
+        expected_len: Option<u64>,
+    ) -> S3Result<crate::datapath::Written> {
+        let mut checks = checks;
+        let stream = match body {
+            Some(b) => b.map(|r| r.map_err(body_error)).boxed(),
+            None => futures::stream::empty::<Result<Bytes, Error>>().boxed(),
+        };
+        let written = self
+            .data
+            .write_body(stream, chunk_prefix, part_number, allow_inline, expected_len, |b| checks.update(b))
+            .await
+            .map_err(to_s3_error)?;
+        let trailer_map = trailers.and_then(|t| t.take());
+        checks.verify(&written.md5, trailer_map.as_ref()).map_err(to_s3_error)?;
+        Ok(written)
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self.meta.list_buckets().await.map_err(meta_err)?;
+        let buckets = buckets
+            .into_iter()
+            .map(|b| Bucket { bucket_region: Some(b.region), creation_date: Some(ts(b.created_ms)), name: Some(b.name) })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner()), ..Default::default() }))
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        let input = req.input;
+        let constraint = input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|c| c.as_str().to_owned());
+        if let Some(c) = &constraint
+            && !c.is_empty()
+            && *c != self.region
+        {
+            return Err(s3_error!(
+                IllegalLocationConstraintException,
+                "The {} location constraint is incompatible for the region specific endpoint this request was sent to.",
+                c
+            ));
+        }
+        self.meta.create_bucket(&input.bucket, &self.region).await.map_err(meta_err)?;
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        match self.meta.get_bucket(&req.input.bucket).await.map_err(meta_err)? {
+            Some(b) => Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(b.region), ..Default::default() })),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.meta.delete_bucket(&req.input.bucket).await.map_err(meta_err)?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let bucket = self
+            .meta
+            .get_bucket(&req.input.bucket)
+            .await
+            .map_err(meta_err)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        // S3 answers an empty LocationConstraint for us-east-1.
+        let location_constraint = (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailers = req.trailing_headers.clone();
+        let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+        let input = req.input;
+        check_key(&input.key)?;
+        let expected_len = content_length(input.content_length)?;
+        if expected_len.is_none_or(|n| n as usize > self.data.config().inline_threshold) {
+            self.require_bucket(&input.bucket).await?;
+        }
+        let if_none_match = match &input.if_none_match {
+            None => false,
+            Some(ETagCondition::Any) => true,
+            Some(_) => return Err(s3_error!(NotImplemented, "If-None-Match on PUT supports only '*'")),
+        };
+        let if_match = match &input.if_match {
+            None => None,
+            Some(ETagCondition::ETag(e)) => Some(strip_quotes(e.value())),
+            Some(ETagCondition::Any) => return Err(s3_error!(NotImplemented, "If-Match on PUT needs an ETag")),
+        };
+        let headers = collect_headers(
+            input.content_type.map(|c| c.to_string()),
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires,
+            input.metadata,
+        );
+        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        let written = self.store_body(input.body, checks.clone(), trailers, &prefix, 1, true, expected_len).await?;
+        let size = written.part.size;
+        let etag_hex = written.part.etag.clone();
+        let data = match written.inline {
+            Some(bytes) => ObjectData::Inline(bytes.to_vec()),
+            None => ObjectData::Parts(vec![written.part]),
+        };
+        let row = ObjectRow {
+            size,
+            etag: etag_hex.clone(),
+            last_modified_ms: now_ms(),
+            content_type: headers.content_type,
+            system_headers: headers.system,
+            user_metadata: headers.user,
+            parts_count: None,
+            data,
+        };
+        self.meta.put_object(&input.bucket, &input.key, row, if_none_match, if_match).await.map_err(meta_err)?;
+        Ok(S3Response::new(PutObjectOutput { e_tag: Some(etag(&etag_hex)), size: Some(size as i64), ..Default::default() }))
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let row = self.meta.get_object(&input.bucket, &input.key).await.map_err(meta_err)?;
+        check_conditions(&row, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        let size = row.size;
+        let (start, end, content_range) = match &input.range {
+            None => (0, size, None),
+            Some(r) => {
+                let range = r.check(size).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                let cr = format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), size);
+                (range.start, range.end, Some(cr))
+            }
+        };
+        let body = match &row.data {
+            ObjectData::Inline(bytes) => {
+                let piece = Bytes::copy_from_slice(bytes.get(start as usize..end as usize).unwrap_or_default());
+                StreamingBlob::wrap(futures::stream::once(async move { Ok::<_, std::io::Error>(piece) }))
+            }
+            ObjectData::Parts(parts) => {
+                let stream = self.data.read_range(parts, start, end).await.map_err(to_s3_error)?;
+                StreamingBlob::wrap(stream)
+            }
+        };
+        let mut out = object_output(&row);
+        out.body = Some(body);
+        out.content_length = Some((end - start) as i64);
+        out.content_range = content_range;
+        Ok(S3Response::new(out))
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let row = self.meta.get_object(&input.bucket, &input.key).await.map_err(meta_err)?;
+        check_conditions(&row, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        let o = object_output(&row);
+        let (content_length, content_range) = match &input.range {
+            None => (row.size as i64, None),
+            Some(r) => {
+                let range = r.check(row.size).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                ((range.end - range.start) as i64, Some(format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), row.size)))
+            }
+        };
+        Ok(S3Response::new(HeadObjectOutput {
+            accept_ranges: o.accept_ranges,
+            cache_control: o.cache_control,
+            content_disposition: o.content_disposition,
+            content_encoding: o.content_encoding,
+            content_language: o.content_language,
+            content_length: Some(content_length),
+            content_range,
+            content_type: o.content_type,
+            e_tag: o.e_tag,
+            expires: o.expires,
+            last_modified: o.last_modified,
+            metadata: o.metadata,
+            parts_count: o.parts_count,
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        check_key(&req.input.key)?;
+        self.meta.delete_object(&req.input.bucket, &req.input.key).await.map_err(meta_err)?;
+        Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed: more than 1000 keys"));
+        }
+        self.require_bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in input.delete.objects {
+            match self.meta.delete_object(&input.bucket, &obj.key).await {
+                Ok(_) => {
+                    if !quiet {
+                        deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
+                    }
+                }
+                Err(e) => {
+                    let s3e = meta_err(e);
+                    errors.push(s3s::dto::Error {
+                        code: Some(s3e.code().as_str().to_owned()),
+                        key: Some(obj.key),
+                        message: s3e.message().map(str::to_owned),
+                        version_id: None,
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let max_keys = page_size(input.max_keys)?;
+        let start = match &input.continuation_token {
+            Some(t) => Some(token_decode(t)?),
+            None => input.start_after.clone().filter(|s| !s.is_empty()),
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let res = self
+            .meta
+            .list_objects(&input.bucket, &prefix, delimiter.as_deref(), start.as_deref(), max_keys)
+            .await
+            .map_err(meta_err)?;
+        let url = is_url_encoding(&input.encoding_type);
+        let key_count = (res.objects.len() + res.common_prefixes.len()) as i32;
+        let contents: Vec<Object> = res
+            .objects
+            .into_iter()
+            .map(|o| Object {
+                e_tag: Some(etag(&o.etag)),
+                key: Some(encode_key(o.key, url)),
+                last_modified: Some(ts(o.last_modified_ms)),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                owner: (input.fetch_owner == Some(true)).then(owner),
+                ..Default::default()
+            })
+            .collect();
+        let common_prefixes: Vec<CommonPrefix> =
+            res.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_key(p, url)) }).collect();
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(encode_key(prefix, url)),
+            max_keys: Some(max_keys as i32),
+            key_count: Some(key_count),
+            continuation_token: input.continuation_token,
+            is_truncated: Some(res.is_truncated),
+            next_continuation_token: if res.is_truncated { res.next_marker.as_deref().map(token_encode) } else { None },
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            delimiter: delimiter.map(|d| encode_key(d, url)),
+            encoding_type: input.encoding_type,
+            start_after: input.start_after.map(|s| encode_key(s, url)),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let max_keys = page_size(input.max_keys)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let marker = input.marker.clone().filter(|m| !m.is_empty());
+        let res = self
+            .meta
+            .list_objects(&input.bucket, &prefix, delimiter.as_deref(), marker.as_deref(), max_keys)
+            .await
+            .map_err(meta_err)?;
+        let url = is_url_encoding(&input.encoding_type);
+        let contents: Vec<Object> = res
+            .objects
+            .into_iter()
+            .map(|o| Object {
+                e_tag: Some(etag(&o.etag)),
+                key: Some(encode_key(o.key, url)),
+                last_modified: Some(ts(o.last_modified_ms)),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                owner: Some(owner()),
+                ..Default::default()
+            })
+            .collect();
+        let common_prefixes: Vec<CommonPrefix> =
+            res.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_key(p, url)) }).collect();
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode_key(prefix, url)),
+            marker: input.marker.map(|m| encode_key(m, url)),
+            max_keys: Some(max_keys as i32),
+            is_truncated: Some(res.is_truncated),
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            delimiter: delimiter.map(|d| encode_key(d, url)),
+            next_marker: if res.is_truncated { res.next_marker.map(|m| encode_key(m, url)) } else { None },
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(&self, req: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let headers = collect_headers(
+            input.content_type.map(|c| c.to_string()),
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires,
+            input.metadata,
+        );
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        let upload = Upload {
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            upload_id: upload_id.clone(),
+            initiated_ms: now_ms(),
+            content_type: headers.content_type,
+            system_headers: headers.system,
+            user_metadata: headers.user,
+        };
+        self.meta.create_upload(upload).await.map_err(meta_err)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let trailers = req.trailing_headers.clone();
+        let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+        let input = req.input;
+        if !(1..=10_000).contains(&input.part_number) {
+            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+        }
+        let expected_len = content_length(input.content_length)?;
+        // Fail before storing any byte when the upload does not exist.
+        self.meta.get_upload(&input.bucket, &input.key, &input.upload_id).await.map_err(meta_err)?;
+        let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
+        let part_number = input.part_number as u32;
+        let written = self.store_body(input.body, checks, trailers, &prefix, part_number, false, expected_len).await?;
+        let part = PartRow {
+            number: part_number,
+            size: written.part.size,
+            etag: written.part.etag.clone(),
+            last_modified_ms: now_ms(),
+            layout: written.part,
+        };
+        let etag_hex = part.etag.clone();
+        self.meta.put_part(&input.bucket, &input.key, &input.upload_id, part).await.map_err(meta_err)?;
+        Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&etag_hex)), ..Default::default() }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let parts: Vec<(u32, String)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                let number = p.part_number.filter(|n| *n >= 1).ok_or_else(|| s3_error!(InvalidPart, "a part has no valid PartNumber"))?;
+                let tag = p.e_tag.map(|e| strip_quotes(e.value())).unwrap_or_default();
+                Ok((number as u32, tag))
+            })
+            .collect::<S3Result<_>>()?;
+        if parts.is_empty() {
+            return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+        }
+        let if_none_match = matches!(input.if_none_match, Some(ETagCondition::Any));
+        let row = self
+            .meta
+            .complete_upload(&input.bucket, &input.key, &input.upload_id, parts, if_none_match)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(&row.etag)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(&self, req: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.meta.abort_upload(&input.bucket, &input.key, &input.upload_id).await.map_err(meta_err)?;
+        Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let max_parts = page_size(input.max_parts)?;
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let res = self
+            .meta
+            .list_parts(&input.bucket, &input.key, &input.upload_id, marker, max_parts)
+            .await
+            .map_err(meta_err)?;
+        let parts = res
+            .parts
+            .into_iter()
+            .map(|p| Part {
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(ts(p.last_modified_ms)),
+                part_number: Some(p.number as i32),
+                size: Some(p.size as i64),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            is_truncated: Some(res.is_truncated),
+            max_parts: Some(max_parts as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: res.next_part_number_marker.map(|n| n as i32),
+            parts: Some(parts),
+            owner: Some(owner()),
+            initiator: Some(Initiator { display_name: Some("shale".into()), id: Some("shale".into()) }),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max_uploads = page_size(input.max_uploads)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let res = self
+            .meta
+            .list_uploads(
+                &input.bucket,
+                &prefix,
+                delimiter.as_deref(),
+                input.key_marker.as_deref().filter(|s| !s.is_empty()),
+                input.upload_id_marker.as_deref().filter(|s| !s.is_empty()),
+                max_uploads,
+            )
+            .await
+            .map_err(meta_err)?;
+        let url = is_url_encoding(&input.encoding_type);
+        let uploads = res
+            .uploads
+            .into_iter()
+            .map(|u| MultipartUpload {
+                initiated: Some(ts(u.initiated_ms)),
+                initiator: Some(Initiator { display_name: Some("shale".into()), id: Some("shale".into()) }),
+                key: Some(encode_key(u.key, url)),
+                owner: Some(owner()),
+                storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                upload_id: Some(u.upload_id),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            common_prefixes: Some(res.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_key(p, url)) }).collect()),
+            delimiter,
+            encoding_type: input.encoding_type,
+            is_truncated: Some(res.is_truncated),
+            key_marker: input.key_marker,
+            max_uploads: Some(max_uploads as i32),
+            next_key_marker: res.next_key_marker.map(|k| encode_key(k, url)),
+            next_upload_id_marker: res.next_upload_id_marker,
+            prefix: Some(encode_key(prefix, url)),
+            upload_id_marker: input.upload_id_marker,
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
+    }
+}
+
+/// The object headers common to GET and HEAD.
+fn object_output(row: &ObjectRow) -> GetObjectOutput {
+    GetObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        cache_control: header(&row.system_headers, "cache-control").map(str::to_owned),
+        content_disposition: header(&row.system_headers, "content-disposition").map(str::to_owned),
+        content_encoding: header(&row.system_headers, "content-encoding").map(str::to_owned),
+        content_language: header(&row.system_headers, "content-language").map(str::to_owned),
+        content_type: row.content_type.as_deref().and_then(|c| c.parse().ok()),
+        e_tag: Some(etag(&row.etag)),
+        expires: parse_expires(header(&row.system_headers, "expires")),
+        last_modified: Some(ts(row.last_modified_ms)),
+        metadata: user_metadata(&row.user_metadata),
+        parts_count: row.parts_count.map(|n| n as i32),
+        content_length: Some(row.size as i64),
+        ..Default::default()
+    }
+}
+
+/// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, with
+/// the precedence of RFC 9110 section 13.2.2 (as S3 applies it).
+fn check_conditions(
+    row: &ObjectRow,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => strip_quotes(e.value()) == row.etag,
+    };
+    let modified = time::OffsetDateTime::from_unix_timestamp(row.last_modified_ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let to_dt = |t: &Timestamp| time::OffsetDateTime::from(t.clone());
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    } else if let Some(t) = if_unmodified_since
+        && modified > to_dt(t)
+    {
+        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Err(not_modified());
+        }
+    } else if let Some(t) = if_modified_since
+        && modified <= to_dt(t)
+    {
+        return Err(not_modified());
+    }
+    Ok(())
+}
+
+fn not_modified() -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::Custom("NotModified".into()));
+    e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    e
+}

@@ -1,0 +1,152 @@
+//! The gateway's HTTP(S) front: accept loop, optional TLS, request ids, and
+//! graceful shutdown. S3 itself is `s3s` over [`crate::s3::Gateway`].
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use serde::Deserialize;
+use shale_metadata::MetaClient;
+use shale_storage_node::StorageClient;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::auth::MetaAuth;
+use crate::datapath::{DataPath, DataPathConfig};
+use crate::error::{Error, Result};
+use crate::s3::Gateway;
+
+/// How long in-flight requests may run on after shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Configuration of one gateway.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GatewayConfig {
+    /// The region this gateway serves (its cluster's name).
+    pub region: String,
+    /// `host:port` of the metadata service.
+    pub metadata_addr: String,
+    /// PEM certificate chain and private key: serve HTTPS when both are set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip)]
+    pub data: DataPathConfig,
+}
+
+fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| Error::InvalidArgument(format!("tls_cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(Error::InvalidArgument(format!("tls_cert {}: no certificate found", cert.display())));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::InvalidArgument(format!("tls_key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("tls: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::InvalidArgument(format!("tls: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Builds the S3 service of a gateway.
+pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
+    let meta = MetaClient::new(&config.metadata_addr);
+    let data = Arc::new(DataPath::new(config.data.clone(), StorageClient::new(), meta.clone())?);
+    data.refresh_nodes().await?;
+    let gateway = Gateway::new(meta.clone(), data, config.region.clone());
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(MetaAuth::new(meta));
+    Ok(builder.build())
+}
+
+/// Serves S3 on `listener` until `shutdown` completes, then lets in-flight
+/// requests finish (up to a grace period).
+pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => Some(load_tls(c, k)?),
+        (None, None) => None,
+        _ => return Err(Error::InvalidArgument("tls_cert and tls_key must be given together".into())),
+    };
+    let service = build_service(&config).await?;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let request_seq = Arc::new(AtomicU64::new(0));
+    let instance: u32 = rand::random();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let seq = Arc::clone(&request_seq);
+        let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let service = service.clone();
+            let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
+            async move {
+                let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
+                let _enter = span.enter();
+                let mut resp = hyper::service::Service::call(&service, req).await?;
+                if let Ok(v) = http::HeaderValue::from_str(&id) {
+                    resp.headers_mut().insert("x-amz-request-id", v.clone());
+                    resp.headers_mut().insert("x-amz-id-2", v);
+                }
+                Ok::<_, s3s::HttpError>(resp)
+            }
+        });
+        let builder = hyper::server::conn::http1::Builder::new();
+        match &tls {
+            None => {
+                let conn = builder.serve_connection(TokioIo::new(stream), handler);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), handler));
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    Ok(())
+}
