@@ -22,7 +22,11 @@ use tokio::sync::watch;
 const DEV_NODES: u32 = 6;
 
 #[derive(Parser)]
-#[command(name = "shale", version, about = "Shale: an erasure-coded, S3-compatible object store")]
+#[command(
+    name = "shale",
+    version,
+    about = "Shale: an erasure-coded, S3-compatible object store"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,36 +66,56 @@ struct RootCredentials {
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHALE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHALE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Dev(args) => runtime.block_on(dev(args)),
     }
 }
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {
-    (0..len).map(|_| alphabet[rand::random_range(0..alphabet.len())] as char).collect()
+    (0..len)
+        .map(|_| alphabet[rand::random_range(0..alphabet.len())] as char)
+        .collect()
 }
 
 /// Root credentials from the environment, or kept in the data dir (made on first start).
 fn root_credentials(data_dir: &Path) -> Result<RootCredentials> {
-    if let (Ok(a), Ok(s)) = (std::env::var("SHALE_ROOT_ACCESS_KEY"), std::env::var("SHALE_ROOT_SECRET_KEY")) {
+    if let (Ok(a), Ok(s)) = (
+        std::env::var("SHALE_ROOT_ACCESS_KEY"),
+        std::env::var("SHALE_ROOT_SECRET_KEY"),
+    ) {
         if a.is_empty() || s.is_empty() {
             bail!("SHALE_ROOT_ACCESS_KEY and SHALE_ROOT_SECRET_KEY must not be empty");
         }
-        return Ok(RootCredentials { access_key: a, secret_key: s });
+        return Ok(RootCredentials {
+            access_key: a,
+            secret_key: s,
+        });
     }
     let path = data_dir.join("root-credentials.toml");
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         return toml::from_str(&text).with_context(|| format!("parsing {}", path.display()));
     }
     let creds = RootCredentials {
-        access_key: format!("SHALE{}", random_string(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")),
-        secret_key: random_string(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+"),
+        access_key: format!(
+            "SHALE{}",
+            random_string(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        ),
+        secret_key: random_string(
+            40,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
+        ),
     };
     write_private(&path, &toml::to_string(&creds)?)?;
     Ok(creds)
@@ -102,7 +126,12 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
@@ -110,12 +139,10 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// A future that completes when `rx` sees shutdown.
-fn on_shutdown(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        while !*rx.borrow() {
-            if rx.changed().await.is_err() {
-                return;
-            }
+async fn on_shutdown(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -130,7 +157,8 @@ async fn wait_for_signal() -> Result<()> {
 }
 
 async fn dev(args: DevArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("data_dir {}: cannot create", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("data_dir {}: cannot create", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
     let creds = root_credentials(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -138,24 +166,53 @@ async fn dev(args: DevArgs) -> Result<()> {
 
     let meta_listener = TcpListener::bind("127.0.0.1:0").await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
-    let meta_config = MetadataConfig { path: data_dir.join("meta") };
-    let meta_task = tokio::spawn(shale_metadata::serve(meta_config, meta_listener, on_shutdown(stop_rx.clone())));
+    let meta_config = MetadataConfig {
+        path: data_dir.join("meta"),
+    };
+    let meta_task = tokio::spawn(shale_metadata::serve(
+        meta_config,
+        meta_listener,
+        on_shutdown(stop_rx.clone()),
+    ));
 
     let meta = MetaClient::new(&meta_addr);
     for id in 1..=DEV_NODES {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?.to_string();
-        let config = StorageNodeConfig { disks: vec![data_dir.join(format!("node-{id}"))], ..Default::default() };
-        tasks.push(tokio::spawn(shale_storage_node::serve(config, listener, on_shutdown(stop_rx.clone()))));
-        meta.register_node(NodeInfo { id, addr, zone: String::new() }).await.context("registering a storage node")?;
-    }
-    meta.put_access_key(AccessKey { access_key: creds.access_key.clone(), secret_key: creds.secret_key.clone(), name: "root".into() })
+        let config = StorageNodeConfig {
+            disks: vec![data_dir.join(format!("node-{id}"))],
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(shale_storage_node::serve(
+            config,
+            listener,
+            on_shutdown(stop_rx.clone()),
+        )));
+        meta.register_node(NodeInfo {
+            id,
+            addr,
+            zone: String::new(),
+        })
         .await
-        .context("storing the root access key")?;
+        .context("registering a storage node")?;
+    }
+    meta.put_access_key(AccessKey {
+        access_key: creds.access_key.clone(),
+        secret_key: creds.secret_key.clone(),
+        name: "root".into(),
+    })
+    .await
+    .context("storing the root access key")?;
 
-    let gateway_listener = TcpListener::bind(args.listen).await.with_context(|| format!("listen {}: cannot bind", args.listen))?;
+    let gateway_listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen {}: cannot bind", args.listen))?;
     let gateway_addr = gateway_listener.local_addr()?;
-    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let gateway_config = GatewayConfig {
         region: args.region.clone(),
         metadata_addr: meta_addr.clone(),
@@ -163,9 +220,15 @@ async fn dev(args: DevArgs) -> Result<()> {
         tls_key: args.tls_key.clone(),
         data: DataPathConfig::default(),
     };
-    let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(gateway_config, gateway_listener, on_shutdown(stop_rx.clone())));
+    let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(
+        gateway_config,
+        gateway_listener,
+        on_shutdown(stop_rx.clone()),
+    ));
 
-    println!("Shale dev cluster is ready: 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway");
+    println!(
+        "Shale dev cluster is ready: 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway"
+    );
     println!("  endpoint:   {scheme}://{gateway_addr}");
     println!("  region:     {}", args.region);
     println!("  data:       {}", data_dir.display());

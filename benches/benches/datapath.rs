@@ -5,12 +5,29 @@
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
+use shale_s3_gateway::datapath::WriteTarget;
+
+fn target(prefix: &str, size: usize) -> WriteTarget<'_> {
+    WriteTarget {
+        chunk_prefix: prefix,
+        part_number: 1,
+        allow_inline: false,
+        expected_len: Some(size as u64),
+    }
+}
 
 fn bench_datapath(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let cluster = rt.block_on(shale_benches::start_cluster(6));
     let size = 16 * 1024 * 1024;
-    let body = Bytes::from((0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect::<Vec<u8>>());
+    let body = Bytes::from(
+        (0..size as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect::<Vec<u8>>(),
+    );
     let mut group = c.benchmark_group("datapath_4+2");
     group.throughput(Throughput::Bytes(size as u64));
     group.sample_size(10);
@@ -19,21 +36,36 @@ fn bench_datapath(c: &mut Criterion) {
     group.bench_function("put_16MiB", |b| {
         b.iter(|| {
             n += 1;
-            let pieces: Vec<Result<Bytes, shale_s3_gateway::Error>> = (0..size).step_by(64 * 1024).map(|o| Ok(body.slice(o..o + 64 * 1024))).collect();
-            rt.block_on(cluster.data.write_body(futures::stream::iter(pieces), &format!("bench{n}"), 1, false, Some(size as u64), |_| {}))
-                .expect("put")
+            let pieces: Vec<Result<Bytes, shale_s3_gateway::Error>> = (0..size)
+                .step_by(64 * 1024)
+                .map(|o| Ok(body.slice(o..o + 64 * 1024)))
+                .collect();
+            rt.block_on(cluster.data.write_body(
+                futures::stream::iter(pieces),
+                target(&format!("bench{n}"), size),
+                |_| {},
+            ))
+            .expect("put")
         })
     });
 
     let pieces: Vec<Result<Bytes, shale_s3_gateway::Error>> = vec![Ok(body.clone())];
     let written = rt
-        .block_on(cluster.data.write_body(futures::stream::iter(pieces), "benchget", 1, false, Some(size as u64), |_| {}))
+        .block_on(cluster.data.write_body(
+            futures::stream::iter(pieces),
+            target("benchget", size),
+            |_| {},
+        ))
         .expect("put");
     let parts = vec![written.part];
     group.bench_function("get_16MiB", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let mut s = cluster.data.read_range(&parts, 0, size as u64).await.expect("get");
+                let mut s = cluster
+                    .data
+                    .read_range(&parts, 0, size as u64)
+                    .await
+                    .expect("get");
                 let mut got = 0usize;
                 while let Some(piece) = s.next().await {
                     got += piece.expect("piece").len();
@@ -52,7 +84,11 @@ fn bench_datapath(c: &mut Criterion) {
     group.bench_function("get_16MiB_degraded", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let mut s = cluster.data.read_range(&degraded, 0, size as u64).await.expect("get");
+                let mut s = cluster
+                    .data
+                    .read_range(&degraded, 0, size as u64)
+                    .await
+                    .expect("get");
                 let mut got = 0usize;
                 while let Some(piece) = s.next().await {
                     got += piece.expect("piece").len();

@@ -8,10 +8,14 @@ use shale_s3_gateway::ec::Codec;
 
 fn bench_ec(c: &mut Criterion) {
     let codec = Codec::new(Coding::default()).expect("codec");
-    let segment: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let segment: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let mut group = c.benchmark_group("ec_4+2");
     group.throughput(Throughput::Bytes(segment.len() as u64));
-    group.bench_function("encode_4MiB", |b| b.iter(|| codec.encode(&segment).expect("encode")));
+    group.bench_function("encode_4MiB", |b| {
+        b.iter(|| codec.encode(&segment).expect("encode"))
+    });
     let shards = codec.encode(&segment).expect("encode");
     group.bench_function("rebuild_2_lost_4MiB", |b| {
         b.iter(|| {

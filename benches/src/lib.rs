@@ -19,10 +19,8 @@ pub struct Cluster {
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
-fn stopper(mut rx: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.changed().await;
-    }
+async fn stopper(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.changed().await;
 }
 
 /// Starts a cluster for benchmarking the data path.
@@ -31,16 +29,41 @@ pub async fn start_cluster(nodes: u32) -> Cluster {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let meta_addr = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(shale_metadata::serve(MetadataConfig { path: dir.path().join("meta") }, listener, stopper(rx.clone())));
+    tokio::spawn(shale_metadata::serve(
+        MetadataConfig {
+            path: dir.path().join("meta"),
+        },
+        listener,
+        stopper(rx.clone()),
+    ));
     let meta = MetaClient::new(&meta_addr);
     for id in 1..=nodes {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let config = StorageNodeConfig { disks: vec![dir.path().join(format!("node-{id}"))], ..Default::default() };
-        tokio::spawn(shale_storage_node::serve(config, listener, stopper(rx.clone())));
-        meta.register_node(NodeInfo { id, addr, zone: String::new() }).await.expect("register node");
+        let config = StorageNodeConfig {
+            disks: vec![dir.path().join(format!("node-{id}"))],
+            ..Default::default()
+        };
+        tokio::spawn(shale_storage_node::serve(
+            config,
+            listener,
+            stopper(rx.clone()),
+        ));
+        meta.register_node(NodeInfo {
+            id,
+            addr,
+            zone: String::new(),
+        })
+        .await
+        .expect("register node");
     }
-    let data = Arc::new(DataPath::new(DataPathConfig::default(), StorageClient::new(), meta).expect("data path"));
+    let data = Arc::new(
+        DataPath::new(DataPathConfig::default(), StorageClient::new(), meta).expect("data path"),
+    );
     data.refresh_nodes().await.expect("cluster map");
-    Cluster { data, _dir: dir, _stop: stop }
+    Cluster {
+        data,
+        _dir: dir,
+        _stop: stop,
+    }
 }

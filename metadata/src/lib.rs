@@ -11,13 +11,23 @@
 
 #![warn(missing_docs)]
 
+//!
+//! The `server` feature (on by default) builds the store and the service,
+//! and with them RocksDB; without it the crate is just the client and the
+//! types, so the gateway and the fuzz targets can be built without RocksDB.
+
 pub mod client;
+#[cfg(feature = "server")]
 pub mod keys;
+#[cfg(feature = "server")]
 pub mod service;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod types;
 
 pub use client::MetaClient;
+#[cfg(feature = "server")]
 pub use service::{MetadataConfig, ServeError, serve};
+#[cfg(feature = "server")]
 pub use store::MetaStore;
 pub use types::*;

@@ -193,6 +193,7 @@ pub enum MetaError {
     Internal(String),
 }
 
+#[cfg(feature = "server")]
 impl From<rocksdb::Error> for MetaError {
     fn from(e: rocksdb::Error) -> Self {
         MetaError::Internal(format!("rocksdb: {e}"))

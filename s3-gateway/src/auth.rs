@@ -18,14 +18,22 @@ pub struct MetaAuth {
 impl MetaAuth {
     /// Looks keys up through `meta`.
     pub fn new(meta: MetaClient) -> Self {
-        MetaAuth { meta, cache: RwLock::new(HashMap::new()) }
+        MetaAuth {
+            meta,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        if let Some(secret) = self.cache.read().ok().and_then(|c| c.get(access_key).cloned()) {
+        if let Some(secret) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(access_key).cloned())
+        {
             return Ok(secret);
         }
         match self.meta.get_access_key(access_key).await {
@@ -36,7 +44,10 @@ impl S3Auth for MetaAuth {
                 }
                 Ok(secret)
             }
-            Ok(None) => Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+            Ok(None) => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
             Err(e) => Err(crate::error::to_s3_error(crate::error::Error::Meta(e))),
         }
     }

@@ -35,7 +35,12 @@ impl Clone for RequestChecksums {
             in_trailer: self.in_trailer.clone(),
             content_md5: self.content_md5,
         };
-        for alg in self.in_headers.iter().map(|(a, _)| *a).chain(self.in_trailer.iter().copied()) {
+        for alg in self
+            .in_headers
+            .iter()
+            .map(|(a, _)| *a)
+            .chain(self.in_trailer.iter().copied())
+        {
             c.enable(alg);
         }
         c
@@ -49,13 +54,17 @@ impl RequestChecksums {
         for alg in ALGORITHMS {
             let name = format!("x-amz-checksum-{alg}");
             if let Some(v) = headers.get(name.as_str()) {
-                let v = v.to_str().map_err(|_| Error::InvalidDigest(format!("{name} is not valid text")))?;
+                let v = v
+                    .to_str()
+                    .map_err(|_| Error::InvalidDigest(format!("{name} is not valid text")))?;
                 c.in_headers.push((alg, v.trim().to_owned()));
                 c.enable(alg);
             }
         }
         for v in headers.get_all("x-amz-trailer") {
-            let v = v.to_str().map_err(|_| Error::InvalidArgument("x-amz-trailer is not valid text".into()))?;
+            let v = v
+                .to_str()
+                .map_err(|_| Error::InvalidArgument("x-amz-trailer is not valid text".into()))?;
             for name in v.split(',').map(|s| s.trim().to_ascii_lowercase()) {
                 if let Some(alg) = name.strip_prefix("x-amz-checksum-")
                     && let Some(alg) = ALGORITHMS.iter().find(|a| **a == alg)
@@ -69,9 +78,15 @@ impl RequestChecksums {
             let raw = v
                 .to_str()
                 .ok()
-                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s.trim()).ok())
+                .and_then(|s| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s.trim())
+                        .ok()
+                })
                 .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .ok_or_else(|| Error::InvalidDigest("The Content-MD5 you specified was invalid.".into()))?;
+                .ok_or_else(|| {
+                    Error::InvalidDigest("The Content-MD5 you specified was invalid.".into())
+                })?;
             c.content_md5 = Some(raw);
         }
         Ok(c)
@@ -99,7 +114,9 @@ impl RequestChecksums {
         if let Some(expected) = self.content_md5
             && expected != *md5
         {
-            return Err(Error::BadDigest("The Content-MD5 you specified did not match what we received.".into()));
+            return Err(Error::BadDigest(
+                "The Content-MD5 you specified did not match what we received.".into(),
+            ));
         }
         let computed = self.hasher.finalize();
         let value_of = |alg: &str| -> Option<String> {
@@ -114,7 +131,10 @@ impl RequestChecksums {
         };
         for (alg, expected) in &self.in_headers {
             if value_of(alg).as_deref() != Some(expected.as_str()) {
-                return Err(Error::BadDigest(format!("The {} you specified did not match the calculated checksum.", alg.to_uppercase())));
+                return Err(Error::BadDigest(format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.to_uppercase()
+                )));
             }
         }
         for alg in &self.in_trailer {
@@ -123,9 +143,16 @@ impl RequestChecksums {
                 .and_then(|t| t.get(name.as_str()))
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.trim().to_owned())
-                .ok_or_else(|| Error::InvalidArgument(format!("the trailer {name} announced in x-amz-trailer was not sent")))?;
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "the trailer {name} announced in x-amz-trailer was not sent"
+                    ))
+                })?;
             if value_of(alg).as_deref() != Some(sent.as_str()) {
-                return Err(Error::BadDigest(format!("The {} you specified did not match the calculated checksum.", alg.to_uppercase())));
+                return Err(Error::BadDigest(format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.to_uppercase()
+                )));
             }
         }
         Ok(())
@@ -148,13 +175,17 @@ mod tests {
     fn crc32_header_is_checked() {
         // CRC32 of "hello world" = 0x0d4a1185.
         let good = base64::engine::general_purpose::STANDARD.encode(0x0d4a_1185u32.to_be_bytes());
-        let md5: [u8; 16] = md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(b"hello world")).into();
-        let mut c = RequestChecksums::from_request(&headers(&[("x-amz-checksum-crc32", &good)])).expect("parse");
+        let md5: [u8; 16] =
+            md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(b"hello world"))
+                .into();
+        let mut c = RequestChecksums::from_request(&headers(&[("x-amz-checksum-crc32", &good)]))
+            .expect("parse");
         c.update(b"hello ");
         c.update(b"world");
         c.verify(&md5, None).expect("matches");
 
-        let mut c = RequestChecksums::from_request(&headers(&[("x-amz-checksum-crc32", &good)])).expect("parse");
+        let mut c = RequestChecksums::from_request(&headers(&[("x-amz-checksum-crc32", &good)]))
+            .expect("parse");
         c.update(b"hello there");
         assert!(matches!(c.verify(&md5, None), Err(Error::BadDigest(_))));
     }
@@ -162,23 +193,47 @@ mod tests {
     #[test]
     fn trailer_checksums_are_checked() {
         for (alg, value) in [
-            ("crc32c", base64::engine::general_purpose::STANDARD.encode(0xc99465aau32.to_be_bytes())),
-            ("crc32", base64::engine::general_purpose::STANDARD.encode(0x0d4a_1185u32.to_be_bytes())),
+            (
+                "crc32c",
+                base64::engine::general_purpose::STANDARD.encode(0xc99465aau32.to_be_bytes()),
+            ),
+            (
+                "crc32",
+                base64::engine::general_purpose::STANDARD.encode(0x0d4a_1185u32.to_be_bytes()),
+            ),
         ] {
             let announce = format!("x-amz-checksum-{alg}");
-            let mut c = RequestChecksums::from_request(&headers(&[("x-amz-trailer", &announce)])).expect("parse");
-            c.update(b"hello world");
+            let fed = || {
+                let mut c =
+                    RequestChecksums::from_request(&headers(&[("x-amz-trailer", &announce)]))
+                        .expect("parse");
+                c.update(b"hello world");
+                c
+            };
+            let name = http::HeaderName::from_bytes(announce.as_bytes()).expect("name");
             let mut trailers = HeaderMap::new();
-            trailers.insert(http::HeaderName::from_bytes(announce.as_bytes()).expect("name"), value.parse().expect("value"));
-            c.clone().verify(&[0; 16], Some(&trailers)).expect("good trailer");
-            trailers.insert(http::HeaderName::from_bytes(announce.as_bytes()).expect("name"), "AAAAAA==".parse().expect("value"));
-            assert!(matches!(c.clone().verify(&[0; 16], Some(&trailers)), Err(Error::BadDigest(_))));
-            assert!(c.verify(&[0; 16], None).is_err(), "a missing announced trailer is an error");
+            trailers.insert(name.clone(), value.parse().expect("value"));
+            fed()
+                .verify(&[0; 16], Some(&trailers))
+                .expect("good trailer");
+            trailers.insert(name, "AAAAAA==".parse().expect("value"));
+            assert!(matches!(
+                fed().verify(&[0; 16], Some(&trailers)),
+                Err(Error::BadDigest(_))
+            ));
+            let c = fed();
+            assert!(
+                c.verify(&[0; 16], None).is_err(),
+                "a missing announced trailer is an error"
+            );
         }
     }
 
     #[test]
     fn bad_content_md5_is_rejected() {
-        assert!(matches!(RequestChecksums::from_request(&headers(&[("content-md5", "not base64!")])), Err(Error::InvalidDigest(_))));
+        assert!(matches!(
+            RequestChecksums::from_request(&headers(&[("content-md5", "not base64!")])),
+            Err(Error::InvalidDigest(_))
+        ));
     }
 }

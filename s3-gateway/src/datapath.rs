@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use md5::Digest as _;
-use shale_common::{ChunkPlacement, Coding, NodeInfo, NodeId, PartLayout, SegmentLayout};
+use shale_common::{ChunkPlacement, Coding, NodeId, NodeInfo, PartLayout, SegmentLayout};
 use shale_metadata::MetaClient;
 use shale_storage_node::StorageClient;
 
@@ -63,6 +63,19 @@ impl Default for DataPathConfig {
     }
 }
 
+/// Where and how a body is to be written.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteTarget<'a> {
+    /// Chunk ids start with this (unique per version or part upload).
+    pub chunk_prefix: &'a str,
+    /// Part number (1 for a single-part object).
+    pub part_number: u32,
+    /// Keep the body inline in metadata when it is small enough.
+    pub allow_inline: bool,
+    /// The announced length: a body of another length is rejected.
+    pub expected_len: Option<u64>,
+}
+
 /// What a body became once written.
 pub struct Written {
     /// `Some(bytes)` when the body was small enough to be kept inline.
@@ -87,7 +100,13 @@ impl DataPath {
     /// cluster map read from `meta`.
     pub fn new(config: DataPathConfig, storage: StorageClient, meta: MetaClient) -> Result<Self> {
         let codec = Arc::new(Codec::new(config.coding)?);
-        Ok(DataPath { config, codec, storage, meta, nodes: RwLock::new(Arc::new(Vec::new())) })
+        Ok(DataPath {
+            config,
+            codec,
+            storage,
+            meta,
+            nodes: RwLock::new(Arc::new(Vec::new())),
+        })
     }
 
     /// The data path's tunables.
@@ -98,12 +117,18 @@ impl DataPath {
     /// Reloads the cluster map from the metadata service.
     pub async fn refresh_nodes(&self) -> Result<()> {
         let nodes = self.meta.cluster_map().await?;
-        *self.nodes.write().map_err(|_| Error::Internal("node map lock poisoned".into()))? = Arc::new(nodes);
+        *self
+            .nodes
+            .write()
+            .map_err(|_| Error::Internal("node map lock poisoned".into()))? = Arc::new(nodes);
         Ok(())
     }
 
     fn nodes(&self) -> Arc<Vec<NodeInfo>> {
-        self.nodes.read().map(|n| Arc::clone(&n)).unwrap_or_default()
+        self.nodes
+            .read()
+            .map(|n| Arc::clone(&n))
+            .unwrap_or_default()
     }
 
     async fn node_addrs(&self) -> Result<HashMap<NodeId, String>> {
@@ -115,22 +140,25 @@ impl DataPath {
         Ok(nodes.iter().map(|n| (n.id, n.addr.clone())).collect())
     }
 
-    /// Reads `body` to its end and stores it: inline when `allow_inline` and
-    /// it fits, erasure-coded otherwise. Chunk ids start with `chunk_prefix`.
+    /// Reads `body` to its end and stores it: inline when the target allows
+    /// it and it fits, erasure-coded otherwise.
     /// `observe` sees every body byte in order (checksums).
     pub async fn write_body<S, E>(
         self: &Arc<Self>,
         mut body: S,
-        chunk_prefix: &str,
-        part_number: u32,
-        allow_inline: bool,
-        expected_len: Option<u64>,
+        target: WriteTarget<'_>,
         mut observe: impl FnMut(&[u8]),
     ) -> Result<Written>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: Into<Error>,
     {
+        let WriteTarget {
+            chunk_prefix,
+            part_number,
+            allow_inline,
+            expected_len,
+        } = target;
         let segment_size = self.config.segment_size;
         let mut md5 = md5::Md5::new();
         let mut total: u64 = 0;
@@ -139,7 +167,8 @@ impl DataPath {
             None => self.config.inline_threshold.min(segment_size),
         };
         let mut buf = BytesMut::with_capacity(first_cap);
-        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>> = VecDeque::new();
+        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>> =
+            VecDeque::new();
         let mut segments = Vec::new();
         let mut next_segment = 0u32;
 
@@ -153,7 +182,9 @@ impl DataPath {
                 if let Some(expected) = expected_len
                     && total > expected
                 {
-                    return Err(Error::IncompleteBody(format!("body is longer than the Content-Length {expected}")));
+                    return Err(Error::IncompleteBody(format!(
+                        "body is longer than the Content-Length {expected}"
+                    )));
                 }
                 md5.update(&bytes);
                 observe(&bytes);
@@ -162,7 +193,15 @@ impl DataPath {
                     if buf.is_empty() && take == segment_size {
                         // A whole segment in one piece: no copy.
                         let seg = bytes.split_to(take);
-                        self.start_segment(&mut in_flight, &mut segments, seg, chunk_prefix, part_number, &mut next_segment).await?;
+                        self.start_segment(
+                            &mut in_flight,
+                            &mut segments,
+                            seg,
+                            chunk_prefix,
+                            part_number,
+                            &mut next_segment,
+                        )
+                        .await?;
                         continue;
                     }
                     if buf.capacity() - buf.len() < take {
@@ -172,14 +211,24 @@ impl DataPath {
                     bytes.advance(take);
                     if buf.len() == segment_size {
                         let seg = buf.split().freeze();
-                        self.start_segment(&mut in_flight, &mut segments, seg, chunk_prefix, part_number, &mut next_segment).await?;
+                        self.start_segment(
+                            &mut in_flight,
+                            &mut segments,
+                            seg,
+                            chunk_prefix,
+                            part_number,
+                            &mut next_segment,
+                        )
+                        .await?;
                     }
                 }
             }
             if let Some(expected) = expected_len
                 && total != expected
             {
-                return Err(Error::IncompleteBody(format!("body has {total} bytes, Content-Length said {expected}")));
+                return Err(Error::IncompleteBody(format!(
+                    "body has {total} bytes, Content-Length said {expected}"
+                )));
             }
             Ok(())
         }
@@ -194,18 +243,46 @@ impl DataPath {
         let md5: [u8; 16] = md5.finalize().into();
         let etag = hex::encode(md5);
         if allow_inline && next_segment == 0 && buf.len() <= self.config.inline_threshold {
-            let part = PartLayout { number: part_number, size: total, etag, coding: self.config.coding, segments: Vec::new() };
-            return Ok(Written { inline: Some(buf.freeze()), part, md5 });
+            let part = PartLayout {
+                number: part_number,
+                size: total,
+                etag,
+                coding: self.config.coding,
+                segments: Vec::new(),
+            };
+            return Ok(Written {
+                inline: Some(buf.freeze()),
+                part,
+                md5,
+            });
         }
         if !buf.is_empty() {
             let seg = buf.split().freeze();
-            self.start_segment(&mut in_flight, &mut segments, seg, chunk_prefix, part_number, &mut next_segment).await?;
+            self.start_segment(
+                &mut in_flight,
+                &mut segments,
+                seg,
+                chunk_prefix,
+                part_number,
+                &mut next_segment,
+            )
+            .await?;
         }
         while let Some(handle) = in_flight.pop_front() {
             segments.push(join_segment(handle).await?);
         }
-        let part = PartLayout { number: part_number, size: total, etag, coding: self.config.coding, segments };
-        Ok(Written { inline: None, part, md5 })
+        let part = PartLayout {
+            number: part_number,
+            size: total,
+            etag,
+            coding: self.config.coding,
+            segments,
+        };
+        Ok(Written {
+            inline: None,
+            part,
+            md5,
+        })
     }
 
     async fn start_segment(
@@ -220,7 +297,9 @@ impl DataPath {
         let key = format!("{chunk_prefix}.p{part_number}.s{}", *next_segment);
         *next_segment += 1;
         let this = Arc::clone(self);
-        in_flight.push_back(tokio::spawn(async move { this.write_segment(segment, key).await }));
+        in_flight.push_back(tokio::spawn(async move {
+            this.write_segment(segment, key).await
+        }));
         while in_flight.len() >= WRITES_IN_FLIGHT {
             if let Some(handle) = in_flight.pop_front() {
                 match join_segment(handle).await {
@@ -255,39 +334,65 @@ impl DataPath {
         }
         let chosen = place(&key, &nodes, total);
         if chosen.len() < total {
-            return Err(Error::NotEnoughNodes(format!("{} nodes for {total} shards", chosen.len())));
+            return Err(Error::NotEnoughNodes(format!(
+                "{} nodes for {total} shards",
+                chosen.len()
+            )));
         }
-        let writes = chosen.iter().zip(shards).enumerate().map(|(i, (node, shard))| {
-            let chunk_id = format!("{key}.{i}");
-            let addr = node.addr.clone();
-            let storage = self.storage.clone();
-            let timeout = self.config.write_timeout;
-            async move {
-                let ok = matches!(tokio::time::timeout(timeout, storage.put_chunk(&addr, &chunk_id, shard)).await, Ok(Ok(())));
-                if !ok {
-                    tracing::warn!(%chunk_id, %addr, "chunk write failed");
+        let writes = chosen
+            .iter()
+            .zip(shards)
+            .enumerate()
+            .map(|(i, (node, shard))| {
+                let chunk_id = format!("{key}.{i}");
+                let addr = node.addr.clone();
+                let storage = self.storage.clone();
+                let timeout = self.config.write_timeout;
+                async move {
+                    let ok = matches!(
+                        tokio::time::timeout(timeout, storage.put_chunk(&addr, &chunk_id, shard))
+                            .await,
+                        Ok(Ok(()))
+                    );
+                    if !ok {
+                        tracing::warn!(%chunk_id, %addr, "chunk write failed");
+                    }
+                    (chunk_id, ok)
                 }
-                (chunk_id, ok)
-            }
-        });
+            });
         let results = futures::future::join_all(writes).await;
         let durable = results.iter().filter(|(_, ok)| *ok).count();
         let needed = (k + 1).min(total);
         if durable < needed {
-            return Err(Error::WriteQuorum(format!("{durable} of {total} chunks of {key} durable, {needed} needed")));
+            return Err(Error::WriteQuorum(format!(
+                "{durable} of {total} chunks of {key} durable, {needed} needed"
+            )));
         }
         let chunks = chosen
             .iter()
             .zip(results)
-            .map(|(node, (chunk_id, ok))| ChunkPlacement { node: node.id, chunk_id, durable: ok })
+            .map(|(node, (chunk_id, ok))| ChunkPlacement {
+                node: node.id,
+                chunk_id,
+                durable: ok,
+            })
             .collect();
-        Ok(SegmentLayout { size: segment.len() as u64, shard_size, chunks })
+        Ok(SegmentLayout {
+            size: segment.len() as u64,
+            shard_size,
+            chunks,
+        })
     }
 
     /// Streams bytes `[start, end)` of the concatenated `parts`. The first
     /// segment is read before this returns, so an unreadable object fails
     /// with an error status rather than an aborted body.
-    pub async fn read_range(self: &Arc<Self>, parts: &[PartLayout], start: u64, end: u64) -> Result<ChunkStream> {
+    pub async fn read_range(
+        self: &Arc<Self>,
+        parts: &[PartLayout],
+        start: u64,
+        end: u64,
+    ) -> Result<ChunkStream> {
         let mut pieces = Vec::new();
         let mut offset = 0u64;
         for part in parts {
@@ -327,7 +432,14 @@ impl DataPath {
     }
 
     /// Bytes `[lo, hi)` of one segment.
-    async fn read_segment_range(&self, coding: Coding, seg: &SegmentLayout, lo: u64, hi: u64, addrs: &HashMap<NodeId, String>) -> Result<Bytes> {
+    async fn read_segment_range(
+        &self,
+        coding: Coding,
+        seg: &SegmentLayout,
+        lo: u64,
+        hi: u64,
+        addrs: &HashMap<NodeId, String>,
+    ) -> Result<Bytes> {
         let k = coding.k as usize;
         let s = seg.shard_size;
         if s == 0 {
@@ -351,11 +463,22 @@ impl DataPath {
         }
 
         // Degraded path: read the same shard range from every chunk, rebuild from any k.
-        let (a, b) = if first == last { (lo - first as u64 * s, hi - first as u64 * s) } else { (0, s) };
+        let (a, b) = if first == last {
+            (lo - first as u64 * s, hi - first as u64 * s)
+        } else {
+            (0, s)
+        };
         tracing::warn!(chunk = %seg.chunks.first().map(|c| c.chunk_id.as_str()).unwrap_or(""), "degraded read: rebuilding from parity");
-        let reads = seg.chunks.iter().map(|c| self.read_chunk(Some(c), addrs, a, b));
+        let reads = seg
+            .chunks
+            .iter()
+            .map(|c| self.read_chunk(Some(c), addrs, a, b));
         let shards = futures::future::join_all(reads).await;
-        let codec = if coding == self.config.coding { Arc::clone(&self.codec) } else { Arc::new(Codec::new(coding)?) };
+        let codec = if coding == self.config.coding {
+            Arc::clone(&self.codec)
+        } else {
+            Arc::new(Codec::new(coding)?)
+        };
         let data = tokio::task::spawn_blocking(move || codec.reconstruct_data(shards))
             .await
             .map_err(|e| Error::Internal(format!("decoder task: {e}")))??;
@@ -365,7 +488,9 @@ impl DataPath {
             let shard_hi = hi.min((i as u64 + 1) * s) - i as u64 * s;
             let from = (shard_lo - a) as usize;
             let to = (shard_hi - a) as usize;
-            let piece = shard.get(from..to).ok_or_else(|| Error::Internal("rebuilt shard too short".into()))?;
+            let piece = shard
+                .get(from..to)
+                .ok_or_else(|| Error::Internal("rebuilt shard too short".into()))?;
             out.extend_from_slice(piece);
         }
         let _ = k;
@@ -374,13 +499,24 @@ impl DataPath {
 
     /// Bytes `[lo, hi)` of one chunk, or `None` when it is missing, corrupt,
     /// unreachable, slow, or of the wrong length.
-    async fn read_chunk(&self, chunk: Option<&ChunkPlacement>, addrs: &HashMap<NodeId, String>, lo: u64, hi: u64) -> Option<Bytes> {
+    async fn read_chunk(
+        &self,
+        chunk: Option<&ChunkPlacement>,
+        addrs: &HashMap<NodeId, String>,
+        lo: u64,
+        hi: u64,
+    ) -> Option<Bytes> {
         let chunk = chunk?;
         if !chunk.durable {
             return None;
         }
         let addr = addrs.get(&chunk.node)?;
-        match tokio::time::timeout(self.config.read_timeout, self.storage.get_chunk(addr, &chunk.chunk_id, lo, hi - lo)).await {
+        match tokio::time::timeout(
+            self.config.read_timeout,
+            self.storage.get_chunk(addr, &chunk.chunk_id, lo, hi - lo),
+        )
+        .await
+        {
             Ok(Ok(bytes)) if bytes.len() as u64 == hi - lo => Some(bytes),
             Ok(Ok(bytes)) => {
                 tracing::warn!(chunk = %chunk.chunk_id, got = bytes.len(), want = hi - lo, "chunk read returned the wrong length");
@@ -398,8 +534,12 @@ impl DataPath {
     }
 }
 
-async fn join_segment(handle: tokio::task::JoinHandle<Result<SegmentLayout>>) -> Result<SegmentLayout> {
-    handle.await.map_err(|e| Error::Internal(format!("segment task: {e}")))?
+async fn join_segment(
+    handle: tokio::task::JoinHandle<Result<SegmentLayout>>,
+) -> Result<SegmentLayout> {
+    handle
+        .await
+        .map_err(|e| Error::Internal(format!("segment task: {e}")))?
 }
 
 /// The body of a GET: segments as they are read, in order.
@@ -411,7 +551,10 @@ pub struct ChunkStream {
 impl Stream for ChunkStream {
     type Item = std::result::Result<Bytes, std::io::Error>;
 
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
         if let Some(first) = self.first.take() {
             return std::task::Poll::Ready(Some(Ok(first)));
         }

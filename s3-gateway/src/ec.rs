@@ -59,10 +59,14 @@ impl Codec {
     /// length); returns the `k` data shards in order.
     pub fn reconstruct_data(&self, shards: Vec<Option<Bytes>>) -> Result<Vec<Bytes>> {
         let k = self.coding.k as usize;
-        let mut owned: Vec<Option<Vec<u8>>> = shards.into_iter().map(|s| s.map(|b| b.to_vec())).collect();
+        let mut owned: Vec<Option<Vec<u8>>> =
+            shards.into_iter().map(|s| s.map(|b| b.to_vec())).collect();
         let present = owned.iter().filter(|s| s.is_some()).count();
         if present < k {
-            return Err(Error::Unrecoverable(format!("{present} of {} shards readable, {k} needed", owned.len())));
+            return Err(Error::Unrecoverable(format!(
+                "{present} of {} shards readable, {k} needed",
+                owned.len()
+            )));
         }
         self.rs
             .reconstruct_data(&mut owned)
@@ -70,7 +74,10 @@ impl Codec {
         owned
             .into_iter()
             .take(k)
-            .map(|s| s.map(Bytes::from).ok_or_else(|| Error::Internal("shard missing after reconstruction".into())))
+            .map(|s| {
+                s.map(Bytes::from)
+                    .ok_or_else(|| Error::Internal("shard missing after reconstruction".into()))
+            })
             .collect()
     }
 }
@@ -130,6 +137,9 @@ mod tests {
         partial[0] = None;
         partial[1] = None;
         partial[5] = None;
-        assert!(matches!(codec.reconstruct_data(partial), Err(Error::Unrecoverable(_))));
+        assert!(matches!(
+            codec.reconstruct_data(partial),
+            Err(Error::Unrecoverable(_))
+        ));
     }
 }

@@ -57,48 +57,91 @@ pub fn to_s3_error(e: Error) -> S3Error {
     let msg = e.to_string();
     match e {
         Error::Meta(m) => match m {
-            MetaError::NoSuchBucket => S3Error::with_message(C::NoSuchBucket, "The specified bucket does not exist"),
-            MetaError::BucketAlreadyExists => S3Error::with_message(C::BucketAlreadyExists, "The requested bucket name is not available"),
-            MetaError::BucketAlreadyOwnedByYou => {
-                S3Error::with_message(C::BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it")
+            MetaError::NoSuchBucket => {
+                S3Error::with_message(C::NoSuchBucket, "The specified bucket does not exist")
             }
-            MetaError::BucketNotEmpty => S3Error::with_message(C::BucketNotEmpty, "The bucket you tried to delete is not empty"),
-            MetaError::NoSuchKey => S3Error::with_message(C::NoSuchKey, "The specified key does not exist."),
-            MetaError::NoSuchUpload => S3Error::with_message(C::NoSuchUpload, "The specified multipart upload does not exist."),
+            MetaError::BucketAlreadyExists => S3Error::with_message(
+                C::BucketAlreadyExists,
+                "The requested bucket name is not available",
+            ),
+            MetaError::BucketAlreadyOwnedByYou => S3Error::with_message(
+                C::BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it",
+            ),
+            MetaError::BucketNotEmpty => S3Error::with_message(
+                C::BucketNotEmpty,
+                "The bucket you tried to delete is not empty",
+            ),
+            MetaError::NoSuchKey => {
+                S3Error::with_message(C::NoSuchKey, "The specified key does not exist.")
+            }
+            MetaError::NoSuchUpload => S3Error::with_message(
+                C::NoSuchUpload,
+                "The specified multipart upload does not exist.",
+            ),
             MetaError::InvalidPart(detail) => S3Error::with_message(
                 C::InvalidPart,
-                format!("One or more of the specified parts could not be found or its entity tag did not match: {detail}"),
+                format!(
+                    "One or more of the specified parts could not be found or its entity tag did not match: {detail}"
+                ),
             ),
-            MetaError::InvalidPartOrder => S3Error::with_message(C::InvalidPartOrder, "The list of parts was not in ascending order"),
-            MetaError::EntityTooSmall => S3Error::with_message(C::EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."),
-            MetaError::PreconditionFailed => S3Error::with_message(C::PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
+            MetaError::InvalidPartOrder => S3Error::with_message(
+                C::InvalidPartOrder,
+                "The list of parts was not in ascending order",
+            ),
+            MetaError::EntityTooSmall => S3Error::with_message(
+                C::EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            ),
+            MetaError::PreconditionFailed => S3Error::with_message(
+                C::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
+            ),
             MetaError::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
             MetaError::Unavailable(detail) => {
                 tracing::warn!(%detail, "metadata service unavailable");
-                S3Error::with_message(C::ServiceUnavailable, "The metadata service is unavailable; retry")
+                S3Error::with_message(
+                    C::ServiceUnavailable,
+                    "The metadata service is unavailable; retry",
+                )
             }
             MetaError::Internal(detail) => {
                 tracing::error!(%detail, "metadata internal error");
-                S3Error::with_message(C::InternalError, "We encountered an internal error. Please try again.")
+                S3Error::with_message(
+                    C::InternalError,
+                    "We encountered an internal error. Please try again.",
+                )
             }
         },
         Error::NotEnoughNodes(_) | Error::WriteQuorum(_) => {
             tracing::warn!(error = %msg, "write failed");
-            S3Error::with_message(C::ServiceUnavailable, "Not enough storage nodes are available; retry")
+            S3Error::with_message(
+                C::ServiceUnavailable,
+                "Not enough storage nodes are available; retry",
+            )
         }
         Error::Unrecoverable(_) => {
             tracing::error!(error = %msg, "read failed");
-            S3Error::with_message(C::InternalError, "Too few chunks of the object are readable")
+            S3Error::with_message(
+                C::InternalError,
+                "Too few chunks of the object are readable",
+            )
         }
         Error::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),
         Error::InvalidDigest(detail) => S3Error::with_message(C::InvalidDigest, detail),
-        Error::EntityTooLarge => S3Error::with_message(C::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."),
+        Error::EntityTooLarge => S3Error::with_message(
+            C::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size.",
+        ),
         Error::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
         Error::Body(e) => e,
         Error::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");
-            S3Error::with_message(C::InternalError, "We encountered an internal error. Please try again.")
+            S3Error::with_message(
+                C::InternalError,
+                "We encountered an internal error. Please try again.",
+            )
         }
     }
 }

@@ -28,7 +28,10 @@ struct Drain;
 
 #[async_trait::async_trait]
 impl S3 for Drain {
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let mut md5 = md5::Md5::new();
         if let Some(mut body) = req.input.body {
             while let Some(piece) = body.next().await {
@@ -37,7 +40,10 @@ impl S3 for Drain {
             }
         }
         let tag = hex::encode(md5.finalize());
-        Ok(S3Response::new(PutObjectOutput { e_tag: Some(ETag::Strong(tag)), ..Default::default() }))
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(tag)),
+            ..Default::default()
+        }))
     }
 }
 
@@ -52,7 +58,12 @@ fn service() -> &'static S3Service {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("fuzz runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("fuzz runtime")
+    })
 }
 
 fn now() -> (String, String) {
@@ -72,7 +83,9 @@ fn call(req: http::Request<s3s::Body>) -> Option<http::Response<s3s::Body>> {
 /// Any bytes as the `Authorization` header of a GET: the SigV4 (and SigV2)
 /// header parsers and verifier must answer an error, never panic.
 pub fn authorization_header(data: &[u8]) {
-    let Ok(value) = http::HeaderValue::from_bytes(data) else { return };
+    let Ok(value) = http::HeaderValue::from_bytes(data) else {
+        return;
+    };
     let (_, amz) = now();
     let req = http::Request::builder()
         .method("GET")
@@ -84,13 +97,22 @@ pub fn authorization_header(data: &[u8]) {
         .body(s3s::Body::empty());
     let Ok(req) = req else { return };
     if let Some(resp) = call(req) {
-        assert_ne!(resp.status(), http::StatusCode::OK, "a fuzzed Authorization header was accepted");
+        assert_ne!(
+            resp.status(),
+            http::StatusCode::OK,
+            "a fuzzed Authorization header was accepted"
+        );
     }
 }
 
 /// Signs a PutObject whose body is `framed`, announced as a signed aws-chunked
 /// body of `decoded_len` bytes; returns the request and the seed signature.
-fn chunked_put(framed: Bytes, decoded_len: usize, key: &SigningKey, amz: &str) -> (http::Request<s3s::Body>, String) {
+fn chunked_put(
+    framed: Bytes,
+    decoded_len: usize,
+    key: &SigningKey,
+    amz: &str,
+) -> (http::Request<s3s::Body>, String) {
     let content_length = framed.len().to_string();
     let decoded = decoded_len.to_string();
     let headers = [
@@ -101,13 +123,24 @@ fn chunked_put(framed: Bytes, decoded_len: usize, key: &SigningKey, amz: &str) -
         ("x-amz-decoded-content-length", decoded.as_str()),
         ("content-length", content_length.as_str()),
     ];
-    let sreq = sigv4::Request { method: "PUT", path: "/fuzz-bucket/key", query: &[], headers: &headers, payload_hash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" };
+    let sreq = sigv4::Request {
+        method: "PUT",
+        path: "/fuzz-bucket/key",
+        query: &[],
+        headers: &headers,
+        payload_hash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    };
     let (auth, seed) = sigv4::authorization(ACCESS, key, amz, &sreq);
-    let mut b = http::Request::builder().method("PUT").uri("/fuzz-bucket/key");
+    let mut b = http::Request::builder()
+        .method("PUT")
+        .uri("/fuzz-bucket/key");
     for (k, v) in headers {
         b = b.header(k, v);
     }
-    let req = b.header("authorization", auth).body(s3s::Body::from(framed)).expect("valid request");
+    let req = b
+        .header("authorization", auth)
+        .body(s3s::Body::from(framed))
+        .expect("valid request");
     (req, seed)
 }
 
@@ -117,7 +150,9 @@ fn chunked_put(framed: Bytes, decoded_len: usize, key: &SigningKey, amz: &str) -
 /// is framed and signed correctly in chunks of a size taken from the input,
 /// and the decoded body must be exactly the payload.
 pub fn aws_chunked(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let (date, amz) = now();
     let key = SigningKey::new(SECRET, &date, REGION, "s3");
     if mode % 2 == 1 {
@@ -133,9 +168,23 @@ pub fn aws_chunked(data: &[u8]) {
     let framed = sigv4::signed_chunked_body(&key, &amz, &seed, rest, chunk_size);
     let (req, _) = chunked_put(Bytes::from(framed), rest.len(), &key, &amz);
     let resp = call(req).expect("service answers");
-    assert_eq!(resp.status(), http::StatusCode::OK, "a correctly signed aws-chunked body was rejected");
-    let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().trim_matches('"').to_owned();
-    assert_eq!(etag, hex::encode(md5::Md5::digest(rest)), "aws-chunked decoding changed the bytes");
+    assert_eq!(
+        resp.status(),
+        http::StatusCode::OK,
+        "a correctly signed aws-chunked body was rejected"
+    );
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    assert_eq!(
+        etag,
+        hex::encode(md5::Md5::digest(rest)),
+        "aws-chunked decoding changed the bytes"
+    );
 }
 
 #[cfg(test)]
@@ -146,7 +195,9 @@ mod tests {
     fn chunked_round_trip_and_garbage() {
         aws_chunked(&[0]);
         aws_chunked(&[2, 1, 2, 3]);
-        let payload: Vec<u8> = std::iter::once(6u8).chain((0..5000u32).map(|i| i as u8)).collect();
+        let payload: Vec<u8> = std::iter::once(6u8)
+            .chain((0..5000u32).map(|i| i as u8))
+            .collect();
         aws_chunked(&payload);
         aws_chunked(b"\x01garbage;chunk-signature=zz\r\n");
         aws_chunked(b"\x01ffffffffffffffff;chunk-signature=00\r\n");

@@ -30,7 +30,11 @@ mod tests {
 
     fn nodes(n: u32) -> Vec<NodeInfo> {
         (1..=n)
-            .map(|id| NodeInfo { id, addr: format!("127.0.0.1:{}", 7000 + id), zone: String::new() })
+            .map(|id| NodeInfo {
+                id,
+                addr: format!("127.0.0.1:{}", 7000 + id),
+                zone: String::new(),
+            })
             .collect()
     }
 

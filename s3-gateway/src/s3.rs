@@ -13,7 +13,7 @@ use shale_common::ObjectData;
 use shale_metadata::{MetaClient, ObjectRow, PartRow, Upload};
 
 use crate::checksum::RequestChecksums;
-use crate::datapath::DataPath;
+use crate::datapath::{DataPath, WriteTarget};
 use crate::error::{Error, to_s3_error};
 
 /// Longest object key S3 accepts, in bytes.
@@ -40,7 +40,8 @@ fn now_ms() -> i64 {
 }
 
 fn ts(ms: i64) -> Timestamp {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(t)
 }
 
@@ -49,7 +50,10 @@ fn etag(value: &str) -> ETag {
 }
 
 fn owner() -> Owner {
-    Owner { display_name: Some("shale".into()), id: Some("shale".into()) }
+    Owner {
+        display_name: Some("shale".into()),
+        id: Some("shale".into()),
+    }
 }
 
 fn meta_err(e: shale_metadata::MetaError) -> S3Error {
@@ -67,8 +71,16 @@ fn check_key(key: &str) -> S3Result<()> {
 /// of the object (S3 strips it too).
 fn stored_content_encoding(value: Option<String>) -> Option<String> {
     let v = value?;
-    let kept: Vec<&str> = v.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
-    if kept.is_empty() { None } else { Some(kept.join(", ")) }
+    let kept: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(kept.join(", "))
+    }
 }
 
 fn fmt_http_date(t: &Timestamp) -> Option<String> {
@@ -101,16 +113,30 @@ fn collect_headers(
     };
     push("cache-control", cache_control);
     push("content-disposition", content_disposition);
-    push("content-encoding", stored_content_encoding(content_encoding));
+    push(
+        "content-encoding",
+        stored_content_encoding(content_encoding),
+    );
     push("content-language", content_language);
     push("expires", expires.as_ref().and_then(fmt_http_date));
-    let mut user: Vec<(String, String)> = metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let mut user: Vec<(String, String)> = metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
     user.sort();
-    StoredHeaders { content_type, system, user }
+    StoredHeaders {
+        content_type,
+        system,
+        user,
+    }
 }
 
 fn header<'a>(row_headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    row_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    row_headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn user_metadata(row: &[(String, String)]) -> Option<Metadata> {
@@ -125,11 +151,16 @@ fn parse_expires(v: Option<&str>) -> Option<Timestamp> {
 }
 
 fn encode_key(s: String, url: bool) -> String {
-    if url { urlencoding::encode(&s).into_owned() } else { s }
+    if url {
+        urlencoding::encode(&s).into_owned()
+    } else {
+        s
+    }
 }
 
 fn is_url_encoding(e: &Option<EncodingType>) -> bool {
-    e.as_ref().is_some_and(|e| e.as_str().eq_ignore_ascii_case(EncodingType::URL))
+    e.as_ref()
+        .is_some_and(|e| e.as_str().eq_ignore_ascii_case(EncodingType::URL))
 }
 
 fn token_encode(marker: &str) -> String {
@@ -141,35 +172,54 @@ fn token_decode(token: &str) -> S3Result<String> {
         .decode(token.as_bytes())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+        })
 }
 
 fn page_size(v: Option<i32>) -> S3Result<u32> {
     match v {
         None => Ok(MAX_PAGE as u32),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer")),
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "max-keys must be a non-negative integer"
+        )),
         Some(n) => Ok(n.min(MAX_PAGE) as u32),
     }
 }
 
 fn strip_quotes(s: &str) -> String {
-    s.trim().trim_start_matches("W/").trim_matches('"').to_owned()
+    s.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_owned()
 }
 
 /// Turns an error from the client's body stream into the S3 error it means.
 fn body_error(e: s3s::StdError) -> Error {
     let text = e.to_string();
     if text.contains("SignatureMismatch") {
-        Error::Body(s3_error!(SignatureDoesNotMatch, "The chunk signature does not match"))
+        Error::Body(s3_error!(
+            SignatureDoesNotMatch,
+            "The chunk signature does not match"
+        ))
     } else if text.contains("Sha256Mismatch") {
-        Error::Body(S3Error::with_message(
+        let mut e = S3Error::with_message(
             S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        ))
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        Error::Body(e)
     } else if text.contains("LengthMismatch") || text.contains("Incomplete") {
         Error::IncompleteBody(format!("the request body is incomplete: {text}"))
     } else {
-        Error::Body(S3Error::with_message(S3ErrorCode::IncompleteBody, format!("could not read the request body: {text}")))
+        Error::Body(S3Error::with_message(
+            S3ErrorCode::IncompleteBody,
+            format!("could not read the request body: {text}"),
+        ))
     }
 }
 
@@ -185,7 +235,10 @@ impl Gateway {
     async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         match self.meta.get_bucket(bucket).await.map_err(meta_err)? {
             Some(_) => Ok(()),
-            None => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
+            None => Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            )),
         }
     }
 
@@ -196,10 +249,7 @@ impl Gateway {
         body: Option<StreamingBlob>,
         checks: RequestChecksums,
         trailers: Option<s3s::TrailingHeaders>,
-        chunk_prefix: &str,
-        part_number: u32,
-        allow_inline: bool,
-        expected_len: Option<u64>,
+        target: WriteTarget<'_>,
     ) -> S3Result<crate::datapath::Written> {
         let mut checks = checks;
         let stream = match body {
@@ -208,29 +258,48 @@ impl Gateway {
         };
         let written = self
             .data
-            .write_body(stream, chunk_prefix, part_number, allow_inline, expected_len, |b| checks.update(b))
+            .write_body(stream, target, |b| checks.update(b))
             .await
             .map_err(to_s3_error)?;
         let trailer_map = trailers.and_then(|t| t.take());
-        checks.verify(&written.md5, trailer_map.as_ref()).map_err(to_s3_error)?;
+        checks
+            .verify(&written.md5, trailer_map.as_ref())
+            .map_err(to_s3_error)?;
         Ok(written)
     }
 }
 
 #[async_trait::async_trait]
 impl S3 for Gateway {
-    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let buckets = self.meta.list_buckets().await.map_err(meta_err)?;
         let buckets = buckets
             .into_iter()
-            .map(|b| Bucket { bucket_region: Some(b.region), creation_date: Some(ts(b.created_ms)), name: Some(b.name) })
+            .map(|b| Bucket {
+                bucket_region: Some(b.region),
+                creation_date: Some(ts(b.created_ms)),
+                name: Some(b.name),
+            })
             .collect();
-        Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner()), ..Default::default() }))
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
     }
 
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
-        let constraint = input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|c| c.as_str().to_owned());
+        let constraint = input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint)
+            .map(|c| c.as_str().to_owned());
         if let Some(c) = &constraint
             && !c.is_empty()
             && *c != self.region
@@ -241,23 +310,48 @@ impl S3 for Gateway {
                 c
             ));
         }
-        self.meta.create_bucket(&input.bucket, &self.region).await.map_err(meta_err)?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
+        self.meta
+            .create_bucket(&input.bucket, &self.region)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        }))
     }
 
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        match self.meta.get_bucket(&req.input.bucket).await.map_err(meta_err)? {
-            Some(b) => Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(b.region), ..Default::default() })),
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        match self
+            .meta
+            .get_bucket(&req.input.bucket)
+            .await
+            .map_err(meta_err)?
+        {
+            Some(b) => Ok(S3Response::new(HeadBucketOutput {
+                bucket_region: Some(b.region),
+                ..Default::default()
+            })),
             None => Err(s3_error!(NoSuchBucket)),
         }
     }
 
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.meta.delete_bucket(&req.input.bucket).await.map_err(meta_err)?;
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.meta
+            .delete_bucket(&req.input.bucket)
+            .await
+            .map_err(meta_err)?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let bucket = self
             .meta
             .get_bucket(&req.input.bucket)
@@ -265,11 +359,17 @@ impl S3 for Gateway {
             .map_err(meta_err)?
             .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
         // S3 answers an empty LocationConstraint for us-east-1.
-        let location_constraint = (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
-        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+        let location_constraint =
+            (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint,
+        }))
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
         let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
         let input = req.input;
@@ -281,12 +381,19 @@ impl S3 for Gateway {
         let if_none_match = match &input.if_none_match {
             None => false,
             Some(ETagCondition::Any) => true,
-            Some(_) => return Err(s3_error!(NotImplemented, "If-None-Match on PUT supports only '*'")),
+            Some(_) => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "If-None-Match on PUT supports only '*'"
+                ));
+            }
         };
         let if_match = match &input.if_match {
             None => None,
             Some(ETagCondition::ETag(e)) => Some(strip_quotes(e.value())),
-            Some(ETagCondition::Any) => return Err(s3_error!(NotImplemented, "If-Match on PUT needs an ETag")),
+            Some(ETagCondition::Any) => {
+                return Err(s3_error!(NotImplemented, "If-Match on PUT needs an ETag"));
+            }
         };
         let headers = collect_headers(
             input.content_type.map(|c| c.to_string()),
@@ -298,7 +405,19 @@ impl S3 for Gateway {
             input.metadata,
         );
         let prefix = uuid::Uuid::new_v4().simple().to_string();
-        let written = self.store_body(input.body, checks.clone(), trailers, &prefix, 1, true, expected_len).await?;
+        let written = self
+            .store_body(
+                input.body,
+                checks,
+                trailers,
+                WriteTarget {
+                    chunk_prefix: &prefix,
+                    part_number: 1,
+                    allow_inline: true,
+                    expected_len,
+                },
+            )
+            .await?;
         let size = written.part.size;
         let etag_hex = written.part.etag.clone();
         let data = match written.inline {
@@ -315,30 +434,207 @@ impl S3 for Gateway {
             parts_count: None,
             data,
         };
-        self.meta.put_object(&input.bucket, &input.key, row, if_none_match, if_match).await.map_err(meta_err)?;
-        Ok(S3Response::new(PutObjectOutput { e_tag: Some(etag(&etag_hex)), size: Some(size as i64), ..Default::default() }))
+        self.meta
+            .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&etag_hex)),
+            size: Some(size as i64),
+            ..Default::default()
+        }))
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let row = self.meta.get_object(&input.bucket, &input.key).await.map_err(meta_err)?;
-        check_conditions(&row, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        check_key(&input.key)?;
+        let (src_bucket, src_key) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id: None,
+            } => (bucket.to_string(), key.to_string()),
+            CopySource::Bucket {
+                version_id: Some(_),
+                ..
+            } => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Copying a specific version is not supported yet"
+                ));
+            }
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Access point copy sources are not supported"
+                ));
+            }
+        };
+        let src = self
+            .meta
+            .get_object(&src_bucket, &src_key)
+            .await
+            .map_err(meta_err)?;
+        check_conditions(
+            &src,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .map_err(|e| {
+            if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
+                s3_error!(PreconditionFailed)
+            } else {
+                e
+            }
+        })?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if src_bucket == input.bucket && src_key == input.key && !replace {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let headers = if replace {
+            collect_headers(
+                input.content_type.map(|c| c.to_string()),
+                input.cache_control,
+                input.content_disposition,
+                input.content_encoding,
+                input.content_language,
+                input.expires,
+                input.metadata,
+            )
+        } else {
+            StoredHeaders {
+                content_type: src.content_type.clone(),
+                system: src.system_headers.clone(),
+                user: src.user_metadata.clone(),
+            }
+        };
+        self.require_bucket(&input.bucket).await?;
+        // The copy gets chunks of its own: versions never share chunks, so
+        // deleting one can never free the other's data.
+        let (data, size, etag_hex) = match &src.data {
+            ObjectData::Inline(bytes) => {
+                let md5: [u8; 16] =
+                    md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(bytes)).into();
+                (
+                    ObjectData::Inline(bytes.clone()),
+                    src.size,
+                    hex::encode(md5),
+                )
+            }
+            ObjectData::Parts(parts) => {
+                let stream = self
+                    .data
+                    .read_range(parts, 0, src.size)
+                    .await
+                    .map_err(to_s3_error)?;
+                let stream = stream.map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())));
+                let prefix = uuid::Uuid::new_v4().simple().to_string();
+                let written = self
+                    .data
+                    .write_body(
+                        stream,
+                        WriteTarget {
+                            chunk_prefix: &prefix,
+                            part_number: 1,
+                            allow_inline: true,
+                            expected_len: Some(src.size),
+                        },
+                        |_| {},
+                    )
+                    .await
+                    .map_err(to_s3_error)?;
+                let etag_hex = written.part.etag.clone();
+                let data = match written.inline {
+                    Some(bytes) => ObjectData::Inline(bytes.to_vec()),
+                    None => ObjectData::Parts(vec![written.part]),
+                };
+                (data, src.size, etag_hex)
+            }
+        };
+        let now = now_ms();
+        let row = ObjectRow {
+            size,
+            etag: etag_hex.clone(),
+            last_modified_ms: now,
+            content_type: headers.content_type,
+            system_headers: headers.system,
+            user_metadata: headers.user,
+            parts_count: None,
+            data,
+        };
+        self.meta
+            .put_object(&input.bucket, &input.key, row, false, None)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&etag_hex)),
+                last_modified: Some(ts(now)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let row = self
+            .meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        check_conditions(
+            &row,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         let size = row.size;
         let (start, end, content_range) = match &input.range {
             None => (0, size, None),
             Some(r) => {
-                let range = r.check(size).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
-                let cr = format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), size);
+                let range = r.check(size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                let cr = format!(
+                    "bytes {}-{}/{}",
+                    range.start,
+                    range.end.saturating_sub(1),
+                    size
+                );
                 (range.start, range.end, Some(cr))
             }
         };
         let body = match &row.data {
             ObjectData::Inline(bytes) => {
-                let piece = Bytes::copy_from_slice(bytes.get(start as usize..end as usize).unwrap_or_default());
-                StreamingBlob::wrap(futures::stream::once(async move { Ok::<_, std::io::Error>(piece) }))
+                let piece = Bytes::copy_from_slice(
+                    bytes.get(start as usize..end as usize).unwrap_or_default(),
+                );
+                StreamingBlob::wrap(futures::stream::once(async move {
+                    Ok::<_, std::io::Error>(piece)
+                }))
             }
             ObjectData::Parts(parts) => {
-                let stream = self.data.read_range(parts, start, end).await.map_err(to_s3_error)?;
+                let stream = self
+                    .data
+                    .read_range(parts, start, end)
+                    .await
+                    .map_err(to_s3_error)?;
                 StreamingBlob::wrap(stream)
             }
         };
@@ -349,16 +645,39 @@ impl S3 for Gateway {
         Ok(S3Response::new(out))
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let row = self.meta.get_object(&input.bucket, &input.key).await.map_err(meta_err)?;
-        check_conditions(&row, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        let row = self
+            .meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        check_conditions(
+            &row,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         let o = object_output(&row);
         let (content_length, content_range) = match &input.range {
             None => (row.size as i64, None),
             Some(r) => {
-                let range = r.check(row.size).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
-                ((range.end - range.start) as i64, Some(format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), row.size)))
+                let range = r.check(row.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                (
+                    (range.end - range.start) as i64,
+                    Some(format!(
+                        "bytes {}-{}/{}",
+                        range.start,
+                        range.end.saturating_sub(1),
+                        row.size
+                    )),
+                )
             }
         };
         Ok(S3Response::new(HeadObjectOutput {
@@ -379,16 +698,31 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         check_key(&req.input.key)?;
-        self.meta.delete_object(&req.input.bucket, &req.input.key).await.map_err(meta_err)?;
-        Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+        self.meta
+            .delete_object(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::with_status(
+            DeleteObjectOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         if input.delete.objects.len() > 1000 {
-            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed: more than 1000 keys"));
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed: more than 1000 keys"
+            ));
         }
         self.require_bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
@@ -398,7 +732,10 @@ impl S3 for Gateway {
             match self.meta.delete_object(&input.bucket, &obj.key).await {
                 Ok(_) => {
                     if !quiet {
-                        deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
+                        deleted.push(DeletedObject {
+                            key: Some(obj.key),
+                            ..Default::default()
+                        });
                     }
                 }
                 Err(e) => {
@@ -412,10 +749,17 @@ impl S3 for Gateway {
                 }
             }
         }
-        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let max_keys = page_size(input.max_keys)?;
         let start = match &input.continuation_token {
@@ -426,7 +770,13 @@ impl S3 for Gateway {
         let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
         let res = self
             .meta
-            .list_objects(&input.bucket, &prefix, delimiter.as_deref(), start.as_deref(), max_keys)
+            .list_objects(
+                &input.bucket,
+                &prefix,
+                delimiter.as_deref(),
+                start.as_deref(),
+                max_keys,
+            )
             .await
             .map_err(meta_err)?;
         let url = is_url_encoding(&input.encoding_type);
@@ -439,13 +789,20 @@ impl S3 for Gateway {
                 key: Some(encode_key(o.key, url)),
                 last_modified: Some(ts(o.last_modified_ms)),
                 size: Some(o.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 owner: (input.fetch_owner == Some(true)).then(owner),
                 ..Default::default()
             })
             .collect();
-        let common_prefixes: Vec<CommonPrefix> =
-            res.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_key(p, url)) }).collect();
+        let common_prefixes: Vec<CommonPrefix> = res
+            .common_prefixes
+            .into_iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(encode_key(p, url)),
+            })
+            .collect();
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode_key(prefix, url)),
@@ -453,7 +810,11 @@ impl S3 for Gateway {
             key_count: Some(key_count),
             continuation_token: input.continuation_token,
             is_truncated: Some(res.is_truncated),
-            next_continuation_token: if res.is_truncated { res.next_marker.as_deref().map(token_encode) } else { None },
+            next_continuation_token: if res.is_truncated {
+                res.next_marker.as_deref().map(token_encode)
+            } else {
+                None
+            },
             contents: Some(contents),
             common_prefixes: Some(common_prefixes),
             delimiter: delimiter.map(|d| encode_key(d, url)),
@@ -463,7 +824,10 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let max_keys = page_size(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -471,7 +835,13 @@ impl S3 for Gateway {
         let marker = input.marker.clone().filter(|m| !m.is_empty());
         let res = self
             .meta
-            .list_objects(&input.bucket, &prefix, delimiter.as_deref(), marker.as_deref(), max_keys)
+            .list_objects(
+                &input.bucket,
+                &prefix,
+                delimiter.as_deref(),
+                marker.as_deref(),
+                max_keys,
+            )
             .await
             .map_err(meta_err)?;
         let url = is_url_encoding(&input.encoding_type);
@@ -483,13 +853,20 @@ impl S3 for Gateway {
                 key: Some(encode_key(o.key, url)),
                 last_modified: Some(ts(o.last_modified_ms)),
                 size: Some(o.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 owner: Some(owner()),
                 ..Default::default()
             })
             .collect();
-        let common_prefixes: Vec<CommonPrefix> =
-            res.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_key(p, url)) }).collect();
+        let common_prefixes: Vec<CommonPrefix> = res
+            .common_prefixes
+            .into_iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(encode_key(p, url)),
+            })
+            .collect();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_key(prefix, url)),
@@ -499,13 +876,20 @@ impl S3 for Gateway {
             contents: Some(contents),
             common_prefixes: Some(common_prefixes),
             delimiter: delimiter.map(|d| encode_key(d, url)),
-            next_marker: if res.is_truncated { res.next_marker.map(|m| encode_key(m, url)) } else { None },
+            next_marker: if res.is_truncated {
+                res.next_marker.map(|m| encode_key(m, url))
+            } else {
+                None
+            },
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
     }
 
-    async fn create_multipart_upload(&self, req: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         check_key(&input.key)?;
         let headers = collect_headers(
@@ -536,19 +920,40 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers.clone();
         let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
         let input = req.input;
         if !(1..=10_000).contains(&input.part_number) {
-            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
         }
         let expected_len = content_length(input.content_length)?;
         // Fail before storing any byte when the upload does not exist.
-        self.meta.get_upload(&input.bucket, &input.key, &input.upload_id).await.map_err(meta_err)?;
+        self.meta
+            .get_upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(meta_err)?;
         let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
         let part_number = input.part_number as u32;
-        let written = self.store_body(input.body, checks, trailers, &prefix, part_number, false, expected_len).await?;
+        let written = self
+            .store_body(
+                input.body,
+                checks,
+                trailers,
+                WriteTarget {
+                    chunk_prefix: &prefix,
+                    part_number,
+                    allow_inline: false,
+                    expected_len,
+                },
+            )
+            .await?;
         let part = PartRow {
             number: part_number,
             size: written.part.size,
@@ -557,8 +962,14 @@ impl S3 for Gateway {
             layout: written.part,
         };
         let etag_hex = part.etag.clone();
-        self.meta.put_part(&input.bucket, &input.key, &input.upload_id, part).await.map_err(meta_err)?;
-        Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&etag_hex)), ..Default::default() }))
+        self.meta
+            .put_part(&input.bucket, &input.key, &input.upload_id, part)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&etag_hex)),
+            ..Default::default()
+        }))
     }
 
     async fn complete_multipart_upload(
@@ -572,18 +983,30 @@ impl S3 for Gateway {
             .unwrap_or_default()
             .into_iter()
             .map(|p| {
-                let number = p.part_number.filter(|n| *n >= 1).ok_or_else(|| s3_error!(InvalidPart, "a part has no valid PartNumber"))?;
+                let number = p
+                    .part_number
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| s3_error!(InvalidPart, "a part has no valid PartNumber"))?;
                 let tag = p.e_tag.map(|e| strip_quotes(e.value())).unwrap_or_default();
                 Ok((number as u32, tag))
             })
             .collect::<S3Result<_>>()?;
         if parts.is_empty() {
-            return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+            return Err(s3_error!(
+                MalformedXML,
+                "You must specify at least one part"
+            ));
         }
         let if_none_match = matches!(input.if_none_match, Some(ETagCondition::Any));
         let row = self
             .meta
-            .complete_upload(&input.bucket, &input.key, &input.upload_id, parts, if_none_match)
+            .complete_upload(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                parts,
+                if_none_match,
+            )
             .await
             .map_err(meta_err)?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
@@ -595,19 +1018,37 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn abort_multipart_upload(&self, req: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        self.meta.abort_upload(&input.bucket, &input.key, &input.upload_id).await.map_err(meta_err)?;
-        Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
+        self.meta
+            .abort_upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::with_status(
+            AbortMultipartUploadOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
     }
 
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
         let max_parts = page_size(input.max_parts)?;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let res = self
             .meta
-            .list_parts(&input.bucket, &input.key, &input.upload_id, marker, max_parts)
+            .list_parts(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                marker,
+                max_parts,
+            )
             .await
             .map_err(meta_err)?;
         let parts = res
@@ -631,13 +1072,19 @@ impl S3 for Gateway {
             next_part_number_marker: res.next_part_number_marker.map(|n| n as i32),
             parts: Some(parts),
             owner: Some(owner()),
-            initiator: Some(Initiator { display_name: Some("shale".into()), id: Some("shale".into()) }),
+            initiator: Some(Initiator {
+                display_name: Some("shale".into()),
+                id: Some("shale".into()),
+            }),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..Default::default()
         }))
     }
 
-    async fn list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         let max_uploads = page_size(input.max_uploads)?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -660,7 +1107,10 @@ impl S3 for Gateway {
             .into_iter()
             .map(|u| MultipartUpload {
                 initiated: Some(ts(u.initiated_ms)),
-                initiator: Some(Initiator { display_name: Some("shale".into()), id: Some("shale".into()) }),
+                initiator: Some(Initiator {
+                    display_name: Some("shale".into()),
+                    id: Some("shale".into()),
+                }),
                 key: Some(encode_key(u.key, url)),
                 owner: Some(owner()),
                 storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
@@ -670,7 +1120,14 @@ impl S3 for Gateway {
             .collect();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            common_prefixes: Some(res.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_key(p, url)) }).collect()),
+            common_prefixes: Some(
+                res.common_prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(encode_key(p, url)),
+                    })
+                    .collect(),
+            ),
             delimiter,
             encoding_type: input.encoding_type,
             is_truncated: Some(res.is_truncated),
@@ -694,7 +1151,13 @@ fn object_output(row: &ObjectRow) -> GetObjectOutput {
         content_disposition: header(&row.system_headers, "content-disposition").map(str::to_owned),
         content_encoding: header(&row.system_headers, "content-encoding").map(str::to_owned),
         content_language: header(&row.system_headers, "content-language").map(str::to_owned),
-        content_type: row.content_type.as_deref().and_then(|c| c.parse().ok()),
+        // S3 answers binary/octet-stream for objects stored without a type.
+        content_type: row
+            .content_type
+            .as_deref()
+            .unwrap_or("binary/octet-stream")
+            .parse()
+            .ok(),
         e_tag: Some(etag(&row.etag)),
         expires: parse_expires(header(&row.system_headers, "expires")),
         last_modified: Some(ts(row.last_modified_ms)),
@@ -718,16 +1181,23 @@ fn check_conditions(
         ETagCondition::Any => true,
         ETagCondition::ETag(e) => strip_quotes(e.value()) == row.etag,
     };
-    let modified = time::OffsetDateTime::from_unix_timestamp(row.last_modified_ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let modified = time::OffsetDateTime::from_unix_timestamp(row.last_modified_ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let to_dt = |t: &Timestamp| time::OffsetDateTime::from(t.clone());
     if let Some(c) = if_match {
         if !matches(c) {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
         }
     } else if let Some(t) = if_unmodified_since
         && modified > to_dt(t)
     {
-        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        return Err(s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ));
     }
     if let Some(c) = if_none_match {
         if matches(c) {

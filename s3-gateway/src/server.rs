@@ -46,9 +46,13 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
         .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
         .map_err(|e| Error::InvalidArgument(format!("tls_cert {}: {e}", cert.display())))?;
     if certs.is_empty() {
-        return Err(Error::InvalidArgument(format!("tls_cert {}: no certificate found", cert.display())));
+        return Err(Error::InvalidArgument(format!(
+            "tls_cert {}: no certificate found",
+            cert.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::InvalidArgument(format!("tls_key {}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| Error::InvalidArgument(format!("tls_key {}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -63,7 +67,11 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
 /// Builds the S3 service of a gateway.
 pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
     let meta = MetaClient::new(&config.metadata_addr);
-    let data = Arc::new(DataPath::new(config.data.clone(), StorageClient::new(), meta.clone())?);
+    let data = Arc::new(DataPath::new(
+        config.data.clone(),
+        StorageClient::new(),
+        meta.clone(),
+    )?);
     data.refresh_nodes().await?;
     let gateway = Gateway::new(meta.clone(), data, config.region.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
@@ -73,11 +81,19 @@ pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
 
 /// Serves S3 on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish (up to a grace period).
-pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(load_tls(c, k)?),
         (None, None) => None,
-        _ => return Err(Error::InvalidArgument("tls_cert and tls_key must be given together".into())),
+        _ => {
+            return Err(Error::InvalidArgument(
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
     };
     let service = build_service(&config).await?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -128,7 +144,12 @@ pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: impl 
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    let stream = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -136,7 +157,8 @@ pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: impl 
                         }
                         Err(_) => return,
                     };
-                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), handler));
+                    let conn =
+                        watcher.watch(builder.serve_connection(TokioIo::new(stream), handler));
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
@@ -145,7 +167,10 @@ pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: impl 
         }
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     Ok(())

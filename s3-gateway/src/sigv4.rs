@@ -15,7 +15,8 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -31,7 +32,9 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'/' if keep_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -54,7 +57,10 @@ impl SigningKey {
         let k_region = hmac(&k_date, region.as_bytes());
         let k_service = hmac(&k_region, service.as_bytes());
         let key = hmac(&k_service, b"aws4_request");
-        SigningKey { key, scope: format!("{date}/{region}/{service}/aws4_request") }
+        SigningKey {
+            key,
+            scope: format!("{date}/{region}/{service}/aws4_request"),
+        }
     }
 
     /// Signs a string to sign; lower-case hex.
@@ -78,17 +84,34 @@ pub struct Request<'a> {
 
 /// The canonical request and the signed-headers list.
 pub fn canonical_request(req: &Request<'_>) -> (String, String) {
-    let mut query: Vec<(String, String)> = req.query.iter().map(|(k, v)| (uri_encode(k, false), uri_encode(v, false))).collect();
+    let mut query: Vec<(String, String)> = req
+        .query
+        .iter()
+        .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
+        .collect();
     query.sort();
-    let query = query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
         .collect();
     headers.sort();
     let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_headers = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let signed_headers = headers
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
     let canonical = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
@@ -103,11 +126,23 @@ pub fn canonical_request(req: &Request<'_>) -> (String, String) {
 
 /// The `Authorization` header value and the signature, for a request made at
 /// `amz_date` (`yyyymmddThhmmssZ`).
-pub fn authorization(access_key: &str, key: &SigningKey, amz_date: &str, req: &Request<'_>) -> (String, String) {
+pub fn authorization(
+    access_key: &str,
+    key: &SigningKey,
+    amz_date: &str,
+    req: &Request<'_>,
+) -> (String, String) {
     let (canonical, signed_headers) = canonical_request(req);
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{}\n{}", key.scope, sha256_hex(canonical.as_bytes()));
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{}\n{}",
+        key.scope,
+        sha256_hex(canonical.as_bytes())
+    );
     let signature = key.sign(&string_to_sign);
-    let header = format!("AWS4-HMAC-SHA256 Credential={access_key}/{},SignedHeaders={signed_headers},Signature={signature}", key.scope);
+    let header = format!(
+        "AWS4-HMAC-SHA256 Credential={access_key}/{},SignedHeaders={signed_headers},Signature={signature}",
+        key.scope
+    );
     (header, signature)
 }
 
@@ -123,10 +158,19 @@ pub fn chunk_signature(key: &SigningKey, amz_date: &str, previous: &str, chunk: 
 
 /// Frames `body` as a signed aws-chunked body (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`)
 /// in chunks of `chunk_size`, starting from the request's `seed` signature.
-pub fn signed_chunked_body(key: &SigningKey, amz_date: &str, seed: &str, body: &[u8], chunk_size: usize) -> Vec<u8> {
+pub fn signed_chunked_body(
+    key: &SigningKey,
+    amz_date: &str,
+    seed: &str,
+    body: &[u8],
+    chunk_size: usize,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 256);
     let mut previous = seed.to_owned();
-    let chunks: Vec<&[u8]> = body.chunks(chunk_size.max(1)).chain(std::iter::once(&[][..])).collect();
+    let chunks: Vec<&[u8]> = body
+        .chunks(chunk_size.max(1))
+        .chain(std::iter::once(&[][..]))
+        .collect();
     for chunk in chunks {
         let sig = chunk_signature(key, amz_date, &previous, chunk);
         out.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", chunk.len()).as_bytes());
@@ -169,7 +213,10 @@ mod tests {
             payload_hash: EMPTY_SHA256,
         };
         let (auth, sig) = authorization(ACCESS, &key, "20130524T000000Z", &req);
-        assert_eq!(sig, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+        assert_eq!(
+            sig,
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
         assert!(auth.contains("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"));
     }
 
@@ -192,7 +239,10 @@ mod tests {
             payload_hash: &payload,
         };
         let (_, sig) = authorization(ACCESS, &key, "20130524T000000Z", &req);
-        assert_eq!(sig, "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+        assert_eq!(
+            sig,
+            "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
+        );
     }
 
     /// AWS's documented example: GET Bucket lifecycle (a query parameter with no value).
@@ -211,7 +261,10 @@ mod tests {
             payload_hash: EMPTY_SHA256,
         };
         let (_, sig) = authorization(ACCESS, &key, "20130524T000000Z", &req);
-        assert_eq!(sig, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+        assert_eq!(
+            sig,
+            "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
+        );
     }
 
     /// AWS's documented example of a streaming upload: seed signature and the
@@ -235,14 +288,26 @@ mod tests {
             payload_hash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
         };
         let (_, seed) = authorization(ACCESS, &key, "20130524T000000Z", &req);
-        assert_eq!(seed, "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9");
+        assert_eq!(
+            seed,
+            "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+        );
         let body = vec![b'a'; 66560];
         let c1 = chunk_signature(&key, "20130524T000000Z", &seed, &body[..65536]);
-        assert_eq!(c1, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648");
+        assert_eq!(
+            c1,
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+        );
         let c2 = chunk_signature(&key, "20130524T000000Z", &c1, &body[65536..]);
-        assert_eq!(c2, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497");
+        assert_eq!(
+            c2,
+            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"
+        );
         let c3 = chunk_signature(&key, "20130524T000000Z", &c2, &[]);
-        assert_eq!(c3, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9");
+        assert_eq!(
+            c3,
+            "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"
+        );
         let framed = signed_chunked_body(&key, "20130524T000000Z", &seed, &body, 65536);
         assert_eq!(framed.len(), 66824);
         assert_eq!(signed_chunked_len(body.len(), 65536), 66824);

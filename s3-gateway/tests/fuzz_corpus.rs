@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("corpus entry").path();
@@ -17,7 +19,10 @@ fn replay(target: &str, run: fn(&[u8])) {
 
 #[test]
 fn authorization_header_corpus() {
-    replay("authorization_header", shale_s3_gateway::fuzzing::authorization_header);
+    replay(
+        "authorization_header",
+        shale_s3_gateway::fuzzing::authorization_header,
+    );
 }
 
 #[test]

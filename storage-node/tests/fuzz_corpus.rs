@@ -9,20 +9,15 @@ use std::path::Path;
 fn chunk_file_corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/chunk_file");
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut valid = 0;
     for entry in entries {
         let path = entry.expect("corpus entry").path();
         let bytes = std::fs::read(&path).expect("corpus file");
         if let Ok((header, data)) = parse_chunk_bytes(&bytes) {
             let again = encode_chunk(&header.chunk_id, header.block_size, &data).unwrap();
             assert_eq!(again, bytes, "{} does not re-encode", path.display());
+            valid += 1;
         }
     }
-    // FIXME: the corpus may still be empty; seeds are written by
-    // `fuzz/README.md`'s owner. Until then this replays nothing from disk, so
-    // also check a few well-formed inputs here.
-    for len in [0usize, 1, 100, 5000] {
-        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let bytes = encode_chunk("seed", 1024, &data).unwrap();
-        assert_eq!(parse_chunk_bytes(&bytes).unwrap().1, data);
-    }
+    assert!(valid >= 1, "no valid seed in {}", dir.display());
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The one command that runs Shale's whole test suite on a fresh Debian machine
+# with Rust installed: lint, build, cargo tests (incl. fuzz corpus replays)
+# and the S3 compatibility suite (tests/compat) against the built binary.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step=""
+on_exit() {
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo >&2
+        echo "==> FAILED at step: ${step:-setup} (exit $rc)" >&2
+    fi
+}
+trap on_exit EXIT
+
+run_step() {
+    step="$1"
+    shift
+    echo
+    echo "==> ${step}"
+    "$@"
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_system_deps() {
+    local missing=()
+    dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "system packages already installed"
+        return
+    fi
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+}
+
+install_python_deps() {
+    # Debian marks its Python "externally managed" (PEP 668); this machine's
+    # test tools go into it anyway, as pip would on any other distribution.
+    local stdlib
+    stdlib="$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
+    if [ -e "$stdlib/EXTERNALLY-MANAGED" ]; then
+        export PIP_BREAK_SYSTEM_PACKAGES=1
+    fi
+    python3 -m pip install -q -r tests/compat/requirements.txt
+}
+
+run_step "install system packages (libclang-dev, pip, openssl)" install_system_deps
+run_step "install Python test dependencies" install_python_deps
+run_step "cargo fmt --check" cargo fmt --all -- --check
+run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+run_step "cargo build" cargo build --workspace --all-targets
+run_step "cargo test" cargo test --workspace
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$PWD/$target_dir" ;;
+esac
+export SHALE_BIN="$target_dir/debug/shale"
+run_step "S3 compatibility suite (tests/compat, SHALE_BIN=$SHALE_BIN)" \
+    python3 -m pytest tests/compat -q
+
+step=""
+echo
+echo "==> all steps passed"

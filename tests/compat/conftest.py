@@ -1,0 +1,492 @@
+"""Harness for the S3 compatibility suite: starts the real `shale dev` binary.
+
+Every server is a real process on a free 127.0.0.1 port with its own temporary
+data directory. It is started in a new session, stopped by PID (SIGTERM, then
+SIGKILL after a timeout) and its directory is removed afterwards. Readiness is
+polled with a deadline (`list_buckets` must succeed); nothing sleeps a fixed
+time. Tests own their bucket names (see `unique_bucket_name`), so the
+session-scoped server can be shared by every test and tests can run in
+parallel.
+
+Clients are boto3 and the AWS CLI with their default settings: the only things
+set are the endpoint, the credentials, the region and path-style addressing.
+"""
+
+import hashlib
+import http.client
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KIB = 1024
+MIB = 1024 * 1024
+READY_TIMEOUT = float(os.environ.get("SHALE_READY_TIMEOUT", "60"))
+STOP_TIMEOUT = 30.0
+AWS_CLI_TIMEOUT = 600
+LOOPBACK = "127.0.0.1"
+
+
+# --------------------------------------------------------------------------
+# Process-wide client environment: default settings, loopback only.
+# --------------------------------------------------------------------------
+
+_EMPTY_AWS_CONFIG = tempfile.NamedTemporaryFile(
+    prefix="shale-compat-aws-config-", suffix=".ini", delete=False
+)
+_EMPTY_AWS_CONFIG.close()
+
+
+def _client_env(base=None):
+    """A copy of the environment with no AWS settings that could change client
+    defaults (profiles, config files, checksum modes) and no proxies."""
+    env = dict(os.environ if base is None else base)
+    for name in list(env):
+        if name.startswith("AWS_") or name.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ):
+            del env[name]
+    env["AWS_CONFIG_FILE"] = _EMPTY_AWS_CONFIG.name
+    env["AWS_SHARED_CREDENTIALS_FILE"] = _EMPTY_AWS_CONFIG.name
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return env
+
+
+def pytest_configure(config):
+    # boto3 runs in this process: make sure a developer's ~/.aws/config or
+    # AWS_* variables cannot change its defaults, and that no proxy is used.
+    clean = _client_env()
+    for name in list(os.environ):
+        if name not in clean:
+            del os.environ[name]
+    os.environ.update(clean)
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+
+def shale_bin():
+    """Path of the binary under test: $SHALE_BIN, else the cargo debug build."""
+    if os.environ.get("SHALE_BIN"):
+        return Path(os.environ["SHALE_BIN"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target")
+    if not target.is_absolute():
+        target = REPO_ROOT / target
+    return target / "debug" / "shale"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def md5_hex(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(MIB), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def random_bytes(n):
+    return os.urandom(n)
+
+
+def unique_bucket_name(hint="t"):
+    """A valid, unique S3 bucket name (lowercase, 3-63 chars)."""
+    hint = re.sub(r"[^a-z0-9-]+", "-", hint.lower()).strip("-")[:40] or "t"
+    return f"{hint}-{uuid.uuid4().hex[:12]}"
+
+
+def error_code(exc):
+    return exc.response.get("Error", {}).get("Code")
+
+
+def http_status(exc_or_response):
+    resp = getattr(exc_or_response, "response", exc_or_response)
+    return resp["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def raw_request(endpoint, method, path, headers=None, body=None, cafile=None,
+                timeout=60):
+    """One HTTP(S) request to the loopback endpoint, with no client magic.
+
+    `path` is the raw request target (already percent-encoded, with query).
+    Returns (status, headers dict with lower-case names, body bytes).
+    """
+    url = urllib.parse.urlsplit(endpoint)
+    assert url.hostname in (LOOPBACK, "localhost"), url
+    if url.scheme == "https":
+        ctx = ssl.create_default_context(cafile=cafile)
+        conn = http.client.HTTPSConnection(url.hostname, url.port, context=ctx,
+                                           timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection(url.hostname, url.port,
+                                          timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def fetch_url(url, method="GET", body=None, headers=None, cafile=None):
+    """Fetch a full URL (e.g. a presigned one) on the loopback endpoint."""
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    endpoint = f"{parts.scheme}://{parts.netloc}"
+    return raw_request(endpoint, method, target, headers=headers, body=body,
+                       cafile=cafile)
+
+
+def aws_cli_command():
+    """The AWS CLI from requirements.txt (same Python as boto3), else `aws`."""
+    if importlib.util.find_spec("awscli") is not None:
+        return [sys.executable, "-m", "awscli"]
+    return [shutil.which("aws") or "aws"]
+
+
+def make_self_signed_cert(directory):
+    """A self-signed certificate for localhost and 127.0.0.1, via openssl."""
+    directory = Path(directory)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+# --------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------
+
+
+class PortTaken(Exception):
+    """The server could not bind its port (someone else took it)."""
+
+
+class ShaleServer:
+    """A `shale dev` process on a data directory that outlives restarts."""
+
+    def __init__(self, data_dir, log_dir, tls=None, access_key=None,
+                 secret_key=None):
+        self.data_dir = Path(data_dir)
+        self.log_dir = Path(log_dir)
+        self.tls = tls  # (cert_path, key_path) or None
+        self.access_key = access_key or "AKSH" + "".join(
+            secrets.choice(string.ascii_uppercase + string.digits)
+            for _ in range(16))
+        self.secret_key = secret_key or secrets.token_urlsafe(30)[:40]
+        self.proc = None
+        self.port = None
+        self.starts = 0
+        self._log = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    @property
+    def endpoint(self):
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
+
+    @property
+    def cafile(self):
+        return str(self.tls[0]) if self.tls else None
+
+    @property
+    def log_path(self):
+        return self.log_dir / f"shale-{self.starts}.log"
+
+    def start(self):
+        assert self.proc is None, "already running"
+        binary = shale_bin()
+        if not binary.exists():
+            pytest.fail(
+                f"shale binary not found at {binary}: build it with "
+                "`cargo build` or set SHALE_BIN", pytrace=False)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The free port can be taken between probing and binding: retry then.
+        for attempt in range(3):
+            try:
+                self._spawn(binary)
+                self._wait_ready()
+                return self
+            except PortTaken:
+                if attempt == 2:
+                    raise
+
+    def _spawn(self, binary):
+        self.port = free_port()
+        self.starts += 1
+        cmd = [str(binary), "dev", "--data-dir", str(self.data_dir),
+               "--listen", f"{LOOPBACK}:{self.port}", "--region", "us-east-1"]
+        if self.tls:
+            cmd += ["--tls-cert", str(self.tls[0]), "--tls-key",
+                    str(self.tls[1])]
+        env = dict(os.environ)
+        env["SHALE_ROOT_ACCESS_KEY"] = self.access_key
+        env["SHALE_ROOT_SECRET_KEY"] = self.secret_key
+        env.setdefault("RUST_BACKTRACE", "1")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def _wait_ready(self):
+        probe = self.client(config=Config(
+            s3={"addressing_style": "path"}, connect_timeout=2,
+            read_timeout=5, retries={"max_attempts": 1}))
+        deadline = time.monotonic() + READY_TIMEOUT
+        last_error = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.stop()
+                if "address already in use" in self.log_tail().lower():
+                    raise PortTaken(self.port)
+                raise RuntimeError(
+                    f"shale exited with {code} before it was "
+                    f"ready:\n{self.log_tail()}")
+            try:
+                probe.list_buckets()
+                if self.proc.poll() is None:  # it was us who answered
+                    return
+                continue
+            except Exception as exc:  # not ready yet: keep polling
+                last_error = exc
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"shale not ready within {READY_TIMEOUT}s (last error: "
+            f"{last_error!r}):\n{self.log_tail()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Stop the process by PID; returns its exit code (None if it had to
+        be killed with SIGKILL after `timeout`)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        code = proc.poll()
+        if code is None:
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                code = None
+        if self._log:
+            self._log.close()
+            self._log = None
+        return code
+
+    def kill(self):
+        """SIGKILL: a crash, no clean shutdown."""
+        return self.stop(sig=signal.SIGKILL)
+
+    def restart(self):
+        code = self.stop()
+        self.start()
+        return code
+
+    def log_tail(self, lines=60):
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- clients -----------------------------------------------------------
+
+    def client(self, access_key=None, secret_key=None, config=None):
+        """A boto3 S3 client with default settings but path-style addressing."""
+        kwargs = {}
+        if self.tls:
+            kwargs["verify"] = self.cafile
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            region_name="us-east-1",
+            config=config or Config(s3={"addressing_style": "path"}),
+            **kwargs,
+        )
+
+    def aws(self, *args, timeout=AWS_CLI_TIMEOUT, check=True):
+        """Run the AWS CLI against this server; returns CompletedProcess."""
+        env = _client_env()
+        env["AWS_ACCESS_KEY_ID"] = self.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = self.secret_key
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+        env["AWS_PAGER"] = ""
+        if self.tls:
+            env["AWS_CA_BUNDLE"] = self.cafile
+        cmd = [*aws_cli_command(), "--endpoint-url", self.endpoint,
+               *[str(a) for a in args]]
+        result = subprocess.run(cmd, env=env, capture_output=True,
+                                timeout=timeout, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {result.returncode}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
+                f"server log:\n{self.log_tail(30)}")
+        return result
+
+    def aws_json(self, *args, **kwargs):
+        return json.loads(self.aws(*args, "--output", "json", **kwargs).stdout)
+
+    # -- data directory ----------------------------------------------------
+
+    def chunk_files(self, node=None):
+        """Chunk files on disk: DIR/node-N/chunks/<2 hex>/<chunk id>."""
+        nodes = [node] if node else range(1, 7)
+        found = set()
+        for n in nodes:
+            root = self.data_dir / f"node-{n}" / "chunks"
+            if root.is_dir():
+                found.update(p for p in root.glob("*/*") if p.is_file())
+        return found
+
+
+class ServerFactory:
+    """Creates servers in a temp dir and stops/removes all of them at the end."""
+
+    def __init__(self, base_dir):
+        self.base_dir = Path(base_dir)
+        self.servers = []
+
+    def new(self, tls=None, start=True):
+        root = Path(tempfile.mkdtemp(prefix="shale-", dir=self.base_dir))
+        server = ShaleServer(root / "data", root / "logs", tls=tls)
+        server.root = root
+        self.servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    def close(self):
+        for server in self.servers:
+            server.stop()
+            shutil.rmtree(server.root, ignore_errors=True)
+        self.servers.clear()
+
+
+@pytest.fixture(scope="session")
+def _session_factory(tmp_path_factory):
+    factory = ServerFactory(tmp_path_factory.mktemp("servers"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def server(_session_factory):
+    """The shared plain-HTTP server for tests that need no process control."""
+    return _session_factory.new()
+
+
+@pytest.fixture(scope="session")
+def s3(server):
+    return server.client()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Function-scoped servers (corruption, restart): own data dirs each."""
+    factory = ServerFactory(tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    return make_self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_server(_session_factory, tls_files):
+    return _session_factory.new(tls=tls_files)
+
+
+@pytest.fixture
+def bucket(s3, request):
+    """A fresh bucket on the shared server, named after the test."""
+    name = unique_bucket_name(request.node.name)
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+class BigFile:
+    """100 MiB of random bytes, generated once per session."""
+
+    def __init__(self, path, data):
+        self.path = path
+        self.size = len(data)
+        self.sha256 = sha256_hex(data)
+        self.md5 = md5_hex(data)
+
+
+@pytest.fixture(scope="session")
+def big_data():
+    return random_bytes(100 * MIB)
+
+
+@pytest.fixture(scope="session")
+def big_file(tmp_path_factory, big_data):
+    path = tmp_path_factory.mktemp("big") / "100MiB.bin"
+    path.write_bytes(big_data)
+    return BigFile(path, big_data)
+
+
+def assert_client_error(exc_info, status, *codes):
+    """The ClientError carries the HTTP status and one of the error codes."""
+    exc = exc_info.value
+    assert isinstance(exc, ClientError), exc
+    assert http_status(exc) == status, exc.response
+    if codes:
+        assert error_code(exc) in codes, exc.response

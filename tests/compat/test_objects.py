@@ -1,0 +1,185 @@
+"""Single objects with boto3: bodies, ETags, metadata, deletion."""
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from conftest import (KIB, MIB, assert_client_error, file_sha256, http_status,
+                      md5_hex, random_bytes, sha256_hex)
+
+SIZES = {"0B": 0, "1B": 1, "64KiB-1": 64 * KIB - 1, "64KiB": 64 * KIB,
+         "1MiB": MIB}
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+def test_put_get_round_trip(s3, bucket, size):
+    body = random_bytes(size)
+    put = s3.put_object(Bucket=bucket, Key="obj", Body=body)
+    assert put["ETag"] == f'"{md5_hex(body)}"'
+
+    got = s3.get_object(Bucket=bucket, Key="obj")
+    data = got["Body"].read()
+    assert len(data) == size
+    assert sha256_hex(data) == sha256_hex(body)
+    assert got["ContentLength"] == size
+    assert got["ETag"] == put["ETag"]
+
+    head = s3.head_object(Bucket=bucket, Key="obj")
+    assert head["ContentLength"] == size
+    assert head["ETag"] == put["ETag"]
+    assert head["LastModified"] is not None
+
+
+@pytest.mark.slow
+def test_put_get_100mib(s3, bucket, big_data, big_file):
+    put = s3.put_object(Bucket=bucket, Key="big", Body=big_data)
+    assert put["ETag"] == f'"{big_file.md5}"'
+    got = s3.get_object(Bucket=bucket, Key="big")
+    assert got["ContentLength"] == big_file.size
+    assert sha256_hex(got["Body"].read()) == big_file.sha256
+
+
+def test_overwrite_replaces_body(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=random_bytes(2 * MIB))
+    second = b"short now"
+    s3.put_object(Bucket=bucket, Key="k", Body=second)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == second
+
+
+def test_keys_with_odd_characters(s3, bucket):
+    keys = ["dir/sub dir/file name.txt", "ünïcødé/ключ/鍵", "a+b=c&d?e#f",
+            "trailing/", "%2F-literal-percent", "x" * 1024]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=bucket, Key=key, Body=str(i).encode())
+    for i, key in enumerate(keys):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == \
+            str(i).encode()
+    listed = [o["Key"] for o in
+              s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+
+
+@pytest.mark.slow
+def test_upload_file_download_file_multipart(s3, bucket, big_file, tmp_path):
+    # The managed transfer switches to multipart above 8 MiB.
+    s3.upload_file(str(big_file.path), bucket, "managed")
+    head = s3.head_object(Bucket=bucket, Key="managed")
+    assert head["ContentLength"] == big_file.size
+    etag = head["ETag"].strip('"')
+    assert "-" in etag and int(etag.rsplit("-", 1)[1]) > 1, etag
+
+    out = tmp_path / "down.bin"
+    s3.download_file(bucket, "managed", str(out))
+    assert out.stat().st_size == big_file.size
+    assert file_sha256(out) == big_file.sha256
+
+
+def test_upload_file_download_file_small(s3, bucket, tmp_path):
+    src = tmp_path / "small.bin"
+    body = random_bytes(MIB + 3)
+    src.write_bytes(body)
+    s3.upload_file(str(src), bucket, "small")
+    assert s3.head_object(Bucket=bucket, Key="small")["ETag"] == \
+        f'"{md5_hex(body)}"'
+    out = tmp_path / "small.out"
+    s3.download_file(bucket, "small", str(out))
+    assert out.read_bytes() == body
+
+
+def test_download_file_with_ranged_parallel_gets(s3, bucket, tmp_path):
+    # download_file of a big object issues concurrent ranged GETs.
+    body = random_bytes(12 * MIB + 5)
+    s3.put_object(Bucket=bucket, Key="ranged", Body=body)
+    out = tmp_path / "ranged.bin"
+    s3.download_file(bucket, "ranged", str(out), Config=TransferConfig(
+        multipart_threshold=MIB, multipart_chunksize=MIB))
+    assert sha256_hex(out.read_bytes()) == sha256_hex(body)
+
+
+METADATA = dict(
+    ContentType="application/x-shale-test",
+    Metadata={"a": "1", "b": "two"},
+    CacheControl="max-age=3600, must-revalidate",
+    ContentDisposition='attachment; filename="report.txt"',
+    ContentEncoding="gzip",
+    ContentLanguage="en-US",
+)
+
+
+def assert_metadata(resp):
+    for field, value in METADATA.items():
+        assert resp.get(field) == value, (field, resp.get(field))
+    assert "aws-chunked" not in resp.get("ContentEncoding", "")
+
+
+@pytest.mark.parametrize("size", [100, 2 * MIB], ids=["inline", "coded"])
+def test_metadata_round_trip(s3, bucket, size):
+    body = random_bytes(size)
+    s3.put_object(Bucket=bucket, Key="meta", Body=body, **METADATA)
+    assert_metadata(s3.head_object(Bucket=bucket, Key="meta"))
+    got = s3.get_object(Bucket=bucket, Key="meta")
+    assert_metadata(got)
+    assert got["Body"].read() == body
+
+
+def test_default_content_type(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    head = s3.head_object(Bucket=bucket, Key="plain")
+    assert head["ContentType"] in ("binary/octet-stream",
+                                   "application/octet-stream")
+    assert head.get("Metadata") == {}
+
+
+def test_copy_object_keeps_body_and_metadata(s3, bucket):
+    body = random_bytes(300 * KIB)
+    s3.put_object(Bucket=bucket, Key="src", Body=body, **METADATA)
+    s3.copy_object(Bucket=bucket, Key="dst",
+                   CopySource={"Bucket": bucket, "Key": "src"})
+    got = s3.get_object(Bucket=bucket, Key="dst")
+    assert got["Body"].read() == body
+    assert got["Metadata"] == METADATA["Metadata"]
+    assert got["ContentType"] == METADATA["ContentType"]
+
+
+def test_delete_object_then_get_is_no_such_key(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="gone", Body=random_bytes(200 * KIB))
+    assert http_status(s3.delete_object(Bucket=bucket, Key="gone")) == 204
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="gone")
+    assert_client_error(exc, 404, "NoSuchKey")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="gone")
+    assert_client_error(exc, 404)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_get_missing_key_is_no_such_key(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="never-written")
+    assert_client_error(exc, 404, "NoSuchKey")
+
+
+def test_delete_missing_key_succeeds(s3, bucket):
+    # S3 deletes are idempotent: deleting a missing key is a 204.
+    assert http_status(s3.delete_object(Bucket=bucket, Key="nope")) == 204
+
+
+def test_delete_objects_reports_every_key(s3, bucket):
+    keys = [f"batch/{i}" for i in range(5)]
+    for i, key in enumerate(keys):
+        size = 100 if i % 2 else 100 * KIB  # inline and erasure-coded
+        s3.put_object(Bucket=bucket, Key=key, Body=random_bytes(size))
+    s3.put_object(Bucket=bucket, Key="survivor", Body=b"stay")
+
+    resp = s3.delete_objects(Bucket=bucket, Delete={
+        "Objects": [{"Key": k} for k in keys], "Quiet": False})
+    assert sorted(d["Key"] for d in resp.get("Deleted", [])) == sorted(keys)
+    assert not resp.get("Errors")
+
+    listed = [o["Key"] for o in
+              s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert listed == ["survivor"]
+    for key in keys:
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket=bucket, Key=key)
+        assert_client_error(exc, 404, "NoSuchKey")
