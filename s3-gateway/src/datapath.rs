@@ -393,31 +393,24 @@ impl DataPath {
         start: u64,
         end: u64,
     ) -> Result<ChunkStream> {
-        let mut pieces = Vec::new();
-        let mut offset = 0u64;
-        for part in parts {
-            for seg in &part.segments {
-                let seg_start = offset;
-                let seg_end = offset + seg.size;
-                offset = seg_end;
-                if seg_end <= start || seg_start >= end || seg.size == 0 {
-                    continue;
-                }
-                let lo = start.max(seg_start) - seg_start;
-                let hi = end.min(seg_end) - seg_start;
-                pieces.push((part.coding, seg.clone(), lo, hi));
-            }
-        }
+        let pieces = segment_pieces(parts, start, end);
         let addrs = Arc::new(self.node_addrs().await?);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READS_AHEAD);
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let reads = futures::stream::iter(pieces)
-                .map(|(coding, seg, lo, hi)| {
-                    let this = Arc::clone(&this);
-                    let addrs = Arc::clone(&addrs);
-                    async move { this.read_segment_range(coding, &seg, lo, hi, &addrs).await }
-                })
+                .map(
+                    |SegmentPiece {
+                         coding,
+                         segment: seg,
+                         lo,
+                         hi,
+                     }| {
+                        let this = Arc::clone(&this);
+                        let addrs = Arc::clone(&addrs);
+                        async move { this.read_segment_range(coding, &seg, lo, hi, &addrs).await }
+                    },
+                )
                 .buffered(READS_AHEAD);
             futures::pin_mut!(reads);
             while let Some(item) = reads.next().await {
@@ -440,17 +433,13 @@ impl DataPath {
         hi: u64,
         addrs: &HashMap<NodeId, String>,
     ) -> Result<Bytes> {
-        let k = coding.k as usize;
         let s = seg.shard_size;
         if s == 0 {
             return Ok(Bytes::new());
         }
-        let first = (lo / s) as usize;
-        let last = ((hi - 1) / s) as usize;
+        let spans = shard_spans(lo, hi, s);
         // Fast path: read just the needed ranges of the data shards.
-        let reads = (first..=last).map(|i| {
-            let shard_lo = lo.max(i as u64 * s) - i as u64 * s;
-            let shard_hi = hi.min((i as u64 + 1) * s) - i as u64 * s;
+        let reads = spans.iter().map(|&(i, shard_lo, shard_hi)| {
             self.read_chunk(seg.chunks.get(i), addrs, shard_lo, shard_hi)
         });
         let results = futures::future::join_all(reads).await;
@@ -463,11 +452,10 @@ impl DataPath {
         }
 
         // Degraded path: read the same shard range from every chunk, rebuild from any k.
-        let (a, b) = if first == last {
-            (lo - first as u64 * s, hi - first as u64 * s)
-        } else {
-            (0, s)
-        };
+        // One shard range [a, b) that covers every span: the same range of
+        // every shard is what the code needs to rebuild those bytes.
+        let a = spans.iter().map(|&(_, l, _)| l).min().unwrap_or(0);
+        let b = spans.iter().map(|&(_, _, h)| h).max().unwrap_or(0);
         tracing::warn!(chunk = %seg.chunks.first().map(|c| c.chunk_id.as_str()).unwrap_or(""), "degraded read: rebuilding from parity");
         let reads = seg
             .chunks
@@ -483,9 +471,10 @@ impl DataPath {
             .await
             .map_err(|e| Error::Internal(format!("decoder task: {e}")))??;
         let mut out = BytesMut::with_capacity((hi - lo) as usize);
-        for (i, shard) in data.iter().enumerate().take(last + 1).skip(first) {
-            let shard_lo = lo.max(i as u64 * s) - i as u64 * s;
-            let shard_hi = hi.min((i as u64 + 1) * s) - i as u64 * s;
+        for &(i, shard_lo, shard_hi) in &spans {
+            let shard = data
+                .get(i)
+                .ok_or_else(|| Error::Internal("shard index out of range".into()))?;
             let from = (shard_lo - a) as usize;
             let to = (shard_hi - a) as usize;
             let piece = shard
@@ -493,7 +482,6 @@ impl DataPath {
                 .ok_or_else(|| Error::Internal("rebuilt shard too short".into()))?;
             out.extend_from_slice(piece);
         }
-        let _ = k;
         Ok(out.freeze())
     }
 
@@ -534,6 +522,61 @@ impl DataPath {
     }
 }
 
+/// The part of one segment a range read needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentPiece {
+    pub coding: Coding,
+    pub segment: SegmentLayout,
+    /// Segment-relative bytes `[lo, hi)`.
+    pub lo: u64,
+    pub hi: u64,
+}
+
+/// The segments (and the bytes of each) that hold bytes `[start, end)` of the
+/// concatenation of `parts`, in order.
+pub fn segment_pieces(parts: &[PartLayout], start: u64, end: u64) -> Vec<SegmentPiece> {
+    let mut pieces = Vec::new();
+    let mut offset = 0u64;
+    for part in parts {
+        for seg in &part.segments {
+            let seg_start = offset;
+            let seg_end = offset + seg.size;
+            offset = seg_end;
+            if seg_end <= start || seg_start >= end || seg.size == 0 {
+                continue;
+            }
+            pieces.push(SegmentPiece {
+                coding: part.coding,
+                segment: seg.clone(),
+                lo: start.max(seg_start) - seg_start,
+                hi: end.min(seg_end) - seg_start,
+            });
+        }
+    }
+    pieces
+}
+
+/// Where segment bytes `[lo, hi)` live in the data shards of size
+/// `shard_size`: `(shard index, shard-relative lo, hi)` in order. Data shard
+/// `i` holds segment bytes `[i * shard_size, (i + 1) * shard_size)`.
+pub fn shard_spans(lo: u64, hi: u64, shard_size: u64) -> Vec<(usize, u64, u64)> {
+    if hi <= lo || shard_size == 0 {
+        return Vec::new();
+    }
+    let first = lo / shard_size;
+    let last = (hi - 1) / shard_size;
+    (first..=last)
+        .map(|i| {
+            let base = i * shard_size;
+            (
+                i as usize,
+                lo.max(base) - base,
+                hi.min(base + shard_size) - base,
+            )
+        })
+        .collect()
+}
+
 async fn join_segment(
     handle: tokio::task::JoinHandle<Result<SegmentLayout>>,
 ) -> Result<SegmentLayout> {
@@ -561,5 +604,84 @@ impl Stream for ChunkStream {
         self.rx
             .poll_recv(cx)
             .map(|item| item.map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn layout(sizes: &[&[u64]]) -> Vec<PartLayout> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(n, segs)| PartLayout {
+                number: n as u32 + 1,
+                size: segs.iter().sum(),
+                etag: String::new(),
+                coding: Coding::default(),
+                segments: segs
+                    .iter()
+                    .map(|&size| SegmentLayout {
+                        size,
+                        shard_size: size.div_ceil(4),
+                        chunks: Vec::new(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pieces_cross_segment_and_part_boundaries() {
+        let parts = layout(&[&[10, 10], &[5]]);
+        let p = segment_pieces(&parts, 8, 23);
+        let got: Vec<(u64, u64)> = p.iter().map(|p| (p.lo, p.hi)).collect();
+        assert_eq!(got, vec![(8, 10), (0, 10), (0, 3)]);
+        assert!(segment_pieces(&parts, 25, 25).is_empty());
+        assert_eq!(segment_pieces(&parts, 0, 25).len(), 3);
+    }
+
+    #[test]
+    fn spans_of_a_padded_last_shard() {
+        // 10 bytes in 4 shards of 3: the last shard holds 1 byte and 2 of padding.
+        assert_eq!(
+            shard_spans(0, 10, 3),
+            vec![(0, 0, 3), (1, 0, 3), (2, 0, 3), (3, 0, 1)]
+        );
+        assert_eq!(shard_spans(4, 5, 3), vec![(1, 1, 2)]);
+        assert!(shard_spans(5, 5, 3).is_empty());
+    }
+
+    proptest! {
+        /// Concatenating the spans, read from the shards, gives back exactly
+        /// the requested segment bytes.
+        #[test]
+        fn spans_cover_the_range_exactly(size in 1u64..5000, a in 0u64..5000, b in 0u64..5000) {
+            let (lo, hi) = (a.min(b) % size, (a.max(b) % size) + 1);
+            prop_assume!(lo < hi);
+            let shard_size = size.div_ceil(4);
+            let segment: Vec<u64> = (0..size).collect();
+            let mut got = Vec::new();
+            for (i, l, h) in shard_spans(lo, hi, shard_size) {
+                prop_assert!(i < 4);
+                prop_assert!(h <= shard_size);
+                let base = i as u64 * shard_size;
+                got.extend((base + l..base + h).map(|x| segment[x as usize]));
+            }
+            prop_assert_eq!(got, segment[lo as usize..hi as usize].to_vec());
+        }
+
+        /// Pieces of any range of a multi-part layout add up to that range.
+        #[test]
+        fn pieces_add_up(segs in proptest::collection::vec(1u64..100, 1..8), a in 0u64..800, len in 0u64..800) {
+            let parts = layout(&[&segs]);
+            let total: u64 = segs.iter().sum();
+            let start = a % (total + 1);
+            let end = (start + len).min(total);
+            let sum: u64 = segment_pieces(&parts, start, end).iter().map(|p| p.hi - p.lo).sum();
+            prop_assert_eq!(sum, end - start);
+        }
     }
 }

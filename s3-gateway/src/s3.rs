@@ -605,21 +605,7 @@ impl S3 for Gateway {
             input.if_unmodified_since.as_ref(),
         )?;
         let size = row.size;
-        let (start, end, content_range) = match &input.range {
-            None => (0, size, None),
-            Some(r) => {
-                let range = r.check(size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
-                let cr = format!(
-                    "bytes {}-{}/{}",
-                    range.start,
-                    range.end.saturating_sub(1),
-                    size
-                );
-                (range.start, range.end, Some(cr))
-            }
-        };
+        let (start, end, content_range) = resolve_range(input.range.as_ref(), size)?;
         let body = match &row.data {
             ObjectData::Inline(bytes) => {
                 let piece = Bytes::copy_from_slice(
@@ -663,23 +649,8 @@ impl S3 for Gateway {
             input.if_unmodified_since.as_ref(),
         )?;
         let o = object_output(&row);
-        let (content_length, content_range) = match &input.range {
-            None => (row.size as i64, None),
-            Some(r) => {
-                let range = r.check(row.size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
-                (
-                    (range.end - range.start) as i64,
-                    Some(format!(
-                        "bytes {}-{}/{}",
-                        range.start,
-                        range.end.saturating_sub(1),
-                        row.size
-                    )),
-                )
-            }
-        };
+        let (start, end, content_range) = resolve_range(input.range.as_ref(), row.size)?;
+        let content_length = (end - start) as i64;
         Ok(S3Response::new(HeadObjectOutput {
             accept_ranges: o.accept_ranges,
             cache_control: o.cache_control,
@@ -1143,6 +1114,26 @@ impl S3 for Gateway {
     }
 }
 
+/// The bytes `[start, end)` a Range header asks of an object of `size`
+/// bytes, and the Content-Range to answer with (None: no Range, whole object).
+fn resolve_range(range: Option<&Range>, size: u64) -> S3Result<(u64, u64, Option<String>)> {
+    match range {
+        None => Ok((0, size, None)),
+        Some(r) => {
+            let range = r
+                .check(size)
+                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+            let header = format!(
+                "bytes {}-{}/{}",
+                range.start,
+                range.end.saturating_sub(1),
+                size
+            );
+            Ok((range.start, range.end, Some(header)))
+        }
+    }
+}
+
 /// The object headers common to GET and HEAD.
 fn object_output(row: &ObjectRow) -> GetObjectOutput {
     GetObjectOutput {
@@ -1215,4 +1206,74 @@ fn not_modified() -> S3Error {
     let mut e = S3Error::new(S3ErrorCode::Custom("NotModified".into()));
     e.set_status_code(http::StatusCode::NOT_MODIFIED);
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(header: &str, size: u64) -> Option<(u64, u64, String)> {
+        let r = Range::parse(header).ok()?;
+        resolve_range(Some(&r), size)
+            .ok()
+            .map(|(a, b, h)| (a, b, h.unwrap_or_default()))
+    }
+
+    #[test]
+    fn ranges_resolve_as_s3_does() {
+        assert_eq!(
+            resolve("bytes=0-0", 10),
+            Some((0, 1, "bytes 0-0/10".into()))
+        );
+        assert_eq!(
+            resolve("bytes=2-5", 10),
+            Some((2, 6, "bytes 2-5/10".into()))
+        );
+        // An end past the object is cut to the object.
+        assert_eq!(
+            resolve("bytes=5-100", 10),
+            Some((5, 10, "bytes 5-9/10".into()))
+        );
+        assert_eq!(
+            resolve("bytes=7-", 10),
+            Some((7, 10, "bytes 7-9/10".into()))
+        );
+        assert_eq!(
+            resolve("bytes=-3", 10),
+            Some((7, 10, "bytes 7-9/10".into()))
+        );
+        assert_eq!(
+            resolve("bytes=-30", 10),
+            Some((0, 10, "bytes 0-9/10".into()))
+        );
+        // Unsatisfiable: a start at or past the end, any range of an empty object.
+        assert_eq!(resolve("bytes=10-", 10), None);
+        assert_eq!(resolve("bytes=0-0", 0), None);
+        assert!(resolve_range(None, 10).is_ok_and(|r| r == (0, 10, None)));
+    }
+
+    #[test]
+    fn aws_chunked_is_not_stored() {
+        assert_eq!(stored_content_encoding(Some("aws-chunked".into())), None);
+        assert_eq!(
+            stored_content_encoding(Some("gzip,aws-chunked".into())),
+            Some("gzip".into())
+        );
+        assert_eq!(
+            stored_content_encoding(Some("aws-chunked, br".into())),
+            Some("br".into())
+        );
+        assert_eq!(stored_content_encoding(None), None);
+    }
+
+    #[test]
+    fn continuation_tokens_round_trip() {
+        for marker in ["a", "dir/", "ünïcode key with spaces", ""] {
+            assert_eq!(
+                token_decode(&token_encode(marker)).ok().as_deref(),
+                Some(marker)
+            );
+        }
+        assert!(token_decode("%%%").is_err());
+    }
 }
