@@ -3,6 +3,10 @@
 //! real storage nodes and a real metadata service on loopback.
 //!
 //! Run: `cargo bench -p shale-benches` (add `--bench ec` or `--bench datapath`).
+//!
+//! [`loadgen`] is the S3 load generator behind the `shale-bench` binary.
+
+pub mod loadgen;
 
 use std::sync::Arc;
 

@@ -141,8 +141,8 @@ impl DataPath {
     }
 
     /// Reads `body` to its end and stores it: inline when the target allows
-    /// it and it fits, erasure-coded otherwise.
-    /// `observe` sees every body byte in order (checksums).
+    /// it and it fits, erasure-coded otherwise. `observe` sees every body
+    /// byte in order (checksums).
     pub async fn write_body<S, E>(
         self: &Arc<Self>,
         mut body: S,
@@ -153,103 +153,65 @@ impl DataPath {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: Into<Error>,
     {
-        let WriteTarget {
-            chunk_prefix,
-            part_number,
-            allow_inline,
-            expected_len,
-        } = target;
         let segment_size = self.config.segment_size;
         let mut md5 = md5::Md5::new();
         let mut total: u64 = 0;
-        let first_cap = match expected_len {
+        let first_cap = match target.expected_len {
             Some(n) => (n as usize).min(segment_size),
             None => self.config.inline_threshold.min(segment_size),
         };
         let mut buf = BytesMut::with_capacity(first_cap);
-        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>> =
-            VecDeque::new();
-        let mut segments = Vec::new();
-        let mut next_segment = 0u32;
+        let mut writer = SegmentWriter::new(Arc::clone(self), &target);
 
-        let result: Result<()> = async {
-            while let Some(item) = body.next().await {
-                let mut bytes = item.map_err(Into::into)?;
-                total += bytes.len() as u64;
-                if total > MAX_PUT_SIZE {
-                    return Err(Error::EntityTooLarge);
-                }
-                if let Some(expected) = expected_len
-                    && total > expected
-                {
-                    return Err(Error::IncompleteBody(format!(
-                        "body is longer than the Content-Length {expected}"
-                    )));
-                }
-                md5.update(&bytes);
-                observe(&bytes);
-                while bytes.has_remaining() {
-                    let take = bytes.len().min(segment_size - buf.len());
-                    if buf.is_empty() && take == segment_size {
-                        // A whole segment in one piece: no copy.
-                        let seg = bytes.split_to(take);
-                        self.start_segment(
-                            &mut in_flight,
-                            &mut segments,
-                            seg,
-                            chunk_prefix,
-                            part_number,
-                            &mut next_segment,
-                        )
-                        .await?;
-                        continue;
-                    }
-                    if buf.capacity() - buf.len() < take {
-                        buf.reserve(segment_size - buf.len());
-                    }
-                    buf.extend_from_slice(&bytes[..take]);
-                    bytes.advance(take);
-                    if buf.len() == segment_size {
-                        let seg = buf.split().freeze();
-                        self.start_segment(
-                            &mut in_flight,
-                            &mut segments,
-                            seg,
-                            chunk_prefix,
-                            part_number,
-                            &mut next_segment,
-                        )
-                        .await?;
-                    }
-                }
+        while let Some(item) = body.next().await {
+            let mut bytes = item.map_err(Into::into)?;
+            total += bytes.len() as u64;
+            if total > MAX_PUT_SIZE {
+                return Err(Error::EntityTooLarge);
             }
-            if let Some(expected) = expected_len
-                && total != expected
+            if let Some(expected) = target.expected_len
+                && total > expected
             {
                 return Err(Error::IncompleteBody(format!(
-                    "body has {total} bytes, Content-Length said {expected}"
+                    "body is longer than the Content-Length {expected}"
                 )));
             }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            for handle in in_flight {
-                handle.abort();
+            md5.update(&bytes);
+            observe(&bytes);
+            while bytes.has_remaining() {
+                let take = bytes.len().min(segment_size - buf.len());
+                if buf.is_empty() && take == segment_size {
+                    // A whole segment in one piece: no copy.
+                    writer.push(bytes.split_to(take)).await?;
+                    continue;
+                }
+                if buf.capacity() - buf.len() < take {
+                    buf.reserve(segment_size - buf.len());
+                }
+                buf.extend_from_slice(&bytes[..take]);
+                bytes.advance(take);
+                if buf.len() == segment_size {
+                    writer.push(buf.split().freeze()).await?;
+                }
             }
-            return Err(e);
+        }
+        if let Some(expected) = target.expected_len
+            && total != expected
+        {
+            return Err(Error::IncompleteBody(format!(
+                "body has {total} bytes, Content-Length said {expected}"
+            )));
         }
 
         let md5: [u8; 16] = md5.finalize().into();
-        let etag = hex::encode(md5);
-        if allow_inline && next_segment == 0 && buf.len() <= self.config.inline_threshold {
-            let part = PartLayout {
-                number: part_number,
-                size: total,
-                etag,
-                coding: self.config.coding,
-                segments: Vec::new(),
-            };
+        let mut part = PartLayout {
+            number: target.part_number,
+            size: total,
+            etag: hex::encode(md5),
+            coding: self.config.coding,
+            segments: Vec::new(),
+        };
+        if target.allow_inline && writer.is_empty() && buf.len() <= self.config.inline_threshold {
             return Ok(Written {
                 inline: Some(buf.freeze()),
                 part,
@@ -257,63 +219,14 @@ impl DataPath {
             });
         }
         if !buf.is_empty() {
-            let seg = buf.split().freeze();
-            self.start_segment(
-                &mut in_flight,
-                &mut segments,
-                seg,
-                chunk_prefix,
-                part_number,
-                &mut next_segment,
-            )
-            .await?;
+            writer.push(buf.split().freeze()).await?;
         }
-        while let Some(handle) = in_flight.pop_front() {
-            segments.push(join_segment(handle).await?);
-        }
-        let part = PartLayout {
-            number: part_number,
-            size: total,
-            etag,
-            coding: self.config.coding,
-            segments,
-        };
+        part.segments = writer.finish().await?;
         Ok(Written {
             inline: None,
             part,
             md5,
         })
-    }
-
-    async fn start_segment(
-        self: &Arc<Self>,
-        in_flight: &mut VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>>,
-        done: &mut Vec<SegmentLayout>,
-        segment: Bytes,
-        chunk_prefix: &str,
-        part_number: u32,
-        next_segment: &mut u32,
-    ) -> Result<()> {
-        let key = format!("{chunk_prefix}.p{part_number}.s{}", *next_segment);
-        *next_segment += 1;
-        let this = Arc::clone(self);
-        in_flight.push_back(tokio::spawn(async move {
-            this.write_segment(segment, key).await
-        }));
-        while in_flight.len() >= WRITES_IN_FLIGHT {
-            if let Some(handle) = in_flight.pop_front() {
-                match join_segment(handle).await {
-                    Ok(seg) => done.push(seg),
-                    Err(e) => {
-                        for h in in_flight.drain(..) {
-                            h.abort();
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Encodes one segment and writes its `k + m` chunks in parallel.
@@ -575,6 +488,67 @@ pub fn shard_spans(lo: u64, hi: u64, shard_size: u64) -> Vec<(usize, u64, u64)> 
             )
         })
         .collect()
+}
+
+/// The segments of one body being written: at most [`WRITES_IN_FLIGHT`]
+/// at once, each in its own task so the body keeps streaming in meanwhile.
+/// Dropping it (an error, a client gone) aborts the writes in flight.
+struct SegmentWriter {
+    data: Arc<DataPath>,
+    chunk_prefix: String,
+    part_number: u32,
+    next: u32,
+    in_flight: VecDeque<tokio::task::JoinHandle<Result<SegmentLayout>>>,
+    done: Vec<SegmentLayout>,
+}
+
+impl SegmentWriter {
+    fn new(data: Arc<DataPath>, target: &WriteTarget<'_>) -> Self {
+        SegmentWriter {
+            data,
+            chunk_prefix: target.chunk_prefix.to_owned(),
+            part_number: target.part_number,
+            next: 0,
+            in_flight: VecDeque::new(),
+            done: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next == 0
+    }
+
+    /// Starts writing the next segment; waits while too many are in flight.
+    async fn push(&mut self, segment: Bytes) -> Result<()> {
+        let key = format!("{}.p{}.s{}", self.chunk_prefix, self.part_number, self.next);
+        self.next += 1;
+        let data = Arc::clone(&self.data);
+        self.in_flight.push_back(tokio::spawn(async move {
+            data.write_segment(segment, key).await
+        }));
+        while self.in_flight.len() >= WRITES_IN_FLIGHT {
+            if let Some(handle) = self.in_flight.pop_front() {
+                self.done.push(join_segment(handle).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every segment; their layouts in order.
+    async fn finish(mut self) -> Result<Vec<SegmentLayout>> {
+        while let Some(handle) = self.in_flight.pop_front() {
+            self.done.push(join_segment(handle).await?);
+        }
+        Ok(std::mem::take(&mut self.done))
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        for handle in &self.in_flight {
+            handle.abort();
+        }
+    }
 }
 
 async fn join_segment(

@@ -752,28 +752,8 @@ impl S3 for Gateway {
             .map_err(meta_err)?;
         let url = is_url_encoding(&input.encoding_type);
         let key_count = (res.objects.len() + res.common_prefixes.len()) as i32;
-        let contents: Vec<Object> = res
-            .objects
-            .into_iter()
-            .map(|o| Object {
-                e_tag: Some(etag(&o.etag)),
-                key: Some(encode_key(o.key, url)),
-                last_modified: Some(ts(o.last_modified_ms)),
-                size: Some(o.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
-                )),
-                owner: (input.fetch_owner == Some(true)).then(owner),
-                ..Default::default()
-            })
-            .collect();
-        let common_prefixes: Vec<CommonPrefix> = res
-            .common_prefixes
-            .into_iter()
-            .map(|p| CommonPrefix {
-                prefix: Some(encode_key(p, url)),
-            })
-            .collect();
+        let contents = object_entries(res.objects, url, input.fetch_owner == Some(true));
+        let common_prefixes = prefix_entries(res.common_prefixes, url);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode_key(prefix, url)),
@@ -816,28 +796,8 @@ impl S3 for Gateway {
             .await
             .map_err(meta_err)?;
         let url = is_url_encoding(&input.encoding_type);
-        let contents: Vec<Object> = res
-            .objects
-            .into_iter()
-            .map(|o| Object {
-                e_tag: Some(etag(&o.etag)),
-                key: Some(encode_key(o.key, url)),
-                last_modified: Some(ts(o.last_modified_ms)),
-                size: Some(o.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
-                )),
-                owner: Some(owner()),
-                ..Default::default()
-            })
-            .collect();
-        let common_prefixes: Vec<CommonPrefix> = res
-            .common_prefixes
-            .into_iter()
-            .map(|p| CommonPrefix {
-                prefix: Some(encode_key(p, url)),
-            })
-            .collect();
+        let contents = object_entries(res.objects, url, true);
+        let common_prefixes = prefix_entries(res.common_prefixes, url);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_key(prefix, url)),
@@ -1112,6 +1072,38 @@ impl S3 for Gateway {
             ..Default::default()
         }))
     }
+}
+
+/// Listing entries for objects; keys URL-encoded when `url`.
+fn object_entries(
+    objects: Vec<shale_metadata::ObjectSummary>,
+    url: bool,
+    with_owner: bool,
+) -> Vec<Object> {
+    objects
+        .into_iter()
+        .map(|o| Object {
+            e_tag: Some(etag(&o.etag)),
+            key: Some(encode_key(o.key, url)),
+            last_modified: Some(ts(o.last_modified_ms)),
+            size: Some(o.size as i64),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
+            owner: with_owner.then(owner),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Listing entries for common prefixes; URL-encoded when `url`.
+fn prefix_entries(prefixes: Vec<String>, url: bool) -> Vec<CommonPrefix> {
+    prefixes
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(encode_key(p, url)),
+        })
+        .collect()
 }
 
 /// The bytes `[start, end)` a Range header asks of an object of `size`
