@@ -2,15 +2,17 @@
 //! shards lost (the worst case a 4+2 read survives).
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use shale_common::Coding;
 use shale_s3_gateway::ec::Codec;
 
 fn bench_ec(c: &mut Criterion) {
     let codec = Codec::new(Coding::default()).expect("codec");
-    let segment: Vec<u8> = (0..4 * 1024 * 1024u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let segment = Bytes::from(
+        (0..4 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<u8>>(),
+    );
     let mut group = c.benchmark_group("ec_4+2");
     group.throughput(Throughput::Bytes(segment.len() as u64));
     group.bench_function("encode_4MiB", |b| {
@@ -18,12 +20,20 @@ fn bench_ec(c: &mut Criterion) {
     });
     let shards = codec.encode(&segment).expect("encode");
     group.bench_function("rebuild_2_lost_4MiB", |b| {
-        b.iter(|| {
-            let mut partial: Vec<Option<Bytes>> = shards.iter().cloned().map(Some).collect();
-            partial[0] = None;
-            partial[3] = None;
-            codec.reconstruct_data(partial).expect("rebuild")
-        })
+        b.iter_batched(
+            // Shards as they come off the network: uniquely owned buffers.
+            || {
+                let mut partial: Vec<Option<Bytes>> = shards
+                    .iter()
+                    .map(|s| Some(Bytes::copy_from_slice(s)))
+                    .collect();
+                partial[0] = None;
+                partial[3] = None;
+                partial
+            },
+            |partial| codec.reconstruct_data(partial).expect("rebuild"),
+            BatchSize::LargeInput,
+        )
     });
     group.finish();
 }

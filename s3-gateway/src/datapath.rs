@@ -235,6 +235,7 @@ impl DataPath {
         let total = k + self.config.coding.m as usize;
         let codec = Arc::clone(&self.codec);
         let seg_for_encode = segment.clone();
+        // Encoding is CPU work: keep it off the executor threads.
         let shards = tokio::task::spawn_blocking(move || codec.encode(&seg_for_encode))
             .await
             .map_err(|e| Error::Internal(format!("encoder task: {e}")))??;

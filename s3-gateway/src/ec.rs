@@ -6,7 +6,7 @@
 //! the same byte range in every shard, so a range can be rebuilt without
 //! reading whole shards.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reed_solomon_erasure::galois_8::ReedSolomon;
 use shale_common::Coding;
 
@@ -36,38 +36,54 @@ impl Codec {
         segment_len.div_ceil(self.coding.k as usize)
     }
 
-    /// Encodes one segment into `k + m` shards, data shards first.
-    pub fn encode(&self, segment: &[u8]) -> Result<Vec<Bytes>> {
+    /// Encodes one segment into `k + m` shards, data shards first. The data
+    /// shards are slices of `segment` (no copy) except a zero-padded last one
+    /// when the segment does not divide evenly; only parity is allocated.
+    pub fn encode(&self, segment: &Bytes) -> Result<Vec<Bytes>> {
         let k = self.coding.k as usize;
-        let total = k + self.coding.m as usize;
+        let m = self.coding.m as usize;
         let shard_size = self.shard_size(segment.len());
-        let mut shards: Vec<Vec<u8>> = (0..total).map(|_| vec![0u8; shard_size]).collect();
-        for (i, shard) in shards.iter_mut().take(k).enumerate() {
-            let start = (i * shard_size).min(segment.len());
-            let end = ((i + 1) * shard_size).min(segment.len());
-            shard[..end - start].copy_from_slice(&segment[start..end]);
-        }
+        let data: Vec<Bytes> = (0..k)
+            .map(|i| {
+                let start = (i * shard_size).min(segment.len());
+                let end = ((i + 1) * shard_size).min(segment.len());
+                if end - start == shard_size {
+                    segment.slice(start..end)
+                } else {
+                    let mut padded = BytesMut::zeroed(shard_size);
+                    padded[..end - start].copy_from_slice(&segment[start..end]);
+                    padded.freeze()
+                }
+            })
+            .collect();
+        let mut parity: Vec<BytesMut> = (0..m).map(|_| BytesMut::zeroed(shard_size)).collect();
         if shard_size > 0 {
             self.rs
-                .encode(&mut shards)
+                .encode_sep(&data, &mut parity)
                 .map_err(|e| Error::Internal(format!("encode: {e:?}")))?;
         }
-        Ok(shards.into_iter().map(Bytes::from).collect())
+        Ok(data
+            .into_iter()
+            .chain(parity.into_iter().map(BytesMut::freeze))
+            .collect())
     }
 
     /// Rebuilds the data shards from any `k` present shards (all of equal
-    /// length); returns the `k` data shards in order.
+    /// length); returns the `k` data shards in order. Shards read from the
+    /// network are uniquely owned, so they are reused without a copy.
     pub fn reconstruct_data(&self, shards: Vec<Option<Bytes>>) -> Result<Vec<Bytes>> {
         let k = self.coding.k as usize;
-        let mut owned: Vec<Option<Vec<u8>>> =
-            shards.into_iter().map(|s| s.map(|b| b.to_vec())).collect();
-        let present = owned.iter().filter(|s| s.is_some()).count();
+        let present = shards.iter().filter(|s| s.is_some()).count();
         if present < k {
             return Err(Error::Unrecoverable(format!(
                 "{present} of {} shards readable, {k} needed",
-                owned.len()
+                shards.len()
             )));
         }
+        let mut owned: Vec<Option<BytesMut>> = shards
+            .into_iter()
+            .map(|s| s.map(|b| b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]))))
+            .collect();
         self.rs
             .reconstruct_data(&mut owned)
             .map_err(|e| Error::Unrecoverable(format!("reconstruct: {e:?}")))?;
@@ -75,7 +91,7 @@ impl Codec {
             .into_iter()
             .take(k)
             .map(|s| {
-                s.map(Bytes::from)
+                s.map(BytesMut::freeze)
                     .ok_or_else(|| Error::Internal("shard missing after reconstruction".into()))
             })
             .collect()
@@ -97,7 +113,7 @@ mod tests {
     #[test]
     fn empty_segment_has_empty_shards() {
         let codec = Codec::new(Coding::default()).expect("codec");
-        let shards = codec.encode(&[]).expect("encode");
+        let shards = codec.encode(&Bytes::new()).expect("encode");
         assert_eq!(shards.len(), 6);
         assert!(shards.iter().all(|s| s.is_empty()));
     }
@@ -106,7 +122,7 @@ mod tests {
         #[test]
         fn any_two_losses_are_recovered(data in proptest::collection::vec(any::<u8>(), 1..20_000), a in 0usize..6, b in 0usize..6) {
             let codec = Codec::new(Coding::default()).expect("codec");
-            let shards = codec.encode(&data).expect("encode");
+            let shards = codec.encode(&Bytes::from(data.clone())).expect("encode");
             prop_assert_eq!(join_data(&codec, &shards, data.len()), data.clone());
             let mut partial: Vec<Option<Bytes>> = shards.iter().cloned().map(Some).collect();
             partial[a] = None;
@@ -118,7 +134,7 @@ mod tests {
         #[test]
         fn a_sub_range_of_every_shard_rebuilds_that_range(data in proptest::collection::vec(any::<u8>(), 64..5_000), lo in 0usize..16, len in 1usize..16, lost in 0usize..4) {
             let codec = Codec::new(Coding::default()).expect("codec");
-            let shards = codec.encode(&data).expect("encode");
+            let shards = codec.encode(&Bytes::from(data.clone())).expect("encode");
             let size = shards[0].len();
             let lo = lo.min(size - 1);
             let hi = (lo + len).min(size);
@@ -132,7 +148,9 @@ mod tests {
     #[test]
     fn three_losses_are_an_error_not_wrong_bytes() {
         let codec = Codec::new(Coding::default()).expect("codec");
-        let shards = codec.encode(b"hello world, erasure coded").expect("encode");
+        let shards = codec
+            .encode(&Bytes::from_static(b"hello world, erasure coded"))
+            .expect("encode");
         let mut partial: Vec<Option<Bytes>> = shards.into_iter().map(Some).collect();
         partial[0] = None;
         partial[1] = None;
