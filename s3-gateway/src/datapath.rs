@@ -309,7 +309,7 @@ impl DataPath {
     ) -> Result<ChunkStream> {
         let pieces = segment_pieces(parts, start, end);
         let addrs = Arc::new(self.node_addrs().await?);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READS_AHEAD);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Bytes>>>(READS_AHEAD);
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let reads = futures::stream::iter(pieces)
@@ -334,11 +334,15 @@ impl DataPath {
                 }
             }
         });
-        let first = rx.recv().await.transpose()?;
-        Ok(ChunkStream { first, rx })
+        let first = rx.recv().await.transpose()?.unwrap_or_default();
+        Ok(ChunkStream {
+            pending: first.into(),
+            rx,
+        })
     }
 
-    /// Bytes `[lo, hi)` of one segment.
+    /// Bytes `[lo, hi)` of one segment, as the pieces read (one per data
+    /// shard touched): they go to the client as they are, without a copy.
     async fn read_segment_range(
         &self,
         coding: Coding,
@@ -346,10 +350,10 @@ impl DataPath {
         lo: u64,
         hi: u64,
         addrs: &HashMap<NodeId, String>,
-    ) -> Result<Bytes> {
+    ) -> Result<Vec<Bytes>> {
         let s = seg.shard_size;
         if s == 0 {
-            return Ok(Bytes::new());
+            return Ok(Vec::new());
         }
         let spans = shard_spans(lo, hi, s);
         // Fast path: read just the needed ranges of the data shards.
@@ -358,11 +362,7 @@ impl DataPath {
         });
         let results = futures::future::join_all(reads).await;
         if results.iter().all(Option::is_some) {
-            let mut out = BytesMut::with_capacity((hi - lo) as usize);
-            for r in results.into_iter().flatten() {
-                out.extend_from_slice(&r);
-            }
-            return Ok(out.freeze());
+            return Ok(results.into_iter().flatten().collect());
         }
 
         // Degraded path: read the same shard range from every chunk, rebuild from any k.
@@ -384,19 +384,18 @@ impl DataPath {
         let data = tokio::task::spawn_blocking(move || codec.reconstruct_data(shards))
             .await
             .map_err(|e| Error::Internal(format!("decoder task: {e}")))??;
-        let mut out = BytesMut::with_capacity((hi - lo) as usize);
+        let mut out = Vec::with_capacity(spans.len());
         for &(i, shard_lo, shard_hi) in &spans {
             let shard = data
                 .get(i)
                 .ok_or_else(|| Error::Internal("shard index out of range".into()))?;
-            let from = (shard_lo - a) as usize;
-            let to = (shard_hi - a) as usize;
-            let piece = shard
-                .get(from..to)
-                .ok_or_else(|| Error::Internal("rebuilt shard too short".into()))?;
-            out.extend_from_slice(piece);
+            let (from, to) = ((shard_lo - a) as usize, (shard_hi - a) as usize);
+            if to > shard.len() {
+                return Err(Error::Internal("rebuilt shard too short".into()));
+            }
+            out.push(shard.slice(from..to));
         }
-        Ok(out.freeze())
+        Ok(out)
     }
 
     /// Bytes `[lo, hi)` of one chunk, or `None` when it is missing, corrupt,
@@ -560,10 +559,10 @@ async fn join_segment(
         .map_err(|e| Error::Internal(format!("segment task: {e}")))?
 }
 
-/// The body of a GET: segments as they are read, in order.
+/// The body of a GET: the pieces of each segment as they are read, in order.
 pub struct ChunkStream {
-    first: Option<Bytes>,
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes>>,
+    pending: VecDeque<Bytes>,
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<Bytes>>>,
 }
 
 impl Stream for ChunkStream {
@@ -573,12 +572,18 @@ impl Stream for ChunkStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        if let Some(first) = self.first.take() {
-            return std::task::Poll::Ready(Some(Ok(first)));
+        loop {
+            if let Some(piece) = self.pending.pop_front() {
+                return std::task::Poll::Ready(Some(Ok(piece)));
+            }
+            match std::task::ready!(self.rx.poll_recv(cx)) {
+                None => return std::task::Poll::Ready(None),
+                Some(Err(e)) => {
+                    return std::task::Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))));
+                }
+                Some(Ok(pieces)) => self.pending.extend(pieces),
+            }
         }
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))))
     }
 }
 
