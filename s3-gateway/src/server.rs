@@ -2,11 +2,13 @@
 //! graceful shutdown. S3 itself is `s3s` over [`crate::s3::Gateway`].
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -18,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tracing::Instrument;
 
 use crate::auth::MetaAuth;
 use crate::datapath::{DataPath, DataPathConfig};
@@ -79,6 +82,20 @@ pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
     Ok(builder.build())
 }
 
+/// The S3 InternalError answer, for a handler that panicked.
+fn internal_error_response(request_id: &str) -> http::Response<s3s::Body> {
+    let mut e = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    );
+    e.set_request_id(request_id);
+    e.to_http_response().unwrap_or_else(|_| {
+        let mut resp = http::Response::new(s3s::Body::empty());
+        *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
+}
+
 /// Serves S3 on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish (up to a grace period).
 pub async fn serve(
@@ -118,16 +135,27 @@ pub async fn serve(
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let service = service.clone();
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
+            let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
             async move {
-                let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
-                let _enter = span.enter();
-                let mut resp = hyper::service::Service::call(&service, req).await?;
+                // A panic in a handler (ours or s3s's) answers 500 like any
+                // other internal error instead of resetting the connection.
+                let called = AssertUnwindSafe(hyper::service::Service::call(&service, req))
+                    .catch_unwind()
+                    .await;
+                let mut resp = match called {
+                    Ok(resp) => resp?,
+                    Err(_) => {
+                        tracing::error!(request_id = %id, "request handler panicked");
+                        internal_error_response(&id)
+                    }
+                };
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     resp.headers_mut().insert("x-amz-request-id", v.clone());
                     resp.headers_mut().insert("x-amz-id-2", v);
                 }
                 Ok::<_, s3s::HttpError>(resp)
             }
+            .instrument(span)
         });
         let builder = hyper::server::conn::http1::Builder::new();
         match &tls {
