@@ -1,8 +1,10 @@
 //! Shale's benchmarks. Owns no product code: the criterion benches in
-//! `benches/` measure the erasure coder and the PUT/GET data path against
-//! real storage nodes and a real metadata service on loopback.
+//! `benches/` measure the erasure coder, the PUT/GET data path against real
+//! storage nodes and a real metadata service on loopback, hashing, the chunk
+//! format and store, and the metadata store; `matrix` runs the standard S3
+//! matrix with `shale-bench` and writes BENCHMARKS.md.
 //!
-//! Run: `cargo bench -p shale-benches` (add `--bench ec` or `--bench datapath`).
+//! Run: `cargo bench -p shale-benches` (or `--bench ec|datapath|hashing|chunk|metadata`).
 //!
 //! [`loadgen`] is the S3 load generator behind the `shale-bench` binary.
 

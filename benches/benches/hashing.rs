@@ -1,0 +1,38 @@
+//! The hashes on the data path over one 4 MiB buffer (the default segment
+//! size): MD5 (the ETag, computed on every PUT), BLAKE3 (each chunk's
+//! trailer), CRC32 (each block of a chunk), and the flexible checksums a
+//! client may announce (CRC32C, CRC64NVME, SHA-256).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use md5::Digest as _;
+
+fn bench_hashing(c: &mut Criterion) {
+    let buf: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut group = c.benchmark_group("hash_4MiB");
+    group.throughput(Throughput::Bytes(buf.len() as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+
+    group.bench_function("md5", |b| b.iter(|| md5::Md5::digest(black_box(&buf))));
+    group.bench_function("blake3", |b| b.iter(|| blake3::hash(black_box(&buf))));
+    group.bench_function("crc32", |b| b.iter(|| crc32fast::hash(black_box(&buf))));
+    group.bench_function("crc32c", |b| {
+        b.iter(|| crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, black_box(&buf)))
+    });
+    group.bench_function("crc64nvme", |b| {
+        b.iter(|| crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, black_box(&buf)))
+    });
+    group.bench_function("sha256", |b| {
+        b.iter(|| sha2::Sha256::digest(black_box(&buf)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_hashing);
+criterion_main!(benches);
