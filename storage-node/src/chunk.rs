@@ -1,16 +1,22 @@
 //! The chunk file format: header, CRC32-checked blocks, BLAKE3 trailer.
 //!
 //! ```text
-//! header:  magic "SHLCHUNK" (8) | version u16 LE (=1) | block_size u32 LE
+//! header:  magic "SHLCHUNK" (8) | version u16 LE (=2) | block_size u32 LE
 //!          | data_len u64 LE | id_len u16 LE | id bytes | CRC32 of the above (u32 LE)
 //! blocks:  data in blocks of block_size bytes (the last may be shorter),
-//!          each followed by the CRC32 of its bytes (u32 LE)
+//!          each followed by its block CRC (u32 LE)
 //! trailer: BLAKE3 of the whole data (32 bytes)
 //! ```
 //!
-//! The block CRCs let a range read check only the blocks it touches; the
-//! BLAKE3 trailer is checked on full reads (and by the scrubber), and is the
-//! same hash the rest of Shale uses end to end. All integers are little
+//! A block CRC is the CRC32 of the block's bytes started from the block's
+//! index instead of 0 (`crc32fast::Hasher::new_with_initial(index)`), so a
+//! block written at the wrong place (a misdirected or swapped write) fails
+//! its check like a flipped bit does. Every read checks the CRCs of the
+//! blocks it touches, and only those: that is what serves GETs, at CRC speed.
+//! The BLAKE3 trailer covers the whole chunk and is checked by full
+//! verification ([`verify_chunk`], [`parse_chunk_bytes`]: the scrubber's
+//! tool), not on every read; it is the same hash the rest of Shale uses end
+//! to end. All integers are little
 //! endian. A file whose length differs from what its header implies is
 //! corrupt: that catches truncation and trailing garbage before any block is
 //! read, and bounds every allocation by the real file length.
@@ -22,7 +28,7 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 /// First eight bytes of every chunk file.
 pub const MAGIC: &[u8; 8] = b"SHLCHUNK";
 /// The only format version this code writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Block size used when the configuration does not say otherwise.
 pub const DEFAULT_BLOCK_SIZE: u32 = 64 * 1024;
 /// Largest block size accepted, so a block always fits comfortably in memory.
@@ -175,9 +181,9 @@ pub fn write_chunk<W: Write>(w: &mut W, id: &str, block_size: u32, data: &[u8]) 
     let header = ChunkHeader::new(id, block_size, data.len() as u64)?;
     w.write_all(&header.encode())?;
     let block_size = usize::try_from(block_size).expect("block_size fits in usize");
-    for block in data.chunks(block_size) {
+    for (index, block) in data.chunks(block_size).enumerate() {
         w.write_all(block)?;
-        w.write_all(&crc32fast::hash(block).to_le_bytes())?;
+        w.write_all(&block_crc(index as u64, block).to_le_bytes())?;
     }
     w.write_all(blake3::hash(data).as_bytes())?;
     Ok(())
@@ -199,8 +205,8 @@ pub fn encode_chunk(id: &str, block_size: u32, data: &[u8]) -> Result<Vec<u8>> {
 /// has already been read (and checked against the file length).
 ///
 /// Seeks to the first block covering the range and reads only the blocks up
-/// to the last one covering it, checking each block's CRC32. When the range
-/// is the whole data, the BLAKE3 trailer is checked too.
+/// to the last one covering it, checking each block's CRC. The BLAKE3
+/// trailer is not read: see [`verify_chunk`].
 pub fn read_data<R: Read + Seek>(
     r: &mut R,
     header: &ChunkHeader,
@@ -216,48 +222,63 @@ pub fn read_data<R: Read + Seek>(
             header.data_len
         )));
     }
-    let full = offset == 0 && len == header.data_len;
-    let mut out = Vec::new();
-    if len > 0 {
-        let bs = u64::from(header.block_size);
-        let first = offset / bs;
-        let last = (offset + len - 1) / bs;
-        let start = header.block_offset(first);
-        let end = header.block_offset(last) + header.block_len(last) + CRC_LEN;
-        let span = usize::try_from(end - start)
-            .map_err(|_| Error::InvalidRange("range too large for memory".into()))?;
-        let mut buf = vec![0u8; span];
-        r.seek(SeekFrom::Start(start))?;
-        r.read_exact(&mut buf).map_err(truncated)?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let bs = u64::from(header.block_size);
+    let first = offset / bs;
+    let last = (offset + len - 1) / bs;
+    let start = header.block_offset(first);
+    let end = header.block_offset(last) + header.block_len(last) + CRC_LEN;
+    let span = usize::try_from(end - start)
+        .map_err(|_| Error::InvalidRange("range too large for memory".into()))?;
+    let mut buf = vec![0u8; span];
+    r.seek(SeekFrom::Start(start))?;
+    r.read_exact(&mut buf).map_err(truncated)?;
 
-        out.reserve_exact(usize::try_from(len).expect("len <= span, which fits in usize"));
-        let mut pos = 0usize;
-        for index in first..=last {
-            let block_len = usize::try_from(header.block_len(index)).expect("block <= span");
-            let block = &buf[pos..pos + block_len];
-            let crc = le_u32(&buf[pos + block_len..pos + block_len + CRC_LEN as usize]);
-            if crc32fast::hash(block) != crc {
-                return Err(Error::Corrupt(format!("block {index} CRC mismatch")));
-            }
-            // The part of this block inside [offset, offset + len).
-            let block_start = index * bs;
-            let from = offset.saturating_sub(block_start).min(block_len as u64) as usize;
-            let to = (offset + len - block_start).min(block_len as u64) as usize;
-            out.extend_from_slice(&block[from..to]);
-            pos += block_len + CRC_LEN as usize;
+    // Check each block, then move the wanted bytes of it down over the CRCs
+    // and the unwanted bytes: one buffer, no second copy of the range.
+    let mut pos = 0usize;
+    let mut kept = 0usize;
+    for index in first..=last {
+        let block_len = usize::try_from(header.block_len(index)).expect("block <= span");
+        let crc = le_u32(&buf[pos + block_len..pos + block_len + CRC_LEN as usize]);
+        if block_crc(index, &buf[pos..pos + block_len]) != crc {
+            return Err(Error::Corrupt(format!("block {index} CRC mismatch")));
         }
+        // The part of this block inside [offset, offset + len).
+        let block_start = index * bs;
+        let from = offset.saturating_sub(block_start).min(block_len as u64) as usize;
+        let to = (offset + len - block_start).min(block_len as u64) as usize;
+        buf.copy_within(pos + from..pos + to, kept);
+        kept += to - from;
+        pos += block_len + CRC_LEN as usize;
     }
-    if full {
-        // Position the trailer explicitly: for an empty chunk no block was read.
-        let trailer_at = header.file_len().expect("checked by ChunkHeader::new") - HASH_LEN;
-        r.seek(SeekFrom::Start(trailer_at))?;
-        let mut trailer = [0u8; HASH_LEN as usize];
-        r.read_exact(&mut trailer).map_err(truncated)?;
-        if blake3::hash(&out).as_bytes() != &trailer {
-            return Err(Error::Corrupt("BLAKE3 mismatch".into()));
-        }
+    buf.truncate(kept);
+    Ok(buf)
+}
+
+/// The CRC stored after block `index`: CRC32 of its bytes, seeded with the
+/// block's index so that a block at the wrong place does not check out.
+pub fn block_crc(index: u64, block: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new_with_initial(index as u32);
+    hasher.update(block);
+    hasher.finalize()
+}
+
+/// Fully verifies a chunk whose header has been read: every block CRC and
+/// the BLAKE3 trailer. Returns the data. This is the scrubber's check.
+pub fn verify_chunk<R: Read + Seek>(r: &mut R, header: &ChunkHeader) -> Result<Vec<u8>> {
+    let data = read_data(r, header, 0, header.data_len)?;
+    // Position the trailer explicitly: for an empty chunk no block was read.
+    let trailer_at = header.file_len().expect("checked by ChunkHeader::new") - HASH_LEN;
+    r.seek(SeekFrom::Start(trailer_at))?;
+    let mut trailer = [0u8; HASH_LEN as usize];
+    r.read_exact(&mut trailer).map_err(truncated)?;
+    if blake3::hash(&data).as_bytes() != &trailer {
+        return Err(Error::Corrupt("BLAKE3 mismatch".into()));
     }
-    Ok(out)
+    Ok(data)
 }
 
 /// Reads a data range from a whole chunk file of `file_len` bytes: header,
@@ -280,7 +301,7 @@ pub fn parse_chunk_bytes(bytes: &[u8]) -> Result<(ChunkHeader, Vec<u8>)> {
     let mut cursor = Cursor::new(bytes);
     let header = ChunkHeader::read_from(&mut cursor)?;
     header.check_file_len(bytes.len() as u64)?;
-    let data = read_data(&mut cursor, &header, 0, header.data_len)?;
+    let data = verify_chunk(&mut cursor, &header)?;
     Ok((header, data))
 }
 
@@ -379,6 +400,33 @@ mod tests {
         ));
         assert_eq!(range(&enc, 40, 0).unwrap(), Vec::<u8>::new());
         assert_eq!(range(&enc, 39, 1).unwrap(), data(40)[39..].to_vec());
+    }
+
+    /// Two whole blocks (with their CRCs) swapped on disk: each block is
+    /// intact, but the index-seeded CRC catches it on a range read.
+    #[test]
+    fn swapped_blocks_are_corrupt() {
+        let bs = 32usize;
+        let d = data(bs * 3);
+        let mut enc = encode_chunk("swap", bs as u32, &d).unwrap();
+        let h = ChunkHeader::new("swap", bs as u32, d.len() as u64)
+            .unwrap()
+            .encoded_len() as usize;
+        let framed = bs + CRC_LEN as usize;
+        let (b1, b2) = (h + framed, h + 2 * framed);
+        let one = enc[b1..b1 + framed].to_vec();
+        let two = enc[b2..b2 + framed].to_vec();
+        enc[b1..b1 + framed].copy_from_slice(&two);
+        enc[b2..b2 + framed].copy_from_slice(&one);
+        assert!(matches!(
+            range(&enc, bs as u64 + 1, 4),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            range(&enc, 2 * bs as u64, 4),
+            Err(Error::Corrupt(_))
+        ));
+        assert_eq!(range(&enc, 0, 4).unwrap(), &d[..4]);
     }
 
     /// A range read checks only the blocks it reads: a corrupt block 0 does

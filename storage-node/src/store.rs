@@ -130,7 +130,7 @@ impl ChunkStore {
     }
 
     /// Reads `len` data bytes at `offset` of chunk `id`, checking the CRC of
-    /// every block read (and BLAKE3 when the range is the whole chunk).
+    /// every block read.
     pub async fn get(&self, id: &str, offset: u64, len: u64) -> Result<Bytes> {
         self.read_with(id, move |_| Ok((offset, len)))
             .await
@@ -153,6 +153,19 @@ impl ChunkStore {
             let (offset, len) = pick(&info)?;
             let data = chunk::read_data(&mut file, &header, offset, len)?;
             Ok((info, offset, Bytes::from(data)))
+        })
+        .await
+    }
+
+    /// Fully verifies chunk `id`: header, every block CRC and the BLAKE3
+    /// trailer (reads the whole file; the scrubber's check, not the read path's).
+    pub async fn verify(&self, id: &str) -> Result<ChunkInfo> {
+        let path = self.chunk_path(id)?;
+        let id = id.to_owned();
+        blocking(move || {
+            let (mut file, header) = open_chunk(&path, &id)?;
+            chunk::verify_chunk(&mut file, &header)?;
+            Ok(info_of(&header))
         })
         .await
     }
