@@ -16,6 +16,24 @@ fn target(prefix: &str, size: usize) -> WriteTarget<'_> {
     }
 }
 
+/// Reads a whole object through the data path; the bytes received.
+async fn read_all(
+    cluster: &shale_benches::Cluster,
+    parts: &[shale_common::PartLayout],
+    size: usize,
+) -> usize {
+    let mut s = cluster
+        .data
+        .read_range(parts, 0, size as u64)
+        .await
+        .expect("get");
+    let mut got = 0usize;
+    while let Some(piece) = s.next().await {
+        got += piece.expect("piece").len();
+    }
+    got
+}
+
 fn bench_datapath(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,18 +78,8 @@ fn bench_datapath(c: &mut Criterion) {
     let parts = vec![written.part];
     group.bench_function("get_16MiB", |b| {
         b.iter(|| {
-            rt.block_on(async {
-                let mut s = cluster
-                    .data
-                    .read_range(&parts, 0, size as u64)
-                    .await
-                    .expect("get");
-                let mut got = 0usize;
-                while let Some(piece) = s.next().await {
-                    got += piece.expect("piece").len();
-                }
-                assert_eq!(got, size);
-            })
+            let got = rt.block_on(read_all(&cluster, &parts, size));
+            assert_eq!(got, size);
         })
     });
 
@@ -83,18 +91,8 @@ fn bench_datapath(c: &mut Criterion) {
     }
     group.bench_function("get_16MiB_degraded", |b| {
         b.iter(|| {
-            rt.block_on(async {
-                let mut s = cluster
-                    .data
-                    .read_range(&degraded, 0, size as u64)
-                    .await
-                    .expect("get");
-                let mut got = 0usize;
-                while let Some(piece) = s.next().await {
-                    got += piece.expect("piece").len();
-                }
-                assert_eq!(got, size);
-            })
+            let got = rt.block_on(read_all(&cluster, &degraded, size));
+            assert_eq!(got, size);
         })
     });
     group.finish();

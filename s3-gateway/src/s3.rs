@@ -232,6 +232,28 @@ fn content_length(v: Option<i64>) -> S3Result<Option<u64>> {
 }
 
 impl Gateway {
+    /// The object row a GET or HEAD answers from, once its conditional
+    /// headers (If-Match, If-None-Match, If-(Un)Modified-Since) hold.
+    async fn object_for_read(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<ObjectRow> {
+        let row = self.meta.get_object(bucket, key).await.map_err(meta_err)?;
+        check_conditions(
+            &row,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )?;
+        Ok(row)
+    }
+
     async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         match self.meta.get_bucket(bucket).await.map_err(meta_err)? {
             Some(_) => Ok(()),
@@ -593,17 +615,15 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let row = self
-            .meta
-            .get_object(&input.bucket, &input.key)
-            .await
-            .map_err(meta_err)?;
-        check_conditions(
-            &row,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
+            .object_for_read(
+                &input.bucket,
+                &input.key,
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            )
+            .await?;
         let size = row.size;
         let (start, end, content_range) = resolve_range(input.range.as_ref(), size)?;
         let body = match &row.data {
@@ -637,17 +657,15 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let row = self
-            .meta
-            .get_object(&input.bucket, &input.key)
-            .await
-            .map_err(meta_err)?;
-        check_conditions(
-            &row,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
+            .object_for_read(
+                &input.bucket,
+                &input.key,
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            )
+            .await?;
         let o = object_output(&row);
         let (start, end, content_range) = resolve_range(input.range.as_ref(), row.size)?;
         let content_length = (end - start) as i64;
