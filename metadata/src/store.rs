@@ -299,6 +299,20 @@ impl MetaStore {
         self.write(batch)
     }
 
+    /// Every row of column family `cf`, decoded, in key order (for the small
+    /// families read whole: buckets, cluster map).
+    fn all_rows<T: DeserializeOwned>(&self, cf: &str) -> Result<Vec<T>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let Some(v) = it.value() {
+            out.push(decode(v, cf)?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
     /// The bucket, if it exists.
     pub fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
         keys::bucket_prefix(name)?;
@@ -307,15 +321,7 @@ impl MetaStore {
 
     /// Every bucket, sorted by name.
     pub fn list_buckets(&self) -> Result<Vec<Bucket>> {
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_BUCKETS)?);
-        it.seek_to_first();
-        let mut out = Vec::new();
-        while let Some(v) = it.value() {
-            out.push(decode(v, CF_BUCKETS)?);
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        self.all_rows(CF_BUCKETS)
     }
 
     // ---- objects ----
@@ -743,15 +749,7 @@ impl MetaStore {
 
     /// Every storage node, sorted by id.
     pub fn cluster_map(&self) -> Result<Vec<NodeInfo>> {
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_CLUSTER)?);
-        it.seek_to_first();
-        let mut out = Vec::new();
-        while let Some(v) = it.value() {
-            out.push(decode(v, CF_CLUSTER)?);
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        self.all_rows(CF_CLUSTER)
     }
 
     /// Up to `limit` oldest entries of the GC queue, each a list of chunks to
