@@ -1,11 +1,12 @@
 //! Shale storage node: chunks on local disks, served over HTTP.
 //!
-//! Owns: the chunk file format ([`chunk`]), the durable chunk store over one
-//! or more disk directories ([`store`]), the node's HTTP service
+//! Owns: the chunk format ([`chunk`]), the volume files chunks are appended
+//! to ([`volume`]), the durable chunk store over one or more disk
+//! directories ([`store`]), the node's HTTP service
 //! ([`service`]) and the client other roles use to reach it ([`client`]).
 //! Depends on: `shale-common` only (chunk ids, the pooled HTTP client).
-//! Must never: acknowledge a write before it is durable (file and directory
-//! fsynced), serve a byte whose CRC32 or BLAKE3 check failed, panic on bytes
+//! Must never: acknowledge a write before it is durable (its volume record
+//! synced), serve a byte whose CRC32 or BLAKE3 check failed, panic on bytes
 //! from the network or the disk, or know about objects, buckets or metadata
 //! (a chunk is an opaque, immutable blob with an id).
 
@@ -13,11 +14,12 @@ pub mod chunk;
 pub mod client;
 pub mod service;
 pub mod store;
+pub mod volume;
 
 pub use chunk::{ChunkHeader, DEFAULT_BLOCK_SIZE, encode_chunk, parse_chunk_bytes};
 pub use client::StorageClient;
-pub use service::{StorageNodeConfig, serve};
-pub use store::{ChunkInfo, ChunkStore, DiskStatus, NodeStatus};
+pub use service::{StorageNodeConfig, serve, serve_store};
+pub use store::{ChunkInfo, ChunkLocation, ChunkStore, DiskStatus, NodeStatus};
 
 /// Everything that can go wrong in the storage node and its client.
 ///

@@ -1,29 +1,49 @@
-//! `ChunkStore`: chunk files on one or more local disks.
+//! `ChunkStore`: chunks on one or more local disks, in volume files.
 //!
 //! A chunk lives on exactly one disk, chosen from the BLAKE3 hash of its id,
-//! at `<disk>/chunks/<first 2 hex chars of blake3(id)>/<id>`. The fan-out
-//! directories keep any one directory small. Writes go to a `.tmp-` file in
-//! the same directory, are fsynced, renamed over the final name and the
-//! directory is fsynced, so a chunk is either absent or whole and durable;
-//! a crash leaves at most a stray temp file, which `list` never reports.
+//! as one record in that disk's append-only volume files (see
+//! [`crate::volume`] for the format and why). An in-memory index maps chunk
+//! ids to records; it is rebuilt from the volumes when the store opens. A
+//! write is acknowledged only once its record is synced (`fdatasync`, shared
+//! by the writes that wait together: group commit); a new volume file is
+//! created with file and directory synced. Deletes punch a hole over the
+//! record. Chunk files of the earlier one-file-per-chunk layout
+//! (`<disk>/chunks/`) are verified and moved into volumes when a store opens.
 //!
 //! All file I/O is blocking and runs on tokio's blocking pool.
 
 use crate::chunk::{self, ChunkHeader};
+use crate::volume::{self, PAGE, PREFIX_LEN, Volume};
 use crate::{Error, Result};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shale_common::is_valid_chunk_id;
-use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::collections::HashMap;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-/// Prefix of temporary files; valid chunk ids never start with a dot.
-const TMP_PREFIX: &str = ".tmp-";
-/// Name of the chunk directory inside each disk directory.
-const CHUNKS_DIR: &str = "chunks";
+/// Directory of the volume files inside each disk directory.
+const VOLUMES_DIR: &str = "volumes";
+/// Directory of the earlier one-file-per-chunk layout, migrated on open.
+const LEGACY_CHUNKS_DIR: &str = "chunks";
+/// Prefix of the earlier layout's temporary files.
+const LEGACY_TMP_PREFIX: &str = ".tmp-";
+/// A volume takes no new record once it would grow past this.
+pub const DEFAULT_MAX_VOLUME_LEN: u64 = 1 << 30;
+
+/// Where a chunk's bytes are on disk (for tools and tests that inspect or
+/// damage them on purpose).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkLocation {
+    /// The volume file.
+    pub volume: PathBuf,
+    /// File offset of the chunk (its header), past the record prefix.
+    pub offset: u64,
+    /// Length of the encoded chunk: header, blocks with CRCs, trailer.
+    pub len: u64,
+}
 
 /// What a node knows about one stored chunk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,14 +61,14 @@ pub struct ChunkInfo {
 pub struct DiskStatus {
     /// The disk directory, as configured.
     pub path: PathBuf,
-    /// Chunk files on the disk.
+    /// Chunks stored on the disk.
     pub chunks: u64,
-    /// Bytes of chunk files on the disk (headers, CRCs and trailers included).
+    /// Bytes the disk's chunk records take in their volumes (headers, CRCs,
+    /// trailers and alignment included).
     pub bytes_used: u64,
-    /// Size of the file system, when known (not yet measured: std has no
-    /// portable `statvfs`).
+    /// Size of the file system, when known.
     pub capacity_bytes: Option<u64>,
-    /// Free bytes of the file system, when known (see `capacity_bytes`).
+    /// Bytes of the file system available to the node, when known.
     pub available_bytes: Option<u64>,
     /// Why the disk could not be scanned; `None` when it is healthy.
     pub error: Option<String>,
@@ -63,7 +83,7 @@ pub struct NodeStatus {
     pub healthy: bool,
 }
 
-/// Chunk files on one or more disk directories. Cheap to clone.
+/// Chunks on one or more disk directories. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ChunkStore {
     inner: Arc<Inner>,
@@ -71,14 +91,62 @@ pub struct ChunkStore {
 
 #[derive(Debug)]
 struct Inner {
-    disks: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
+    disks: Vec<Disk>,
+    index: RwLock<HashMap<String, Loc>>,
     block_size: u32,
+    max_volume_len: u64,
+}
+
+#[derive(Debug)]
+struct Disk {
+    /// `<disk>/volumes`.
+    dir: PathBuf,
+    appender: Mutex<Appender>,
+    /// `<disk>/volumes/LOCK`, locked (`flock`) while the store is open: two
+    /// stores appending to the same volumes would destroy each other's
+    /// records.
+    _lock: fs::File,
+}
+
+/// The volume a disk appends to and where its next record goes.
+#[derive(Debug)]
+struct Appender {
+    volume: Arc<Volume>,
+    end: u64,
+}
+
+/// Where a chunk's record is.
+#[derive(Clone, Debug)]
+struct Loc {
+    disk: usize,
+    volume: Arc<Volume>,
+    offset: u64,
+    chunk_len: u64,
+}
+
+impl Loc {
+    fn is(&self, other: &Loc) -> bool {
+        Arc::ptr_eq(&self.volume, &other.volume) && self.offset == other.offset
+    }
+
+    fn record_len(&self) -> u64 {
+        PREFIX_LEN + self.chunk_len
+    }
 }
 
 impl ChunkStore {
-    /// Opens a store over `disks`, creating each `<disk>/chunks` directory if
-    /// missing. Blocking: call it at start-up.
+    /// Opens a store over `disks`: creates each `<disk>/volumes` directory if
+    /// missing, scans the volumes to rebuild the index, and moves chunk
+    /// files of the earlier layout into volumes. Blocking: call it at
+    /// start-up.
     pub fn open(disks: Vec<PathBuf>, block_size: u32) -> Result<Self> {
+        Self::open_with(disks, block_size, DEFAULT_MAX_VOLUME_LEN)
+    }
+
+    /// Like [`ChunkStore::open`], with volumes of at most `max_volume_len`
+    /// bytes (a record larger than that gets a volume of its own).
+    pub fn open_with(disks: Vec<PathBuf>, block_size: u32, max_volume_len: u64) -> Result<Self> {
         if disks.is_empty() {
             return Err(Error::Config("disks: at least one disk is required".into()));
         }
@@ -88,18 +156,33 @@ impl ChunkStore {
                 chunk::MAX_BLOCK_SIZE
             )));
         }
-        for (i, disk) in disks.iter().enumerate() {
-            fs::create_dir_all(disk.join(CHUNKS_DIR))
-                .map_err(|e| Error::Config(format!("disks[{i}]: {}: {e}", disk.display())))?;
+        let mut index = HashMap::new();
+        let mut opened = Vec::with_capacity(disks.len());
+        for (i, path) in disks.iter().enumerate() {
+            let disk = open_disk(i, path, &mut index)
+                .map_err(|e| Error::Config(format!("disks[{i}]: {}: {e}", path.display())))?;
+            opened.push(disk);
         }
-        Ok(ChunkStore {
-            inner: Arc::new(Inner { disks, block_size }),
-        })
+        let store = ChunkStore {
+            inner: Arc::new(Inner {
+                paths: disks,
+                disks: opened,
+                index: RwLock::new(index),
+                block_size,
+                max_volume_len,
+            }),
+        };
+        for (i, path) in store.inner.paths.iter().enumerate() {
+            store
+                .migrate_legacy(path)
+                .map_err(|e| Error::Config(format!("disks[{i}]: {}: {e}", path.display())))?;
+        }
+        Ok(store)
     }
 
     /// The configured disk directories.
     pub fn disks(&self) -> &[PathBuf] {
-        &self.inner.disks
+        &self.inner.paths
     }
 
     /// Block size of newly written chunks.
@@ -107,26 +190,23 @@ impl ChunkStore {
         self.inner.block_size
     }
 
-    /// Where chunk `id` lives (whether or not it exists).
-    pub fn chunk_path(&self, id: &str) -> Result<PathBuf> {
-        check_id(id)?;
-        let hash = blake3::hash(id.as_bytes());
-        let bytes = hash.as_bytes();
-        let pick = u64::from_le_bytes(bytes[..8].try_into().expect("hash has 32 bytes"));
-        let disk = &self.inner.disks[(pick % self.inner.disks.len() as u64) as usize];
-        Ok(disk
-            .join(CHUNKS_DIR)
-            .join(hex::encode(&bytes[..1]))
-            .join(id))
+    /// Where chunk `id` is on disk, if it is stored.
+    pub fn locate(&self, id: &str) -> Option<ChunkLocation> {
+        let loc = self.lookup(id).ok()?;
+        Some(ChunkLocation {
+            volume: loc.volume.path.clone(),
+            offset: loc.offset + PREFIX_LEN,
+            len: loc.chunk_len,
+        })
     }
 
     /// Stores chunk `id` durably, replacing any chunk of the same id.
     /// Returns true when no chunk of that id existed before.
     pub async fn put(&self, id: &str, data: Bytes) -> Result<bool> {
-        let path = self.chunk_path(id)?;
+        check_id(id)?;
+        let store = self.clone();
         let id = id.to_owned();
-        let block_size = self.inner.block_size;
-        blocking(move || write_durably(&path, &id, block_size, &data)).await
+        blocking(move || store.put_blocking(&id, &data)).await
     }
 
     /// Reads `len` data bytes at `offset` of chunk `id`, checking the CRC of
@@ -137,92 +217,109 @@ impl ChunkStore {
             .map(|(_, _, data)| data)
     }
 
-    /// Reads the range that `pick` chooses once the chunk's size is known
-    /// (one open of the file, for ranges such as "the last n bytes").
+    /// Reads the range that `pick` chooses once the chunk's size is known.
     /// `pick` gets the chunk info and returns `(offset, len)`; returns the
     /// chunk info, the offset and the bytes.
     pub async fn read_with<F>(&self, id: &str, pick: F) -> Result<(ChunkInfo, u64, Bytes)>
     where
         F: FnOnce(&ChunkInfo) -> Result<(u64, u64)> + Send + 'static,
     {
-        let path = self.chunk_path(id)?;
+        check_id(id)?;
+        let store = self.clone();
         let id = id.to_owned();
         blocking(move || {
-            let (mut file, header) = open_chunk(&path, &id)?;
-            let info = info_of(&header);
-            let (offset, len) = pick(&info)?;
-            let data = chunk::read_data(&mut file, &header, offset, len)?;
-            Ok((info, offset, Bytes::from(data)))
+            store.with_chunk(&id, |reader, header| {
+                let info = info_of(header);
+                let (offset, len) = pick(&info)?;
+                let data = chunk::read_data(reader, header, offset, len)?;
+                Ok((info, offset, Bytes::from(data)))
+            })
         })
         .await
     }
 
     /// Fully verifies chunk `id`: header, every block CRC and the BLAKE3
-    /// trailer (reads the whole file; the scrubber's check, not the read path's).
+    /// trailer (reads the whole chunk; the scrubber's check, not the read
+    /// path's).
     pub async fn verify(&self, id: &str) -> Result<ChunkInfo> {
-        let path = self.chunk_path(id)?;
+        check_id(id)?;
+        let store = self.clone();
         let id = id.to_owned();
         blocking(move || {
-            let (mut file, header) = open_chunk(&path, &id)?;
-            chunk::verify_chunk(&mut file, &header)?;
-            Ok(info_of(&header))
+            store.with_chunk(&id, |reader, header| {
+                chunk::verify_chunk(reader, header)?;
+                Ok(info_of(header))
+            })
         })
         .await
     }
 
     /// Size and block size of chunk `id`, from its (checked) header.
     pub async fn head(&self, id: &str) -> Result<ChunkInfo> {
-        let path = self.chunk_path(id)?;
+        check_id(id)?;
+        let store = self.clone();
         let id = id.to_owned();
-        blocking(move || open_chunk(&path, &id).map(|(_, h)| info_of(&h))).await
+        blocking(move || store.with_chunk(&id, |_, header| Ok(info_of(header)))).await
     }
 
     /// Removes chunk `id`.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        let path = self.chunk_path(id)?;
+        check_id(id)?;
+        let store = self.clone();
         let id = id.to_owned();
         blocking(move || {
-            // No directory fsync: a delete lost in a crash leaves an
-            // unreferenced chunk, which garbage collection removes again.
-            fs::remove_file(&path).map_err(|e| not_found_or_io(e, &id))
+            let loc = store
+                .inner
+                .index
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id)
+                .ok_or_else(|| Error::NotFound(id.clone()))?;
+            store.forget(&loc);
+            Ok(())
         })
         .await
     }
 
-    /// Ids of all chunks on all disks, sorted; temp files are skipped.
+    /// Ids of all chunks on all disks, sorted.
     pub async fn list(&self) -> Result<Vec<String>> {
-        let disks = self.inner.disks.clone();
-        blocking(move || {
-            let mut ids = Vec::new();
-            for disk in &disks {
-                scan_disk(disk, |id, _| ids.push(id.to_owned()))?;
-            }
-            ids.sort_unstable();
-            Ok(ids)
-        })
-        .await
+        let mut ids: Vec<String> = self.read_index().keys().cloned().collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
-    /// Chunk count and bytes used per disk; a disk that cannot be scanned
-    /// makes the node unhealthy.
+    /// Chunk count, bytes used and file-system capacity per disk; a disk
+    /// whose volume could not be synced makes the node unhealthy.
     pub async fn status(&self) -> Result<NodeStatus> {
-        let disks = self.inner.disks.clone();
+        let mut counts = vec![(0u64, 0u64); self.inner.disks.len()];
+        for loc in self.read_index().values() {
+            counts[loc.disk].0 += 1;
+            counts[loc.disk].1 += volume::align_up(loc.record_len());
+        }
+        let store = self.clone();
         blocking(move || {
-            let disks: Vec<DiskStatus> = disks
-                .into_iter()
-                .map(|path| {
-                    let (mut chunks, mut bytes_used) = (0u64, 0u64);
-                    let scanned = scan_disk(&path, |_, len| {
-                        chunks += 1;
-                        bytes_used += len;
-                    });
+            let disks: Vec<DiskStatus> = store
+                .inner
+                .paths
+                .iter()
+                .zip(&store.inner.disks)
+                .zip(counts)
+                .map(|((path, disk), (chunks, bytes_used))| {
+                    let fs = rustix::fs::statvfs(path.as_path());
+                    let broken = lock(&disk.appender).volume.is_broken();
+                    let error = match &fs {
+                        _ if broken => Some("an fdatasync of the current volume failed".into()),
+                        Err(e) => Some(format!("statvfs: {e}")),
+                        Ok(_) => None,
+                    };
+                    let fs = fs.ok();
                     DiskStatus {
-                        path,
+                        path: path.clone(),
                         chunks,
                         bytes_used,
-                        capacity_bytes: None,
-                        available_bytes: None,
-                        error: scanned.err().map(|e| e.to_string()),
+                        capacity_bytes: fs.as_ref().map(|s| s.f_blocks * s.f_frsize),
+                        available_bytes: fs.as_ref().map(|s| s.f_bavail * s.f_frsize),
+                        error,
                     }
                 })
                 .collect();
@@ -231,6 +328,296 @@ impl ChunkStore {
         })
         .await
     }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Loc>> {
+        self.inner.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup(&self, id: &str) -> Result<Loc> {
+        self.read_index()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_owned()))
+    }
+
+    /// Runs `f` over chunk `id`'s reader and checked header. A chunk deleted
+    /// or replaced while it was being read is not found, not corrupt.
+    fn with_chunk<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut volume::ChunkReader<'_>, &ChunkHeader) -> Result<T>,
+    ) -> Result<T> {
+        let loc = self.lookup(id)?;
+        let mut reader = loc.volume.chunk_reader(loc.offset, loc.chunk_len);
+        let result = ChunkHeader::read_from(&mut reader).and_then(|header| {
+            header.check_file_len(loc.chunk_len)?;
+            if header.chunk_id != id {
+                return Err(Error::Corrupt(format!(
+                    "record for chunk {id} holds chunk {}",
+                    header.chunk_id
+                )));
+            }
+            f(&mut reader, &header)
+        });
+        match result {
+            Err(Error::Corrupt(_)) if !self.lookup(id).is_ok_and(|now| now.is(&loc)) => {
+                Err(Error::NotFound(id.to_owned()))
+            }
+            result => result,
+        }
+    }
+
+    fn disk_for(&self, id: &str) -> usize {
+        let hash = blake3::hash(id.as_bytes());
+        let pick = u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("32-byte hash"));
+        (pick % self.inner.disks.len() as u64) as usize
+    }
+
+    fn put_blocking(&self, id: &str, data: &[u8]) -> Result<bool> {
+        let header = ChunkHeader::new(id, self.inner.block_size, data.len() as u64)?;
+        let chunk_len = header.file_len().expect("ChunkHeader::new checked it");
+        let header_bytes = header.encode();
+        let (mut crcs, mut trailer) = (Vec::new(), [0u8; 32]);
+        let slices = volume::chunk_slices(
+            &header_bytes,
+            data,
+            self.inner.block_size,
+            &mut crcs,
+            &mut trailer,
+        );
+        let d = self.disk_for(id);
+        let disk = &self.inner.disks[d];
+        let record_len = PREFIX_LEN + chunk_len;
+
+        let (vol, offset, generation) = {
+            let mut app = lock(&disk.appender);
+            let full = app.end > PAGE && app.end + record_len > self.inner.max_volume_len;
+            if full || app.volume.is_broken() {
+                self.rotate(disk, &mut app)?;
+            }
+            let offset = app.end;
+            let vol = Arc::clone(&app.volume);
+            // Whatever happens below, the next record goes past this one.
+            app.end = volume::align_up(offset + record_len);
+            match vol.append(offset, chunk_len, &slices) {
+                Ok(generation) => {
+                    vol.add_live();
+                    (vol, offset, generation)
+                }
+                Err(e) => {
+                    let _ = vol.erase(offset, record_len);
+                    return Err(e);
+                }
+            }
+        };
+        let loc = Loc {
+            disk: d,
+            volume: vol,
+            offset,
+            chunk_len,
+        };
+        if let Err(e) = loc.volume.sync_through(generation) {
+            self.forget(&loc);
+            return Err(e);
+        }
+        let old = self
+            .inner
+            .index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), loc);
+        if let Some(old) = &old {
+            self.forget(old);
+        }
+        Ok(old.is_none())
+    }
+
+    /// Starts a new volume on `disk`; the old one is sealed (and removed if
+    /// nothing in it is live any more).
+    fn rotate(&self, disk: &Disk, app: &mut Appender) -> Result<()> {
+        let new = Arc::new(Volume::create(&disk.dir, app.volume.seq + 1)?);
+        let old = std::mem::replace(&mut app.volume, new);
+        app.end = PAGE;
+        if old.seal() {
+            remove_volume(&old);
+        }
+        Ok(())
+    }
+
+    /// Erases a record no longer in the index; removes its volume once
+    /// sealed and empty.
+    fn forget(&self, loc: &Loc) {
+        if let Err(e) = loc.volume.erase(loc.offset, loc.record_len()) {
+            tracing::warn!(volume = %loc.volume.path.display(), offset = loc.offset, error = %e,
+                "could not erase a dead record; its space stays used");
+        }
+        if loc.volume.remove_live() {
+            remove_volume(&loc.volume);
+        }
+    }
+
+    /// Moves the chunk files of the earlier one-file-per-chunk layout into
+    /// volumes: each is fully verified, written and synced, then removed. A
+    /// file that fails verification is left where it is (and its chunk is
+    /// missing, to be rebuilt from parity).
+    fn migrate_legacy(&self, disk: &Path) -> Result<()> {
+        let root = disk.join(LEGACY_CHUNKS_DIR);
+        if !root.is_dir() {
+            return Ok(());
+        }
+        let mut files = Vec::new();
+        for fanout in fs::read_dir(&root)? {
+            let fanout = fanout?;
+            if !fanout.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(fanout.path())? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.starts_with(LEGACY_TMP_PREFIX) {
+                    fs::remove_file(entry.path())?;
+                } else if is_valid_chunk_id(name) {
+                    files.push((name.to_owned(), entry.path()));
+                }
+            }
+        }
+        let mut moved = 0usize;
+        for (id, path) in &files {
+            let bytes = fs::read(path)?;
+            match chunk::parse_chunk_bytes(&bytes) {
+                Ok((header, data)) if &header.chunk_id == id => {
+                    self.put_blocking(id, &data)?;
+                    fs::remove_file(path)?;
+                    moved += 1;
+                }
+                Ok(_) | Err(_) => tracing::warn!(
+                    file = %path.display(),
+                    "not migrating a chunk file that fails verification"
+                ),
+            }
+        }
+        if moved > 0 {
+            tracing::info!(disk = %disk.display(), chunks = moved,
+                "moved chunk files of the earlier layout into volumes");
+        }
+        // Only empty directories go; anything left is kept for inspection.
+        for fanout in fs::read_dir(&root)?.flatten() {
+            let _ = fs::remove_dir(fanout.path());
+        }
+        let _ = fs::remove_dir(&root);
+        Ok(())
+    }
+}
+
+/// Opens disk `i`: scans its volumes in order into `index` and picks the
+/// volume to append to (the last one, or a new one).
+fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<Disk> {
+    let dir = path.join(VOLUMES_DIR);
+    fs::create_dir_all(&dir)?;
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| {
+            Error::Config(format!(
+                "{}: in use by another storage node ({e})",
+                dir.display()
+            ))
+        },
+    )?;
+    let mut seqs = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let name = entry?.file_name();
+        if let Some(seq) = name.to_str().and_then(Volume::parse_file_name) {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    let mut volumes = Vec::with_capacity(seqs.len());
+    for (n, &seq) in seqs.iter().enumerate() {
+        let file = dir.join(Volume::file_name(seq));
+        let last = n + 1 == seqs.len();
+        let vol = match Volume::open(&file) {
+            Ok(vol) => Arc::new(vol),
+            // A crash while creating the newest volume can leave it without
+            // its header: it never held a record.
+            Err(Error::Corrupt(_)) if last && fs::metadata(&file)?.len() < PAGE => {
+                fs::remove_file(&file)?;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(volume = %file.display(), error = %e,
+                    "skipping an unreadable volume; its chunks will be rebuilt from parity");
+                continue;
+            }
+        };
+        let mut found = Vec::new();
+        let skipped = vol.scan(last, |offset, chunk_len, header| {
+            found.push((offset, chunk_len, header));
+        })?;
+        if skipped > 0 {
+            tracing::warn!(volume = %file.display(), bytes = skipped,
+                "skipped unreadable bytes between records");
+        }
+        for (offset, chunk_len, header) in found {
+            vol.add_live();
+            let loc = Loc {
+                disk: i,
+                volume: Arc::clone(&vol),
+                offset,
+                chunk_len,
+            };
+            // Volumes are scanned oldest first and records in file order,
+            // so a later record of the same id is the newer write (a chunk
+            // id names one immutable chunk, so which of two copies on
+            // different disks is kept does not matter).
+            if let Some(old) = index.insert(header.chunk_id, loc) {
+                if let Err(e) = old.volume.erase(old.offset, old.record_len()) {
+                    tracing::warn!(error = %e, "could not erase a replaced record");
+                }
+                old.volume.remove_live();
+            }
+        }
+        volumes.push(vol);
+    }
+    let appender = match volumes.pop() {
+        Some(vol) => Appender {
+            end: volume::align_up(vol.file_len()?.max(PAGE)),
+            volume: vol,
+        },
+        None => Appender {
+            volume: Arc::new(Volume::create(&dir, 1)?),
+            end: PAGE,
+        },
+    };
+    for vol in volumes {
+        if vol.seal() {
+            remove_volume(&vol);
+        }
+    }
+    Ok(Disk {
+        dir,
+        appender: Mutex::new(appender),
+        _lock: lock,
+    })
+}
+
+/// Removes a sealed volume with no live record left. Readers that still
+/// hold it keep reading from the open file.
+fn remove_volume(vol: &Volume) {
+    match fs::remove_file(&vol.path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(volume = %vol.path.display(), error = %e,
+            "could not remove an empty volume"),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs blocking file I/O off the async workers.
@@ -260,134 +647,42 @@ fn info_of(header: &ChunkHeader) -> ChunkInfo {
     }
 }
 
-fn not_found_or_io(e: io::Error, id: &str) -> Error {
-    if e.kind() == io::ErrorKind::NotFound {
-        Error::NotFound(id.to_owned())
-    } else {
-        Error::Io(e)
-    }
-}
-
-/// Opens chunk `id` and checks its header against the file: valid, the
-/// right length, and naming the same id (a misplaced file is corrupt).
-fn open_chunk(path: &Path, id: &str) -> Result<(File, ChunkHeader)> {
-    let mut file = File::open(path).map_err(|e| not_found_or_io(e, id))?;
-    let file_len = file.metadata()?.len();
-    let header = ChunkHeader::read_from(&mut file)?;
-    header.check_file_len(file_len)?;
-    if header.chunk_id != id {
-        return Err(Error::Corrupt(format!(
-            "file for chunk {id} holds chunk {}",
-            header.chunk_id
-        )));
-    }
-    Ok((file, header))
-}
-
-/// Removes a temp file unless disarmed: any early return (or panic) between
-/// creating the temp file and renaming it cleans up after itself.
-struct TempGuard {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Distinguishes temp files of concurrent writes of the same chunk.
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// temp file → write → fsync → rename → fsync directory. Returns true when
-/// the chunk did not exist before.
-fn write_durably(path: &Path, id: &str, block_size: u32, data: &[u8]) -> Result<bool> {
-    let dir = path
-        .parent()
-        .expect("chunk paths are <disk>/chunks/<fan-out>/<id>");
-    if !dir.exists() {
-        fs::create_dir_all(dir)?;
-        // The new fan-out directory's own entry must be durable too.
-        if let Some(chunks_dir) = dir.parent() {
-            File::open(chunks_dir)?.sync_all()?;
-        }
-    }
-    let tmp_path = dir.join(format!(
-        "{TMP_PREFIX}{id}-{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut guard = TempGuard {
-        path: tmp_path,
-        armed: true,
-    };
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&guard.path)?;
-    let mut writer = BufWriter::with_capacity(256 * 1024, file);
-    chunk::write_chunk(&mut writer, id, block_size, data)?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-
-    let existed = path.exists();
-    fs::rename(&guard.path, path)?;
-    guard.armed = false;
-    // The rename is durable only once the directory is.
-    File::open(dir)?.sync_all()?;
-    Ok(!existed)
-}
-
-/// Calls `f(id, file_len)` for every chunk file on `disk`, skipping temp
-/// files and anything that is not a valid chunk id.
-fn scan_disk(disk: &Path, mut f: impl FnMut(&str, u64)) -> Result<()> {
-    let root = disk.join(CHUNKS_DIR);
-    for fanout in fs::read_dir(&root)? {
-        let fanout = fanout?;
-        if !fanout.file_type()?.is_dir() {
-            continue;
-        }
-        for entry in fs::read_dir(fanout.path())? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with(TMP_PREFIX) || !is_valid_chunk_id(name) {
-                continue;
-            }
-            let meta = match entry.metadata() {
-                Ok(meta) => meta,
-                // Deleted between read_dir and stat: not a chunk any more.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if meta.is_file() {
-                f(name, meta.len());
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
 
-    fn store(dir: &tempfile::TempDir, disks: usize) -> ChunkStore {
-        let disks = (0..disks)
-            .map(|i| dir.path().join(format!("d{i}")))
+    fn disks(dir: &tempfile::TempDir, n: usize) -> Vec<PathBuf> {
+        (0..n).map(|i| dir.path().join(format!("d{i}"))).collect()
+    }
+
+    fn store(dir: &tempfile::TempDir, n: usize) -> ChunkStore {
+        ChunkStore::open(disks(dir, n), 16).unwrap()
+    }
+
+    fn volume_files(disk: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(disk.join(VOLUMES_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "vol"))
             .collect();
-        ChunkStore::open(disks, 16).unwrap()
+        files.sort();
+        files
+    }
+
+    fn bytes(n: usize, seed: u8) -> Bytes {
+        Bytes::from(
+            (0..n)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[tokio::test]
     async fn put_get_head_delete_list() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir, 3);
-        let data = Bytes::from((0..100u8).collect::<Vec<_>>());
+        let data = bytes(100, 1);
         assert!(s.put("a", data.clone()).await.unwrap());
         assert!(!s.put("a", data.clone()).await.unwrap());
         assert!(s.put("b", Bytes::new()).await.unwrap());
@@ -402,6 +697,7 @@ mod tests {
                 block_size: 16
             }
         );
+        assert_eq!(s.verify("a").await.unwrap().size, 100);
         assert_eq!(s.list().await.unwrap(), vec!["a", "b"]);
         s.delete("a").await.unwrap();
         assert!(matches!(s.delete("a").await, Err(Error::NotFound(_))));
@@ -411,64 +707,262 @@ mod tests {
             s.get("../x", 0, 1).await,
             Err(Error::InvalidChunkId(_))
         ));
+        assert!(matches!(
+            s.get("b", 0, 1).await,
+            Err(Error::InvalidRange(_))
+        ));
         assert_eq!(s.list().await.unwrap(), vec!["b"]);
     }
 
     #[tokio::test]
-    async fn chunks_spread_over_disks_and_status_counts_them() {
+    async fn reopening_finds_every_chunk_and_none_that_was_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir, 2);
-        for i in 0..20 {
-            s.put(&format!("c{i}"), Bytes::from(vec![1u8; 10]))
+        for i in 0..50u8 {
+            s.put(&format!("c{i}"), bytes(1000 + usize::from(i) * 97, i))
                 .await
                 .unwrap();
         }
+        for i in (0..50u8).step_by(3) {
+            s.delete(&format!("c{i}")).await.unwrap();
+        }
+        // Replaced: the newer bytes must win after a rescan.
+        s.put("c1", bytes(5000, 200)).await.unwrap();
+        let before = s.list().await.unwrap();
+        drop(s);
+
+        let s = store(&dir, 2);
+        assert_eq!(s.list().await.unwrap(), before);
+        for i in 0..50u8 {
+            let id = format!("c{i}");
+            let got = s
+                .get(&id, 0, s.head(&id).await.map(|h| h.size).unwrap_or(0))
+                .await;
+            if i % 3 == 0 {
+                assert!(matches!(got, Err(Error::NotFound(_))), "{id}");
+            } else if i == 1 {
+                assert_eq!(got.unwrap(), bytes(5000, 200));
+            } else {
+                assert_eq!(got.unwrap(), bytes(1000 + usize::from(i) * 97, i), "{id}");
+            }
+        }
+        // Writes after reopening go on after the existing records.
+        s.put("new", bytes(333, 9)).await.unwrap();
+        drop(s);
+        let s = store(&dir, 2);
+        assert_eq!(s.get("new", 0, 333).await.unwrap(), bytes(333, 9));
+        assert_eq!(
+            s.get("c2", 0, 10).await.unwrap(),
+            bytes(1194, 2).slice(..10)
+        );
+    }
+
+    #[tokio::test]
+    async fn status_counts_chunks_and_reports_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 2);
+        for i in 0..20 {
+            s.put(&format!("c{i}"), bytes(10, 1)).await.unwrap();
+        }
         let status = s.status().await.unwrap();
-        assert!(status.healthy);
+        assert!(status.healthy, "{status:?}");
         assert_eq!(status.disks.len(), 2);
         assert_eq!(status.disks.iter().map(|d| d.chunks).sum::<u64>(), 20);
         assert!(status.disks.iter().all(|d| d.chunks > 0), "{status:?}");
-        let on_disk: u64 = status.disks.iter().map(|d| d.bytes_used).sum();
-        let one = chunk::encode_chunk("c0", 16, &[1u8; 10]).unwrap().len() as u64;
-        // Ids c0..c9 are one byte shorter than c10..c19.
-        assert_eq!(on_disk, one * 20 + 10);
+        // Every record takes one page at this size.
+        let used: u64 = status.disks.iter().map(|d| d.bytes_used).sum();
+        assert_eq!(used, 20 * PAGE);
+        for d in &status.disks {
+            assert!(d.capacity_bytes.unwrap() >= d.available_bytes.unwrap());
+        }
     }
 
     #[tokio::test]
-    async fn temp_files_are_not_listed_and_misplaced_files_are_corrupt() {
+    async fn a_torn_record_at_the_end_is_cut_and_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir, 1);
-        s.put("real", Bytes::from_static(b"hello")).await.unwrap();
-        let path = s.chunk_path("real").unwrap();
-        fs::write(path.with_file_name(".tmp-real-1-1"), b"partial").unwrap();
-        assert_eq!(s.list().await.unwrap(), vec!["real"]);
-        assert_eq!(s.status().await.unwrap().disks[0].chunks, 1);
+        s.put("whole", bytes(3000, 1)).await.unwrap();
+        s.put("torn", bytes(9000, 2)).await.unwrap();
+        drop(s);
+        // Cut the last record short, as a crash before its sync may.
+        let vol = volume_files(&dir.path().join("d0")).pop().unwrap();
+        let len = fs::metadata(&vol).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&vol)
+            .unwrap()
+            .set_len(len - 100)
+            .unwrap();
 
-        // The file of chunk "real" copied to where chunk "other" would be.
-        let other = s.chunk_path("other").unwrap();
-        fs::create_dir_all(other.parent().unwrap()).unwrap();
-        fs::copy(&path, &other).unwrap();
-        assert!(matches!(s.get("other", 0, 5).await, Err(Error::Corrupt(_))));
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap(), vec!["whole"]);
+        assert_eq!(fs::metadata(&vol).unwrap().len(), 2 * PAGE);
+        s.put("next", bytes(100, 3)).await.unwrap();
+        drop(s);
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap(), vec!["next", "whole"]);
+        assert_eq!(s.get("whole", 0, 3000).await.unwrap(), bytes(3000, 1));
+        assert_eq!(s.get("next", 0, 100).await.unwrap(), bytes(100, 3));
     }
 
     #[tokio::test]
-    async fn failed_write_leaves_no_temp_file() {
+    async fn a_damaged_record_header_loses_that_chunk_only() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir, 1);
-        let path = s.chunk_path("dir-in-the-way").unwrap();
-        // A non-empty directory at the final name makes the rename fail.
-        fs::create_dir_all(path.join("x")).unwrap();
-        assert!(
-            s.put("dir-in-the-way", Bytes::from_static(b"x"))
-                .await
-                .is_err()
+        for i in 0..5u8 {
+            s.put(&format!("c{i}"), bytes(6000, i)).await.unwrap();
+        }
+        drop(s);
+        // Records of 6000 bytes take two pages each; spoil c2's prefix.
+        let vol = volume_files(&dir.path().join("d0")).pop().unwrap();
+        let file = fs::OpenOptions::new().write(true).open(&vol).unwrap();
+        file.write_all_at(b"XXXX", PAGE + 2 * 2 * PAGE).unwrap();
+        drop(file);
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap(), vec!["c0", "c1", "c3", "c4"]);
+        assert_eq!(s.get("c4", 0, 6000).await.unwrap(), bytes(6000, 4));
+    }
+
+    #[tokio::test]
+    async fn chunk_data_that_looks_like_a_record_is_never_taken_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // One block per chunk, so the data is contiguous in the volume.
+        let s = ChunkStore::open(disks(&dir, 1), 1 << 20).unwrap();
+        // A client controls the bytes of data chunks: make one whose data
+        // holds a complete, valid record of another volume, placed so that
+        // it starts on a page boundary of this volume.
+        let other = tempfile::tempdir().unwrap();
+        let o = store(&other, 1);
+        o.put("forged", bytes(100, 7)).await.unwrap();
+        drop(o);
+        let forged_vol = volume_files(&other.path().join("d0")).pop().unwrap();
+        let record = fs::read(forged_vol).unwrap()[PAGE as usize..].to_vec();
+        let header_len = ChunkHeader::new("carrier", 1 << 20, 1)
+            .unwrap()
+            .encoded_len();
+        let at = (3 * PAGE - PAGE - PREFIX_LEN - header_len) as usize;
+        let mut data = vec![0u8; 4 * PAGE as usize];
+        data[at..at + record.len()].copy_from_slice(&record);
+        s.put("carrier", Bytes::from(data)).await.unwrap();
+        drop(s);
+        let vol = volume_files(&dir.path().join("d0")).pop().unwrap();
+        let on_disk = fs::read(&vol).unwrap();
+        assert_eq!(&on_disk[3 * PAGE as usize..][..record.len()], &record[..]);
+        // Spoil the carrier's own prefix, so that a rescan looks for the
+        // next record page by page through the carrier's data.
+        let file = fs::OpenOptions::new().write(true).open(&vol).unwrap();
+        file.write_all_at(b"XXXX", PAGE).unwrap();
+        drop(file);
+        let s = ChunkStore::open(disks(&dir, 1), 1 << 20).unwrap();
+        assert_eq!(s.list().await.unwrap(), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn full_volumes_rotate_and_empty_ones_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::open_with(disks(&dir, 1), 16, 4 * PAGE).unwrap();
+        for i in 0..6 {
+            s.put(&format!("c{i}"), bytes(2000, i)).await.unwrap();
+        }
+        let disk = dir.path().join("d0");
+        // Three records of one page per four-page volume (page 0 is the header).
+        assert_eq!(volume_files(&disk).len(), 2);
+        for i in 0..3 {
+            s.delete(&format!("c{i}")).await.unwrap();
+        }
+        // The first volume is sealed and empty now.
+        assert_eq!(volume_files(&disk).len(), 1);
+        // A record bigger than a volume gets one of its own.
+        s.put("big", bytes(5 * PAGE as usize, 1)).await.unwrap();
+        s.put("after", bytes(10, 2)).await.unwrap();
+        assert_eq!(volume_files(&disk).len(), 3);
+        drop(s);
+        let s = ChunkStore::open_with(disks(&dir, 1), 16, 4 * PAGE).unwrap();
+        assert_eq!(
+            s.list().await.unwrap(),
+            vec!["after", "big", "c3", "c4", "c5"]
         );
-        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
+        assert_eq!(
+            s.get("big", 0, 5 * PAGE).await.unwrap(),
+            bytes(5 * PAGE as usize, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn deleted_records_give_their_space_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 1);
+        let big = bytes(4 << 20, 5);
+        s.put("big", big).await.unwrap();
+        let vol = volume_files(&dir.path().join("d0")).pop().unwrap();
+        let allocated = |p: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(p).unwrap().blocks() * 512
+        };
+        assert!(allocated(&vol) > 4 << 20);
+        s.delete("big").await.unwrap();
+        assert!(allocated(&vol) < 1 << 20, "{}", allocated(&vol));
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 2);
+        let tasks: Vec<_> = (0..64u8)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.put(&format!("w{i}"), bytes(70_000, i)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        drop(s);
+        let s = store(&dir, 2);
+        assert_eq!(s.list().await.unwrap().len(), 64);
+        for i in 0..64u8 {
+            assert_eq!(
+                s.get(&format!("w{i}"), 0, 70_000).await.unwrap(),
+                bytes(70_000, i)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn chunk_files_of_the_earlier_layout_are_moved_into_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("d0");
+        let fanout = disk.join(LEGACY_CHUNKS_DIR).join("ab");
+        fs::create_dir_all(&fanout).unwrap();
+        fs::write(
+            fanout.join("old"),
+            chunk::encode_chunk("old", 16, &bytes(500, 4)).unwrap(),
+        )
+        .unwrap();
+        fs::write(fanout.join(".tmp-x-1-1"), b"partial").unwrap();
+        let mut bad = chunk::encode_chunk("bad", 16, &bytes(500, 5)).unwrap();
+        bad[100] ^= 1;
+        fs::write(fanout.join("bad"), bad).unwrap();
+
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap(), vec!["old"]);
+        assert_eq!(s.get("old", 0, 500).await.unwrap(), bytes(500, 4));
+        // The corrupt file is kept for inspection; the rest is gone.
+        let left: Vec<_> = fs::read_dir(&fanout)
             .unwrap()
             .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with(TMP_PREFIX))
             .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(left, vec!["bad"]);
+    }
+
+    #[test]
+    fn a_disk_is_opened_by_one_store_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 2);
+        let err = ChunkStore::open(disks(&dir, 2), 16).unwrap_err();
+        assert!(err.to_string().contains("in use"), "{err}");
+        drop(s);
+        store(&dir, 2);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use shale_storage_node::{ChunkStore, Error, StorageClient, StorageNodeConfig, serve};
+use shale_storage_node::{ChunkStore, Error, StorageClient, StorageNodeConfig, serve, serve_store};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +26,7 @@ async fn bounded<F: Future<Output = ()>>(test: F) {
 struct Node {
     addr: String,
     disks: Vec<PathBuf>,
+    store: ChunkStore,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<shale_storage_node::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -41,36 +42,41 @@ impl Node {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = oneshot::channel::<()>();
-        let config = StorageNodeConfig {
-            disks: disks.clone(),
-            block_size,
-        };
-        let task = tokio::spawn(serve(config, listener, async {
+        let store = ChunkStore::open(disks.clone(), block_size).unwrap();
+        assert!(disks.iter().all(|d| d.is_dir()));
+        let task = tokio::spawn(serve_store(store.clone(), listener, async {
             let _ = stopped.await;
         }));
         Node {
             addr,
             disks,
+            store,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
         }
     }
 
-    /// Where the node keeps chunk `id` (the same placement rule it uses).
-    fn chunk_path(&self, id: &str) -> PathBuf {
-        ChunkStore::open(self.disks.clone(), 16)
-            .unwrap()
-            .chunk_path(id)
-            .unwrap()
+    /// Flips the bits of `mask` in byte `at` of chunk `id`'s encoding on
+    /// disk (0 is the first byte of its header).
+    fn damage(&self, id: &str, at: u64, mask: u8) {
+        use std::os::unix::fs::FileExt;
+        let loc = self.store.locate(id).expect("chunk is stored");
+        assert!(at < loc.len);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&loc.volume)
+            .unwrap();
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, loc.offset + at).unwrap();
+        file.write_all_at(&[byte[0] ^ mask], loc.offset + at)
+            .unwrap();
     }
 
     /// Full verification (header, block CRCs, BLAKE3) of chunk `id` on disk.
     async fn verify(&self, id: &str) -> shale_storage_node::Result<shale_storage_node::ChunkInfo> {
-        ChunkStore::open(self.disks.clone(), 16)
-            .unwrap()
-            .verify(id)
-            .await
+        self.store.verify(id).await
     }
 
     async fn stop(mut self) {
@@ -269,11 +275,8 @@ async fn corruption_on_disk_is_detected_over_http() {
         client.put_chunk(a, "victim", d.clone()).await.unwrap();
 
         // Flip one byte of block 0's data on disk.
-        let path = node.chunk_path("victim");
-        let mut bytes = std::fs::read(&path).unwrap();
-        let header_len = 8 + 2 + 4 + 8 + 2 + "victim".len() + 4;
-        bytes[header_len + 10] ^= 0x01;
-        std::fs::write(&path, &bytes).unwrap();
+        let header_len = 8 + 2 + 4 + 8 + 2 + "victim".len() as u64 + 4;
+        node.damage("victim", header_len + 10, 0x01);
 
         let full = client.get_chunk(a, "victim", 0, 1024).await;
         assert!(matches!(full, Err(Error::Corrupt(_))), "{full:?}");
@@ -291,11 +294,8 @@ async fn corruption_on_disk_is_detected_over_http() {
         // A corrupt trailer leaves the data readable (every block checks
         // out) but fails full verification, the scrubber's check.
         client.put_chunk(a, "trailer", d.clone()).await.unwrap();
-        let path = node.chunk_path("trailer");
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0x80;
-        std::fs::write(&path, &bytes).unwrap();
+        let len = node.store.locate("trailer").unwrap().len;
+        node.damage("trailer", len - 1, 0x80);
         assert_eq!(client.get_chunk(a, "trailer", 0, 1024).await.unwrap(), d);
         assert!(matches!(
             node.verify("trailer").await,
@@ -303,15 +303,21 @@ async fn corruption_on_disk_is_detected_over_http() {
         ));
         assert!(node.verify("victim").await.is_err());
 
-        // A truncated file is corrupt, even for HEAD.
-        client.put_chunk(a, "short", d.clone()).await.unwrap();
-        let path = node.chunk_path("short");
-        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        file.set_len(100).unwrap();
+        // A damaged header makes the chunk corrupt, even for HEAD; a
+        // truncated volume makes the chunks past its end corrupt.
+        client.put_chunk(a, "header", d.clone()).await.unwrap();
+        node.damage("header", 12, 0x04);
         assert!(matches!(
-            client.head_chunk(a, "short").await,
+            client.head_chunk(a, "header").await,
             Err(Error::Corrupt(_))
         ));
+        client.put_chunk(a, "short", d.clone()).await.unwrap();
+        let loc = node.store.locate("short").unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&loc.volume)
+            .unwrap();
+        file.set_len(loc.offset + 100).unwrap();
         assert!(matches!(
             client.get_chunk(a, "short", 0, 10).await,
             Err(Error::Corrupt(_))
@@ -322,7 +328,7 @@ async fn corruption_on_disk_is_detected_over_http() {
 }
 
 #[tokio::test]
-async fn temp_files_are_not_listed_and_status_reports_disks() {
+async fn stray_files_are_not_listed_and_status_reports_disks() {
     bounded(async {
         let node = Node::start(3, 64).await;
         let client = StorageClient::new();
@@ -333,9 +339,10 @@ async fn temp_files_are_not_listed_and_status_reports_disks() {
                 .await
                 .unwrap();
         }
-        // A write interrupted by a crash leaves a temp file next to chunks.
-        let path = node.chunk_path("chunk-00");
-        std::fs::write(path.with_file_name(".tmp-chunk-99-1-1"), b"partial").unwrap();
+        // Files that are not volumes are no business of the node's.
+        let volume = node.store.locate("chunk-00").unwrap().volume;
+        std::fs::write(volume.with_file_name("notes.txt"), b"hello").unwrap();
+        std::fs::write(volume.with_file_name("0001.vol.bak"), b"hello").unwrap();
 
         let ids = client.list_chunks(a).await.unwrap();
         let expected: Vec<String> = (0..30).map(|i| format!("chunk-{i:02}")).collect();
@@ -354,11 +361,12 @@ async fn temp_files_are_not_listed_and_status_reports_disks() {
         );
         assert_eq!(status.disks.iter().map(|d| d.chunks).sum::<u64>(), 30);
         assert!(status.disks.iter().all(|d| d.chunks > 0), "{status:?}");
-        let file_len = std::fs::metadata(&path).unwrap().len();
+        // Each 100-byte chunk takes one 4 KiB page of its volume.
         assert_eq!(
             status.disks.iter().map(|d| d.bytes_used).sum::<u64>(),
-            30 * file_len
+            30 * 4096
         );
+        assert!(status.disks.iter().all(|d| d.capacity_bytes.is_some()));
 
         // A disk that disappears makes the node unhealthy.
         std::fs::remove_dir_all(&node.disks[1]).unwrap();

@@ -37,6 +37,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import volumes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KIB = 1024
 MIB = 1024 * 1024
@@ -383,15 +385,10 @@ class ShaleServer:
 
     # -- data directory ----------------------------------------------------
 
-    def chunk_files(self, node=None):
-        """Chunk files on disk: DIR/node-N/chunks/<2 hex>/<chunk id>."""
+    def chunk_records(self, node=None):
+        """Chunk records in the nodes' volumes (see volumes.py), as a set."""
         nodes = [node] if node else range(1, 7)
-        found = set()
-        for n in nodes:
-            root = self.data_dir / f"node-{n}" / "chunks"
-            if root.is_dir():
-                found.update(p for p in root.glob("*/*") if p.is_file())
-        return found
+        return {r for n in nodes for r in volumes.node_records(self.data_dir, n)}
 
 
 class ServerFactory:

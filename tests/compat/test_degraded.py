@@ -1,9 +1,9 @@
 """Erasure coding 4+2 on disk: lose or corrupt chunks, read the object.
 
 Each test gets its own server, because it damages the data directory.
-Chunk files live at DIR/node-N/chunks/<2 hex>/<chunk id>; a file is a header,
-data blocks each followed by a CRC32, and a BLAKE3 trailer. Every segment
-has one chunk on each of the six nodes.
+Chunks are records in DIR/node-N/volumes/*.vol (volumes.py reads and damages
+them); a chunk is a header, data blocks each followed by a CRC32, and a
+BLAKE3 trailer. Every segment has one chunk on each of the six nodes.
 """
 
 import http.client
@@ -13,36 +13,22 @@ import urllib3.exceptions
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import KIB, MIB, http_status, random_bytes, unique_bucket_name
+from volumes import corrupt, lose
 
 OBJECT_SIZE = 10 * MIB
 
 
 def put_and_find_chunks(server, s3, bucket, key, body):
-    """Put an object; return {node: [its new chunk files]}."""
-    before = server.chunk_files()
+    """Put an object; return {node: [its new chunk records]}."""
+    before = server.chunk_records()
     s3.put_object(Bucket=bucket, Key=key, Body=body)
-    new = server.chunk_files() - before
-    per_node = {n: sorted(p for p in new if p.parts[-4] == f"node-{n}")
-                for n in range(1, 7)}
-    counts = {n: len(files) for n, files in per_node.items()}
+    new = server.chunk_records() - before
+    per_node = {n: sorted(r for r in new if r.node == n) for n in range(1, 7)}
+    counts = {n: len(records) for n, records in per_node.items()}
     assert all(c >= 1 for c in counts.values()), counts
     assert len(set(counts.values())) == 1, \
         f"every segment should have one chunk per node: {counts}"
     return per_node
-
-
-def corrupt(path, offsets=(0.5, 0.3, 0.7)):
-    """XOR 0xFF a few bytes in the data area (past the header)."""
-    size = path.stat().st_size
-    assert size > 400, (path, size)
-    with open(path, "r+b") as f:
-        for frac in offsets:
-            pos = max(201, int(size * frac))
-            f.seek(pos)
-            byte = f.read(1)
-            f.seek(pos)
-            f.write(bytes([byte[0] ^ 0xFF]))
-        f.flush()
 
 
 READ_FAILURES = (ClientError, BotoCoreError, urllib3.exceptions.HTTPError,
@@ -70,11 +56,11 @@ def damaged_setup(server_factory, request):
     return server, s3, bucket
 
 
-def test_small_objects_have_no_chunk_files(damaged_setup):
+def test_small_objects_have_no_chunks(damaged_setup):
     server, s3, bucket = damaged_setup
-    before = server.chunk_files()
+    before = server.chunk_records()
     s3.put_object(Bucket=bucket, Key="inline", Body=random_bytes(64 * KIB - 1))
-    assert server.chunk_files() == before
+    assert server.chunk_records() == before
 
 
 def test_two_corrupt_nodes_still_read_exactly(damaged_setup):
@@ -83,8 +69,8 @@ def test_two_corrupt_nodes_still_read_exactly(damaged_setup):
     chunks = put_and_find_chunks(server, s3, bucket, "obj", body)
 
     for node in (1, 2):
-        for path in chunks[node]:
-            corrupt(path)
+        for record in chunks[node]:
+            corrupt(record)
     got, err = try_read(s3, bucket, "obj")
     assert err is None, f"read failed with two corrupt chunks: {err!r}\n" \
         f"{server.log_tail()}"
@@ -102,8 +88,8 @@ def test_three_corrupt_nodes_fail_and_never_return_wrong_bytes(damaged_setup):
     # All three at once, so that no healer can repair in between: beyond
     # what 4+2 can rebuild, the read must fail, never hand out wrong bytes.
     for node in (1, 2, 3):
-        for path in chunks[node]:
-            corrupt(path)
+        for record in chunks[node]:
+            corrupt(record)
     got, err = try_read(s3, bucket, "obj")
     if got is not None:
         assert got == body, "corrupt data was returned as the object"
@@ -121,8 +107,8 @@ def test_missing_chunks_of_one_node_are_rebuilt_from_parity(damaged_setup):
     server, s3, bucket = damaged_setup
     body = random_bytes(OBJECT_SIZE)
     chunks = put_and_find_chunks(server, s3, bucket, "obj", body)
-    for path in chunks[4]:
-        path.unlink()
+    for record in chunks[4]:
+        lose(record)
     got, err = try_read(s3, bucket, "obj")
     assert err is None, f"{err!r}\n{server.log_tail()}"
     assert got == body
@@ -132,10 +118,10 @@ def test_missing_and_corrupt_chunks_together(damaged_setup):
     server, s3, bucket = damaged_setup
     body = random_bytes(OBJECT_SIZE)
     chunks = put_and_find_chunks(server, s3, bucket, "obj", body)
-    for path in chunks[6]:
-        path.unlink()
-    for path in chunks[5]:
-        corrupt(path)
+    for record in chunks[6]:
+        lose(record)
+    for record in chunks[5]:
+        corrupt(record)
     got, err = try_read(s3, bucket, "obj")
     assert err is None, f"{err!r}\n{server.log_tail()}"
     assert got == body
