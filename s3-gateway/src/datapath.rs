@@ -21,13 +21,13 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use md5::Digest as _;
 use shale_common::{ChunkPlacement, Coding, NodeId, NodeInfo, PartLayout, SegmentLayout};
 use shale_metadata::MetaClient;
 use shale_storage_node::StorageClient;
 
 use crate::ec::Codec;
 use crate::error::{Error, Result};
+use crate::md5x::Md5Stream;
 use crate::placement::place;
 
 /// Segments being written at once by one PUT (bounds its memory).
@@ -154,7 +154,7 @@ impl DataPath {
         E: Into<Error>,
     {
         let segment_size = self.config.segment_size;
-        let mut md5 = md5::Md5::new();
+        let mut md5 = Md5Stream::new();
         let mut total: u64 = 0;
         let first_cap = match target.expected_len {
             Some(n) => (n as usize).min(segment_size),
@@ -176,13 +176,14 @@ impl DataPath {
                     "body is longer than the Content-Length {expected}"
                 )));
             }
-            md5.update(&bytes);
             observe(&bytes);
             while bytes.has_remaining() {
                 let take = bytes.len().min(segment_size - buf.len());
                 if buf.is_empty() && take == segment_size {
                     // A whole segment in one piece: no copy.
-                    writer.push(bytes.split_to(take)).await?;
+                    let segment = bytes.split_to(take);
+                    md5.update(segment.clone()).await;
+                    writer.push(segment).await?;
                     continue;
                 }
                 if buf.capacity() - buf.len() < take {
@@ -191,7 +192,12 @@ impl DataPath {
                 buf.extend_from_slice(&bytes[..take]);
                 bytes.advance(take);
                 if buf.len() == segment_size {
-                    writer.push(buf.split().freeze()).await?;
+                    // MD5 is fed whole segments, not the body's pieces: they
+                    // are contiguous already, so the hashing thread needs
+                    // no copy of its own.
+                    let segment = buf.split().freeze();
+                    md5.update(segment.clone()).await;
+                    writer.push(segment).await?;
                 }
             }
         }
@@ -203,7 +209,9 @@ impl DataPath {
             )));
         }
 
-        let md5: [u8; 16] = md5.finalize().into();
+        let tail = buf.split().freeze();
+        md5.update(tail.clone()).await;
+        let md5: [u8; 16] = md5.finalize().await;
         let mut part = PartLayout {
             number: target.part_number,
             size: total,
@@ -211,15 +219,15 @@ impl DataPath {
             coding: self.config.coding,
             segments: Vec::new(),
         };
-        if target.allow_inline && writer.is_empty() && buf.len() <= self.config.inline_threshold {
+        if target.allow_inline && writer.is_empty() && tail.len() <= self.config.inline_threshold {
             return Ok(Written {
-                inline: Some(buf.freeze()),
+                inline: Some(tail),
                 part,
                 md5,
             });
         }
-        if !buf.is_empty() {
-            writer.push(buf.split().freeze()).await?;
+        if !tail.is_empty() {
+            writer.push(tail).await?;
         }
         part.segments = writer.finish().await?;
         Ok(Written {

@@ -16,6 +16,7 @@ pub mod datapath;
 pub mod ec;
 pub mod error;
 pub mod fuzzing;
+pub mod md5x;
 pub mod placement;
 pub mod s3;
 pub mod server;

@@ -103,6 +103,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // The ETag hashing thread, started now rather than on the first PUT.
+    crate::md5x::start();
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(load_tls(c, k)?),
         (None, None) => None,

@@ -21,7 +21,7 @@ use crate::{Error, Result};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -219,24 +219,36 @@ async fn put_chunk(
             limit: MAX_CHUNK_BODY,
         });
     }
-    let limit = usize::try_from(MAX_CHUNK_BODY).expect("64 MiB fits in usize");
-    let data = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(Error::TooLarge {
-                size: MAX_CHUNK_BODY + 1,
-                limit: MAX_CHUNK_BODY,
-            });
+    // The body's frames are kept as they arrived: the store writes the
+    // chunk from them without gathering them in one buffer.
+    let mut body = req.into_body();
+    let mut parts = Vec::new();
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                return Ok(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    format!("reading the body failed: {e}"),
+                ));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            size += data.len() as u64;
+            if size > MAX_CHUNK_BODY {
+                return Err(Error::TooLarge {
+                    size,
+                    limit: MAX_CHUNK_BODY,
+                });
+            }
+            if !data.is_empty() {
+                parts.push(data);
+            }
         }
-        Err(e) => {
-            return Ok(error_response(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                format!("reading the body failed: {e}"),
-            ));
-        }
-    };
-    let created = store.put(id, data).await?;
+    }
+    let created = store.put_parts(id, parts).await?;
     Ok(empty(if created {
         StatusCode::CREATED
     } else {

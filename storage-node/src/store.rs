@@ -203,10 +203,16 @@ impl ChunkStore {
     /// Stores chunk `id` durably, replacing any chunk of the same id.
     /// Returns true when no chunk of that id existed before.
     pub async fn put(&self, id: &str, data: Bytes) -> Result<bool> {
+        self.put_parts(id, vec![data]).await
+    }
+
+    /// Like [`ChunkStore::put`], for data that arrived in pieces: the chunk
+    /// is written from them, without gathering them in one buffer first.
+    pub async fn put_parts(&self, id: &str, parts: Vec<Bytes>) -> Result<bool> {
         check_id(id)?;
         let store = self.clone();
         let id = id.to_owned();
-        blocking(move || store.put_blocking(&id, &data)).await
+        blocking(move || store.put_blocking(&id, &parts)).await
     }
 
     /// Reads `len` data bytes at `offset` of chunk `id`, checking the CRC of
@@ -373,14 +379,15 @@ impl ChunkStore {
         (pick % self.inner.disks.len() as u64) as usize
     }
 
-    fn put_blocking(&self, id: &str, data: &[u8]) -> Result<bool> {
-        let header = ChunkHeader::new(id, self.inner.block_size, data.len() as u64)?;
+    fn put_blocking(&self, id: &str, parts: &[Bytes]) -> Result<bool> {
+        let data_len = parts.iter().map(|p| p.len() as u64).sum();
+        let header = ChunkHeader::new(id, self.inner.block_size, data_len)?;
         let chunk_len = header.file_len().expect("ChunkHeader::new checked it");
         let header_bytes = header.encode();
         let (mut crcs, mut trailer) = (Vec::new(), [0u8; 32]);
         let slices = volume::chunk_slices(
             &header_bytes,
-            data,
+            parts,
             self.inner.block_size,
             &mut crcs,
             &mut trailer,
@@ -487,7 +494,7 @@ impl ChunkStore {
             let bytes = fs::read(path)?;
             match chunk::parse_chunk_bytes(&bytes) {
                 Ok((header, data)) if &header.chunk_id == id => {
-                    self.put_blocking(id, &data)?;
+                    self.put_blocking(id, &[Bytes::from(data)])?;
                     fs::remove_file(path)?;
                     moved += 1;
                 }

@@ -36,8 +36,9 @@
 //! After a crash, a record that runs past the end of the last volume is a
 //! torn, never acknowledged write and the file is cut before it.
 
-use crate::chunk::{self, ChunkHeader};
+use crate::chunk::ChunkHeader;
 use crate::{Error, Result};
+use bytes::Bytes;
 use std::fs::{self, File};
 use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
@@ -358,29 +359,65 @@ impl io::Seek for ChunkReader<'_> {
     }
 }
 
-/// The slices of an encoded chunk, for one vectored write: header, then
-/// each block followed by its CRC, then the BLAKE3 trailer. `crcs` and
-/// `trailer` are filled here and must outlive the slices.
+/// The slices of an encoded chunk whose data is `parts` (in order), for one
+/// vectored write: header, then each block (possibly in pieces of several
+/// parts) followed by its CRC, then the BLAKE3 trailer. `crcs` and
+/// `trailer` are filled here and must outlive the slices. No data byte is
+/// copied: a body that arrived in many pieces is written from them.
 pub fn chunk_slices<'a>(
     header: &'a [u8],
-    data: &'a [u8],
+    parts: &'a [Bytes],
     block_size: u32,
     crcs: &'a mut Vec<[u8; 4]>,
     trailer: &'a mut [u8; 32],
 ) -> Vec<IoSlice<'a>> {
     let block_size = usize::try_from(block_size).expect("block size fits in usize");
+    // First pass: the block CRCs and the trailer.
     crcs.clear();
-    crcs.extend(
-        data.chunks(block_size)
-            .enumerate()
-            .map(|(i, block)| chunk::block_crc(i as u64, block).to_le_bytes()),
-    );
-    *trailer = *blake3::hash(data).as_bytes();
-    let mut slices = Vec::with_capacity(2 + 2 * crcs.len());
+    let mut blake = blake3::Hasher::new();
+    let mut crc = crc32fast::Hasher::new_with_initial(0);
+    let mut in_block = 0usize;
+    for part in parts {
+        blake.update(part);
+        let mut rest = &part[..];
+        while !rest.is_empty() {
+            let take = (block_size - in_block).min(rest.len());
+            crc.update(&rest[..take]);
+            in_block += take;
+            rest = &rest[take..];
+            if in_block == block_size {
+                crcs.push(crc.finalize().to_le_bytes());
+                crc = crc32fast::Hasher::new_with_initial(crcs.len() as u32);
+                in_block = 0;
+            }
+        }
+    }
+    if in_block > 0 {
+        crcs.push(crc.finalize().to_le_bytes());
+    }
+    *trailer = *blake.finalize().as_bytes();
+
+    // Second pass: the slices, each block's pieces followed by its CRC.
+    let crcs: &'a [[u8; 4]] = crcs;
+    let mut slices = Vec::with_capacity(2 + parts.len() + 2 * crcs.len());
     slices.push(IoSlice::new(header));
-    for (block, crc) in data.chunks(block_size).zip(crcs.iter()) {
-        slices.push(IoSlice::new(block));
-        slices.push(IoSlice::new(crc));
+    let mut next_crc = crcs.iter();
+    let mut in_block = 0usize;
+    for part in parts {
+        let mut rest = &part[..];
+        while !rest.is_empty() {
+            let take = (block_size - in_block).min(rest.len());
+            slices.push(IoSlice::new(&rest[..take]));
+            in_block += take;
+            rest = &rest[take..];
+            if in_block == block_size {
+                slices.push(IoSlice::new(next_crc.next().expect("one CRC per block")));
+                in_block = 0;
+            }
+        }
+    }
+    if in_block > 0 {
+        slices.push(IoSlice::new(next_crc.next().expect("one CRC per block")));
     }
     slices.push(IoSlice::new(trailer));
     slices
@@ -468,5 +505,37 @@ fn truncated(e: io::Error) -> Error {
         Error::Corrupt("truncated volume".into())
     } else {
         Error::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// However the data is cut into parts, the slices spell out exactly
+        /// the chunk encoding `chunk::encode_chunk` makes.
+        #[test]
+        fn slices_of_any_parts_encode_the_chunk(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+            block_size in 1u32..700,
+        ) {
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.sort_unstable();
+            let whole = Bytes::from(data.clone());
+            let mut parts = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([data.len()]) {
+                parts.push(whole.slice(at..c));
+                at = c;
+            }
+            let header = ChunkHeader::new("c", block_size, data.len() as u64).unwrap().encode();
+            let (mut crcs, mut trailer) = (Vec::new(), [0u8; 32]);
+            let slices = chunk_slices(&header, &parts, block_size, &mut crcs, &mut trailer);
+            let written: Vec<u8> = slices.iter().flat_map(|s| s.iter().copied()).collect();
+            prop_assert_eq!(written, crate::chunk::encode_chunk("c", block_size, &data).unwrap());
+        }
     }
 }
