@@ -682,6 +682,17 @@ impl S3 for Gateway {
         out.body = Some(body);
         out.content_length = Some((end - start) as i64);
         out.content_range = content_range;
+        apply_overrides(
+            &mut out,
+            ResponseOverrides {
+                cache_control: input.response_cache_control,
+                content_disposition: input.response_content_disposition,
+                content_encoding: input.response_content_encoding,
+                content_language: input.response_content_language,
+                content_type: input.response_content_type,
+                expires: input.response_expires,
+            },
+        );
         Ok(S3Response::new(out))
     }
 
@@ -700,7 +711,18 @@ impl S3 for Gateway {
                 input.if_unmodified_since.as_ref(),
             )
             .await?;
-        let o = object_output(&row);
+        let mut o = object_output(&row);
+        apply_overrides(
+            &mut o,
+            ResponseOverrides {
+                cache_control: input.response_cache_control,
+                content_disposition: input.response_content_disposition,
+                content_encoding: input.response_content_encoding,
+                content_language: input.response_content_language,
+                content_type: input.response_content_type,
+                expires: input.response_expires,
+            },
+        );
         let (start, end, content_range) = resolve_range(input.range.as_ref(), row.size)?;
         let content_length = (end - start) as i64;
         let mut resp = S3Response::new(HeadObjectOutput {
@@ -1307,6 +1329,33 @@ fn object_output(row: &ObjectRow) -> GetObjectOutput {
         tag_count: (!row.tags.is_empty()).then_some(row.tags.len() as i32),
         ..Default::default()
     }
+}
+
+/// The `response-*` query parameters of GET and HEAD.
+struct ResponseOverrides {
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    content_type: Option<String>,
+    expires: Option<Timestamp>,
+}
+
+/// Replaces the stored headers the request overrides. S3 honours these only
+/// on signed requests; Shale has no anonymous access yet, so every request
+/// that gets this far is signed.
+fn apply_overrides(out: &mut GetObjectOutput, o: ResponseOverrides) {
+    fn set<T>(field: &mut Option<T>, v: Option<T>) {
+        if v.is_some() {
+            *field = v;
+        }
+    }
+    set(&mut out.cache_control, o.cache_control);
+    set(&mut out.content_disposition, o.content_disposition);
+    set(&mut out.content_encoding, o.content_encoding);
+    set(&mut out.content_language, o.content_language);
+    set(&mut out.content_type, o.content_type);
+    set(&mut out.expires, o.expires);
 }
 
 /// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, with
