@@ -24,6 +24,7 @@ fn row(body: &[u8]) -> ObjectRow {
         user_metadata: Vec::new(),
         parts_count: None,
         data: ObjectData::Inline(body.to_vec()),
+        tags: Vec::new(),
     }
 }
 

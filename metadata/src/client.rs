@@ -166,6 +166,31 @@ impl MetaClient {
         }
     }
 
+    /// Replaces the tags of an existing object (empty: deletes them); its
+    /// ETag and last-modified time stay (NoSuchBucket / NoSuchKey).
+    pub async fn put_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<()> {
+        let req = MetaRequest::PutObjectTags {
+            bucket: bucket.into(),
+            key: key.into(),
+            tags,
+        };
+        self.unit(&req).await
+    }
+
+    /// Replaces the tags of a bucket (empty: deletes them) (NoSuchBucket).
+    pub async fn put_bucket_tags(&self, bucket: &str, tags: Vec<(String, String)>) -> Result<()> {
+        let req = MetaRequest::PutBucketTags {
+            bucket: bucket.into(),
+            tags,
+        };
+        self.unit(&req).await
+    }
+
     /// Deletes an object; returns the deleted row (`None` if there was none).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
         let req = MetaRequest::DeleteObject {

@@ -77,8 +77,49 @@ fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(v).map_err(|e| MetaError::Internal(format!("encode: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(raw: &[u8], what: &str) -> Result<T> {
-    postcard::from_bytes(raw).map_err(|e| MetaError::Internal(format!("corrupt {what} row: {e}")))
+/// What a row of format v1 lacks to be a v2 row: the encoding of the fields
+/// v2 appended, at their defaults. For buckets, objects and uploads that is
+/// `tags`, an empty list: its length, varint 0 (see the row format notes in
+/// `types`).
+const V1_TO_V2_TAIL: &[u8] = &[0x00];
+
+/// Column families whose rows grew `tags` in row format v2.
+fn grew_in_v2(cf: &str) -> bool {
+    matches!(cf, CF_BUCKETS | CF_OBJECTS | CF_UPLOADS)
+}
+
+/// Decodes a row of column family `cf`, whatever row format it was written in.
+///
+/// Postcard writes a struct as its fields in order, without framing, so a v1
+/// row is exactly a v2 row without its trailing fields: decoding it as v2 runs
+/// out of input right where they start, and appending their default encoding
+/// makes it whole. A format version byte was not an option: existing rows
+/// start with a varint or a string length, so no byte value is free to mark
+/// a version without rewriting every row.
+fn decode<T: DeserializeOwned>(raw: &[u8], cf: &str) -> Result<T> {
+    let corrupt = |e: postcard::Error| MetaError::Internal(format!("corrupt {cf} row: {e}"));
+    match postcard::from_bytes(raw) {
+        Err(postcard::Error::DeserializeUnexpectedEnd) if grew_in_v2(cf) => {
+            let mut padded = Vec::with_capacity(raw.len() + V1_TO_V2_TAIL.len());
+            padded.extend_from_slice(raw);
+            padded.extend_from_slice(V1_TO_V2_TAIL);
+            postcard::from_bytes(&padded).map_err(corrupt)
+        }
+        other => other.map_err(corrupt),
+    }
+}
+
+/// Most tags a bucket may carry (S3's limit; objects have a lower one, which
+/// the gateway checks). A guard on row size, not the S3 validation.
+pub const MAX_TAGS: usize = 50;
+
+fn check_tags(tags: &[(String, String)]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(MetaError::InvalidArgument(format!(
+            "at most {MAX_TAGS} tags"
+        )));
+    }
+    Ok(())
 }
 
 /// ETags arrive from clients with or without their quotes.
@@ -268,6 +309,7 @@ impl MetaStore {
             name: name.to_string(),
             region: region.to_string(),
             created_ms: now_ms(),
+            tags: Vec::new(),
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BUCKETS)?, name, encode(&bucket)?);
@@ -324,6 +366,22 @@ impl MetaStore {
         self.all_rows(CF_BUCKETS)
     }
 
+    /// Replaces the bucket's tags (an empty list deletes them). Taken under
+    /// the exclusive bucket lock, like every other change of a bucket row, so
+    /// it cannot resurrect a bucket that DeleteBucket is removing.
+    pub fn put_bucket_tags(&self, name: &str, tags: Vec<(String, String)>) -> Result<()> {
+        keys::bucket_prefix(name)?;
+        check_tags(&tags)?;
+        let _g = self.exclusive();
+        let mut bucket: Bucket = self
+            .get(CF_BUCKETS, name.as_bytes())?
+            .ok_or(MetaError::NoSuchBucket)?;
+        bucket.tags = tags;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BUCKETS)?, name, encode(&bucket)?);
+        self.write(batch)
+    }
+
     // ---- objects ----
 
     /// Writes an object row, returning the row it replaced (whose chunks are
@@ -337,6 +395,7 @@ impl MetaStore {
         if_match: Option<&str>,
     ) -> Result<Option<ObjectRow>> {
         check_key(key)?;
+        check_tags(&row.tags)?;
         let okey = keys::object_key(bucket, key)?;
         let _b = self.shared();
         let _k = self.stripe(bucket, key);
@@ -372,6 +431,31 @@ impl MetaStore {
         }
         self.require_bucket(bucket)?;
         Err(MetaError::NoSuchKey)
+    }
+
+    /// Replaces the tags of an existing object (an empty list deletes them),
+    /// leaving every other field as it is: the ETag and the last-modified
+    /// time do not change (NoSuchBucket / NoSuchKey). The read and the write
+    /// happen under the key's lock, so a racing PUT or DELETE of the key is
+    /// either entirely before (its row gets the tags) or entirely after (its
+    /// row replaces this one); tags never land on a deleted key.
+    pub fn put_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<()> {
+        check_key(key)?;
+        check_tags(&tags)?;
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        let mut row: ObjectRow = self.get(CF_OBJECTS, &okey)?.ok_or(MetaError::NoSuchKey)?;
+        row.tags = tags;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
+        self.write(batch)
     }
 
     /// Deletes an object; a missing key is success, as in S3.
@@ -470,6 +554,7 @@ impl MetaStore {
     /// Records a new multipart upload (NoSuchBucket).
     pub fn create_upload(&self, upload: Upload) -> Result<()> {
         check_upload_names(&upload.key, &upload.upload_id)?;
+        check_tags(&upload.tags)?;
         let ukey = keys::upload_key(&upload.bucket, &upload.key, &upload.upload_id)?;
         let _b = self.shared();
         let _k = self.stripe(&upload.bucket, &upload.key);
@@ -602,6 +687,7 @@ impl MetaStore {
             user_metadata: upload.user_metadata,
             parts_count: Some(used.len() as u32),
             data: ObjectData::Parts(used.into_iter().map(|p| p.layout).collect()),
+            tags: upload.tags,
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
@@ -879,6 +965,14 @@ impl MetaStore {
                 R::Unit
             }
             Q::ClusterMap => R::Nodes(self.cluster_map()?),
+            Q::PutObjectTags { bucket, key, tags } => {
+                self.put_object_tags(&bucket, &key, tags)?;
+                R::Unit
+            }
+            Q::PutBucketTags { bucket, tags } => {
+                self.put_bucket_tags(&bucket, tags)?;
+                R::Unit
+            }
         })
     }
 }
@@ -916,4 +1010,204 @@ pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
         h.update(&bin);
     }
     Ok(format!("{}-{}", hex::encode(h.finalize()), parts.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Row format compatibility: rows as the v1 code wrote them, put straight
+    //! into RocksDB, must read back through the store.
+    use super::*;
+    use serde::Deserialize;
+    use shale_common::{Coding, SegmentLayout};
+
+    /// `Bucket` as row format v1 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct BucketV1 {
+        name: String,
+        region: String,
+        created_ms: i64,
+    }
+
+    /// `ObjectRow` as row format v1 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct ObjectRowV1 {
+        size: u64,
+        etag: String,
+        last_modified_ms: i64,
+        content_type: Option<String>,
+        system_headers: Vec<(String, String)>,
+        user_metadata: Vec<(String, String)>,
+        parts_count: Option<u32>,
+        data: ObjectData,
+    }
+
+    /// `Upload` as row format v1 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct UploadV1 {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        initiated_ms: i64,
+        content_type: Option<String>,
+        system_headers: Vec<(String, String)>,
+        user_metadata: Vec<(String, String)>,
+    }
+
+    fn coded_object() -> ObjectRowV1 {
+        ObjectRowV1 {
+            size: 10,
+            etag: "abc".into(),
+            last_modified_ms: 42,
+            content_type: Some("text/plain".into()),
+            system_headers: vec![("cache-control".into(), "no-cache".into())],
+            user_metadata: vec![("k".into(), "v".into())],
+            parts_count: Some(1),
+            data: ObjectData::Parts(vec![PartLayout {
+                number: 1,
+                size: 10,
+                etag: "abc".into(),
+                coding: Coding::default(),
+                segments: vec![SegmentLayout {
+                    size: 10,
+                    shard_size: 3,
+                    chunks: vec![ChunkPlacement {
+                        node: 1,
+                        chunk_id: "c1".into(),
+                        durable: true,
+                    }],
+                }],
+            }]),
+        }
+    }
+
+    fn put_raw(s: &MetaStore, cf: &str, key: &[u8], value: &impl Serialize) {
+        s.db.put_cf(s.cf(cf).unwrap(), key, postcard::to_stdvec(value).unwrap())
+            .unwrap();
+    }
+
+    #[test]
+    fn v1_rows_read_as_rows_without_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = MetaStore::open(dir.path()).unwrap();
+        let bucket = BucketV1 {
+            name: "old".into(),
+            region: "r".into(),
+            created_ms: 7,
+        };
+        put_raw(&s, CF_BUCKETS, b"old", &bucket);
+        let coded = coded_object();
+        put_raw(
+            &s,
+            CF_OBJECTS,
+            &keys::object_key("old", "k").unwrap(),
+            &coded,
+        );
+        let inline = ObjectRowV1 {
+            data: ObjectData::Inline(b"hi".to_vec()),
+            parts_count: None,
+            ..coded_object()
+        };
+        put_raw(
+            &s,
+            CF_OBJECTS,
+            &keys::object_key("old", "i").unwrap(),
+            &inline,
+        );
+        let upload = UploadV1 {
+            bucket: "old".into(),
+            key: "m".into(),
+            upload_id: "u".into(),
+            initiated_ms: 9,
+            content_type: None,
+            system_headers: vec![],
+            user_metadata: vec![("a".into(), "b".into())],
+        };
+        put_raw(
+            &s,
+            CF_UPLOADS,
+            &keys::upload_key("old", "m", "u").unwrap(),
+            &upload,
+        );
+
+        let b = s.get_bucket("old").unwrap().unwrap();
+        assert_eq!((b.name.as_str(), b.created_ms), ("old", 7));
+        assert!(b.tags.is_empty());
+        assert_eq!(s.list_buckets().unwrap(), vec![b]);
+
+        let o = s.get_object("old", "k").unwrap();
+        assert_eq!(
+            (o.size, o.etag.as_str(), o.last_modified_ms, o.parts_count),
+            (10, "abc", 42, Some(1))
+        );
+        assert_eq!(o.data, coded.data);
+        assert_eq!(o.user_metadata, coded.user_metadata);
+        assert!(o.tags.is_empty());
+        let i = s.get_object("old", "i").unwrap();
+        assert_eq!(i.data, ObjectData::Inline(b"hi".to_vec()));
+        let listed = s.list_objects("old", "", None, None, 10).unwrap();
+        assert_eq!(listed.objects.len(), 2);
+
+        let u = s.get_upload("old", "m", "u").unwrap();
+        assert_eq!(u.user_metadata, upload.user_metadata);
+        assert!(u.tags.is_empty());
+        assert_eq!(
+            s.list_uploads("old", "", None, None, None, 10)
+                .unwrap()
+                .uploads,
+            vec![u]
+        );
+
+        // An old row takes tags; the v2 row it becomes keeps everything else.
+        s.put_object_tags("old", "k", vec![("t".into(), "1".into())])
+            .unwrap();
+        let o2 = s.get_object("old", "k").unwrap();
+        assert_eq!(o2.tags, vec![("t".to_string(), "1".to_string())]);
+        assert_eq!(ObjectRow { tags: vec![], ..o2 }, o);
+        s.put_bucket_tags("old", vec![("t".into(), "2".into())])
+            .unwrap();
+        assert_eq!(s.get_bucket("old").unwrap().unwrap().tags.len(), 1);
+    }
+
+    #[test]
+    fn v2_rows_read_as_v1_rows_for_a_rollback() {
+        let v1 = coded_object();
+        let v2 = ObjectRow {
+            size: v1.size,
+            etag: v1.etag.clone(),
+            last_modified_ms: v1.last_modified_ms,
+            content_type: v1.content_type.clone(),
+            system_headers: v1.system_headers.clone(),
+            user_metadata: v1.user_metadata.clone(),
+            parts_count: v1.parts_count,
+            data: v1.data.clone(),
+            tags: vec![("a".into(), "b".into())],
+        };
+        let raw = encode(&v2).unwrap();
+        assert_eq!(postcard::from_bytes::<ObjectRowV1>(&raw).unwrap(), v1);
+        // And with no tags, v2 is exactly v1 plus the tail the decoder adds.
+        let mut untagged = postcard::to_stdvec(&v1).unwrap();
+        untagged.extend_from_slice(V1_TO_V2_TAIL);
+        assert_eq!(encode(&ObjectRow { tags: vec![], ..v2 }).unwrap(), untagged);
+    }
+
+    #[test]
+    fn truncated_rows_are_still_corrupt() {
+        let raw = encode(&coded_object()).unwrap();
+        // Cut inside the v1 fields: padding cannot make that whole.
+        assert!(matches!(
+            decode::<ObjectRow>(&raw[..raw.len() / 2], CF_OBJECTS),
+            Err(MetaError::Internal(_))
+        ));
+        // Families that did not grow are not padded: a node row cut before
+        // its empty zone would decode if it were.
+        let node = encode(&NodeInfo {
+            id: 1,
+            addr: "a".into(),
+            zone: String::new(),
+        })
+        .unwrap();
+        assert_eq!(node.last(), Some(&0));
+        assert!(decode::<NodeInfo>(&node, CF_CLUSTER).is_ok());
+        assert!(decode::<NodeInfo>(&node[..node.len() - 1], CF_CLUSTER).is_err());
+    }
 }

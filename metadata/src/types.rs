@@ -1,8 +1,22 @@
 //! The rows the catalogue stores and the RPC messages that carry them.
 //!
 //! Rows and messages are serde types encoded with `postcard` (compact, no
-//! field names on the wire). Postcard is not self-describing: adding a field
-//! to a row changes its encoding, so a row change needs a migration.
+//! field names on the wire). Postcard is not self-describing: it writes a
+//! struct as its fields in order, with no names, lengths or version.
+//!
+//! Row format versions. Stored rows only ever grow at the end, so that every
+//! row ever written still decodes:
+//! - v1: the first release.
+//! - v2: `tags` appended to [`Bucket`], [`ObjectRow`] and [`Upload`]. A v1
+//!   row of these is a v2 row minus its last field, and the store decodes it
+//!   as one with no tags (see `store::decode`). A binary from before v2 reads
+//!   v2 rows too, without their tags (`postcard::from_bytes` ignores trailing
+//!   bytes), so a rollback keeps working.
+//!
+//! A field added later goes after `tags`, and the store's decoder learns the
+//! encoding of its default. Reordering or removing a field needs a migration.
+//! The RPC messages carry these types as well; gateway and metadata service
+//! are upgraded together (mixed versions are not supported on the wire).
 
 use serde::{Deserialize, Serialize};
 use shale_common::{NodeInfo, ObjectData, PartLayout};
@@ -16,6 +30,9 @@ pub struct Bucket {
     pub region: String,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// Bucket tags (`PutBucketTagging`), in the order given; empty when the
+    /// bucket has none. Row format v2: must stay the last field.
+    pub tags: Vec<(String, String)>,
 }
 
 /// One object version (no versioning yet: one per key).
@@ -38,6 +55,10 @@ pub struct ObjectRow {
     pub parts_count: Option<u32>,
     /// Where the bytes are.
     pub data: ObjectData,
+    /// Object tags (`x-amz-tagging`, `PutObjectTagging`), in the order given.
+    /// Changing them changes neither the ETag nor the last-modified time.
+    /// Row format v2: must stay the last field.
+    pub tags: Vec<(String, String)>,
 }
 
 /// One entry of a ListObjects answer.
@@ -70,6 +91,9 @@ pub struct Upload {
     pub system_headers: Vec<(String, String)>,
     /// Copied to the object on completion.
     pub user_metadata: Vec<(String, String)>,
+    /// Copied to the object on completion (`x-amz-tagging` of
+    /// CreateMultipartUpload). Row format v2: must stay the last field.
+    pub tags: Vec<(String, String)>,
 }
 
 /// One uploaded part of a multipart upload.
@@ -290,6 +314,17 @@ pub enum MetaRequest {
     RegisterNode { node: NodeInfo },
     /// → `MetaResponse::Nodes`.
     ClusterMap,
+    /// → `MetaResponse::Unit`.
+    PutObjectTags {
+        bucket: String,
+        key: String,
+        tags: Vec<(String, String)>,
+    },
+    /// → `MetaResponse::Unit`.
+    PutBucketTags {
+        bucket: String,
+        tags: Vec<(String, String)>,
+    },
 }
 
 /// The successful answer to a `MetaRequest`.

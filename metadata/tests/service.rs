@@ -61,6 +61,7 @@ fn inline_row(etag: &str) -> ObjectRow {
         user_metadata: vec![("a".into(), "b".into())],
         parts_count: None,
         data: ObjectData::Inline(b"hi".to_vec()),
+        tags: Vec::new(),
     }
 }
 
@@ -94,6 +95,27 @@ async fn client_round_trips_through_the_service() {
             c.get_object("photos", "cat.jpg").await.unwrap(),
             inline_row("e1")
         );
+        let tags = vec![("kind".to_string(), "cat".to_string())];
+        c.put_object_tags("photos", "cat.jpg", tags.clone())
+            .await
+            .unwrap();
+        let tagged = c.get_object("photos", "cat.jpg").await.unwrap();
+        assert_eq!(tagged.tags, tags);
+        assert_eq!(tagged.etag, "e1");
+        assert_eq!(
+            c.put_object_tags("photos", "dog.jpg", tags.clone()).await,
+            Err(MetaError::NoSuchKey)
+        );
+        c.put_object_tags("photos", "cat.jpg", Vec::new())
+            .await
+            .unwrap();
+        c.put_bucket_tags("photos", tags.clone()).await.unwrap();
+        assert_eq!(c.get_bucket("photos").await.unwrap().unwrap().tags, tags);
+        assert_eq!(
+            c.put_bucket_tags("nope", tags.clone()).await,
+            Err(MetaError::NoSuchBucket)
+        );
+        c.put_bucket_tags("photos", Vec::new()).await.unwrap();
         assert_eq!(
             c.get_object("photos", "dog.jpg").await,
             Err(MetaError::NoSuchKey)
@@ -113,6 +135,7 @@ async fn client_round_trips_through_the_service() {
             content_type: None,
             system_headers: vec![],
             user_metadata: vec![],
+            tags: Vec::new(),
         })
         .await
         .unwrap();

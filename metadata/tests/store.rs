@@ -41,6 +41,7 @@ fn row(etag: &str, chunk_prefix: &str) -> ObjectRow {
         user_metadata: vec![("color".into(), "blue".into())],
         parts_count: None,
         data: ObjectData::Parts(vec![layout(1, 10, etag, chunk_prefix)]),
+        tags: Vec::new(),
     }
 }
 
@@ -332,6 +333,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> Upload {
         content_type: Some("video/mp4".into()),
         system_headers: vec![("content-language".into(), "fr".into())],
         user_metadata: vec![("owner".into(), "me".into())],
+        tags: Vec::new(),
     }
 }
 
@@ -612,4 +614,184 @@ fn retried_writes_never_collect_live_chunks() {
     s.complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
         .unwrap();
     assert!(gc_chunk_ids(&s).is_empty());
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn object_tags_change_nothing_else() {
+    let (_d, s) = open();
+    assert_eq!(
+        s.put_object_tags("b", "k", tags(&[("a", "1")])),
+        Err(MetaError::NoSuchBucket)
+    );
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(
+        s.put_object_tags("b", "k", tags(&[("a", "1")])),
+        Err(MetaError::NoSuchKey)
+    );
+    s.put_object("b", "k", row("e1", "c1"), false, None)
+        .unwrap();
+    let before = s.get_object("b", "k").unwrap();
+
+    s.put_object_tags("b", "k", tags(&[("b", "2"), ("a", "1")]))
+        .unwrap();
+    let tagged = s.get_object("b", "k").unwrap();
+    // Same ETag, same last-modified time, same data: only the tags differ,
+    // kept in the order given.
+    assert_eq!(tagged.tags, tags(&[("b", "2"), ("a", "1")]));
+    assert_eq!(
+        ObjectRow {
+            tags: Vec::new(),
+            ..tagged
+        },
+        before
+    );
+    // Re-writing the row must not queue its own chunks for GC.
+    assert!(gc_chunk_ids(&s).is_empty());
+
+    s.put_object_tags("b", "k", tags(&[("only", "")])).unwrap();
+    assert_eq!(s.get_object("b", "k").unwrap().tags, tags(&[("only", "")]));
+    s.put_object_tags("b", "k", Vec::new()).unwrap();
+    assert_eq!(s.get_object("b", "k").unwrap(), before);
+
+    // The guard on row size (S3's own limits are checked by the gateway).
+    let many: Vec<_> = (0..=store::MAX_TAGS)
+        .map(|i| (i.to_string(), String::new()))
+        .collect();
+    assert!(matches!(
+        s.put_object_tags("b", "k", many.clone()),
+        Err(MetaError::InvalidArgument(_))
+    ));
+    let over = ObjectRow {
+        tags: many,
+        ..row("e9", "c9")
+    };
+    assert!(matches!(
+        s.put_object("b", "k", over, false, None),
+        Err(MetaError::InvalidArgument(_))
+    ));
+
+    // A new version of the key starts with the tags it was written with.
+    s.put_object_tags("b", "k", tags(&[("a", "1")])).unwrap();
+    let with = ObjectRow {
+        tags: tags(&[("new", "v")]),
+        ..row("e2", "c2")
+    };
+    s.put_object("b", "k", with, false, None).unwrap();
+    assert_eq!(s.get_object("b", "k").unwrap().tags, tags(&[("new", "v")]));
+    s.put_object("b", "k", row("e3", "c3"), false, None)
+        .unwrap();
+    assert!(s.get_object("b", "k").unwrap().tags.is_empty());
+}
+
+#[test]
+fn object_tags_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = MetaStore::open(dir.path()).unwrap();
+        s.create_bucket("b", "r").unwrap();
+        s.put_object("b", "k", inline("e"), false, None).unwrap();
+        s.put_object_tags("b", "k", tags(&[("a", "1")])).unwrap();
+        s.put_bucket_tags("b", tags(&[("team", "x")])).unwrap();
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    assert_eq!(s.get_object("b", "k").unwrap().tags, tags(&[("a", "1")]));
+    assert_eq!(
+        s.get_bucket("b").unwrap().unwrap().tags,
+        tags(&[("team", "x")])
+    );
+}
+
+#[test]
+fn tagging_never_resurrects_a_deleted_key() {
+    // A read-modify-write outside the key's lock would write the old row
+    // back after the delete. Inside it, the key is gone whoever goes first.
+    let (_d, s) = open();
+    let s = Arc::new(s);
+    s.create_bucket("b", "r").unwrap();
+    for round in 0..25 {
+        let key = format!("k{round}");
+        s.put_object("b", &key, row("e", &format!("c{round}")), false, None)
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let tagger = {
+            let (s, barrier, key) = (s.clone(), barrier.clone(), key.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                s.put_object_tags("b", &key, tags(&[("a", "1")]))
+            })
+        };
+        let deleter = {
+            let (s, barrier, key) = (s.clone(), barrier.clone(), key.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                s.delete_object("b", &key)
+            })
+        };
+        let tagged = tagger.join().unwrap();
+        assert!(deleter.join().unwrap().unwrap().is_some());
+        assert!(matches!(tagged, Ok(()) | Err(MetaError::NoSuchKey)));
+        assert_eq!(s.get_object("b", &key), Err(MetaError::NoSuchKey));
+    }
+}
+
+#[test]
+fn upload_tags_go_to_the_completed_object() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    let up = Upload {
+        tags: tags(&[("project", "x"), ("tier", "cold")]),
+        ..upload("b", "m", "u")
+    };
+    s.create_upload(up).unwrap();
+    assert_eq!(s.get_upload("b", "m", "u").unwrap().tags.len(), 2);
+    s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
+        .unwrap();
+    let done = s
+        .complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
+        .unwrap();
+    assert_eq!(done.tags, tags(&[("project", "x"), ("tier", "cold")]));
+    assert_eq!(s.get_object("b", "m").unwrap().tags, done.tags);
+}
+
+#[test]
+fn bucket_tags_put_replace_delete() {
+    let (_d, s) = open();
+    assert_eq!(
+        s.put_bucket_tags("nob", tags(&[("a", "1")])),
+        Err(MetaError::NoSuchBucket)
+    );
+    let created = s.create_bucket("b", "r").unwrap();
+    assert!(created.tags.is_empty());
+    s.put_bucket_tags("b", tags(&[("a", "1"), ("b", "2")]))
+        .unwrap();
+    let b = s.get_bucket("b").unwrap().unwrap();
+    assert_eq!(b.tags, tags(&[("a", "1"), ("b", "2")]));
+    assert_eq!((b.region.as_str(), b.created_ms), ("r", created.created_ms));
+    assert_eq!(s.list_buckets().unwrap()[0].tags.len(), 2);
+    s.put_bucket_tags("b", tags(&[("c", "3")])).unwrap();
+    assert_eq!(
+        s.get_bucket("b").unwrap().unwrap().tags,
+        tags(&[("c", "3")])
+    );
+    s.put_bucket_tags("b", Vec::new()).unwrap();
+    assert!(s.get_bucket("b").unwrap().unwrap().tags.is_empty());
+    let many: Vec<_> = (0..=store::MAX_TAGS)
+        .map(|i| (i.to_string(), String::new()))
+        .collect();
+    assert!(matches!(
+        s.put_bucket_tags("b", many),
+        Err(MetaError::InvalidArgument(_))
+    ));
+    // A deleted and re-created bucket starts without tags.
+    s.put_bucket_tags("b", tags(&[("c", "3")])).unwrap();
+    s.delete_bucket("b").unwrap();
+    s.create_bucket("b", "r").unwrap();
+    assert!(s.get_bucket("b").unwrap().unwrap().tags.is_empty());
 }

@@ -1,10 +1,11 @@
 //! The S3 gateway: the S3 API over hyper and `s3s`, SigV4, and the
 //! erasure-coded data path.
 //!
-//! Owns: S3 request handling ([`s3`]), checksum verification ([`checksum`]),
-//! the data path ([`datapath`]: segments, shards, chunks), erasure coding
-//! ([`ec`]), placement ([`placement`]), access keys for SigV4 ([`auth`]) and
-//! the HTTP(S) front ([`server`]).
+//! Owns: S3 request handling ([`s3`]), S3's rules for tags ([`tagging`]),
+//! checksum verification ([`checksum`]), the data path ([`datapath`]:
+//! segments, shards, chunks), erasure coding ([`ec`]), placement
+//! ([`placement`]), access keys for SigV4 ([`auth`]) and the HTTP(S) front
+//! ([`server`]).
 //! Depends on: the metadata service and storage nodes, over the network only
 //! (their client types), and `shale-common`.
 //! Must never: write a metadata row naming chunks before those chunks are
@@ -21,6 +22,7 @@ pub mod placement;
 pub mod s3;
 pub mod server;
 pub mod sigv4;
+pub mod tagging;
 
 pub use datapath::DataPathConfig;
 pub use error::{Error, Result};

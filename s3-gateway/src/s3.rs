@@ -15,6 +15,7 @@ use shale_metadata::{MetaClient, ObjectRow, PartRow, Upload};
 use crate::checksum::RequestChecksums;
 use crate::datapath::{DataPath, WriteTarget};
 use crate::error::{Error, to_s3_error};
+use crate::tagging::{self, Target};
 
 /// Longest object key S3 accepts, in bytes.
 const MAX_KEY_LEN: usize = 1024;
@@ -34,6 +35,13 @@ impl Gateway {
         Gateway { meta, data, region }
     }
 }
+
+/// The status a response must have when it differs from the one `s3s`
+/// gives the operation. `s3s` 0.14.1 fixes each operation's success status
+/// and ignores `S3Response::status`, but passes response extensions through:
+/// a handler puts this in them and the HTTP front (`server.rs`) applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusOverride(pub http::StatusCode);
 
 fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
@@ -223,6 +231,15 @@ fn body_error(e: s3s::StdError) -> Error {
     }
 }
 
+/// Buckets are unversioned: the only version an object has is `null`, as
+/// S3 calls it in an unversioned bucket.
+fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
+}
+
 fn content_length(v: Option<i64>) -> S3Result<Option<u64>> {
     match v {
         None => Ok(None),
@@ -396,6 +413,8 @@ impl S3 for Gateway {
         let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
         let input = req.input;
         check_key(&input.key)?;
+        // Checked before any byte of the body is stored.
+        let tags = tagging::parse_header(input.tagging.as_deref())?;
         let expected_len = content_length(input.content_length)?;
         if expected_len.is_none_or(|n| n as usize > self.data.config().inline_threshold) {
             self.require_bucket(&input.bucket).await?;
@@ -455,6 +474,7 @@ impl S3 for Gateway {
             user_metadata: headers.user,
             parts_count: None,
             data,
+            tags,
         };
         self.meta
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
@@ -514,10 +534,23 @@ impl S3 for Gateway {
                 e
             }
         })?;
-        let replace = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None => false,
+            Some(d) if d == MetadataDirective::COPY => false,
+            Some(d) if d == MetadataDirective::REPLACE => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+        };
+        // COPY (the default) keeps the source's tags and ignores
+        // x-amz-tagging; REPLACE takes x-amz-tagging, or no tags without it.
+        let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+            None => None,
+            Some(d) if d == TaggingDirective::COPY => None,
+            Some(d) if d == TaggingDirective::REPLACE => {
+                Some(tagging::parse_header(input.tagging.as_deref())?)
+            }
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+        };
+        let tags = tags.unwrap_or_else(|| src.tags.clone());
         if src_bucket == input.bucket && src_key == input.key && !replace {
             return Err(s3_error!(
                 InvalidRequest,
@@ -594,6 +627,7 @@ impl S3 for Gateway {
             user_metadata: headers.user,
             parts_count: None,
             data,
+            tags,
         };
         self.meta
             .put_object(&input.bucket, &input.key, row, false, None)
@@ -648,6 +682,17 @@ impl S3 for Gateway {
         out.body = Some(body);
         out.content_length = Some((end - start) as i64);
         out.content_range = content_range;
+        apply_overrides(
+            &mut out,
+            ResponseOverrides {
+                cache_control: input.response_cache_control,
+                content_disposition: input.response_content_disposition,
+                content_encoding: input.response_content_encoding,
+                content_language: input.response_content_language,
+                content_type: input.response_content_type,
+                expires: input.response_expires,
+            },
+        );
         Ok(S3Response::new(out))
     }
 
@@ -666,10 +711,21 @@ impl S3 for Gateway {
                 input.if_unmodified_since.as_ref(),
             )
             .await?;
-        let o = object_output(&row);
+        let mut o = object_output(&row);
+        apply_overrides(
+            &mut o,
+            ResponseOverrides {
+                cache_control: input.response_cache_control,
+                content_disposition: input.response_content_disposition,
+                content_encoding: input.response_content_encoding,
+                content_language: input.response_content_language,
+                content_type: input.response_content_type,
+                expires: input.response_expires,
+            },
+        );
         let (start, end, content_range) = resolve_range(input.range.as_ref(), row.size)?;
         let content_length = (end - start) as i64;
-        Ok(S3Response::new(HeadObjectOutput {
+        let mut resp = S3Response::new(HeadObjectOutput {
             accept_ranges: o.accept_ranges,
             cache_control: o.cache_control,
             content_disposition: o.content_disposition,
@@ -684,7 +740,16 @@ impl S3 for Gateway {
             metadata: o.metadata,
             parts_count: o.parts_count,
             ..Default::default()
-        }))
+        });
+        // S3 sends x-amz-tagging-count on HEAD as on GET, but s3s's
+        // HeadObjectOutput (from AWS's API model) has no field for it.
+        if let Some(n) = o.tag_count {
+            resp.headers.insert(
+                http::HeaderName::from_static("x-amz-tagging-count"),
+                http::HeaderValue::from(n),
+            );
+        }
+        Ok(resp)
     }
 
     async fn delete_object(
@@ -841,6 +906,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         check_key(&input.key)?;
+        let tags = tagging::parse_header(input.tagging.as_deref())?;
         let headers = collect_headers(
             input.content_type.map(|c| c.to_string()),
             input.cache_control,
@@ -859,6 +925,7 @@ impl S3 for Gateway {
             content_type: headers.content_type,
             system_headers: headers.system,
             user_metadata: headers.user,
+            tags,
         };
         self.meta.create_upload(upload).await.map_err(meta_err)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -1090,6 +1157,99 @@ impl S3 for Gateway {
             ..Default::default()
         }))
     }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        check_version(input.version_id.as_deref())?;
+        let tags = tagging::from_tag_set(input.tagging.tag_set, Target::Object)?;
+        self.meta
+            .put_object_tags(&input.bucket, &input.key, tags)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        check_version(input.version_id.as_deref())?;
+        let row = self
+            .meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: tagging::to_tag_set(&row.tags),
+            version_id: None,
+        }))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        check_version(input.version_id.as_deref())?;
+        self.meta
+            .put_object_tags(&input.bucket, &input.key, Vec::new())
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let input = req.input;
+        let tags = tagging::from_tag_set(input.tagging.tag_set, Target::Bucket)?;
+        self.meta
+            .put_bucket_tags(&input.bucket, tags)
+            .await
+            .map_err(meta_err)?;
+        // S3 answers 204 here; s3s answers 200 for this operation.
+        let mut resp = S3Response::new(PutBucketTaggingOutput::default());
+        resp.extensions
+            .insert(StatusOverride(http::StatusCode::NO_CONTENT));
+        Ok(resp)
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let bucket = self
+            .meta
+            .get_bucket(&req.input.bucket)
+            .await
+            .map_err(meta_err)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        if bucket.tags.is_empty() {
+            return Err(s3_error!(NoSuchTagSet, "The TagSet does not exist"));
+        }
+        Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: tagging::to_tag_set(&bucket.tags),
+        }))
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.meta
+            .put_bucket_tags(&req.input.bucket, Vec::new())
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+    }
 }
 
 /// Listing entries for objects; keys URL-encoded when `url`.
@@ -1165,8 +1325,37 @@ fn object_output(row: &ObjectRow) -> GetObjectOutput {
         metadata: user_metadata(&row.user_metadata),
         parts_count: row.parts_count.map(|n| n as i32),
         content_length: Some(row.size as i64),
+        // Sent only when the object has tags, as S3 does.
+        tag_count: (!row.tags.is_empty()).then_some(row.tags.len() as i32),
         ..Default::default()
     }
+}
+
+/// The `response-*` query parameters of GET and HEAD.
+struct ResponseOverrides {
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    content_type: Option<String>,
+    expires: Option<Timestamp>,
+}
+
+/// Replaces the stored headers the request overrides. S3 honours these only
+/// on signed requests; Shale has no anonymous access yet, so every request
+/// that gets this far is signed.
+fn apply_overrides(out: &mut GetObjectOutput, o: ResponseOverrides) {
+    fn set<T>(field: &mut Option<T>, v: Option<T>) {
+        if v.is_some() {
+            *field = v;
+        }
+    }
+    set(&mut out.cache_control, o.cache_control);
+    set(&mut out.content_disposition, o.content_disposition);
+    set(&mut out.content_encoding, o.content_encoding);
+    set(&mut out.content_language, o.content_language);
+    set(&mut out.content_type, o.content_type);
+    set(&mut out.expires, o.expires);
 }
 
 /// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, with

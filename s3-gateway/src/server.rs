@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::auth::MetaAuth;
 use crate::datapath::{DataPath, DataPathConfig};
 use crate::error::{Error, Result};
-use crate::s3::Gateway;
+use crate::s3::{Gateway, StatusOverride};
 
 /// How long in-flight requests may run on after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -151,6 +151,9 @@ pub async fn serve(
                         internal_error_response(&id)
                     }
                 };
+                if let Some(StatusOverride(status)) = resp.extensions().get::<StatusOverride>() {
+                    *resp.status_mut() = *status;
+                }
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     resp.headers_mut().insert("x-amz-request-id", v.clone());
                     resp.headers_mut().insert("x-amz-id-2", v);

@@ -28,6 +28,11 @@ def populate(server, tmp_path):
     s3.upload_file(str(src), buckets[1], "dir/multipart-20m",
                    Config=TransferConfig(multipart_threshold=8 * MIB,
                                          multipart_chunksize=8 * MIB))
+    # Tags are acknowledged writes like any other.
+    s3.put_object_tagging(Bucket=buckets[0], Key="inline-1k", Tagging={
+        "TagSet": [{"Key": "kept", "Value": "yes"}]})
+    s3.put_bucket_tagging(Bucket=buckets[1], Tagging={
+        "TagSet": [{"Key": "team", "Value": "storage"}]})
     etags = {k: s3.head_object(Bucket=k[0], Key=k[1])["ETag"] for k in bodies}
     assert etags[(buckets[1], "dir/multipart-20m")].endswith('-3"')
     return bodies, etags
@@ -47,6 +52,12 @@ def check(server, bodies, etags, names):
     head = s3.head_object(Bucket=next(iter(bodies))[0], Key="inline-1k")
     assert head["ContentType"] == "text/x-inline"
     assert head["Metadata"] == {"k": "v"}
+    assert head["TagCount"] == 1
+    (first, key), _, (second, _) = bodies
+    assert s3.get_object_tagging(Bucket=first, Key=key)["TagSet"] == [
+        {"Key": "kept", "Value": "yes"}]
+    assert s3.get_bucket_tagging(Bucket=second)["TagSet"] == [
+        {"Key": "team", "Value": "storage"}]
 
 
 @pytest.mark.slow
