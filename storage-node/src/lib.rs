@@ -12,6 +12,7 @@
 
 pub mod chunk;
 pub mod client;
+pub mod scrub;
 pub mod service;
 pub mod store;
 pub mod volume;

@@ -8,6 +8,7 @@
 //! | `DELETE /chunks/{id}` | 204 |
 //! | `GET /chunks` | JSON array of ids |
 //! | `GET /status` | JSON [`NodeStatus`](crate::NodeStatus) |
+//! | `GET /scrub` | JSON [`ScrubReport`](crate::scrub::ScrubReport): scrub passes, chunks known corrupt |
 //!
 //! Every error answer carries `x-shale-error` (`not-found`, `corrupt`,
 //! `invalid-range`, `invalid-chunk-id`, `too-large`, `bad-request`,
@@ -16,6 +17,7 @@
 //! chunk's data bytes and, as in HTTP, inclusive. A request for several
 //! ranges is refused (416): nothing in Shale asks for one.
 
+use crate::scrub::{self, ScrubConfig};
 use crate::store::ChunkStore;
 use crate::{Error, Result};
 use bytes::Bytes;
@@ -51,6 +53,8 @@ pub struct StorageNodeConfig {
     pub disks: Vec<PathBuf>,
     /// Block size of newly written chunks, in bytes (1..=16 MiB).
     pub block_size: u32,
+    /// The scrubber's rate and pause (see [`crate::scrub`]).
+    pub scrub: ScrubConfig,
 }
 
 impl Default for StorageNodeConfig {
@@ -58,6 +62,7 @@ impl Default for StorageNodeConfig {
         StorageNodeConfig {
             disks: Vec::new(),
             block_size: crate::chunk::DEFAULT_BLOCK_SIZE,
+            scrub: ScrubConfig::default(),
         }
     }
 }
@@ -81,7 +86,12 @@ pub async fn serve(
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-    serve_store(store, listener, shutdown).await
+    let (stop_scrub, scrub_stopped) = tokio::sync::watch::channel(false);
+    let scrubber = tokio::spawn(scrub::run(store.clone(), config.scrub, scrub_stopped));
+    let served = serve_store(store, listener, shutdown).await;
+    let _ = stop_scrub.send(true);
+    let _ = scrubber.await;
+    served
 }
 
 /// Like [`serve`], over an already opened store.
@@ -166,6 +176,10 @@ async fn handle(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Byt
     let result = match path.as_str() {
         "/status" => match method {
             Method::GET => store.status().await.and_then(|s| json(&s)),
+            _ => Ok(method_not_allowed("GET")),
+        },
+        "/scrub" => match method {
+            Method::GET => json(&store.scrub_report()),
             _ => Ok(method_not_allowed("GET")),
         },
         "/chunks" => match method {

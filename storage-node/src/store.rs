@@ -13,6 +13,7 @@
 //! All file I/O is blocking and runs on tokio's blocking pool.
 
 use crate::chunk::{self, ChunkHeader};
+use crate::scrub::{MAX_REPORTED, ScrubReport};
 use crate::volume::{self, PAGE, PREFIX_LEN, Volume};
 use crate::{Error, Result};
 use bytes::Bytes;
@@ -81,6 +82,9 @@ pub struct NodeStatus {
     pub disks: Vec<DiskStatus>,
     /// True when every disk could be scanned.
     pub healthy: bool,
+    /// What the scrubber (and reads) found.
+    #[serde(default)]
+    pub scrub: ScrubReport,
 }
 
 /// Chunks on one or more disk directories. Cheap to clone.
@@ -96,6 +100,14 @@ struct Inner {
     index: RwLock<HashMap<String, Loc>>,
     block_size: u32,
     max_volume_len: u64,
+    scrub: Mutex<ScrubState>,
+}
+
+/// The scrubber's counters and the chunks known to be corrupt.
+#[derive(Debug, Default)]
+struct ScrubState {
+    report: ScrubReport,
+    corrupt: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -170,6 +182,7 @@ impl ChunkStore {
                 index: RwLock::new(index),
                 block_size,
                 max_volume_len,
+                scrub: Mutex::default(),
             }),
         };
         for (i, path) in store.inner.paths.iter().enumerate() {
@@ -282,6 +295,7 @@ impl ChunkStore {
                 .remove(&id)
                 .ok_or_else(|| Error::NotFound(id.clone()))?;
             store.forget(&loc);
+            store.clear_corrupt(&id);
             Ok(())
         })
         .await
@@ -330,9 +344,48 @@ impl ChunkStore {
                 })
                 .collect();
             let healthy = disks.iter().all(|d| d.error.is_none());
-            Ok(NodeStatus { disks, healthy })
+            Ok(NodeStatus {
+                disks,
+                healthy,
+                scrub: store.scrub_report(),
+            })
         })
         .await
+    }
+
+    /// What the scrubber and reads found so far.
+    pub fn scrub_report(&self) -> ScrubReport {
+        let state = lock(&self.inner.scrub);
+        let mut report = state.report.clone();
+        report.corrupt = state.corrupt.iter().take(MAX_REPORTED).cloned().collect();
+        report.corrupt_count = state.corrupt.len() as u64;
+        report
+    }
+
+    /// Records chunk `id` as corrupt or unreadable (until it is rewritten or
+    /// deleted).
+    pub fn mark_corrupt(&self, id: &str) {
+        lock(&self.inner.scrub).corrupt.insert(id.to_owned());
+    }
+
+    pub(crate) fn count_scrubbed(&self, bytes: u64) {
+        let mut state = lock(&self.inner.scrub);
+        state.report.chunks_checked += 1;
+        state.report.bytes_checked += bytes;
+    }
+
+    pub(crate) fn finish_scrub_pass(&self, took: std::time::Duration) {
+        let mut state = lock(&self.inner.scrub);
+        state.report.passes += 1;
+        state.report.last_pass_ms = Some(took.as_millis() as u64);
+    }
+
+    /// A chunk rewritten or deleted is no longer corrupt.
+    fn clear_corrupt(&self, id: &str) {
+        let mut state = lock(&self.inner.scrub);
+        if !state.corrupt.is_empty() {
+            state.corrupt.remove(id);
+        }
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Loc>> {
@@ -368,6 +421,10 @@ impl ChunkStore {
         match result {
             Err(Error::Corrupt(_)) if !self.lookup(id).is_ok_and(|now| now.is(&loc)) => {
                 Err(Error::NotFound(id.to_owned()))
+            }
+            Err(Error::Corrupt(e)) => {
+                self.mark_corrupt(id);
+                Err(Error::Corrupt(e))
             }
             result => result,
         }
@@ -435,6 +492,7 @@ impl ChunkStore {
             .insert(id.to_owned(), loc);
         if let Some(old) = &old {
             self.forget(old);
+            self.clear_corrupt(id);
         }
         Ok(old.is_none())
     }

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use shale_storage_node::{ChunkStore, Error, StorageClient, StorageNodeConfig, serve, serve_store};
+use shale_storage_node::{
+    ChunkStore, Error, StorageClient, StorageNodeConfig, scrub, serve, serve_store,
+};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -459,6 +461,7 @@ async fn data_survives_a_restart() {
                 .map(|i| dir.path().join(format!("disk{i}")))
                 .collect(),
             block_size: 128,
+            ..Default::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, async {
@@ -485,4 +488,59 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+#[tokio::test]
+async fn the_scrubber_finds_rot_and_forgets_it_once_rewritten() {
+    bounded(async {
+        let node = Node::start(2, 256).await;
+        let client = StorageClient::new();
+        let a = &node.addr;
+        for i in 0..20 {
+            client
+                .put_chunk(a, &format!("c{i:02}"), data(1000))
+                .await
+                .unwrap();
+        }
+        let header_len = 8 + 2 + 4 + 8 + 2 + 3 + 4;
+        // Rot in a data block, and rot in the trailer only (every read
+        // still checks out: only full verification can see it).
+        node.damage("c07", header_len + 300, 0x10);
+        let len = node.store.locate("c12").unwrap().len;
+        node.damage("c12", len - 1, 0x01);
+
+        let (_stop, mut stopped) = tokio::sync::watch::channel(false);
+        let started = std::time::Instant::now();
+        // 20 chunks of 1000 bytes at 10,000 bytes/s: about two seconds.
+        assert!(
+            scrub::pass(&node.store, 10_000, &mut stopped)
+                .await
+                .unwrap()
+        );
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        let report = client.status(a).await.unwrap().scrub;
+        assert_eq!(report.passes, 1);
+        assert_eq!(report.chunks_checked, 20);
+        assert_eq!(report.bytes_checked, 18 * 1000);
+        assert_eq!(report.corrupt, vec!["c07", "c12"]);
+        assert_eq!(report.corrupt_count, 2);
+
+        // Rewritten or deleted, a chunk is no longer corrupt.
+        client.put_chunk(a, "c07", data(1000)).await.unwrap();
+        client.delete_chunk(a, "c12").await.unwrap();
+        let (status, _, body) = raw("GET", format!("http://{a}/scrub"), &[]).await;
+        assert_eq!(status, 200);
+        let report: scrub::ScrubReport = serde_json::from_slice(&body).unwrap();
+        assert!(report.corrupt.is_empty(), "{report:?}");
+
+        // A read that finds rot reports it too.
+        node.damage("c03", header_len + 5, 0x01);
+        assert!(matches!(
+            client.get_chunk(a, "c03", 0, 10).await,
+            Err(Error::Corrupt(_))
+        ));
+        assert_eq!(client.status(a).await.unwrap().scrub.corrupt, vec!["c03"]);
+        node.stop().await;
+    })
+    .await;
 }
