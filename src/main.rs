@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use shale_common::NodeInfo;
 use shale_metadata::{AccessKey, MetaClient, MetadataConfig};
+use shale_s3_gateway::gc::GcConfig;
 use shale_s3_gateway::{DataPathConfig, GatewayConfig};
 use shale_storage_node::StorageNodeConfig;
 use tokio::net::TcpListener;
@@ -55,6 +56,13 @@ struct DevArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Seconds before the chunks of a replaced or deleted version are
+    /// deleted (a GET that started before the change may still read them).
+    #[arg(long, default_value_t = 300)]
+    gc_grace_secs: u64,
+    /// Seconds between garbage-collection rounds when nothing is due.
+    #[arg(long, default_value_t = 30)]
+    gc_interval_secs: u64,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -218,6 +226,11 @@ async fn dev(args: DevArgs) -> Result<()> {
         metadata_addr: meta_addr.clone(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
+        gc: GcConfig {
+            grace_secs: args.gc_grace_secs,
+            interval_secs: args.gc_interval_secs,
+            enabled: true,
+        },
         data: DataPathConfig::default(),
     };
     let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(

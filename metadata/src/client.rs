@@ -367,6 +367,24 @@ impl MetaClient {
         }
     }
 
+    /// The oldest GC queue entries queued before `queued_before_ms` (Unix
+    /// ms), at most `limit`.
+    pub async fn gc_pending(&self, limit: u32, queued_before_ms: u64) -> Result<Vec<GcEntry>> {
+        let req = MetaRequest::GcPending {
+            limit,
+            queued_before_ms,
+        };
+        match self.call(&req).await? {
+            MetaResponse::GcEntries(e) => Ok(e),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes GC queue entries whose chunks are gone.
+    pub async fn gc_done(&self, keys: Vec<Vec<u8>>) -> Result<()> {
+        self.unit(&MetaRequest::GcDone { keys }).await
+    }
+
     async fn unit(&self, req: &MetaRequest) -> Result<()> {
         match self.call(req).await? {
             MetaResponse::Unit => Ok(()),

@@ -839,20 +839,58 @@ impl MetaStore {
     }
 
     /// Up to `limit` oldest entries of the GC queue, each a list of chunks to
-    /// delete. Read-only: for the future GC worker and for tests.
+    /// delete (for tests).
     pub fn gc_pending(&self, limit: usize) -> Result<Vec<Vec<ChunkPlacement>>> {
+        Ok(self
+            .gc_entries(limit, u64::MAX)?
+            .into_iter()
+            .map(|e| e.chunks)
+            .collect())
+    }
+
+    /// Up to `limit` oldest entries of the GC queue queued before
+    /// `queued_before_ms` (Unix ms).
+    pub fn gc_entries(&self, limit: usize, queued_before_ms: u64) -> Result<Vec<GcEntry>> {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_GC_QUEUE)?);
         it.seek_to_first();
         let mut out = Vec::new();
-        while let Some(v) = it.value() {
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
             if out.len() == limit {
                 break;
             }
-            out.push(decode(v, CF_GC_QUEUE)?);
+            let queued_ms = k
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| MetaError::Internal("corrupt gc_queue key".into()))?;
+            if queued_ms >= queued_before_ms {
+                break;
+            }
+            out.push(GcEntry {
+                key: k.to_vec(),
+                queued_ms,
+                chunks: decode(v, CF_GC_QUEUE)?,
+            });
             it.next();
         }
         it.status()?;
         Ok(out)
+    }
+
+    /// Removes GC queue entries (their chunks are gone), in one synced batch.
+    /// Keys that are not (or no longer) in the queue are ignored.
+    pub fn gc_done(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let cf = self.cf(CF_GC_QUEUE)?;
+        let mut batch = WriteBatch::default();
+        for key in keys {
+            if key.len() != 16 {
+                return Err(MetaError::InvalidArgument(
+                    "a GC queue key is 16 bytes".into(),
+                ));
+            }
+            batch.delete_cf(cf, key);
+        }
+        self.write(batch)
     }
 
     /// Runs one RPC request against the store.
@@ -965,6 +1003,14 @@ impl MetaStore {
                 R::Unit
             }
             Q::ClusterMap => R::Nodes(self.cluster_map()?),
+            Q::GcPending {
+                limit,
+                queued_before_ms,
+            } => R::GcEntries(self.gc_entries(limit as usize, queued_before_ms)?),
+            Q::GcDone { keys } => {
+                self.gc_done(&keys)?;
+                R::Unit
+            }
             Q::PutObjectTags { bucket, key, tags } => {
                 self.put_object_tags(&bucket, &key, tags)?;
                 R::Unit

@@ -325,6 +325,24 @@ pub enum MetaRequest {
         bucket: String,
         tags: Vec<(String, String)>,
     },
+    /// The oldest entries of the garbage-collection queue, queued before
+    /// `queued_before_ms` (Unix ms), at most `limit`.
+    /// → `MetaResponse::GcEntries`.
+    GcPending { limit: u32, queued_before_ms: u64 },
+    /// Removes GC queue entries whose chunks are gone. → `MetaResponse::Unit`.
+    GcDone { keys: Vec<Vec<u8>> },
+}
+
+/// One entry of the garbage-collection queue: chunks that no row references
+/// any more, queued together by the change that unreferenced them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcEntry {
+    /// The entry's key in the queue (for `GcDone`).
+    pub key: Vec<u8>,
+    /// When it was queued (Unix ms).
+    pub queued_ms: u64,
+    /// The chunks to delete.
+    pub chunks: Vec<shale_common::ChunkPlacement>,
 }
 
 /// The successful answer to a `MetaRequest`.
@@ -356,4 +374,6 @@ pub enum MetaResponse {
     MaybeAccessKey(Option<AccessKey>),
     /// Storage nodes sorted by id.
     Nodes(Vec<NodeInfo>),
+    /// GC queue entries, oldest first.
+    GcEntries(Vec<GcEntry>),
 }

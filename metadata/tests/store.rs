@@ -795,3 +795,31 @@ fn bucket_tags_put_replace_delete() {
     s.create_bucket("b", "r").unwrap();
     assert!(s.get_bucket("b").unwrap().unwrap().tags.is_empty());
 }
+
+#[test]
+fn gc_entries_come_due_in_order_and_go_when_done() {
+    let (_d, s) = open();
+    s.create_bucket("b", "us-east-1").unwrap();
+    s.put_object("b", "k", row("e1", "c1"), false, None).unwrap();
+    s.put_object("b", "k", row("e2", "c2"), false, None).unwrap();
+    s.put_object("b", "k", row("e3", "c3"), false, None).unwrap();
+    // Nothing queued before the epoch; everything queued before "later".
+    assert!(s.gc_entries(10, 0).unwrap().is_empty());
+    let later = u64::MAX;
+    let entries = s.gc_entries(10, later).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].queued_ms <= entries[1].queued_ms);
+    assert_eq!(entries[0].chunks[0].chunk_id, "c1-0");
+    assert_eq!(entries[1].chunks[0].chunk_id, "c2-0");
+    assert_eq!(s.gc_entries(1, later).unwrap(), entries[..1]);
+
+    s.gc_done(&[entries[0].key.clone()]).unwrap();
+    assert_eq!(s.gc_entries(10, later).unwrap(), entries[1..]);
+    // Done twice, or done for a key never queued: no harm.
+    s.gc_done(&[entries[0].key.clone(), vec![7; 16]]).unwrap();
+    assert_eq!(s.gc_entries(10, later).unwrap(), entries[1..]);
+    assert!(matches!(
+        s.gc_done(&[vec![1, 2, 3]]),
+        Err(MetaError::InvalidArgument(_))
+    ));
+}

@@ -17,6 +17,7 @@ pub mod datapath;
 pub mod ec;
 pub mod error;
 pub mod fuzzing;
+pub mod gc;
 pub mod md5x;
 pub mod placement;
 pub mod s3;

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::auth::MetaAuth;
 use crate::datapath::{DataPath, DataPathConfig};
 use crate::error::{Error, Result};
+use crate::gc::GcConfig;
 use crate::s3::{Gateway, StatusOverride};
 
 /// How long in-flight requests may run on after shutdown is asked for.
@@ -40,6 +41,9 @@ pub struct GatewayConfig {
     /// PEM certificate chain and private key: serve HTTPS when both are set.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The garbage collector of replaced and deleted versions' chunks.
+    #[serde(default)]
+    pub gc: GcConfig,
     #[serde(skip)]
     pub data: DataPathConfig,
 }
@@ -115,6 +119,14 @@ pub async fn serve(
         }
     };
     let service = build_service(&config).await?;
+    let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
+    let collector = tokio::spawn(crate::gc::run(
+        MetaClient::new(&config.metadata_addr),
+        StorageClient::new(),
+        config.gc,
+        Arc::default(),
+        gc_stopped,
+    ));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let request_seq = Arc::new(AtomicU64::new(0));
     let instance: u32 = rand::random();
@@ -200,11 +212,14 @@ pub async fn serve(
         }
     }
     drop(listener);
+    let _ = stop_gc.send(true);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
+    // A round in progress may be waiting on a node; it is safe to cut short.
+    collector.abort();
     Ok(())
 }

@@ -210,8 +210,9 @@ class ShaleServer:
     """A `shale dev` process on a data directory that outlives restarts."""
 
     def __init__(self, data_dir, log_dir, tls=None, access_key=None,
-                 secret_key=None):
+                 secret_key=None, extra_args=()):
         self.data_dir = Path(data_dir)
+        self.extra_args = list(extra_args)  # more `shale dev` flags
         self.log_dir = Path(log_dir)
         self.tls = tls  # (cert_path, key_path) or None
         self.access_key = access_key or "AKSH" + "".join(
@@ -268,6 +269,7 @@ class ShaleServer:
         if self.tls:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key",
                     str(self.tls[1])]
+        cmd += self.extra_args
         env = dict(os.environ)
         env["SHALE_ROOT_ACCESS_KEY"] = self.access_key
         env["SHALE_ROOT_SECRET_KEY"] = self.secret_key
@@ -398,9 +400,10 @@ class ServerFactory:
         self.base_dir = Path(base_dir)
         self.servers = []
 
-    def new(self, tls=None, start=True):
+    def new(self, tls=None, start=True, extra_args=()):
         root = Path(tempfile.mkdtemp(prefix="shale-", dir=self.base_dir))
-        server = ShaleServer(root / "data", root / "logs", tls=tls)
+        server = ShaleServer(root / "data", root / "logs", tls=tls,
+                             extra_args=extra_args)
         server.root = root
         self.servers.append(server)
         if start:
