@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use shale_common::NodeInfo;
 use shale_metadata::{AccessKey, MetaClient, MetadataConfig};
 use shale_s3_gateway::gc::GcConfig;
+use shale_s3_gateway::heal::HealConfig;
 use shale_s3_gateway::{DataPathConfig, GatewayConfig};
 use shale_storage_node::StorageNodeConfig;
+use shale_storage_node::scrub::ScrubConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -63,6 +65,15 @@ struct DevArgs {
     /// Seconds between garbage-collection rounds when nothing is due.
     #[arg(long, default_value_t = 30)]
     gc_interval_secs: u64,
+    /// Bytes per second each storage node's scrubber verifies (0: off).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    scrub_bytes_per_sec: u64,
+    /// Seconds between the scrubber's passes over every chunk.
+    #[arg(long, default_value_t = 3600)]
+    scrub_pause_secs: u64,
+    /// Seconds between the healer's rounds (rebuilding corrupt chunks).
+    #[arg(long, default_value_t = 60)]
+    heal_interval_secs: u64,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -189,6 +200,10 @@ async fn dev(args: DevArgs) -> Result<()> {
         let addr = listener.local_addr()?.to_string();
         let config = StorageNodeConfig {
             disks: vec![data_dir.join(format!("node-{id}"))],
+            scrub: ScrubConfig {
+                bytes_per_sec: args.scrub_bytes_per_sec,
+                pause_secs: args.scrub_pause_secs,
+            },
             ..Default::default()
         };
         tasks.push(tokio::spawn(shale_storage_node::serve(
@@ -229,6 +244,10 @@ async fn dev(args: DevArgs) -> Result<()> {
         gc: GcConfig {
             grace_secs: args.gc_grace_secs,
             interval_secs: args.gc_interval_secs,
+            enabled: true,
+        },
+        heal: HealConfig {
+            interval_secs: args.heal_interval_secs,
             enabled: true,
         },
         data: DataPathConfig::default(),

@@ -800,9 +800,12 @@ fn bucket_tags_put_replace_delete() {
 fn gc_entries_come_due_in_order_and_go_when_done() {
     let (_d, s) = open();
     s.create_bucket("b", "us-east-1").unwrap();
-    s.put_object("b", "k", row("e1", "c1"), false, None).unwrap();
-    s.put_object("b", "k", row("e2", "c2"), false, None).unwrap();
-    s.put_object("b", "k", row("e3", "c3"), false, None).unwrap();
+    s.put_object("b", "k", row("e1", "c1"), false, None)
+        .unwrap();
+    s.put_object("b", "k", row("e2", "c2"), false, None)
+        .unwrap();
+    s.put_object("b", "k", row("e3", "c3"), false, None)
+        .unwrap();
     // Nothing queued before the epoch; everything queued before "later".
     assert!(s.gc_entries(10, 0).unwrap().is_empty());
     let later = u64::MAX;

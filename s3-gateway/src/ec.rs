@@ -98,6 +98,36 @@ impl Codec {
     }
 }
 
+impl Codec {
+    /// Rebuilds every missing shard, data and parity, from any `k` present
+    /// shards (all of equal length); returns all `k + m` in order (the
+    /// healer's tool: a lost parity chunk needs rebuilding too).
+    pub fn reconstruct_all(&self, shards: Vec<Option<Bytes>>) -> Result<Vec<Bytes>> {
+        let k = self.coding.k as usize;
+        let present = shards.iter().filter(|s| s.is_some()).count();
+        if present < k {
+            return Err(Error::Unrecoverable(format!(
+                "{present} of {} shards readable, {k} needed",
+                shards.len()
+            )));
+        }
+        let mut owned: Vec<Option<BytesMut>> = shards
+            .into_iter()
+            .map(|s| s.map(|b| b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]))))
+            .collect();
+        self.rs
+            .reconstruct(&mut owned)
+            .map_err(|e| Error::Unrecoverable(format!("reconstruct: {e:?}")))?;
+        owned
+            .into_iter()
+            .map(|s| {
+                s.map(BytesMut::freeze)
+                    .ok_or_else(|| Error::Internal("shard missing after reconstruction".into()))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +138,28 @@ mod tests {
         let mut out: Vec<u8> = shards[..k].iter().flat_map(|s| s.iter().copied()).collect();
         out.truncate(len);
         out
+    }
+
+    #[test]
+    fn every_shard_is_rebuilt_from_any_four() {
+        let codec = Codec::new(Coding::default()).expect("codec");
+        let segment = Bytes::from((0..10_000u32).map(|i| (i * 7) as u8).collect::<Vec<_>>());
+        let shards = codec.encode(&segment).expect("encode");
+        for lost in [[0, 1], [4, 5], [1, 4], [2, 3]] {
+            let mut partial: Vec<Option<Bytes>> = shards.iter().cloned().map(Some).collect();
+            for i in lost {
+                partial[i] = None;
+            }
+            assert_eq!(codec.reconstruct_all(partial).expect("rebuild"), shards);
+        }
+        let mut three: Vec<Option<Bytes>> = shards.iter().cloned().map(Some).collect();
+        three[0] = None;
+        three[2] = None;
+        three[5] = None;
+        assert!(matches!(
+            codec.reconstruct_all(three),
+            Err(Error::Unrecoverable(_))
+        ));
     }
 
     #[test]

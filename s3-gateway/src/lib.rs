@@ -18,6 +18,7 @@ pub mod ec;
 pub mod error;
 pub mod fuzzing;
 pub mod gc;
+pub mod heal;
 pub mod md5x;
 pub mod placement;
 pub mod s3;

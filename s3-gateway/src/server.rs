@@ -26,6 +26,7 @@ use crate::auth::MetaAuth;
 use crate::datapath::{DataPath, DataPathConfig};
 use crate::error::{Error, Result};
 use crate::gc::GcConfig;
+use crate::heal::HealConfig;
 use crate::s3::{Gateway, StatusOverride};
 
 /// How long in-flight requests may run on after shutdown is asked for.
@@ -44,6 +45,9 @@ pub struct GatewayConfig {
     /// The garbage collector of replaced and deleted versions' chunks.
     #[serde(default)]
     pub gc: GcConfig,
+    /// The healer of corrupt chunks.
+    #[serde(default)]
+    pub heal: HealConfig,
     #[serde(skip)]
     pub data: DataPathConfig,
 }
@@ -124,6 +128,14 @@ pub async fn serve(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
         config.gc,
+        Arc::default(),
+        gc_stopped.clone(),
+    ));
+    let healer = tokio::spawn(crate::heal::run(
+        MetaClient::new(&config.metadata_addr),
+        StorageClient::new(),
+        config.data.coding,
+        config.heal,
         Arc::default(),
         gc_stopped,
     ));
@@ -221,5 +233,6 @@ pub async fn serve(
     }
     // A round in progress may be waiting on a node; it is safe to cut short.
     collector.abort();
+    healer.abort();
     Ok(())
 }
