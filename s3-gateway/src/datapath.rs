@@ -93,6 +93,8 @@ pub struct DataPath {
     storage: StorageClient,
     meta: MetaClient,
     nodes: RwLock<Arc<Vec<NodeInfo>>>,
+    /// Where reads report chunks a node says it does not have (the healer).
+    missing: Option<tokio::sync::mpsc::Sender<(NodeId, String)>>,
 }
 
 impl DataPath {
@@ -106,7 +108,15 @@ impl DataPath {
             storage,
             meta,
             nodes: RwLock::new(Arc::new(Vec::new())),
+            missing: None,
         })
+    }
+
+    /// Reports every chunk a read finds missing on its node to `to` (the
+    /// healer), dropping reports when it is behind.
+    pub fn report_missing_to(mut self, to: tokio::sync::mpsc::Sender<(NodeId, String)>) -> Self {
+        self.missing = Some(to);
+        self
     }
 
     /// The data path's tunables.
@@ -433,6 +443,11 @@ impl DataPath {
             }
             Ok(Err(e)) => {
                 tracing::warn!(chunk = %chunk.chunk_id, %addr, error = %e, "chunk read failed");
+                // A node that answers "not found" lost the chunk (a corrupt
+                // one it reports itself; an unreachable one is not lost).
+                if let (shale_storage_node::Error::NotFound(_), Some(to)) = (&e, &self.missing) {
+                    let _ = to.try_send((chunk.node, chunk.chunk_id.clone()));
+                }
                 None
             }
             Err(_) => {

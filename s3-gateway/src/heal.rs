@@ -11,21 +11,28 @@
 //! where placement puts them (the cluster changed since the write), every
 //! node is asked.
 //!
-//! Chunks of nodes that are gone (a lost disk, a removed node) need a new
-//! placement recorded in metadata: not yet done here.
+//! Reads report chunks a node answers "not found" for (lost from its disk):
+//! those are rebuilt the same way, onto the same node.
+//!
+//! Chunks of nodes that are gone (a removed node) need a new placement
+//! recorded in metadata: not yet done here.
 
 use crate::ec::Codec;
 use crate::error::{Error, Result};
 use crate::placement::place;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shale_common::{Coding, NodeInfo};
+use shale_common::{Coding, NodeId, NodeInfo};
 use shale_metadata::MetaClient;
 use shale_storage_node::StorageClient;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+/// Missing-chunk reports from reads waiting for the healer, at most.
+pub const MISSING_QUEUE: usize = 10_000;
 
 /// How often the healer looks for work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +80,7 @@ pub async fn run(
     coding: Coding,
     config: HealConfig,
     stats: Arc<HealStats>,
+    mut missing: mpsc::Receiver<(NodeId, String)>,
     mut stop: watch::Receiver<bool>,
 ) {
     if !config.enabled {
@@ -85,8 +93,12 @@ pub async fn run(
             return;
         }
     };
+    let mut reported = BTreeSet::new();
     loop {
-        match heal_round(&meta, &storage, &codec).await {
+        while let Ok(report) = missing.try_recv() {
+            reported.insert(report);
+        }
+        match heal_round(&meta, &storage, &codec, std::mem::take(&mut reported)).await {
             Ok(round) => {
                 stats
                     .healed
@@ -105,38 +117,45 @@ pub async fn run(
             }
             Err(e) => tracing::warn!(error = %e, "healing round failed"),
         }
+        // A report arriving wakes the healer at once.
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(config.interval_secs)) => {}
+            Some(report) = missing.recv() => {
+                reported.insert(report);
+            }
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
 }
 
-/// One round: every corrupt chunk the nodes report, rebuilt where possible.
+/// One round: every corrupt chunk the nodes report, and every chunk reads
+/// found missing (`missing`: node and chunk id), rebuilt where possible.
 pub async fn heal_round(
     meta: &MetaClient,
     storage: &StorageClient,
     codec: &Codec,
+    missing: BTreeSet<(NodeId, String)>,
 ) -> Result<Round> {
     let nodes = meta.cluster_map().await?;
-    let mut round = Round::default();
+    let mut todo: BTreeSet<(NodeId, String)> = missing;
     for node in &nodes {
-        let corrupt = match storage.status(&node.addr).await {
-            Ok(status) => status.scrub.corrupt,
-            Err(e) => {
-                tracing::debug!(node = node.id, error = %e, "node status unavailable");
-                continue;
-            }
+        match storage.status(&node.addr).await {
+            Ok(status) => todo.extend(status.scrub.corrupt.into_iter().map(|id| (node.id, id))),
+            Err(e) => tracing::debug!(node = node.id, error = %e, "node status unavailable"),
+        }
+    }
+    let mut round = Round::default();
+    for (node_id, id) in todo {
+        let Some(node) = nodes.iter().find(|n| n.id == node_id) else {
+            continue;
         };
-        for id in corrupt {
-            round.reported += 1;
-            match heal_chunk(storage, codec, &nodes, node, &id).await {
-                Ok(()) => round.healed += 1,
-                Err(e) => {
-                    tracing::warn!(chunk = %id, node = node.id, error = %e,
-                        "could not rebuild a corrupt chunk");
-                    round.failed += 1;
-                }
+        round.reported += 1;
+        match heal_chunk(storage, codec, &nodes, node, &id).await {
+            Ok(()) => round.healed += 1,
+            Err(e) => {
+                tracing::warn!(chunk = %id, node = node.id, error = %e,
+                    "could not rebuild a chunk");
+                round.failed += 1;
             }
         }
     }

@@ -77,12 +77,20 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
 
 /// Builds the S3 service of a gateway.
 pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
+    build_service_with(config, None).await
+}
+
+/// Like [`build_service`], with reads reporting missing chunks to `missing`.
+async fn build_service_with(
+    config: &GatewayConfig,
+    missing: Option<tokio::sync::mpsc::Sender<(shale_common::NodeId, String)>>,
+) -> Result<S3Service> {
     let meta = MetaClient::new(&config.metadata_addr);
-    let data = Arc::new(DataPath::new(
-        config.data.clone(),
-        StorageClient::new(),
-        meta.clone(),
-    )?);
+    let mut data = DataPath::new(config.data.clone(), StorageClient::new(), meta.clone())?;
+    if let Some(to) = missing {
+        data = data.report_missing_to(to);
+    }
+    let data = Arc::new(data);
     data.refresh_nodes().await?;
     let gateway = Gateway::new(meta.clone(), data, config.region.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
@@ -122,7 +130,8 @@ pub async fn serve(
             ));
         }
     };
-    let service = build_service(&config).await?;
+    let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
+    let service = build_service_with(&config, Some(missing_tx)).await?;
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let collector = tokio::spawn(crate::gc::run(
         MetaClient::new(&config.metadata_addr),
@@ -137,6 +146,7 @@ pub async fn serve(
         config.data.coding,
         config.heal,
         Arc::default(),
+        missing_rx,
         gc_stopped,
     ));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

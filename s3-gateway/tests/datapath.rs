@@ -302,3 +302,58 @@ async fn three_nodes_lost_at_read_is_an_error_not_wrong_bytes() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn a_chunk_lost_by_its_node_is_reported_by_the_read_and_rebuilt_in_place() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let c = cluster(6).await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let dp = Arc::new(
+            DataPath::new(config(), StorageClient::new(), c.meta.clone())
+                .expect("data path")
+                .report_missing_to(tx),
+        );
+        dp.refresh_nodes().await.expect("cluster map");
+        let data = body(600_000);
+        let w = put(&dp, "lost", &data).await.expect("put");
+        let storage = StorageClient::new();
+        let lost = w.part.segments[1].chunks[2].clone();
+        let node = c.nodes.iter().find(|n| n.id == lost.node).expect("node");
+        storage
+            .delete_chunk(&node.addr, &lost.chunk_id)
+            .await
+            .expect("delete");
+
+        // The read still returns the bytes, and names the lost chunk.
+        let parts = [w.part.clone()];
+        assert_eq!(get(&dp, &parts, 0, data.len() as u64).await.unwrap(), data);
+        let (reported_node, reported_id) = rx.recv().await.expect("a report");
+        assert_eq!(
+            (reported_node, reported_id.as_str()),
+            (lost.node, lost.chunk_id.as_str())
+        );
+
+        // The healer puts it back, byte for byte what was written.
+        let codec = shale_s3_gateway::ec::Codec::new(config().coding).expect("codec");
+        let round = shale_s3_gateway::heal::heal_round(
+            &c.meta,
+            &storage,
+            &codec,
+            [(reported_node, reported_id)].into(),
+        )
+        .await
+        .expect("heal round");
+        assert_eq!((round.reported, round.healed, round.failed), (1, 1, 0));
+        let shard_size = w.part.segments[1].shard_size;
+        let back = storage
+            .get_chunk(&node.addr, &lost.chunk_id, 0, shard_size)
+            .await
+            .expect("rebuilt chunk");
+        let seg_start = w.part.segments[0].size as usize;
+        let shard_start = seg_start + 2 * shard_size as usize;
+        let expected = &data[shard_start..(shard_start + shard_size as usize).min(data.len())];
+        assert_eq!(&back[..expected.len()], expected);
+    })
+    .await
+    .expect("test timed out");
+}
