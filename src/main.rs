@@ -55,6 +55,11 @@ struct DevArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Domain for virtual-host-style addressing: `BUCKET.DOMAIN` (any port)
+    /// addresses BUCKET. Repeat for several domains. Path-style works on any
+    /// host either way.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -218,6 +223,8 @@ async fn dev(args: DevArgs) -> Result<()> {
         metadata_addr: meta_addr.clone(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
+        domains: args.domains.clone(),
+        post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,
         data: DataPathConfig::default(),
     };
     let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(
@@ -231,6 +238,10 @@ async fn dev(args: DevArgs) -> Result<()> {
     );
     println!("  endpoint:   {scheme}://{gateway_addr}");
     println!("  region:     {}", args.region);
+    for domain in &args.domains {
+        let port = gateway_addr.port();
+        println!("  virtual hosts: {scheme}://BUCKET.{domain}:{port}");
+    }
     println!("  data:       {}", data_dir.display());
     println!("  access key: {}", creds.access_key);
     println!("  secret key: {}", creds.secret_key);
