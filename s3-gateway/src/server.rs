@@ -127,15 +127,20 @@ async fn handle(
     request_id: &str,
 ) -> http::Response<s3s::Body> {
     let method = req.method().clone();
-    let resource = urlencoding::decode(req.uri().path())
-        .map(|p| p.into_owned())
-        .unwrap_or_else(|_| req.uri().path().to_owned());
     let host = req
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    // The error's Resource: the bucket and key, whichever the style.
+    let path = urlencoding::decode(req.uri().path())
+        .map(|p| p.into_owned())
+        .unwrap_or_else(|_| req.uri().path().to_owned());
+    let resource = match hosts.bucket_of(&host) {
+        Some((bucket, _)) => format!("/{bucket}{path}"),
+        None => path,
+    };
     let post_form = post::is_form_upload(&req);
     let (mut req, file_name) = if post_form {
         let req = post::watch_file_name(req);

@@ -181,7 +181,7 @@ def fetch_url(url, method="GET", body=None, headers=None, cafile=None):
     endpoint = f"{parts.scheme}://{parts.netloc}"
     if parts.hostname not in (LOOPBACK, "localhost"):
         assert parts.hostname.endswith(".localhost"), url
-        headers = {**(headers or {}), "Host": parts.netloc}
+        headers = {"Host": parts.netloc, **(headers or {})}
         endpoint = f"{parts.scheme}://{LOOPBACK}:{parts.port}"
     return raw_request(endpoint, method, target, headers=headers, body=body,
                        cafile=cafile)
