@@ -74,6 +74,11 @@ struct DevArgs {
     /// Seconds between the healer's rounds (rebuilding corrupt chunks).
     #[arg(long, default_value_t = 60)]
     heal_interval_secs: u64,
+    /// Domain for virtual-host-style addressing: `BUCKET.DOMAIN` (any port)
+    /// addresses BUCKET. Repeat for several domains. Path-style works on any
+    /// host either way.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -250,6 +255,8 @@ async fn dev(args: DevArgs) -> Result<()> {
             interval_secs: args.heal_interval_secs,
             enabled: true,
         },
+        domains: args.domains.clone(),
+        post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,
         data: DataPathConfig::default(),
     };
     let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(
@@ -263,6 +270,10 @@ async fn dev(args: DevArgs) -> Result<()> {
     );
     println!("  endpoint:   {scheme}://{gateway_addr}");
     println!("  region:     {}", args.region);
+    for domain in &args.domains {
+        let port = gateway_addr.port();
+        println!("  virtual hosts: {scheme}://BUCKET.{domain}:{port}");
+    }
     println!("  data:       {}", data_dir.display());
     println!("  access key: {}", creds.access_key);
     println!("  secret key: {}", creds.secret_key);

@@ -1,5 +1,8 @@
 //! The gateway's one error type, and the one place that maps every internal
-//! error to the S3 error a client sees (status, code, message).
+//! error to the S3 error a client sees (status, code, message); and
+//! [`finish_error_response`], which gives every error body, ours and the
+//! ones `s3s` writes itself (signature checks, routing, POST policies), the
+//! shape S3 gives it.
 
 use s3s::{S3Error, S3ErrorCode};
 use shale_metadata::MetaError;
@@ -143,5 +146,321 @@ pub fn to_s3_error(e: Error) -> S3Error {
                 "We encountered an internal error. Please try again.",
             )
         }
+    }
+}
+
+/// What the HTTP front knows of a request when it finishes an error response.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestInfo<'a> {
+    /// The request method: a HEAD answer carries no body.
+    pub method: &'a http::Method,
+    /// The request path, percent-decoded: the error's `Resource`.
+    pub resource: &'a str,
+    /// The request id (also in `x-amz-request-id`).
+    pub request_id: &'a str,
+    /// A browser upload (POST Object with a `multipart/form-data` body).
+    pub post_form: bool,
+}
+
+/// S3's message for a code, for the errors `s3s` raises without one.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "AccessDenied" => "Access Denied",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "NoSuchUpload" => "The specified multipart upload does not exist.",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "KeyTooLongError" => "Your key is too long",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "IncompleteBody" => {
+            "You did not provide the number of bytes specified by the Content-Length HTTP header"
+        }
+        "MalformedXML" => {
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        }
+        "MalformedPOSTRequest" => {
+            "The body of your POST request is not well-formed multipart/form-data."
+        }
+        "InvalidPolicyDocument" => "Invalid Policy: Invalid JSON.",
+        "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
+        "RequestTimeTooSkewed" => {
+            "The difference between the request time and the current time is too large."
+        }
+        "EntityTooLarge" => "Your proposed upload exceeds the maximum allowed size",
+        "EntityTooSmall" => "Your proposed upload is smaller than the minimum allowed size",
+        "InternalError" => "We encountered an internal error. Please try again.",
+        "ServiceUnavailable" => "Please reduce your request rate.",
+        "MaxMessageLengthExceeded" => "Your request was too big.",
+        "InvalidArgument" | "InvalidRequest" => "Invalid Argument",
+        _ => "",
+    }
+}
+
+/// The child elements of an `<Error>` document, text still XML-escaped.
+fn parse_error_xml(xml: &str) -> Option<Vec<(String, String)>> {
+    let start = xml.find("<Error>")? + "<Error>".len();
+    let end = xml.rfind("</Error>")?;
+    let mut rest = xml.get(start..end)?;
+    let mut fields = Vec::new();
+    while let Some(open) = rest.strip_prefix('<') {
+        let (name, after) = open.split_once('>')?;
+        if name.is_empty() || name.starts_with('/') || name.contains(['<', ' ']) {
+            return None;
+        }
+        if let Some(name) = name.strip_suffix('/') {
+            fields.push((name.to_owned(), String::new()));
+            rest = after;
+            continue;
+        }
+        let close = format!("</{name}>");
+        let at = after.find(&close)?;
+        fields.push((name.to_owned(), after[..at].to_owned()));
+        rest = &after[at + close.len()..];
+    }
+    rest.trim().is_empty().then_some(fields)
+}
+
+/// S3's wording of a failed browser-upload policy check. `s3s` answers
+/// `InvalidPolicyDocument` (400) for a failed condition and "Request has
+/// expired" for an expired policy; S3 answers 403 `AccessDenied`, "Invalid
+/// according to Policy: …" (see "Creating an HTML form", Amazon S3 API
+/// reference, POST Object).
+fn post_policy_message(code: &str, message: &str) -> Option<String> {
+    const PREFIX: &str = "Invalid according to Policy: ";
+    if code == "AccessDenied" && message == "Request has expired" {
+        return Some(format!("{PREFIX}Policy expired."));
+    }
+    if code == "AccessDenied" && message.ends_with("not specified in the policy.") {
+        let field = message.split('"').nth(1)?;
+        return Some(format!("{PREFIX}Extra input fields: {field}"));
+    }
+    if code == "InvalidPolicyDocument"
+        && let Some(rest) = message.strip_prefix("Policy condition '")
+    {
+        // "Policy condition '{op}' for field '{field}' failed: expected
+        // ['prefix '] '{value}', got '…'" (s3s 0.14.1, post_policy.rs).
+        let (op, rest) = rest.split_once("' for field '")?;
+        let (field, rest) = rest.split_once("' failed: expected ")?;
+        let rest = rest.strip_prefix("prefix ").unwrap_or(rest);
+        let value = rest.strip_prefix('\'')?;
+        let value = &value[..value.rfind("', got '")?];
+        let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        return Some(format!(
+            "{PREFIX}Policy Condition failed: [{}, {}, {}]",
+            json(op),
+            json(&format!("${field}")),
+            json(value)
+        ));
+    }
+    None
+}
+
+/// Gives an error response the body S3 gives: `Code`, `Message` (S3's
+/// default wording when `s3s` raised the error without one), any other
+/// fields, then `Resource`, `RequestId` and `HostId`; no body at all for a
+/// HEAD request. Failed browser-upload policy checks get S3's code and
+/// wording. Responses that are not S3 error documents are left alone.
+pub fn finish_error_response(resp: &mut http::Response<s3s::Body>, info: &RequestInfo<'_>) {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error() || status.is_redirection()) {
+        return;
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Some(mut fields) = std::str::from_utf8(&bytes).ok().and_then(parse_error_xml) else {
+        return;
+    };
+    if *info.method == http::Method::HEAD {
+        *resp.body_mut() = s3s::Body::empty();
+        resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+        return;
+    }
+    fields.retain(|(name, _)| !matches!(name.as_str(), "Resource" | "RequestId" | "HostId"));
+    let get = |fields: &[(String, String)], name: &str| {
+        fields.iter().find(|(n, _)| n == name).map(|(_, v)| {
+            quick_xml::escape::unescape(v)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| v.clone())
+        })
+    };
+    let mut code = get(&fields, "Code").unwrap_or_else(|| "InternalError".to_owned());
+    let mut message = get(&fields, "Message").unwrap_or_default();
+    if info.post_form
+        && let Some(m) = post_policy_message(&code, &message)
+    {
+        code = "AccessDenied".to_owned();
+        message = m;
+        *resp.status_mut() = http::StatusCode::FORBIDDEN;
+    }
+    if message.is_empty() {
+        message = default_message(&code).to_owned();
+    }
+    if message.is_empty() {
+        message = code.clone();
+    }
+    let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+    let mut xml = String::with_capacity(256 + bytes.len());
+    xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+    xml.push_str(&format!(
+        "<Code>{}</Code><Message>{}</Message>",
+        esc(&code),
+        esc(&message)
+    ));
+    for (name, value) in &fields {
+        if name != "Code" && name != "Message" {
+            xml.push_str(&format!("<{name}>{value}</{name}>"));
+        }
+    }
+    xml.push_str(&format!(
+        "<Resource>{}</Resource><RequestId>{}</RequestId><HostId>{}</HostId></Error>",
+        esc(info.resource),
+        esc(info.request_id),
+        esc(info.request_id)
+    ));
+    let len = xml.len();
+    *resp.body_mut() = s3s::Body::from(xml);
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finish(err: S3Error, method: http::Method, post_form: bool) -> (u16, String) {
+        let mut resp = err.to_http_response().unwrap();
+        let info = RequestInfo {
+            method: &method,
+            resource: "/bucket/a <key>",
+            request_id: "REQ1",
+            post_form,
+        };
+        finish_error_response(&mut resp, &info);
+        let body = resp.body().bytes().unwrap_or_default();
+        (
+            resp.status().as_u16(),
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn every_error_body_has_code_message_resource_request_id() {
+        let (status, body) = finish(
+            S3Error::new(S3ErrorCode::SignatureDoesNotMatch),
+            http::Method::GET,
+            false,
+        );
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("<Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<Message>The request signature we calculated"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<Resource>/bucket/a &lt;key&gt;</Resource>"),
+            "{body}"
+        );
+        assert!(body.contains("<RequestId>REQ1</RequestId>"), "{body}");
+
+        let (_, body) = finish(
+            S3Error::with_message(S3ErrorCode::NoSuchKey, "It's <gone> & \"away\""),
+            http::Method::GET,
+            false,
+        );
+        assert!(
+            body.contains("<Message>It&apos;s &lt;gone&gt; &amp; &quot;away&quot;</Message>"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn head_errors_have_no_body() {
+        let (status, body) = finish(
+            S3Error::new(S3ErrorCode::NoSuchKey),
+            http::Method::HEAD,
+            false,
+        );
+        assert_eq!(status, 404);
+        assert!(body.is_empty(), "{body}");
+    }
+
+    #[test]
+    fn post_policy_failures_in_s3_words() {
+        let cases = [
+            (
+                S3Error::with_message(
+                    S3ErrorCode::InvalidPolicyDocument,
+                    "Policy condition 'starts-with' for field 'key' failed: expected prefix 'up/', got 'x/y'",
+                ),
+                "Invalid according to Policy: Policy Condition failed: [&quot;starts-with&quot;, &quot;$key&quot;, &quot;up/&quot;]",
+            ),
+            (
+                S3Error::with_message(
+                    S3ErrorCode::InvalidPolicyDocument,
+                    "Policy condition 'eq' for field 'content-type' failed: expected 'image/png', got 'text/plain'",
+                ),
+                "Invalid according to Policy: Policy Condition failed: [&quot;eq&quot;, &quot;$content-type&quot;, &quot;image/png&quot;]",
+            ),
+            (
+                S3Error::with_message(S3ErrorCode::AccessDenied, "Request has expired"),
+                "Invalid according to Policy: Policy expired.",
+            ),
+            (
+                S3Error::with_message(
+                    S3ErrorCode::AccessDenied,
+                    "Each form field that you specify in a form must appear in the list of policy conditions. \"x-amz-meta-a\" not specified in the policy.",
+                ),
+                "Invalid according to Policy: Extra input fields: x-amz-meta-a",
+            ),
+        ];
+        for (err, want) in cases {
+            let (status, body) = finish(err, http::Method::POST, true);
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+            assert!(
+                body.contains(&format!("<Message>{want}</Message>")),
+                "{body}"
+            );
+        }
+        // Outside a browser upload the words stay.
+        let (_, body) = finish(
+            S3Error::with_message(S3ErrorCode::AccessDenied, "Request has expired"),
+            http::Method::GET,
+            false,
+        );
+        assert!(
+            body.contains("<Message>Request has expired</Message>"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn other_bodies_are_left_alone() {
+        assert_eq!(
+            parse_error_xml("<ListBucketResult></ListBucketResult>"),
+            None
+        );
+        assert_eq!(
+            parse_error_xml("<?xml version=\"1.0\"?><Error><Code>A</Code><Empty/></Error>"),
+            Some(vec![
+                ("Code".into(), "A".into()),
+                ("Empty".into(), String::new())
+            ])
+        );
     }
 }

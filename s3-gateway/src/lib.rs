@@ -4,8 +4,9 @@
 //! Owns: S3 request handling ([`s3`]), S3's rules for tags ([`tagging`]),
 //! checksum verification ([`checksum`]), the data path ([`datapath`]:
 //! segments, shards, chunks), erasure coding ([`ec`]), placement
-//! ([`placement`]), access keys for SigV4 ([`auth`]) and the HTTP(S) front
-//! ([`server`]).
+//! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
+//! browser uploads ([`post`]), virtual-host-style addressing ([`vhost`])
+//! and the HTTP(S) front ([`server`]).
 //! Depends on: the metadata service and storage nodes, over the network only
 //! (their client types), and `shale-common`.
 //! Must never: write a metadata row naming chunks before those chunks are
@@ -21,10 +22,12 @@ pub mod gc;
 pub mod heal;
 pub mod md5x;
 pub mod placement;
+pub mod post;
 pub mod s3;
 pub mod server;
 pub mod sigv4;
 pub mod tagging;
+pub mod vhost;
 
 pub use datapath::DataPathConfig;
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ use shale_metadata::{MetaClient, ObjectRow, PartRow, Upload};
 use crate::checksum::RequestChecksums;
 use crate::datapath::{DataPath, WriteTarget};
 use crate::error::{Error, to_s3_error};
+use crate::post::{self, PostFileName};
 use crate::tagging::{self, Target};
 
 /// Longest object key S3 accepts, in bytes.
@@ -411,7 +412,13 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
         let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
-        let input = req.input;
+        // A browser upload (POST Object) arrives here too: `s3s` has checked
+        // its signature and policy; S3 replaces `${filename}` in its key.
+        let post_file = req.extensions.get::<PostFileName>().cloned();
+        let mut input = req.input;
+        if let Some(name) = &post_file {
+            input.key = post::substitute_file_name(&input.key, name.get());
+        }
         check_key(&input.key)?;
         // Checked before any byte of the body is stored.
         let tags = tagging::parse_header(input.tagging.as_deref())?;
@@ -480,11 +487,18 @@ impl S3 for Gateway {
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
             .map_err(meta_err)?;
-        Ok(S3Response::new(PutObjectOutput {
+        let mut resp = S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&etag_hex)),
             size: Some(size as i64),
             ..Default::default()
-        }))
+        });
+        // `s3s` writes no ETag header in a POST Object answer; S3 does.
+        if post_file.is_some()
+            && let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag_hex}\""))
+        {
+            resp.headers.insert(http::header::ETAG, v);
+        }
+        Ok(resp)
     }
 
     async fn copy_object(

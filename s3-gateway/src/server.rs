@@ -1,5 +1,9 @@
 //! The gateway's HTTP(S) front: accept loop, optional TLS, request ids, and
-//! graceful shutdown. S3 itself is `s3s` over [`crate::s3::Gateway`].
+//! graceful shutdown. S3 itself is `s3s` over [`crate::s3::Gateway`]; around
+//! it, every request gets the authentication checks `s3s` lacks
+//! ([`crate::auth::check_request`]) and every response S3's finishing
+//! touches ([`crate::error::finish_error_response`],
+//! [`crate::post::finish_post_response`], `x-amz-request-id`).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -22,12 +26,14 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::Instrument;
 
-use crate::auth::MetaAuth;
+use crate::auth::{self, MetaAuth};
 use crate::datapath::{DataPath, DataPathConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, RequestInfo, Result, finish_error_response};
 use crate::gc::GcConfig;
 use crate::heal::HealConfig;
+use crate::post;
 use crate::s3::{Gateway, StatusOverride};
+use crate::vhost::VirtualHosts;
 
 /// How long in-flight requests may run on after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -48,8 +54,26 @@ pub struct GatewayConfig {
     /// The healer of corrupt chunks.
     #[serde(default)]
     pub heal: HealConfig,
+    /// Domains for virtual-host-style addressing: with `s3.example.com`
+    /// here, `Host: photos.s3.example.com` addresses bucket `photos`.
+    /// Path-style requests work on any host whatever this says.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Largest file a browser upload (POST Object) may carry. `s3s` holds
+    /// the whole file in memory before the policy's `content-length-range`
+    /// is checked, so this bounds the memory of one such request (S3's own
+    /// limit is 5 GiB).
+    #[serde(default = "default_post_object_max_size")]
+    pub post_object_max_size: u64,
     #[serde(skip)]
     pub data: DataPathConfig,
+}
+
+/// Default of [`GatewayConfig::post_object_max_size`]: 64 MiB.
+pub const DEFAULT_POST_OBJECT_MAX_SIZE: u64 = 64 << 20;
+
+fn default_post_object_max_size() -> u64 {
+    DEFAULT_POST_OBJECT_MAX_SIZE
 }
 
 fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
@@ -75,7 +99,7 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Builds the S3 service of a gateway.
+/// Builds the S3 service of a gateway (`s3s` over [`Gateway`]).
 pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
     build_service_with(config, None).await
 }
@@ -85,6 +109,7 @@ async fn build_service_with(
     config: &GatewayConfig,
     missing: Option<tokio::sync::mpsc::Sender<(shale_common::NodeId, String)>>,
 ) -> Result<S3Service> {
+    let hosts = VirtualHosts::new(&config.domains)?;
     let meta = MetaClient::new(&config.metadata_addr);
     let mut data = DataPath::new(config.data.clone(), StorageClient::new(), meta.clone())?;
     if let Some(to) = missing {
@@ -95,21 +120,103 @@ async fn build_service_with(
     let gateway = Gateway::new(meta.clone(), data, config.region.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth::new(meta));
+    if !hosts.is_empty() {
+        builder.set_host(hosts);
+    }
+    let mut s3s_config = s3s::config::S3Config::default();
+    s3s_config.post_object_max_file_size = config.post_object_max_size;
+    s3s_config.presigned_url_max_skew_time_secs = auth::S3S_MAX_SKEW_SECS;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        s3s_config,
+    ))));
     Ok(builder.build())
 }
 
-/// The S3 InternalError answer, for a handler that panicked.
-fn internal_error_response(request_id: &str) -> http::Response<s3s::Body> {
-    let mut e = s3s::S3Error::with_message(
-        s3s::S3ErrorCode::InternalError,
-        "We encountered an internal error. Please try again.",
-    );
-    e.set_request_id(request_id);
-    e.to_http_response().unwrap_or_else(|_| {
+/// One request through `s3s`, with the checks before it and the finishing
+/// touches after it (see the module docs). Never fails: every outcome is
+/// an HTTP answer.
+async fn handle(
+    service: &S3Service,
+    hosts: &VirtualHosts,
+    scheme: &str,
+    req: http::Request<hyper::body::Incoming>,
+    request_id: &str,
+) -> http::Response<s3s::Body> {
+    let method = req.method().clone();
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    // The error's Resource: the bucket and key, whichever the style.
+    let path = urlencoding::decode(req.uri().path())
+        .map(|p| p.into_owned())
+        .unwrap_or_else(|_| req.uri().path().to_owned());
+    let resource = match hosts.bucket_of(&host) {
+        Some((bucket, _)) => format!("/{bucket}{path}"),
+        None => path,
+    };
+    let post_form = post::is_form_upload(&req);
+    let (mut req, file_name) = if post_form {
+        let req = post::watch_file_name(req);
+        let name = req.extensions().get::<post::PostFileName>().cloned();
+        (req, name)
+    } else {
+        (req.map(s3s::Body::from), None)
+    };
+
+    let mut resp = match auth::check_request(&mut req, hosts, time::OffsetDateTime::now_utc()) {
+        Err(e) => e.to_http_response(),
+        // A panic in a handler (ours or s3s's) answers 500 like any other
+        // internal error instead of resetting the connection.
+        Ok(()) => match AssertUnwindSafe(service.call(req)).catch_unwind().await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                tracing::error!(request_id, error = ?e, "s3s could not answer");
+                Err(())
+            }
+            Err(_) => {
+                tracing::error!(request_id, "request handler panicked");
+                Err(())
+            }
+        }
+        .or_else(|()| internal_error_response()),
+    }
+    .unwrap_or_else(|_| {
         let mut resp = http::Response::new(s3s::Body::empty());
         *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         resp
-    })
+    });
+
+    if let Some(StatusOverride(status)) = resp.extensions().get::<StatusOverride>() {
+        *resp.status_mut() = *status;
+    }
+    let info = RequestInfo {
+        method: &method,
+        resource: &resource,
+        request_id,
+        post_form,
+    };
+    finish_error_response(&mut resp, &info);
+    if post_form {
+        let name = file_name.as_ref().and_then(|n| n.get());
+        post::finish_post_response(&mut resp, &format!("{scheme}://{host}"), name);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v.clone());
+        resp.headers_mut().insert("x-amz-id-2", v);
+    }
+    resp
+}
+
+/// The S3 InternalError answer, for a handler that panicked.
+fn internal_error_response() -> s3s::S3Result<http::Response<s3s::Body>> {
+    s3s::S3Error::with_message(
+        s3s::S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    )
+    .to_http_response()
 }
 
 /// Serves S3 on `listener` until `shutdown` completes, then lets in-flight
@@ -149,6 +256,8 @@ pub async fn serve(
         missing_rx,
         gc_stopped,
     ));
+    let hosts = Arc::new(VirtualHosts::new(&config.domains)?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let request_seq = Arc::new(AtomicU64::new(0));
     let instance: u32 = rand::random();
@@ -167,32 +276,15 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let hosts = Arc::clone(&hosts);
         let seq = Arc::clone(&request_seq);
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let service = service.clone();
+            let hosts = Arc::clone(&hosts);
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
             let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
             async move {
-                // A panic in a handler (ours or s3s's) answers 500 like any
-                // other internal error instead of resetting the connection.
-                let called = AssertUnwindSafe(hyper::service::Service::call(&service, req))
-                    .catch_unwind()
-                    .await;
-                let mut resp = match called {
-                    Ok(resp) => resp?,
-                    Err(_) => {
-                        tracing::error!(request_id = %id, "request handler panicked");
-                        internal_error_response(&id)
-                    }
-                };
-                if let Some(StatusOverride(status)) = resp.extensions().get::<StatusOverride>() {
-                    *resp.status_mut() = *status;
-                }
-                if let Ok(v) = http::HeaderValue::from_str(&id) {
-                    resp.headers_mut().insert("x-amz-request-id", v.clone());
-                    resp.headers_mut().insert("x-amz-id-2", v);
-                }
-                Ok::<_, s3s::HttpError>(resp)
+                Ok::<_, std::convert::Infallible>(handle(&service, &hosts, scheme, req, &id).await)
             }
             .instrument(span)
         });

@@ -15,6 +15,7 @@ set are the endpoint, the credentials, the region and path-style addressing.
 import hashlib
 import http.client
 import importlib.util
+import io
 import json
 import os
 import re
@@ -30,10 +31,13 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import boto3
 import pytest
+import urllib3
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -168,10 +172,17 @@ def raw_request(endpoint, method, path, headers=None, body=None, cafile=None,
 
 
 def fetch_url(url, method="GET", body=None, headers=None, cafile=None):
-    """Fetch a full URL (e.g. a presigned one) on the loopback endpoint."""
+    """Fetch a full URL (e.g. a presigned one) on the loopback endpoint.
+
+    A URL on a virtual host (`bucket.localhost:port`) is sent to 127.0.0.1
+    with that Host header: no DNS involved."""
     parts = urllib.parse.urlsplit(url)
     target = parts.path + ("?" + parts.query if parts.query else "")
     endpoint = f"{parts.scheme}://{parts.netloc}"
+    if parts.hostname not in (LOOPBACK, "localhost"):
+        assert parts.hostname.endswith(".localhost"), url
+        headers = {"Host": parts.netloc, **(headers or {})}
+        endpoint = f"{parts.scheme}://{LOOPBACK}:{parts.port}"
     return raw_request(endpoint, method, target, headers=headers, body=body,
                        cafile=cafile)
 
@@ -210,11 +221,12 @@ class ShaleServer:
     """A `shale dev` process on a data directory that outlives restarts."""
 
     def __init__(self, data_dir, log_dir, tls=None, access_key=None,
-                 secret_key=None, extra_args=()):
+                 secret_key=None, domains=(), extra_args=()):
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args)  # more `shale dev` flags
         self.log_dir = Path(log_dir)
         self.tls = tls  # (cert_path, key_path) or None
+        self.domains = tuple(domains)  # for virtual-host-style addressing
         self.access_key = access_key or "AKSH" + "".join(
             secrets.choice(string.ascii_uppercase + string.digits)
             for _ in range(16))
@@ -269,6 +281,8 @@ class ShaleServer:
         if self.tls:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key",
                     str(self.tls[1])]
+        for domain in self.domains:
+            cmd += ["--domain", domain]
         cmd += self.extra_args
         env = dict(os.environ)
         env["SHALE_ROOT_ACCESS_KEY"] = self.access_key
@@ -347,20 +361,36 @@ class ShaleServer:
 
     # -- clients -----------------------------------------------------------
 
-    def client(self, access_key=None, secret_key=None, config=None):
-        """A boto3 S3 client with default settings but path-style addressing."""
+    def client(self, access_key=None, secret_key=None, config=None,
+               host=None):
+        """A boto3 S3 client with default settings but path-style addressing.
+
+        With `host` (a name such as `localhost`), the client's endpoint is
+        `scheme://host:port` and its requests are sent to 127.0.0.1 whatever
+        the name resolves to, with the Host header the client signed (see
+        `send_to_loopback`): virtual-host-style clients, `bucket.host:port`,
+        need no DNS.
+        """
         kwargs = {}
         if self.tls:
             kwargs["verify"] = self.cafile
-        return boto3.session.Session().client(
+        endpoint = self.endpoint
+        if host is not None:
+            endpoint = f"{self.scheme}://{host}:{self.port}"
+        client = boto3.session.Session().client(
             "s3",
-            endpoint_url=self.endpoint,
+            endpoint_url=endpoint,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
             region_name="us-east-1",
             config=config or Config(s3={"addressing_style": "path"}),
             **kwargs,
         )
+        if host is not None:
+            assert not self.tls, "send_to_loopback speaks plain HTTP"
+            client.meta.events.register_first("before-send.s3",
+                                              send_to_loopback)
+        return client
 
     def aws(self, *args, timeout=AWS_CLI_TIMEOUT, check=True):
         """Run the AWS CLI against this server; returns CompletedProcess."""
@@ -393,6 +423,61 @@ class ShaleServer:
         return {r for n in nodes for r in volumes.node_records(self.data_dir, n)}
 
 
+def send_to_loopback(request, **kwargs):
+    """botocore `before-send` hook: sends the request to 127.0.0.1 on the
+    URL's port, with the URL's host:port as the Host header, and returns
+    the answer. Lets a client use `bucket.localhost:port` URLs without
+    relying on DNS, and never sends anything off the machine."""
+    url = urllib.parse.urlsplit(request.url)
+    assert url.scheme == "http", url
+    headers = {k: v for k, v in request.headers.items()}
+    headers["Host"] = url.netloc
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    target = url.path + ("?" + url.query if url.query else "")
+    conn = http.client.HTTPConnection(LOOPBACK, url.port, timeout=60)
+    try:
+        conn.request(request.method, target, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        status, resp_headers = resp.status, resp.getheaders()
+    finally:
+        conn.close()
+    raw = urllib3.HTTPResponse(body=io.BytesIO(data), headers=resp_headers,
+                               status=status, preload_content=False)
+    return AWSResponse(request.url, status, dict(resp_headers), raw)
+
+
+def parse_error(body):
+    """The fields of an S3 XML error body, as a dict."""
+    root = ET.fromstring(body)
+    assert root.tag == "Error", body
+    return {child.tag: child.text or "" for child in root}
+
+
+def assert_s3_error(response, status, code, method="GET", message=None):
+    """`response` is (status, headers, body) of a raw request: the S3 error
+    `code` with everything S3 puts in an error (Code, Message, Resource,
+    RequestId equal to the x-amz-request-id header), and no body for HEAD.
+    Returns the error's fields."""
+    got_status, headers, body = response
+    assert got_status == status, (got_status, body)
+    request_id = headers.get("x-amz-request-id")
+    assert request_id, headers
+    if method == "HEAD":
+        assert body == b"", body
+        return {}
+    fields = parse_error(body)
+    assert fields.get("Code") == code, body
+    for name in ("Message", "Resource", "RequestId"):
+        assert fields.get(name), (name, body)
+    assert fields["RequestId"] == request_id, (fields, headers)
+    if message is not None:
+        assert fields["Message"] == message, body
+    return fields
+
+
 class ServerFactory:
     """Creates servers in a temp dir and stops/removes all of them at the end."""
 
@@ -400,10 +485,10 @@ class ServerFactory:
         self.base_dir = Path(base_dir)
         self.servers = []
 
-    def new(self, tls=None, start=True, extra_args=()):
+    def new(self, tls=None, start=True, domains=(), extra_args=()):
         root = Path(tempfile.mkdtemp(prefix="shale-", dir=self.base_dir))
         server = ShaleServer(root / "data", root / "logs", tls=tls,
-                             extra_args=extra_args)
+                             domains=domains, extra_args=extra_args)
         server.root = root
         self.servers.append(server)
         if start:
@@ -441,6 +526,14 @@ def server_factory(tmp_path):
     factory = ServerFactory(tmp_path)
     yield factory
     factory.close()
+
+
+@pytest.fixture(scope="session")
+def vhost_server(_session_factory):
+    """A server with `--domain localhost`: `bucket.localhost:port` addresses
+    `bucket` (clients reach it with `server.client(host=...)` or raw
+    requests to 127.0.0.1 with a Host header; nothing relies on DNS)."""
+    return _session_factory.new(domains=("localhost",))
 
 
 @pytest.fixture(scope="session")
