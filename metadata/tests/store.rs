@@ -42,6 +42,7 @@ fn row(etag: &str, chunk_prefix: &str) -> ObjectRow {
         parts_count: None,
         data: ObjectData::Parts(vec![layout(1, 10, etag, chunk_prefix)]),
         tags: Vec::new(),
+        checksum: None,
     }
 }
 
@@ -334,6 +335,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> Upload {
         system_headers: vec![("content-language".into(), "fr".into())],
         user_metadata: vec![("owner".into(), "me".into())],
         tags: Vec::new(),
+        checksum: None,
     }
 }
 
@@ -344,6 +346,7 @@ fn part(number: u32, size: u64, etag: &str, chunk_prefix: &str) -> PartRow {
         etag: etag.into(),
         last_modified_ms: 7,
         layout: layout(number, size, etag, chunk_prefix),
+        checksums: Vec::new(),
     }
 }
 
@@ -398,7 +401,7 @@ fn multipart_complete_builds_the_object() {
 
     // Errors leave the upload intact.
     assert_eq!(
-        s.complete_upload("b", "movie", "u1", &[], false),
+        s.complete_upload("b", "movie", "u1", &[], &CompleteChecks::default(), false),
         Err(MetaError::InvalidArgument(
             "You must specify at least one part".into()
         ))
@@ -409,6 +412,7 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(2, MD5_WORLD.into()), (1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
             false
         ),
         Err(MetaError::InvalidPartOrder)
@@ -419,16 +423,31 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(1, MD5_HELLO.into()), (1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
             false
         ),
         Err(MetaError::InvalidPartOrder)
     );
     assert!(matches!(
-        s.complete_upload("b", "movie", "u1", &[(1, MD5_WORLD.into())], false),
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(1, MD5_WORLD.into())],
+            &CompleteChecks::default(),
+            false
+        ),
         Err(MetaError::InvalidPart(_))
     ));
     assert!(matches!(
-        s.complete_upload("b", "movie", "u1", &[(4, MD5_WORLD.into())], false),
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(4, MD5_WORLD.into())],
+            &CompleteChecks::default(),
+            false
+        ),
         Err(MetaError::InvalidPart(_))
     ));
     assert_eq!(
@@ -437,12 +456,20 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(2, MD5_WORLD.into()), (3, MD5_WORLD.into())],
+            &CompleteChecks::default(),
             false
         ),
         Err(MetaError::EntityTooSmall)
     );
     assert_eq!(
-        s.complete_upload("b", "movie", "u1", &[(1, MD5_HELLO.into())], true),
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
+            true
+        ),
         Err(MetaError::PreconditionFailed)
     );
 
@@ -452,6 +479,7 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(1, format!("\"{MD5_HELLO}\"")), (2, MD5_WORLD.into())],
+            &CompleteChecks::default(),
             false,
         )
         .unwrap();
@@ -611,8 +639,15 @@ fn retried_writes_never_collect_live_chunks() {
     s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
         .unwrap();
     assert!(gc_chunk_ids(&s).is_empty());
-    s.complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
-        .unwrap();
+    s.complete_upload(
+        "b",
+        "m",
+        "u",
+        &[(1, MD5_HELLO.into())],
+        &CompleteChecks::default(),
+        false,
+    )
+    .unwrap();
     assert!(gc_chunk_ids(&s).is_empty());
 }
 
@@ -754,7 +789,14 @@ fn upload_tags_go_to_the_completed_object() {
     s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
         .unwrap();
     let done = s
-        .complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
+        .complete_upload(
+            "b",
+            "m",
+            "u",
+            &[(1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
+            false,
+        )
         .unwrap();
     assert_eq!(done.tags, tags(&[("project", "x"), ("tier", "cold")]));
     assert_eq!(s.get_object("b", "m").unwrap().tags, done.tags);
