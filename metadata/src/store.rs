@@ -1088,6 +1088,7 @@ fn completed_checksum(
     else {
         return Ok(None);
     };
+    let parts: Vec<Vec<u8>> = digests.iter().map(|d| d.to_vec()).collect();
     let value = match kind {
         ChecksumType::Composite => checksum::composite(algorithm, digests),
         ChecksumType::FullObject => checksum::combine(
@@ -1119,6 +1120,7 @@ fn completed_checksum(
         algorithm,
         kind,
         value,
+        parts,
     }))
 }
 
@@ -1464,6 +1466,7 @@ mod tests {
                 algorithm: ChecksumAlgorithm::Sha256,
                 kind: ChecksumType::Composite,
                 value: vec![7; 32],
+                parts: vec![vec![1; 32], vec![2; 32]],
             }),
         };
         let raw = encode(&v3).unwrap();

@@ -86,6 +86,9 @@ pub struct ObjectChecksum {
     /// The binary digest (CRCs big-endian). For COMPOSITE, the digest of the
     /// parts' digests; S3 reports it with a `-<parts_count>` suffix.
     pub value: Vec<u8>,
+    /// Multipart objects: each part's digest of `algorithm`, in part order
+    /// (GetObjectAttributes lists them). Empty for single-part objects.
+    pub parts: Vec<Vec<u8>>,
 }
 
 /// The checksum a multipart upload was created with

@@ -366,6 +366,72 @@ mod tests {
     }
 
     #[test]
+    fn one_flexible_checksum_per_request() {
+        let crc = base64::engine::general_purpose::STANDARD.encode(0x0d4a_1185u32.to_be_bytes());
+        let sha = base64::engine::general_purpose::STANDARD.encode([0u8; 32]);
+        assert!(matches!(
+            RequestChecksums::from_request(&headers(&[
+                ("x-amz-checksum-crc32", &crc),
+                ("x-amz-checksum-sha256", &sha),
+            ])),
+            Err(Error::InvalidRequest(_))
+        ));
+        // A value that is not base64 of the algorithm's length.
+        for bad in ["%%%", "AAAA", &sha] {
+            assert!(matches!(
+                RequestChecksums::from_request(&headers(&[("x-amz-checksum-crc32", bad)])),
+                Err(Error::InvalidRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn verify_returns_every_computed_checksum() {
+        let crc = base64::engine::general_purpose::STANDARD.encode(0x0d4a_1185u32.to_be_bytes());
+        let mut c = RequestChecksums::from_request(&headers(&[("x-amz-checksum-crc32", &crc)]))
+            .expect("parse");
+        assert_eq!(c.announced(), Some(ChecksumAlgorithm::Crc32));
+        c.compute(ChecksumAlgorithm::Crc64Nvme);
+        c.compute(ChecksumAlgorithm::Crc32);
+        c.update(b"hello world");
+        let got = c.verify(&[0; 16], None).expect("matches");
+        assert_eq!(
+            got,
+            vec![
+                (
+                    ChecksumAlgorithm::Crc32,
+                    0x0d4a_1185u32.to_be_bytes().to_vec()
+                ),
+                (
+                    ChecksumAlgorithm::Crc64Nvme,
+                    shale_common::checksum::digest(ChecksumAlgorithm::Crc64Nvme, b"hello world")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn composite_values_carry_the_parts_count() {
+        let c = ObjectChecksum {
+            algorithm: ChecksumAlgorithm::Sha1,
+            kind: ChecksumType::Composite,
+            value: vec![0; 20],
+            parts: vec![],
+        };
+        let f = ChecksumFields::object(&c, Some(3));
+        assert_eq!(f.sha1.as_deref(), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAA=-3"));
+        assert_eq!(f.kind.as_ref().map(|k| k.as_str()), Some("COMPOSITE"));
+        let full = ObjectChecksum {
+            kind: ChecksumType::FullObject,
+            ..c
+        };
+        assert_eq!(
+            ChecksumFields::object(&full, Some(3)).sha1.as_deref(),
+            Some("AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        );
+    }
+
+    #[test]
     fn bad_content_md5_is_rejected() {
         assert!(matches!(
             RequestChecksums::from_request(&headers(&[("content-md5", "not base64!")])),
