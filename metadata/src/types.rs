@@ -21,7 +21,7 @@
 //!   binary from before v3 reads v3 rows without their checksums.
 //!
 //! A field added later goes at the end, and the store's decoder learns the
-//! encoding of its default (`store::ADDED_FIELDS`). Reordering or removing a
+//! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
 //! `ChecksumType`) are encoded by variant index: variants are only added at
 //! the end.
