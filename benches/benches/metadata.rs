@@ -25,6 +25,7 @@ fn row(body: &[u8]) -> ObjectRow {
         parts_count: None,
         data: ObjectData::Inline(body.to_vec()),
         tags: Vec::new(),
+        checksum: None,
     }
 }
 

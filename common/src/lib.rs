@@ -2,9 +2,11 @@
 //!
 //! Owns: identifiers (node, chunk), the object layout that the metadata
 //! service records and the gateway reads (parts → segments → chunks), and the
-//! small HTTP RPC helpers every internal client uses.
+//! small HTTP RPC helpers every internal client uses, and S3's flexible
+//! checksums (algorithms, and the multipart checksum math).
 //! Depends on: nothing of Shale. Must never: talk to RocksDB or to disks.
 
+pub mod checksum;
 pub mod layout;
 pub mod rpc;
 

@@ -276,6 +276,7 @@ impl MetaClient {
         key: &str,
         upload_id: &str,
         parts: Vec<(u32, String)>,
+        checks: CompleteChecks,
         if_none_match: bool,
     ) -> Result<ObjectRow> {
         let req = MetaRequest::CompleteUpload {
@@ -283,6 +284,7 @@ impl MetaClient {
             key: key.into(),
             upload_id: upload_id.into(),
             parts,
+            checks,
             if_none_match,
         };
         match self.call(&req).await? {

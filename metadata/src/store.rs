@@ -19,6 +19,7 @@ use rocksdb::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shale_common::checksum::{self, ChecksumAlgorithm, ChecksumType};
 use shale_common::{ChunkPlacement, NodeInfo, ObjectData, PartLayout};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -77,36 +78,51 @@ fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(v).map_err(|e| MetaError::Internal(format!("encode: {e}")))
 }
 
-/// What a row of format v1 lacks to be a v2 row: the encoding of the fields
-/// v2 appended, at their defaults. For buckets, objects and uploads that is
-/// `tags`, an empty list: its length, varint 0 (see the row format notes in
-/// `types`).
-const V1_TO_V2_TAIL: &[u8] = &[0x00];
+/// The encoding of `tags` at its default, an empty list: its length,
+/// varint 0 (added to buckets, objects and uploads in row format v2).
+const V2_TAGS: &[u8] = &[0x00];
+/// The encoding of the checksum fields at their defaults: `None` (objects,
+/// uploads) or an empty list (parts), one zero byte either way (row format v3).
+const V3_CHECKSUMS: &[u8] = &[0x00];
 
-/// Column families whose rows grew `tags` in row format v2.
-fn grew_in_v2(cf: &str) -> bool {
-    matches!(cf, CF_BUCKETS | CF_OBJECTS | CF_UPLOADS)
+/// The encodings of the fields each row format appended to the rows of
+/// column family `cf`, at their defaults, oldest first (see the row format
+/// notes in `types`). A row format that adds a field adds its default here.
+fn added_fields(cf: &str) -> &'static [&'static [u8]] {
+    match cf {
+        CF_BUCKETS => &[V2_TAGS],
+        CF_OBJECTS | CF_UPLOADS => &[V2_TAGS, V3_CHECKSUMS],
+        CF_PARTS => &[V3_CHECKSUMS],
+        _ => &[],
+    }
 }
 
 /// Decodes a row of column family `cf`, whatever row format it was written in.
 ///
-/// Postcard writes a struct as its fields in order, without framing, so a v1
-/// row is exactly a v2 row without its trailing fields: decoding it as v2 runs
-/// out of input right where they start, and appending their default encoding
-/// makes it whole. A format version byte was not an option: existing rows
-/// start with a varint or a string length, so no byte value is free to mark
-/// a version without rewriting every row.
+/// Postcard writes a struct as its fields in order, without framing, so an
+/// older row is exactly a newer row without its trailing fields: decoding it
+/// runs out of input right where they start, and appending their default
+/// encoding makes it whole. The decoder tries the newest format first and
+/// then pads with the defaults of one more format at a time (the fields of
+/// v3, then those of v2 and v3, …), so a row is padded with exactly the
+/// fields its format lacked. A format version byte was not an option:
+/// existing rows start with a varint or a string length, so no byte value is
+/// free to mark a version without rewriting every row.
 fn decode<T: DeserializeOwned>(raw: &[u8], cf: &str) -> Result<T> {
     let corrupt = |e: postcard::Error| MetaError::Internal(format!("corrupt {cf} row: {e}"));
-    match postcard::from_bytes(raw) {
-        Err(postcard::Error::DeserializeUnexpectedEnd) if grew_in_v2(cf) => {
-            let mut padded = Vec::with_capacity(raw.len() + V1_TO_V2_TAIL.len());
-            padded.extend_from_slice(raw);
-            padded.extend_from_slice(V1_TO_V2_TAIL);
-            postcard::from_bytes(&padded).map_err(corrupt)
+    let added = added_fields(cf);
+    let mut result = postcard::from_bytes(raw);
+    for missing in 1..=added.len() {
+        if !matches!(result, Err(postcard::Error::DeserializeUnexpectedEnd)) {
+            break;
         }
-        other => other.map_err(corrupt),
+        let mut padded = raw.to_vec();
+        for tail in &added[added.len() - missing..] {
+            padded.extend_from_slice(tail);
+        }
+        result = postcard::from_bytes(&padded);
     }
+    result.map_err(corrupt)
 }
 
 /// Most tags a bucket may carry (S3's limit; objects have a lower one, which
@@ -636,6 +652,7 @@ impl MetaStore {
         key: &str,
         upload_id: &str,
         parts: &[(u32, String)],
+        checks: &CompleteChecks,
         if_none_match: bool,
     ) -> Result<ObjectRow> {
         if parts.is_empty() {
@@ -672,6 +689,13 @@ impl MetaStore {
         {
             return Err(MetaError::EntityTooSmall);
         }
+        let size: u64 = used.iter().map(|p| p.size).sum();
+        if checks.object_size.is_some_and(|n| n != size) {
+            return Err(MetaError::InvalidRequest(
+                "The provided 'x-amz-mp-object-size' header value does not match the total size of the object".into(),
+            ));
+        }
+        let checksum = completed_checksum(&upload, &used, checks)?;
         let okey = keys::object_key(bucket, key)?;
         let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
         if if_none_match && old.is_some() {
@@ -679,7 +703,7 @@ impl MetaStore {
         }
         let etag = multipart_etag(&used)?;
         let row = ObjectRow {
-            size: used.iter().map(|p| p.size).sum(),
+            size,
             etag,
             last_modified_ms: now_ms(),
             content_type: upload.content_type,
@@ -688,6 +712,7 @@ impl MetaStore {
             parts_count: Some(used.len() as u32),
             data: ObjectData::Parts(used.into_iter().map(|p| p.layout).collect()),
             tags: upload.tags,
+            checksum,
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
@@ -961,10 +986,16 @@ impl MetaStore {
                 key,
                 upload_id,
                 parts,
+                checks,
                 if_none_match,
-            } => {
-                R::Object(self.complete_upload(&bucket, &key, &upload_id, &parts, if_none_match)?)
-            }
+            } => R::Object(self.complete_upload(
+                &bucket,
+                &key,
+                &upload_id,
+                &parts,
+                &checks,
+                if_none_match,
+            )?),
             Q::AbortUpload {
                 bucket,
                 key,
@@ -1043,6 +1074,100 @@ fn unreferenced<'a>(
     old.into_iter()
         .filter(|c| !live.contains(&(c.node, c.chunk_id.as_str())))
         .collect()
+}
+
+/// The checksum of a completed multipart object, once what the request says
+/// about checksums holds against the parts (S3's rules, see
+/// `shale_common::checksum`): every part checksum it lists must be the
+/// stored one (`InvalidPart`), a COMPOSITE upload must list them all, its
+/// checksum type must be the upload's, and an object checksum it expects
+/// must be the one computed (`BadDigest`). An upload created without a
+/// checksum gets S3's default, a FULL_OBJECT CRC64NVME. `None` only when a
+/// part predates row format v3 and has no checksums.
+fn completed_checksum(
+    upload: &Upload,
+    used: &[PartRow],
+    checks: &CompleteChecks,
+) -> Result<Option<ObjectChecksum>> {
+    for (number, algorithm, value) in &checks.parts {
+        if let Some(part) = used.iter().find(|p| p.number == *number)
+            && part.checksum(*algorithm) != Some(value.as_slice())
+        {
+            return Err(MetaError::InvalidPart(format!(
+                "part {number}: the {} checksum does not match",
+                algorithm.name()
+            )));
+        }
+    }
+    let (algorithm, kind) = match upload.checksum {
+        Some(c) => (c.algorithm, c.kind),
+        None => (ChecksumAlgorithm::Crc64Nvme, ChecksumType::FullObject),
+    };
+    if let Some(asked) = checks.kind
+        && asked != kind
+    {
+        return Err(MetaError::InvalidRequest(format!(
+            "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+            kind.name()
+        )));
+    }
+    let unlisted = |p: &&PartRow| {
+        !checks
+            .parts
+            .iter()
+            .any(|(n, a, _)| *n == p.number && *a == algorithm)
+    };
+    if upload.checksum.is_some()
+        && kind == ChecksumType::Composite
+        && let Some(p) = used.iter().find(unlisted)
+    {
+        return Err(MetaError::InvalidRequest(format!(
+            "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+            algorithm.name().to_lowercase(),
+            p.number
+        )));
+    }
+    let Some(digests) = used
+        .iter()
+        .map(|p| p.checksum(algorithm))
+        .collect::<Option<Vec<&[u8]>>>()
+    else {
+        return Ok(None);
+    };
+    let parts: Vec<Vec<u8>> = digests.iter().map(|d| d.to_vec()).collect();
+    let value = match kind {
+        ChecksumType::Composite => checksum::composite(algorithm, digests),
+        ChecksumType::FullObject => checksum::combine(
+            algorithm,
+            digests.into_iter().zip(used.iter().map(|p| p.size)),
+        )
+        .ok_or_else(|| {
+            MetaError::Internal(format!(
+                "cannot combine the parts' {} checksums",
+                algorithm.name()
+            ))
+        })?,
+    };
+    if let Some((asked, expected)) = &checks.object {
+        if *asked != algorithm {
+            return Err(MetaError::InvalidRequest(format!(
+                "The upload was created using a {} checksum. The complete request must use the same checksum algorithm.",
+                algorithm.name().to_lowercase()
+            )));
+        }
+        if *expected != value {
+            return Err(MetaError::BadDigest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algorithm.name().to_lowercase()
+            )));
+        }
+    }
+    Ok(Some(ObjectChecksum {
+        algorithm,
+        kind,
+        value,
+        parts,
+    }))
 }
 
 /// S3's multipart ETag: hex(md5(concat(binary md5 of each part))) + "-N".
@@ -1227,13 +1352,183 @@ mod tests {
             parts_count: v1.parts_count,
             data: v1.data.clone(),
             tags: vec![("a".into(), "b".into())],
+            checksum: None,
         };
         let raw = encode(&v2).unwrap();
         assert_eq!(postcard::from_bytes::<ObjectRowV1>(&raw).unwrap(), v1);
-        // And with no tags, v2 is exactly v1 plus the tail the decoder adds.
+        // And with no tags and no checksum, the current format is exactly v1
+        // plus the tails the decoder adds.
         let mut untagged = postcard::to_stdvec(&v1).unwrap();
-        untagged.extend_from_slice(V1_TO_V2_TAIL);
+        untagged.extend_from_slice(V2_TAGS);
+        untagged.extend_from_slice(V3_CHECKSUMS);
         assert_eq!(encode(&ObjectRow { tags: vec![], ..v2 }).unwrap(), untagged);
+    }
+
+    /// `ObjectRow` as row format v2 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct ObjectRowV2 {
+        size: u64,
+        etag: String,
+        last_modified_ms: i64,
+        content_type: Option<String>,
+        system_headers: Vec<(String, String)>,
+        user_metadata: Vec<(String, String)>,
+        parts_count: Option<u32>,
+        data: ObjectData,
+        tags: Vec<(String, String)>,
+    }
+
+    /// `Upload` as row format v2 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct UploadV2 {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        initiated_ms: i64,
+        content_type: Option<String>,
+        system_headers: Vec<(String, String)>,
+        user_metadata: Vec<(String, String)>,
+        tags: Vec<(String, String)>,
+    }
+
+    /// `PartRow` as row formats v1 and v2 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct PartRowV2 {
+        number: u32,
+        size: u64,
+        etag: String,
+        last_modified_ms: i64,
+        layout: PartLayout,
+    }
+
+    fn v2_object() -> ObjectRowV2 {
+        let v1 = coded_object();
+        ObjectRowV2 {
+            size: v1.size,
+            etag: v1.etag,
+            last_modified_ms: v1.last_modified_ms,
+            content_type: v1.content_type,
+            system_headers: v1.system_headers,
+            user_metadata: v1.user_metadata,
+            parts_count: v1.parts_count,
+            data: v1.data,
+            tags: vec![("t".into(), "v".into())],
+        }
+    }
+
+    fn v2_part(number: u32, body: &[u8]) -> PartRowV2 {
+        let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(body));
+        PartRowV2 {
+            number,
+            size: body.len() as u64,
+            etag: etag.clone(),
+            last_modified_ms: 5,
+            layout: PartLayout {
+                number,
+                size: body.len() as u64,
+                etag,
+                coding: Coding::default(),
+                segments: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn v2_rows_read_as_rows_without_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = MetaStore::open(dir.path()).unwrap();
+        s.create_bucket("old", "r").unwrap();
+        let object = v2_object();
+        put_raw(
+            &s,
+            CF_OBJECTS,
+            &keys::object_key("old", "k").unwrap(),
+            &object,
+        );
+        let upload = UploadV2 {
+            bucket: "old".into(),
+            key: "m".into(),
+            upload_id: "u".into(),
+            initiated_ms: 9,
+            content_type: Some("text/plain".into()),
+            system_headers: vec![],
+            user_metadata: vec![],
+            tags: vec![("a".into(), "b".into())],
+        };
+        put_raw(
+            &s,
+            CF_UPLOADS,
+            &keys::upload_key("old", "m", "u").unwrap(),
+            &upload,
+        );
+        put_raw(&s, CF_PARTS, &keys::part_key("u", 1), &v2_part(1, b"hello"));
+
+        let o = s.get_object("old", "k").unwrap();
+        assert_eq!(o.tags, object.tags);
+        assert_eq!(o.data, object.data);
+        assert_eq!(o.checksum, None);
+        assert_eq!(
+            s.list_objects("old", "", None, None, 10).unwrap().objects[0].etag,
+            "abc"
+        );
+
+        let u = s.get_upload("old", "m", "u").unwrap();
+        assert_eq!((u.tags.clone(), u.checksum), (upload.tags.clone(), None));
+        let parts = s.list_parts("old", "m", "u", 0, 10).unwrap().parts;
+        assert_eq!(parts.len(), 1);
+        assert_eq!((parts[0].size, parts[0].checksums.len()), (5, 0));
+
+        // An upload whose parts predate checksums completes, without an
+        // object checksum rather than with a wrong one.
+        let done = s
+            .complete_upload(
+                "old",
+                "m",
+                "u",
+                &[(1, parts[0].etag.clone())],
+                &CompleteChecks::default(),
+                false,
+            )
+            .unwrap();
+        assert_eq!((done.size, &done.checksum), (5, &None));
+        assert_eq!(done.tags, upload.tags);
+        assert_eq!(s.get_object("old", "m").unwrap(), done);
+    }
+
+    #[test]
+    fn v3_rows_read_as_v2_rows_for_a_rollback() {
+        let v2 = v2_object();
+        let v3 = ObjectRow {
+            size: v2.size,
+            etag: v2.etag.clone(),
+            last_modified_ms: v2.last_modified_ms,
+            content_type: v2.content_type.clone(),
+            system_headers: v2.system_headers.clone(),
+            user_metadata: v2.user_metadata.clone(),
+            parts_count: v2.parts_count,
+            data: v2.data.clone(),
+            tags: v2.tags.clone(),
+            checksum: Some(ObjectChecksum {
+                algorithm: ChecksumAlgorithm::Sha256,
+                kind: ChecksumType::Composite,
+                value: vec![7; 32],
+                parts: vec![vec![1; 32], vec![2; 32]],
+            }),
+        };
+        let raw = encode(&v3).unwrap();
+        assert_eq!(postcard::from_bytes::<ObjectRowV2>(&raw).unwrap(), v2);
+        assert_eq!(decode::<ObjectRow>(&raw, CF_OBJECTS).unwrap(), v3);
+        let part = PartRow {
+            number: 2,
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            layout: v2_part(2, b"x").layout,
+            checksums: vec![(ChecksumAlgorithm::Crc32, vec![1, 2, 3, 4])],
+        };
+        let raw = encode(&part).unwrap();
+        assert_eq!(postcard::from_bytes::<PartRowV2>(&raw).unwrap().number, 2);
+        assert_eq!(decode::<PartRow>(&raw, CF_PARTS).unwrap(), part);
     }
 
     #[test]

@@ -13,12 +13,23 @@
 //!   v2 rows too, without their tags (`postcard::from_bytes` ignores trailing
 //!   bytes), so a rollback keeps working.
 //!
-//! A field added later goes after `tags`, and the store's decoder learns the
-//! encoding of its default. Reordering or removing a field needs a migration.
+//! - v3: flexible checksums. `checksum` appended to [`ObjectRow`] and
+//!   [`Upload`] (after `tags`), `checksums` to [`PartRow`] (its first added
+//!   field: parts never had tags). A v2 row lacks exactly the encoding of
+//!   `None` / an empty list (one zero byte); the store decodes it as a row
+//!   without checksums, and a v1 row as one without tags and checksums. A
+//!   binary from before v3 reads v3 rows without their checksums.
+//!
+//! A field added later goes at the end, and the store's decoder learns the
+//! encoding of its default (`store::added_fields`). Reordering or removing a
+//! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
+//! `ChecksumType`) are encoded by variant index: variants are only added at
+//! the end.
 //! The RPC messages carry these types as well; gateway and metadata service
 //! are upgraded together (mixed versions are not supported on the wire).
 
 use serde::{Deserialize, Serialize};
+use shale_common::checksum::{ChecksumAlgorithm, ChecksumType};
 use shale_common::{NodeInfo, ObjectData, PartLayout};
 
 /// A bucket as the catalogue records it.
@@ -57,8 +68,37 @@ pub struct ObjectRow {
     pub data: ObjectData,
     /// Object tags (`x-amz-tagging`, `PutObjectTagging`), in the order given.
     /// Changing them changes neither the ETag nor the last-modified time.
-    /// Row format v2: must stay the last field.
+    /// Row format v2.
     pub tags: Vec<(String, String)>,
+    /// The object's flexible checksum, as GET and HEAD report it with
+    /// `x-amz-checksum-mode: ENABLED`; `None` for objects written before
+    /// row format v3. Row format v3: must stay the last field.
+    pub checksum: Option<ObjectChecksum>,
+}
+
+/// An object's stored checksum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectChecksum {
+    /// The algorithm (`x-amz-checksum-<algorithm>`).
+    pub algorithm: ChecksumAlgorithm,
+    /// `x-amz-checksum-type`. Single-part objects are always FULL_OBJECT.
+    pub kind: ChecksumType,
+    /// The binary digest (CRCs big-endian). For COMPOSITE, the digest of the
+    /// parts' digests; S3 reports it with a `-<parts_count>` suffix.
+    pub value: Vec<u8>,
+    /// Multipart objects: each part's digest of `algorithm`, in part order
+    /// (GetObjectAttributes lists them). Empty for single-part objects.
+    pub parts: Vec<Vec<u8>>,
+}
+
+/// The checksum a multipart upload was created with
+/// (`x-amz-checksum-algorithm`, `x-amz-checksum-type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadChecksum {
+    /// Every part is checksummed with this algorithm.
+    pub algorithm: ChecksumAlgorithm,
+    /// How the parts' checksums make the object's.
+    pub kind: ChecksumType,
 }
 
 /// One entry of a ListObjects answer.
@@ -92,8 +132,12 @@ pub struct Upload {
     /// Copied to the object on completion.
     pub user_metadata: Vec<(String, String)>,
     /// Copied to the object on completion (`x-amz-tagging` of
-    /// CreateMultipartUpload). Row format v2: must stay the last field.
+    /// CreateMultipartUpload). Row format v2.
     pub tags: Vec<(String, String)>,
+    /// The checksum the upload was created with; `None`: the object gets
+    /// S3's default, a FULL_OBJECT CRC64NVME. Row format v3: must stay the
+    /// last field.
+    pub checksum: Option<UploadChecksum>,
 }
 
 /// One uploaded part of a multipart upload.
@@ -109,6 +153,36 @@ pub struct PartRow {
     pub last_modified_ms: i64,
     /// Where the part's bytes are.
     pub layout: PartLayout,
+    /// Every checksum of the part the gateway computed, by algorithm (at
+    /// most one each): the ones the client sent, the upload's algorithm and
+    /// CRC64NVME (for the default object checksum). Empty for parts written
+    /// before row format v3. Row format v3: must stay the last field.
+    pub checksums: Vec<(ChecksumAlgorithm, Vec<u8>)>,
+}
+
+impl PartRow {
+    /// The part's digest of `algorithm`, if it was computed.
+    pub fn checksum(&self, algorithm: ChecksumAlgorithm) -> Option<&[u8]> {
+        self.checksums
+            .iter()
+            .find(|(a, _)| *a == algorithm)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// What CompleteMultipartUpload says about checksums, checked by the store
+/// against the parts before it writes the object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteChecks {
+    /// Part checksums listed in the request: (part number, algorithm, digest).
+    pub parts: Vec<(u32, ChecksumAlgorithm, Vec<u8>)>,
+    /// `x-amz-checksum-type` of the request.
+    pub kind: Option<ChecksumType>,
+    /// The object checksum the client expects (`x-amz-checksum-<alg>`); for
+    /// COMPOSITE, without its `-N` suffix (the gateway checks N).
+    pub object: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    /// `x-amz-mp-object-size`: the object size the client expects.
+    pub object_size: Option<u64>,
 }
 
 /// An S3 access key and its secret.
@@ -209,6 +283,12 @@ pub enum MetaError {
     /// A malformed argument (the message names it).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A request S3 refuses as `InvalidRequest` (the message says why).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A checksum the client expects does not match (S3's `BadDigest`).
+    #[error("bad digest: {0}")]
+    BadDigest(String),
     /// The metadata service could not be reached or did not answer.
     #[error("metadata service unavailable: {0}")]
     Unavailable(String),
@@ -283,6 +363,7 @@ pub enum MetaRequest {
         key: String,
         upload_id: String,
         parts: Vec<(u32, String)>,
+        checks: CompleteChecks,
         if_none_match: bool,
     },
     /// → `MetaResponse::Unit`.

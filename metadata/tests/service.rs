@@ -62,6 +62,7 @@ fn inline_row(etag: &str) -> ObjectRow {
         parts_count: None,
         data: ObjectData::Inline(b"hi".to_vec()),
         tags: Vec::new(),
+        checksum: None,
     }
 }
 
@@ -136,6 +137,7 @@ async fn client_round_trips_through_the_service() {
             system_headers: vec![],
             user_metadata: vec![],
             tags: Vec::new(),
+            checksum: None,
         })
         .await
         .unwrap();

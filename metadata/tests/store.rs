@@ -1,6 +1,8 @@
 //! `MetaStore` against a real RocksDB in a temp directory.
 
+use shale_common::checksum::{self, ChecksumAlgorithm, ChecksumType};
 use shale_common::{ChunkPlacement, Coding, ObjectData, PartLayout, SegmentLayout};
+use shale_metadata::store::MIN_PART_SIZE;
 use shale_metadata::*;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
@@ -42,6 +44,7 @@ fn row(etag: &str, chunk_prefix: &str) -> ObjectRow {
         parts_count: None,
         data: ObjectData::Parts(vec![layout(1, 10, etag, chunk_prefix)]),
         tags: Vec::new(),
+        checksum: None,
     }
 }
 
@@ -334,6 +337,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> Upload {
         system_headers: vec![("content-language".into(), "fr".into())],
         user_metadata: vec![("owner".into(), "me".into())],
         tags: Vec::new(),
+        checksum: None,
     }
 }
 
@@ -344,6 +348,7 @@ fn part(number: u32, size: u64, etag: &str, chunk_prefix: &str) -> PartRow {
         etag: etag.into(),
         last_modified_ms: 7,
         layout: layout(number, size, etag, chunk_prefix),
+        checksums: Vec::new(),
     }
 }
 
@@ -398,7 +403,7 @@ fn multipart_complete_builds_the_object() {
 
     // Errors leave the upload intact.
     assert_eq!(
-        s.complete_upload("b", "movie", "u1", &[], false),
+        s.complete_upload("b", "movie", "u1", &[], &CompleteChecks::default(), false),
         Err(MetaError::InvalidArgument(
             "You must specify at least one part".into()
         ))
@@ -409,6 +414,7 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(2, MD5_WORLD.into()), (1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
             false
         ),
         Err(MetaError::InvalidPartOrder)
@@ -419,16 +425,31 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(1, MD5_HELLO.into()), (1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
             false
         ),
         Err(MetaError::InvalidPartOrder)
     );
     assert!(matches!(
-        s.complete_upload("b", "movie", "u1", &[(1, MD5_WORLD.into())], false),
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(1, MD5_WORLD.into())],
+            &CompleteChecks::default(),
+            false
+        ),
         Err(MetaError::InvalidPart(_))
     ));
     assert!(matches!(
-        s.complete_upload("b", "movie", "u1", &[(4, MD5_WORLD.into())], false),
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(4, MD5_WORLD.into())],
+            &CompleteChecks::default(),
+            false
+        ),
         Err(MetaError::InvalidPart(_))
     ));
     assert_eq!(
@@ -437,12 +458,20 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(2, MD5_WORLD.into()), (3, MD5_WORLD.into())],
+            &CompleteChecks::default(),
             false
         ),
         Err(MetaError::EntityTooSmall)
     );
     assert_eq!(
-        s.complete_upload("b", "movie", "u1", &[(1, MD5_HELLO.into())], true),
+        s.complete_upload(
+            "b",
+            "movie",
+            "u1",
+            &[(1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
+            true
+        ),
         Err(MetaError::PreconditionFailed)
     );
 
@@ -452,6 +481,7 @@ fn multipart_complete_builds_the_object() {
             "movie",
             "u1",
             &[(1, format!("\"{MD5_HELLO}\"")), (2, MD5_WORLD.into())],
+            &CompleteChecks::default(),
             false,
         )
         .unwrap();
@@ -611,8 +641,15 @@ fn retried_writes_never_collect_live_chunks() {
     s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
         .unwrap();
     assert!(gc_chunk_ids(&s).is_empty());
-    s.complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
-        .unwrap();
+    s.complete_upload(
+        "b",
+        "m",
+        "u",
+        &[(1, MD5_HELLO.into())],
+        &CompleteChecks::default(),
+        false,
+    )
+    .unwrap();
     assert!(gc_chunk_ids(&s).is_empty());
 }
 
@@ -754,7 +791,14 @@ fn upload_tags_go_to_the_completed_object() {
     s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
         .unwrap();
     let done = s
-        .complete_upload("b", "m", "u", &[(1, MD5_HELLO.into())], false)
+        .complete_upload(
+            "b",
+            "m",
+            "u",
+            &[(1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
+            false,
+        )
         .unwrap();
     assert_eq!(done.tags, tags(&[("project", "x"), ("tier", "cold")]));
     assert_eq!(s.get_object("b", "m").unwrap().tags, done.tags);
@@ -825,4 +869,155 @@ fn gc_entries_come_due_in_order_and_go_when_done() {
         s.gc_done(&[vec![1, 2, 3]]),
         Err(MetaError::InvalidArgument(_))
     ));
+}
+
+/// A part with the given checksums; its etag is the MD5 of `body`.
+fn part_with(number: u32, body: &[u8], algorithms: &[ChecksumAlgorithm]) -> PartRow {
+    let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(body));
+    PartRow {
+        checksums: algorithms
+            .iter()
+            .map(|a| (*a, checksum::digest(*a, body)))
+            .collect(),
+        ..part(number, body.len() as u64, &etag, &format!("ck{number}"))
+    }
+}
+
+#[test]
+fn completion_computes_and_checks_the_object_checksum() {
+    use ChecksumAlgorithm::*;
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    let bodies: [Vec<u8>; 2] = [vec![1u8; MIN_PART_SIZE as usize], b"tail".to_vec()];
+    let whole = bodies.concat();
+    let listed = |bodies: &[Vec<u8>]| -> Vec<(u32, String)> {
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(b));
+                (i as u32 + 1, etag)
+            })
+            .collect()
+    };
+    let start = |id: &str, c: Option<UploadChecksum>, algs: &[ChecksumAlgorithm]| {
+        s.create_upload(Upload {
+            checksum: c,
+            ..upload("b", id, id)
+        })
+        .unwrap();
+        for (i, body) in bodies.iter().enumerate() {
+            s.put_part("b", id, id, part_with(i as u32 + 1, body, algs))
+                .unwrap();
+        }
+    };
+    let part_sums = |alg: ChecksumAlgorithm| -> Vec<(u32, ChecksumAlgorithm, Vec<u8>)> {
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32 + 1, alg, checksum::digest(alg, b)))
+            .collect()
+    };
+
+    // No algorithm: S3's default, a FULL_OBJECT CRC64NVME of the whole object.
+    start("dflt", None, &[Crc32, Crc64Nvme]);
+    let o = s
+        .complete_upload(
+            "b",
+            "dflt",
+            "dflt",
+            &listed(&bodies),
+            &CompleteChecks::default(),
+            false,
+        )
+        .unwrap();
+    let c = o.checksum.unwrap();
+    assert_eq!((c.algorithm, c.kind), (Crc64Nvme, ChecksumType::FullObject));
+    assert_eq!(c.value, checksum::digest(Crc64Nvme, &whole));
+
+    // FULL_OBJECT CRC32C, with the part checksums and the object's listed.
+    let full = UploadChecksum {
+        algorithm: Crc32c,
+        kind: ChecksumType::FullObject,
+    };
+    start("full", Some(full), &[Crc32c, Crc64Nvme]);
+    let checks = CompleteChecks {
+        parts: part_sums(Crc32c),
+        kind: Some(ChecksumType::FullObject),
+        object: Some((Crc32c, checksum::digest(Crc32c, &whole))),
+        object_size: Some(whole.len() as u64),
+    };
+    let o = s
+        .complete_upload("b", "full", "full", &listed(&bodies), &checks, false)
+        .unwrap();
+    assert_eq!(o.checksum.unwrap().value, checksum::digest(Crc32c, &whole));
+
+    // COMPOSITE SHA1: the digest of the part digests; every part listed.
+    let comp = UploadChecksum {
+        algorithm: Sha1,
+        kind: ChecksumType::Composite,
+    };
+    start("comp", Some(comp), &[Sha1, Crc64Nvme]);
+    let digests: Vec<Vec<u8>> = bodies.iter().map(|b| checksum::digest(Sha1, b)).collect();
+    let bad = |checks: CompleteChecks| {
+        s.complete_upload("b", "comp", "comp", &listed(&bodies), &checks, false)
+            .unwrap_err()
+    };
+    assert!(matches!(
+        bad(CompleteChecks::default()),
+        MetaError::InvalidRequest(m) if m.contains("missing for part 1")
+    ));
+    let mut wrong = part_sums(Sha1);
+    wrong[1].2 = checksum::digest(Sha1, b"other");
+    assert!(matches!(
+        bad(CompleteChecks {
+            parts: wrong,
+            ..Default::default()
+        }),
+        MetaError::InvalidPart(_)
+    ));
+    assert!(matches!(
+        bad(CompleteChecks {
+            parts: part_sums(Sha1),
+            kind: Some(ChecksumType::FullObject),
+            ..Default::default()
+        }),
+        MetaError::InvalidRequest(_)
+    ));
+    assert!(matches!(
+        bad(CompleteChecks {
+            parts: part_sums(Sha1),
+            object: Some((Sha1, vec![0; 20])),
+            ..Default::default()
+        }),
+        MetaError::BadDigest(_)
+    ));
+    assert!(matches!(
+        bad(CompleteChecks {
+            parts: part_sums(Sha1),
+            object_size: Some(1),
+            ..Default::default()
+        }),
+        MetaError::InvalidRequest(_)
+    ));
+    // Nothing was written by the failed attempts.
+    assert_eq!(s.get_object("b", "comp"), Err(MetaError::NoSuchKey));
+    let o = s
+        .complete_upload(
+            "b",
+            "comp",
+            "comp",
+            &listed(&bodies),
+            &CompleteChecks {
+                parts: part_sums(Sha1),
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    let c = o.checksum.unwrap();
+    assert_eq!(c.kind, ChecksumType::Composite);
+    assert_eq!(c.value, checksum::digest(Sha1, &digests.concat()));
+    assert_eq!(c.parts, digests);
+    assert_eq!(s.get_object("b", "comp").unwrap().checksum, Some(c));
 }

@@ -40,6 +40,10 @@ pub enum Error {
     /// Bad request arguments.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A request S3 refuses as `InvalidRequest` (e.g. a malformed or
+    /// conflicting checksum header).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// A bug or an unexpected state.
     #[error("internal: {0}")]
     Internal(String),
@@ -101,6 +105,8 @@ pub fn to_s3_error(e: Error) -> S3Error {
                 "At least one of the pre-conditions you specified did not hold",
             ),
             MetaError::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
+            MetaError::InvalidRequest(detail) => S3Error::with_message(C::InvalidRequest, detail),
+            MetaError::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),
             MetaError::Unavailable(detail) => {
                 tracing::warn!(%detail, "metadata service unavailable");
                 S3Error::with_message(
@@ -139,6 +145,7 @@ pub fn to_s3_error(e: Error) -> S3Error {
         Error::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
         Error::Body(e) => e,
         Error::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
+        Error::InvalidRequest(detail) => S3Error::with_message(C::InvalidRequest, detail),
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             S3Error::with_message(

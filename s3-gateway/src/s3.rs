@@ -10,9 +10,12 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shale_common::ObjectData;
-use shale_metadata::{MetaClient, ObjectRow, PartRow, Upload};
+use shale_common::checksum::{self as sums, ChecksumAlgorithm, ChecksumType};
+use shale_metadata::{
+    CompleteChecks, MetaClient, ObjectChecksum, ObjectRow, PartRow, Upload, UploadChecksum,
+};
 
-use crate::checksum::RequestChecksums;
+use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::datapath::{DataPath, WriteTarget};
 use crate::error::{Error, to_s3_error};
 use crate::post::{self, PostFileName};
@@ -283,14 +286,15 @@ impl Gateway {
     }
 
     /// Reads a request body through the data path, verifying every checksum the
-    /// client sent (headers, trailers, Content-MD5) before returning.
+    /// client sent (headers, trailers, Content-MD5) before returning. Returns
+    /// what was written and every checksum `checks` computed.
     async fn store_body(
         &self,
         body: Option<StreamingBlob>,
         checks: RequestChecksums,
         trailers: Option<s3s::TrailingHeaders>,
         target: WriteTarget<'_>,
-    ) -> S3Result<crate::datapath::Written> {
+    ) -> S3Result<(crate::datapath::Written, Digests)> {
         let mut checks = checks;
         let stream = match body {
             Some(b) => b.map(|r| r.map_err(body_error)).boxed(),
@@ -302,10 +306,10 @@ impl Gateway {
             .await
             .map_err(to_s3_error)?;
         let trailer_map = trailers.and_then(|t| t.take());
-        checks
+        let digests = checks
             .verify(&written.md5, trailer_map.as_ref())
             .map_err(to_s3_error)?;
-        Ok(written)
+        Ok((written, digests))
     }
 }
 
@@ -411,7 +415,7 @@ impl S3 for Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
-        let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+        let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
         // A browser upload (POST Object) arrives here too: `s3s` has checked
         // its signature and policy; S3 replaces `${filename}` in its key.
         let post_file = req.extensions.get::<PostFileName>().cloned();
@@ -420,6 +424,14 @@ impl S3 for Gateway {
             input.key = post::substitute_file_name(&input.key, name.get());
         }
         check_key(&input.key)?;
+        // S3 stores the checksum the client sent, or computes the one it
+        // named in x-amz-sdk-checksum-algorithm, or its default, CRC64NVME.
+        let algorithm = match (checks.announced(), &input.checksum_algorithm) {
+            (Some(a), _) => a,
+            (None, Some(a)) => checksum::algorithm_of(a).map_err(to_s3_error)?,
+            (None, None) => ChecksumAlgorithm::Crc64Nvme,
+        };
+        checks.compute(algorithm);
         // Checked before any byte of the body is stored.
         let tags = tagging::parse_header(input.tagging.as_deref())?;
         let expected_len = content_length(input.content_length)?;
@@ -453,7 +465,7 @@ impl S3 for Gateway {
             input.metadata,
         );
         let prefix = uuid::Uuid::new_v4().simple().to_string();
-        let written = self
+        let (written, digests) = self
             .store_body(
                 input.body,
                 checks,
@@ -466,6 +478,7 @@ impl S3 for Gateway {
                 },
             )
             .await?;
+        let checksum = full_object_checksum(&digests, algorithm)?;
         let size = written.part.size;
         let etag_hex = written.part.etag.clone();
         let data = match written.inline {
@@ -482,16 +495,19 @@ impl S3 for Gateway {
             parts_count: None,
             data,
             tags,
+            checksum: Some(checksum.clone()),
         };
         self.meta
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
             .map_err(meta_err)?;
-        let mut resp = S3Response::new(PutObjectOutput {
+        let mut out = PutObjectOutput {
             e_tag: Some(etag(&etag_hex)),
             size: Some(size as i64),
             ..Default::default()
-        });
+        };
+        set_checksum_fields!(out, ChecksumFields::object(&checksum, None), type);
+        let mut resp = S3Response::new(out);
         // `s3s` writes no ETag header in a POST Object answer; S3 does.
         if post_file.is_some()
             && let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag_hex}\""))
@@ -589,12 +605,21 @@ impl S3 for Gateway {
             }
         };
         self.require_bucket(&input.bucket).await?;
+        // The copy is a single-part object: it gets a FULL_OBJECT checksum
+        // of the algorithm asked for, or of the source's, or S3's default.
+        let algorithm = match (&input.checksum_algorithm, &src.checksum) {
+            (Some(a), _) => checksum::algorithm_of(a).map_err(to_s3_error)?,
+            (None, Some(c)) => c.algorithm,
+            (None, None) => ChecksumAlgorithm::Crc64Nvme,
+        };
+        let mut hasher = sums::Hasher::new(algorithm);
         // The copy gets chunks of its own: versions never share chunks, so
         // deleting one can never free the other's data.
         let (data, size, etag_hex) = match &src.data {
             ObjectData::Inline(bytes) => {
                 let md5: [u8; 16] =
                     md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(bytes)).into();
+                hasher.update(bytes);
                 (
                     ObjectData::Inline(bytes.clone()),
                     src.size,
@@ -619,7 +644,7 @@ impl S3 for Gateway {
                             allow_inline: true,
                             expected_len: Some(src.size),
                         },
-                        |_| {},
+                        |b| hasher.update(b),
                     )
                     .await
                     .map_err(to_s3_error)?;
@@ -630,6 +655,12 @@ impl S3 for Gateway {
                 };
                 (data, src.size, etag_hex)
             }
+        };
+        let checksum = ObjectChecksum {
+            algorithm,
+            kind: ChecksumType::FullObject,
+            value: hasher.finalize(),
+            parts: Vec::new(),
         };
         let now = now_ms();
         let row = ObjectRow {
@@ -642,17 +673,20 @@ impl S3 for Gateway {
             parts_count: None,
             data,
             tags,
+            checksum: Some(checksum.clone()),
         };
         self.meta
             .put_object(&input.bucket, &input.key, row, false, None)
             .await
             .map_err(meta_err)?;
+        let mut result = CopyObjectResult {
+            e_tag: Some(etag(&etag_hex)),
+            last_modified: Some(ts(now)),
+            ..Default::default()
+        };
+        set_checksum_fields!(result, ChecksumFields::object(&checksum, None), type);
         Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&etag_hex)),
-                last_modified: Some(ts(now)),
-                ..Default::default()
-            }),
+            copy_object_result: Some(result),
             ..Default::default()
         }))
     }
@@ -693,6 +727,10 @@ impl S3 for Gateway {
             }
         };
         let mut out = object_output(&row);
+        if let Some(fields) = reported_checksum(&row, input.checksum_mode.as_ref(), &content_range)
+        {
+            set_checksum_fields!(out, fields, type);
+        }
         out.body = Some(body);
         out.content_length = Some((end - start) as i64);
         out.content_range = content_range;
@@ -739,6 +777,7 @@ impl S3 for Gateway {
         );
         let (start, end, content_range) = resolve_range(input.range.as_ref(), row.size)?;
         let content_length = (end - start) as i64;
+        let fields = reported_checksum(&row, input.checksum_mode.as_ref(), &content_range);
         let mut resp = S3Response::new(HeadObjectOutput {
             accept_ranges: o.accept_ranges,
             cache_control: o.cache_control,
@@ -755,6 +794,9 @@ impl S3 for Gateway {
             parts_count: o.parts_count,
             ..Default::default()
         });
+        if let Some(fields) = fields {
+            set_checksum_fields!(resp.output, fields, type);
+        }
         // S3 sends x-amz-tagging-count on HEAD as on GET, but s3s's
         // HeadObjectOutput (from AWS's API model) has no field for it.
         if let Some(n) = o.tag_count {
@@ -764,6 +806,63 @@ impl S3 for Gateway {
             );
         }
         Ok(resp)
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        check_version(input.version_id.as_deref())?;
+        let row = self
+            .meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        // SDKs send the list as one comma-separated header, which s3s 0.14.1
+        // keeps as a single item.
+        let wants = |name: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|a| a.as_str().split(','))
+                .any(|a| a.trim().eq_ignore_ascii_case(name))
+        };
+        let mut out = GetObjectAttributesOutput {
+            last_modified: Some(ts(row.last_modified_ms)),
+            ..Default::default()
+        };
+        if wants(ObjectAttributes::ETAG) {
+            // FIXME: S3 answers this ETag without quotes; s3s 0.14.1 always
+            // quotes ETags in XML.
+            out.e_tag = Some(etag(&row.etag));
+        }
+        if wants(ObjectAttributes::OBJECT_SIZE) {
+            out.object_size = Some(row.size as i64);
+        }
+        if wants(ObjectAttributes::STORAGE_CLASS) {
+            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        }
+        if wants(ObjectAttributes::CHECKSUM)
+            && let Some(c) = &row.checksum
+        {
+            // The digest alone: the parts count is ObjectParts' business.
+            let mut checksum = Checksum::default();
+            set_checksum_fields!(checksum, ChecksumFields::object(c, None), type);
+            out.checksum = Some(checksum);
+        }
+        if wants(ObjectAttributes::OBJECT_PARTS)
+            && let Some(total) = row.parts_count
+        {
+            out.object_parts = Some(object_parts(
+                &row,
+                total,
+                input.part_number_marker,
+                page_size(input.max_parts)?,
+            ));
+        }
+        Ok(S3Response::new(out))
     }
 
     async fn delete_object(
@@ -921,6 +1020,11 @@ impl S3 for Gateway {
         let input = req.input;
         check_key(&input.key)?;
         let tags = tagging::parse_header(input.tagging.as_deref())?;
+        let checksum = upload_checksum(
+            input.checksum_algorithm.as_ref(),
+            input.checksum_type.as_ref(),
+        )
+        .map_err(to_s3_error)?;
         let headers = collect_headers(
             input.content_type.map(|c| c.to_string()),
             input.cache_control,
@@ -940,12 +1044,15 @@ impl S3 for Gateway {
             system_headers: headers.system,
             user_metadata: headers.user,
             tags,
+            checksum,
         };
         self.meta.create_upload(upload).await.map_err(meta_err)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
+            checksum_algorithm: checksum.map(|c| s3_algorithm(c.algorithm)),
+            checksum_type: checksum.map(|c| checksum::s3_type(c.kind)),
             ..Default::default()
         }))
     }
@@ -955,7 +1062,7 @@ impl S3 for Gateway {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers.clone();
-        let checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+        let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
         let input = req.input;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(
@@ -965,13 +1072,38 @@ impl S3 for Gateway {
         }
         let expected_len = content_length(input.content_length)?;
         // Fail before storing any byte when the upload does not exist.
-        self.meta
+        let upload = self
+            .meta
             .get_upload(&input.bucket, &input.key, &input.upload_id)
             .await
             .map_err(meta_err)?;
+        let sent = match (checks.announced(), &input.checksum_algorithm) {
+            (Some(a), _) => Some(a),
+            (None, Some(a)) => Some(checksum::algorithm_of(a).map_err(to_s3_error)?),
+            (None, None) => None,
+        };
+        if let Some(c) = upload.checksum {
+            // S3 checksums every part of an upload with the upload's algorithm.
+            if let Some(sent) = sent
+                && sent != c.algorithm
+            {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    c.algorithm.name().to_lowercase(),
+                    sent.name().to_lowercase()
+                ));
+            }
+            checks.compute(c.algorithm);
+        }
+        if let Some(a) = sent {
+            checks.compute(a);
+        }
+        // For the default object checksum, whatever the client sends.
+        checks.compute(ChecksumAlgorithm::Crc64Nvme);
         let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
         let part_number = input.part_number as u32;
-        let written = self
+        let (written, digests) = self
             .store_body(
                 input.body,
                 checks,
@@ -984,22 +1116,31 @@ impl S3 for Gateway {
                 },
             )
             .await?;
+        let mut fields = ChecksumFields::pick(&digests, part_algorithm(upload.checksum));
+        if let Some(a) = sent
+            && let Some((_, v)) = digests.iter().find(|(d, _)| *d == a)
+        {
+            fields.add_digest(a, v);
+        }
         let part = PartRow {
             number: part_number,
             size: written.part.size,
             etag: written.part.etag.clone(),
             last_modified_ms: now_ms(),
             layout: written.part,
+            checksums: digests,
         };
         let etag_hex = part.etag.clone();
         self.meta
             .put_part(&input.bucket, &input.key, &input.upload_id, part)
             .await
             .map_err(meta_err)?;
-        Ok(S3Response::new(UploadPartOutput {
+        let mut out = UploadPartOutput {
             e_tag: Some(etag(&etag_hex)),
             ..Default::default()
-        }))
+        };
+        set_checksum_fields!(out, fields);
+        Ok(S3Response::new(out))
     }
 
     async fn complete_multipart_upload(
@@ -1007,6 +1148,22 @@ impl S3 for Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
+        let mut checks = CompleteChecks {
+            kind: input
+                .checksum_type
+                .as_ref()
+                .map(checksum::type_of)
+                .transpose()
+                .map_err(to_s3_error)?,
+            object_size: input
+                .mpu_object_size
+                .map(|n| {
+                    u64::try_from(n)
+                        .map_err(|_| s3_error!(InvalidArgument, "negative x-amz-mp-object-size"))
+                })
+                .transpose()?,
+            ..Default::default()
+        };
         let parts: Vec<(u32, String)> = input
             .multipart_upload
             .and_then(|m| m.parts)
@@ -1017,10 +1174,43 @@ impl S3 for Gateway {
                     .part_number
                     .filter(|n| *n >= 1)
                     .ok_or_else(|| s3_error!(InvalidPart, "a part has no valid PartNumber"))?;
+                for (algorithm, value) in [
+                    (ChecksumAlgorithm::Crc32, &p.checksum_crc32),
+                    (ChecksumAlgorithm::Crc32c, &p.checksum_crc32c),
+                    (ChecksumAlgorithm::Crc64Nvme, &p.checksum_crc64nvme),
+                    (ChecksumAlgorithm::Sha1, &p.checksum_sha1),
+                    (ChecksumAlgorithm::Sha256, &p.checksum_sha256),
+                ] {
+                    if let Some(v) = value {
+                        let digest = checksum::parse_value(algorithm, v).ok_or_else(|| {
+                            s3_error!(
+                                InvalidPart,
+                                "part {}: the {} checksum is not valid",
+                                number,
+                                algorithm.name()
+                            )
+                        })?;
+                        checks.parts.push((number as u32, algorithm, digest));
+                    }
+                }
                 let tag = p.e_tag.map(|e| strip_quotes(e.value())).unwrap_or_default();
                 Ok((number as u32, tag))
             })
             .collect::<S3Result<_>>()?;
+        for (algorithm, value) in [
+            (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
+            (ChecksumAlgorithm::Crc32c, &input.checksum_crc32c),
+            (ChecksumAlgorithm::Crc64Nvme, &input.checksum_crc64nvme),
+            (ChecksumAlgorithm::Sha1, &input.checksum_sha1),
+            (ChecksumAlgorithm::Sha256, &input.checksum_sha256),
+        ] {
+            if let Some(v) = value {
+                checks.object = Some((
+                    algorithm,
+                    expected_object_checksum(algorithm, v, parts.len())?,
+                ));
+            }
+        }
         if parts.is_empty() {
             return Err(s3_error!(
                 MalformedXML,
@@ -1035,17 +1225,22 @@ impl S3 for Gateway {
                 &input.key,
                 &input.upload_id,
                 parts,
+                checks,
                 if_none_match,
             )
             .await
             .map_err(meta_err)?;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
+        let mut out = CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag(&row.etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             ..Default::default()
-        }))
+        };
+        if let Some(c) = &row.checksum {
+            set_checksum_fields!(out, ChecksumFields::object(c, row.parts_count), type);
+        }
+        Ok(S3Response::new(out))
     }
 
     async fn abort_multipart_upload(
@@ -1070,6 +1265,12 @@ impl S3 for Gateway {
         let input = req.input;
         let max_parts = page_size(input.max_parts)?;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let upload = self
+            .meta
+            .get_upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(meta_err)?;
+        let reported = part_algorithm(upload.checksum);
         let res = self
             .meta
             .list_parts(
@@ -1084,12 +1285,16 @@ impl S3 for Gateway {
         let parts = res
             .parts
             .into_iter()
-            .map(|p| Part {
-                e_tag: Some(etag(&p.etag)),
-                last_modified: Some(ts(p.last_modified_ms)),
-                part_number: Some(p.number as i32),
-                size: Some(p.size as i64),
-                ..Default::default()
+            .map(|p| {
+                let mut part = Part {
+                    e_tag: Some(etag(&p.etag)),
+                    last_modified: Some(ts(p.last_modified_ms)),
+                    part_number: Some(p.number as i32),
+                    size: Some(p.size as i64),
+                    ..Default::default()
+                };
+                set_checksum_fields!(part, ChecksumFields::pick(&p.checksums, reported));
+                part
             })
             .collect();
         Ok(S3Response::new(ListPartsOutput {
@@ -1107,6 +1312,8 @@ impl S3 for Gateway {
                 id: Some("shale".into()),
             }),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            checksum_algorithm: upload.checksum.map(|c| s3_algorithm(c.algorithm)),
+            checksum_type: upload.checksum.map(|c| checksum::s3_type(c.kind)),
             ..Default::default()
         }))
     }
@@ -1264,6 +1471,169 @@ impl S3 for Gateway {
             .map_err(meta_err)?;
         Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
     }
+}
+
+/// GetObjectAttributes' ObjectParts of a multipart object: a page of its
+/// parts after `marker`, with each part's checksum when the object has one.
+fn object_parts(
+    row: &ObjectRow,
+    total: u32,
+    marker: Option<i32>,
+    max: u32,
+) -> GetObjectAttributesParts {
+    let sizes: Vec<(u32, u64)> = match &row.data {
+        ObjectData::Parts(parts) => parts.iter().map(|p| (p.number, p.size)).collect(),
+        ObjectData::Inline(_) => Vec::new(),
+    };
+    let after = marker.unwrap_or(0).max(0) as u32;
+    let remaining: Vec<(usize, &(u32, u64))> = sizes
+        .iter()
+        .enumerate()
+        .filter(|(_, (number, _))| *number > after)
+        .collect();
+    let truncated = remaining.len() > max as usize;
+    let page: Vec<ObjectPart> = remaining
+        .into_iter()
+        .take(max as usize)
+        .map(|(i, (number, size))| {
+            let mut part = ObjectPart {
+                part_number: Some(*number as i32),
+                size: Some(*size as i64),
+                ..Default::default()
+            };
+            if let Some(c) = &row.checksum
+                && let Some(d) = c.parts.get(i)
+            {
+                set_checksum_fields!(part, ChecksumFields::digest(c.algorithm, d));
+            }
+            part
+        })
+        .collect();
+    let next = page.last().and_then(|p| p.part_number);
+    GetObjectAttributesParts {
+        is_truncated: Some(truncated),
+        max_parts: Some(max as i32),
+        next_part_number_marker: if truncated { next } else { None },
+        part_number_marker: marker,
+        parts: Some(page),
+        total_parts_count: Some(total as i32),
+    }
+}
+
+/// Every checksum computed for one body, by algorithm.
+type Digests = Vec<(ChecksumAlgorithm, Vec<u8>)>;
+
+/// The FULL_OBJECT checksum of `algorithm` among those computed for a body.
+fn full_object_checksum(
+    digests: &Digests,
+    algorithm: ChecksumAlgorithm,
+) -> S3Result<ObjectChecksum> {
+    let value = digests
+        .iter()
+        .find(|(a, _)| *a == algorithm)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| {
+            to_s3_error(Error::Internal(format!(
+                "the {} checksum was not computed",
+                algorithm.name()
+            )))
+        })?;
+    Ok(ObjectChecksum {
+        algorithm,
+        kind: ChecksumType::FullObject,
+        value,
+        parts: Vec::new(),
+    })
+}
+
+/// The checksum UploadPart and ListParts report for a part: the upload's
+/// algorithm, or CRC64NVME (S3's default) for an upload created without one.
+fn part_algorithm(upload: Option<UploadChecksum>) -> ChecksumAlgorithm {
+    upload.map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm)
+}
+
+/// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of
+/// CreateMultipartUpload, with S3's rules: a type needs an algorithm, an
+/// algorithm alone gets its default type, and SHAs cannot be FULL_OBJECT
+/// nor CRC64NVME COMPOSITE.
+fn upload_checksum(
+    algorithm: Option<&s3s::dto::ChecksumAlgorithm>,
+    kind: Option<&s3s::dto::ChecksumType>,
+) -> Result<Option<UploadChecksum>, Error> {
+    let Some(algorithm) = algorithm else {
+        return match kind {
+            None => Ok(None),
+            Some(_) => Err(Error::InvalidRequest(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".into(),
+            )),
+        };
+    };
+    let algorithm = checksum::algorithm_of(algorithm)?;
+    let kind = match kind {
+        Some(k) => checksum::type_of(k)?,
+        None => algorithm.default_type(),
+    };
+    if !algorithm.supports(kind) {
+        return Err(Error::InvalidRequest(format!(
+            "The {} checksum type cannot be used with the {} checksum algorithm.",
+            kind.name(),
+            algorithm.name().to_lowercase()
+        )));
+    }
+    Ok(Some(UploadChecksum { algorithm, kind }))
+}
+
+/// S3's name of a checksum algorithm.
+fn s3_algorithm(a: ChecksumAlgorithm) -> s3s::dto::ChecksumAlgorithm {
+    s3s::dto::ChecksumAlgorithm::from(a.name().to_owned())
+}
+
+/// The object checksum a CompleteMultipartUpload expects: a digest, with a
+/// `-<parts>` suffix for COMPOSITE ones, whose count must be the parts'.
+fn expected_object_checksum(
+    algorithm: ChecksumAlgorithm,
+    value: &str,
+    parts: usize,
+) -> S3Result<Vec<u8>> {
+    let (digest, count) = match value.trim().rsplit_once('-') {
+        Some((d, n)) => (d, Some(n)),
+        None => (value, None),
+    };
+    let bad = || {
+        s3_error!(
+            InvalidRequest,
+            "Value for {} header is invalid.",
+            algorithm.header()
+        )
+    };
+    let digest = checksum::parse_value(algorithm, digest).ok_or_else(bad)?;
+    if let Some(n) = count
+        && n.parse::<usize>().map_err(|_| bad())? != parts
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The {} you specified did not match the calculated checksum.",
+            algorithm.name().to_lowercase()
+        ));
+    }
+    Ok(digest)
+}
+
+/// The checksum GET and HEAD report: only when the request asks for it
+/// (`x-amz-checksum-mode: ENABLED`), and never for a range, whose bytes are
+/// not the ones the checksum covers (S3 does the same).
+fn reported_checksum(
+    row: &ObjectRow,
+    mode: Option<&ChecksumMode>,
+    content_range: &Option<String>,
+) -> Option<ChecksumFields> {
+    let enabled = mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED));
+    if !enabled || content_range.is_some() {
+        return None;
+    }
+    row.checksum
+        .as_ref()
+        .map(|c| ChecksumFields::object(c, row.parts_count))
 }
 
 /// Listing entries for objects; keys URL-encoded when `url`.
