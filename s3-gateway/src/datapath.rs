@@ -221,6 +221,18 @@ impl DataPath {
 
         let tail = buf.split().freeze();
         md5.update(tail.clone()).await;
+        let inline =
+            target.allow_inline && writer.is_empty() && tail.len() <= self.config.inline_threshold;
+        let inline = if inline {
+            Some(tail)
+        } else {
+            // The last segment goes out before the MD5 is awaited: its
+            // chunk writes and the hashing overlap.
+            if !tail.is_empty() {
+                writer.push(tail).await?;
+            }
+            None
+        };
         let md5: [u8; 16] = md5.finalize().await;
         let mut part = PartLayout {
             number: target.part_number,
@@ -229,15 +241,8 @@ impl DataPath {
             coding: self.config.coding,
             segments: Vec::new(),
         };
-        if target.allow_inline && writer.is_empty() && tail.len() <= self.config.inline_threshold {
-            return Ok(Written {
-                inline: Some(tail),
-                part,
-                md5,
-            });
-        }
-        if !tail.is_empty() {
-            writer.push(tail).await?;
+        if inline.is_some() {
+            return Ok(Written { inline, part, md5 });
         }
         part.segments = writer.finish().await?;
         Ok(Written {

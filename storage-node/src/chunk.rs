@@ -213,6 +213,23 @@ pub fn read_data<R: Read + Seek>(
     offset: u64,
     len: u64,
 ) -> Result<Vec<u8>> {
+    read_data_with(header, offset, len, |start, span| {
+        let mut buf = vec![0u8; span];
+        r.seek(SeekFrom::Start(start))?;
+        r.read_exact(&mut buf).map_err(truncated)?;
+        Ok(buf)
+    })
+}
+
+/// Like [`read_data`], with the raw bytes fetched by `fetch(start, span)`:
+/// exactly `span` bytes of the chunk at chunk offset `start` (a reader that
+/// can fill a buffer without zeroing it first saves a pass over the data).
+pub fn read_data_with(
+    header: &ChunkHeader,
+    offset: u64,
+    len: u64,
+    fetch: impl FnOnce(u64, usize) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
     let in_range = offset
         .checked_add(len)
         .is_some_and(|end| end <= header.data_len);
@@ -232,9 +249,10 @@ pub fn read_data<R: Read + Seek>(
     let end = header.block_offset(last) + header.block_len(last) + CRC_LEN;
     let span = usize::try_from(end - start)
         .map_err(|_| Error::InvalidRange("range too large for memory".into()))?;
-    let mut buf = vec![0u8; span];
-    r.seek(SeekFrom::Start(start))?;
-    r.read_exact(&mut buf).map_err(truncated)?;
+    let mut buf = fetch(start, span)?;
+    if buf.len() != span {
+        return Err(Error::Corrupt("truncated chunk file".into()));
+    }
 
     // Check each block, then move the wanted bytes of it down over the CRCs
     // and the unwanted bytes: one buffer, no second copy of the range.
@@ -250,7 +268,9 @@ pub fn read_data<R: Read + Seek>(
         let block_start = index * bs;
         let from = offset.saturating_sub(block_start).min(block_len as u64) as usize;
         let to = (offset + len - block_start).min(block_len as u64) as usize;
-        buf.copy_within(pos + from..pos + to, kept);
+        if pos + from != kept {
+            buf.copy_within(pos + from..pos + to, kept);
+        }
         kept += to - from;
         pos += block_len + CRC_LEN as usize;
     }

@@ -250,7 +250,9 @@ impl ChunkStore {
             store.with_chunk(&id, |reader, header| {
                 let info = info_of(header);
                 let (offset, len) = pick(&info)?;
-                let data = chunk::read_data(reader, header, offset, len)?;
+                let data = chunk::read_data_with(header, offset, len, |start, span| {
+                    reader.read_span(start, span)
+                })?;
                 Ok((info, offset, Bytes::from(data)))
             })
         })

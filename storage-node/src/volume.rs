@@ -325,6 +325,35 @@ impl Volume {
     }
 }
 
+impl ChunkReader<'_> {
+    /// Exactly `span` bytes at chunk offset `start`, read into a buffer that
+    /// is not zeroed first (the read fills it).
+    pub fn read_span(&self, start: u64, span: usize) -> Result<Vec<u8>> {
+        let in_chunk = start
+            .checked_add(span as u64)
+            .is_some_and(|end| end <= self.len);
+        if !in_chunk {
+            return Err(Error::Corrupt("read past the end of the chunk".into()));
+        }
+        let mut buf = Vec::with_capacity(span);
+        while buf.len() < span {
+            let at = self.base + start + buf.len() as u64;
+            let want = span - buf.len();
+            let (filled, _) =
+                rustix::io::pread(self.file, &mut buf.spare_capacity_mut()[..want], at)
+                    .map_err(|e| Error::Io(e.into()))?;
+            if filled.is_empty() {
+                return Err(Error::Corrupt("truncated volume".into()));
+            }
+            let n = filled.len();
+            // SAFETY: pread initialised the first `n` bytes of the spare
+            // capacity.
+            unsafe { buf.set_len(buf.len() + n) };
+        }
+        Ok(buf)
+    }
+}
+
 /// `Read + Seek` over one chunk inside a volume (positioned reads, so any
 /// number of readers share the file).
 pub struct ChunkReader<'a> {
