@@ -298,7 +298,7 @@ mod simd {
     /// One MD5 step: `a = b + rotl(a + f(b, c, d) + m[g] + k, s)`, where `f`
     /// is the round's function as a `vpternlogd` truth table.
     macro_rules! step {
-        ($f:expr, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr, $s:expr) => {
+        (512, $f:expr, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr, $s:expr) => {
             let f = _mm512_ternarylogic_epi32::<$f>($b, $c, $d);
             let t = _mm512_add_epi32(
                 _mm512_add_epi32($a, f),
@@ -306,79 +306,87 @@ mod simd {
             );
             $a = _mm512_add_epi32($b, _mm512_rol_epi32::<$s>(t));
         };
+        (256, $f:expr, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr, $s:expr) => {
+            let f = _mm256_ternarylogic_epi32::<$f>($b, $c, $d);
+            let t = _mm256_add_epi32(
+                _mm256_add_epi32($a, f),
+                _mm256_add_epi32($m, _mm256_set1_epi32($k as i32)),
+            );
+            $a = _mm256_add_epi32($b, _mm256_rol_epi32::<$s>(t));
+        };
     }
 
     /// The 64 steps of MD5 (RFC 1321) over the message words `m`.
     macro_rules! md5_rounds {
-        ($a:ident, $b:ident, $c:ident, $d:ident, $m:ident) => {
+        ($w:tt, $a:ident, $b:ident, $c:ident, $d:ident, $m:ident) => {
             // F = (b & c) | (!b & d)        -> 0xCA
-            step!(0xCA, $a, $b, $c, $d, $m[0], 0xd76aa478u32, 7);
-            step!(0xCA, $d, $a, $b, $c, $m[1], 0xe8c7b756u32, 12);
-            step!(0xCA, $c, $d, $a, $b, $m[2], 0x242070dbu32, 17);
-            step!(0xCA, $b, $c, $d, $a, $m[3], 0xc1bdceeeu32, 22);
-            step!(0xCA, $a, $b, $c, $d, $m[4], 0xf57c0fafu32, 7);
-            step!(0xCA, $d, $a, $b, $c, $m[5], 0x4787c62au32, 12);
-            step!(0xCA, $c, $d, $a, $b, $m[6], 0xa8304613u32, 17);
-            step!(0xCA, $b, $c, $d, $a, $m[7], 0xfd469501u32, 22);
-            step!(0xCA, $a, $b, $c, $d, $m[8], 0x698098d8u32, 7);
-            step!(0xCA, $d, $a, $b, $c, $m[9], 0x8b44f7afu32, 12);
-            step!(0xCA, $c, $d, $a, $b, $m[10], 0xffff5bb1u32, 17);
-            step!(0xCA, $b, $c, $d, $a, $m[11], 0x895cd7beu32, 22);
-            step!(0xCA, $a, $b, $c, $d, $m[12], 0x6b901122u32, 7);
-            step!(0xCA, $d, $a, $b, $c, $m[13], 0xfd987193u32, 12);
-            step!(0xCA, $c, $d, $a, $b, $m[14], 0xa679438eu32, 17);
-            step!(0xCA, $b, $c, $d, $a, $m[15], 0x49b40821u32, 22);
+            step!($w, 0xCA, $a, $b, $c, $d, $m[0], 0xd76aa478u32, 7);
+            step!($w, 0xCA, $d, $a, $b, $c, $m[1], 0xe8c7b756u32, 12);
+            step!($w, 0xCA, $c, $d, $a, $b, $m[2], 0x242070dbu32, 17);
+            step!($w, 0xCA, $b, $c, $d, $a, $m[3], 0xc1bdceeeu32, 22);
+            step!($w, 0xCA, $a, $b, $c, $d, $m[4], 0xf57c0fafu32, 7);
+            step!($w, 0xCA, $d, $a, $b, $c, $m[5], 0x4787c62au32, 12);
+            step!($w, 0xCA, $c, $d, $a, $b, $m[6], 0xa8304613u32, 17);
+            step!($w, 0xCA, $b, $c, $d, $a, $m[7], 0xfd469501u32, 22);
+            step!($w, 0xCA, $a, $b, $c, $d, $m[8], 0x698098d8u32, 7);
+            step!($w, 0xCA, $d, $a, $b, $c, $m[9], 0x8b44f7afu32, 12);
+            step!($w, 0xCA, $c, $d, $a, $b, $m[10], 0xffff5bb1u32, 17);
+            step!($w, 0xCA, $b, $c, $d, $a, $m[11], 0x895cd7beu32, 22);
+            step!($w, 0xCA, $a, $b, $c, $d, $m[12], 0x6b901122u32, 7);
+            step!($w, 0xCA, $d, $a, $b, $c, $m[13], 0xfd987193u32, 12);
+            step!($w, 0xCA, $c, $d, $a, $b, $m[14], 0xa679438eu32, 17);
+            step!($w, 0xCA, $b, $c, $d, $a, $m[15], 0x49b40821u32, 22);
             // G = (b & d) | (c & !d)        -> 0xE4
-            step!(0xE4, $a, $b, $c, $d, $m[1], 0xf61e2562u32, 5);
-            step!(0xE4, $d, $a, $b, $c, $m[6], 0xc040b340u32, 9);
-            step!(0xE4, $c, $d, $a, $b, $m[11], 0x265e5a51u32, 14);
-            step!(0xE4, $b, $c, $d, $a, $m[0], 0xe9b6c7aau32, 20);
-            step!(0xE4, $a, $b, $c, $d, $m[5], 0xd62f105du32, 5);
-            step!(0xE4, $d, $a, $b, $c, $m[10], 0x02441453u32, 9);
-            step!(0xE4, $c, $d, $a, $b, $m[15], 0xd8a1e681u32, 14);
-            step!(0xE4, $b, $c, $d, $a, $m[4], 0xe7d3fbc8u32, 20);
-            step!(0xE4, $a, $b, $c, $d, $m[9], 0x21e1cde6u32, 5);
-            step!(0xE4, $d, $a, $b, $c, $m[14], 0xc33707d6u32, 9);
-            step!(0xE4, $c, $d, $a, $b, $m[3], 0xf4d50d87u32, 14);
-            step!(0xE4, $b, $c, $d, $a, $m[8], 0x455a14edu32, 20);
-            step!(0xE4, $a, $b, $c, $d, $m[13], 0xa9e3e905u32, 5);
-            step!(0xE4, $d, $a, $b, $c, $m[2], 0xfcefa3f8u32, 9);
-            step!(0xE4, $c, $d, $a, $b, $m[7], 0x676f02d9u32, 14);
-            step!(0xE4, $b, $c, $d, $a, $m[12], 0x8d2a4c8au32, 20);
+            step!($w, 0xE4, $a, $b, $c, $d, $m[1], 0xf61e2562u32, 5);
+            step!($w, 0xE4, $d, $a, $b, $c, $m[6], 0xc040b340u32, 9);
+            step!($w, 0xE4, $c, $d, $a, $b, $m[11], 0x265e5a51u32, 14);
+            step!($w, 0xE4, $b, $c, $d, $a, $m[0], 0xe9b6c7aau32, 20);
+            step!($w, 0xE4, $a, $b, $c, $d, $m[5], 0xd62f105du32, 5);
+            step!($w, 0xE4, $d, $a, $b, $c, $m[10], 0x02441453u32, 9);
+            step!($w, 0xE4, $c, $d, $a, $b, $m[15], 0xd8a1e681u32, 14);
+            step!($w, 0xE4, $b, $c, $d, $a, $m[4], 0xe7d3fbc8u32, 20);
+            step!($w, 0xE4, $a, $b, $c, $d, $m[9], 0x21e1cde6u32, 5);
+            step!($w, 0xE4, $d, $a, $b, $c, $m[14], 0xc33707d6u32, 9);
+            step!($w, 0xE4, $c, $d, $a, $b, $m[3], 0xf4d50d87u32, 14);
+            step!($w, 0xE4, $b, $c, $d, $a, $m[8], 0x455a14edu32, 20);
+            step!($w, 0xE4, $a, $b, $c, $d, $m[13], 0xa9e3e905u32, 5);
+            step!($w, 0xE4, $d, $a, $b, $c, $m[2], 0xfcefa3f8u32, 9);
+            step!($w, 0xE4, $c, $d, $a, $b, $m[7], 0x676f02d9u32, 14);
+            step!($w, 0xE4, $b, $c, $d, $a, $m[12], 0x8d2a4c8au32, 20);
             // H = b ^ c ^ d                 -> 0x96
-            step!(0x96, $a, $b, $c, $d, $m[5], 0xfffa3942u32, 4);
-            step!(0x96, $d, $a, $b, $c, $m[8], 0x8771f681u32, 11);
-            step!(0x96, $c, $d, $a, $b, $m[11], 0x6d9d6122u32, 16);
-            step!(0x96, $b, $c, $d, $a, $m[14], 0xfde5380cu32, 23);
-            step!(0x96, $a, $b, $c, $d, $m[1], 0xa4beea44u32, 4);
-            step!(0x96, $d, $a, $b, $c, $m[4], 0x4bdecfa9u32, 11);
-            step!(0x96, $c, $d, $a, $b, $m[7], 0xf6bb4b60u32, 16);
-            step!(0x96, $b, $c, $d, $a, $m[10], 0xbebfbc70u32, 23);
-            step!(0x96, $a, $b, $c, $d, $m[13], 0x289b7ec6u32, 4);
-            step!(0x96, $d, $a, $b, $c, $m[0], 0xeaa127fau32, 11);
-            step!(0x96, $c, $d, $a, $b, $m[3], 0xd4ef3085u32, 16);
-            step!(0x96, $b, $c, $d, $a, $m[6], 0x04881d05u32, 23);
-            step!(0x96, $a, $b, $c, $d, $m[9], 0xd9d4d039u32, 4);
-            step!(0x96, $d, $a, $b, $c, $m[12], 0xe6db99e5u32, 11);
-            step!(0x96, $c, $d, $a, $b, $m[15], 0x1fa27cf8u32, 16);
-            step!(0x96, $b, $c, $d, $a, $m[2], 0xc4ac5665u32, 23);
+            step!($w, 0x96, $a, $b, $c, $d, $m[5], 0xfffa3942u32, 4);
+            step!($w, 0x96, $d, $a, $b, $c, $m[8], 0x8771f681u32, 11);
+            step!($w, 0x96, $c, $d, $a, $b, $m[11], 0x6d9d6122u32, 16);
+            step!($w, 0x96, $b, $c, $d, $a, $m[14], 0xfde5380cu32, 23);
+            step!($w, 0x96, $a, $b, $c, $d, $m[1], 0xa4beea44u32, 4);
+            step!($w, 0x96, $d, $a, $b, $c, $m[4], 0x4bdecfa9u32, 11);
+            step!($w, 0x96, $c, $d, $a, $b, $m[7], 0xf6bb4b60u32, 16);
+            step!($w, 0x96, $b, $c, $d, $a, $m[10], 0xbebfbc70u32, 23);
+            step!($w, 0x96, $a, $b, $c, $d, $m[13], 0x289b7ec6u32, 4);
+            step!($w, 0x96, $d, $a, $b, $c, $m[0], 0xeaa127fau32, 11);
+            step!($w, 0x96, $c, $d, $a, $b, $m[3], 0xd4ef3085u32, 16);
+            step!($w, 0x96, $b, $c, $d, $a, $m[6], 0x04881d05u32, 23);
+            step!($w, 0x96, $a, $b, $c, $d, $m[9], 0xd9d4d039u32, 4);
+            step!($w, 0x96, $d, $a, $b, $c, $m[12], 0xe6db99e5u32, 11);
+            step!($w, 0x96, $c, $d, $a, $b, $m[15], 0x1fa27cf8u32, 16);
+            step!($w, 0x96, $b, $c, $d, $a, $m[2], 0xc4ac5665u32, 23);
             // I = c ^ (b | !d)              -> 0x39
-            step!(0x39, $a, $b, $c, $d, $m[0], 0xf4292244u32, 6);
-            step!(0x39, $d, $a, $b, $c, $m[7], 0x432aff97u32, 10);
-            step!(0x39, $c, $d, $a, $b, $m[14], 0xab9423a7u32, 15);
-            step!(0x39, $b, $c, $d, $a, $m[5], 0xfc93a039u32, 21);
-            step!(0x39, $a, $b, $c, $d, $m[12], 0x655b59c3u32, 6);
-            step!(0x39, $d, $a, $b, $c, $m[3], 0x8f0ccc92u32, 10);
-            step!(0x39, $c, $d, $a, $b, $m[10], 0xffeff47du32, 15);
-            step!(0x39, $b, $c, $d, $a, $m[1], 0x85845dd1u32, 21);
-            step!(0x39, $a, $b, $c, $d, $m[8], 0x6fa87e4fu32, 6);
-            step!(0x39, $d, $a, $b, $c, $m[15], 0xfe2ce6e0u32, 10);
-            step!(0x39, $c, $d, $a, $b, $m[6], 0xa3014314u32, 15);
-            step!(0x39, $b, $c, $d, $a, $m[13], 0x4e0811a1u32, 21);
-            step!(0x39, $a, $b, $c, $d, $m[4], 0xf7537e82u32, 6);
-            step!(0x39, $d, $a, $b, $c, $m[11], 0xbd3af235u32, 10);
-            step!(0x39, $c, $d, $a, $b, $m[2], 0x2ad7d2bbu32, 15);
-            step!(0x39, $b, $c, $d, $a, $m[9], 0xeb86d391u32, 21);
+            step!($w, 0x39, $a, $b, $c, $d, $m[0], 0xf4292244u32, 6);
+            step!($w, 0x39, $d, $a, $b, $c, $m[7], 0x432aff97u32, 10);
+            step!($w, 0x39, $c, $d, $a, $b, $m[14], 0xab9423a7u32, 15);
+            step!($w, 0x39, $b, $c, $d, $a, $m[5], 0xfc93a039u32, 21);
+            step!($w, 0x39, $a, $b, $c, $d, $m[12], 0x655b59c3u32, 6);
+            step!($w, 0x39, $d, $a, $b, $c, $m[3], 0x8f0ccc92u32, 10);
+            step!($w, 0x39, $c, $d, $a, $b, $m[10], 0xffeff47du32, 15);
+            step!($w, 0x39, $b, $c, $d, $a, $m[1], 0x85845dd1u32, 21);
+            step!($w, 0x39, $a, $b, $c, $d, $m[8], 0x6fa87e4fu32, 6);
+            step!($w, 0x39, $d, $a, $b, $c, $m[15], 0xfe2ce6e0u32, 10);
+            step!($w, 0x39, $c, $d, $a, $b, $m[6], 0xa3014314u32, 15);
+            step!($w, 0x39, $b, $c, $d, $a, $m[13], 0x4e0811a1u32, 21);
+            step!($w, 0x39, $a, $b, $c, $d, $m[4], 0xf7537e82u32, 6);
+            step!($w, 0x39, $d, $a, $b, $c, $m[11], 0xbd3af235u32, 10);
+            step!($w, 0x39, $c, $d, $a, $b, $m[2], 0x2ad7d2bbu32, 15);
+            step!($w, 0x39, $b, $c, $d, $a, $m[9], 0xeb86d391u32, 21);
         };
     }
 
@@ -403,9 +411,19 @@ mod simd {
         assert!(inputs.iter().all(|d| d.len() >= blocks * BLOCK));
         #[cfg(target_arch = "x86_64")]
         if available() {
-            // SAFETY: AVX-512F is present (checked above); every lane reads
-            // only inside its input (length checked above) or the zero block.
-            unsafe { compress_avx512(states, inputs, blocks) };
+            if inputs.len() <= LANES / 2 && std::arch::is_x86_feature_detected!("avx512vl") {
+                // Half the lanes in 256-bit registers: half the cost of a
+                // round where 512-bit operations are double-pumped.
+                // SAFETY: AVX-512F and VL are present (checked); every lane
+                // reads only inside its input (length checked above) or
+                // the zero block.
+                unsafe { compress_avx512_x8(states, inputs, blocks) };
+            } else {
+                // SAFETY: AVX-512F is present (checked above); every lane
+                // reads only inside its input (length checked above) or
+                // the zero block.
+                unsafe { compress_avx512(states, inputs, blocks) };
+            }
             return;
         }
         for (state, input) in states.iter_mut().zip(inputs) {
@@ -452,7 +470,7 @@ mod simd {
                 }
                 let m = transpose(&rows);
                 let (aa, bb, cc, dd) = (a, b, c, d);
-                md5_rounds!(a, b, c, d, m);
+                md5_rounds!(512, a, b, c, d, m);
                 a = _mm512_add_epi32(a, aa);
                 b = _mm512_add_epi32(b, bb);
                 c = _mm512_add_epi32(c, cc);
@@ -469,6 +487,103 @@ mod simd {
                 }
             }
         }
+    }
+
+    /// The 8-lane kernel: lanes `0..inputs.len()` (at most 8) of `states`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    unsafe fn compress_avx512_x8(states: &mut [[u32; 4]; LANES], inputs: &[&[u8]], blocks: usize) {
+        const N: usize = LANES / 2;
+        // SAFETY: the caller checked AVX-512F and VL; loads and stores are
+        // of local arrays of the right size; lane i reads 64-byte blocks
+        // inside its input (at most `blocks` of them) or the zero block.
+        unsafe {
+            let mut ptrs = [ZERO_BLOCK.as_ptr(); N];
+            let mut steps = [0usize; N];
+            for (i, input) in inputs.iter().enumerate() {
+                ptrs[i] = input.as_ptr();
+                steps[i] = BLOCK;
+            }
+            let mut words = [[0u32; N]; 4];
+            for (lane, state) in states.iter().take(N).enumerate() {
+                for (w, v) in state.iter().enumerate() {
+                    words[w][lane] = *v;
+                }
+            }
+            let mut a = _mm256_loadu_si256(words[0].as_ptr().cast());
+            let mut b = _mm256_loadu_si256(words[1].as_ptr().cast());
+            let mut c = _mm256_loadu_si256(words[2].as_ptr().cast());
+            let mut d = _mm256_loadu_si256(words[3].as_ptr().cast());
+            for _ in 0..blocks {
+                let mut lo = [_mm256_setzero_si256(); N];
+                let mut hi = [_mm256_setzero_si256(); N];
+                for i in 0..N {
+                    lo[i] = _mm256_loadu_si256(ptrs[i].cast());
+                    hi[i] = _mm256_loadu_si256(ptrs[i].add(32).cast());
+                    ptrs[i] = ptrs[i].add(steps[i]);
+                }
+                let (w0, w1) = (transpose8(&lo), transpose8(&hi));
+                let m = [
+                    w0[0], w0[1], w0[2], w0[3], w0[4], w0[5], w0[6], w0[7], w1[0], w1[1], w1[2],
+                    w1[3], w1[4], w1[5], w1[6], w1[7],
+                ];
+                let (aa, bb, cc, dd) = (a, b, c, d);
+                md5_rounds!(256, a, b, c, d, m);
+                a = _mm256_add_epi32(a, aa);
+                b = _mm256_add_epi32(b, bb);
+                c = _mm256_add_epi32(c, cc);
+                d = _mm256_add_epi32(d, dd);
+            }
+            _mm256_storeu_si256(words[0].as_mut_ptr().cast(), a);
+            _mm256_storeu_si256(words[1].as_mut_ptr().cast(), b);
+            _mm256_storeu_si256(words[2].as_mut_ptr().cast(), c);
+            _mm256_storeu_si256(words[3].as_mut_ptr().cast(), d);
+            for (lane, state) in states.iter_mut().take(N).enumerate() {
+                for (w, v) in state.iter_mut().enumerate() {
+                    *v = words[w][lane];
+                }
+            }
+        }
+    }
+
+    /// Transposes 8 rows of 8 words (row `i`: 8 words of lane `i`; result
+    /// `j`: word `j` of every lane): 32-bit and 64-bit interleaves within
+    /// 128-bit halves, then the halves swapped across registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn transpose8(r: &[__m256i; 8]) -> [__m256i; 8] {
+        let t: [__m256i; 8] = [
+            _mm256_unpacklo_epi32(r[0], r[1]),
+            _mm256_unpackhi_epi32(r[0], r[1]),
+            _mm256_unpacklo_epi32(r[2], r[3]),
+            _mm256_unpackhi_epi32(r[2], r[3]),
+            _mm256_unpacklo_epi32(r[4], r[5]),
+            _mm256_unpackhi_epi32(r[4], r[5]),
+            _mm256_unpacklo_epi32(r[6], r[7]),
+            _mm256_unpackhi_epi32(r[6], r[7]),
+        ];
+        // u[j] (j < 4) holds word j of lanes 0..4 in its low half and word
+        // j + 4 in its high half; u[4 + j] the same for lanes 4..8.
+        let u: [__m256i; 8] = [
+            _mm256_unpacklo_epi64(t[0], t[2]),
+            _mm256_unpackhi_epi64(t[0], t[2]),
+            _mm256_unpacklo_epi64(t[1], t[3]),
+            _mm256_unpackhi_epi64(t[1], t[3]),
+            _mm256_unpacklo_epi64(t[4], t[6]),
+            _mm256_unpackhi_epi64(t[4], t[6]),
+            _mm256_unpacklo_epi64(t[5], t[7]),
+            _mm256_unpackhi_epi64(t[5], t[7]),
+        ];
+        [
+            _mm256_permute2x128_si256::<0x20>(u[0], u[4]),
+            _mm256_permute2x128_si256::<0x20>(u[1], u[5]),
+            _mm256_permute2x128_si256::<0x20>(u[2], u[6]),
+            _mm256_permute2x128_si256::<0x20>(u[3], u[7]),
+            _mm256_permute2x128_si256::<0x31>(u[0], u[4]),
+            _mm256_permute2x128_si256::<0x31>(u[1], u[5]),
+            _mm256_permute2x128_si256::<0x31>(u[2], u[6]),
+            _mm256_permute2x128_si256::<0x31>(u[3], u[7]),
+        ]
     }
 
     /// Transposes 16 rows of 16 words: row `i` is lane `i`'s block, result
