@@ -34,6 +34,7 @@ install_system_deps() {
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
+    command -v rclone >/dev/null 2>&1 || missing+=(rclone)
     if [ "${#missing[@]}" -eq 0 ]; then
         echo "system packages already installed"
         return
@@ -53,7 +54,7 @@ install_python_deps() {
     python3 -m pip install -q -r tests/compat/requirements.txt
 }
 
-run_step "install system packages (libclang-dev, pip, openssl, s3cmd)" install_system_deps
+run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone)" install_system_deps
 run_step "install Python test dependencies" install_python_deps
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

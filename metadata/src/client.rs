@@ -191,6 +191,40 @@ impl MetaClient {
         self.unit(&req).await
     }
 
+    /// The bucket's configuration of `kind`, if it has one.
+    pub async fn get_bucket_config(
+        &self,
+        bucket: &str,
+        kind: BucketConfigKind,
+    ) -> Result<Option<BucketConfig>> {
+        let req = MetaRequest::GetBucketConfig {
+            bucket: bucket.into(),
+            kind,
+        };
+        match self.call(&req).await? {
+            MetaResponse::MaybeBucketConfig(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets (replaces) the bucket's configuration of `config`'s kind.
+    pub async fn put_bucket_config(&self, bucket: &str, config: BucketConfig) -> Result<()> {
+        let req = MetaRequest::PutBucketConfig {
+            bucket: bucket.into(),
+            config,
+        };
+        self.unit(&req).await
+    }
+
+    /// Removes the bucket's configuration of `kind`.
+    pub async fn delete_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<()> {
+        let req = MetaRequest::DeleteBucketConfig {
+            bucket: bucket.into(),
+            kind,
+        };
+        self.unit(&req).await
+    }
+
     /// Deletes an object; returns the deleted row (`None` if there was none).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
         let req = MetaRequest::DeleteObject {

@@ -31,6 +31,17 @@ pub fn bucket_prefix(bucket: &str) -> Result<Vec<u8>, MetaError> {
     Ok(k)
 }
 
+/// `bucket_config` key of a bucket's configuration of `kind`:
+/// `[len][bucket][kind name]`, so the bucket's prefix finds all its configs.
+pub fn bucket_config_key(
+    bucket: &str,
+    kind: crate::types::BucketConfigKind,
+) -> Result<Vec<u8>, MetaError> {
+    let mut k = bucket_prefix(bucket)?;
+    k.extend_from_slice(kind.name().as_bytes());
+    Ok(k)
+}
+
 /// `objects` key of `(bucket, key)`; also the scan start for a key prefix.
 pub fn object_key(bucket: &str, key: &str) -> Result<Vec<u8>, MetaError> {
     let mut k = bucket_prefix(bucket)?;

@@ -38,7 +38,11 @@ const CF_PARTS: &str = "parts";
 const CF_ACCESS_KEYS: &str = "access_keys";
 const CF_CLUSTER: &str = "cluster";
 const CF_GC_QUEUE: &str = "gc_queue";
-const CF_NAMES: [&str; 7] = [
+/// Bucket configurations (CORS, later lifecycle, versioning, replication):
+/// one row per bucket and kind, so the bucket row's format never changes
+/// for them. Removed with the bucket, in the same batch.
+const CF_BUCKET_CONFIG: &str = "bucket_config";
+const CF_NAMES: [&str; 8] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -46,6 +50,7 @@ const CF_NAMES: [&str; 7] = [
     CF_ACCESS_KEYS,
     CF_CLUSTER,
     CF_GC_QUEUE,
+    CF_BUCKET_CONFIG,
 ];
 
 /// Number of key-lock stripes; collisions only cost a little concurrency.
@@ -346,6 +351,13 @@ impl MetaStore {
         it.status()?;
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_BUCKETS)?, name);
+        let mut it = self.range_iter(CF_BUCKET_CONFIG, &bp)?;
+        it.seek_to_first();
+        while let Some(k) = it.key() {
+            batch.delete_cf(self.cf(CF_BUCKET_CONFIG)?, k);
+            it.next();
+        }
+        it.status()?;
         let mut it = self.range_iter(CF_UPLOADS, &bp)?;
         it.seek_to_first();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -354,6 +366,41 @@ impl MetaStore {
             it.next();
         }
         it.status()?;
+        self.write(batch)
+    }
+
+    /// The bucket's configuration of `kind`, if it has one
+    /// (`NoSuchBucket` if the bucket does not exist).
+    pub fn get_bucket_config(
+        &self,
+        bucket: &str,
+        kind: BucketConfigKind,
+    ) -> Result<Option<BucketConfig>> {
+        let key = keys::bucket_config_key(bucket, kind)?;
+        let _g = self.shared();
+        self.require_bucket(bucket)?;
+        self.get(CF_BUCKET_CONFIG, &key)
+    }
+
+    /// Sets (replaces) the bucket's configuration of `config`'s kind.
+    pub fn put_bucket_config(&self, bucket: &str, config: &BucketConfig) -> Result<()> {
+        let key = keys::bucket_config_key(bucket, config.kind())?;
+        // Shared: a concurrent DeleteBucket (exclusive) either runs first,
+        // and this fails with NoSuchBucket, or after, and removes this row.
+        let _g = self.shared();
+        self.require_bucket(bucket)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BUCKET_CONFIG)?, key, encode(config)?);
+        self.write(batch)
+    }
+
+    /// Removes the bucket's configuration of `kind` (no error if it had none).
+    pub fn delete_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<()> {
+        let key = keys::bucket_config_key(bucket, kind)?;
+        let _g = self.shared();
+        self.require_bucket(bucket)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_BUCKET_CONFIG)?, key);
         self.write(batch)
     }
 
@@ -1048,6 +1095,17 @@ impl MetaStore {
             }
             Q::PutBucketTags { bucket, tags } => {
                 self.put_bucket_tags(&bucket, tags)?;
+                R::Unit
+            }
+            Q::GetBucketConfig { bucket, kind } => {
+                R::MaybeBucketConfig(self.get_bucket_config(&bucket, kind)?)
+            }
+            Q::PutBucketConfig { bucket, config } => {
+                self.put_bucket_config(&bucket, &config)?;
+                R::Unit
+            }
+            Q::DeleteBucketConfig { bucket, kind } => {
+                self.delete_bucket_config(&bucket, kind)?;
                 R::Unit
             }
         })

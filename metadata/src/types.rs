@@ -412,6 +412,73 @@ pub enum MetaRequest {
     GcPending { limit: u32, queued_before_ms: u64 },
     /// Removes GC queue entries whose chunks are gone. → `MetaResponse::Unit`.
     GcDone { keys: Vec<Vec<u8>> },
+    /// → `MetaResponse::MaybeBucketConfig`.
+    GetBucketConfig {
+        bucket: String,
+        kind: BucketConfigKind,
+    },
+    /// → `MetaResponse::Unit`.
+    PutBucketConfig {
+        bucket: String,
+        config: BucketConfig,
+    },
+    /// → `MetaResponse::Unit`.
+    DeleteBucketConfig {
+        bucket: String,
+        kind: BucketConfigKind,
+    },
+}
+
+/// A kind of bucket configuration kept in the `bucket_config` column family
+/// (one row per bucket and kind, apart from the bucket row). Variants are
+/// only added at the end; [`BucketConfigKind::name`] is part of the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BucketConfigKind {
+    /// `PutBucketCors`.
+    Cors,
+}
+
+impl BucketConfigKind {
+    /// The kind's name in the row key (stable: never renamed).
+    pub fn name(self) -> &'static str {
+        match self {
+            BucketConfigKind::Cors => "cors",
+        }
+    }
+}
+
+/// One bucket configuration, as stored. Variants are only added at the end
+/// (postcard encodes the variant index).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BucketConfig {
+    /// The CORS rules, in the order given (S3 evaluates them in order).
+    Cors(Vec<CorsRule>),
+}
+
+impl BucketConfig {
+    /// Which kind of configuration this is.
+    pub fn kind(&self) -> BucketConfigKind {
+        match self {
+            BucketConfig::Cors(_) => BucketConfigKind::Cors,
+        }
+    }
+}
+
+/// One CORS rule (`CORSRule`), as validated by the gateway.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    /// `ID`.
+    pub id: Option<String>,
+    /// `AllowedOrigin`s (each with at most one `*`).
+    pub allowed_origins: Vec<String>,
+    /// `AllowedMethod`s: GET, PUT, POST, DELETE, HEAD.
+    pub allowed_methods: Vec<String>,
+    /// `AllowedHeader`s (each with at most one `*`), as given.
+    pub allowed_headers: Vec<String>,
+    /// `ExposeHeader`s.
+    pub expose_headers: Vec<String>,
+    /// `MaxAgeSeconds`.
+    pub max_age_seconds: Option<i32>,
 }
 
 /// One entry of the garbage-collection queue: chunks that no row references
@@ -457,4 +524,6 @@ pub enum MetaResponse {
     Nodes(Vec<NodeInfo>),
     /// GC queue entries, oldest first.
     GcEntries(Vec<GcEntry>),
+    /// A bucket configuration, if the bucket has one of that kind.
+    MaybeBucketConfig(Option<BucketConfig>),
 }

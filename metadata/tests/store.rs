@@ -1021,3 +1021,48 @@ fn completion_computes_and_checks_the_object_checksum() {
     assert_eq!(c.parts, digests);
     assert_eq!(s.get_object("b", "comp").unwrap().checksum, Some(c));
 }
+
+fn cors(origin: &str) -> BucketConfig {
+    BucketConfig::Cors(vec![CorsRule {
+        allowed_origins: vec![origin.into()],
+        allowed_methods: vec!["GET".into()],
+        ..CorsRule::default()
+    }])
+}
+
+#[test]
+fn bucket_config_put_get_delete_and_gone_with_the_bucket() {
+    let (_dir, s) = open();
+    let kind = BucketConfigKind::Cors;
+    assert_eq!(
+        s.get_bucket_config("nope", kind),
+        Err(MetaError::NoSuchBucket)
+    );
+    assert_eq!(
+        s.put_bucket_config("nope", &cors("*")),
+        Err(MetaError::NoSuchBucket)
+    );
+    s.create_bucket("b1", "r").unwrap();
+    // A bucket whose name is a prefix of b1's must not see b1's config.
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(s.get_bucket_config("b1", kind), Ok(None));
+    s.put_bucket_config("b1", &cors("http://a")).unwrap();
+    s.put_bucket_config("b1", &cors("http://b")).unwrap();
+    assert_eq!(s.get_bucket_config("b1", kind), Ok(Some(cors("http://b"))));
+    assert_eq!(s.get_bucket_config("b", kind), Ok(None));
+    // The bucket row is untouched by a config.
+    assert!(s.get_bucket("b1").unwrap().unwrap().tags.is_empty());
+
+    s.delete_bucket_config("b1", kind).unwrap();
+    assert_eq!(s.get_bucket_config("b1", kind), Ok(None));
+    s.delete_bucket_config("b1", kind).unwrap();
+
+    // Deleting the bucket removes its configs: a new bucket of that name
+    // starts without one.
+    s.put_bucket_config("b1", &cors("http://c")).unwrap();
+    s.put_bucket_config("b", &cors("http://d")).unwrap();
+    s.delete_bucket("b1").unwrap();
+    s.create_bucket("b1", "r").unwrap();
+    assert_eq!(s.get_bucket_config("b1", kind), Ok(None));
+    assert_eq!(s.get_bucket_config("b", kind), Ok(Some(cors("http://d"))));
+}

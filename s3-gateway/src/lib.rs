@@ -5,7 +5,8 @@
 //! checksum verification ([`checksum`]), the data path ([`datapath`]:
 //! segments, shards, chunks), erasure coding ([`ec`]), placement
 //! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
-//! browser uploads ([`post`]), virtual-host-style addressing ([`vhost`])
+//! browser uploads ([`post`]), bucket CORS and preflights ([`cors`]),
+//! virtual-host-style addressing ([`vhost`])
 //! and the HTTP(S) front ([`server`]).
 //! Depends on: the metadata service and storage nodes, over the network only
 //! (their client types), and `shale-common`.
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod checksum;
+pub mod cors;
 pub mod datapath;
 pub mod ec;
 pub mod error;

@@ -12,10 +12,12 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shale_common::ObjectData;
 use shale_common::checksum::{self as sums, ChecksumAlgorithm, ChecksumType};
 use shale_metadata::{
-    CompleteChecks, MetaClient, ObjectChecksum, ObjectRow, PartRow, Upload, UploadChecksum,
+    BucketConfig, BucketConfigKind, CompleteChecks, MetaClient, ObjectChecksum, ObjectRow, PartRow,
+    Upload, UploadChecksum,
 };
 
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
+use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, WriteTarget};
 use crate::error::{Error, to_s3_error};
 use crate::post::{self, PostFileName};
@@ -31,12 +33,25 @@ pub struct Gateway {
     meta: MetaClient,
     data: Arc<DataPath>,
     region: String,
+    cors: Arc<CorsCache>,
 }
 
 impl Gateway {
     /// A gateway for `region` over the given metadata client and data path.
     pub fn new(meta: MetaClient, data: Arc<DataPath>, region: String) -> Self {
-        Gateway { meta, data, region }
+        let cors = Arc::new(CorsCache::new(meta.clone()));
+        Gateway {
+            meta,
+            data,
+            region,
+            cors,
+        }
+    }
+
+    /// The cache of buckets' CORS rules this gateway keeps current; the HTTP
+    /// front reads it for preflights and `Origin` headers.
+    pub fn cors_cache(&self) -> Arc<CorsCache> {
+        Arc::clone(&self.cors)
     }
 }
 
@@ -389,6 +404,8 @@ impl S3 for Gateway {
             .delete_bucket(&req.input.bucket)
             .await
             .map_err(meta_err)?;
+        // Its configurations went with it (same metadata batch).
+        self.cors.changed(&req.input.bucket, None);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -1470,6 +1487,52 @@ impl S3 for Gateway {
             .await
             .map_err(meta_err)?;
         Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        let input = req.input;
+        let rules = cors::rules_from_s3(input.cors_configuration)?;
+        self.meta
+            .put_bucket_config(&input.bucket, BucketConfig::Cors(rules.clone()))
+            .await
+            .map_err(meta_err)?;
+        self.cors.changed(&input.bucket, Some(rules));
+        Ok(S3Response::new(PutBucketCorsOutput::default()))
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        match self
+            .meta
+            .get_bucket_config(&req.input.bucket, BucketConfigKind::Cors)
+            .await
+            .map_err(meta_err)?
+        {
+            Some(BucketConfig::Cors(rules)) => Ok(S3Response::new(GetBucketCorsOutput {
+                cors_rules: Some(cors::rules_to_s3(&rules)),
+            })),
+            None => Err(s3_error!(
+                NoSuchCORSConfiguration,
+                "The CORS configuration does not exist"
+            )),
+        }
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.meta
+            .delete_bucket_config(&req.input.bucket, BucketConfigKind::Cors)
+            .await
+            .map_err(meta_err)?;
+        self.cors.changed(&req.input.bucket, None);
+        Ok(S3Response::new(DeleteBucketCorsOutput::default()))
     }
 }
 

@@ -3,7 +3,9 @@
 //! it, every request gets the authentication checks `s3s` lacks
 //! ([`crate::auth::check_request`]) and every response S3's finishing
 //! touches ([`crate::error::finish_error_response`],
-//! [`crate::post::finish_post_response`], `x-amz-request-id`).
+//! [`crate::post::finish_post_response`], CORS headers, `x-amz-request-id`).
+//! CORS preflights (`OPTIONS`) are answered here, before `s3s`: S3 does not
+//! authenticate them ([`crate::cors`]).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -27,6 +29,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::Instrument;
 
 use crate::auth::{self, MetaAuth};
+use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, DataPathConfig};
 use crate::error::{Error, RequestInfo, Result, finish_error_response};
 use crate::gc::GcConfig;
@@ -101,14 +104,15 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
 
 /// Builds the S3 service of a gateway (`s3s` over [`Gateway`]).
 pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
-    build_service_with(config, None).await
+    Ok(build_service_with(config, None).await?.0)
 }
 
-/// Like [`build_service`], with reads reporting missing chunks to `missing`.
+/// Like [`build_service`], with reads reporting missing chunks to `missing`;
+/// also returns the gateway's CORS cache (for the HTTP front).
 async fn build_service_with(
     config: &GatewayConfig,
     missing: Option<tokio::sync::mpsc::Sender<(shale_common::NodeId, String)>>,
-) -> Result<S3Service> {
+) -> Result<(S3Service, Arc<CorsCache>)> {
     let hosts = VirtualHosts::new(&config.domains)?;
     let meta = MetaClient::new(&config.metadata_addr);
     let mut data = DataPath::new(config.data.clone(), StorageClient::new(), meta.clone())?;
@@ -118,6 +122,7 @@ async fn build_service_with(
     let data = Arc::new(data);
     data.refresh_nodes().await?;
     let gateway = Gateway::new(meta.clone(), data, config.region.clone());
+    let cors = gateway.cors_cache();
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth::new(meta));
     if !hosts.is_empty() {
@@ -129,7 +134,33 @@ async fn build_service_with(
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3s_config,
     ))));
-    Ok(builder.build())
+    Ok((builder.build(), cors))
+}
+
+/// The bucket a request addresses: from a virtual host, else the first
+/// segment of the (percent-decoded) path.
+fn request_bucket(hosts: &VirtualHosts, host: &str, path: &str) -> Option<String> {
+    if let Some((bucket, _)) = hosts.bucket_of(host) {
+        return Some(bucket.to_string());
+    }
+    let first = path.trim_start_matches('/').split('/').next()?;
+    (!first.is_empty()).then(|| first.to_owned())
+}
+
+/// A CORS preflight, as S3 answers it (see [`crate::cors::preflight`]).
+async fn preflight(
+    cors_cache: &CorsCache,
+    headers: &http::HeaderMap,
+    bucket: Option<&str>,
+) -> s3s::S3Result<http::Response<s3s::Body>> {
+    let rules = match bucket {
+        Some(b) => cors_cache.rules(b).await.map_err(|e| {
+            tracing::warn!(error = %e, "reading the bucket's CORS rules failed");
+            crate::error::to_s3_error(Error::Meta(e))
+        })?,
+        None => None,
+    };
+    cors::preflight(headers, rules.as_deref().map(|r| r.as_slice()))
 }
 
 /// One request through `s3s`, with the checks before it and the finishing
@@ -137,6 +168,7 @@ async fn build_service_with(
 /// an HTTP answer.
 async fn handle(
     service: &S3Service,
+    cors_cache: &CorsCache,
     hosts: &VirtualHosts,
     scheme: &str,
     req: http::Request<hyper::body::Incoming>,
@@ -153,10 +185,16 @@ async fn handle(
     let path = urlencoding::decode(req.uri().path())
         .map(|p| p.into_owned())
         .unwrap_or_else(|_| req.uri().path().to_owned());
+    let bucket = request_bucket(hosts, &host, &path);
     let resource = match hosts.bucket_of(&host) {
         Some((bucket, _)) => format!("/{bucket}{path}"),
         None => path,
     };
+    let origin = req
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     let post_form = post::is_form_upload(&req);
     let (mut req, file_name) = if post_form {
         let req = post::watch_file_name(req);
@@ -166,11 +204,21 @@ async fn handle(
         (req.map(s3s::Body::from), None)
     };
 
-    let mut resp = match auth::check_request(&mut req, hosts, time::OffsetDateTime::now_utc()) {
-        Err(e) => e.to_http_response(),
+    let checked = if method == http::Method::OPTIONS {
+        Err(preflight(cors_cache, req.headers(), bucket.as_deref()).await)
+    } else {
+        Ok(auth::check_request(
+            &mut req,
+            hosts,
+            time::OffsetDateTime::now_utc(),
+        ))
+    };
+    let mut resp = match checked {
+        Err(answer) => answer.or_else(|e| e.to_http_response()),
+        Ok(Err(e)) => e.to_http_response(),
         // A panic in a handler (ours or s3s's) answers 500 like any other
         // internal error instead of resetting the connection.
-        Ok(()) => match AssertUnwindSafe(service.call(req)).catch_unwind().await {
+        Ok(Ok(())) => match AssertUnwindSafe(service.call(req)).catch_unwind().await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 tracing::error!(request_id, error = ?e, "s3s could not answer");
@@ -202,6 +250,17 @@ async fn handle(
     if post_form {
         let name = file_name.as_ref().and_then(|n| n.get());
         post::finish_post_response(&mut resp, &format!("{scheme}://{host}"), name);
+    }
+    // An actual cross-origin request: S3 adds the CORS headers of the first
+    // matching rule to every answer, errors included.
+    if method != http::Method::OPTIONS
+        && let (Some(origin), Some(bucket)) = (&origin, &bucket)
+    {
+        match cors_cache.rules(bucket).await {
+            Ok(Some(rules)) => cors::finish_actual(&mut resp, &rules, origin, &method),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the bucket's CORS rules failed"),
+        }
     }
     if let Ok(v) = http::HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-amz-request-id", v.clone());
@@ -238,7 +297,7 @@ pub async fn serve(
         }
     };
     let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
-    let service = build_service_with(&config, Some(missing_tx)).await?;
+    let (service, cors_cache) = build_service_with(&config, Some(missing_tx)).await?;
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let collector = tokio::spawn(crate::gc::run(
         MetaClient::new(&config.metadata_addr),
@@ -276,15 +335,19 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let cors_cache = Arc::clone(&cors_cache);
         let hosts = Arc::clone(&hosts);
         let seq = Arc::clone(&request_seq);
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let service = service.clone();
+            let cors_cache = Arc::clone(&cors_cache);
             let hosts = Arc::clone(&hosts);
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
             let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
             async move {
-                Ok::<_, std::convert::Infallible>(handle(&service, &hosts, scheme, req, &id).await)
+                Ok::<_, std::convert::Infallible>(
+                    handle(&service, &cors_cache, &hosts, scheme, req, &id).await,
+                )
             }
             .instrument(span)
         });
