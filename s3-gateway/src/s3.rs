@@ -232,12 +232,24 @@ fn parse_expires(v: Option<&str>) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, v?).ok()
 }
 
+/// A key, prefix, delimiter or marker as a listing with `encoding-type=url`
+/// answers it: S3 form-encodes them (a space is `+`) but leaves `/`, so
+/// that prefixes still read as paths; SDKs decode with `unquote_plus`.
 fn encode_key(s: String, url: bool) -> String {
-    if url {
-        urlencoding::encode(&s).into_owned()
-    } else {
-        s
+    if !url {
+        return s;
     }
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn is_url_encoding(e: &Option<EncodingType>) -> bool {
@@ -2046,6 +2058,30 @@ mod tests {
             Some("br".into())
         );
         assert_eq!(stored_content_encoding(None), None);
+    }
+
+    #[test]
+    fn listing_url_encoding_is_s3_form_encoding() {
+        assert_eq!(encode_key("d e/f+g%".into(), true), "d+e/f%2Bg%25");
+        assert_eq!(encode_key("ü".into(), true), "%C3%BC");
+        assert_eq!(encode_key("a b".into(), false), "a b");
+    }
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(parse_copy_range(None, 10).ok(), Some((0, 10)));
+        assert_eq!(parse_copy_range(Some("bytes=0-9"), 10).ok(), Some((0, 10)));
+        assert_eq!(parse_copy_range(Some("bytes=3-3"), 10).ok(), Some((3, 4)));
+        for bad in [
+            "bytes=0-10",
+            "bytes=5-",
+            "bytes=-5",
+            "0-1",
+            "bytes=4-3",
+            "bytes=+1-2",
+        ] {
+            assert!(parse_copy_range(Some(bad), 10).is_err(), "{bad}");
+        }
     }
 
     #[test]
