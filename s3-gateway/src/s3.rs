@@ -639,6 +639,26 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        // If-None-Match: * and If-Match on the destination (S3 takes them on
+        // CopyObject as on PutObject); s3s 0.14.1's CopyObjectInput predates
+        // them, so they are read from the headers.
+        let dest_header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let if_none_match = match dest_header("if-none-match").as_deref() {
+            None => false,
+            Some("*") => true,
+            Some(_) => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "If-None-Match on CopyObject supports only '*'"
+                ));
+            }
+        };
+        let if_match = dest_header("if-match").map(|e| strip_quotes(&e));
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
@@ -772,7 +792,7 @@ impl S3 for Gateway {
             checksum: Some(checksum.clone()),
         };
         self.meta
-            .put_object(&input.bucket, &input.key, row, false, None)
+            .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
             .map_err(meta_err)?;
         let mut result = CopyObjectResult {
@@ -1093,7 +1113,8 @@ impl S3 for Gateway {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_key(prefix, url)),
-            marker: input.marker.map(|m| encode_key(m, url)),
+            // S3 always answers a Marker, empty when the request had none.
+            marker: Some(encode_key(input.marker.unwrap_or_default(), url)),
             max_keys: Some(max_keys as i32),
             is_truncated: Some(res.is_truncated),
             contents: Some(contents),

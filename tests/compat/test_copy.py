@@ -192,3 +192,20 @@ def test_cli_cp_and_mv_within_the_store(server, bucket, tmp_path):
     assert "a/f.bin" in out and "c/g.bin" in out and "b/f.bin" not in out
     server.aws("s3", "cp", f"s3://{bucket}/c/g.bin", tmp_path / "g.bin")
     assert (tmp_path / "g.bin").read_bytes() == body
+
+
+def test_copy_destination_conditions(s3, source):
+    bucket, body, etag = source
+    _copy(s3, bucket, IfNoneMatch="*")
+    with pytest.raises(ClientError) as exc:
+        _copy(s3, bucket, IfNoneMatch="*")
+    assert_client_error(exc, 412, "PreconditionFailed")
+    with pytest.raises(ClientError) as exc:
+        _copy(s3, bucket, IfMatch='"0123"')
+    assert_client_error(exc, 412, "PreconditionFailed")
+    _copy(s3, bucket, IfMatch=etag)
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="absent", IfMatch=etag,
+                       CopySource={"Bucket": bucket, "Key": "src"})
+    assert_client_error(exc, 404, "NoSuchKey")
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == body

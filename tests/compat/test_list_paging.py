@@ -31,6 +31,7 @@ def test_v1_pages_without_delimiter_have_no_next_marker(s3, tree):
         keys = [o["Key"] for o in page.get("Contents", [])]
         assert len(keys) <= 2
         assert "NextMarker" not in page
+        assert page["Marker"] == marker
         # Owner is always there in v1.
         assert all("Owner" in o for o in page.get("Contents", []))
         seen += keys
