@@ -148,6 +148,21 @@ fn strip_quotes(etag: &str) -> &str {
     etag.trim().trim_matches('"')
 }
 
+/// A write's `If-Match`: the key's current object must exist (else
+/// NoSuchKey, as S3 answers) and have this ETag (else PreconditionFailed).
+/// `*` asks only that it exists.
+fn check_if_match(current: Option<&ObjectRow>, if_match: Option<&str>) -> Result<()> {
+    let Some(want) = if_match else {
+        return Ok(());
+    };
+    let want = strip_quotes(want);
+    match current {
+        None => Err(MetaError::NoSuchKey),
+        Some(o) if want == "*" || want == o.etag => Ok(()),
+        Some(_) => Err(MetaError::PreconditionFailed),
+    }
+}
+
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err(MetaError::InvalidArgument(format!(
@@ -467,13 +482,7 @@ impl MetaStore {
         if if_none_match && old.is_some() {
             return Err(MetaError::PreconditionFailed);
         }
-        if let Some(want) = if_match {
-            let want = strip_quotes(want);
-            match &old {
-                Some(o) if want == "*" || want == o.etag => {}
-                _ => return Err(MetaError::PreconditionFailed),
-            }
-        }
+        check_if_match(old.as_ref(), if_match)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
         if let Some(o) = &old {
@@ -748,6 +757,7 @@ impl MetaStore {
         if if_none_match && old.is_some() {
             return Err(MetaError::PreconditionFailed);
         }
+        check_if_match(old.as_ref(), checks.if_match.as_deref())?;
         let etag = multipart_etag(&used)?;
         let row = ObjectRow {
             size,

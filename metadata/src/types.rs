@@ -183,6 +183,9 @@ pub struct CompleteChecks {
     pub object: Option<(ChecksumAlgorithm, Vec<u8>)>,
     /// `x-amz-mp-object-size`: the object size the client expects.
     pub object_size: Option<u64>,
+    /// `If-Match`: the ETag the key's current object must have (unquoted);
+    /// decided under the key's lock with the write, like `if_none_match`.
+    pub if_match: Option<String>,
 }
 
 /// An S3 access key and its secret.

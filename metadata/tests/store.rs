@@ -152,9 +152,14 @@ fn objects_put_get_overwrite_delete() {
 fn conditional_puts() {
     let (_d, s) = open();
     s.create_bucket("b", "r").unwrap();
+    // If-Match on a key that does not exist: NoSuchKey, as S3 answers.
     assert_eq!(
         s.put_object("b", "k", inline("e1"), false, Some("e1")),
-        Err(MetaError::PreconditionFailed)
+        Err(MetaError::NoSuchKey)
+    );
+    assert_eq!(
+        s.put_object("b", "k", inline("e1"), false, Some("*")),
+        Err(MetaError::NoSuchKey)
     );
     s.put_object("b", "k", inline("e1"), true, None).unwrap();
     assert_eq!(
@@ -196,6 +201,112 @@ fn racing_if_none_match_has_exactly_one_winner() {
         let winner = results.iter().position(|r| r.is_ok()).unwrap();
         assert_eq!(s.get_object("b", &key).unwrap().etag, format!("t{winner}"));
     }
+}
+
+#[test]
+fn racing_if_match_has_exactly_one_winner() {
+    let (_d, s) = open();
+    let s = Arc::new(s);
+    s.create_bucket("b", "r").unwrap();
+    for round in 0..25 {
+        let key = format!("cas-{round}");
+        s.put_object("b", &key, inline("base"), false, None)
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let (s, barrier, key) = (s.clone(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    s.put_object("b", &key, inline(&format!("t{t}")), false, Some("base"))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(results.contains(&Err(MetaError::PreconditionFailed)));
+        let winner = results.iter().position(|r| r.is_ok()).unwrap();
+        assert_eq!(s.get_object("b", &key).unwrap().etag, format!("t{winner}"));
+    }
+}
+
+#[test]
+fn racing_conditional_completions_have_exactly_one_winner() {
+    let (_d, s) = open();
+    let s = Arc::new(s);
+    s.create_bucket("b", "r").unwrap();
+    // (If-None-Match: *, If-Match) of both racers, and the object there first.
+    let cases: [(bool, Option<&str>, bool); 2] = [(true, None, false), (false, Some("base"), true)];
+    for (round, (inm, im, existing)) in cases.into_iter().enumerate() {
+        let key = format!("mpu-{round}");
+        if existing {
+            s.put_object("b", &key, inline("base"), false, None)
+                .unwrap();
+        }
+        for t in 0..2 {
+            let id = format!("u{round}-{t}");
+            s.create_upload(upload("b", &key, &id)).unwrap();
+            s.put_part("b", &key, &id, part(1, 1, MD5_HELLO, &id))
+                .unwrap();
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let (s, barrier, key) = (s.clone(), barrier.clone(), key.clone());
+                let checks = CompleteChecks {
+                    if_match: im.map(str::to_owned),
+                    ..CompleteChecks::default()
+                };
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let id = format!("u{round}-{t}");
+                    s.complete_upload("b", &key, &id, &[(1, MD5_HELLO.into())], &checks, inm)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| r == &Err(MetaError::PreconditionFailed))
+        );
+        // The loser's upload is still there: it can be aborted or retried.
+        let loser = results.iter().position(|r| r.is_err()).unwrap();
+        assert!(
+            s.get_upload("b", &key, &format!("u{round}-{loser}"))
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn complete_with_if_match() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    s.create_upload(upload("b", "m", "u")).unwrap();
+    s.put_part("b", "m", "u", part(1, 1, MD5_HELLO, "p1"))
+        .unwrap();
+    let with = |etag: &str| CompleteChecks {
+        if_match: Some(etag.into()),
+        ..CompleteChecks::default()
+    };
+    let listed = [(1, MD5_HELLO.to_string())];
+    assert_eq!(
+        s.complete_upload("b", "m", "u", &listed, &with("x"), false),
+        Err(MetaError::NoSuchKey)
+    );
+    s.put_object("b", "m", inline("old"), false, None).unwrap();
+    assert_eq!(
+        s.complete_upload("b", "m", "u", &listed, &with("other"), false),
+        Err(MetaError::PreconditionFailed)
+    );
+    let done = s
+        .complete_upload("b", "m", "u", &listed, &with("\"old\""), false)
+        .unwrap();
+    assert_eq!(s.get_object("b", "m").unwrap().etag, done.etag);
 }
 
 /// 10 "directories" of 120 keys plus 300 top-level keys = 1,500 keys.
@@ -946,6 +1057,7 @@ fn completion_computes_and_checks_the_object_checksum() {
         kind: Some(ChecksumType::FullObject),
         object: Some((Crc32c, checksum::digest(Crc32c, &whole))),
         object_size: Some(whole.len() as u64),
+        if_match: None,
     };
     let o = s
         .complete_upload("b", "full", "full", &listed(&bodies), &checks, false)

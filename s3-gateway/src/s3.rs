@@ -94,6 +94,76 @@ fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
+/// The bucket and key of `x-amz-copy-source` (buckets are unversioned:
+/// only the `null` version can be named).
+fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            check_version(version_id.as_deref())?;
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Access point copy sources are not supported"
+        )),
+    }
+}
+
+/// The bytes `[start, end)` that `x-amz-copy-source-range` names in a
+/// source of `size` bytes: exactly `bytes=first-last`, both inclusive and
+/// inside the source (S3 accepts no suffix or open ranges here). S3 answers
+/// a malformed value and an out-of-bounds one with InvalidArgument.
+fn parse_copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(range) = range else {
+        return Ok((0, size));
+    };
+    let parsed = range.strip_prefix("bytes=").and_then(|r| {
+        let (a, b) = r.split_once('-')?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        if !digits(a) || !digits(b) {
+            return None;
+        }
+        Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
+    });
+    let Some((first, last)) = parsed.filter(|(a, b)| a <= b) else {
+        return Err(s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        ));
+    };
+    if last >= size {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Range specified is not valid for source object of size: {}",
+            size
+        ));
+    }
+    Ok((first, last + 1))
+}
+
+/// S3's bucket naming rules that `s3s`'s router does not check (it checks
+/// length, characters, first and last character, `..`, IP-address form and
+/// `xn--`): the prefixes and suffixes S3 reserves for its own names.
+fn check_bucket_name(name: &str) -> S3Result<()> {
+    const PREFIXES: [&str; 4] = ["xn--", "sthree-", "sthree-configurator", "amzn-s3-demo-"];
+    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"];
+    let valid = s3s::path::check_bucket_name(name)
+        && !PREFIXES.iter().any(|p| name.starts_with(p))
+        && !SUFFIXES.iter().any(|x| name.ends_with(x));
+    if valid {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            InvalidBucketName,
+            "The specified bucket is not valid."
+        ))
+    }
+}
+
 /// Content-Encoding as stored: `aws-chunked` is transfer framing, never part
 /// of the object (S3 strips it too).
 fn stored_content_encoding(value: Option<String>) -> Option<String> {
@@ -177,12 +247,24 @@ fn parse_expires(v: Option<&str>) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, v?).ok()
 }
 
+/// A key, prefix, delimiter or marker as a listing with `encoding-type=url`
+/// answers it: S3 form-encodes them (a space is `+`) but leaves `/`, so
+/// that prefixes still read as paths; SDKs decode with `unquote_plus`.
 fn encode_key(s: String, url: bool) -> String {
-    if url {
-        urlencoding::encode(&s).into_owned()
-    } else {
-        s
+    if !url {
+        return s;
     }
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn is_url_encoding(e: &Option<EncodingType>) -> bool {
@@ -290,6 +372,41 @@ impl Gateway {
         Ok(row)
     }
 
+    /// The source row of a CopyObject or UploadPartCopy, once its
+    /// `x-amz-copy-source-if-*` conditions hold. S3 applies them with the
+    /// precedence of GET's, but answers every failure 412 PreconditionFailed
+    /// (a copy has no 304): if-match true wins over if-unmodified-since
+    /// false, if-none-match false fails even when if-modified-since holds.
+    async fn copy_source_row(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<ObjectRow> {
+        let row = self.meta.get_object(bucket, key).await.map_err(meta_err)?;
+        check_conditions(
+            &row,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )
+        .map_err(|e| {
+            if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(row)
+    }
+
     async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         match self.meta.get_bucket(bucket).await.map_err(meta_err)? {
             Some(_) => Ok(()),
@@ -355,6 +472,7 @@ impl S3 for Gateway {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
+        check_bucket_name(&input.bucket)?;
         let constraint = input
             .create_bucket_configuration
             .and_then(|c| c.location_constraint)
@@ -538,49 +656,39 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let input = req.input;
-        check_key(&input.key)?;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket {
-                bucket,
-                key,
-                version_id: None,
-            } => (bucket.to_string(), key.to_string()),
-            CopySource::Bucket {
-                version_id: Some(_),
-                ..
-            } => {
+        // If-None-Match: * and If-Match on the destination (S3 takes them on
+        // CopyObject as on PutObject); s3s 0.14.1's CopyObjectInput predates
+        // them, so they are read from the headers.
+        let dest_header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let if_none_match = match dest_header("if-none-match").as_deref() {
+            None => false,
+            Some("*") => true,
+            Some(_) => {
                 return Err(s3_error!(
                     NotImplemented,
-                    "Copying a specific version is not supported yet"
-                ));
-            }
-            _ => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "Access point copy sources are not supported"
+                    "If-None-Match on CopyObject supports only '*'"
                 ));
             }
         };
+        let if_match = dest_header("if-match").map(|e| strip_quotes(&e));
+        let input = req.input;
+        check_key(&input.key)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let src = self
-            .meta
-            .get_object(&src_bucket, &src_key)
-            .await
-            .map_err(meta_err)?;
-        check_conditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
-        .map_err(|e| {
-            if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
-                s3_error!(PreconditionFailed)
-            } else {
-                e
-            }
-        })?;
+            .copy_source_row(
+                &src_bucket,
+                &src_key,
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            )
+            .await?;
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None => false,
             Some(d) if d == MetadataDirective::COPY => false,
@@ -598,7 +706,15 @@ impl S3 for Gateway {
             Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
         };
         let tags = tags.unwrap_or_else(|| src.tags.clone());
-        if src_bucket == input.bucket && src_key == input.key && !replace {
+        // S3 refuses a copy onto itself that changes nothing; a new storage
+        // class, website redirect or encryption counts as a change.
+        let changes_something = replace
+            || input.storage_class.is_some()
+            || input.website_redirect_location.is_some()
+            || input.server_side_encryption.is_some()
+            || input.sse_customer_algorithm.is_some()
+            || input.ssekms_key_id.is_some();
+        if src_bucket == input.bucket && src_key == input.key && !changes_something {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -693,7 +809,7 @@ impl S3 for Gateway {
             checksum: Some(checksum.clone()),
         };
         self.meta
-            .put_object(&input.bucket, &input.key, row, false, None)
+            .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
             .map_err(meta_err)?;
         let mut result = CopyObjectResult {
@@ -1014,17 +1130,20 @@ impl S3 for Gateway {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_key(prefix, url)),
-            marker: input.marker.map(|m| encode_key(m, url)),
+            // S3 always answers a Marker, empty when the request had none.
+            marker: Some(encode_key(input.marker.unwrap_or_default(), url)),
             max_keys: Some(max_keys as i32),
             is_truncated: Some(res.is_truncated),
             contents: Some(contents),
             common_prefixes: Some(common_prefixes),
-            delimiter: delimiter.map(|d| encode_key(d, url)),
-            next_marker: if res.is_truncated {
+            // S3 sends NextMarker only with a delimiter; without one the
+            // client continues from the last key of the page.
+            next_marker: if res.is_truncated && delimiter.is_some() {
                 res.next_marker.map(|m| encode_key(m, url))
             } else {
                 None
             },
+            delimiter: delimiter.map(|d| encode_key(d, url)),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -1160,6 +1279,105 @@ impl S3 for Gateway {
         Ok(S3Response::new(out))
     }
 
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        if !(1..=10_000).contains(&input.part_number) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let upload = self
+            .meta
+            .get_upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(meta_err)?;
+        let src = self
+            .copy_source_row(
+                &src_bucket,
+                &src_key,
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            )
+            .await?;
+        let (start, end) = parse_copy_range(input.copy_source_range.as_deref(), src.size)?;
+        // The part's checksums: the upload's algorithm and CRC64NVME (for
+        // the default object checksum), as UploadPart stores them.
+        let reported = part_algorithm(upload.checksum);
+        let mut hashers: Vec<sums::Hasher> = vec![sums::Hasher::new(ChecksumAlgorithm::Crc64Nvme)];
+        if reported != ChecksumAlgorithm::Crc64Nvme {
+            hashers.push(sums::Hasher::new(reported));
+        }
+        let algorithms: Vec<ChecksumAlgorithm> = hashers.iter().map(|h| h.algorithm()).collect();
+        let stream = match &src.data {
+            ObjectData::Inline(bytes) => {
+                let piece = Bytes::copy_from_slice(
+                    bytes.get(start as usize..end as usize).unwrap_or_default(),
+                );
+                futures::stream::once(async move { Ok::<_, Error>(piece) }).boxed()
+            }
+            ObjectData::Parts(parts) => self
+                .data
+                .read_range(parts, start, end)
+                .await
+                .map_err(to_s3_error)?
+                .map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())))
+                .boxed(),
+        };
+        let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
+        let part_number = input.part_number as u32;
+        // The part's ETag is the MD5 of the copied bytes, computed here.
+        let written = self
+            .data
+            .write_body(
+                stream,
+                WriteTarget {
+                    chunk_prefix: &prefix,
+                    part_number,
+                    allow_inline: false,
+                    expected_len: Some(end - start),
+                },
+                |b| hashers.iter_mut().for_each(|h| h.update(b)),
+            )
+            .await
+            .map_err(to_s3_error)?;
+        let digests: Digests = algorithms
+            .into_iter()
+            .zip(hashers.into_iter().map(sums::Hasher::finalize))
+            .collect();
+        let now = now_ms();
+        let part = PartRow {
+            number: part_number,
+            size: written.part.size,
+            etag: written.part.etag.clone(),
+            last_modified_ms: now,
+            layout: written.part,
+            checksums: digests,
+        };
+        let fields = ChecksumFields::pick(&part.checksums, reported);
+        let etag_hex = part.etag.clone();
+        self.meta
+            .put_part(&input.bucket, &input.key, &input.upload_id, part)
+            .await
+            .map_err(meta_err)?;
+        let mut result = CopyPartResult {
+            e_tag: Some(etag(&etag_hex)),
+            last_modified: Some(ts(now)),
+            ..Default::default()
+        };
+        set_checksum_fields!(result, fields);
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            ..Default::default()
+        }))
+    }
+
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
@@ -1234,7 +1452,21 @@ impl S3 for Gateway {
                 "You must specify at least one part"
             ));
         }
-        let if_none_match = matches!(input.if_none_match, Some(ETagCondition::Any));
+        let if_none_match = match &input.if_none_match {
+            None => false,
+            Some(ETagCondition::Any) => true,
+            Some(_) => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "If-None-Match on CompleteMultipartUpload supports only '*'"
+                ));
+            }
+        };
+        checks.if_match = match &input.if_match {
+            None => None,
+            Some(ETagCondition::ETag(e)) => Some(strip_quotes(e.value())),
+            Some(ETagCondition::Any) => Some("*".to_owned()),
+        };
         let row = self
             .meta
             .complete_upload(
@@ -1382,10 +1614,10 @@ impl S3 for Gateway {
                     })
                     .collect(),
             ),
-            delimiter,
+            delimiter: delimiter.map(|d| encode_key(d, url)),
             encoding_type: input.encoding_type,
             is_truncated: Some(res.is_truncated),
-            key_marker: input.key_marker,
+            key_marker: input.key_marker.map(|k| encode_key(k, url)),
             max_uploads: Some(max_uploads as i32),
             next_key_marker: res.next_key_marker.map(|k| encode_key(k, url)),
             next_upload_id_marker: res.next_upload_id_marker,
@@ -1910,6 +2142,30 @@ mod tests {
             Some("br".into())
         );
         assert_eq!(stored_content_encoding(None), None);
+    }
+
+    #[test]
+    fn listing_url_encoding_is_s3_form_encoding() {
+        assert_eq!(encode_key("d e/f+g%".into(), true), "d+e/f%2Bg%25");
+        assert_eq!(encode_key("ü".into(), true), "%C3%BC");
+        assert_eq!(encode_key("a b".into(), false), "a b");
+    }
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(parse_copy_range(None, 10).ok(), Some((0, 10)));
+        assert_eq!(parse_copy_range(Some("bytes=0-9"), 10).ok(), Some((0, 10)));
+        assert_eq!(parse_copy_range(Some("bytes=3-3"), 10).ok(), Some((3, 4)));
+        for bad in [
+            "bytes=0-10",
+            "bytes=5-",
+            "bytes=-5",
+            "0-1",
+            "bytes=4-3",
+            "bytes=+1-2",
+        ] {
+            assert!(parse_copy_range(Some(bad), 10).is_err(), "{bad}");
+        }
     }
 
     #[test]
