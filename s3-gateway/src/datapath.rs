@@ -187,13 +187,13 @@ impl DataPath {
                 )));
             }
             observe(&bytes);
+            // The hashing thread takes the body's own pieces (no copy).
+            md5.update(bytes.clone()).await;
             while bytes.has_remaining() {
                 let take = bytes.len().min(segment_size - buf.len());
                 if buf.is_empty() && take == segment_size {
                     // A whole segment in one piece: no copy.
-                    let segment = bytes.split_to(take);
-                    md5.update(segment.clone()).await;
-                    writer.push(segment).await?;
+                    writer.push(bytes.split_to(take)).await?;
                     continue;
                 }
                 if buf.capacity() - buf.len() < take {
@@ -202,12 +202,7 @@ impl DataPath {
                 buf.extend_from_slice(&bytes[..take]);
                 bytes.advance(take);
                 if buf.len() == segment_size {
-                    // MD5 is fed whole segments, not the body's pieces: they
-                    // are contiguous already, so the hashing thread needs
-                    // no copy of its own.
-                    let segment = buf.split().freeze();
-                    md5.update(segment.clone()).await;
-                    writer.push(segment).await?;
+                    writer.push(buf.split().freeze()).await?;
                 }
             }
         }
@@ -220,7 +215,6 @@ impl DataPath {
         }
 
         let tail = buf.split().freeze();
-        md5.update(tail.clone()).await;
         let inline =
             target.allow_inline && writer.is_empty() && tail.len() <= self.config.inline_threshold;
         let inline = if inline {

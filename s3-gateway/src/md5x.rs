@@ -5,22 +5,25 @@
 //! hash on the PUT path (~0.6 GB/s per core, a third of the gateway's CPU
 //! under load). One MD5 cannot be sped up: every 64-byte block depends on
 //! the one before. But concurrent PUTs are independent streams, and AVX-512
-//! runs the same instruction on 16 32-bit lanes; so a hashing thread takes
-//! jobs (a stream's state and its next run of whole blocks) from all
-//! uploads and advances up to 16 of them in lock step, each lane one stream
-//! (the multi-buffer technique of Intel's ISA-L and MinIO's md5-simd): ten
-//! times the scalar throughput with all lanes busy.
+//! runs the same instruction on 16 32-bit lanes; so one hashing thread owns
+//! the state of every stream and advances up to 16 of them in lock step,
+//! each lane one stream (the multi-buffer technique of Intel's ISA-L and
+//! MinIO's md5-simd): ten times the scalar throughput with all lanes busy.
 //!
-//! [`Md5Stream`] is the handle a PUT uses: `update` gathers the body into
-//! 256 KiB jobs and hands each to the thread without waiting (the body keeps
-//! flowing while it is hashed); the next job or `finalize` collects the
-//! result. The end of a small body and the padding are hashed in place.
-//! Without AVX-512 (checked at run time) a stream hashes in place with the
-//! `md-5` crate, exactly as before.
+//! [`Md5Stream`] is the handle a PUT uses. `update` never waits: it sends
+//! the body's pieces (the very `Bytes` the network delivered, whole blocks
+//! only; a block straddling two pieces is sent as a 64-byte piece of its
+//! own) to the thread, which queues them per stream. Since every stream
+//! sends as its body arrives, the streams of concurrent PUTs are hashed at
+//! the same time, in the same rounds. `finalize` sends the padding and waits
+//! for the final state. Without AVX-512 (checked at run time) a stream
+//! hashes in place with the `md-5` crate.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::Digest as _;
+use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
@@ -28,18 +31,10 @@ pub use simd::compress_lanes;
 
 /// Block size of MD5.
 const BLOCK: usize = 64;
-/// Bytes of a stream handed to the hashing thread at a time. Long jobs keep
-/// many lanes busy at once; the body arrives much more slowly than a lane
-/// hashes, so a stream rarely waits for its previous job.
-const JOB_SIZE: usize = 256 * 1024;
-/// Runs shorter than this (the end of a small body) are hashed in place.
-const MIN_POOLED: usize = 16 * 1024;
-/// With fewer busy lanes than this, the scalar code is faster: one round of
-/// the 16-lane kernel costs about as much as 1.6 scalar blocks (criterion
-/// `hashing` bench: 16 lanes 6.0 GiB/s, scalar 0.61 GiB/s).
+/// With fewer busy lanes than this, the scalar code is faster.
 const MIN_SIMD_LANES: usize = 2;
-/// Blocks a lane advances before the thread looks for new jobs, so a new
-/// stream waits at most this long for a free lane to be filled.
+/// Blocks a lane advances before the thread looks for new pieces, so a new
+/// stream waits at most this long for a lane.
 const ROUND_BLOCKS: usize = 256;
 /// Streams hashed side by side.
 pub const LANES: usize = 16;
@@ -59,15 +54,26 @@ enum Inner {
 }
 
 struct Pooled {
-    /// State after every job handed over so far (valid when `pending` is
-    /// `None`).
-    state: [u32; 4],
-    /// The state after the job in flight.
-    pending: Option<oneshot::Receiver<[u32; 4]>>,
+    /// This stream's number at the hashing thread.
+    id: u64,
+    tx: &'static mpsc::Sender<Msg>,
     /// Bytes of the body seen so far.
     len: u64,
-    /// Bytes not handed over yet (fewer than `JOB_SIZE`).
-    buf: BytesMut,
+    /// Bytes after the last whole block sent (fewer than 64).
+    tail: Vec<u8>,
+    /// False once finalized (nothing to cancel on drop).
+    open: bool,
+}
+
+/// What streams tell the hashing thread.
+enum Msg {
+    /// Whole blocks of stream `id`, in order.
+    Data(u64, Bytes),
+    /// The last blocks (padding included) of stream `id`; the final state
+    /// goes to the sender.
+    Finish(u64, Bytes, oneshot::Sender<[u32; 4]>),
+    /// Stream `id` was dropped unfinished: forget it.
+    Cancel(u64),
 }
 
 impl Default for Md5Stream {
@@ -79,72 +85,54 @@ impl Default for Md5Stream {
 impl Md5Stream {
     /// A new, empty MD5.
     pub fn new() -> Self {
-        let inner = if pool().is_some() {
-            Inner::Pooled(Pooled {
-                state: INIT,
-                pending: None,
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let inner = match pool() {
+            Some(tx) => Inner::Pooled(Pooled {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                tx,
                 len: 0,
-                buf: BytesMut::new(),
-            })
-        } else {
-            Inner::Local(Box::default())
+                tail: Vec::with_capacity(BLOCK),
+                open: true,
+            }),
+            None => Inner::Local(Box::default()),
         };
         Md5Stream { inner }
     }
 
-    /// Adds `data` to the hash. Whole jobs are handed to the hashing thread
-    /// without waiting for them (only for the previous job, if it is still
-    /// in flight, since each job starts from the state the last one ends in).
-    pub async fn update(&mut self, mut data: Bytes) {
-        let p = match &mut self.inner {
-            Inner::Local(md5) => {
-                md5.update(&data);
-                return;
-            }
-            Inner::Pooled(p) => p,
-        };
-        p.len += data.len() as u64;
-        while !data.is_empty() {
-            if p.buf.is_empty() && data.len() >= JOB_SIZE {
-                // Whole jobs straight from the body: no copy.
-                let whole = data.len() / JOB_SIZE * JOB_SIZE;
-                p.submit(data.split_to(whole)).await;
-                continue;
-            }
-            if p.buf.capacity() == 0 {
-                p.buf.reserve(JOB_SIZE);
-            }
-            let take = (JOB_SIZE - p.buf.len()).min(data.len());
-            p.buf.extend_from_slice(&data.split_to(take));
-            if p.buf.len() == JOB_SIZE {
-                let job = p.buf.split().freeze();
-                p.submit(job).await;
-            }
+    /// Adds `data` to the hash; never waits (an `async fn` so that callers
+    /// need not change if it ever has to).
+    pub async fn update(&mut self, data: Bytes) {
+        match &mut self.inner {
+            Inner::Local(md5) => md5.update(&data),
+            Inner::Pooled(p) => p.update(data),
         }
     }
 
     /// The MD5 of everything added.
     pub async fn finalize(self) -> [u8; 16] {
-        let mut p = match self.inner {
-            Inner::Local(md5) => return md5.finalize().into(),
+        let mut this = self;
+        let p = match &mut this.inner {
+            Inner::Local(md5) => return std::mem::take(&mut **md5).finalize().into(),
             Inner::Pooled(p) => p,
         };
-        let whole = p.buf.len() / BLOCK * BLOCK;
-        let mut last = p.buf.split_off(whole);
-        if whole > 0 {
-            let job = p.buf.split().freeze();
-            p.submit(job).await;
-        }
-        p.settle().await;
         let bit_len = p.len.wrapping_mul(8);
-        last.extend_from_slice(&[0x80]);
+        let mut last = std::mem::take(&mut p.tail);
+        last.push(0x80);
         while last.len() % BLOCK != BLOCK - 8 {
-            last.extend_from_slice(&[0]);
+            last.push(0);
         }
         last.extend_from_slice(&bit_len.to_le_bytes());
-        compress_bytes(&mut p.state, &last);
+        let (reply, result) = oneshot::channel();
+        p.open = false;
+        let state = match p.tx.send(Msg::Finish(p.id, Bytes::from(last), reply)) {
+            Ok(()) => result.await.ok(),
+            Err(_) => None,
+        };
+        // The thread never drops a stream it was told to finish; if it
+        // did, the state is lost and the only honest answer is to stop.
+        let state = state.expect("the MD5 thread lost a stream");
         let mut out = [0u8; 16];
-        for (word, chunk) in p.state.iter().zip(out.chunks_mut(4)) {
+        for (word, chunk) in state.iter().zip(out.chunks_mut(4)) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         out
@@ -152,40 +140,36 @@ impl Md5Stream {
 }
 
 impl Pooled {
-    /// Hands whole blocks to the hashing thread (short runs are hashed here:
-    /// handing them over would cost more).
-    async fn submit(&mut self, data: Bytes) {
-        debug_assert_eq!(data.len() % BLOCK, 0);
-        self.settle().await;
-        if data.len() < MIN_POOLED {
-            compress_bytes(&mut self.state, &data);
-            return;
+    fn update(&mut self, mut data: Bytes) {
+        self.len += data.len() as u64;
+        if !self.tail.is_empty() {
+            let take = (BLOCK - self.tail.len()).min(data.len());
+            self.tail.extend_from_slice(&data.split_to(take));
+            if self.tail.len() < BLOCK {
+                return;
+            }
+            let block = Bytes::copy_from_slice(&self.tail);
+            self.tail.clear();
+            self.send(block);
         }
-        let (reply, result) = oneshot::channel();
-        let job = Job {
-            state: self.state,
-            data,
-            reply,
-        };
-        match pool()
-            .expect("pooled streams exist only with a pool")
-            .send(job)
-        {
-            Ok(()) => self.pending = Some(result),
-            // The thread is gone (it never exits): hash in place.
-            Err(mpsc::SendError(job)) => compress_bytes(&mut self.state, &job.data),
+        let whole = data.len() / BLOCK * BLOCK;
+        let rest = data.split_off(whole);
+        if !data.is_empty() {
+            self.send(data);
         }
+        self.tail.extend_from_slice(&rest);
     }
 
-    /// Waits for the job in flight, if any, and takes its state.
-    async fn settle(&mut self) {
-        if let Some(result) = self.pending.take() {
-            match result.await {
-                Ok(state) => self.state = state,
-                // The thread never drops a reply; if it did, the state is
-                // lost and the only honest answer is to stop here.
-                Err(_) => panic!("the MD5 thread dropped a job"),
-            }
+    fn send(&self, blocks: Bytes) {
+        // The thread never exits; if it had, finalize reports it.
+        let _ = self.tx.send(Msg::Data(self.id, blocks));
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.tx.send(Msg::Cancel(self.id));
         }
     }
 }
@@ -197,13 +181,6 @@ fn compress_bytes(state: &mut [u32; 4], data: &[u8]) {
     md5::block_api::compress(state, blocks);
 }
 
-/// A stream's next run of whole blocks.
-struct Job {
-    state: [u32; 4],
-    data: Bytes,
-    reply: oneshot::Sender<[u32; 4]>,
-}
-
 /// Starts the hashing thread (if this CPU has AVX-512) now rather than on
 /// first use.
 pub fn start() {
@@ -211,13 +188,13 @@ pub fn start() {
 }
 
 /// The hashing thread's queue, started on first use; `None` without AVX-512.
-fn pool() -> Option<&'static mpsc::Sender<Job>> {
-    static POOL: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+fn pool() -> Option<&'static mpsc::Sender<Msg>> {
+    static POOL: OnceLock<Option<mpsc::Sender<Msg>>> = OnceLock::new();
     POOL.get_or_init(|| {
         if !simd::available() {
             return None;
         }
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("md5x16".into())
             .spawn(move || run(rx))
@@ -227,63 +204,138 @@ fn pool() -> Option<&'static mpsc::Sender<Job>> {
     .as_ref()
 }
 
-/// One lane: a job and how far it has got.
-struct Lane {
-    job: Job,
+/// One stream as the hashing thread sees it.
+struct Stream {
+    state: [u32; 4],
+    /// Pieces not yet hashed, in order, and how far into the first.
+    queue: VecDeque<Bytes>,
     done: usize,
+    finish: Option<oneshot::Sender<[u32; 4]>>,
 }
 
-/// The hashing thread: fills free lanes with jobs, advances all lanes
-/// together, hands finished states back.
-fn run(rx: mpsc::Receiver<Job>) {
-    let mut lanes: Vec<Lane> = Vec::with_capacity(LANES);
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            state: INIT,
+            queue: VecDeque::new(),
+            done: 0,
+            finish: None,
+        }
+    }
+}
+
+impl Stream {
+    /// The unhashed rest of the current piece.
+    fn current(&self) -> Option<&[u8]> {
+        self.queue.front().map(|p| &p[self.done..])
+    }
+
+    fn advance(&mut self, bytes: usize) {
+        self.done += bytes;
+        if self.queue.front().is_some_and(|p| self.done == p.len()) {
+            self.queue.pop_front();
+            self.done = 0;
+        }
+    }
+}
+
+/// The hashing thread: takes pieces of every stream, advances up to 16
+/// streams with work together, hands back finished states.
+fn run(rx: mpsc::Receiver<Msg>) {
+    let mut streams: HashMap<u64, Stream> = HashMap::new();
+    // Streams with queued pieces, in the order they get lanes.
+    let mut ready: VecDeque<u64> = VecDeque::new();
     loop {
-        if lanes.is_empty() {
+        // Wait when idle; otherwise take whatever has arrived.
+        if ready.is_empty() {
             match rx.recv() {
-                Ok(job) => lanes.push(Lane { job, done: 0 }),
+                Ok(msg) => take(msg, &mut streams, &mut ready),
                 Err(_) => return,
             }
         }
-        while lanes.len() < LANES {
-            match rx.try_recv() {
-                Ok(job) => lanes.push(Lane { job, done: 0 }),
-                Err(_) => break,
-            }
+        while let Ok(msg) = rx.try_recv() {
+            take(msg, &mut streams, &mut ready);
         }
-        let blocks = lanes
+        let ids: Vec<u64> = ready.iter().take(LANES).copied().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let blocks = ids
             .iter()
-            .map(|l| (l.job.data.len() - l.done) / BLOCK)
+            .filter_map(|id| streams.get(id)?.current().map(|c| c.len() / BLOCK))
             .min()
             .unwrap_or(0)
             .min(ROUND_BLOCKS);
-        if lanes.len() < MIN_SIMD_LANES {
-            for lane in &mut lanes {
-                let end = lane.done + blocks * BLOCK;
-                compress_bytes(&mut lane.job.state, &lane.job.data[lane.done..end]);
-                lane.done = end;
+        if ids.len() < MIN_SIMD_LANES {
+            for id in &ids {
+                if let Some(s) = streams.get_mut(id)
+                    && let Some(cur) = s.queue.front()
+                {
+                    let from = s.done;
+                    compress_bytes(&mut s.state, &cur[from..from + blocks * BLOCK]);
+                }
             }
         } else {
             let mut states = [[0u32; 4]; LANES];
-            let mut inputs: [&[u8]; LANES] = [&[]; LANES];
-            for (i, lane) in lanes.iter().enumerate() {
-                states[i] = lane.job.state;
-                inputs[i] = &lane.job.data[lane.done..lane.done + blocks * BLOCK];
+            let mut inputs: Vec<&[u8]> = Vec::with_capacity(ids.len());
+            for (lane, id) in ids.iter().enumerate() {
+                let s = &streams[id];
+                states[lane] = s.state;
+                inputs.push(&s.current().unwrap_or_default()[..blocks * BLOCK]);
             }
-            simd::compress_lanes(&mut states, &inputs[..lanes.len()], blocks);
-            for (i, lane) in lanes.iter_mut().enumerate() {
-                lane.job.state = states[i];
-                lane.done += blocks * BLOCK;
+            simd::compress_lanes(&mut states, &inputs, blocks);
+            drop(inputs);
+            for (lane, id) in ids.iter().enumerate() {
+                if let Some(s) = streams.get_mut(id) {
+                    s.state = states[lane];
+                }
             }
         }
-        let mut i = 0;
-        while i < lanes.len() {
-            if lanes[i].done == lanes[i].job.data.len() {
-                let lane = lanes.swap_remove(i);
-                // The stream may have been dropped (its request failed).
-                let _ = lane.job.reply.send(lane.job.state);
-            } else {
-                i += 1;
+        // Advance; a stream whose queue ran dry leaves the ready list, and
+        // is answered if it was finishing. The rest rotate to the back so
+        // that more than 16 streams take turns.
+        for id in ids {
+            let Some(s) = streams.get_mut(&id) else { continue };
+            s.advance(blocks * BLOCK);
+            ready.retain(|r| *r != id);
+            if !s.queue.is_empty() {
+                ready.push_back(id);
+            } else if s.finish.is_some() {
+                let s = streams.remove(&id).expect("present");
+                let _ = s.finish.expect("checked").send(s.state);
             }
+        }
+    }
+}
+
+/// Files one message.
+fn take(msg: Msg, streams: &mut HashMap<u64, Stream>, ready: &mut VecDeque<u64>) {
+    let (id, piece) = match msg {
+        Msg::Data(id, piece) => (id, piece),
+        Msg::Finish(id, piece, reply) => {
+            streams.entry(id).or_default().finish = Some(reply);
+            (id, piece)
+        }
+        Msg::Cancel(id) => {
+            streams.remove(&id);
+            ready.retain(|r| *r != id);
+            return;
+        }
+    };
+    let s = streams.entry(id).or_default();
+    let was_idle = s.queue.is_empty();
+    if !piece.is_empty() {
+        s.queue.push_back(piece);
+    }
+    if was_idle && !s.queue.is_empty() {
+        ready.push_back(id);
+    } else if s.queue.is_empty() {
+        // Finishing with nothing left to hash (cannot happen: the padding
+        // is at least one block), answer at once.
+        if let Some(reply) = s.finish.take() {
+            let state = s.state;
+            streams.remove(&id);
+            let _ = reply.send(state);
         }
     }
 }
@@ -677,6 +729,19 @@ mod tests {
             s.update(Bytes::from_static(input)).await;
             assert_eq!(hex::encode(s.finalize().await), hex);
         }
+    }
+
+    #[tokio::test]
+    async fn a_stream_dropped_unfinished_disturbs_no_other() {
+        let data = Bytes::from(body(300_000, 9));
+        let mut kept = Md5Stream::new();
+        kept.update(data.slice(..100_000)).await;
+        for _ in 0..20 {
+            let mut dropped = Md5Stream::new();
+            dropped.update(data.slice(..123_457)).await;
+        }
+        kept.update(data.slice(100_000..)).await;
+        assert_eq!(kept.finalize().await, reference(&data));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
