@@ -72,37 +72,17 @@ impl Codec {
     /// length); returns the `k` data shards in order. Shards read from the
     /// network are uniquely owned, so they are reused without a copy.
     pub fn reconstruct_data(&self, shards: Vec<Option<Bytes>>) -> Result<Vec<Bytes>> {
-        let k = self.coding.k as usize;
-        let present = shards.iter().filter(|s| s.is_some()).count();
-        if present < k {
-            return Err(Error::Unrecoverable(format!(
-                "{present} of {} shards readable, {k} needed",
-                shards.len()
-            )));
-        }
-        let mut owned: Vec<Option<BytesMut>> = shards
-            .into_iter()
-            .map(|s| s.map(|b| b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]))))
-            .collect();
-        self.rs
-            .reconstruct_data(&mut owned)
-            .map_err(|e| Error::Unrecoverable(format!("reconstruct: {e:?}")))?;
-        owned
-            .into_iter()
-            .take(k)
-            .map(|s| {
-                s.map(BytesMut::freeze)
-                    .ok_or_else(|| Error::Internal("shard missing after reconstruction".into()))
-            })
-            .collect()
+        self.rebuild(shards, false)
     }
-}
 
-impl Codec {
     /// Rebuilds every missing shard, data and parity, from any `k` present
     /// shards (all of equal length); returns all `k + m` in order (the
     /// healer's tool: a lost parity chunk needs rebuilding too).
     pub fn reconstruct_all(&self, shards: Vec<Option<Bytes>>) -> Result<Vec<Bytes>> {
+        self.rebuild(shards, true)
+    }
+
+    fn rebuild(&self, shards: Vec<Option<Bytes>>, parity_too: bool) -> Result<Vec<Bytes>> {
         let k = self.coding.k as usize;
         let present = shards.iter().filter(|s| s.is_some()).count();
         if present < k {
@@ -115,11 +95,16 @@ impl Codec {
             .into_iter()
             .map(|s| s.map(|b| b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]))))
             .collect();
-        self.rs
-            .reconstruct(&mut owned)
-            .map_err(|e| Error::Unrecoverable(format!("reconstruct: {e:?}")))?;
+        let rebuilt = if parity_too {
+            self.rs.reconstruct(&mut owned)
+        } else {
+            self.rs.reconstruct_data(&mut owned)
+        };
+        rebuilt.map_err(|e| Error::Unrecoverable(format!("reconstruct: {e:?}")))?;
+        let wanted = if parity_too { owned.len() } else { k };
         owned
             .into_iter()
+            .take(wanted)
             .map(|s| {
                 s.map(BytesMut::freeze)
                     .ok_or_else(|| Error::Internal("shard missing after reconstruction".into()))
