@@ -295,7 +295,9 @@ fn run(rx: mpsc::Receiver<Msg>) {
         // is answered if it was finishing. The rest rotate to the back so
         // that more than 16 streams take turns.
         for id in ids {
-            let Some(s) = streams.get_mut(&id) else { continue };
+            let Some(s) = streams.get_mut(&id) else {
+                continue;
+            };
             s.advance(blocks * BLOCK);
             ready.retain(|r| *r != id);
             if !s.queue.is_empty() {
