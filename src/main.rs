@@ -74,6 +74,10 @@ struct DevArgs {
     /// Seconds between the healer's rounds (rebuilding corrupt chunks).
     #[arg(long, default_value_t = 60)]
     heal_interval_secs: u64,
+    /// Free bytes each storage node keeps on its disk: writes that would
+    /// leave less are refused (PUTs answer 507 InsufficientStorage).
+    #[arg(long, default_value_t = shale_storage_node::service::DEFAULT_RESERVE_BYTES)]
+    node_reserve_bytes: u64,
     /// Domain for virtual-host-style addressing: `BUCKET.DOMAIN` (any port)
     /// addresses BUCKET. Repeat for several domains. Path-style works on any
     /// host either way.
@@ -209,6 +213,7 @@ async fn dev(args: DevArgs) -> Result<()> {
                 bytes_per_sec: args.scrub_bytes_per_sec,
                 pause_secs: args.scrub_pause_secs,
             },
+            reserve_bytes: args.node_reserve_bytes,
             ..Default::default()
         };
         tasks.push(tokio::spawn(shale_storage_node::serve(

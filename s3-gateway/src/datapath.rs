@@ -95,6 +95,9 @@ pub struct DataPath {
     nodes: RwLock<Arc<Vec<NodeInfo>>>,
     /// Where reads report chunks a node says it does not have (the healer).
     missing: Option<tokio::sync::mpsc::Sender<(NodeId, String)>>,
+    /// Nodes that answered "disk full", and until when they are left out of
+    /// new placements.
+    full: std::sync::Mutex<HashMap<NodeId, std::time::Instant>>,
 }
 
 impl DataPath {
@@ -109,7 +112,29 @@ impl DataPath {
             meta,
             nodes: RwLock::new(Arc::new(Vec::new())),
             missing: None,
+            full: std::sync::Mutex::default(),
         })
+    }
+
+    /// Nodes left out of placements because their disk is full.
+    fn full_nodes(&self) -> Vec<NodeId> {
+        let mut full = self.full.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        full.retain(|_, until| *until > now);
+        full.keys().copied().collect()
+    }
+
+    /// Leaves `nodes` out of new placements for a while (their disk is full;
+    /// they are tried again after [`FULL_NODE_BACKOFF`]).
+    fn mark_full(&self, nodes: &[NodeId]) {
+        if nodes.is_empty() {
+            return;
+        }
+        let until = std::time::Instant::now() + FULL_NODE_BACKOFF;
+        let mut full = self.full.lock().unwrap_or_else(|e| e.into_inner());
+        for node in nodes {
+            full.insert(*node, until);
+        }
     }
 
     /// Reports every chunk a read finds missing on its node to `to` (the
@@ -263,12 +288,25 @@ impl DataPath {
             self.refresh_nodes().await?;
             nodes = self.nodes();
         }
-        let chosen = place(&key, &nodes, total);
+        // Nodes whose disk is full are left out for a while.
+        let full = self.full_nodes();
+        let usable: Vec<NodeInfo> = nodes
+            .iter()
+            .filter(|n| !full.contains(&n.id))
+            .cloned()
+            .collect();
+        let chosen = place(&key, &usable, total);
         if chosen.len() < total {
-            return Err(Error::NotEnoughNodes(format!(
-                "{} nodes for {total} shards",
-                chosen.len()
-            )));
+            let why = format!(
+                "{} usable nodes for {total} shards ({} with full disks)",
+                chosen.len(),
+                full.len()
+            );
+            return Err(if full.is_empty() {
+                Error::NotEnoughNodes(why)
+            } else {
+                Error::InsufficientStorage(why)
+            });
         }
         let writes = chosen
             .iter()
@@ -279,25 +317,32 @@ impl DataPath {
                 let addr = node.addr.clone();
                 let storage = self.storage.clone();
                 let timeout = self.config.write_timeout;
+                let node_id = node.id;
                 async move {
-                    let ok = matches!(
+                    let written =
                         tokio::time::timeout(timeout, storage.put_chunk(&addr, &chunk_id, shard))
-                            .await,
-                        Ok(Ok(()))
-                    );
+                            .await;
+                    let full = matches!(written, Ok(Err(shale_storage_node::Error::DiskFull(_))));
+                    let ok = matches!(written, Ok(Ok(())));
                     if !ok {
-                        tracing::warn!(%chunk_id, %addr, "chunk write failed");
+                        tracing::warn!(%chunk_id, %addr, full, "chunk write failed");
                     }
-                    (chunk_id, ok)
+                    (chunk_id, ok, full.then_some(node_id))
                 }
             });
-        let results = futures::future::join_all(writes).await;
+        let results: Vec<(String, bool, Option<NodeId>)> = futures::future::join_all(writes).await;
+        let filled: Vec<NodeId> = results.iter().filter_map(|r| r.2).collect();
+        self.mark_full(&filled);
+        let results: Vec<(String, bool)> = results.into_iter().map(|(c, ok, _)| (c, ok)).collect();
         let durable = results.iter().filter(|(_, ok)| *ok).count();
         let needed = (k + 1).min(total);
         if durable < needed {
-            return Err(Error::WriteQuorum(format!(
-                "{durable} of {total} chunks of {key} durable, {needed} needed"
-            )));
+            let why = format!("{durable} of {total} chunks of {key} durable, {needed} needed");
+            return Err(if filled.is_empty() {
+                Error::WriteQuorum(why)
+            } else {
+                Error::InsufficientStorage(why)
+            });
         }
         let chunks = chosen
             .iter()
@@ -456,6 +501,9 @@ impl DataPath {
         }
     }
 }
+
+/// How long a node that answered "disk full" is left out of placements.
+pub const FULL_NODE_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The part of one segment a range read needs.
 #[derive(Clone, Debug, PartialEq)]

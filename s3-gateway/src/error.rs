@@ -16,6 +16,9 @@ pub enum Error {
     /// Fewer healthy storage nodes than a segment needs.
     #[error("not enough storage nodes: {0}")]
     NotEnoughNodes(String),
+    /// Storage nodes have no room for the object: nothing was stored.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// Too few chunks of a segment became durable to acknowledge the write.
     #[error("write quorum not reached: {0}")]
     WriteQuorum(String),
@@ -122,6 +125,17 @@ pub fn to_s3_error(e: Error) -> S3Error {
                 )
             }
         },
+        Error::InsufficientStorage(_) => {
+            tracing::warn!(error = %msg, "write refused: storage full");
+            // MinIO answers a full cluster the same way (507); S3 never
+            // fills up, so it has no code of its own for this.
+            let mut e = S3Error::with_message(
+                C::Custom("InsufficientStorage".into()),
+                "The storage nodes do not have enough free space for this object",
+            );
+            e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+            e
+        }
         Error::NotEnoughNodes(_) | Error::WriteQuorum(_) => {
             tracing::warn!(error = %msg, "write failed");
             S3Error::with_message(

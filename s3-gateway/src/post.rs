@@ -16,6 +16,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::BodyExt;
 
 /// Form-part headers longer than this are not searched for the file name.
@@ -129,8 +130,34 @@ pub fn watch_file_name(req: http::Request<hyper::body::Incoming>) -> http::Reque
         }
         frame
     });
+    // s3s 0.14.1's form parser fails ("failed to read file stream") when a
+    // piece of the body longer than 64 KiB arrives while it holds the start
+    // of a possible boundary (a `\r` near the end of the previous piece:
+    // likely in binary files): hand it pieces of at most 32 KiB, which
+    // costs no copy.
+    let pieces = http_body_util::BodyStream::new(body).flat_map(|frame| {
+        let pieces: Vec<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>> = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(mut data) => {
+                    let mut out = Vec::with_capacity(data.len() / FORM_PIECE + 1);
+                    while data.len() > FORM_PIECE {
+                        out.push(Ok(hyper::body::Frame::data(data.split_to(FORM_PIECE))));
+                    }
+                    out.push(Ok(hyper::body::Frame::data(data)));
+                    out
+                }
+                Err(frame) => vec![Ok(frame)],
+            },
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(pieces)
+    });
+    let body = http_body_util::StreamBody::new(pieces);
     http::Request::from_parts(parts, s3s::Body::http_body_unsync(body))
 }
+
+/// Largest piece of a form body handed to `s3s` (see `watch_file_name`).
+const FORM_PIECE: usize = 32 * 1024;
 
 /// Replaces `${filename}` in a browser upload's key, as S3 does.
 pub fn substitute_file_name(key: &str, name: Option<&str>) -> String {

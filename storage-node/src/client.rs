@@ -287,6 +287,7 @@ fn error_from(answer: Answer, id: &str) -> Error {
         (StatusCode::NOT_FOUND, "not-found") => Error::NotFound(id.to_owned()),
         (StatusCode::RANGE_NOT_SATISFIABLE, _) => Error::InvalidRange(message),
         (StatusCode::BAD_REQUEST, "invalid-chunk-id") => Error::InvalidChunkId(id.to_owned()),
+        (StatusCode::INSUFFICIENT_STORAGE, "disk-full") => Error::DiskFull(message),
         (StatusCode::PAYLOAD_TOO_LARGE, _) => Error::TooLarge {
             size: 0,
             limit: MAX_CHUNK_BODY,

@@ -50,6 +50,10 @@ pub enum Error {
         /// The limit it exceeded.
         limit: u64,
     },
+    /// The disk has no room for the chunk (beyond the space the node keeps
+    /// in reserve); nothing was written.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     /// Invalid configuration; the message names the field.
     #[error("invalid config: {0}")]
     Config(String),

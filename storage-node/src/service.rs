@@ -8,10 +8,11 @@
 //! | `DELETE /chunks/{id}` | 204 |
 //! | `GET /chunks` | JSON array of ids |
 //! | `GET /status` | JSON [`NodeStatus`](crate::NodeStatus) |
+//! | (any `PUT` when the disk is full) | 507 `disk-full` |
 //! | `GET /scrub` | JSON [`ScrubReport`](crate::scrub::ScrubReport): scrub passes, chunks known corrupt |
 //!
 //! Every error answer carries `x-shale-error` (`not-found`, `corrupt`,
-//! `invalid-range`, `invalid-chunk-id`, `too-large`, `bad-request`,
+//! `invalid-range`, `invalid-chunk-id`, `too-large`, `disk-full`, `bad-request`,
 //! `no-route`, `method-not-allowed`, `internal`) so that the client can tell
 //! a corrupt chunk (500) from any other internal error. Ranges are over the
 //! chunk's data bytes and, as in HTTP, inclusive. A request for several
@@ -41,6 +42,9 @@ pub const MAX_CHUNK_BODY: u64 = 64 * 1024 * 1024;
 pub const ERROR_HEADER: &str = "x-shale-error";
 /// Header carrying a chunk's block size on HEAD answers.
 pub const BLOCK_SIZE_HEADER: &str = "x-shale-block-size";
+/// Free space a disk keeps by default (for the file system and for
+/// deletes, which need a little room too).
+pub const DEFAULT_RESERVE_BYTES: u64 = 256 * 1024 * 1024;
 /// How long in-flight requests may run once shutdown has begun.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -55,6 +59,9 @@ pub struct StorageNodeConfig {
     pub block_size: u32,
     /// The scrubber's rate and pause (see [`crate::scrub`]).
     pub scrub: ScrubConfig,
+    /// Free bytes each disk keeps: a write that would leave less is refused
+    /// (507, `disk-full`) and nothing already stored is touched.
+    pub reserve_bytes: u64,
 }
 
 impl Default for StorageNodeConfig {
@@ -63,6 +70,7 @@ impl Default for StorageNodeConfig {
             disks: Vec::new(),
             block_size: crate::chunk::DEFAULT_BLOCK_SIZE,
             scrub: ScrubConfig::default(),
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
         }
     }
 }
@@ -78,11 +86,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let store = tokio::task::spawn_blocking(move || {
-        ChunkStore::open(config.disks, config.block_size).map_err(|e| match e {
-            // Name the field the way the operator's config file does.
-            Error::Config(field) => Error::Config(format!("storage_node.{field}")),
-            other => other,
-        })
+        let reserve = config.reserve_bytes;
+        ChunkStore::open(config.disks, config.block_size)
+            .inspect(|store| store.set_reserve_bytes(reserve))
+            .map_err(|e| match e {
+                // Name the field the way the operator's config file does.
+                Error::Config(field) => Error::Config(format!("storage_node.{field}")),
+                other => other,
+            })
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
@@ -381,6 +392,7 @@ fn response_for_error(e: &Error) -> Response<Full<Bytes>> {
         Error::InvalidRange(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "invalid-range"),
         Error::InvalidChunkId(_) => (StatusCode::BAD_REQUEST, "invalid-chunk-id"),
         Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+        Error::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk-full"),
         Error::Config(_) | Error::Io(_) | Error::Network(_) | Error::Remote { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }

@@ -101,6 +101,8 @@ struct Inner {
     block_size: u32,
     max_volume_len: u64,
     scrub: Mutex<ScrubState>,
+    /// Free bytes each disk keeps (see `set_reserve_bytes`).
+    reserve_bytes: std::sync::atomic::AtomicU64,
 }
 
 /// The scrubber's counters and the chunks known to be corrupt.
@@ -183,6 +185,7 @@ impl ChunkStore {
                 block_size,
                 max_volume_len,
                 scrub: Mutex::default(),
+                reserve_bytes: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         for (i, path) in store.inner.paths.iter().enumerate() {
@@ -196,6 +199,15 @@ impl ChunkStore {
     /// The configured disk directories.
     pub fn disks(&self) -> &[PathBuf] {
         &self.inner.paths
+    }
+
+    /// Keeps `bytes` free on every disk: a write that would leave less is
+    /// refused with [`Error::DiskFull`] (0, the default of a bare store:
+    /// only a full file system refuses).
+    pub fn set_reserve_bytes(&self, bytes: u64) {
+        self.inner
+            .reserve_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Block size of newly written chunks.
@@ -454,6 +466,7 @@ impl ChunkStore {
         let d = self.disk_for(id);
         let disk = &self.inner.disks[d];
         let record_len = PREFIX_LEN + chunk_len;
+        self.check_space(d, record_len)?;
 
         let (vol, offset, generation) = {
             let mut app = lock(&disk.appender);
@@ -472,7 +485,7 @@ impl ChunkStore {
                 }
                 Err(e) => {
                     let _ = vol.erase(offset, record_len);
-                    return Err(e);
+                    return Err(disk_full_or(e));
                 }
             }
         };
@@ -497,6 +510,28 @@ impl ChunkStore {
             self.clear_corrupt(id);
         }
         Ok(old.is_none())
+    }
+
+    /// Refuses a write of `len` bytes to disk `d` that would leave less free
+    /// space than the reserve.
+    fn check_space(&self, d: usize, len: u64) -> Result<()> {
+        let reserve = self
+            .inner
+            .reserve_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if reserve == 0 {
+            return Ok(());
+        }
+        let path = &self.inner.paths[d];
+        let fs = rustix::fs::statvfs(path.as_path()).map_err(|e| Error::Io(e.into()))?;
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if free < reserve.saturating_add(len) {
+            return Err(Error::DiskFull(format!(
+                "{}: {free} bytes free, {reserve} kept in reserve",
+                path.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Starts a new volume on `disk`; the old one is sealed (and removed if
@@ -680,6 +715,16 @@ fn remove_volume(vol: &Volume) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!(volume = %vol.path.display(), error = %e,
             "could not remove an empty volume"),
+    }
+}
+
+/// ENOSPC (and EDQUOT) from a write is a full disk, not an I/O failure.
+fn disk_full_or(e: Error) -> Error {
+    match e {
+        Error::Io(io) if matches!(io.raw_os_error(), Some(28) | Some(122)) => {
+            Error::DiskFull(io.to_string())
+        }
+        other => other,
     }
 }
 
@@ -1020,6 +1065,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, vec!["bad"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_new_chunks_and_serves_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 1);
+        s.put("old", bytes(5000, 1)).await.unwrap();
+        s.set_reserve_bytes(1 << 60);
+        assert!(matches!(
+            s.put("new", bytes(10, 2)).await,
+            Err(Error::DiskFull(_))
+        ));
+        assert!(matches!(s.head("new").await, Err(Error::NotFound(_))));
+        assert_eq!(s.get("old", 0, 5000).await.unwrap(), bytes(5000, 1));
+        // Deletes need no room.
+        s.delete("old").await.unwrap();
+        s.set_reserve_bytes(0);
+        s.put("new", bytes(10, 2)).await.unwrap();
     }
 
     #[test]
