@@ -3,6 +3,10 @@
 //! `shale dev` runs a whole cluster in one process (one metadata service, six
 //! storage nodes, one gateway), each on its own loopback socket, so that the
 //! parts talk over the network exactly as they do when spread over machines.
+//! `shale metadata|storage-node|gateway --config FILE` run one role each
+//! (see `roles`).
+
+mod roles;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +43,19 @@ struct Cli {
 enum Command {
     /// Run an all-in-one cluster: metadata, six storage nodes (4+2 coding) and an S3 gateway.
     Dev(DevArgs),
+    /// Run the metadata service from a TOML file (examples/cluster/metadata.toml).
+    Metadata(RoleArgs),
+    /// Run a storage node from a TOML file (examples/cluster/storage-node-1.toml).
+    StorageNode(RoleArgs),
+    /// Run an S3 gateway from a TOML file (examples/cluster/gateway.toml).
+    Gateway(RoleArgs),
+}
+
+#[derive(clap::Args)]
+struct RoleArgs {
+    /// The role's configuration file.
+    #[arg(long)]
+    config: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +123,9 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Command::Dev(args) => runtime.block_on(dev(args)),
+        Command::Metadata(a) => runtime.block_on(roles::metadata(roles::load(&a.config)?)),
+        Command::StorageNode(a) => runtime.block_on(roles::storage_node(roles::load(&a.config)?)),
+        Command::Gateway(a) => runtime.block_on(roles::gateway(roles::load(&a.config)?)),
     }
 }
 

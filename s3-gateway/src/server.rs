@@ -43,6 +43,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Configuration of one gateway.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// The region this gateway serves (its cluster's name).
     pub region: String,
@@ -195,6 +196,7 @@ async fn handle(
         .get(http::header::ORIGIN)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
+    let unanswered_expect = expects_continue_without_body(&req);
     let post_form = post::is_form_upload(&req);
     let (mut req, file_name) = if post_form {
         let req = post::watch_file_name(req);
@@ -266,7 +268,35 @@ async fn handle(
         resp.headers_mut().insert("x-amz-request-id", v.clone());
         resp.headers_mut().insert("x-amz-id-2", v);
     }
+    if unanswered_expect {
+        // hyper sends `100 Continue` only when a body is read, so a request
+        // with `Expect: 100-continue` and an empty body gets its final
+        // answer straight away. botocore (boto3, the AWS CLI) then keeps
+        // that answer's parser for the connection, and its next request
+        // there stalls until its read timeout (60 s). S3 always sends the
+        // 100 first; closing the connection after this answer is the
+        // simplest way to the same result.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     resp
+}
+
+/// True for a request that asks for `100 Continue` but has no body to send
+/// after it (`Content-Length: 0`).
+fn expects_continue_without_body<B>(req: &http::Request<B>) -> bool {
+    let h = req.headers();
+    let expects = h
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let empty = h
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "0");
+    expects && empty
 }
 
 /// The S3 InternalError answer, for a handler that panicked.
