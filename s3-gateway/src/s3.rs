@@ -386,14 +386,15 @@ impl Gateway {
         if_modified_since: Option<&Timestamp>,
         if_unmodified_since: Option<&Timestamp>,
     ) -> S3Result<ObjectRow> {
-        let row = self.meta.get_object(bucket, key).await.map_err(meta_err)?;
-        check_conditions(
-            &row,
+        self.object_for_read(
+            bucket,
+            key,
             if_match,
             if_none_match,
             if_modified_since,
             if_unmodified_since,
         )
+        .await
         .map_err(|e| {
             if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
                 s3_error!(
@@ -403,8 +404,7 @@ impl Gateway {
             } else {
                 e
             }
-        })?;
-        Ok(row)
+        })
     }
 
     async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
