@@ -1,7 +1,8 @@
 //! The S3 gateway: the S3 API over hyper and `s3s`, SigV4, and the
 //! erasure-coded data path.
 //!
-//! Owns: S3 request handling ([`s3`]), S3's rules for tags ([`tagging`]),
+//! Owns: S3 request handling ([`s3`]), S3's rules for tags ([`tagging`])
+//! and for ACLs (disabled, as new S3 buckets have them: [`acl`]),
 //! checksum verification ([`checksum`]), the data path ([`datapath`]:
 //! segments, shards, chunks), erasure coding ([`ec`]), placement
 //! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
@@ -13,6 +14,7 @@
 //! Must never: write a metadata row naming chunks before those chunks are
 //! durable; buffer a whole object; answer with bytes it could not verify.
 
+pub mod acl;
 pub mod auth;
 pub mod checksum;
 pub mod cors;

@@ -16,6 +16,7 @@ use shale_metadata::{
     Upload, UploadChecksum,
 };
 
+use crate::acl;
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, WriteTarget};
@@ -77,10 +78,7 @@ fn etag(value: &str) -> ETag {
 }
 
 fn owner() -> Owner {
-    Owner {
-        display_name: Some("shale".into()),
-        id: Some("shale".into()),
-    }
+    acl::owner()
 }
 
 fn meta_err(e: shale_metadata::MetaError) -> S3Error {
@@ -332,6 +330,22 @@ fn body_error(e: s3s::StdError) -> Error {
     }
 }
 
+/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload) asks
+/// for with `x-amz-acl` and `x-amz-grant-*`: only the owner's full control
+/// is accepted ([`acl`]).
+macro_rules! object_acl {
+    ($input:expr) => {
+        acl::check(&acl::AclRequest {
+            canned: $input.acl.as_ref().map(|a| a.as_str()),
+            grant_full_control: $input.grant_full_control.as_deref(),
+            other_grants: $input.grant_read.is_some()
+                || $input.grant_read_acp.is_some()
+                || $input.grant_write_acp.is_some(),
+            policy: None,
+        })
+    };
+}
+
 /// Buckets are unversioned: the only version an object has is `null`, as
 /// S3 calls it in an unversioned bucket.
 fn check_version(version_id: Option<&str>) -> S3Result<()> {
@@ -568,6 +582,7 @@ impl S3 for Gateway {
         };
         checks.compute(algorithm);
         // Checked before any byte of the body is stored.
+        object_acl!(input)?;
         let tags = tagging::parse_header(input.tagging.as_deref())?;
         let expected_len = content_length(input.content_length)?;
         if expected_len.is_none_or(|n| n as usize > self.data.config().inline_threshold) {
@@ -678,6 +693,7 @@ impl S3 for Gateway {
         let if_match = dest_header("if-match").map(|e| strip_quotes(&e));
         let input = req.input;
         check_key(&input.key)?;
+        object_acl!(input)?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let src = self
             .copy_source_row(
@@ -829,6 +845,7 @@ impl S3 for Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
+        check_version(input.version_id.as_deref())?;
         let row = self
             .object_for_read(
                 &input.bucket,
@@ -839,8 +856,8 @@ impl S3 for Gateway {
                 input.if_unmodified_since.as_ref(),
             )
             .await?;
-        let size = row.size;
-        let (start, end, content_range) = resolve_range(input.range.as_ref(), size)?;
+        let (start, end, content_range, part) =
+            read_extent(&row, input.range.as_ref(), input.part_number)?;
         let body = match &row.data {
             ObjectData::Inline(bytes) => {
                 let piece = Bytes::copy_from_slice(
@@ -859,9 +876,13 @@ impl S3 for Gateway {
                 StreamingBlob::wrap(stream)
             }
         };
-        let mut out = object_output(&row);
-        if let Some(fields) = reported_checksum(&row, input.checksum_mode.as_ref(), &content_range)
-        {
+        let mut out = object_output(&row, part.as_ref());
+        if let Some(fields) = reported_checksum(
+            &row,
+            input.checksum_mode.as_ref(),
+            &content_range,
+            part.as_ref(),
+        ) {
             set_checksum_fields!(out, fields, type);
         }
         out.body = Some(body);
@@ -886,6 +907,7 @@ impl S3 for Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
+        check_version(input.version_id.as_deref())?;
         let row = self
             .object_for_read(
                 &input.bucket,
@@ -896,7 +918,9 @@ impl S3 for Gateway {
                 input.if_unmodified_since.as_ref(),
             )
             .await?;
-        let mut o = object_output(&row);
+        let (start, end, content_range, part) =
+            read_extent(&row, input.range.as_ref(), input.part_number)?;
+        let mut o = object_output(&row, part.as_ref());
         apply_overrides(
             &mut o,
             ResponseOverrides {
@@ -908,9 +932,14 @@ impl S3 for Gateway {
                 expires: input.response_expires,
             },
         );
-        let (start, end, content_range) = resolve_range(input.range.as_ref(), row.size)?;
         let content_length = (end - start) as i64;
-        let fields = reported_checksum(&row, input.checksum_mode.as_ref(), &content_range);
+        let fields = reported_checksum(
+            &row,
+            input.checksum_mode.as_ref(),
+            &content_range,
+            part.as_ref(),
+        );
+        let partial = content_range.is_some();
         let mut resp = S3Response::new(HeadObjectOutput {
             accept_ranges: o.accept_ranges,
             cache_control: o.cache_control,
@@ -937,6 +966,12 @@ impl S3 for Gateway {
                 http::HeaderName::from_static("x-amz-tagging-count"),
                 http::HeaderValue::from(n),
             );
+        }
+        // S3 answers a HEAD with a Range or a partNumber 206, as the GET;
+        // s3s 0.14.1 answers every HEAD 200.
+        if partial {
+            resp.extensions
+                .insert(StatusOverride(http::StatusCode::PARTIAL_CONTENT));
         }
         Ok(resp)
     }
@@ -1003,6 +1038,7 @@ impl S3 for Gateway {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         check_key(&req.input.key)?;
+        check_version(req.input.version_id.as_deref())?;
         self.meta
             .delete_object(&req.input.bucket, &req.input.key)
             .await
@@ -1029,11 +1065,23 @@ impl S3 for Gateway {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
+            // Every object's one version is `null` (tools that list versions
+            // delete them by that id); any other version does not exist.
+            if let Some(v) = obj.version_id.as_deref().filter(|v| *v != "null") {
+                errors.push(s3s::dto::Error {
+                    code: Some("NoSuchVersion".to_owned()),
+                    key: Some(obj.key),
+                    message: Some("The specified version does not exist.".to_owned()),
+                    version_id: Some(v.to_owned()),
+                });
+                continue;
+            }
             match self.meta.delete_object(&input.bucket, &obj.key).await {
                 Ok(_) => {
                     if !quiet {
                         deleted.push(DeletedObject {
                             key: Some(obj.key),
+                            version_id: obj.version_id,
                             ..Default::default()
                         });
                     }
@@ -1155,6 +1203,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         check_key(&input.key)?;
+        object_acl!(input)?;
         let tags = tagging::parse_header(input.tagging.as_deref())?;
         let checksum = upload_checksum(
             input.checksum_algorithm.as_ref(),
@@ -1283,6 +1332,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        // x-amz-checksum-algorithm: s3s 0.14.1's UploadPartCopyInput has no
+        // field for it, so it is read from the headers.
+        let asked = match req
+            .headers
+            .get("x-amz-checksum-algorithm")
+            .map(|v| v.to_str().unwrap_or_default())
+        {
+            None => None,
+            Some(v) => Some(
+                checksum::algorithm_of(&s3s::dto::ChecksumAlgorithm::from(v.to_owned()))
+                    .map_err(to_s3_error)?,
+            ),
+        };
         let input = req.input;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(
@@ -1308,11 +1370,24 @@ impl S3 for Gateway {
             .await?;
         let (start, end) = parse_copy_range(input.copy_source_range.as_deref(), src.size)?;
         // The part's checksums: the upload's algorithm and CRC64NVME (for
-        // the default object checksum), as UploadPart stores them.
+        // the default object checksum), as UploadPart stores them, and the
+        // one the request asks for, which must be the upload's if it has one.
+        if let (Some(c), Some(a)) = (upload.checksum, asked)
+            && a != c.algorithm
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                c.algorithm.name().to_lowercase(),
+                a.name().to_lowercase()
+            ));
+        }
         let reported = part_algorithm(upload.checksum);
         let mut hashers: Vec<sums::Hasher> = vec![sums::Hasher::new(ChecksumAlgorithm::Crc64Nvme)];
-        if reported != ChecksumAlgorithm::Crc64Nvme {
-            hashers.push(sums::Hasher::new(reported));
+        for a in [Some(reported), asked].into_iter().flatten() {
+            if hashers.iter().all(|h| h.algorithm() != a) {
+                hashers.push(sums::Hasher::new(a));
+            }
         }
         let algorithms: Vec<ChecksumAlgorithm> = hashers.iter().map(|h| h.algorithm()).collect();
         let stream = match &src.data {
@@ -1360,7 +1435,12 @@ impl S3 for Gateway {
             layout: written.part,
             checksums: digests,
         };
-        let fields = ChecksumFields::pick(&part.checksums, reported);
+        let mut fields = ChecksumFields::pick(&part.checksums, reported);
+        if let Some(a) = asked
+            && let Some((_, v)) = part.checksums.iter().find(|(d, _)| *d == a)
+        {
+            fields.add_digest(a, v);
+        }
         let etag_hex = part.etag.clone();
         self.meta
             .put_part(&input.bucket, &input.key, &input.upload_id, part)
@@ -1766,6 +1846,251 @@ impl S3 for Gateway {
         self.cors.changed(&req.input.bucket, None);
         Ok(S3Response::new(DeleteBucketCorsOutput::default()))
     }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            grants: Some(acl::owner_grants()),
+            owner: Some(owner()),
+        }))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let input = &req.input;
+        self.require_bucket(&input.bucket).await?;
+        acl::check(&acl::AclRequest {
+            canned: input.acl.as_ref().map(|a| a.as_str()),
+            grant_full_control: input.grant_full_control.as_deref(),
+            other_grants: input.grant_read.is_some()
+                || input.grant_write.is_some()
+                || input.grant_read_acp.is_some()
+                || input.grant_write_acp.is_some(),
+            policy: input.access_control_policy.as_ref(),
+        })?;
+        Ok(S3Response::new(PutBucketAclOutput {}))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let input = req.input;
+        check_version(input.version_id.as_deref())?;
+        self.meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(acl::owner_grants()),
+            owner: Some(owner()),
+            request_charged: None,
+        }))
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let input = &req.input;
+        check_version(input.version_id.as_deref())?;
+        self.meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        acl::check(&acl::AclRequest {
+            canned: input.acl.as_ref().map(|a| a.as_str()),
+            grant_full_control: input.grant_full_control.as_deref(),
+            other_grants: input.grant_read.is_some()
+                || input.grant_write.is_some()
+                || input.grant_read_acp.is_some()
+                || input.grant_write_acp.is_some(),
+            policy: input.access_control_policy.as_ref(),
+        })?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
+    /// Bucket policies are not supported: a bucket never has one.
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            NoSuchBucketPolicy,
+            "The bucket policy does not exist"
+        ))
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::with_status(
+            DeleteBucketPolicyOutput {},
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    /// Lifecycle rules are not supported: a bucket never has any.
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            NoSuchLifecycleConfiguration,
+            "The lifecycle configuration does not exist"
+        ))
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::with_status(
+            DeleteBucketLifecycleOutput {},
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    /// Buckets have never had versioning: S3 answers an empty
+    /// VersioningConfiguration (no Status) for such a bucket.
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    }
+
+    /// Versioning is not implemented: refused with 501 NotImplemented, as
+    /// S3-compatible stores without versioning answer it, and nothing
+    /// changes (GetBucketVersioning keeps answering "never enabled").
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            NotImplemented,
+            "Bucket versioning is not supported by this server"
+        ))
+    }
+
+    async fn get_bucket_request_payment(
+        &self,
+        req: S3Request<GetBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<GetBucketRequestPaymentOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketRequestPaymentOutput {
+            payer: Some(Payer::from_static(Payer::BUCKET_OWNER)),
+        }))
+    }
+
+    /// Object Lock is not supported: no bucket has its configuration.
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            ObjectLockConfigurationNotFoundError,
+            "Object Lock configuration does not exist for this bucket"
+        ))
+    }
+
+    /// The versions of a bucket that has never had versioning: one per
+    /// object, version id `null`, always the latest; no delete markers.
+    /// Paging is by key: `version-id-marker` can only be `null`, and names
+    /// the version of `key-marker` the page starts after.
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let max_keys = page_size(input.max_keys)?;
+        let key_marker = input.key_marker.clone().filter(|s| !s.is_empty());
+        let version_marker = input.version_id_marker.clone().filter(|s| !s.is_empty());
+        if let Some(v) = &version_marker {
+            if key_marker.is_none() {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "A version-id marker cannot be specified without a key marker."
+                ));
+            }
+            if v != "null" {
+                return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+            }
+        }
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let res = self
+            .meta
+            .list_objects(
+                &input.bucket,
+                &prefix,
+                delimiter.as_deref(),
+                key_marker.as_deref(),
+                max_keys,
+            )
+            .await
+            .map_err(meta_err)?;
+        let url = is_url_encoding(&input.encoding_type);
+        // The page's last entry: a version of a key, or a common prefix
+        // (which has no version, so no version-id marker).
+        let last_is_key = match (res.objects.last(), res.common_prefixes.last()) {
+            (Some(o), Some(p)) => o.key > *p,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let versions = res
+            .objects
+            .into_iter()
+            .map(|o| ObjectVersion {
+                e_tag: Some(etag(&o.etag)),
+                is_latest: Some(true),
+                key: Some(encode_key(o.key, url)),
+                last_modified: Some(ts(o.last_modified_ms)),
+                owner: Some(owner()),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                version_id: Some("null".into()),
+                ..Default::default()
+            })
+            .collect();
+        let truncated = res.is_truncated;
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode_key(prefix, url)),
+            // S3 echoes both markers, empty when the request had none.
+            key_marker: Some(encode_key(input.key_marker.unwrap_or_default(), url)),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(max_keys as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: if truncated {
+                res.next_marker.map(|m| encode_key(m, url))
+            } else {
+                None
+            },
+            next_version_id_marker: (truncated && last_is_key).then(|| "null".to_owned()),
+            versions: Some(versions),
+            delete_markers: None,
+            common_prefixes: Some(prefix_entries(res.common_prefixes, url)),
+            delimiter: delimiter.map(|d| encode_key(d, url)),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
 }
 
 /// GetObjectAttributes' ObjectParts of a multipart object: a page of its
@@ -1917,18 +2242,92 @@ fn expected_object_checksum(
 /// The checksum GET and HEAD report: only when the request asks for it
 /// (`x-amz-checksum-mode: ENABLED`), and never for a range, whose bytes are
 /// not the ones the checksum covers (S3 does the same).
+///
+/// For one part of a multipart object (`partNumber`), the checksum is that
+/// part's digest, which is what the bytes sent can be checked against.
 fn reported_checksum(
     row: &ObjectRow,
     mode: Option<&ChecksumMode>,
     content_range: &Option<String>,
+    part: Option<&PartRead>,
 ) -> Option<ChecksumFields> {
     let enabled = mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED));
-    if !enabled || content_range.is_some() {
+    if !enabled {
         return None;
     }
-    row.checksum
-        .as_ref()
-        .map(|c| ChecksumFields::object(c, row.parts_count))
+    let c = row.checksum.as_ref()?;
+    match part {
+        Some(PartRead {
+            index,
+            count: Some(_),
+        }) => c
+            .parts
+            .get(*index)
+            .map(|d| ChecksumFields::digest(c.algorithm, d)),
+        // partNumber=1 of a single-part object is the whole object.
+        Some(PartRead { count: None, .. }) => Some(ChecksumFields::object(c, row.parts_count)),
+        None if content_range.is_some() => None,
+        None => Some(ChecksumFields::object(c, row.parts_count)),
+    }
+}
+
+/// One part of an object read with `partNumber`: its position among the
+/// object's parts, and the object's parts count (None: not multipart).
+struct PartRead {
+    index: usize,
+    count: Option<u32>,
+}
+
+/// The bytes `[start, end)` a GET or HEAD reads, the Content-Range to
+/// answer with, and the part it names: from `partNumber`, else `Range`.
+///
+/// As S3: `partNumber` is the part's position (1 to PartsCount) and
+/// answers 206 with its Content-Range; a single-part object has one part,
+/// the whole object; a part past the last is 416 InvalidPartNumber; a
+/// request with both `partNumber` and `Range` is refused.
+fn read_extent(
+    row: &ObjectRow,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(u64, u64, Option<String>, Option<PartRead>)> {
+    let Some(n) = part_number else {
+        let (start, end, content_range) = resolve_range(range, row.size)?;
+        return Ok((start, end, content_range, None));
+    };
+    if !(1..=10_000).contains(&n) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    if range.is_some() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter."
+        ));
+    }
+    let index = (n - 1) as usize;
+    let not_satisfiable = || {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        e
+    };
+    let (start, end, count) = match (&row.data, row.parts_count) {
+        (ObjectData::Parts(parts), Some(count)) => {
+            let part = parts.get(index).ok_or_else(not_satisfiable)?;
+            let start: u64 = parts[..index].iter().map(|p| p.size).sum();
+            (start, start + part.size, Some(count))
+        }
+        _ if index == 0 => (0, row.size, None),
+        _ => return Err(not_satisfiable()),
+    };
+    // An empty object has no byte to name in a Content-Range.
+    let content_range =
+        (end > start).then(|| format!("bytes {}-{}/{}", start, end - 1, row.size));
+    Ok((start, end, content_range, Some(PartRead { index, count })))
 }
 
 /// Listing entries for objects; keys URL-encoded when `url`.
@@ -1983,8 +2382,10 @@ fn resolve_range(range: Option<&Range>, size: u64) -> S3Result<(u64, u64, Option
     }
 }
 
-/// The object headers common to GET and HEAD.
-fn object_output(row: &ObjectRow) -> GetObjectOutput {
+/// The object headers common to GET and HEAD. S3 sends
+/// `x-amz-mp-parts-count` only for a read of one part (`partNumber`) of a
+/// multipart object.
+fn object_output(row: &ObjectRow, part: Option<&PartRead>) -> GetObjectOutput {
     GetObjectOutput {
         accept_ranges: Some("bytes".into()),
         cache_control: header(&row.system_headers, "cache-control").map(str::to_owned),
@@ -2002,7 +2403,7 @@ fn object_output(row: &ObjectRow) -> GetObjectOutput {
         expires: parse_expires(header(&row.system_headers, "expires")),
         last_modified: Some(ts(row.last_modified_ms)),
         metadata: user_metadata(&row.user_metadata),
-        parts_count: row.parts_count.map(|n| n as i32),
+        parts_count: part.and_then(|p| p.count).map(|n| n as i32),
         content_length: Some(row.size as i64),
         // Sent only when the object has tags, as S3 does.
         tag_count: (!row.tags.is_empty()).then_some(row.tags.len() as i32),

@@ -82,3 +82,82 @@ def test_sync_and_recursive_rm(server, cli_bucket, tmp_path):
     assert left.stdout.strip() == "", left.stdout
     server.aws("s3", "rb", f"s3://{cli_bucket}")
     assert cli_bucket not in server.aws("s3", "ls").stdout
+
+
+def remote_keys(server, bucket, prefix=""):
+    out = server.aws_json("s3api", "list-objects-v2", "--bucket", bucket,
+                          "--prefix", prefix)
+    return sorted(o["Key"] for o in out.get("Contents", []))
+
+
+def test_cp_recursive_both_ways(server, cli_bucket, tmp_path):
+    src = tmp_path / "tree"
+    files = {"a.txt": b"a", "d/b.bin": random_bytes(70_000),
+             "d/e/c d+.bin": random_bytes(1_000)}
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    server.aws("s3", "cp", "--recursive", src, f"s3://{cli_bucket}/up/")
+    assert remote_keys(server, cli_bucket) == sorted(f"up/{k}" for k in files)
+    dst = tmp_path / "down"
+    server.aws("s3", "cp", "--recursive", f"s3://{cli_bucket}/up/", dst)
+    for rel, data in files.items():
+        assert (dst / rel).read_bytes() == data
+    # Bucket to bucket (CopyObject), with --exclude.
+    server.aws("s3", "cp", "--recursive", "--exclude", "*.txt",
+               f"s3://{cli_bucket}/up/", f"s3://{cli_bucket}/copy/")
+    assert remote_keys(server, cli_bucket, "copy/") == [
+        "copy/d/b.bin", "copy/d/e/c d+.bin"]
+
+
+def test_sync_with_delete_and_exclude(server, cli_bucket, tmp_path):
+    src = tmp_path / "tree"
+    files = {"keep.txt": b"k", "skip.log": b"s", "sub/x.bin": b"x" * 5000}
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    url = f"s3://{cli_bucket}/s"
+    server.aws("s3", "sync", "--exclude", "*.log", src, url)
+    assert remote_keys(server, cli_bucket) == ["s/keep.txt", "s/sub/x.bin"]
+    # Nothing changed: nothing is sent.
+    assert "upload:" not in server.aws("s3", "sync", "--exclude", "*.log",
+                                       src, url).stdout
+    (src / "keep.txt").unlink()
+    (src / "sub/x.bin").write_bytes(b"y" * 6000)
+    out = server.aws("s3", "sync", "--delete", "--exclude", "*.log", src,
+                     url).stdout
+    assert "delete: s3://" in out, out
+    assert remote_keys(server, cli_bucket) == ["s/sub/x.bin"]
+    head = server.aws_json("s3api", "head-object", "--bucket", cli_bucket,
+                           "--key", "s/sub/x.bin")
+    assert head["ContentLength"] == 6000
+
+    # Down, with --delete removing a local file that is not in the bucket.
+    dst = tmp_path / "down"
+    dst.mkdir()
+    (dst / "stale.txt").write_bytes(b"old")
+    server.aws("s3", "sync", "--delete", url, dst)
+    assert not (dst / "stale.txt").exists()
+    assert (dst / "sub/x.bin").read_bytes() == b"y" * 6000
+
+
+def test_mv_local_remote_and_back(server, cli_bucket, tmp_path):
+    src = tmp_path / "m.bin"
+    body = random_bytes(40_000)
+    src.write_bytes(body)
+    server.aws("s3", "mv", src, f"s3://{cli_bucket}/one/m.bin")
+    assert not src.exists()
+    server.aws("s3", "mv", f"s3://{cli_bucket}/one/m.bin",
+               f"s3://{cli_bucket}/two/m.bin")
+    assert remote_keys(server, cli_bucket) == ["two/m.bin"]
+    back = tmp_path / "back.bin"
+    server.aws("s3", "mv", f"s3://{cli_bucket}/two/m.bin", back)
+    assert back.read_bytes() == body
+    assert remote_keys(server, cli_bucket) == []
+    # --recursive moves a whole prefix.
+    for i in range(3):
+        server.aws("s3api", "put-object", "--bucket", cli_bucket, "--key",
+                   f"p/{i}", "--body", str(back))
+    server.aws("s3", "mv", "--recursive", f"s3://{cli_bucket}/p/",
+               f"s3://{cli_bucket}/q/")
+    assert remote_keys(server, cli_bucket) == ["q/0", "q/1", "q/2"]

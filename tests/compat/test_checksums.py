@@ -532,3 +532,85 @@ def test_get_object_attributes_multipart(s3, bucket):
                                     ObjectAttributes=["ObjectParts"])["ObjectParts"]
     assert [p["PartNumber"] for p in rest["Parts"]] == [2]
     assert rest["IsTruncated"] is False
+
+
+# --------------------------------------------------------------------------
+# Copies: CopyObject and UploadPartCopy with x-amz-checksum-algorithm.
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("size", [3000, 5 * MIB + 1], ids=["inline", "coded"])
+def test_copy_object_with_checksum_algorithm(s3, bucket, algorithm, size):
+    body = random_bytes(size)
+    s3.put_object(Bucket=bucket, Key="src", Body=body)  # boto3's CRC32
+    copy = s3.copy_object(Bucket=bucket, Key="dst", ChecksumAlgorithm=algorithm,
+                          CopySource={"Bucket": bucket, "Key": "src"})
+    result = copy["CopyObjectResult"]
+    assert reported(result) == {member(algorithm): b64(digest(algorithm, body))}
+    assert result.get("ChecksumType") == "FULL_OBJECT"
+    got = s3.head_object(Bucket=bucket, Key="dst", ChecksumMode="ENABLED")
+    assert reported(got) == {member(algorithm): b64(digest(algorithm, body))}
+    # Without an algorithm, the copy keeps the source's (CRC32 here).
+    again = s3.copy_object(Bucket=bucket, Key="dst2",
+                           CopySource={"Bucket": bucket, "Key": "dst"})
+    assert reported(again["CopyObjectResult"]) == {
+        member(algorithm): b64(digest(algorithm, body))}
+    got = s3.get_object(Bucket=bucket, Key="dst2", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "SHA256", "CRC64NVME"])
+def test_upload_part_copy_checksums(server, s3, bucket, algorithm):
+    source = random_bytes(6 * MIB + 100)
+    s3.put_object(Bucket=bucket, Key="src", Body=source)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp",
+                                    ChecksumAlgorithm=algorithm)
+    ranges = [(0, 5 * MIB - 1), (5 * MIB, len(source) - 1)]
+    parts = []
+    for n, (a, b) in enumerate(ranges, start=1):
+        r = s3.upload_part_copy(Bucket=bucket, Key="mp",
+                                UploadId=up["UploadId"], PartNumber=n,
+                                CopySource={"Bucket": bucket, "Key": "src"},
+                                CopySourceRange=f"bytes={a}-{b}")
+        result = r["CopyPartResult"]
+        want = b64(digest(algorithm, source[a:b + 1]))
+        assert reported(result) == {member(algorithm): want}
+        parts.append({"PartNumber": n, "ETag": result["ETag"],
+                      member(algorithm): want})
+    listed = s3.list_parts(Bucket=bucket, Key="mp", UploadId=up["UploadId"])
+    assert [p[member(algorithm)] for p in listed["Parts"]] == [
+        p[member(algorithm)] for p in parts]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp",
+                                 UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": parts})
+    got = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert got["Body"].read() == source
+
+
+def test_upload_part_copy_checksum_algorithm_header(server, s3, bucket):
+    # An upload created without an algorithm: the header of UploadPartCopy
+    # names the one to compute and answer; one unlike the upload's is refused.
+    source = random_bytes(10_000)
+    s3.put_object(Bucket=bucket, Key="src", Body=source)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+
+    def with_header(value):
+        def add(request, **_):
+            request.headers["x-amz-checksum-algorithm"] = value
+        return add
+
+    s3h = server.client()
+    s3h.meta.events.register("before-sign.s3.UploadPartCopy",
+                             with_header("SHA1"))
+    r = s3h.upload_part_copy(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                             PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "src"})
+    assert r["CopyPartResult"]["ChecksumSHA1"] == b64(digest("SHA1", source))
+
+    up2 = s3.create_multipart_upload(Bucket=bucket, Key="mp2",
+                                     ChecksumAlgorithm="CRC32")
+    with pytest.raises(ClientError) as exc:
+        s3h.upload_part_copy(Bucket=bucket, Key="mp2",
+                             UploadId=up2["UploadId"], PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "src"})
+    assert_client_error(exc, 400, "InvalidRequest")

@@ -49,7 +49,7 @@ def chunk_frames(key, amz_date, scope, seed, data, chunk_size, corrupt_at=None):
 
 
 def signed_chunked_put(server, bucket, obj, data, chunk_size=64 * KIB,
-                       corrupt_at=None):
+                       corrupt_at=None, content_encoding="aws-chunked"):
     now = datetime.datetime.now(datetime.timezone.utc)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     date = amz_date[:8]
@@ -60,7 +60,7 @@ def signed_chunked_put(server, bucket, obj, data, chunk_size=64 * KIB,
                                   chunk_size))
     headers = {
         "host": host,
-        "content-encoding": "aws-chunked",
+        "content-encoding": content_encoding,
         "content-length": str(framed_len),
         "x-amz-content-sha256": STREAMING,
         "x-amz-date": amz_date,
@@ -95,6 +95,24 @@ def test_signed_chunks_are_decoded(server, s3, bucket, size):
     assert got["ContentLength"] == size
     assert got["Body"].read() == data
     assert "aws-chunked" not in got.get("ContentEncoding", "")
+
+
+@pytest.mark.parametrize("encoding,stored", [
+    ("gzip,aws-chunked", "gzip"), ("aws-chunked,br", "br"),
+    ("aws-chunked", None)])
+def test_aws_chunked_is_stripped_from_content_encoding(server, s3, bucket,
+                                                       encoding, stored):
+    # S3 treats aws-chunked as framing only: it stores the other codings and
+    # answers the decoded length.
+    data = random_bytes(200 * KIB + 5)
+    status, _, body = signed_chunked_put(server, bucket, "enc", data,
+                                         content_encoding=encoding)
+    assert status == 200, body
+    for got in (s3.head_object(Bucket=bucket, Key="enc"),
+                s3.get_object(Bucket=bucket, Key="enc")):
+        assert got["ContentLength"] == len(data)
+        assert got.get("ContentEncoding") == stored
+    assert s3.get_object(Bucket=bucket, Key="enc")["Body"].read() == data
 
 
 @pytest.mark.parametrize("corrupt_at", [0, 2, 5], ids=["first", "middle", "final"])
