@@ -56,9 +56,7 @@ pub fn check(req: &AclRequest<'_>) -> S3Result<()> {
     let canned_ok = req
         .canned
         .is_none_or(|c| c == "private" || c == "bucket-owner-full-control");
-    let header_ok = req
-        .grant_full_control
-        .is_none_or(|g| names_only_owner(g));
+    let header_ok = req.grant_full_control.is_none_or(names_only_owner);
     let policy_ok = req.policy.is_none_or(|p| {
         p.grants.as_ref().is_none_or(|grants| {
             grants.iter().all(|g| {

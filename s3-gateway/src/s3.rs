@@ -2325,8 +2325,7 @@ fn read_extent(
         _ => return Err(not_satisfiable()),
     };
     // An empty object has no byte to name in a Content-Range.
-    let content_range =
-        (end > start).then(|| format!("bytes {}-{}/{}", start, end - 1, row.size));
+    let content_range = (end > start).then(|| format!("bytes {}-{}/{}", start, end - 1, row.size));
     Ok((start, end, content_range, Some(PartRead { index, count })))
 }
 
