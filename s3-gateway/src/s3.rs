@@ -599,7 +599,7 @@ impl S3 for Gateway {
             input.expires,
             input.metadata,
         );
-        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = crate::datapath::new_chunk_prefix();
         let (written, digests) = self
             .store_body(
                 input.body,
@@ -632,6 +632,11 @@ impl S3 for Gateway {
             tags,
             checksum: Some(checksum.clone()),
         };
+        if matches!(row.data, ObjectData::Parts(_)) {
+            self.data
+                .check_commit_deadline(&prefix)
+                .map_err(to_s3_error)?;
+        }
         self.meta
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
@@ -746,6 +751,7 @@ impl S3 for Gateway {
             (None, None) => ChecksumAlgorithm::Crc64Nvme,
         };
         let mut hasher = sums::Hasher::new(algorithm);
+        let prefix = crate::datapath::new_chunk_prefix();
         // The copy gets chunks of its own: versions never share chunks, so
         // deleting one can never free the other's data.
         let (data, size, etag_hex) = match &src.data {
@@ -766,7 +772,6 @@ impl S3 for Gateway {
                     .await
                     .map_err(to_s3_error)?;
                 let stream = stream.map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())));
-                let prefix = uuid::Uuid::new_v4().simple().to_string();
                 let written = self
                     .data
                     .write_body(
@@ -808,6 +813,11 @@ impl S3 for Gateway {
             tags,
             checksum: Some(checksum.clone()),
         };
+        if matches!(row.data, ObjectData::Parts(_)) {
+            self.data
+                .check_commit_deadline(&prefix)
+                .map_err(to_s3_error)?;
+        }
         self.meta
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
@@ -1237,7 +1247,11 @@ impl S3 for Gateway {
         }
         // For the default object checksum, whatever the client sends.
         checks.compute(ChecksumAlgorithm::Crc64Nvme);
-        let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
+        let prefix = format!(
+            "{}-{}",
+            input.upload_id,
+            crate::datapath::new_chunk_prefix()
+        );
         let part_number = input.part_number as u32;
         let (written, digests) = self
             .store_body(
@@ -1267,6 +1281,9 @@ impl S3 for Gateway {
             checksums: digests,
         };
         let etag_hex = part.etag.clone();
+        self.data
+            .check_commit_deadline(&prefix)
+            .map_err(to_s3_error)?;
         self.meta
             .put_part(&input.bucket, &input.key, &input.upload_id, part)
             .await
@@ -1330,7 +1347,11 @@ impl S3 for Gateway {
                 .map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())))
                 .boxed(),
         };
-        let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
+        let prefix = format!(
+            "{}-{}",
+            input.upload_id,
+            crate::datapath::new_chunk_prefix()
+        );
         let part_number = input.part_number as u32;
         // The part's ETag is the MD5 of the copied bytes, computed here.
         let written = self
@@ -1362,6 +1383,9 @@ impl S3 for Gateway {
         };
         let fields = ChecksumFields::pick(&part.checksums, reported);
         let etag_hex = part.etag.clone();
+        self.data
+            .check_commit_deadline(&prefix)
+            .map_err(to_s3_error)?;
         self.meta
             .put_part(&input.bucket, &input.key, &input.upload_id, part)
             .await
