@@ -69,6 +69,11 @@ esac
 export SHALE_BIN="$target_dir/debug/shale"
 run_step "S3 compatibility suite (tests/compat, SHALE_BIN=$SHALE_BIN)" \
     python3 -m pytest tests/compat -q
+# Real processes killed, paused, wiped, rotted and filled under a verifying
+# workload; each scenario prints its figures (objects written, faults,
+# bytes verified, objects healed, time to heal).
+run_step "fault-injection suite (tests/fault, SHALE_BIN=$SHALE_BIN)" \
+    python3 -m pytest tests/fault -q
 
 step=""
 echo

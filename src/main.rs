@@ -88,9 +88,17 @@ struct DevArgs {
     /// Seconds between the scrubber's passes over every chunk.
     #[arg(long, default_value_t = 3600)]
     scrub_pause_secs: u64,
+    /// Seconds before an unreferenced chunk (an upload that never
+    /// committed) is removed; uploads must commit within half of it.
+    #[arg(long, default_value_t = 3600)]
+    gc_orphan_grace_secs: u64,
     /// Seconds between the healer's rounds (rebuilding corrupt chunks).
     #[arg(long, default_value_t = 60)]
     heal_interval_secs: u64,
+    /// Seconds a storage node may be unreachable before the healer rebuilds
+    /// its chunks onto other nodes.
+    #[arg(long, default_value_t = 600)]
+    heal_lost_after_secs: u64,
     /// Free bytes each storage node keeps on its disk: writes that would
     /// leave less are refused (PUTs answer 507 InsufficientStorage).
     #[arg(long, default_value_t = shale_storage_node::service::DEFAULT_RESERVE_BYTES)]
@@ -275,10 +283,12 @@ async fn dev(args: DevArgs) -> Result<()> {
             grace_secs: args.gc_grace_secs,
             interval_secs: args.gc_interval_secs,
             enabled: true,
+            orphan_grace_secs: args.gc_orphan_grace_secs,
         },
         heal: HealConfig {
             interval_secs: args.heal_interval_secs,
             enabled: true,
+            lost_after_secs: args.heal_lost_after_secs,
         },
         domains: args.domains.clone(),
         post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,

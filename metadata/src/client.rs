@@ -6,8 +6,8 @@ use crate::types::*;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use shale_common::NodeInfo;
 use shale_common::rpc::{HttpClient, http_client};
+use shale_common::{ChunkPlacement, NodeInfo};
 use std::time::Duration;
 
 type Result<T> = std::result::Result<T, MetaError>;
@@ -419,6 +419,40 @@ impl MetaClient {
     /// Removes GC queue entries whose chunks are gone.
     pub async fn gc_done(&self, keys: Vec<Vec<u8>>) -> Result<()> {
         self.unit(&MetaRequest::GcDone { keys }).await
+    }
+
+    /// One page of every erasure-coded layout (see `MetaStore::scan_layouts`).
+    pub async fn scan_layouts(&self, cursor: Vec<u8>, limit: u32) -> Result<LayoutPage> {
+        match self
+            .call(&MetaRequest::ScanLayouts { cursor, limit })
+            .await?
+        {
+            MetaResponse::Layouts(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Swaps one chunk's placement if it is still `old` (see
+    /// `MetaStore::swap_chunk`); false when the row changed meanwhile.
+    pub async fn swap_chunk(
+        &self,
+        owner: LayoutOwner,
+        (part_number, segment, shard): (u32, u32, u32),
+        old: ChunkPlacement,
+        new: ChunkPlacement,
+    ) -> Result<bool> {
+        let req = MetaRequest::SwapChunk {
+            owner,
+            part_number,
+            segment,
+            shard,
+            old,
+            new,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Swapped(done) => Ok(done),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn unit(&self, req: &MetaRequest) -> Result<()> {

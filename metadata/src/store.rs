@@ -975,6 +975,147 @@ impl MetaStore {
         self.write(batch)
     }
 
+    // ---- the healer's view of layouts ----
+
+    /// Up to `limit` owners of erasure-coded layouts after `cursor`: object
+    /// rows (inline ones skipped) in key order, then multipart uploads in
+    /// progress with the layouts of their parts. `cursor` is empty for the
+    /// first page, else the `next` of the previous one (`[0][objects key]`
+    /// or `[1][uploads key]`). Rows written meanwhile may or may not be seen.
+    pub fn scan_layouts(&self, cursor: &[u8], limit: u32) -> Result<LayoutPage> {
+        let limit = limit.clamp(1, MAX_LIST) as usize;
+        let mut page = LayoutPage::default();
+        let (phase, after) = match cursor.split_first() {
+            None => (0u8, None),
+            Some((p, rest)) if *p <= 1 => (*p, Some(rest.to_vec())),
+            Some(_) => return Err(MetaError::InvalidArgument("bad layout cursor".into())),
+        };
+        if phase == 0 {
+            let mut it = self.db.raw_iterator_cf(self.cf(CF_OBJECTS)?);
+            match &after {
+                Some(a) => it.seek(keys::key_successor(a)),
+                None => it.seek_to_first(),
+            }
+            let mut last: Option<Vec<u8>> = None;
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if page.entries.len() == limit
+                    && let Some(l) = &last
+                {
+                    page.next = Some([&[0u8][..], l].concat());
+                    return Ok(page);
+                }
+                let row: ObjectRow = decode(v, CF_OBJECTS)?;
+                if let ObjectData::Parts(parts) = row.data {
+                    let (bucket, key) = split_object_key(k)?;
+                    page.entries.push(LayoutEntry {
+                        owner: LayoutOwner::Object { bucket, key },
+                        parts,
+                    });
+                }
+                last = Some(k.to_vec());
+                it.next();
+            }
+            it.status()?;
+        }
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_UPLOADS)?);
+        match (phase, &after) {
+            (1, Some(a)) => it.seek(keys::key_successor(a)),
+            _ => it.seek_to_first(),
+        }
+        let mut last: Option<Vec<u8>> = None;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if page.entries.len() == limit {
+                if let Some(l) = last {
+                    page.next = Some([&[1u8][..], &l].concat());
+                } else {
+                    // A full page of objects: continue with the uploads.
+                    page.next = Some(vec![1u8]);
+                }
+                return Ok(page);
+            }
+            let upload: Upload = decode(v, CF_UPLOADS)?;
+            let parts = self
+                .load_parts(&upload.upload_id)?
+                .into_values()
+                .map(|p| p.layout)
+                .collect();
+            page.entries.push(LayoutEntry {
+                owner: LayoutOwner::Upload {
+                    bucket: upload.bucket,
+                    key: upload.key,
+                    upload_id: upload.upload_id,
+                },
+                parts,
+            });
+            last = Some(k.to_vec());
+            it.next();
+        }
+        it.status()?;
+        Ok(page)
+    }
+
+    /// Replaces chunk `shard` of segment `segment` of part `part_number` of
+    /// `owner` with `new` if it is still `old`; false (nothing written) when
+    /// the owner, the part or that chunk changed meanwhile. Decided under the
+    /// key's lock, so a racing overwrite, delete or completion either comes
+    /// before (the swap finds another chunk and does nothing) or after.
+    pub fn swap_chunk(
+        &self,
+        owner: &LayoutOwner,
+        (part_number, segment, shard): (u32, u32, u32),
+        old: &ChunkPlacement,
+        new: &ChunkPlacement,
+    ) -> Result<bool> {
+        if old.chunk_id != new.chunk_id {
+            return Err(MetaError::InvalidArgument(
+                "a swapped chunk keeps its id".into(),
+            ));
+        }
+        let _b = self.shared();
+        match owner {
+            LayoutOwner::Object { bucket, key } => {
+                let okey = keys::object_key(bucket, key)?;
+                let _k = self.stripe(bucket, key);
+                let Some(mut row) = self.get::<ObjectRow>(CF_OBJECTS, &okey)? else {
+                    return Ok(false);
+                };
+                let ObjectData::Parts(parts) = &mut row.data else {
+                    return Ok(false);
+                };
+                let Some(part) = parts.iter_mut().find(|p| p.number == part_number) else {
+                    return Ok(false);
+                };
+                if !swap_in(part, segment, shard, old, new) {
+                    return Ok(false);
+                }
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
+                self.write(batch)?;
+            }
+            LayoutOwner::Upload {
+                bucket,
+                key,
+                upload_id,
+            } => {
+                let _k = self.stripe(bucket, key);
+                if self.require_upload(bucket, key, upload_id).is_err() {
+                    return Ok(false);
+                }
+                let pkey = keys::part_key(upload_id, part_number);
+                let Some(mut part) = self.get::<PartRow>(CF_PARTS, &pkey)? else {
+                    return Ok(false);
+                };
+                if !swap_in(&mut part.layout, segment, shard, old, new) {
+                    return Ok(false);
+                }
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(CF_PARTS)?, &pkey, encode(&part)?);
+                self.write(batch)?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Runs one RPC request against the store.
     pub fn execute(&self, req: MetaRequest) -> Result<MetaResponse> {
         use MetaRequest as Q;
@@ -1118,8 +1259,51 @@ impl MetaStore {
                 self.delete_bucket_config(&bucket, kind)?;
                 R::Unit
             }
+            Q::ScanLayouts { cursor, limit } => R::Layouts(self.scan_layouts(&cursor, limit)?),
+            Q::SwapChunk {
+                owner,
+                part_number,
+                segment,
+                shard,
+                old,
+                new,
+            } => R::Swapped(self.swap_chunk(&owner, (part_number, segment, shard), &old, &new)?),
         })
     }
+}
+
+/// Replaces chunk `shard` of segment `segment` of `part` with `new` if it
+/// is `old`; false when it is not (or does not exist).
+fn swap_in(
+    part: &mut PartLayout,
+    segment: u32,
+    shard: u32,
+    old: &ChunkPlacement,
+    new: &ChunkPlacement,
+) -> bool {
+    match part
+        .segments
+        .get_mut(segment as usize)
+        .and_then(|s| s.chunks.get_mut(shard as usize))
+    {
+        Some(chunk) if chunk == old => {
+            *chunk = new.clone();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `(bucket, key)` of an `objects` row key (`[len][bucket][key]`).
+fn split_object_key(raw: &[u8]) -> Result<(String, String)> {
+    let len = *raw
+        .first()
+        .ok_or_else(|| MetaError::Internal("empty objects key".into()))? as usize;
+    let bucket = raw
+        .get(1..1 + len)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or_else(|| MetaError::Internal("objects key with a bad bucket".into()))?;
+    Ok((bucket.to_string(), keys::decode_object_key(raw, 1 + len)?))
 }
 
 /// Every chunk of one part.

@@ -430,6 +430,63 @@ pub enum MetaRequest {
         bucket: String,
         kind: BucketConfigKind,
     },
+    /// Every erasure-coded layout (object rows, then parts of multipart
+    /// uploads), `limit` owners at most, after `cursor` (from the previous
+    /// answer; empty for the first call). Read-only (the healer's sweep).
+    /// → `MetaResponse::Layouts`.
+    ScanLayouts { cursor: Vec<u8>, limit: u32 },
+    /// Replaces chunk `shard` of segment `segment` of part `part_number` of
+    /// `owner` with `new`, only if it is still `old` (the healer moving or
+    /// re-marking a rebuilt chunk; deterministic given the request).
+    /// → `MetaResponse::Swapped` (false: the row changed meanwhile).
+    SwapChunk {
+        owner: LayoutOwner,
+        part_number: u32,
+        segment: u32,
+        shard: u32,
+        old: shale_common::ChunkPlacement,
+        new: shale_common::ChunkPlacement,
+    },
+}
+
+/// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
+/// multipart upload in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LayoutOwner {
+    /// The object row of `key` in `bucket`.
+    Object {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+    },
+    /// The part rows of upload `upload_id` of `key` in `bucket`.
+    Upload {
+        /// The bucket.
+        bucket: String,
+        /// The object key of the upload.
+        key: String,
+        /// The upload.
+        upload_id: String,
+    },
+}
+
+/// The erasure-coded parts of one owner (inline objects are left out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutEntry {
+    /// Whose parts these are.
+    pub owner: LayoutOwner,
+    /// The parts (for an upload: every part uploaded so far).
+    pub parts: Vec<PartLayout>,
+}
+
+/// One page of [`MetaRequest::ScanLayouts`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutPage {
+    /// Owners in scan order.
+    pub entries: Vec<LayoutEntry>,
+    /// Pass it back for the next page; `None` when the scan is complete.
+    pub next: Option<Vec<u8>>,
 }
 
 /// A kind of bucket configuration kept in the `bucket_config` column family
@@ -529,4 +586,8 @@ pub enum MetaResponse {
     GcEntries(Vec<GcEntry>),
     /// A bucket configuration, if the bucket has one of that kind.
     MaybeBucketConfig(Option<BucketConfig>),
+    /// One page of erasure-coded layouts.
+    Layouts(LayoutPage),
+    /// Whether a conditional swap happened.
+    Swapped(bool),
 }

@@ -1178,3 +1178,131 @@ fn bucket_config_put_get_delete_and_gone_with_the_bucket() {
     assert_eq!(s.get_bucket_config("b1", kind), Ok(None));
     assert_eq!(s.get_bucket_config("b", kind), Ok(Some(cors("http://d"))));
 }
+
+#[test]
+fn scan_layouts_pages_through_objects_then_uploads() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    s.create_bucket("c", "r").unwrap();
+    for key in ["k1", "k2", "k3"] {
+        s.put_object("b", key, row("e", &format!("b-{key}")), false, None)
+            .unwrap();
+    }
+    s.put_object("b", "small", inline("e"), false, None)
+        .unwrap();
+    s.put_object("c", "k", row("e", "c-k"), false, None)
+        .unwrap();
+    s.create_upload(upload("b", "mp", "u1")).unwrap();
+    s.put_part("b", "mp", "u1", part(1, MIN_PART_SIZE, "p1", "u1-p1"))
+        .unwrap();
+    s.put_part("b", "mp", "u1", part(2, 10, "p2", "u1-p2"))
+        .unwrap();
+
+    for limit in [1, 2, 3, 100] {
+        let mut owners = Vec::new();
+        let mut chunks = 0;
+        let mut cursor = Vec::new();
+        loop {
+            let page = s.scan_layouts(&cursor, limit).unwrap();
+            assert!(page.entries.len() <= limit as usize);
+            for e in page.entries {
+                chunks += e
+                    .parts
+                    .iter()
+                    .map(|p| p.segments[0].chunks.len())
+                    .sum::<usize>();
+                owners.push(e.owner);
+            }
+            match page.next {
+                Some(n) => cursor = n,
+                None => break,
+            }
+        }
+        let obj = |b: &str, k: &str| LayoutOwner::Object {
+            bucket: b.into(),
+            key: k.into(),
+        };
+        // Inline objects have no layout; uploads come after the objects.
+        assert_eq!(
+            owners,
+            vec![
+                obj("b", "k1"),
+                obj("b", "k2"),
+                obj("b", "k3"),
+                obj("c", "k"),
+                LayoutOwner::Upload {
+                    bucket: "b".into(),
+                    key: "mp".into(),
+                    upload_id: "u1".into()
+                },
+            ],
+            "limit {limit}"
+        );
+        assert_eq!(chunks, 6 * 6, "limit {limit}");
+    }
+}
+
+#[test]
+fn swap_chunk_changes_one_placement_only_if_it_is_still_the_old_one() {
+    let (_d, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    s.put_object("b", "k", row("e", "x"), false, None).unwrap();
+    let owner = LayoutOwner::Object {
+        bucket: "b".into(),
+        key: "k".into(),
+    };
+    let chunk = |r: &ObjectRow, i: usize| match &r.data {
+        ObjectData::Parts(p) => p[0].segments[0].chunks[i].clone(),
+        ObjectData::Inline(_) => panic!("inline"),
+    };
+    let old = chunk(&s.get_object("b", "k").unwrap(), 2);
+    let moved = ChunkPlacement {
+        node: 9,
+        ..old.clone()
+    };
+    assert!(s.swap_chunk(&owner, (1, 0, 2), &old, &moved).unwrap());
+    let now = s.get_object("b", "k").unwrap();
+    assert_eq!(chunk(&now, 2), moved);
+    assert_eq!(chunk(&now, 1).node, 1, "the other chunks stay");
+    assert_eq!(now.etag, "e");
+    // A second swap from the old placement does nothing (it moved already).
+    let again = ChunkPlacement {
+        node: 7,
+        ..old.clone()
+    };
+    assert!(!s.swap_chunk(&owner, (1, 0, 2), &old, &again).unwrap());
+    // Wrong part, segment or shard, an overwritten or deleted key: nothing.
+    assert!(!s.swap_chunk(&owner, (2, 0, 2), &moved, &again).unwrap());
+    assert!(!s.swap_chunk(&owner, (1, 5, 2), &moved, &again).unwrap());
+    assert!(!s.swap_chunk(&owner, (1, 0, 9), &moved, &again).unwrap());
+    s.put_object("b", "k", row("e2", "y"), false, None).unwrap();
+    assert!(!s.swap_chunk(&owner, (1, 0, 2), &moved, &again).unwrap());
+    s.delete_object("b", "k").unwrap();
+    assert!(!s.swap_chunk(&owner, (1, 0, 2), &moved, &again).unwrap());
+    // A swap never renames a chunk.
+    let renamed = ChunkPlacement {
+        chunk_id: "other".into(),
+        ..moved.clone()
+    };
+    assert!(s.swap_chunk(&owner, (1, 0, 2), &moved, &renamed).is_err());
+
+    // Parts of an upload in progress: the same, on the part row.
+    s.create_upload(upload("b", "mp", "u1")).unwrap();
+    s.put_part("b", "mp", "u1", part(3, 10, "p", "u1-p"))
+        .unwrap();
+    let up = LayoutOwner::Upload {
+        bucket: "b".into(),
+        key: "mp".into(),
+        upload_id: "u1".into(),
+    };
+    let old = part(3, 10, "p", "u1-p").layout.segments[0].chunks[0].clone();
+    let marked = ChunkPlacement {
+        durable: false,
+        ..old.clone()
+    };
+    assert!(s.swap_chunk(&up, (3, 0, 0), &old, &marked).unwrap());
+    let listed = s.list_parts("b", "mp", "u1", 0, 10).unwrap();
+    assert_eq!(listed.parts[0].layout.segments[0].chunks[0], marked);
+    s.abort_upload("b", "mp", "u1").unwrap();
+    assert!(!s.swap_chunk(&up, (3, 0, 0), &marked, &old).unwrap());
+}

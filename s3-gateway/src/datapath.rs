@@ -9,11 +9,18 @@
 //! the healer can rebuild them. Bodies below the inline threshold never reach
 //! the storage nodes: they are kept in the object row.
 //!
+//! Slow nodes (a stalled process, a dying disk) must not stall a request.
+//! A segment's chunk writes are waited for until `k + 1` are durable, then
+//! the others get a little longer ([`DataPathConfig::straggler_wait`], or
+//! twice the time the quorum took, whichever is longer) and are abandoned:
+//! the segment is recorded with them not durable, for the healer.
+//!
 //! GET: a byte range is mapped to the segments, and within each segment to
 //! the data shards, that hold it; only those byte ranges of those chunks are
 //! read (the storage node reads only the blocks covering them). When any of
-//! them is missing, corrupt or slow, the same range is read from all `k + m`
-//! chunks and the data is rebuilt from any `k`.
+//! them fails, or has not answered within [`DataPathConfig::hedge_after`]
+//! (a hedged read), the same range is read from all `k + m` chunks and the
+//! data is rebuilt from the first `k` that answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -49,6 +56,16 @@ pub struct DataPathConfig {
     pub read_timeout: Duration,
     /// A chunk write slower than this counts as failed.
     pub write_timeout: Duration,
+    /// Data-shard reads that have not all answered after this long are
+    /// backed up by reading every chunk of the segment (hedged read).
+    pub hedge_after: Duration,
+    /// Once `k + 1` chunks of a segment are durable, the others are waited
+    /// for at most this long (or twice the time the quorum took, if longer).
+    pub straggler_wait: Duration,
+    /// A body whose chunks were started longer ago than this is not
+    /// committed (`RequestTimeout`): the garbage collector's orphan sweep
+    /// may remove unreferenced chunks older than twice this (see `gc.rs`).
+    pub commit_deadline: Duration,
 }
 
 impl Default for DataPathConfig {
@@ -59,6 +76,11 @@ impl Default for DataPathConfig {
             inline_threshold: 64 * 1024,
             read_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
+            hedge_after: Duration::from_millis(250),
+            straggler_wait: Duration::from_secs(1),
+            commit_deadline: Duration::from_secs(
+                crate::gc::GcConfig::default().orphan_grace_secs / 2,
+            ),
         }
     }
 }
@@ -142,6 +164,23 @@ impl DataPath {
     pub fn report_missing_to(mut self, to: tokio::sync::mpsc::Sender<(NodeId, String)>) -> Self {
         self.missing = Some(to);
         self
+    }
+
+    /// Refuses to commit a body whose chunks (named by `chunk_prefix`, from
+    /// [`new_chunk_prefix`]) were started more than the commit deadline ago.
+    pub fn check_commit_deadline(&self, chunk_prefix: &str) -> Result<()> {
+        let Some(started) = chunk_written_ms(chunk_prefix) else {
+            return Ok(());
+        };
+        let age = Duration::from_millis(unix_ms().saturating_sub(started));
+        if age > self.config.commit_deadline {
+            return Err(Error::TooSlow(format!(
+                "chunks started {}s ago, deadline {}s",
+                age.as_secs(),
+                self.config.commit_deadline.as_secs()
+            )));
+        }
+        Ok(())
     }
 
     /// The data path's tunables.
@@ -288,14 +327,20 @@ impl DataPath {
             self.refresh_nodes().await?;
             nodes = self.nodes();
         }
-        // Nodes whose disk is full are left out for a while.
+        // Nodes whose disk is full are left out for a while; when too few
+        // are left, they keep their place but get no chunk (recorded not
+        // durable, rebuilt by the healer once they have room again).
         let full = self.full_nodes();
         let usable: Vec<NodeInfo> = nodes
             .iter()
             .filter(|n| !full.contains(&n.id))
             .cloned()
             .collect();
-        let chosen = place(&key, &usable, total);
+        let chosen = if usable.len() >= total {
+            place(&key, &usable, total)
+        } else {
+            place(&key, &nodes, total)
+        };
         if chosen.len() < total {
             let why = format!(
                 "{} usable nodes for {total} shards ({} with full disks)",
@@ -318,7 +363,11 @@ impl DataPath {
                 let storage = self.storage.clone();
                 let timeout = self.config.write_timeout;
                 let node_id = node.id;
+                let skip = full.contains(&node_id);
                 async move {
+                    if skip {
+                        return (i, false, None);
+                    }
                     let written =
                         tokio::time::timeout(timeout, storage.put_chunk(&addr, &chunk_id, shard))
                             .await;
@@ -327,18 +376,24 @@ impl DataPath {
                     if !ok {
                         tracing::warn!(%chunk_id, %addr, full, "chunk write failed");
                     }
-                    (chunk_id, ok, full.then_some(node_id))
+                    (i, ok, full.then_some(node_id))
                 }
             });
-        let results: Vec<(String, bool, Option<NodeId>)> = futures::future::join_all(writes).await;
-        let filled: Vec<NodeId> = results.iter().filter_map(|r| r.2).collect();
-        self.mark_full(&filled);
-        let results: Vec<(String, bool)> = results.into_iter().map(|(c, ok, _)| (c, ok)).collect();
-        let durable = results.iter().filter(|(_, ok)| *ok).count();
         let needed = (k + 1).min(total);
+        let outcomes = wait_for_writes(writes.collect(), needed, self.config.straggler_wait).await;
+        let mut results: Vec<(String, bool)> =
+            (0..total).map(|i| (format!("{key}.{i}"), false)).collect();
+        let mut filled: Vec<NodeId> = Vec::new();
+        for (i, ok, full) in outcomes {
+            results[i].1 = ok;
+            filled.extend(full);
+        }
+        self.mark_full(&filled);
+        let durable = results.iter().filter(|(_, ok)| *ok).count();
         if durable < needed {
             let why = format!("{durable} of {total} chunks of {key} durable, {needed} needed");
-            return Err(if filled.is_empty() {
+            let skipped_full = chosen.iter().any(|n| full.contains(&n.id));
+            return Err(if filled.is_empty() && !skipped_full {
                 Error::WriteQuorum(why)
             } else {
                 Error::InsufficientStorage(why)
@@ -418,13 +473,21 @@ impl DataPath {
             return Ok(Vec::new());
         }
         let spans = shard_spans(lo, hi, s);
-        // Fast path: read just the needed ranges of the data shards.
+        // Fast path: read just the needed ranges of the data shards, unless
+        // one fails or they are not all back within `hedge_after`.
         let reads = spans.iter().map(|&(i, shard_lo, shard_hi)| {
             self.read_chunk(seg.chunks.get(i), addrs, shard_lo, shard_hi)
         });
-        let results = futures::future::join_all(reads).await;
-        if results.iter().all(Option::is_some) {
-            return Ok(results.into_iter().flatten().collect());
+        let fast = async {
+            let mut reads: futures::stream::FuturesOrdered<_> = reads.collect();
+            let mut out = Vec::with_capacity(spans.len());
+            while let Some(piece) = reads.next().await {
+                out.push(piece?);
+            }
+            Some(out)
+        };
+        if let Ok(Some(pieces)) = tokio::time::timeout(self.config.hedge_after, fast).await {
+            return Ok(pieces);
         }
 
         // Degraded path: read the same shard range from every chunk, rebuild from any k.
@@ -432,12 +495,25 @@ impl DataPath {
         // every shard is what the code needs to rebuild those bytes.
         let a = spans.iter().map(|&(_, l, _)| l).min().unwrap_or(0);
         let b = spans.iter().map(|&(_, _, h)| h).max().unwrap_or(0);
-        tracing::warn!(chunk = %seg.chunks.first().map(|c| c.chunk_id.as_str()).unwrap_or(""), "degraded read: rebuilding from parity");
-        let reads = seg
+        tracing::warn!(chunk = %seg.chunks.first().map(|c| c.chunk_id.as_str()).unwrap_or(""), "degraded or slow read: rebuilding from parity");
+        let k = coding.k as usize;
+        let mut reads: futures::stream::FuturesUnordered<_> = seg
             .chunks
             .iter()
-            .map(|c| self.read_chunk(Some(c), addrs, a, b));
-        let shards = futures::future::join_all(reads).await;
+            .enumerate()
+            .map(|(i, c)| async move { (i, self.read_chunk(Some(c), addrs, a, b).await) })
+            .collect();
+        // The first k answers are enough; a stalled node is not waited for.
+        let mut shards: Vec<Option<Bytes>> = vec![None; seg.chunks.len()];
+        let mut got = 0;
+        while got < k {
+            let Some((i, piece)) = reads.next().await else {
+                break;
+            };
+            got += usize::from(piece.is_some());
+            shards[i] = piece;
+        }
+        drop(reads);
         let codec = if coding == self.config.coding {
             Arc::clone(&self.codec)
         } else {
@@ -500,6 +576,79 @@ impl DataPath {
             }
         }
     }
+}
+
+/// Runs a segment's chunk writes (each answering `(shard, durable, full
+/// node)`) until all are done, or until `needed` are durable and the others
+/// have had `straggler_wait` more (at least twice the time the quorum
+/// took); the abandoned ones are left out of the answer (not durable).
+async fn wait_for_writes<F>(
+    writes: Vec<F>,
+    needed: usize,
+    straggler_wait: Duration,
+) -> Vec<(usize, bool, Option<NodeId>)>
+where
+    F: std::future::Future<Output = (usize, bool, Option<NodeId>)>,
+{
+    let started = tokio::time::Instant::now();
+    let mut pending: futures::stream::FuturesUnordered<F> = writes.into_iter().collect();
+    let mut done = Vec::with_capacity(pending.len());
+    let mut durable = 0;
+    while durable < needed {
+        match pending.next().await {
+            Some(outcome) => {
+                durable += usize::from(outcome.1);
+                done.push(outcome);
+            }
+            None => return done,
+        }
+    }
+    let grace = straggler_wait.max(started.elapsed() * 2);
+    let deadline = tokio::time::Instant::now() + grace;
+    while !pending.is_empty() {
+        match tokio::time::timeout_at(deadline, pending.next()).await {
+            Ok(Some(outcome)) => done.push(outcome),
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(
+                    abandoned = pending.len(),
+                    "chunk writes still running after the quorum: left to the healer"
+                );
+                break;
+            }
+        }
+    }
+    done
+}
+
+/// A fresh chunk prefix: a UUIDv7, whose first 48 bits are the time it was
+/// made (Unix ms). The orphan sweep reads a chunk's age from its id, so
+/// chunks of uploads that never committed can be found without any
+/// bookkeeping on the PUT path.
+pub fn new_chunk_prefix() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// When the chunk (or prefix) `id` was started, Unix ms: from the UUIDv7 of
+/// its prefix (`<uuid>` or `<upload id>-<uuid>`, then `.p…`). `None` for ids
+/// of other shapes (older prefixes were UUIDv4): those are never orphans.
+pub fn chunk_written_ms(id: &str) -> Option<u64> {
+    let prefix = id.split('.').next()?;
+    let hex = prefix.get(prefix.len().checked_sub(32)?..)?;
+    let uuid = uuid::Uuid::try_parse(hex).ok()?;
+    if uuid.get_version_num() != 7 {
+        return None;
+    }
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    Some(secs * 1000 + u64::from(nanos) / 1_000_000)
+}
+
+/// Now, in Unix ms.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// How long a node that answered "disk full" is left out of placements.
@@ -681,6 +830,22 @@ mod tests {
                     .collect(),
             })
             .collect()
+    }
+
+    #[test]
+    fn chunk_ids_carry_their_start_time() {
+        let before = unix_ms();
+        let prefix = new_chunk_prefix();
+        let after = unix_ms();
+        let t = chunk_written_ms(&format!("{prefix}.p1.s0.3")).expect("a v7 prefix");
+        assert!(before <= t && t <= after, "{before} {t} {after}");
+        let part = format!("upload123-{prefix}.p2.s5.0");
+        assert_eq!(chunk_written_ms(&part), Some(t));
+        // UUIDv4 prefixes (chunks written before) and odd ids have no time.
+        let v4 = uuid::Uuid::new_v4().simple().to_string();
+        assert_eq!(chunk_written_ms(&format!("{v4}.p1.s0.0")), None);
+        assert_eq!(chunk_written_ms("short.p1.s0.0"), None);
+        assert_eq!(chunk_written_ms(""), None);
     }
 
     #[test]

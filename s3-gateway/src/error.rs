@@ -47,6 +47,11 @@ pub enum Error {
     /// conflicting checksum header).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The upload took longer than the commit deadline: its chunks may be
+    /// collected as orphans by now, so it is not committed (S3's
+    /// `RequestTimeout`; the client retries).
+    #[error("upload too slow: {0}")]
+    TooSlow(String),
     /// A bug or an unexpected state.
     #[error("internal: {0}")]
     Internal(String),
@@ -160,6 +165,13 @@ pub fn to_s3_error(e: Error) -> S3Error {
         Error::Body(e) => e,
         Error::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
         Error::InvalidRequest(detail) => S3Error::with_message(C::InvalidRequest, detail),
+        Error::TooSlow(_) => {
+            tracing::warn!(error = %msg, "upload not committed");
+            S3Error::with_message(
+                C::RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            )
+        }
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             S3Error::with_message(

@@ -8,6 +8,21 @@
 //! A node that cannot be reached keeps the entry for the next round; a node
 //! no longer in the cluster map holds nothing to delete. Deletes are
 //! idempotent, so several gateways may collect at once.
+//!
+//! **Crashed uploads.** A gateway that dies between writing chunks and
+//! committing the row that names them leaves chunks nothing references.
+//! The orphan sweep finds them by mark and sweep, with no cost on the PUT
+//! path: it lists every node's chunks, then reads every layout in metadata
+//! and the GC queue; a listed chunk that none of them names (on that node)
+//! is an orphan candidate. Its age comes from its id (the chunk prefix is a
+//! UUIDv7, `datapath::new_chunk_prefix`): only candidates older than
+//! `orphan_grace_secs`, and found unreferenced by two sweeps in a row, are
+//! deleted. The gateway refuses to commit a body whose chunks were started
+//! more than `orphan_grace_secs / 2` ago (`RequestTimeout`), so a chunk
+//! old enough to be swept can never become referenced afterwards; the
+//! second sighting covers rows that moved under the paged scan (a
+//! completion, a chunk the healer moved). Chunks whose id has no time
+//! (written before UUIDv7 prefixes) are never swept.
 
 use crate::error::Result;
 use futures::StreamExt;
@@ -15,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use shale_common::{ChunkPlacement, NodeId};
 use shale_metadata::{GcEntry, MetaClient};
 use shale_storage_node::StorageClient;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,6 +51,9 @@ pub struct GcConfig {
     pub interval_secs: u64,
     /// False turns the collector off in this gateway.
     pub enabled: bool,
+    /// Seconds before an unreferenced chunk (a crashed upload's) may be
+    /// removed by the orphan sweep; uploads must commit within half of it.
+    pub orphan_grace_secs: u64,
 }
 
 impl Default for GcConfig {
@@ -44,6 +62,7 @@ impl Default for GcConfig {
             grace_secs: 300,
             interval_secs: 30,
             enabled: true,
+            orphan_grace_secs: 3600,
         }
     }
 }
@@ -57,6 +76,37 @@ pub struct GcStats {
     pub chunks_deleted: AtomicU64,
     /// Chunk deletes that failed and will be retried.
     pub chunk_failures: AtomicU64,
+    /// Orphan sweeps finished.
+    pub orphan_sweeps: AtomicU64,
+    /// Unreferenced chunks (crashed uploads, stray copies) deleted.
+    pub orphans_deleted: AtomicU64,
+    /// Orphan candidates waiting for their second sighting or their grace.
+    pub orphan_candidates: AtomicU64,
+}
+
+/// A copy of [`GcStats`] at one moment (JSON in `/_shale/status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcStatus {
+    pub entries_done: u64,
+    pub chunks_deleted: u64,
+    pub chunk_failures: u64,
+    pub orphan_sweeps: u64,
+    pub orphans_deleted: u64,
+    pub orphan_candidates: u64,
+}
+
+impl GcStats {
+    /// The figures now.
+    pub fn status(&self) -> GcStatus {
+        GcStatus {
+            entries_done: self.entries_done.load(Ordering::Relaxed),
+            chunks_deleted: self.chunks_deleted.load(Ordering::Relaxed),
+            chunk_failures: self.chunk_failures.load(Ordering::Relaxed),
+            orphan_sweeps: self.orphan_sweeps.load(Ordering::Relaxed),
+            orphans_deleted: self.orphans_deleted.load(Ordering::Relaxed),
+            orphan_candidates: self.orphan_candidates.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Runs collection rounds until `stop` turns true.
@@ -71,7 +121,22 @@ pub async fn run(
         return;
     }
     let grace = Duration::from_secs(config.grace_secs);
+    let orphan_grace = Duration::from_secs(config.orphan_grace_secs);
+    // The sweep reads everything: at most every quarter of the grace.
+    let sweep_every = Duration::from_secs(config.interval_secs.max(config.orphan_grace_secs / 4));
+    let mut last_sweep: Option<std::time::Instant> = None;
+    let mut candidates: HashSet<(NodeId, String)> = HashSet::new();
     loop {
+        if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
+            last_sweep = Some(std::time::Instant::now());
+            match sweep_orphans(&meta, &storage, orphan_grace, &mut candidates, &stats).await {
+                Ok(deleted) if deleted > 0 => {
+                    tracing::info!(deleted, "orphan sweep: unreferenced chunks deleted");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+            }
+        }
         let busy = match collect(&meta, &storage, grace, &stats).await {
             Ok(round) => {
                 if round.entries > 0 {
@@ -169,6 +234,89 @@ pub async fn collect(
         .entries_done
         .fetch_add(round.done as u64, Ordering::Relaxed);
     Ok(round)
+}
+
+/// One orphan sweep (see the module docs): lists every node's chunks, then
+/// every reference in metadata; deletes the unreferenced chunks older than
+/// `grace` that the previous sweep (`candidates`) found unreferenced too.
+/// Returns how many were deleted.
+pub async fn sweep_orphans(
+    meta: &MetaClient,
+    storage: &StorageClient,
+    grace: Duration,
+    candidates: &mut HashSet<(NodeId, String)>,
+    stats: &GcStats,
+) -> Result<usize> {
+    let nodes = meta.cluster_map().await?;
+    // The nodes first, then metadata: a chunk committed in between is seen
+    // referenced.
+    let listed = futures::future::join_all(
+        nodes
+            .iter()
+            .map(|n| async move { (n, storage.list_chunks(&n.addr).await.ok()) }),
+    )
+    .await;
+    let mut referenced: HashSet<(NodeId, String)> = HashSet::new();
+    let mut cursor = Vec::new();
+    loop {
+        let page = meta.scan_layouts(cursor, 500).await?;
+        for entry in page.entries {
+            for part in entry.parts {
+                for seg in part.segments {
+                    referenced.extend(seg.chunks.into_iter().map(|c| (c.node, c.chunk_id)));
+                }
+            }
+        }
+        match page.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    for entry in meta.gc_pending(u32::MAX, u64::MAX).await? {
+        referenced.extend(entry.chunks.into_iter().map(|c| (c.node, c.chunk_id)));
+    }
+    let now = crate::datapath::unix_ms();
+    let old_enough = |id: &str| {
+        crate::datapath::chunk_written_ms(id)
+            .is_some_and(|t| now.saturating_sub(t) > grace.as_millis() as u64)
+    };
+    let mut next = HashSet::new();
+    let mut deleted = 0;
+    for (node, ids) in listed {
+        let Some(ids) = ids else { continue };
+        for id in ids {
+            let key = (node.id, id);
+            if referenced.contains(&key) || !old_enough(&key.1) {
+                continue;
+            }
+            if !candidates.contains(&key) {
+                next.insert(key);
+                continue;
+            }
+            match storage.delete_chunk(&node.addr, &key.1).await {
+                Ok(()) | Err(shale_storage_node::Error::NotFound(_)) => {
+                    tracing::debug!(chunk = %key.1, node = node.id, "orphan chunk deleted");
+                    deleted += 1;
+                }
+                Err(e) => {
+                    tracing::debug!(chunk = %key.1, node = node.id, error = %e,
+                        "orphan delete failed; kept for the next sweep");
+                    next.insert(key);
+                }
+            }
+        }
+    }
+    *candidates = next;
+    stats.orphan_sweeps.fetch_add(1, Ordering::Relaxed);
+    stats
+        .orphans_deleted
+        .fetch_add(deleted as u64, Ordering::Relaxed);
+    stats
+        .orphan_candidates
+        .store(candidates.len() as u64, Ordering::Relaxed);
+    metrics::counter!("shale_gc_orphans_deleted_total").increment(deleted as u64);
+    metrics::gauge!("shale_gc_orphan_candidates").set(candidates.len() as f64);
+    Ok(deleted)
 }
 
 /// Deletes every chunk; returns how many are gone and how many deletes

@@ -614,7 +614,7 @@ impl S3 for Gateway {
             input.expires,
             input.metadata,
         );
-        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = crate::datapath::new_chunk_prefix();
         let (written, digests) = self
             .store_body(
                 input.body,
@@ -647,6 +647,11 @@ impl S3 for Gateway {
             tags,
             checksum: Some(checksum.clone()),
         };
+        if matches!(row.data, ObjectData::Parts(_)) {
+            self.data
+                .check_commit_deadline(&prefix)
+                .map_err(to_s3_error)?;
+        }
         self.meta
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
@@ -762,6 +767,7 @@ impl S3 for Gateway {
             (None, None) => ChecksumAlgorithm::Crc64Nvme,
         };
         let mut hasher = sums::Hasher::new(algorithm);
+        let prefix = crate::datapath::new_chunk_prefix();
         // The copy gets chunks of its own: versions never share chunks, so
         // deleting one can never free the other's data.
         let (data, size, etag_hex) = match &src.data {
@@ -782,7 +788,6 @@ impl S3 for Gateway {
                     .await
                     .map_err(to_s3_error)?;
                 let stream = stream.map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())));
-                let prefix = uuid::Uuid::new_v4().simple().to_string();
                 let written = self
                     .data
                     .write_body(
@@ -824,6 +829,11 @@ impl S3 for Gateway {
             tags,
             checksum: Some(checksum.clone()),
         };
+        if matches!(row.data, ObjectData::Parts(_)) {
+            self.data
+                .check_commit_deadline(&prefix)
+                .map_err(to_s3_error)?;
+        }
         self.meta
             .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
             .await
@@ -1286,7 +1296,11 @@ impl S3 for Gateway {
         }
         // For the default object checksum, whatever the client sends.
         checks.compute(ChecksumAlgorithm::Crc64Nvme);
-        let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
+        let prefix = format!(
+            "{}-{}",
+            input.upload_id,
+            crate::datapath::new_chunk_prefix()
+        );
         let part_number = input.part_number as u32;
         let (written, digests) = self
             .store_body(
@@ -1316,6 +1330,9 @@ impl S3 for Gateway {
             checksums: digests,
         };
         let etag_hex = part.etag.clone();
+        self.data
+            .check_commit_deadline(&prefix)
+            .map_err(to_s3_error)?;
         self.meta
             .put_part(&input.bucket, &input.key, &input.upload_id, part)
             .await
@@ -1405,7 +1422,11 @@ impl S3 for Gateway {
                 .map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())))
                 .boxed(),
         };
-        let prefix = format!("{}-{}", input.upload_id, uuid::Uuid::new_v4().simple());
+        let prefix = format!(
+            "{}-{}",
+            input.upload_id,
+            crate::datapath::new_chunk_prefix()
+        );
         let part_number = input.part_number as u32;
         // The part's ETag is the MD5 of the copied bytes, computed here.
         let written = self
@@ -1442,6 +1463,9 @@ impl S3 for Gateway {
             fields.add_digest(a, v);
         }
         let etag_hex = part.etag.clone();
+        self.data
+            .check_commit_deadline(&prefix)
+            .map_err(to_s3_error)?;
         self.meta
             .put_part(&input.bucket, &input.key, &input.upload_id, part)
             .await

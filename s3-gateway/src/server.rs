@@ -116,7 +116,10 @@ async fn build_service_with(
 ) -> Result<(S3Service, Arc<CorsCache>)> {
     let hosts = VirtualHosts::new(&config.domains)?;
     let meta = MetaClient::new(&config.metadata_addr);
-    let mut data = DataPath::new(config.data.clone(), StorageClient::new(), meta.clone())?;
+    let mut data_config = config.data.clone();
+    // Uploads commit well within the orphan sweep's grace (see gc.rs).
+    data_config.commit_deadline = Duration::from_secs(config.gc.orphan_grace_secs / 2);
+    let mut data = DataPath::new(data_config, StorageClient::new(), meta.clone())?;
     if let Some(to) = missing {
         data = data.report_missing_to(to);
     }
@@ -299,6 +302,43 @@ fn expects_continue_without_body<B>(req: &http::Request<B>) -> bool {
     expects && empty
 }
 
+/// Where the gateway answers its background workers' figures as JSON
+/// (`GET`, unauthenticated like a metrics endpoint; it names no bucket or
+/// key). No bucket can be named `_shale`, so it never hides an S3 request.
+pub const WORKERS_STATUS_PATH: &str = "/_shale/status";
+
+/// The gateway's background workers, whose figures `/_shale/status` shows.
+#[derive(Debug, Default)]
+pub struct Workers {
+    /// The healer (its figures, and the trigger for lost nodes).
+    pub heal: Arc<crate::heal::Healer>,
+    /// The garbage collector's figures.
+    pub gc: Arc<crate::gc::GcStats>,
+}
+
+/// The JSON body of `/_shale/status`.
+#[derive(Debug, serde::Serialize)]
+struct WorkersStatus {
+    heal: crate::heal::HealStatus,
+    gc: crate::gc::GcStatus,
+}
+
+impl Workers {
+    fn status_response(&self) -> http::Response<s3s::Body> {
+        let status = WorkersStatus {
+            heal: self.heal.stats().status(),
+            gc: self.gc.status(),
+        };
+        let body = serde_json::to_vec(&status).unwrap_or_default();
+        let mut resp = http::Response::new(s3s::Body::from(bytes::Bytes::from(body)));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
 /// The S3 InternalError answer, for a handler that panicked.
 fn internal_error_response() -> s3s::S3Result<http::Response<s3s::Body>> {
     s3s::S3Error::with_message(
@@ -329,11 +369,12 @@ pub async fn serve(
     let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
     let (service, cors_cache) = build_service_with(&config, Some(missing_tx)).await?;
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
+    let workers = Arc::new(Workers::default());
     let collector = tokio::spawn(crate::gc::run(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
         config.gc,
-        Arc::default(),
+        Arc::clone(&workers.gc),
         gc_stopped.clone(),
     ));
     let healer = tokio::spawn(crate::heal::run(
@@ -341,7 +382,7 @@ pub async fn serve(
         StorageClient::new(),
         config.data.coding,
         config.heal,
-        Arc::default(),
+        Arc::clone(&workers.heal),
         missing_rx,
         gc_stopped,
     ));
@@ -368,18 +409,27 @@ pub async fn serve(
         let cors_cache = Arc::clone(&cors_cache);
         let hosts = Arc::clone(&hosts);
         let seq = Arc::clone(&request_seq);
+        let workers = Arc::clone(&workers);
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            if req.method() == http::Method::GET && req.uri().path() == WORKERS_STATUS_PATH {
+                let answer = workers.status_response();
+                return futures::future::Either::Left(async move {
+                    Ok::<_, std::convert::Infallible>(answer)
+                });
+            }
             let service = service.clone();
             let cors_cache = Arc::clone(&cors_cache);
             let hosts = Arc::clone(&hosts);
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
             let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
-            async move {
-                Ok::<_, std::convert::Infallible>(
-                    handle(&service, &cors_cache, &hosts, scheme, req, &id).await,
-                )
-            }
-            .instrument(span)
+            futures::future::Either::Right(
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(&service, &cors_cache, &hosts, scheme, req, &id).await,
+                    )
+                }
+                .instrument(span),
+            )
         });
         let builder = hyper::server::conn::http1::Builder::new();
         match &tls {

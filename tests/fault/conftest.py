@@ -1,0 +1,312 @@
+"""Harness of the fault-injection suite: a cluster of real processes.
+
+One `shale metadata`, N `shale storage-node` and one `shale gateway`
+process, each from its own TOML file (as `examples/cluster/`), on loopback
+ports, with every node's data directory known, so a test can kill -9,
+SIGSTOP, wipe or fill exactly one of them. Every process is started in its
+own session and stopped by its PID at the end (SIGCONT first, then SIGTERM,
+then SIGKILL). Nothing sleeps a fixed time to wait: readiness and healing
+are polled with deadlines.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "compat"))
+
+import volumes  # noqa: E402  (tests/compat/volumes.py)
+
+LOOPBACK = "127.0.0.1"
+ACCESS_KEY = "AKSHFAULTTEST0000001"
+SECRET_KEY = "fault-suite-secret-key-0123456789abcdef0"
+READY_TIMEOUT = float(os.environ.get("SHALE_READY_TIMEOUT", "60"))
+STOP_TIMEOUT = 20.0
+
+
+def shale_bin():
+    if os.environ.get("SHALE_BIN"):
+        return Path(os.environ["SHALE_BIN"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target")
+    if not target.is_absolute():
+        target = REPO_ROOT / target
+    return target / "debug" / "shale"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def pytest_configure(config):
+    # boto3 in this process: no developer settings, no proxies.
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy",
+                                                         "all_proxy"):
+            del os.environ[name]
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+class Proc:
+    """One role process: its config, log and PID."""
+
+    def __init__(self, cluster, name, role, config_text):
+        self.cluster = cluster
+        self.name = name
+        self.role = role
+        self.config = cluster.root / f"{name}.toml"
+        self.config.write_text(config_text)
+        self.popen = None
+        self.starts = 0
+        self.stopped = False  # SIGSTOPped
+
+    @property
+    def log_path(self):
+        return self.cluster.root / f"{self.name}-{self.starts}.log"
+
+    def start(self):
+        assert self.popen is None or self.popen.poll() is not None
+        self.starts += 1
+        env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=ACCESS_KEY,
+                   SHALE_ROOT_SECRET_KEY=SECRET_KEY, RUST_BACKTRACE="1")
+        env.setdefault("RUST_LOG", "info")
+        log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(
+            [str(shale_bin()), self.role, "--config", str(self.config)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True)
+        log.close()
+        return self
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.popen.pid, sig)
+
+    def kill9(self):
+        """SIGKILL: a crash, nothing flushed, no goodbye."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait(timeout=STOP_TIMEOUT)
+        self.stopped = False
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.stopped = False
+
+    def stop(self):
+        if self.popen is None:
+            return
+        if self.stopped:
+            self.resume()
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(timeout=STOP_TIMEOUT)
+
+    def log_text(self):
+        """The current log, without terminal colour codes."""
+        try:
+            raw = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return re.sub(r"\x1b\[[0-9;]*m", "", raw)
+
+    def log_tail(self, n=40):
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+
+class Cluster:
+    """Metadata + `nodes` storage nodes + one gateway, from config files."""
+
+    def __init__(self, root, nodes=6, heal_interval=1, lost_after=600,
+                 gc_grace=300, orphan_grace=3600, node_disk=None,
+                 node_reserve=None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.meta_port = free_port()
+        self.gateway_port = free_port()
+        self.node_ids = list(range(1, nodes + 1))
+        self.disks = {n: self.root / f"disk-{n}" for n in self.node_ids}
+        if node_disk:
+            self.disks.update(node_disk)
+        self.meta = Proc(self, "metadata", "metadata",
+                         f'listen = "{LOOPBACK}:{self.meta_port}"\n'
+                         f'path = "{self.root / "meta"}"\n')
+        self.nodes = {}
+        for n in self.node_ids:
+            reserve = (node_reserve or {}).get(n, 64 * 1024 * 1024)
+            self.nodes[n] = Proc(self, f"node-{n}", "storage-node", (
+                f'listen = "{LOOPBACK}:{free_port()}"\n'
+                f'metadata = "{LOOPBACK}:{self.meta_port}"\n'
+                f"node_id = {n}\n"
+                f'zone = "z{n}"\n\n[node]\n'
+                f'disks = ["{self.disks[n]}"]\n'
+                f"reserve_bytes = {reserve}\n"
+                # Scrub fast and often: rot is found within seconds.
+                f"scrub = {{ bytes_per_sec = {1 << 30}, pause_secs = 1 }}\n"))
+        self.gateway = Proc(self, "gateway", "gateway", (
+            f'listen = "{LOOPBACK}:{self.gateway_port}"\n\n[gateway]\n'
+            f'region = "us-east-1"\n'
+            f'metadata_addr = "{LOOPBACK}:{self.meta_port}"\n'
+            f"gc = {{ grace_secs = {gc_grace}, interval_secs = 2, "
+            f"orphan_grace_secs = {orphan_grace} }}\n"
+            f"heal = {{ interval_secs = {heal_interval}, "
+            f"lost_after_secs = {lost_after} }}\n"))
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def procs(self):
+        return [self.gateway, *self.nodes.values(), self.meta]
+
+    def start(self):
+        for d in self.disks.values():
+            d.mkdir(parents=True, exist_ok=True)
+        self.meta.start()
+        self.wait_port(self.meta_port, self.meta)
+        for p in self.nodes.values():
+            p.start()
+        for n in self.node_ids:
+            self.wait_node(n)
+        # The gateway reads the cluster map when it starts: after the nodes.
+        self.start_gateway()
+
+    def start_gateway(self):
+        self.gateway.start()
+        self.wait_port(self.gateway_port, self.gateway)
+        deadline = time.monotonic() + READY_TIMEOUT
+        probe = self.client(retries=1, read_timeout=5)
+        while True:
+            try:
+                probe.list_buckets()
+                return
+            except Exception:
+                if time.monotonic() > deadline or not self.gateway.alive():
+                    raise AssertionError(f"gateway not ready\n{self.gateway.log_tail()}")
+                time.sleep(0.1)
+
+    def wait_port(self, port, proc):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if not proc.alive():
+                raise AssertionError(f"{proc.name} exited\n{proc.log_tail()}")
+            try:
+                with socket.create_connection((LOOPBACK, port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{proc.name}: port {port} not listening")
+                time.sleep(0.1)
+
+    def wait_node(self, n):
+        """Until node `n` has registered (it prints `listening` after that)."""
+        proc = self.nodes[n]
+        deadline = time.monotonic() + READY_TIMEOUT
+        while b"listening" not in proc.log_path.read_bytes():
+            if not proc.alive() or time.monotonic() > deadline:
+                raise AssertionError(f"{proc.name} did not start\n{proc.log_tail()}")
+            time.sleep(0.1)
+
+    def restart_node(self, n):
+        self.nodes[n].start()
+        self.wait_node(n)
+
+    def stop(self):
+        for p in self.procs():
+            p.stop()
+
+    # -- clients and figures -----------------------------------------------
+
+    @property
+    def endpoint(self):
+        return f"http://{LOOPBACK}:{self.gateway_port}"
+
+    def client(self, retries=3, read_timeout=60):
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, connect_timeout=5,
+                          read_timeout=read_timeout,
+                          retries={"max_attempts": retries, "mode": "standard"}))
+
+    def status(self):
+        """The gateway's worker figures (`/_shale/status`)."""
+        with urllib.request.urlopen(f"{self.endpoint}/_shale/status", timeout=10) as r:
+            return json.loads(r.read())
+
+    def wait_healed(self, timeout=180):
+        """Until two full healer sweeps started after this call found nothing
+        to do: backlog 0 and no chunk unavailable. Returns seconds taken."""
+        start = time.monotonic()
+        first = self.status()["heal"]["rounds"]
+        deadline = start + timeout
+        clean_since = None
+        while True:
+            heal = self.status()["heal"]
+            if heal["backlog"] == 0 and heal["unavailable"] == 0:
+                if clean_since is None:
+                    clean_since = heal["rounds"]
+                if heal["rounds"] >= max(first + 2, clean_since + 1):
+                    return time.monotonic() - start
+            else:
+                clean_since = None
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"healer backlog not back to 0 within {timeout}s: {heal}\n"
+                    f"{self.gateway.log_tail()}")
+            time.sleep(0.3)
+
+    def records(self, n):
+        """Chunk records in node `n`'s volume files."""
+        root = self.disks[n] / "volumes"
+        out = []
+        if root.is_dir():
+            for path in sorted(root.glob("*.vol")):
+                out.extend(volumes.volume_records(path, n))
+        return out
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    made = []
+
+    def make(**kwargs):
+        c = Cluster(tmp_path / f"c{len(made)}", **kwargs)
+        made.append(c)
+        c.start()
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
