@@ -6,6 +6,7 @@
 //! `shale metadata|storage-node|gateway --config FILE` run one role each
 //! (see `roles`).
 
+mod admin_meta;
 mod roles;
 
 use std::net::SocketAddr;
@@ -49,6 +50,20 @@ enum Command {
     StorageNode(RoleArgs),
     /// Run an S3 gateway from a TOML file (examples/cluster/gateway.toml).
     Gateway(RoleArgs),
+    /// Administer a running cluster.
+    Admin(AdminArgs),
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// The metadata group: status, add-replica, remove-replica, campaign.
+    Metadata(admin_meta::MetadataArgs),
 }
 
 #[derive(clap::Args)]
@@ -134,6 +149,9 @@ fn main() -> Result<()> {
         Command::Metadata(a) => runtime.block_on(roles::metadata(roles::load(&a.config)?)),
         Command::StorageNode(a) => runtime.block_on(roles::storage_node(roles::load(&a.config)?)),
         Command::Gateway(a) => runtime.block_on(roles::gateway(roles::load(&a.config)?)),
+        Command::Admin(a) => match a.command {
+            AdminCommand::Metadata(m) => runtime.block_on(admin_meta::run(m)),
+        },
     }
 }
 
@@ -222,9 +240,8 @@ async fn dev(args: DevArgs) -> Result<()> {
 
     let meta_listener = TcpListener::bind("127.0.0.1:0").await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
-    let meta_config = MetadataConfig {
-        path: data_dir.join("meta"),
-    };
+    // A metadata group of one replica: the same Raft code path as a cluster.
+    let meta_config = MetadataConfig::single(data_dir.join("meta"));
     let meta_task = tokio::spawn(shale_metadata::serve(
         meta_config,
         meta_listener,

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use shale_common::NodeInfo;
-use shale_metadata::{AccessKey, MetaClient, MetadataConfig};
+use shale_metadata::{AccessKey, MetaClient, MetadataConfig, RaftTuning, Replica};
 use shale_s3_gateway::GatewayConfig;
 use shale_storage_node::StorageNodeConfig;
 use tokio::net::TcpListener;
@@ -31,6 +31,21 @@ pub struct MetadataFile {
     /// Directory of the RocksDB database (and of the root credentials when
     /// they do not come from the environment).
     pub path: PathBuf,
+    /// This replica's Raft node id in the metadata group (default 1).
+    #[serde(default = "default_node_id")]
+    pub node_id: u64,
+    /// Every replica of the metadata group, this one included, as
+    /// `{ id, addr }`; none: a group of one.
+    #[serde(default)]
+    pub peers: Vec<Replica>,
+    /// Raft timing and log compaction (`heartbeat_ms`,
+    /// `election_timeout_ms`, `snapshot_every`, `logs_to_keep`).
+    #[serde(default)]
+    pub raft: RaftTuning,
+}
+
+fn default_node_id() -> u64 {
+    1
 }
 
 /// `shale storage-node --config FILE`.
@@ -41,7 +56,9 @@ pub struct StorageFile {
     pub listen: SocketAddr,
     /// Address other roles reach it at, when not `listen` (e.g. behind NAT).
     pub advertise: Option<String>,
-    /// `host:port` of the metadata service, where the node registers.
+    /// `host:port` of the metadata service, where the node registers: one
+    /// address, or a list of the metadata group's replicas.
+    #[serde(deserialize_with = "shale_common::rpc::one_or_many")]
     pub metadata: String,
     /// The node's number in the cluster map (unique, stable across restarts).
     pub node_id: u32,
@@ -84,11 +101,26 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
     let mut task = tokio::spawn(shale_metadata::serve(
         MetadataConfig {
             path: file.path.join("db"),
+            node_id: file.node_id,
+            peers: file.peers.clone(),
+            raft: file.raft,
         },
         listener,
         on_shutdown(stop_rx),
     ));
-    let meta = MetaClient::new(&addr.to_string());
+    // The root key is a write like any other: it goes through the group's
+    // leader (every replica stores it on start; the write is idempotent).
+    let meta = if file.peers.is_empty() {
+        MetaClient::new(&addr.to_string())
+    } else {
+        MetaClient::with_addrs(
+            &file
+                .peers
+                .iter()
+                .map(|p| p.addr.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
     retry("storing the root access key", || {
         meta.put_access_key(AccessKey {
             access_key: creds.access_key.clone(),

@@ -36,9 +36,7 @@ pub async fn start_cluster(nodes: u32) -> Cluster {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let meta_addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(shale_metadata::serve(
-        MetadataConfig {
-            path: dir.path().join("meta"),
-        },
+        MetadataConfig::single(dir.path().join("meta")),
         listener,
         stopper(rx.clone()),
     ));

@@ -23,3 +23,22 @@ pub fn http_client() -> HttpClient {
         .pool_max_idle_per_host(64)
         .build(connector)
 }
+
+/// Deserializes an address field that takes one `host:port` or a list of
+/// them (the replicas of the metadata group) into one comma-separated
+/// string, which `MetaClient::new` splits again.
+pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    match serde::Deserialize::deserialize(d)? {
+        OneOrMany::One(s) => Ok(s),
+        OneOrMany::Many(v) if v.is_empty() => Err(serde::de::Error::custom(
+            "an empty list: name at least one address",
+        )),
+        OneOrMany::Many(v) => Ok(v.join(",")),
+    }
+}

@@ -1,6 +1,7 @@
 //! `MetaClient`: the typed client of the metadata service (used by the
 //! gateway). One method per request; every failure to reach the service or
-//! to read its answer is `MetaError::Unavailable`.
+//! to read its answer is `MetaError::Unavailable`. It follows the metadata
+//! group's leader itself (see [`MetaClient`]).
 
 use crate::types::*;
 use bytes::Bytes;
@@ -8,6 +9,8 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use shale_common::rpc::{HttpClient, http_client};
 use shale_common::{ChunkPlacement, NodeInfo};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Result<T> = std::result::Result<T, MetaError>;
@@ -18,53 +21,209 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest accepted answer (a ListParts of 1000 big parts is large).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
-/// A cheap-to-clone handle on one metadata service (pooled keep-alive HTTP).
+/// How long a call keeps looking for the metadata leader (leader change,
+/// replicas restarting) before it fails with `Unavailable`.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// Pause between two attempts when no replica answered as leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The header carrying a write's request id (same as the service's).
+const REQUEST_ID_HEADER: &str = "x-shale-request-id";
+
+/// A cheap-to-clone handle on the metadata group (pooled keep-alive HTTP).
+///
+/// It knows every replica's address, sends each call to the replica it
+/// last found leading, follows `NotLeader` redirects, and on a refused
+/// connection or a replica without a leader tries the others, for at most
+/// `LEADER_WAIT`. A write keeps one request id across these retries, so a
+/// write the old leader committed but could not answer is answered from
+/// the group's dedup table instead of being applied twice.
 #[derive(Clone)]
 pub struct MetaClient {
     http: HttpClient,
-    rpc_uri: String,
+    /// `http://host:port` of every configured replica.
+    addrs: Arc<Vec<String>>,
+    /// The replica that answered last (index into `addrs` or a redirect).
+    leader: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for MetaClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetaClient")
-            .field("rpc_uri", &self.rpc_uri)
+            .field("addrs", &self.addrs)
             .finish()
     }
 }
 
+/// `http://host:port` of `host:port` (or of an address with a scheme).
+fn base_uri(addr: &str) -> String {
+    let base = addr.trim().trim_end_matches('/');
+    if base.starts_with("http://") || base.starts_with("https://") {
+        base.to_string()
+    } else {
+        format!("http://{base}")
+    }
+}
+
+/// A fresh random request id (never 0, which means "none").
+fn request_id() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.write_u128(nanos);
+    let hi = h.finish();
+    let lo = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (((hi as u128) << 64) | lo as u128).max(1)
+}
+
+/// What one attempt at one replica gave.
+enum Attempt<T> {
+    /// The replica answered (with the group's answer, or NotLeader).
+    Answer(Result<T>),
+    /// The replica could not be reached or did not answer properly.
+    Failed(MetaError),
+}
+
 impl MetaClient {
-    /// A client of the service at `addr` (`host:port`, or `http://host:port`).
-    /// Nothing is contacted until the first call.
-    pub fn new(addr: &str) -> MetaClient {
-        let base = addr.trim_end_matches('/');
-        let base = if base.starts_with("http://") || base.starts_with("https://") {
-            base.to_string()
-        } else {
-            format!("http://{base}")
-        };
+    /// A client of the metadata group at `addrs`: one `host:port` (or
+    /// `http://host:port`), or several separated by commas. Nothing is
+    /// contacted until the first call.
+    pub fn new(addrs: &str) -> MetaClient {
+        let list: Vec<String> = addrs
+            .split(',')
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| a.to_string())
+            .collect();
+        MetaClient::with_addrs(&list)
+    }
+
+    /// A client of the metadata group whose replicas are at `addrs`.
+    pub fn with_addrs<S: AsRef<str>>(addrs: &[S]) -> MetaClient {
+        let addrs: Vec<String> = addrs.iter().map(|a| base_uri(a.as_ref())).collect();
         MetaClient {
             http: http_client(),
-            rpc_uri: format!("{base}/rpc"),
+            addrs: Arc::new(addrs),
+            leader: Arc::new(Mutex::new(None)),
         }
     }
 
-    /// Sends one request and returns the service's typed answer.
+    /// The replicas' addresses (`http://host:port`).
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+
+    fn known_leader(&self) -> Option<String> {
+        self.leader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_leader(&self, base: Option<String>) {
+        *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = base;
+    }
+
+    /// Sends one request to the group's leader and returns its typed answer.
     pub async fn call(&self, req: &MetaRequest) -> Result<MetaResponse> {
-        let body = postcard::to_stdvec(req)
-            .map_err(|e| MetaError::Internal(format!("encoding request: {e}")))?;
-        let request = Request::builder()
+        let body = Bytes::from(
+            postcard::to_stdvec(req)
+                .map_err(|e| MetaError::Internal(format!("encoding request: {e}")))?,
+        );
+        let id = (!req.is_read()).then(request_id);
+        self.call_raw("/rpc", body, id).await
+    }
+
+    /// Posts `body` to `path` on the leader (following redirects, retrying
+    /// for `LEADER_WAIT`) and decodes a `Result<T, MetaError>` answer.
+    pub(crate) async fn call_raw<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Bytes,
+        id: Option<u128>,
+    ) -> Result<T> {
+        if self.addrs.is_empty() {
+            return Err(MetaError::Unavailable(
+                "no metadata address configured".into(),
+            ));
+        }
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        let mut next = 0usize;
+        let mut target = self.known_leader().unwrap_or_else(|| self.addrs[0].clone());
+        let mut last_error;
+        loop {
+            match self.attempt::<T>(&target, path, body.clone(), id).await {
+                Attempt::Answer(Ok(answer)) => {
+                    self.set_leader(Some(target));
+                    return Ok(answer);
+                }
+                Attempt::Answer(Err(MetaError::NotLeader(leader))) => {
+                    last_error = format!("{target}: not the leader");
+                    match leader.map(|l| base_uri(&l)) {
+                        Some(l) if l != target => target = l,
+                        _ => {
+                            target = self.addrs[next % self.addrs.len()].clone();
+                            next += 1;
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                    }
+                }
+                Attempt::Answer(Err(e)) => {
+                    self.set_leader(Some(target));
+                    return Err(e);
+                }
+                Attempt::Failed(e) => {
+                    last_error = e.to_string();
+                    self.set_leader(None);
+                    target = self.addrs[next % self.addrs.len()].clone();
+                    next += 1;
+                    if next % self.addrs.len() == 0 {
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MetaError::Unavailable(format!(
+                    "no metadata leader answered within {} s (replicas {}): {last_error}",
+                    LEADER_WAIT.as_secs(),
+                    self.addrs.join(", ")
+                )));
+            }
+        }
+    }
+
+    async fn attempt<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        body: Bytes,
+        id: Option<u128>,
+    ) -> Attempt<T> {
+        let uri = format!("{base}{path}");
+        let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(&self.rpc_uri)
-            .header(http::header::CONTENT_TYPE, "application/octet-stream")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| MetaError::Unavailable(format!("bad address {}: {e}", self.rpc_uri)))?;
+            .uri(&uri)
+            .header(http::header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(id) = id {
+            builder = builder.header(REQUEST_ID_HEADER, format!("{id:032x}"));
+        }
+        let request = match builder.body(Full::new(body)) {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Failed(MetaError::Unavailable(format!("bad address {uri}: {e}")));
+            }
+        };
         let exchange = async {
             let resp = self
                 .http
                 .request(request)
                 .await
-                .map_err(|e| MetaError::Unavailable(format!("{}: {e}", self.rpc_uri)))?;
+                .map_err(|e| MetaError::Unavailable(format!("{uri}: {e}")))?;
             let status = resp.status();
             let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
@@ -73,30 +232,77 @@ impl MetaClient {
                 .to_bytes();
             Ok::<_, MetaError>((status, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(RPC_TIMEOUT, exchange)
-            .await
-            .map_err(|_| MetaError::Unavailable(format!("{}: timed out", self.rpc_uri)))??;
+        let (status, bytes) = match tokio::time::timeout(RPC_TIMEOUT, exchange).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Attempt::Failed(e),
+            Err(_) => return Attempt::Failed(MetaError::Unavailable(format!("{uri}: timed out"))),
+        };
         if status != StatusCode::OK {
-            return Err(MetaError::Unavailable(format!(
-                "{}: HTTP {status}: {}",
-                self.rpc_uri,
+            return Attempt::Failed(MetaError::Unavailable(format!(
+                "{uri}: HTTP {status}: {}",
                 String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
             )));
         }
-        postcard::from_bytes::<Result<MetaResponse>>(&bytes)
-            .map_err(|e| MetaError::Unavailable(format!("undecodable answer: {e}")))?
+        match postcard::from_bytes::<Result<T>>(&bytes) {
+            Ok(answer) => Attempt::Answer(answer),
+            Err(e) => Attempt::Failed(MetaError::Unavailable(format!("undecodable answer: {e}"))),
+        }
     }
 
-    /// True when the service answers `GET /health` with 200.
+    /// True when some replica answers `GET /health` with 200.
     pub async fn health(&self) -> bool {
-        let uri = self.rpc_uri.trim_end_matches("/rpc").to_string() + "/health";
-        let Ok(req) = Request::get(uri).body(Full::new(Bytes::new())) else {
-            return false;
+        for base in self.addrs.iter() {
+            let Ok(req) = Request::get(format!("{base}/health")).body(Full::new(Bytes::new()))
+            else {
+                continue;
+            };
+            if matches!(
+                tokio::time::timeout(RPC_TIMEOUT, self.http.request(req)).await,
+                Ok(Ok(resp)) if resp.status() == StatusCode::OK
+            ) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The Raft state of the replica at `addr` (`GET /raft/status`).
+    pub async fn raft_status(&self, addr: &str) -> Result<RaftStatus> {
+        let uri = format!("{}/raft/status", base_uri(addr));
+        let req = Request::get(&uri)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| MetaError::Unavailable(format!("bad address {uri}: {e}")))?;
+        let resp = tokio::time::timeout(RPC_TIMEOUT, self.http.request(req))
+            .await
+            .map_err(|_| MetaError::Unavailable(format!("{uri}: timed out")))?
+            .map_err(|e| MetaError::Unavailable(format!("{uri}: {e}")))?;
+        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| MetaError::Unavailable(format!("reading answer: {e}")))?
+            .to_bytes();
+        postcard::from_bytes(&bytes)
+            .map_err(|e| MetaError::Unavailable(format!("{uri}: undecodable answer: {e}")))
+    }
+
+    /// Adds or removes a metadata replica (sent to the leader); answers the
+    /// leader's view of the group afterwards.
+    pub async fn change_membership(&self, change: &MembershipChange) -> Result<RaftStatus> {
+        let body = postcard::to_stdvec(change)
+            .map_err(|e| MetaError::Internal(format!("encoding request: {e}")))?;
+        self.call_raw("/raft/membership", Bytes::from(body), None)
+            .await
+    }
+
+    /// Asks the replica at `addr` to start an election now (e.g. to move
+    /// the leadership to it once it has caught up).
+    pub async fn campaign(&self, addr: &str) -> Result<()> {
+        let one = MetaClient {
+            http: self.http.clone(),
+            addrs: Arc::new(vec![base_uri(addr)]),
+            leader: Arc::new(Mutex::new(None)),
         };
-        matches!(
-            tokio::time::timeout(RPC_TIMEOUT, self.http.request(req)).await,
-            Ok(Ok(resp)) if resp.status() == StatusCode::OK
-        )
+        one.call_raw("/raft/campaign", Bytes::new(), None).await
     }
 
     /// Creates a bucket (`BucketAlreadyOwnedByYou` if it exists).

@@ -2,11 +2,16 @@
 //! uploads, access keys, the cluster map and the GC queue.
 //!
 //! Owns: the RocksDB database and its key encoding (`keys`), the store's
-//! typed operations (`store::MetaStore`), the RPC service (`serve`) and its
-//! typed client (`MetaClient`, the gateway's only way in).
+//! typed operations (`store::MetaStore`), their replication as a Raft group
+//! (`raft`, `raft_net`: `openraft`, chosen by DESIGN.md section 6 — a proven
+//! library, not a home-made protocol), the RPC service (`serve`) and its
+//! typed client (`MetaClient`, the gateway's only way in, which finds the
+//! group's leader).
 //! Depends on: `shale-common` (layouts, node info, the pooled HTTP client).
 //! Must never: read or write chunk data, talk to storage nodes, or commit a
-//! request's change in more than one `WriteBatch` (each is atomic and synced).
+//! request's change in more than one `WriteBatch` (each is atomic and synced),
+//! or make a write outside a Raft log entry's apply, or read the clock or a
+//! random source in a write's apply (every replica must write the same rows).
 //! Conditional writes are decided here, under a lock, never by the caller.
 
 #![warn(missing_docs)]
@@ -20,6 +25,10 @@ pub mod client;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
+pub mod raft;
+#[cfg(feature = "server")]
+pub mod raft_net;
+#[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]
 pub mod store;
@@ -27,7 +36,7 @@ pub mod types;
 
 pub use client::MetaClient;
 #[cfg(feature = "server")]
-pub use service::{MetadataConfig, ServeError, serve};
+pub use service::{MetadataConfig, RaftTuning, Replica, ServeError, serve};
 #[cfg(feature = "server")]
 pub use store::MetaStore;
 pub use types::*;

@@ -4,9 +4,24 @@
 //! with a postcard-encoded `Result<MetaResponse, MetaError>` whenever the RPC
 //! ran (its own errors travel in the body, typed); 400 for an undecodable
 //! body, 413 above `MAX_REQUEST_BYTES`. `GET /health` answers 200.
+//!
+//! The service is one replica of a Raft group (`crate::raft`): a write is
+//! proposed as a log entry (time and request id fixed here) and answered
+//! with its apply result; a read is answered from the local RocksDB once
+//! `ensure_linearizable` confirms this replica leads and has applied every
+//! committed entry. A replica that does not lead answers
+//! `MetaError::NotLeader` with the leader's address when it knows it.
+//! The same listener carries Raft (`/raft/append|vote|snapshot`, see
+//! `raft_net`) and the group's administration: `GET /raft/status`,
+//! `POST /raft/membership` (leader only), `POST /raft/campaign` (start an
+//! election on this replica).
 
+use crate::raft::{Command, LogStore, MetaRaft, StateMachine};
+use crate::raft_net::{self, MAX_RAFT_BYTES, Network, base_uri};
 use crate::store::MetaStore;
-use crate::types::{MetaError, MetaRequest, MetaResponse};
+use crate::types::{
+    MembershipChange, MetaError, MetaRequest, MetaResponse, RaftStatus, ReplicaStatus,
+};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -14,7 +29,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use openraft::BasicNode;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,8 +49,72 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Configuration of the metadata role.
 #[derive(Clone, Debug, Deserialize)]
 pub struct MetadataConfig {
-    /// Directory of the RocksDB database (created if missing).
+    /// Directory of the RocksDB database (created if missing); the Raft
+    /// snapshot is kept next to it (`<path>.snapshot`).
     pub path: PathBuf,
+    /// This replica's Raft node id (unique in the group, stable).
+    #[serde(default = "default_node_id")]
+    pub node_id: u64,
+    /// Every replica of the group, this one included. Empty: a group of one
+    /// (the same code path, as `shale dev` runs it).
+    #[serde(default)]
+    pub peers: Vec<Replica>,
+    /// Raft timing and log compaction.
+    #[serde(default)]
+    pub raft: RaftTuning,
+}
+
+fn default_node_id() -> u64 {
+    1
+}
+
+impl MetadataConfig {
+    /// A single-replica group with its database at `path`.
+    pub fn single(path: PathBuf) -> MetadataConfig {
+        MetadataConfig {
+            path,
+            node_id: default_node_id(),
+            peers: Vec::new(),
+            raft: RaftTuning::default(),
+        }
+    }
+}
+
+/// One replica of the metadata group.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replica {
+    /// Its Raft node id.
+    pub id: u64,
+    /// Its address (`host:port`): metadata RPC and Raft on one listener.
+    pub addr: String,
+}
+
+/// Raft timing and log compaction of the metadata group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTuning {
+    /// Leader heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Shortest election timeout (the longest is twice it); a follower
+    /// campaigns after the leader's lease (the longest timeout) plus one
+    /// timeout without a heartbeat.
+    pub election_timeout_ms: u64,
+    /// A snapshot is built after this many applied entries since the last.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot (for slow followers).
+    pub logs_to_keep: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        RaftTuning {
+            heartbeat_ms: 200,
+            election_timeout_ms: 800,
+            snapshot_every: 20_000,
+            logs_to_keep: 2_000,
+        }
+    }
 }
 
 /// Errors that stop the service (not RPC errors: those are `MetaError`).
@@ -41,6 +123,12 @@ pub enum ServeError {
     /// The database could not be opened.
     #[error("metadata.path: cannot open the database: {0}")]
     Open(MetaError),
+    /// The configuration is inconsistent (the message names the field).
+    #[error("{0}")]
+    Config(String),
+    /// Raft could not start.
+    #[error("raft: {0}")]
+    Raft(String),
     /// Accepting connections failed.
     #[error("accept: {0}")]
     Accept(#[from] std::io::Error),
@@ -49,21 +137,72 @@ pub enum ServeError {
 /// Result of `serve`.
 pub type Result<T> = std::result::Result<T, ServeError>;
 
-/// Opens the catalogue at `config.path` and serves RPC on `listener` until
-/// `shutdown` completes; then drains open connections and closes the database
-/// before returning (so the directory can be reopened at once).
+/// What every connection's handler needs: the catalogue and the replica.
+struct Node {
+    store: Arc<MetaStore>,
+    raft: MetaRaft,
+}
+
+/// Opens the catalogue at `config.path`, starts this Raft replica, and
+/// serves RPC (and Raft) on `listener` until `shutdown` completes; then
+/// drains open connections, stops Raft and closes the database before
+/// returning (so the directory can be reopened at once).
 pub async fn serve(
     config: MetadataConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let self_addr = match config.peers.iter().find(|p| p.id == config.node_id) {
+        Some(p) => p.addr.clone(),
+        None if config.peers.is_empty() => listener.local_addr()?.to_string(),
+        None => {
+            return Err(ServeError::Config(format!(
+                "metadata.peers: no peer has this replica's node_id {}",
+                config.node_id
+            )));
+        }
+    };
     let path = config.path.clone();
     let store = tokio::task::spawn_blocking(move || MetaStore::open(&path))
         .await
         .map_err(|e| ServeError::Open(MetaError::Internal(e.to_string())))?
         .map_err(ServeError::Open)?;
     let store = Arc::new(store);
-    tracing::info!(path = %config.path.display(), "metadata service started");
+    let t = &config.raft;
+    let raft_config = openraft::Config {
+        cluster_name: "shale-metadata".into(),
+        heartbeat_interval: t.heartbeat_ms,
+        election_timeout_min: t.election_timeout_ms,
+        election_timeout_max: t.election_timeout_ms * 2,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_every),
+        max_in_snapshot_log_to_keep: t.logs_to_keep,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| ServeError::Config(format!("metadata.raft: {e}")))?;
+    let mut snapshot_path = config.path.clone().into_os_string();
+    snapshot_path.push(".snapshot");
+    let raft = MetaRaft::new(
+        config.node_id,
+        Arc::new(raft_config),
+        Network::default(),
+        LogStore::new(store.clone()),
+        StateMachine::new(store.clone(), snapshot_path.into()),
+    )
+    .await
+    .map_err(|e| ServeError::Raft(e.to_string()))?;
+    let node = Arc::new(Node {
+        store: store.clone(),
+        raft: raft.clone(),
+    });
+    drop(store);
+    tracing::info!(path = %config.path.display(), id = config.node_id, addr = %self_addr, "metadata replica started");
+    let boot = tokio::spawn(bootstrap(
+        raft.clone(),
+        config.node_id,
+        self_addr,
+        config.peers.clone(),
+    ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = JoinSet::new();
@@ -82,10 +221,10 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let store = store.clone();
+                let node = node.clone();
                 let mut stop_rx = stop_rx.clone();
                 conns.spawn(async move {
-                    let svc = service_fn(move |req| handle(store.clone(), req));
+                    let svc = service_fn(move |req| handle(node.clone(), req));
                     let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
                     tokio::pin!(conn);
                     let result = tokio::select! {
@@ -105,6 +244,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    boot.abort();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while conns.join_next().await.is_some() {}
@@ -113,10 +253,22 @@ pub async fn serve(
     if drained.is_err() {
         conns.shutdown().await;
     }
-    // Wait until the last request's blocking task has let go of the store,
-    // so the database is closed when we return.
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft did not stop cleanly");
+    }
+    drop(raft);
+    // Wait until the last request's blocking task (and Raft's log flusher)
+    // has let go of the store, so the database is closed when we return.
+    let Node { store, raft } = match Arc::try_unwrap(node) {
+        Ok(n) => n,
+        Err(_) => {
+            tracing::warn!("metadata connections still hold the catalogue");
+            return Ok(());
+        }
+    };
+    drop(raft);
     let mut store = store;
-    for _ in 0..200 {
+    for _ in 0..500 {
         match Arc::try_unwrap(store) {
             Ok(s) => {
                 drop(s);
@@ -132,6 +284,70 @@ pub async fn serve(
     Ok(())
 }
 
+/// Initializes the group when none is: a single replica at once; in a
+/// group, the lowest-id peer, once a majority of the peers (itself
+/// included) answer that they hold no Raft state and none that it does (a
+/// group that exists has its membership on a majority, so one of them
+/// would say so: a wiped replica never starts a second group).
+async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replica>) {
+    let http = shale_common::rpc::http_client();
+    loop {
+        if raft.is_initialized().await.unwrap_or(true) {
+            return;
+        }
+        if peers.is_empty() {
+            let members = BTreeMap::from([(id, BasicNode { addr: self_addr })]);
+            if let Err(e) = raft.initialize(members).await {
+                tracing::warn!(error = %e, "initializing the metadata group");
+            }
+            return;
+        }
+        if peers.iter().map(|p| p.id).min() != Some(id) {
+            return; // the lowest-id peer initializes; the leader then contacts us
+        }
+        let mut fresh = 1;
+        let mut initialized = false;
+        for p in peers.iter().filter(|p| p.id != id) {
+            let uri = format!("{}/raft/status", base_uri(&p.addr));
+            let Ok(req) = Request::get(uri).body(Full::new(Bytes::new())) else {
+                continue;
+            };
+            let status = async {
+                let resp = http.request(req).await.ok()?;
+                let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+                postcard::from_bytes::<RaftStatus>(&bytes).ok()
+            };
+            match tokio::time::timeout(Duration::from_secs(2), status).await {
+                Ok(Some(s)) if s.members.is_empty() && s.last_log.is_none() => fresh += 1,
+                Ok(Some(_)) => initialized = true,
+                _ => {}
+            }
+        }
+        if initialized {
+            return;
+        }
+        if fresh * 2 > peers.len() {
+            let members: BTreeMap<u64, BasicNode> = peers
+                .iter()
+                .map(|p| {
+                    (
+                        p.id,
+                        BasicNode {
+                            addr: p.addr.clone(),
+                        },
+                    )
+                })
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(peers = peers.len(), "metadata group initialized"),
+                Err(e) => tracing::warn!(error = %e, "initializing the metadata group"),
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
@@ -139,41 +355,230 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 }
 
 async fn handle(
-    store: Arc<MetaStore>,
+    node: Arc<Node>,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    Ok(match (req.method(), req.uri().path()) {
+    let path = req.uri().path().to_string();
+    Ok(match (req.method(), path.as_str()) {
         (&Method::GET, "/health") => reply(StatusCode::OK, "ok"),
-        (&Method::POST, "/rpc") => rpc(store, req).await,
-        (_, "/rpc") | (_, "/health") => reply(StatusCode::METHOD_NOT_ALLOWED, ""),
+        (&Method::POST, "/rpc") => rpc(node, req).await,
+        (&Method::GET, "/raft/status") => match postcard::to_stdvec(&raft_status(&node.raft)) {
+            Ok(b) => reply(StatusCode::OK, b),
+            Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        (&Method::POST, p) if p.starts_with("/raft/") => {
+            let body = match read_body(req, MAX_RAFT_BYTES).await {
+                Ok(b) => b,
+                Err(resp) => return Ok(resp),
+            };
+            let kind = &p["/raft/".len()..];
+            let answer = match kind {
+                "membership" => admin_membership(&node.raft, &body).await,
+                "campaign" => encode_answer(
+                    &node
+                        .raft
+                        .trigger()
+                        .elect()
+                        .await
+                        .map_err(|e| MetaError::Unavailable(e.to_string())),
+                ),
+                _ => raft_net::handle(&node.raft, kind, &body).await,
+            };
+            match answer {
+                Ok(b) => reply(StatusCode::OK, b),
+                Err((status, msg)) => reply(status, msg),
+            }
+        }
+        (_, "/rpc") | (_, "/health") | (_, "/raft/status") => {
+            reply(StatusCode::METHOD_NOT_ALLOWED, "")
+        }
         _ => reply(StatusCode::NOT_FOUND, ""),
     })
 }
 
-async fn rpc(store: Arc<MetaStore>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+) -> std::result::Result<Bytes, Response<Full<Bytes>>> {
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return reply(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                return Err(reply(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                ));
             }
-            return reply(StatusCode::BAD_REQUEST, format!("reading body: {e}"));
+            Err(reply(StatusCode::BAD_REQUEST, format!("reading body: {e}")))
         }
+    }
+}
+
+fn encode_answer<T: serde::Serialize>(v: &T) -> std::result::Result<Vec<u8>, (StatusCode, String)> {
+    postcard::to_stdvec(v).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// This replica's view of the group.
+fn raft_status(raft: &MetaRaft) -> RaftStatus {
+    let m = raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let members = membership
+        .nodes()
+        .map(|(id, n)| ReplicaStatus {
+            id: *id,
+            addr: n.addr.clone(),
+            voter: voters.contains(id),
+            matched: m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id).cloned().flatten())
+                .map(|l| l.index),
+        })
+        .collect();
+    RaftStatus {
+        id: m.id,
+        state: format!("{:?}", m.state),
+        term: m.current_term,
+        leader: m.current_leader,
+        last_log: m.last_log_index,
+        applied: m.last_applied.map(|l| l.index),
+        members,
+    }
+}
+
+/// The leader's address (from this replica's view), for a redirect.
+fn leader_addr(raft: &MetaRaft) -> Option<String> {
+    let m = raft.metrics().borrow().clone();
+    let leader = m.current_leader?;
+    m.membership_config
+        .membership()
+        .get_node(&leader)
+        .map(|n| n.addr.clone())
+}
+
+fn write_error(raft: &MetaRaft, e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> MetaError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            MetaError::NotLeader(f.leader_node.map(|n| n.addr).or_else(|| leader_addr(raft)))
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+            MetaError::InvalidRequest(c.to_string())
+        }
+        RaftError::Fatal(f) => MetaError::Unavailable(format!("metadata replica stopping: {f}")),
+    }
+}
+
+/// `POST /raft/membership` (leader only): add a replica (learner, caught
+/// up, then voter) or remove one. Answers `Result<RaftStatus, MetaError>`.
+async fn admin_membership(
+    raft: &MetaRaft,
+    body: &[u8],
+) -> std::result::Result<Vec<u8>, (StatusCode, String)> {
+    let change: MembershipChange = postcard::from_bytes(body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("undecodable request: {e}")))?;
+    let voters = || -> BTreeSet<u64> {
+        raft.metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    };
+    let result = async {
+        match change {
+            MembershipChange::AddReplica { id, addr } => {
+                raft.add_learner(id, BasicNode { addr }, true)
+                    .await
+                    .map_err(|e| write_error(raft, e))?;
+                let mut v = voters();
+                v.insert(id);
+                raft.change_membership(v, false)
+                    .await
+                    .map_err(|e| write_error(raft, e))?;
+            }
+            MembershipChange::RemoveReplica { id } => {
+                let mut v = voters();
+                if !v.remove(&id) {
+                    return Err(MetaError::InvalidArgument(format!(
+                        "replica {id} is not a voter of the metadata group"
+                    )));
+                }
+                raft.change_membership(v, false)
+                    .await
+                    .map_err(|e| write_error(raft, e))?;
+            }
+        }
+        Ok(raft_status(raft))
+    }
+    .await;
+    encode_answer(&result)
+}
+
+/// The header that carries a write's request id (32 hex digits), the same
+/// on every retry of it.
+pub const REQUEST_ID_HEADER: &str = "x-shale-request-id";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| u128::from_str_radix(v, 16).ok())
+        .unwrap_or(0);
+    let body = match read_body(req, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
     };
     let request: MetaRequest = match postcard::from_bytes(&body) {
         Ok(r) => r,
         Err(e) => return reply(StatusCode::BAD_REQUEST, format!("undecodable request: {e}")),
     };
-    let result: std::result::Result<MetaResponse, MetaError> =
-        match tokio::task::spawn_blocking(move || store.execute(request)).await {
-            Ok(r) => r,
-            Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
+    let result: std::result::Result<MetaResponse, MetaError> = if request.is_read() {
+        // Linearizable: this replica is the leader (a quorum confirmed it
+        // after the read arrived) and has applied everything committed.
+        match node.raft.ensure_linearizable().await {
+            Ok(_) => {
+                let store = node.store.clone();
+                match tokio::task::spawn_blocking(move || store.execute(request)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
+                }
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(MetaError::NotLeader(
+                    f.leader_node
+                        .map(|n| n.addr)
+                        .or_else(|| leader_addr(&node.raft)),
+                ))
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                Err(MetaError::NotLeader(None))
+            }
+            Err(RaftError::Fatal(f)) => Err(MetaError::Unavailable(format!(
+                "metadata replica stopping: {f}"
+            ))),
+        }
+    } else {
+        let command = Command {
+            req: request,
+            now_ms: now_ms(),
+            request_id,
         };
+        match node.raft.client_write(command).await {
+            Ok(resp) => resp.data,
+            Err(e) => Err(write_error(&node.raft, e)),
+        }
+    };
     if let Err(MetaError::Internal(msg)) = &result {
         tracing::error!(error = %msg, "metadata request failed");
     }

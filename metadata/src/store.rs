@@ -5,6 +5,14 @@
 //! with a synced WAL, so a request is all-or-nothing across column families
 //! and durable before it is acknowledged.
 //!
+//! Under Raft (`crate::raft`), the state machine runs each committed entry
+//! through [`MetaStore::apply_entry`]: the request's own batch then also
+//! carries the Raft bookkeeping (last-applied log id, membership, the
+//! request's dedup row), is written without its own fsync, and the apply
+//! syncs the WAL once for all its entries (group commit). Everything the
+//! write path would take from the clock comes from the entry instead
+//! ([`ApplyCtx`]), so every replica computes the same rows.
+//!
 //! Serialisation of read-check-write: bucket creation and deletion take
 //! `buckets_lock` exclusively; every object and upload write takes it shared
 //! plus one of `STRIPES` mutexes chosen by (bucket, key). So two writers of
@@ -42,7 +50,37 @@ const CF_GC_QUEUE: &str = "gc_queue";
 /// one row per bucket and kind, so the bucket row's format never changes
 /// for them. Removed with the bucket, in the same batch.
 const CF_BUCKET_CONFIG: &str = "bucket_config";
-const CF_NAMES: [&str; 8] = [
+/// Raft's log entries, by index (big-endian u64); not part of snapshots.
+pub(crate) const CF_RAFT_LOG: &str = "raft_log";
+/// Raft's log-store state: vote, last purged log id; not part of snapshots.
+pub(crate) const CF_RAFT_STATE: &str = "raft_state";
+/// The state machine's own bookkeeping: last applied log id, membership.
+pub(crate) const CF_RAFT_APPLIED: &str = "raft_applied";
+/// Answers of applied writes by request id, so a retried write is answered
+/// again instead of applied twice (see `crate::raft`).
+pub(crate) const CF_RAFT_DEDUP: &str = "raft_dedup";
+/// The same rows by apply time, for pruning: `time_ms (BE) ++ request id`.
+pub(crate) const CF_RAFT_DEDUP_AGE: &str = "raft_dedup_age";
+/// Column families that make up the replicated state (what a snapshot holds).
+pub(crate) const CF_STATE_MACHINE: [&str; 11] = [
+    CF_BUCKETS,
+    CF_OBJECTS,
+    CF_UPLOADS,
+    CF_PARTS,
+    CF_ACCESS_KEYS,
+    CF_CLUSTER,
+    CF_GC_QUEUE,
+    CF_BUCKET_CONFIG,
+    CF_RAFT_APPLIED,
+    CF_RAFT_DEDUP,
+    CF_RAFT_DEDUP_AGE,
+];
+const CF_NAMES: [&str; 13] = [
+    CF_RAFT_LOG,
+    CF_RAFT_STATE,
+    CF_RAFT_APPLIED,
+    CF_RAFT_DEDUP,
+    CF_RAFT_DEDUP_AGE,
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -70,6 +108,21 @@ pub struct MetaStore {
     buckets_lock: RwLock<()>,
     stripes: Vec<Mutex<()>>,
     gc_seq: AtomicU64,
+    /// Set while a Raft entry is applied (entries are applied one at a time).
+    apply: Mutex<Option<ApplyCtx>>,
+}
+
+/// What a Raft entry fixes for its apply: the clock and the GC sequence.
+/// Every replica applies an entry with the same context, so computes the
+/// same rows.
+pub(crate) struct ApplyCtx {
+    /// The entry's time (set by the leader when it proposed it).
+    now_ms: i64,
+    /// The last GC queue sequence number used: starts at the entry's log
+    /// index << 20, + 1 per queued list.
+    gc_seq: u64,
+    /// The request's batch, held back so the apply can add its bookkeeping.
+    pending: Option<WriteBatch>,
 }
 
 fn now_ms() -> i64 {
@@ -225,6 +278,7 @@ impl MetaStore {
             buckets_lock: RwLock::new(()),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             gc_seq: AtomicU64::new(seed << 32),
+            apply: Mutex::new(None),
         })
     }
 
@@ -243,11 +297,63 @@ impl MetaStore {
         }
     }
 
+    /// The database, for the Raft log store and state machine.
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    fn apply_ctx(&self) -> MutexGuard<'_, Option<ApplyCtx>> {
+        self.apply.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The time of the write being made: the Raft entry's, else the clock's.
+    fn now_ms(&self) -> i64 {
+        match &*self.apply_ctx() {
+            Some(ctx) => ctx.now_ms,
+            None => now_ms(),
+        }
+    }
+
+    /// Commits a request's batch. Outside Raft: synced at once. Inside an
+    /// apply: held back for [`MetaStore::apply_entry`], which adds the
+    /// entry's bookkeeping to it. (A second batch of one request would
+    /// first write the held one, so reads always see earlier writes.)
     fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut ctx = self.apply_ctx();
+        if let Some(ctx) = ctx.as_mut() {
+            if let Some(earlier) = ctx.pending.replace(batch) {
+                self.db.write(earlier)?;
+            }
+            return Ok(());
+        }
+        drop(ctx);
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
         Ok(())
+    }
+
+    /// Runs one committed Raft entry's request (at log index `index`, with
+    /// the entry's time) and returns its answer and its batch, unwritten:
+    /// the state machine adds its bookkeeping rows and writes it.
+    pub(crate) fn apply_entry(
+        &self,
+        req: MetaRequest,
+        now_ms: i64,
+        index: u64,
+    ) -> (Result<MetaResponse>, WriteBatch) {
+        *self.apply_ctx() = Some(ApplyCtx {
+            now_ms,
+            gc_seq: index << 20,
+            pending: None,
+        });
+        let result = self.execute(req);
+        let batch = self
+            .apply_ctx()
+            .take()
+            .and_then(|c| c.pending)
+            .unwrap_or_default();
+        (result, batch)
     }
 
     /// An iterator over `[lower, successor(lower))` of `cf`, so a scan never
@@ -267,8 +373,14 @@ impl MetaStore {
         if chunks.is_empty() {
             return Ok(());
         }
-        let seq = self.gc_seq.fetch_add(1, Ordering::Relaxed);
-        let key = keys::gc_key(now_ms().max(0) as u64, seq);
+        let (now, seq) = match self.apply_ctx().as_mut() {
+            Some(ctx) => {
+                ctx.gc_seq += 1;
+                (ctx.now_ms, ctx.gc_seq)
+            }
+            None => (now_ms(), self.gc_seq.fetch_add(1, Ordering::Relaxed)),
+        };
+        let key = keys::gc_key(now.max(0) as u64, seq);
         batch.put_cf(self.cf(CF_GC_QUEUE)?, key, encode(chunks)?);
         Ok(())
     }
@@ -344,7 +456,7 @@ impl MetaStore {
         let bucket = Bucket {
             name: name.to_string(),
             region: region.to_string(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             tags: Vec::new(),
         };
         let mut batch = WriteBatch::default();
@@ -762,7 +874,7 @@ impl MetaStore {
         let row = ObjectRow {
             size,
             etag,
-            last_modified_ms: now_ms(),
+            last_modified_ms: self.now_ms(),
             content_type: upload.content_type,
             system_headers: upload.system_headers,
             user_metadata: upload.user_metadata,

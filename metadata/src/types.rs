@@ -298,6 +298,10 @@ pub enum MetaError {
     /// A bug or a disk error inside the metadata service.
     #[error("internal metadata error: {0}")]
     Internal(String),
+    /// This metadata replica is not the Raft leader; the leader's address
+    /// when it knows one. `MetaClient` follows it and never returns this.
+    #[error("not the metadata leader (leader is {})", .0.as_deref().unwrap_or("unknown"))]
+    NotLeader(Option<String>),
 }
 
 #[cfg(feature = "server")]
@@ -487,6 +491,92 @@ pub struct LayoutPage {
     pub entries: Vec<LayoutEntry>,
     /// Pass it back for the next page; `None` when the scan is complete.
     pub next: Option<Vec<u8>>,
+}
+
+impl MetaRequest {
+    /// True for requests that only read: the leader answers them from its
+    /// own RocksDB after a linearizability check. Every other request is a
+    /// Raft log entry. (No wildcard: a new request must be classified.)
+    pub fn is_read(&self) -> bool {
+        use MetaRequest as Q;
+        match self {
+            Q::GetBucket { .. }
+            | Q::ListBuckets
+            | Q::GetObject { .. }
+            | Q::ListObjects { .. }
+            | Q::ListParts { .. }
+            | Q::GetUpload { .. }
+            | Q::ListUploads { .. }
+            | Q::GetAccessKey { .. }
+            | Q::ClusterMap
+            | Q::GcPending { .. }
+            | Q::GetBucketConfig { .. } => true,
+            Q::CreateBucket { .. }
+            | Q::DeleteBucket { .. }
+            | Q::PutObject { .. }
+            | Q::DeleteObject { .. }
+            | Q::CreateUpload { .. }
+            | Q::PutPart { .. }
+            | Q::CompleteUpload { .. }
+            | Q::AbortUpload { .. }
+            | Q::PutAccessKey { .. }
+            | Q::RegisterNode { .. }
+            | Q::PutObjectTags { .. }
+            | Q::PutBucketTags { .. }
+            | Q::GcDone { .. }
+            | Q::PutBucketConfig { .. }
+            | Q::DeleteBucketConfig { .. } => false,
+        }
+    }
+}
+
+/// One metadata replica as `shale admin metadata status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    /// The replica's Raft node id.
+    pub id: u64,
+    /// Its address (metadata RPC and Raft).
+    pub addr: String,
+    /// True for a voter, false for a learner.
+    pub voter: bool,
+    /// The last log index the leader knows it holds (leader's view only).
+    pub matched: Option<u64>,
+}
+
+/// The Raft state of the metadata replica that answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftStatus {
+    /// The answering replica's node id.
+    pub id: u64,
+    /// Leader, Follower, Candidate or Learner.
+    pub state: String,
+    /// Current term.
+    pub term: u64,
+    /// The leader's id, if known.
+    pub leader: Option<u64>,
+    /// Last log index.
+    pub last_log: Option<u64>,
+    /// Last applied index.
+    pub applied: Option<u64>,
+    /// Every member of the group (voters and learners).
+    pub members: Vec<ReplicaStatus>,
+}
+
+/// A membership change asked through `shale admin metadata`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Add a replica: as a learner, then (once it has caught up) a voter.
+    AddReplica {
+        /// Its node id.
+        id: u64,
+        /// Its address.
+        addr: String,
+    },
+    /// Remove a replica from the group.
+    RemoveReplica {
+        /// Its node id.
+        id: u64,
+    },
 }
 
 /// A kind of bucket configuration kept in the `bucket_config` column family

@@ -20,9 +20,7 @@ async fn start(dir: &std::path::Path) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = MetadataConfig {
-        path: dir.to_path_buf(),
-    };
+    let config = MetadataConfig::single(dir.to_path_buf());
     let task = tokio::spawn(serve(config, listener, async {
         let _ = stopped.await;
     }));

@@ -115,6 +115,14 @@ pub fn to_s3_error(e: Error) -> S3Error {
             MetaError::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
             MetaError::InvalidRequest(detail) => S3Error::with_message(C::InvalidRequest, detail),
             MetaError::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),
+            MetaError::NotLeader(leader) => {
+                // MetaClient follows leaders itself; this is a bug if seen.
+                tracing::warn!(?leader, "metadata leader not found");
+                S3Error::with_message(
+                    C::ServiceUnavailable,
+                    "The metadata service is unavailable; retry",
+                )
+            }
             MetaError::Unavailable(detail) => {
                 tracing::warn!(%detail, "metadata service unavailable");
                 S3Error::with_message(

@@ -47,7 +47,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct GatewayConfig {
     /// The region this gateway serves (its cluster's name).
     pub region: String,
-    /// `host:port` of the metadata service.
+    /// `host:port` of the metadata service: one address, or (in TOML) a
+    /// list of the metadata group's replicas, kept comma-separated; the
+    /// client finds the leader among them.
+    #[serde(deserialize_with = "shale_common::rpc::one_or_many")]
     pub metadata_addr: String,
     /// PEM certificate chain and private key: serve HTTPS when both are set.
     pub tls_cert: Option<PathBuf>,

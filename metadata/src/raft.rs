@@ -1,0 +1,609 @@
+//! The metadata catalogue as a Raft group (`openraft`, storage v2).
+//!
+//! RocksDB is both the log store and the state machine: one database, the
+//! catalogue's column families plus `raft_log` (entries by index),
+//! `raft_state` (vote, last purged log id), `raft_applied` (last applied
+//! log id, membership) and the dedup tables.
+//!
+//! - Every mutating [`MetaRequest`] is one log entry, a [`Command`] that also
+//!   carries the time the leader fixed when it proposed it and the client's
+//!   request id. The state machine applies it through `MetaStore`'s own
+//!   code ([`MetaStore::apply_entry`]), so a request added to the store is
+//!   replicated without any change here.
+//! - Durability: a log append is written at once (readable) and synced by
+//!   a flusher thread that syncs the WAL once for every append queued
+//!   meanwhile (group commit) before it acknowledges them. Each applied
+//!   entry is one batch (its rows, its answer's dedup row, last-applied,
+//!   membership); an apply syncs the WAL once after its last entry, before
+//!   it returns. The WAL keeps order, so a crash keeps a prefix of whole
+//!   entries. `save_vote` is a synced write.
+//! - Retried writes: the client keeps one request id across its retries;
+//!   the state machine keeps each applied write's answer under its id for
+//!   [`DEDUP_TTL_MS`] and answers a repeat with it instead of applying it
+//!   again (the rows travel in snapshots, so a new leader knows them).
+//! - Snapshots: a consistent dump (RocksDB snapshot) of the state machine's
+//!   column families, kept in a file next to the database; installing one
+//!   replaces those column families in one synced batch.
+
+use crate::store::{
+    CF_RAFT_APPLIED, CF_RAFT_DEDUP, CF_RAFT_DEDUP_AGE, CF_RAFT_LOG, CF_RAFT_STATE,
+    CF_STATE_MACHINE, MetaStore,
+};
+use crate::types::{MetaError, MetaRequest, MetaResponse};
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader,
+    RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+};
+use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::{Bound, RangeBounds};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+/// A replica's id in the group.
+pub type NodeId = u64;
+
+/// One Raft log entry's application data: a mutating request, with what a
+/// deterministic apply needs fixed in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// The request, as the client sent it.
+    pub req: MetaRequest,
+    /// The leader's clock when it proposed the entry (Unix ms): the time of
+    /// every timestamp and GC queue entry the request writes.
+    pub now_ms: i64,
+    /// The client's id of the request (kept across its retries); 0: none,
+    /// the request is applied however often it is proposed.
+    pub request_id: u128,
+}
+
+/// The answer of an applied entry, returned through `client_write`.
+pub type Answer = Result<MetaResponse, MetaError>;
+
+openraft::declare_raft_types!(
+    /// Shale's Raft types: commands in, answers out, `BasicNode` addresses.
+    pub TypeConfig:
+        D = Command,
+        R = Answer,
+);
+
+/// The Raft handle of a metadata replica.
+pub type MetaRaft = openraft::Raft<TypeConfig>;
+
+/// How long an applied write's answer is kept for a retry of it (by the
+/// entries' clock), far beyond the client's retry window (~10 s).
+pub const DEDUP_TTL_MS: i64 = 5 * 60 * 1000;
+/// Most expired dedup rows one entry deletes (pruning keeps pace with
+/// writes without making any entry's batch large).
+const DEDUP_PRUNE_PER_ENTRY: usize = 8;
+
+type StoResult<T> = Result<T, StorageError<NodeId>>;
+
+fn any(e: impl std::fmt::Display) -> AnyError {
+    AnyError::error(e.to_string())
+}
+fn w_logs(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::write_logs(any(e)).into()
+}
+fn r_logs(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::read_logs(any(e)).into()
+}
+fn w_vote(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::write_vote(any(e)).into()
+}
+fn r_vote(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::read_vote(any(e)).into()
+}
+fn w_sm(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(any(e)).into()
+}
+fn r_sm(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::read_state_machine(any(e)).into()
+}
+fn w_snap(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::write_snapshot(None, any(e)).into()
+}
+fn r_snap(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::read_snapshot(None, any(e)).into()
+}
+
+fn cf<'a>(store: &'a MetaStore, name: &str) -> Result<&'a rocksdb::ColumnFamily, String> {
+    store
+        .db()
+        .cf_handle(name)
+        .ok_or_else(|| format!("column family {name} missing"))
+}
+
+fn synced() -> WriteOptions {
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    wo
+}
+
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_PURGED: &[u8] = b"last_purged";
+const KEY_APPLIED: &[u8] = b"last_applied";
+const KEY_MEMBERSHIP: &[u8] = b"membership";
+
+fn get_meta<T: serde::de::DeserializeOwned>(
+    store: &MetaStore,
+    cf_name: &str,
+    key: &[u8],
+) -> Result<Option<T>, String> {
+    match store
+        .db()
+        .get_pinned_cf(cf(store, cf_name)?, key)
+        .map_err(|e| e.to_string())?
+    {
+        Some(raw) => postcard::from_bytes(&raw)
+            .map(Some)
+            .map_err(|e| format!("corrupt {cf_name} row: {e}")),
+        None => Ok(None),
+    }
+}
+
+fn wall_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
+    postcard::to_stdvec(v).map_err(|e| format!("encode: {e}"))
+}
+
+// ---- log store ----
+
+/// The log store: `raft_log` and `raft_state` of the catalogue's database.
+#[derive(Clone)]
+pub struct LogStore {
+    store: Arc<MetaStore>,
+    flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+impl LogStore {
+    /// A log store on `store`'s database, with its flusher thread (which
+    /// ends when the last clone of the log store is dropped).
+    pub fn new(store: Arc<MetaStore>) -> LogStore {
+        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        let db = store.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || {
+                // Group commit: one WAL sync for every append queued while
+                // the previous sync ran; acknowledged in order.
+                while let Ok(first) = rx.recv() {
+                    let mut done = vec![first];
+                    while let Ok(more) = rx.try_recv() {
+                        done.push(more);
+                    }
+                    let result = db.db().flush_wal(true).map_err(std::io::Error::other);
+                    for cb in done {
+                        let r = match &result {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(std::io::Error::other(e.to_string())),
+                        };
+                        cb.log_io_completed(r);
+                    }
+                }
+            })
+            .expect("spawning the raft log flusher thread");
+        LogStore { store, flusher: tx }
+    }
+
+    fn last_log_id(&self) -> StoResult<Option<LogId<NodeId>>> {
+        let mut it = self
+            .store
+            .db()
+            .raw_iterator_cf(cf(&self.store, CF_RAFT_LOG).map_err(r_logs)?);
+        it.seek_to_last();
+        let last = match it.value() {
+            Some(raw) => Some(
+                postcard::from_bytes::<Entry<TypeConfig>>(raw)
+                    .map_err(r_logs)?
+                    .log_id,
+            ),
+            None => None,
+        };
+        it.status().map_err(r_logs)?;
+        Ok(last)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StoResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let mut it = self
+            .store
+            .db()
+            .raw_iterator_cf(cf(&self.store, CF_RAFT_LOG).map_err(r_logs)?);
+        it.seek(start.to_be_bytes());
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let index = u64::from_be_bytes(k.try_into().map_err(|_| r_logs("bad log key"))?);
+            if !range.contains(&index) {
+                break;
+            }
+            out.push(postcard::from_bytes(v).map_err(r_logs)?);
+            it.next();
+        }
+        it.status().map_err(r_logs)?;
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> StoResult<LogState<TypeConfig>> {
+        let purged: Option<LogId<NodeId>> =
+            get_meta(&self.store, CF_RAFT_STATE, KEY_PURGED).map_err(r_logs)?;
+        let last = self.last_log_id()?.or(purged);
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StoResult<()> {
+        let cf = cf(&self.store, CF_RAFT_STATE).map_err(w_vote)?;
+        self.store
+            .db()
+            .put_cf_opt(cf, KEY_VOTE, enc(vote).map_err(w_vote)?, &synced())
+            .map_err(w_vote)
+    }
+
+    async fn read_vote(&mut self) -> StoResult<Option<Vote<NodeId>>> {
+        get_meta(&self.store, CF_RAFT_STATE, KEY_VOTE).map_err(r_vote)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StoResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let cf = cf(&self.store, CF_RAFT_LOG).map_err(w_logs)?;
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            batch.put_cf(
+                cf,
+                entry.log_id.index.to_be_bytes(),
+                enc(&entry).map_err(w_logs)?,
+            );
+        }
+        // Readable now; durable when the flusher has synced the WAL.
+        self.store.db().write(batch).map_err(w_logs)?;
+        self.flusher
+            .send(callback)
+            .map_err(|_| w_logs("the log flusher thread is gone"))
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StoResult<()> {
+        let cf = cf(&self.store, CF_RAFT_LOG).map_err(w_logs)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, log_id.index.to_be_bytes(), u64::MAX.to_be_bytes());
+        batch.delete_cf(cf, u64::MAX.to_be_bytes());
+        self.store.db().write_opt(batch, &synced()).map_err(w_logs)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StoResult<()> {
+        let log = cf(&self.store, CF_RAFT_LOG).map_err(w_logs)?;
+        let state = cf(&self.store, CF_RAFT_STATE).map_err(w_logs)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(state, KEY_PURGED, enc(&log_id).map_err(w_logs)?);
+        batch.delete_range_cf(
+            log,
+            0u64.to_be_bytes(),
+            log_id.index.saturating_add(1).to_be_bytes(),
+        );
+        self.store.db().write_opt(batch, &synced()).map_err(w_logs)
+    }
+}
+
+// ---- state machine ----
+
+/// The state machine: the catalogue, and its snapshot file.
+#[derive(Clone)]
+pub struct StateMachine {
+    store: Arc<MetaStore>,
+    snapshot_path: PathBuf,
+}
+
+/// A snapshot's contents: every row of the state machine's column families.
+#[derive(Serialize, Deserialize)]
+struct SnapshotRows {
+    /// (column family, rows in key order).
+    families: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+}
+
+/// The snapshot file: its meta and its data.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+impl StateMachine {
+    /// The state machine on `store`, keeping its snapshot at `snapshot_path`.
+    pub fn new(store: Arc<MetaStore>, snapshot_path: PathBuf) -> StateMachine {
+        StateMachine {
+            store,
+            snapshot_path,
+        }
+    }
+
+    fn save_snapshot_file(&self, file: &SnapshotFile) -> StoResult<()> {
+        let bytes = enc(file).map_err(w_snap)?;
+        let tmp = self.snapshot_path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.snapshot_path)?;
+            if let Some(dir) = self.snapshot_path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(w_snap)
+    }
+
+    /// Applies a batch of committed entries (blocking).
+    fn apply_blocking(&self, entries: Vec<Entry<TypeConfig>>) -> StoResult<Vec<Answer>> {
+        let store = &self.store;
+        let applied_cf = cf(store, CF_RAFT_APPLIED).map_err(w_sm)?;
+        let dedup_cf = cf(store, CF_RAFT_DEDUP).map_err(w_sm)?;
+        let age_cf = cf(store, CF_RAFT_DEDUP_AGE).map_err(w_sm)?;
+        let mut answers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let log_id = entry.log_id;
+            let (answer, mut batch) = match entry.payload {
+                EntryPayload::Blank => (Ok(MetaResponse::Unit), WriteBatch::default()),
+                EntryPayload::Membership(m) => {
+                    let mut batch = WriteBatch::default();
+                    let stored = StoredMembership::new(Some(log_id), m);
+                    batch.put_cf(applied_cf, KEY_MEMBERSHIP, enc(&stored).map_err(w_sm)?);
+                    (Ok(MetaResponse::Unit), batch)
+                }
+                EntryPayload::Normal(cmd) => {
+                    let id = cmd.request_id.to_be_bytes();
+                    let earlier: Option<(i64, Answer)> = if cmd.request_id == 0 {
+                        None
+                    } else {
+                        get_meta(store, CF_RAFT_DEDUP, &id).map_err(r_sm)?
+                    };
+                    match earlier {
+                        Some((_, answer)) => (answer, WriteBatch::default()),
+                        None => {
+                            let (answer, mut batch) =
+                                store.apply_entry(cmd.req, cmd.now_ms, log_id.index);
+                            if cmd.request_id != 0 {
+                                batch.put_cf(
+                                    dedup_cf,
+                                    id,
+                                    enc(&(cmd.now_ms, &answer)).map_err(w_sm)?,
+                                );
+                                let mut age = (cmd.now_ms.max(0) as u64).to_be_bytes().to_vec();
+                                age.extend_from_slice(&id);
+                                batch.put_cf(age_cf, age, b"");
+                            }
+                            self.prune_dedup(&mut batch, cmd.now_ms)?;
+                            (answer, batch)
+                        }
+                    }
+                }
+            };
+            batch.put_cf(applied_cf, KEY_APPLIED, enc(&log_id).map_err(w_sm)?);
+            store.db().write(batch).map_err(w_sm)?;
+            answers.push(answer);
+        }
+        // One sync for the whole apply: durable before it returns.
+        store.db().flush_wal(true).map_err(w_sm)?;
+        Ok(answers)
+    }
+
+    /// Deletes a few dedup rows older than `DEDUP_TTL_MS` (by entry time, so
+    /// every replica deletes the same ones).
+    fn prune_dedup(&self, batch: &mut WriteBatch, now_ms: i64) -> StoResult<()> {
+        let store = &self.store;
+        let age_cf = cf(store, CF_RAFT_DEDUP_AGE).map_err(w_sm)?;
+        let dedup_cf = cf(store, CF_RAFT_DEDUP).map_err(w_sm)?;
+        let limit = (now_ms - DEDUP_TTL_MS).max(0) as u64;
+        let mut it = store.db().raw_iterator_cf(age_cf);
+        it.seek_to_first();
+        let mut n = 0;
+        while let Some(k) = it.key() {
+            if n == DEDUP_PRUNE_PER_ENTRY || k.len() != 24 {
+                break;
+            }
+            let t = u64::from_be_bytes(k[..8].try_into().map_err(r_sm)?);
+            if t >= limit {
+                break;
+            }
+            batch.delete_cf(age_cf, k);
+            batch.delete_cf(dedup_cf, &k[8..]);
+            n += 1;
+            it.next();
+        }
+        it.status().map_err(r_sm)
+    }
+
+    /// Dumps the state machine's column families from one RocksDB snapshot.
+    fn build_blocking(&self) -> StoResult<Snapshot<TypeConfig>> {
+        let db = self.store.db();
+        let snap = db.snapshot();
+        let read = |name: &str, key: &[u8]| -> StoResult<Option<Vec<u8>>> {
+            snap.get_cf(cf(&self.store, name).map_err(r_sm)?, key)
+                .map_err(r_sm)
+        };
+        let applied: Option<LogId<NodeId>> = read(CF_RAFT_APPLIED, KEY_APPLIED)?
+            .map(|raw| postcard::from_bytes(&raw))
+            .transpose()
+            .map_err(r_sm)?;
+        let membership: StoredMembership<NodeId, BasicNode> =
+            read(CF_RAFT_APPLIED, KEY_MEMBERSHIP)?
+                .map(|raw| postcard::from_bytes(&raw))
+                .transpose()
+                .map_err(r_sm)?
+                .unwrap_or_default();
+        let mut rows = SnapshotRows {
+            families: Vec::new(),
+        };
+        for name in CF_STATE_MACHINE {
+            let mut ro = ReadOptions::default();
+            ro.set_snapshot(&snap);
+            let mut it = db.raw_iterator_cf_opt(cf(&self.store, name).map_err(r_sm)?, ro);
+            it.seek_to_first();
+            let mut family = Vec::new();
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                family.push((k.to_vec(), v.to_vec()));
+                it.next();
+            }
+            it.status().map_err(r_sm)?;
+            rows.families.push((name.to_string(), family));
+        }
+        let data = enc(&rows).map_err(r_sm)?;
+        let snapshot_id = match &applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, wall_ms()),
+            None => format!("none-{}", wall_ms()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        let file = SnapshotFile { meta, data };
+        self.save_snapshot_file(&file)?;
+        Ok(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(file.data)),
+        })
+    }
+
+    /// Replaces the state machine with a snapshot's rows, in one synced batch.
+    fn install_blocking(
+        &self,
+        meta: SnapshotMeta<NodeId, BasicNode>,
+        data: Vec<u8>,
+    ) -> StoResult<()> {
+        let rows: SnapshotRows = postcard::from_bytes(&data).map_err(r_snap)?;
+        let db = self.store.db();
+        let mut batch = WriteBatch::default();
+        for name in CF_STATE_MACHINE {
+            let handle = cf(&self.store, name).map_err(w_sm)?;
+            let mut it = db.raw_iterator_cf(handle);
+            it.seek_to_first();
+            while let Some(k) = it.key() {
+                batch.delete_cf(handle, k);
+                it.next();
+            }
+            it.status().map_err(r_sm)?;
+        }
+        for (name, family) in &rows.families {
+            let handle = cf(&self.store, name).map_err(w_sm)?;
+            for (k, v) in family {
+                batch.put_cf(handle, k, v);
+            }
+        }
+        let applied_cf = cf(&self.store, CF_RAFT_APPLIED).map_err(w_sm)?;
+        match &meta.last_log_id {
+            Some(l) => batch.put_cf(applied_cf, KEY_APPLIED, enc(l).map_err(w_sm)?),
+            None => batch.delete_cf(applied_cf, KEY_APPLIED),
+        }
+        batch.put_cf(
+            applied_cf,
+            KEY_MEMBERSHIP,
+            enc(&meta.last_membership).map_err(w_sm)?,
+        );
+        db.write_opt(batch, &synced()).map_err(w_sm)?;
+        self.save_snapshot_file(&SnapshotFile { meta, data })
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoResult<T> + Send + 'static,
+) -> StoResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| w_sm(format!("state machine task failed: {e}")))?
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> StoResult<Snapshot<TypeConfig>> {
+        let sm = self.clone();
+        blocking(move || sm.build_blocking()).await
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StoResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        let applied = get_meta(&self.store, CF_RAFT_APPLIED, KEY_APPLIED).map_err(r_sm)?;
+        let membership = get_meta(&self.store, CF_RAFT_APPLIED, KEY_MEMBERSHIP)
+            .map_err(r_sm)?
+            .unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StoResult<Vec<Answer>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<_> = entries.into_iter().collect();
+        let sm = self.clone();
+        blocking(move || sm.apply_blocking(entries)).await
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StoResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StoResult<()> {
+        let sm = self.clone();
+        let meta = meta.clone();
+        let data = snapshot.into_inner();
+        blocking(move || sm.install_blocking(meta, data)).await
+    }
+
+    async fn get_current_snapshot(&mut self) -> StoResult<Option<Snapshot<TypeConfig>>> {
+        let bytes = match std::fs::read(&self.snapshot_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(r_snap(e)),
+        };
+        let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(r_snap)?;
+        Ok(Some(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(file.data)),
+        }))
+    }
+}

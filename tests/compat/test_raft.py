@@ -1,0 +1,263 @@
+"""The metadata service as a Raft group of three processes (issue 5).
+
+Three `shale metadata` replicas (127.0.0.1-3), six storage nodes and a
+gateway, every process from its own TOML file. A stream of boto3 PUTs runs
+while the metadata leader is killed with SIGKILL: writes resume within a few
+seconds through a new leader, every acknowledged PUT reads back byte for
+byte, and listing shows every acknowledged key. Then the killed replica is
+restarted with its data wiped: it catches up (from a snapshot, the log
+behind it being purged) and becomes the leader itself.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import boto3
+from botocore.config import Config
+
+from conftest import READY_TIMEOUT, random_bytes, shale_bin, unique_bucket_name
+
+ACCESS_KEY = "AKSHRAFTTEST00000001"
+SECRET_KEY = "raft-test-secret-key-0123456789abcdefgh"
+GATEWAY_HOST = "127.0.0.1"
+# Writes must resume this long after the leader dies (election + retries).
+RESUME_LIMIT = 15.0
+
+
+def free_port(host):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class RaftCluster:
+    def __init__(self, root):
+        self.root = root
+        self.procs = {}
+        self.meta = {i: f"127.0.0.{i}:{free_port(f'127.0.0.{i}')}" for i in (1, 2, 3)}
+        self.gateway_port = free_port(GATEWAY_HOST)
+        self.node_ports = {n: free_port(GATEWAY_HOST) for n in range(1, 7)}
+        self.meta_list = ",".join(self.meta.values())
+
+    def write(self, name, text):
+        path = self.root / name
+        path.write_text(text)
+        return path
+
+    def spawn(self, name, args):
+        env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=ACCESS_KEY,
+                   SHALE_ROOT_SECRET_KEY=SECRET_KEY)
+        log = open(self.root / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen([str(shale_bin())] + args,
+                                            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def meta_dir(self, i):
+        return self.root / f"meta-{i}"
+
+    def start_meta(self, i):
+        peers = "".join(f'[[peers]]\nid = {j}\naddr = "{a}"\n\n' for j, a in self.meta.items())
+        cfg = self.write(f"meta-{i}.toml", (
+            f'listen = "{self.meta[i]}"\n'
+            f'path = "{self.meta_dir(i)}"\n'
+            f"node_id = {i}\n\n"
+            # Snapshot often, keep little log: a wiped replica must catch up
+            # from a snapshot.
+            "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 100\nlogs_to_keep = 10\n\n"
+            + peers))
+        self.spawn(f"meta-{i}", ["metadata", "--config", str(cfg)])
+
+    def start(self):
+        for i in self.meta:
+            self.start_meta(i)
+        for i in self.meta:
+            self.wait_log(f"meta-{i}", b"listening")
+        meta_toml = "[" + ", ".join(f'"{a}"' for a in self.meta.values()) + "]"
+        for n, port in self.node_ports.items():
+            cfg = self.write(f"node-{n}.toml", (
+                f'listen = "{GATEWAY_HOST}:{port}"\n'
+                f"metadata = {meta_toml}\n"
+                f"node_id = {n}\n\n[node]\n"
+                f'disks = ["{self.root / f"node-{n}"}"]\n'))
+            self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
+        for n in self.node_ports:
+            self.wait_log(f"node-{n}", b"listening")
+        gw = self.write("gateway.toml", (
+            f'listen = "{GATEWAY_HOST}:{self.gateway_port}"\n\n[gateway]\n'
+            f'region = "us-east-1"\nmetadata_addr = {meta_toml}\n'))
+        self.spawn("gateway", ["gateway", "--config", str(gw)])
+        self.wait_log("gateway", b"shale gateway")
+
+    def wait_log(self, name, needle):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while needle not in (self.root / f"{name}.log").read_bytes():
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not start\n{self.log(name)}")
+            time.sleep(0.1)
+
+    def log(self, name):
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def kill(self, name, sig=signal.SIGKILL):
+        p = self.procs[name]
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+
+    def stop(self):
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def admin(self, *args, addrs=None):
+        r = subprocess.run(
+            [str(shale_bin()), "admin", "metadata", "--metadata", addrs or self.meta_list]
+            + list(args), capture_output=True, timeout=60)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def status(self):
+        """{id: (state, applied)} of the replicas that answer, and the leader."""
+        _, out, _ = self.admin("status")
+        replicas = {}
+        for m in re.finditer(r"replica (\d+) at \S+: (\w+) term \d+ last_log \S+ applied (\S+)", out):
+            applied = int(m.group(3)) if m.group(3) != "-" else -1
+            replicas[int(m.group(1))] = (m.group(2), applied)
+        leader = re.search(r"^leader: (\d+)", out, re.M)
+        return replicas, int(leader.group(1)) if leader else None
+
+    def wait_leader(self, exclude=()):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            _, leader = self.status()
+            if leader is not None and leader not in exclude:
+                return leader
+            time.sleep(0.2)
+        raise AssertionError("no metadata leader elected")
+
+    def client(self):
+        return boto3.client(
+            "s3", endpoint_url=f"http://{GATEWAY_HOST}:{self.gateway_port}",
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"},
+                          retries={"max_attempts": 4, "mode": "standard"},
+                          connect_timeout=5, read_timeout=30))
+
+
+class Writer(threading.Thread):
+    """PUTs one key after another; records what was acknowledged, and when."""
+
+    def __init__(self, s3, bucket):
+        super().__init__(daemon=True)
+        self.s3, self.bucket = s3, bucket
+        self.acked = {}          # key -> body
+        self.acked_at = []       # (start, end) of each acknowledged PUT
+        self.failures = 0
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stop_flag.is_set():
+            key = f"k-{i:05d}"
+            # Mostly small (inline in the metadata row), some erasure-coded.
+            body = random_bytes(100 * 1024 if i % 10 == 0 else 1000 + i % 3000)
+            start = time.monotonic()
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+                self.acked[key] = body
+                self.acked_at.append((start, time.monotonic()))
+            except Exception:
+                self.failures += 1
+            i += 1
+
+    def wait_acked(self, n, limit=60):
+        deadline = time.monotonic() + limit
+        while len(self.acked) < n:
+            assert time.monotonic() < deadline, f"only {len(self.acked)} PUTs acknowledged"
+            assert self.is_alive()
+            time.sleep(0.05)
+
+
+def check_every_acked(s3, bucket, acked):
+    for key, body in acked.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+    listed = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        listed.update(o["Key"] for o in page.get("Contents", []))
+    missing = set(acked) - listed
+    assert not missing, f"acknowledged but not listed: {sorted(missing)[:5]}"
+
+
+def test_metadata_leader_killed_mid_stream_and_a_wiped_replica_takes_over(tmp_path, request):
+    cluster = RaftCluster(tmp_path)
+    writer = None
+    try:
+        cluster.start()
+        s3 = cluster.client()
+        bucket = unique_bucket_name(request.node.name)
+        s3.create_bucket(Bucket=bucket)
+
+        writer = Writer(cluster.client(), bucket)
+        writer.start()
+        writer.wait_acked(40)
+
+        # Kill -9 the leader in the middle of the stream.
+        leader = cluster.wait_leader()
+        killed_at = time.monotonic()
+        cluster.kill(f"meta-{leader}")
+        before = len(writer.acked)
+        writer.wait_acked(before + 60)
+        resumed = [s for s, _ in writer.acked_at if s > killed_at]
+        assert resumed, "no PUT started after the kill was acknowledged"
+        # The first PUT that started after the kill and was acknowledged
+        # ended within the limit.
+        first_end = min(e for s, e in writer.acked_at if s > killed_at)
+        assert first_end - killed_at < RESUME_LIMIT, first_end - killed_at
+        new_leader = cluster.wait_leader(exclude=(leader,))
+        writer.stop_flag.set()
+        writer.join(timeout=60)
+        acked = dict(writer.acked)
+        check_every_acked(s3, bucket, acked)
+
+        # Restart the killed replica with its data wiped: it catches up.
+        shutil.rmtree(cluster.meta_dir(leader))
+        snapshot = tmp_path / f"meta-{leader}" / "db.snapshot"
+        cluster.start_meta(leader)
+        deadline = time.monotonic() + 60
+        while True:
+            replicas, _ = cluster.status()
+            target = replicas.get(new_leader, (None, 0))[1]
+            if replicas.get(leader, (None, -1))[1] >= target > 0:
+                break
+            assert time.monotonic() < deadline, (replicas, cluster.log(f"meta-{leader}"))
+            time.sleep(0.2)
+        assert snapshot.exists(), "the wiped replica caught up without a snapshot"
+
+        # It can lead: kill the current leader and let it campaign.
+        cluster.kill(f"meta-{new_leader}")
+        wiped_addr = cluster.meta[leader]
+        deadline = time.monotonic() + 30
+        while True:
+            cluster.admin("campaign", "--addr", wiped_addr)
+            time.sleep(0.3)
+            replicas, current = cluster.status()
+            if current == leader:
+                break
+            assert time.monotonic() < deadline, (replicas, current)
+        check_every_acked(s3, bucket, acked)
+        late = random_bytes(2000)
+        s3.put_object(Bucket=bucket, Key="after-takeover", Body=late)
+        assert s3.get_object(Bucket=bucket, Key="after-takeover")["Body"].read() == late
+    finally:
+        if writer is not None:
+            writer.stop_flag.set()
+        cluster.stop()
