@@ -247,3 +247,121 @@ def test_two_gateways_six_zones_and_a_killed_node(cluster, request, tmp_path):
         for reader in (g0, g1):
             assert reader.get_object(Bucket=bucket, Key=f"after-kill-{i}")["Body"].read() == body
     assert {n: cluster.chunks(n) - before[n] for n in before} == {n: 2 for n in before}
+
+
+def test_admin_nodes_drain_and_remove(cluster, request):
+    cluster.wait_status(
+        "six nodes up", lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 6)
+    epoch = cluster.admin_json("status")["epoch"]
+    s3 = cluster.client(0)
+    bucket = unique_bucket_name(request.node.name)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=random_bytes(MIB))
+
+    cluster.admin("node", "drain", 2)
+    status = cluster.admin_json("status", gateway=1)
+    assert cluster.node(status, 2)["state"] == "draining"
+    assert status["epoch"] == epoch + 1
+    cluster.wait_following(status["epoch"])
+    # A draining node takes no new chunks, from either gateway.
+    before = cluster.chunks(2)
+    for g in (0, 1):
+        body = random_bytes(MIB)
+        cluster.client(g).put_object(Bucket=bucket, Key=f"drained-{g}", Body=body)
+        assert s3.get_object(Bucket=bucket, Key=f"drained-{g}")["Body"].read() == body
+    assert cluster.chunks(2) == before
+
+    # Removing a node that holds chunks is refused, naming the way out.
+    r = cluster.admin("node", "remove", 2, check=False)
+    assert r.returncode != 0
+    assert "still holds" in r.stderr and "--force" in r.stderr, r.stderr
+    cluster.admin("node", "remove", 2, "--force")
+    status = cluster.admin_json("status")
+    assert cluster.node(status, 2)["state"] == "removed"
+    assert status["epoch"] == epoch + 2
+    # Data stays readable.
+    assert len(s3.get_object(Bucket=bucket, Key="k")["Body"].read()) == MIB
+    # Unknown nodes are clear errors.
+    r = cluster.admin("node", "drain", 42, check=False)
+    assert r.returncode != 0 and "no storage node 42" in r.stderr, r.stderr
+
+
+def test_admin_buckets_and_keys_with_grants(cluster, request):
+    root = cluster.client(0)
+    mine = unique_bucket_name("mine")
+    other = unique_bucket_name("other")
+    for b in (mine, other):
+        root.create_bucket(Bucket=b)
+        root.put_object(Bucket=b, Key="hello.txt", Body=b"hello " + b.encode())
+
+    listed = cluster.admin("bucket", "list").stdout
+    assert mine in listed and other in listed
+    info = cluster.admin_json("bucket", "info", mine)
+    assert info["objects"] == 1 and info["bytes"] == len(b"hello " + mine.encode())
+    r = cluster.admin("bucket", "info", "no-such-bucket-here", check=False)
+    assert r.returncode != 0 and "NoSuchBucket" in r.stderr
+
+    # A reader key: reads its bucket, nothing else.
+    key = cluster.admin_json("key", "create", "--name", "reader", "--grant", f"{mine}:read")
+    assert key["grants"] == [{"bucket": mine, "permission": "read"}]
+    reader = cluster.client(1, key["access_key"], key["secret_key"])
+    assert reader.get_object(Bucket=mine, Key="hello.txt")["Body"].read().startswith(b"hello")
+    assert [o["Key"] for o in reader.list_objects_v2(Bucket=mine)["Contents"]] == ["hello.txt"]
+    with pytest.raises(ClientError) as e:
+        reader.put_object(Bucket=mine, Key="nope", Body=b"x")
+    assert error_code(e.value) == "AccessDenied"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    for call in (lambda: reader.get_object(Bucket=other, Key="hello.txt"),
+                 lambda: reader.list_objects_v2(Bucket=other),
+                 lambda: reader.delete_object(Bucket=mine, Key="hello.txt"),
+                 lambda: reader.delete_bucket(Bucket=mine)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e.value) == "AccessDenied", e.value.response
+    assert [b["Name"] for b in reader.list_buckets()["Buckets"]] == [mine]
+    # It is no admin.
+    r = cluster.admin("status", check=False, access_key=key["access_key"],
+                      secret_key=key["secret_key"])
+    assert r.returncode != 0 and "AccessDenied" in r.stderr, r.stderr
+
+    # Granted write, it can write (through the other gateway too, at once).
+    cluster.admin("key", "grant", key["access_key"], mine, "write")
+    cluster.client(0, key["access_key"], key["secret_key"]).put_object(
+        Bucket=mine, Key="now-ok", Body=b"y")
+    assert root.get_object(Bucket=mine, Key="now-ok")["Body"].read() == b"y"
+    listed = cluster.admin("key", "list").stdout
+    assert key["access_key"] in listed and f"{mine}:write" in listed
+    assert key["secret_key"] not in listed
+
+    # A key with no grants owns the buckets it creates, and only those.
+    maker = cluster.admin_json("key", "create", "--name", "maker")
+    s3m = cluster.client(0, maker["access_key"], maker["secret_key"])
+    assert s3m.list_buckets()["Buckets"] == []
+    made = unique_bucket_name("made")
+    s3m.create_bucket(Bucket=made)
+    s3m.put_object(Bucket=made, Key="a", Body=b"a")
+    s3m.put_bucket_tagging(Bucket=made, Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    with pytest.raises(ClientError) as e:
+        s3m.create_bucket(Bucket=other)
+    assert error_code(e.value) == "BucketAlreadyExists"
+    info = cluster.admin_json("bucket", "info", made)
+    assert info["grants"] == [{"access_key": maker["access_key"], "name": "maker",
+                               "permission": "owner"}]
+    s3m.delete_object(Bucket=made, Key="a")
+    s3m.delete_bucket(Bucket=made)
+
+    # A deleted key stops working (gateways cache keys for a few seconds).
+    cluster.admin("key", "delete", key["access_key"])
+    deadline = time.monotonic() + NOTICE_TIMEOUT
+    while True:
+        try:
+            reader.get_object(Bucket=mine, Key="hello.txt")
+        except ClientError as e:
+            assert error_code(e) == "InvalidAccessKeyId", e.response
+            break
+        assert time.monotonic() < deadline, "the deleted key still works"
+        time.sleep(0.2)
+    r = cluster.admin("key", "delete", ACCESS_KEY, check=False)
+    assert r.returncode != 0 and "root key" in r.stderr, r.stderr
+    r = cluster.admin("status", check=False, secret_key="wrong" * 8)
+    assert r.returncode != 0 and "SignatureDoesNotMatch" in r.stderr, r.stderr
