@@ -13,7 +13,7 @@ use clap::Subcommand;
 use shale_metadata::{MembershipChange, MetaClient, RaftStatus};
 
 /// `shale admin metadata`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct MetadataArgs {
     /// The metadata group's replicas (`host:port`, comma-separated).
     #[arg(long, env = "SHALE_METADATA", default_value = "127.0.0.1:7100")]
@@ -22,7 +22,7 @@ pub struct MetadataArgs {
     command: MetadataCommand,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum MetadataCommand {
     /// Every replica's Raft state, the leader, and each member's lag.
     Status,

@@ -6,6 +6,7 @@
 //! `shale metadata|storage-node|gateway --config FILE` run one role each
 //! (see `roles`).
 
+mod admin;
 mod admin_meta;
 mod roles;
 
@@ -50,20 +51,9 @@ enum Command {
     StorageNode(RoleArgs),
     /// Run an S3 gateway from a TOML file (examples/cluster/gateway.toml).
     Gateway(RoleArgs),
-    /// Administer a running cluster.
-    Admin(AdminArgs),
-}
-
-#[derive(clap::Args)]
-struct AdminArgs {
-    #[command(subcommand)]
-    command: AdminCommand,
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// The metadata group: status, add-replica, remove-replica, campaign.
-    Metadata(admin_meta::MetadataArgs),
+    /// Operate a running cluster: status, keys, buckets, nodes (through a
+    /// gateway, with root credentials); the metadata group (`admin metadata`).
+    Admin(admin::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -149,9 +139,7 @@ fn main() -> Result<()> {
         Command::Metadata(a) => runtime.block_on(roles::metadata(roles::load(&a.config)?)),
         Command::StorageNode(a) => runtime.block_on(roles::storage_node(roles::load(&a.config)?)),
         Command::Gateway(a) => runtime.block_on(roles::gateway(roles::load(&a.config)?)),
-        Command::Admin(a) => match a.command {
-            AdminCommand::Metadata(m) => runtime.block_on(admin_meta::run(m)),
-        },
+        Command::Admin(a) => runtime.block_on(admin::run(a)),
     }
 }
 
@@ -266,18 +254,29 @@ async fn dev(args: DevArgs) -> Result<()> {
             listener,
             on_shutdown(stop_rx.clone()),
         )));
-        meta.register_node(NodeInfo {
+        // As `shale storage-node` does: the first heartbeat registers it.
+        let info = NodeInfo {
             id,
-            addr,
+            addr: addr.clone(),
             zone: String::new(),
-        })
-        .await
-        .context("registering a storage node")?;
+        };
+        let beats = roles::HeartbeatConfig::default();
+        roles::heartbeat_once(&meta, &info, &addr, &beats)
+            .await
+            .context("registering a storage node")?;
+        tokio::spawn(roles::heartbeats(
+            meta.clone(),
+            info,
+            addr,
+            beats,
+            stop_rx.clone(),
+        ));
     }
     meta.put_access_key(AccessKey {
         access_key: creds.access_key.clone(),
         secret_key: creds.secret_key.clone(),
         name: "root".into(),
+        grants: None,
     })
     .await
     .context("storing the root access key")?;

@@ -14,9 +14,11 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use shale_common::NodeInfo;
-use shale_metadata::{AccessKey, MetaClient, MetadataConfig, RaftTuning, Replica};
+use shale_metadata::{
+    AccessKey, DiskReport, MetaClient, MetadataConfig, NodeHealth, RaftTuning, Replica,
+};
 use shale_s3_gateway::GatewayConfig;
-use shale_storage_node::StorageNodeConfig;
+use shale_storage_node::{NodeStatus, StorageClient, StorageNodeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -67,6 +69,108 @@ pub struct StorageFile {
     pub zone: String,
     /// Disks, block size, scrubbing and reserve.
     pub node: StorageNodeConfig,
+    /// How often the node reports to the metadata service, and how long
+    /// without a report makes it down.
+    #[serde(default)]
+    pub heartbeat: HeartbeatConfig,
+}
+
+/// A storage node's heartbeats (`[heartbeat]` in its file).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatConfig {
+    /// Milliseconds between heartbeats.
+    pub interval_ms: u64,
+    /// The node's lease: after this many milliseconds without a heartbeat
+    /// the cluster map reports it down and gateways place no new chunks on
+    /// it. More than `interval_ms`.
+    pub down_after_ms: u64,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            interval_ms: 2_000,
+            down_after_ms: 10_000,
+        }
+    }
+}
+
+impl HeartbeatConfig {
+    /// Checks the values, naming the bad field.
+    pub fn validate(&self) -> Result<()> {
+        if self.interval_ms == 0 {
+            bail!("heartbeat.interval_ms: must be more than 0");
+        }
+        if self.down_after_ms <= self.interval_ms {
+            bail!(
+                "heartbeat.down_after_ms: must be more than heartbeat.interval_ms ({})",
+                self.interval_ms
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What a node's own status says, as its heartbeat carries it.
+fn health_of(status: NodeStatus, config: &HeartbeatConfig) -> NodeHealth {
+    NodeHealth {
+        down_after_ms: config.down_after_ms,
+        disks: status
+            .disks
+            .into_iter()
+            .map(|d| DiskReport {
+                path: d.path.display().to_string(),
+                chunks: d.chunks,
+                used_bytes: d.bytes_used,
+                capacity_bytes: d.capacity_bytes,
+                available_bytes: d.available_bytes,
+                error: d.error,
+            })
+            .collect(),
+        corrupt_chunks: status.scrub.corrupt_count,
+    }
+}
+
+/// One heartbeat of the node serving at `local` (asked for its status over
+/// its own HTTP API, so a node that cannot answer does not claim to be up).
+pub async fn heartbeat_once(
+    meta: &MetaClient,
+    info: &NodeInfo,
+    local: &str,
+    config: &HeartbeatConfig,
+) -> Result<()> {
+    let status = StorageClient::new()
+        .status(local)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the node's own status: {e}"))?;
+    meta.heartbeat(info.clone(), health_of(status, config))
+        .await
+        .map_err(|e| anyhow::anyhow!("sending a heartbeat: {e}"))
+}
+
+/// Sends a heartbeat every `config.interval_ms` until `stop` turns true.
+/// The first one registers the node (see [`heartbeat_once`]).
+pub async fn heartbeats(
+    meta: MetaClient,
+    info: NodeInfo,
+    local: String,
+    config: HeartbeatConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let interval = Duration::from_millis(config.interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = heartbeat_once(&meta, &info, &local, &config).await {
+            tracing::warn!(node = info.id, error = %e, "heartbeat failed");
+        }
+    }
 }
 
 /// `shale gateway --config FILE`.
@@ -126,6 +230,7 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
             access_key: creds.access_key.clone(),
             secret_key: creds.secret_key.clone(),
             name: "root".into(),
+            grants: None,
         })
     })
     .await?;
@@ -136,6 +241,7 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
 /// Runs a storage node until SIGTERM or Ctrl-C, registered in the cluster
 /// map under its `node_id`.
 pub async fn storage_node(file: StorageFile) -> Result<()> {
+    file.heartbeat.validate()?;
     let listener = TcpListener::bind(file.listen)
         .await
         .with_context(|| format!("listen {}: cannot bind", file.listen))?;
@@ -143,11 +249,12 @@ pub async fn storage_node(file: StorageFile) -> Result<()> {
         Some(a) => a.clone(),
         None => listener.local_addr()?.to_string(),
     };
+    let local = listener.local_addr()?.to_string();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut task = tokio::spawn(shale_storage_node::serve(
         file.node,
         listener,
-        on_shutdown(stop_rx),
+        on_shutdown(stop_rx.clone()),
     ));
     let meta = MetaClient::new(&file.metadata);
     let info = NodeInfo {
@@ -155,10 +262,12 @@ pub async fn storage_node(file: StorageFile) -> Result<()> {
         addr: addr.clone(),
         zone: file.zone.clone(),
     };
+    // The first heartbeat registers the node.
     retry("registering with the metadata service", || {
-        meta.register_node(info.clone())
+        heartbeat_once(&meta, &info, &local, &file.heartbeat)
     })
     .await?;
+    tokio::spawn(heartbeats(meta, info, local, file.heartbeat, stop_rx));
     println!("shale storage node {} listening on {addr}", file.node_id);
     run_until_signal(&mut task, stop_tx, "storage node").await
 }

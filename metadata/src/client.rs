@@ -609,6 +609,61 @@ impl MetaClient {
         }
     }
 
+    /// Sends a storage node's heartbeat (it registers the node too); the
+    /// service stamps `received_ms`.
+    pub async fn heartbeat(&self, node: NodeInfo, health: NodeHealth) -> Result<()> {
+        let heartbeat = Heartbeat {
+            node,
+            received_ms: 0,
+            health,
+        };
+        self.unit(&MetaRequest::Heartbeat { heartbeat }).await
+    }
+
+    /// The cluster map: epoch, the service's clock, every node record.
+    pub async fn cluster_status(&self) -> Result<ClusterView> {
+        match self.call(&MetaRequest::ClusterStatus).await? {
+            MetaResponse::Cluster(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Drains, removes or reactivates a storage node.
+    pub async fn set_node_state(&self, node: shale_common::NodeId, state: NodeState) -> Result<()> {
+        self.unit(&MetaRequest::SetNodeState { node, state }).await
+    }
+
+    /// Every access key, sorted by id (secrets included).
+    pub async fn list_access_keys(&self) -> Result<Vec<AccessKey>> {
+        match self.call(&MetaRequest::ListAccessKeys).await? {
+            MetaResponse::AccessKeys(k) => Ok(k),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes an access key.
+    pub async fn delete_access_key(&self, access_key: &str) -> Result<()> {
+        let req = MetaRequest::DeleteAccessKey {
+            access_key: access_key.into(),
+        };
+        self.unit(&req).await
+    }
+
+    /// Gives (`Some`) or takes (`None`) a key's permission on a bucket.
+    pub async fn set_grant(
+        &self,
+        access_key: &str,
+        bucket: &str,
+        permission: Option<Permission>,
+    ) -> Result<()> {
+        let req = MetaRequest::SetGrant {
+            access_key: access_key.into(),
+            bucket: bucket.into(),
+            permission,
+        };
+        self.unit(&req).await
+    }
+
     /// The oldest GC queue entries queued before `queued_before_ms` (Unix
     /// ms), at most `limit`.
     pub async fn gc_pending(&self, limit: u32, queued_before_ms: u64) -> Result<Vec<GcEntry>> {

@@ -348,6 +348,18 @@ async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replic
     }
 }
 
+/// Fills the times a request carries that are the service's to give (a
+/// heartbeat's arrival), so that the store's writes depend on the request
+/// alone.
+fn stamp(request: &mut MetaRequest) {
+    if let MetaRequest::Heartbeat { heartbeat } = request {
+        heartbeat.received_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+    }
+}
+
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
@@ -539,10 +551,11 @@ async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let request: MetaRequest = match postcard::from_bytes(&body) {
+    let mut request: MetaRequest = match postcard::from_bytes(&body) {
         Ok(r) => r,
         Err(e) => return reply(StatusCode::BAD_REQUEST, format!("undecodable request: {e}")),
     };
+    stamp(&mut request);
     let result: std::result::Result<MetaResponse, MetaError> = if request.is_read() {
         // Linearizable: this replica is the leader (a quorum confirmed it
         // after the read arrived) and has applied everything committed.

@@ -28,7 +28,7 @@ use rocksdb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shale_common::checksum::{self, ChecksumAlgorithm, ChecksumType};
-use shale_common::{ChunkPlacement, NodeInfo, ObjectData, PartLayout};
+use shale_common::{ChunkPlacement, NodeId, NodeInfo, ObjectData, PartLayout};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -91,6 +91,9 @@ const CF_NAMES: [&str; 13] = [
     CF_BUCKET_CONFIG,
 ];
 
+/// The stripe that serialises changes of the cluster map (no bucket is
+/// named with a NUL, so no object key shares its identity).
+const CLUSTER_LOCK: &str = "\0cluster";
 /// Number of key-lock stripes; collisions only cost a little concurrency.
 const STRIPES: usize = 64;
 /// Longest object key S3 accepts, in bytes.
@@ -142,6 +145,13 @@ const V2_TAGS: &[u8] = &[0x00];
 /// The encoding of the checksum fields at their defaults: `None` (objects,
 /// uploads) or an empty list (parts), one zero byte either way (row format v3).
 const V3_CHECKSUMS: &[u8] = &[0x00];
+/// An access key's `grants` at its default, `None` (row format v4).
+const V4_GRANTS: &[u8] = &[0x00];
+/// A `cluster` row's state, last heartbeat and health at their defaults:
+/// `Active`, 0 and `None` (row format v4: `NodeInfo` → `NodeRecord`).
+const V4_NODE: &[u8] = &[0x00, 0x00, 0x00];
+/// `cluster` key of the map's epoch (node keys are 4 bytes).
+const EPOCH_KEY: &[u8] = b"epoch";
 
 /// The encodings of the fields each row format appended to the rows of
 /// column family `cf`, at their defaults, oldest first (see the row format
@@ -151,6 +161,8 @@ fn added_fields(cf: &str) -> &'static [&'static [u8]] {
         CF_BUCKETS => &[V2_TAGS],
         CF_OBJECTS | CF_UPLOADS => &[V2_TAGS, V3_CHECKSUMS],
         CF_PARTS => &[V3_CHECKSUMS],
+        CF_ACCESS_KEYS => &[V4_GRANTS],
+        CF_CLUSTER => &[V4_NODE],
         _ => &[],
     }
 }
@@ -1020,16 +1032,158 @@ impl MetaStore {
         self.get(CF_ACCESS_KEYS, access_key.as_bytes())
     }
 
-    /// Inserts or replaces a storage node, by id.
-    pub fn register_node(&self, node: &NodeInfo) -> Result<()> {
+    /// Every access key, sorted by id.
+    pub fn list_access_keys(&self) -> Result<Vec<AccessKey>> {
+        self.all_rows(CF_ACCESS_KEYS)
+    }
+
+    /// Deletes an access key; `InvalidArgument` when there is none.
+    pub fn delete_access_key(&self, access_key: &str) -> Result<()> {
+        let _g = self.stripe("\0keys", access_key);
+        if self.get_access_key(access_key)?.is_none() {
+            return Err(MetaError::InvalidArgument(format!(
+                "no access key {access_key}"
+            )));
+        }
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_CLUSTER)?, keys::node_key(node.id), encode(node)?);
+        batch.delete_cf(self.cf(CF_ACCESS_KEYS)?, access_key);
         self.write(batch)
     }
 
-    /// Every storage node, sorted by id.
+    /// Gives `access_key` `permission` on `bucket` (replacing what it had),
+    /// or takes it away (`None`). A root key has every permission already:
+    /// `InvalidRequest`. The bucket need not exist (a grant may come first).
+    pub fn set_grant(
+        &self,
+        access_key: &str,
+        bucket: &str,
+        permission: Option<Permission>,
+    ) -> Result<()> {
+        keys::bucket_prefix(bucket)?;
+        let _g = self.stripe("\0keys", access_key);
+        let mut key = self
+            .get_access_key(access_key)?
+            .ok_or_else(|| MetaError::InvalidArgument(format!("no access key {access_key}")))?;
+        let Some(grants) = key.grants.as_mut() else {
+            return Err(MetaError::InvalidRequest(format!(
+                "{access_key} is a root key: it has every permission"
+            )));
+        };
+        grants.retain(|(b, _)| b != bucket);
+        if let Some(p) = permission {
+            grants.push((bucket.to_owned(), p));
+            grants.sort();
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_ACCESS_KEYS)?, access_key, encode(&key)?);
+        self.write(batch)
+    }
+
+    /// The map's epoch (0 before the first node joined).
+    fn epoch(&self) -> Result<u64> {
+        Ok(self.get(CF_CLUSTER, EPOCH_KEY)?.unwrap_or(0))
+    }
+
+    /// Writes `record`, and a new epoch when `changed` (membership or state).
+    fn put_node(&self, record: &NodeRecord, changed: bool) -> Result<()> {
+        let cf = self.cf(CF_CLUSTER)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, keys::node_key(record.info.id), encode(record)?);
+        if changed {
+            batch.put_cf(cf, EPOCH_KEY, encode(&(self.epoch()? + 1))?);
+        }
+        self.write(batch)
+    }
+
+    fn node(&self, id: NodeId) -> Result<Option<NodeRecord>> {
+        self.get(CF_CLUSTER, &keys::node_key(id))
+    }
+
+    /// Inserts a storage node, or updates its address and zone, by id; its
+    /// state and heartbeat are kept. A new node or a changed one bumps the
+    /// epoch.
+    pub fn register_node(&self, node: &NodeInfo) -> Result<()> {
+        let _g = self.stripe(CLUSTER_LOCK, "");
+        let (record, changed) = match self.node(node.id)? {
+            Some(r) if r.info == *node => return Ok(()),
+            Some(r) => (
+                NodeRecord {
+                    info: node.clone(),
+                    ..r
+                },
+                true,
+            ),
+            None => (
+                NodeRecord {
+                    info: node.clone(),
+                    state: NodeState::Active,
+                    last_heartbeat_ms: 0,
+                    health: None,
+                },
+                true,
+            ),
+        };
+        self.put_node(&record, changed)
+    }
+
+    /// Records a node's heartbeat: registers it (as [`Self::register_node`])
+    /// and keeps its health and the time it arrived. Its state is kept: a
+    /// removed node that still runs stays removed.
+    pub fn heartbeat(&self, hb: &Heartbeat) -> Result<()> {
+        let _g = self.stripe(CLUSTER_LOCK, "");
+        let old = self.node(hb.node.id)?;
+        let changed = old.as_ref().is_none_or(|r| r.info != hb.node);
+        let record = NodeRecord {
+            info: hb.node.clone(),
+            state: old.map(|r| r.state).unwrap_or_default(),
+            last_heartbeat_ms: hb.received_ms,
+            health: Some(hb.health.clone()),
+        };
+        self.put_node(&record, changed)
+    }
+
+    /// Sets a node's state (drain, remove, reactivate); bumps the epoch when
+    /// it changes. `InvalidArgument` for an unknown node.
+    pub fn set_node_state(&self, id: NodeId, state: NodeState) -> Result<()> {
+        let _g = self.stripe(CLUSTER_LOCK, "");
+        let mut record = self
+            .node(id)?
+            .ok_or_else(|| MetaError::InvalidArgument(format!("no storage node {id}")))?;
+        if record.state == state {
+            return Ok(());
+        }
+        record.state = state;
+        self.put_node(&record, true)
+    }
+
+    /// Every node record, sorted by id.
+    pub fn node_records(&self) -> Result<Vec<NodeRecord>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_CLUSTER)?);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k.len() == 4 {
+                out.push(decode(v, CF_CLUSTER)?);
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// The cluster map with its epoch, read at `now_ms` (Unix ms).
+    pub fn cluster_view(&self, now_ms: i64) -> Result<ClusterView> {
+        Ok(ClusterView {
+            epoch: self.epoch()?,
+            now_ms,
+            nodes: self.node_records()?,
+        })
+    }
+
+    /// Every storage node (removed ones too: their chunks may still be
+    /// read), sorted by id.
     pub fn cluster_map(&self) -> Result<Vec<NodeInfo>> {
-        self.all_rows(CF_CLUSTER)
+        Ok(self.node_records()?.into_iter().map(|r| r.info).collect())
     }
 
     /// Up to `limit` oldest entries of the GC queue, each a list of chunks to
@@ -1380,6 +1534,28 @@ impl MetaStore {
                 old,
                 new,
             } => R::Swapped(self.swap_chunk(&owner, (part_number, segment, shard), &old, &new)?),
+            Q::Heartbeat { heartbeat } => {
+                self.heartbeat(&heartbeat)?;
+                R::Unit
+            }
+            Q::ClusterStatus => R::Cluster(self.cluster_view(now_ms())?),
+            Q::SetNodeState { node, state } => {
+                self.set_node_state(node, state)?;
+                R::Unit
+            }
+            Q::ListAccessKeys => R::AccessKeys(self.list_access_keys()?),
+            Q::DeleteAccessKey { access_key } => {
+                self.delete_access_key(&access_key)?;
+                R::Unit
+            }
+            Q::SetGrant {
+                access_key,
+                bucket,
+                permission,
+            } => {
+                self.set_grant(&access_key, &bucket, permission)?;
+                R::Unit
+            }
         })
     }
 }
@@ -1903,16 +2079,54 @@ mod tests {
             decode::<ObjectRow>(&raw[..raw.len() / 2], CF_OBJECTS),
             Err(MetaError::Internal(_))
         ));
-        // Families that did not grow are not padded: a node row cut before
-        // its empty zone would decode if it were.
-        let node = encode(&NodeInfo {
-            id: 1,
-            addr: "a".into(),
-            zone: String::new(),
-        })
+        // Families that did not grow are not padded: a GC entry cut before
+        // its last byte would decode if it were.
+        let entry = encode(&vec![ChunkPlacement {
+            node: 1,
+            chunk_id: "c".into(),
+            durable: false,
+        }])
         .unwrap();
-        assert_eq!(node.last(), Some(&0));
-        assert!(decode::<NodeInfo>(&node, CF_CLUSTER).is_ok());
-        assert!(decode::<NodeInfo>(&node[..node.len() - 1], CF_CLUSTER).is_err());
+        assert_eq!(entry.last(), Some(&0));
+        assert!(decode::<Vec<ChunkPlacement>>(&entry, CF_GC_QUEUE).is_ok());
+        assert!(decode::<Vec<ChunkPlacement>>(&entry[..entry.len() - 1], CF_GC_QUEUE).is_err());
+    }
+
+    #[test]
+    fn v3_node_and_key_rows_read_as_v4_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = MetaStore::open(dir.path()).unwrap();
+        let info = NodeInfo {
+            id: 7,
+            addr: "127.0.0.1:1".into(),
+            zone: "z".into(),
+        };
+        put_raw(&s, CF_CLUSTER, &keys::node_key(7), &info);
+        let nodes = s.node_records().unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].info, info);
+        assert_eq!(nodes[0].state, NodeState::Active);
+        assert_eq!(nodes[0].health, None);
+        // No heartbeat yet: no lease, so up whatever the time.
+        assert!(nodes[0].is_up(i64::MAX));
+
+        #[derive(Serialize)]
+        struct AccessKeyV3 {
+            access_key: String,
+            secret_key: String,
+            name: String,
+        }
+        let v3 = AccessKeyV3 {
+            access_key: "AK".into(),
+            secret_key: "SK".into(),
+            name: "old".into(),
+        };
+        put_raw(&s, CF_ACCESS_KEYS, b"AK", &v3);
+        let key = s.get_access_key("AK").unwrap().unwrap();
+        assert_eq!(key.secret_key, "SK");
+        assert!(
+            key.is_root(),
+            "keys from before grants keep every permission"
+        );
     }
 }

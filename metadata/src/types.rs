@@ -20,6 +20,13 @@
 //!   without checksums, and a v1 row as one without tags and checksums. A
 //!   binary from before v3 reads v3 rows without their checksums.
 //!
+//! - v4: access keys and the cluster map. `grants` appended to
+//!   [`AccessKey`] (`None`, one zero byte, for older keys: they keep every
+//!   permission, as every key had before); the `cluster` rows grow from a
+//!   [`NodeInfo`] to a [`NodeRecord`] (the info first, then state, last
+//!   heartbeat and health: three zero bytes at their defaults, so an older
+//!   row reads as an active node that never sent a heartbeat).
+//!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
@@ -197,6 +204,183 @@ pub struct AccessKey {
     pub secret_key: String,
     /// A human name for the key.
     pub name: String,
+    /// What the key may do, bucket by bucket: `None` for a root key (every
+    /// permission on every bucket, and the admin API); `Some` for a key made
+    /// by `shale admin key create`, which may touch only the buckets listed.
+    /// Row format v4: must stay the last field.
+    pub grants: Option<Vec<(String, Permission)>>,
+}
+
+impl AccessKey {
+    /// A key with every permission (the cluster's root key).
+    pub fn root(access_key: String, secret_key: String, name: String) -> AccessKey {
+        AccessKey {
+            access_key,
+            secret_key,
+            name,
+            grants: None,
+        }
+    }
+
+    /// True for a root key.
+    pub fn is_root(&self) -> bool {
+        self.grants.is_none()
+    }
+
+    /// The key's permission on `bucket`: everything for a root key.
+    pub fn permission(&self, bucket: &str) -> Option<Permission> {
+        match &self.grants {
+            None => Some(Permission::Owner),
+            Some(g) => g.iter().find(|(b, _)| b == bucket).map(|(_, p)| *p),
+        }
+    }
+}
+
+/// What a key may do with one bucket. Each level includes the ones before it
+/// (the derive orders them). Stored by variant index: only add at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    /// GET, HEAD and listing.
+    Read,
+    /// Also PUT, DELETE, copies and multipart uploads.
+    Write,
+    /// Also the bucket's configuration (CORS, tags) and DeleteBucket.
+    Owner,
+}
+
+impl Permission {
+    /// `read`, `write` or `owner`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::Owner => "owner",
+        }
+    }
+
+    /// Parses [`Permission::name`].
+    pub fn parse(s: &str) -> Option<Permission> {
+        match s {
+            "read" => Some(Permission::Read),
+            "write" => Some(Permission::Write),
+            "owner" => Some(Permission::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// The state an operator gave a storage node. Whether it is up or down is
+/// not stored: it follows from its last heartbeat ([`NodeRecord::is_up`]).
+/// Stored by variant index: only add at the end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeState {
+    /// In service: new chunks are placed on it while it is up.
+    #[default]
+    Active,
+    /// Serves reads, receives no new chunks (its chunks are to move off).
+    Draining,
+    /// Out of the cluster: no new chunks, not listed as a placement target.
+    Removed,
+}
+
+/// Usage and health of one disk of a storage node, from its heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskReport {
+    /// The disk directory on the node.
+    pub path: String,
+    /// Chunks on the disk.
+    pub chunks: u64,
+    /// Bytes the disk's chunks take.
+    pub used_bytes: u64,
+    /// Size of the file system, when known.
+    pub capacity_bytes: Option<u64>,
+    /// Bytes available to the node, when known.
+    pub available_bytes: Option<u64>,
+    /// Why the disk is unhealthy; `None` when it is fine.
+    pub error: Option<String>,
+}
+
+/// What a storage node says about itself in each heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    /// The node's lease: it counts as down when no heartbeat arrived for
+    /// this long (its `heartbeat.down_after_ms`).
+    pub down_after_ms: u64,
+    /// Its disks, in configuration order.
+    pub disks: Vec<DiskReport>,
+    /// Chunks its scrubber (or a read) found corrupt.
+    pub corrupt_chunks: u64,
+}
+
+/// A heartbeat of a storage node (it also registers the node).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Who, where, which zone.
+    pub node: NodeInfo,
+    /// When the metadata service received it (Unix ms), stamped by the
+    /// service on receipt, never by the store: a write is a function of its
+    /// request alone.
+    pub received_ms: i64,
+    /// Capacity and health.
+    pub health: NodeHealth,
+}
+
+/// One storage node in the cluster map, as stored (row format v4 of the
+/// `cluster` rows; see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Id, address and zone.
+    pub info: NodeInfo,
+    /// What the operator made of it.
+    pub state: NodeState,
+    /// When its last heartbeat arrived (Unix ms, metadata service's clock);
+    /// 0 when it never sent one.
+    pub last_heartbeat_ms: i64,
+    /// What its last heartbeat said.
+    pub health: Option<NodeHealth>,
+}
+
+impl NodeRecord {
+    /// Up at `now_ms` (the metadata service's clock): its lease has not run
+    /// out. A node that never sent a heartbeat (registered by an older
+    /// binary) has no lease and counts as up.
+    pub fn is_up(&self, now_ms: i64) -> bool {
+        match &self.health {
+            None => true,
+            Some(h) => now_ms.saturating_sub(self.last_heartbeat_ms) <= h.down_after_ms as i64,
+        }
+    }
+
+    /// May receive new chunks: active and up.
+    pub fn placeable(&self, now_ms: i64) -> bool {
+        self.state == NodeState::Active && self.is_up(now_ms)
+    }
+
+    /// `up`, `down`, `draining`, `draining (down)` or `removed`, as `shale
+    /// admin status` shows it.
+    pub fn state_label(&self, now_ms: i64) -> &'static str {
+        match (self.state, self.is_up(now_ms)) {
+            (NodeState::Removed, _) => "removed",
+            (NodeState::Draining, true) => "draining",
+            (NodeState::Draining, false) => "draining (down)",
+            (NodeState::Active, true) => "up",
+            (NodeState::Active, false) => "down",
+        }
+    }
+}
+
+/// The cluster map as read: its epoch, the reader's clock and every node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// Bumped by every change of membership or state (a node joins, moves,
+    /// changes zone, is drained or removed). Up/down follows from heartbeats
+    /// and the clock, not from writes, so it does not bump the epoch.
+    pub epoch: u64,
+    /// The metadata service's clock when it answered (Unix ms): compare
+    /// heartbeats with this, not with the reader's own clock.
+    pub now_ms: i64,
+    /// Every node ever registered, removed ones included, by id.
+    pub nodes: Vec<NodeRecord>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -206,6 +390,7 @@ impl std::fmt::Debug for AccessKey {
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
             .field("name", &self.name)
+            .field("grants", &self.grants)
             .finish()
     }
 }
@@ -451,6 +636,27 @@ pub enum MetaRequest {
         old: shale_common::ChunkPlacement,
         new: shale_common::ChunkPlacement,
     },
+    /// A storage node's heartbeat (registers it too). → `MetaResponse::Unit`.
+    Heartbeat { heartbeat: Heartbeat },
+    /// → `MetaResponse::Cluster`.
+    ClusterStatus,
+    /// Drains, removes or reactivates a node. → `MetaResponse::Unit`.
+    SetNodeState {
+        node: shale_common::NodeId,
+        state: NodeState,
+    },
+    /// Every access key, secrets included (the gateway strips them).
+    /// → `MetaResponse::AccessKeys`.
+    ListAccessKeys,
+    /// → `MetaResponse::Unit`.
+    DeleteAccessKey { access_key: String },
+    /// Gives (`Some`) or takes (`None`) a key's permission on a bucket.
+    /// → `MetaResponse::Unit`.
+    SetGrant {
+        access_key: String,
+        bucket: String,
+        permission: Option<Permission>,
+    },
 }
 
 /// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
@@ -510,7 +716,10 @@ impl MetaRequest {
             | Q::GetAccessKey { .. }
             | Q::ClusterMap
             | Q::GcPending { .. }
-            | Q::GetBucketConfig { .. } => true,
+            | Q::GetBucketConfig { .. }
+            | Q::ScanLayouts { .. }
+            | Q::ClusterStatus
+            | Q::ListAccessKeys => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -525,7 +734,12 @@ impl MetaRequest {
             | Q::PutBucketTags { .. }
             | Q::GcDone { .. }
             | Q::PutBucketConfig { .. }
-            | Q::DeleteBucketConfig { .. } => false,
+            | Q::DeleteBucketConfig { .. }
+            | Q::SwapChunk { .. }
+            | Q::Heartbeat { .. }
+            | Q::SetNodeState { .. }
+            | Q::DeleteAccessKey { .. }
+            | Q::SetGrant { .. } => false,
         }
     }
 }
@@ -680,4 +894,8 @@ pub enum MetaResponse {
     Layouts(LayoutPage),
     /// Whether a conditional swap happened.
     Swapped(bool),
+    /// The cluster map.
+    Cluster(ClusterView),
+    /// Access keys sorted by id.
+    AccessKeys(Vec<AccessKey>),
 }

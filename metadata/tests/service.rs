@@ -154,6 +154,7 @@ async fn client_round_trips_through_the_service() {
             access_key: "AK".into(),
             secret_key: "SK".into(),
             name: "n".into(),
+            grants: None,
         })
         .await
         .unwrap();

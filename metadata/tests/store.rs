@@ -694,6 +694,7 @@ fn access_keys_and_cluster_map() {
         access_key: "AKIA1".into(),
         secret_key: "shh".into(),
         name: "admin".into(),
+        grants: None,
     };
     s.put_access_key(&key).unwrap();
     assert_eq!(s.get_access_key("AKIA1").unwrap(), Some(key.clone()));
@@ -1242,6 +1243,29 @@ fn scan_layouts_pages_through_objects_then_uploads() {
     }
 }
 
+fn heartbeat(id: u32, zone: &str, at_ms: i64) -> Heartbeat {
+    Heartbeat {
+        node: shale_common::NodeInfo {
+            id,
+            addr: format!("n{id}:1"),
+            zone: zone.into(),
+        },
+        received_ms: at_ms,
+        health: NodeHealth {
+            down_after_ms: 1_000,
+            disks: vec![DiskReport {
+                path: "/d".into(),
+                chunks: 3,
+                used_bytes: 300,
+                capacity_bytes: Some(1000),
+                available_bytes: Some(700),
+                error: None,
+            }],
+            corrupt_chunks: 0,
+        },
+    }
+}
+
 #[test]
 fn swap_chunk_changes_one_placement_only_if_it_is_still_the_old_one() {
     let (_d, s) = open();
@@ -1305,4 +1329,91 @@ fn swap_chunk_changes_one_placement_only_if_it_is_still_the_old_one() {
     assert_eq!(listed.parts[0].layout.segments[0].chunks[0], marked);
     s.abort_upload("b", "mp", "u1").unwrap();
     assert!(!s.swap_chunk(&up, (3, 0, 0), &marked, &old).unwrap());
+}
+
+#[test]
+fn heartbeats_register_nodes_and_the_epoch_counts_changes_of_membership_and_state() {
+    let (_d, s) = open();
+    assert_eq!(s.cluster_view(0).unwrap().epoch, 0);
+    s.heartbeat(&heartbeat(1, "z1", 10_000)).unwrap();
+    s.heartbeat(&heartbeat(2, "z2", 10_000)).unwrap();
+    assert_eq!(s.cluster_view(0).unwrap().epoch, 2);
+    // A heartbeat that changes nothing but the time and health: same epoch.
+    s.heartbeat(&heartbeat(1, "z1", 12_000)).unwrap();
+    let view = s.cluster_view(12_500).unwrap();
+    assert_eq!(view.epoch, 2);
+    assert_eq!(view.nodes[0].last_heartbeat_ms, 12_000);
+    assert_eq!(view.nodes[0].health.as_ref().unwrap().disks[0].chunks, 3);
+    // Down is read, not written: node 2's lease (1 s) ran out at 11 000.
+    assert!(view.nodes[0].is_up(view.now_ms));
+    assert!(!view.nodes[1].is_up(view.now_ms));
+    assert_eq!(view.nodes[1].state_label(view.now_ms), "down");
+    assert!(!view.nodes[1].placeable(view.now_ms));
+    // A node moving zone is a change of the map.
+    s.heartbeat(&heartbeat(2, "z3", 13_000)).unwrap();
+    assert_eq!(s.cluster_view(0).unwrap().epoch, 3);
+    // Drain and remove: epoch bumps, state kept across heartbeats.
+    s.set_node_state(1, NodeState::Draining).unwrap();
+    s.set_node_state(1, NodeState::Draining).unwrap();
+    assert_eq!(s.cluster_view(0).unwrap().epoch, 4);
+    s.heartbeat(&heartbeat(1, "z1", 14_000)).unwrap();
+    let view = s.cluster_view(14_000).unwrap();
+    assert_eq!(view.nodes[0].state, NodeState::Draining);
+    assert_eq!(view.nodes[0].state_label(14_000), "draining");
+    assert!(!view.nodes[0].placeable(14_000));
+    s.set_node_state(2, NodeState::Removed).unwrap();
+    assert_eq!(s.cluster_view(0).unwrap().epoch, 5);
+    assert!(matches!(
+        s.set_node_state(9, NodeState::Draining),
+        Err(MetaError::InvalidArgument(_))
+    ));
+    // The plain map still lists every node (reads of old chunks need them).
+    assert_eq!(s.cluster_map().unwrap().len(), 2);
+}
+
+#[test]
+fn grants_are_kept_per_bucket_and_keys_can_be_listed_and_deleted() {
+    let (_d, s) = open();
+    s.put_access_key(&AccessKey::root("ROOT".into(), "r".into(), "root".into()))
+        .unwrap();
+    s.put_access_key(&AccessKey {
+        access_key: "USER".into(),
+        secret_key: "u".into(),
+        name: "user".into(),
+        grants: Some(vec![]),
+    })
+    .unwrap();
+    s.set_grant("USER", "photos", Some(Permission::Read))
+        .unwrap();
+    s.set_grant("USER", "logs", Some(Permission::Write))
+        .unwrap();
+    s.set_grant("USER", "photos", Some(Permission::Owner))
+        .unwrap();
+    let user = s.get_access_key("USER").unwrap().unwrap();
+    assert_eq!(user.permission("photos"), Some(Permission::Owner));
+    assert_eq!(user.permission("logs"), Some(Permission::Write));
+    assert_eq!(user.permission("other"), None);
+    s.set_grant("USER", "logs", None).unwrap();
+    assert_eq!(
+        s.get_access_key("USER")
+            .unwrap()
+            .unwrap()
+            .permission("logs"),
+        None
+    );
+    assert!(matches!(
+        s.set_grant("ROOT", "photos", Some(Permission::Read)),
+        Err(MetaError::InvalidRequest(_))
+    ));
+    assert_eq!(
+        s.list_access_keys()
+            .unwrap()
+            .iter()
+            .map(|k| k.access_key.as_str())
+            .collect::<Vec<_>>(),
+        ["ROOT", "USER"]
+    );
+    s.delete_access_key("USER").unwrap();
+    assert!(s.get_access_key("USER").unwrap().is_none());
+    assert!(s.delete_access_key("USER").is_err());
 }

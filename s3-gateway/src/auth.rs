@@ -4,14 +4,14 @@
 //! rarely and every request needs one), and makes the checks S3 makes that
 //! `s3s` 0.14.1 does not ([`check_request`]), before `s3s` sees the request.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::Arc;
 
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use shale_metadata::MetaClient;
 use time::OffsetDateTime;
 
+use crate::access::Keys;
 use crate::vhost::VirtualHosts;
 
 /// Longest validity of a SigV4 presigned URL (`X-Amz-Expires`): seven days.
@@ -24,41 +24,30 @@ pub const S3S_MAX_SKEW_SECS: u32 = 400 * 24 * 3600;
 /// How far a signed request's date may be from the server's clock, as in S3.
 const MAX_SKEW_SECS: i64 = 15 * 60;
 
-/// Secret-key lookup backed by the metadata service's access keys.
+/// Secret-key lookup backed by the metadata service's access keys (through
+/// [`Keys`]' short-lived cache: keys change rarely and every request needs
+/// one, and a deleted key must stop working soon).
 pub struct MetaAuth {
-    meta: MetaClient,
-    cache: RwLock<HashMap<String, SecretKey>>,
+    keys: Arc<Keys>,
 }
 
 impl MetaAuth {
     /// Looks keys up through `meta`.
     pub fn new(meta: MetaClient) -> Self {
-        MetaAuth {
-            meta,
-            cache: RwLock::new(HashMap::new()),
-        }
+        Self::with_keys(Arc::new(Keys::new(meta)))
+    }
+
+    /// Looks keys up in `keys` (shared with the access checks).
+    pub fn with_keys(keys: Arc<Keys>) -> Self {
+        MetaAuth { keys }
     }
 }
 
 #[async_trait::async_trait]
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        if let Some(secret) = self
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.get(access_key).cloned())
-        {
-            return Ok(secret);
-        }
-        match self.meta.get_access_key(access_key).await {
-            Ok(Some(key)) => {
-                let secret = SecretKey::from(key.secret_key);
-                if let Ok(mut c) = self.cache.write() {
-                    c.insert(access_key.to_owned(), secret.clone());
-                }
-                Ok(secret)
-            }
+        match self.keys.get(access_key).await {
+            Ok(Some(key)) => Ok(SecretKey::from(key.secret_key.clone())),
             Ok(None) => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."

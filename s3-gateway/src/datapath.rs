@@ -29,13 +29,13 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use shale_common::{ChunkPlacement, Coding, NodeId, NodeInfo, PartLayout, SegmentLayout};
-use shale_metadata::MetaClient;
+use shale_metadata::{ClusterView, MetaClient};
 use shale_storage_node::StorageClient;
 
 use crate::ec::Codec;
 use crate::error::{Error, Result};
 use crate::md5x::Md5Stream;
-use crate::placement::place;
+use crate::placement::{candidates, place};
 
 /// Segments being written at once by one PUT (bounds its memory).
 pub const WRITES_IN_FLIGHT: usize = 2;
@@ -115,6 +115,11 @@ pub struct DataPath {
     storage: StorageClient,
     meta: MetaClient,
     nodes: RwLock<Arc<Vec<NodeInfo>>>,
+    /// The cluster map as last read (states, heartbeats): where new chunks
+    /// may go. Refreshed every [`MAP_REFRESH`] and when a placement fails.
+    view: RwLock<Arc<ClusterView>>,
+    /// When `view` was read.
+    view_read: std::sync::Mutex<Option<std::time::Instant>>,
     /// Where reads report chunks a node says it does not have (the healer).
     missing: Option<tokio::sync::mpsc::Sender<(NodeId, String)>>,
     /// Nodes that answered "disk full", and until when they are left out of
@@ -133,6 +138,12 @@ impl DataPath {
             storage,
             meta,
             nodes: RwLock::new(Arc::new(Vec::new())),
+            view: RwLock::new(Arc::new(ClusterView {
+                epoch: 0,
+                now_ms: 0,
+                nodes: Vec::new(),
+            })),
+            view_read: std::sync::Mutex::new(None),
             missing: None,
             full: std::sync::Mutex::default(),
         })
@@ -190,12 +201,102 @@ impl DataPath {
 
     /// Reloads the cluster map from the metadata service.
     pub async fn refresh_nodes(&self) -> Result<()> {
-        let nodes = self.meta.cluster_map().await?;
-        *self
-            .nodes
-            .write()
-            .map_err(|_| Error::Internal("node map lock poisoned".into()))? = Arc::new(nodes);
+        let view = self.meta.cluster_status().await?;
+        let nodes: Vec<NodeInfo> = view.nodes.iter().map(|r| r.info.clone()).collect();
+        let poisoned = || Error::Internal("node map lock poisoned".into());
+        let epoch = view.epoch;
+        let old = std::mem::replace(
+            &mut *self.view.write().map_err(|_| poisoned())?,
+            Arc::new(view),
+        );
+        *self.nodes.write().map_err(|_| poisoned())? = Arc::new(nodes);
+        *self.view_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        if old.epoch != epoch {
+            tracing::info!(epoch, "cluster map changed");
+        }
         Ok(())
+    }
+
+    /// Rereads the cluster map unless it was read less than
+    /// [`MAP_MIN_AGE`] ago (a degraded cluster must not cost one more RPC
+    /// per segment).
+    async fn refresh_if_old(&self) -> Result<()> {
+        let fresh = self
+            .view_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < MAP_MIN_AGE);
+        if fresh {
+            return Ok(());
+        }
+        self.refresh_nodes().await
+    }
+
+    /// The cluster map as last read.
+    pub fn cluster_view(&self) -> Arc<ClusterView> {
+        self.view
+            .read()
+            .map(|v| Arc::clone(&v))
+            .unwrap_or_else(|e| Arc::clone(&e.into_inner()))
+    }
+
+    /// Follows the cluster map: refreshes it every [`MAP_REFRESH`] until
+    /// `stop` turns true.
+    pub async fn follow_map(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(MAP_REFRESH) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.refresh_nodes().await {
+                tracing::warn!(error = %e, "reading the cluster map failed");
+            }
+        }
+    }
+
+    /// The nodes for the `total` chunks of segment `key`, in shard order;
+    /// `false` marks a down or draining node named only to keep the
+    /// layout's shape (its chunk is not written; the healer rebuilds it). See
+    /// [`crate::placement::candidates`].
+    async fn choose(&self, key: &str, total: usize) -> Result<Vec<(NodeInfo, bool)>> {
+        let needed = (self.config.coding.k as usize + 1).min(total);
+        let mut refreshed = false;
+        loop {
+            let view = self.cluster_view();
+            let full = self.full_nodes();
+            let (usable, standby) = candidates(&view, &full);
+            let mut chosen: Vec<(NodeInfo, bool)> = place(key, &usable, total)
+                .into_iter()
+                .map(|n| (n.clone(), true))
+                .collect();
+            if chosen.len() < total && !refreshed {
+                // The map may be stale (a node joined or came back).
+                refreshed = true;
+                self.refresh_if_old().await?;
+                continue;
+            }
+            if chosen.len() < total && chosen.len() >= needed {
+                let rest = place(key, &standby, total - chosen.len());
+                chosen.extend(rest.into_iter().map(|n| (n.clone(), false)));
+            }
+            if chosen.len() < total {
+                let why = format!(
+                    "{} usable nodes for {total} shards ({} with full disks, {} down or draining)",
+                    usable.len(),
+                    full.len(),
+                    standby.len()
+                );
+                return Err(if full.is_empty() {
+                    Error::NotEnoughNodes(why)
+                } else {
+                    Error::InsufficientStorage(why)
+                });
+            }
+            return Ok(chosen);
+        }
     }
 
     fn nodes(&self) -> Arc<Vec<NodeInfo>> {
@@ -322,50 +423,22 @@ impl DataPath {
             .map_err(|e| Error::Internal(format!("encoder task: {e}")))??;
         let shard_size = shards.first().map_or(0, Bytes::len) as u64;
 
-        let mut nodes = self.nodes();
-        if nodes.len() < total {
-            self.refresh_nodes().await?;
-            nodes = self.nodes();
-        }
-        // Nodes whose disk is full are left out for a while; when too few
-        // are left, they keep their place but get no chunk (recorded not
-        // durable, rebuilt by the healer once they have room again).
-        let full = self.full_nodes();
-        let usable: Vec<NodeInfo> = nodes
-            .iter()
-            .filter(|n| !full.contains(&n.id))
-            .cloned()
-            .collect();
-        let chosen = if usable.len() >= total {
-            place(&key, &usable, total)
-        } else {
-            place(&key, &nodes, total)
-        };
-        if chosen.len() < total {
-            let why = format!(
-                "{} usable nodes for {total} shards ({} with full disks)",
-                chosen.len(),
-                full.len()
-            );
-            return Err(if full.is_empty() {
-                Error::NotEnoughNodes(why)
-            } else {
-                Error::InsufficientStorage(why)
-            });
-        }
+        let chosen = self.choose(&key, total).await?;
         let writes = chosen
             .iter()
             .zip(shards)
             .enumerate()
-            .map(|(i, (node, shard))| {
+            .map(|(i, ((node, up), shard))| {
                 let chunk_id = format!("{key}.{i}");
                 let addr = node.addr.clone();
                 let storage = self.storage.clone();
                 let timeout = self.config.write_timeout;
                 let node_id = node.id;
-                let skip = full.contains(&node_id);
+                let up = *up;
                 async move {
-                    if skip {
+                    if !up {
+                        // A down, draining or full node: the chunk is left
+                        // to the healer.
                         return (i, false, None);
                     }
                     let written =
@@ -390,9 +463,17 @@ impl DataPath {
         }
         self.mark_full(&filled);
         let durable = results.iter().filter(|(_, ok)| *ok).count();
+        let tried = chosen.iter().filter(|(_, up)| *up).count();
+        if durable < tried && filled.is_empty() {
+            // A node failed that the map says is up: it may be down now.
+            if let Err(e) = self.refresh_if_old().await {
+                tracing::warn!(error = %e, "reading the cluster map failed");
+            }
+        }
         if durable < needed {
             let why = format!("{durable} of {total} chunks of {key} durable, {needed} needed");
-            let skipped_full = chosen.iter().any(|n| full.contains(&n.id));
+            let full = self.full_nodes();
+            let skipped_full = chosen.iter().any(|(n, up)| !*up && full.contains(&n.id));
             return Err(if filled.is_empty() && !skipped_full {
                 Error::WriteQuorum(why)
             } else {
@@ -402,7 +483,7 @@ impl DataPath {
         let chunks = chosen
             .iter()
             .zip(results)
-            .map(|(node, (chunk_id, ok))| ChunkPlacement {
+            .map(|((node, _), (chunk_id, ok))| ChunkPlacement {
                 node: node.id,
                 chunk_id,
                 durable: ok,
@@ -650,6 +731,12 @@ pub fn unix_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// How often a gateway rereads the cluster map (it also does when a
+/// placement finds too few nodes or a chunk write fails).
+pub const MAP_REFRESH: Duration = Duration::from_secs(2);
+/// A map younger than this is not reread on a placement failure.
+pub const MAP_MIN_AGE: Duration = Duration::from_millis(500);
 
 /// How long a node that answered "disk full" is left out of placements.
 pub const FULL_NODE_BACKOFF: Duration = Duration::from_secs(30);

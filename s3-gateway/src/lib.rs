@@ -6,7 +6,8 @@
 //! checksum verification ([`checksum`]), the data path ([`datapath`]:
 //! segments, shards, chunks), erasure coding ([`ec`]), placement
 //! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
-//! browser uploads ([`post`]), bucket CORS and preflights ([`cors`]),
+//! per-bucket grants of access keys ([`access`]), the admin API that
+//! `shale admin` talks to ([`admin`]), browser uploads ([`post`]), bucket CORS and preflights ([`cors`]),
 //! virtual-host-style addressing ([`vhost`])
 //! and the HTTP(S) front ([`server`]).
 //! Depends on: the metadata service and storage nodes, over the network only
@@ -15,6 +16,8 @@
 //! durable; buffer a whole object; answer with bytes it could not verify.
 
 pub mod acl;
+pub mod access;
+pub mod admin;
 pub mod auth;
 pub mod checksum;
 pub mod cors;

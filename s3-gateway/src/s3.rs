@@ -12,11 +12,12 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shale_common::ObjectData;
 use shale_common::checksum::{self as sums, ChecksumAlgorithm, ChecksumType};
 use shale_metadata::{
-    BucketConfig, BucketConfigKind, CompleteChecks, MetaClient, ObjectChecksum, ObjectRow, PartRow,
-    Upload, UploadChecksum,
+    BucketConfig, BucketConfigKind, CompleteChecks, MetaClient, MetaError, ObjectChecksum,
+    ObjectRow, PartRow, Permission, Upload, UploadChecksum,
 };
 
 use crate::acl;
+use crate::access::Caller;
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, WriteTarget};
@@ -463,11 +464,18 @@ impl Gateway {
 impl S3 for Gateway {
     async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let buckets = self.meta.list_buckets().await.map_err(meta_err)?;
+        // A key with grants sees only the buckets it holds one on.
+        let caller = req.extensions.get::<Caller>().map(|c| Arc::clone(&c.0));
         let buckets = buckets
             .into_iter()
+            .filter(|b| {
+                caller
+                    .as_ref()
+                    .is_none_or(|k| k.permission(&b.name).is_some())
+            })
             .map(|b| Bucket {
                 bucket_region: Some(b.region),
                 creation_date: Some(ts(b.created_ms)),
@@ -485,6 +493,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let caller = req.extensions.get::<Caller>().map(|c| Arc::clone(&c.0));
         let input = req.input;
         check_bucket_name(&input.bucket)?;
         let constraint = input
@@ -501,10 +510,26 @@ impl S3 for Gateway {
                 c
             ));
         }
-        self.meta
-            .create_bucket(&input.bucket, &self.region)
-            .await
-            .map_err(meta_err)?;
+        let created = self.meta.create_bucket(&input.bucket, &self.region).await;
+        // A key with grants owns what it creates; a bucket of another key
+        // is someone else's, as S3 answers it.
+        let grantee = caller.filter(|k| !k.is_root());
+        match (created, &grantee) {
+            (Err(MetaError::BucketAlreadyOwnedByYou), Some(k))
+                if k.permission(&input.bucket).is_none() =>
+            {
+                return Err(meta_err(MetaError::BucketAlreadyExists));
+            }
+            (r, _) => {
+                r.map_err(meta_err)?;
+            }
+        }
+        if let Some(k) = grantee {
+            self.meta
+                .set_grant(&k.access_key, &input.bucket, Some(Permission::Owner))
+                .await
+                .map_err(meta_err)?;
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         }))

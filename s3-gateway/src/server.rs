@@ -28,6 +28,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::Instrument;
 
+use crate::access::{Grants, Keys};
+use crate::admin::AdminRoute;
 use crate::auth::{self, MetaAuth};
 use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, DataPathConfig};
@@ -111,12 +113,15 @@ pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
     Ok(build_service_with(config, None).await?.0)
 }
 
+/// What [`build_service_with`] makes.
+type Built = (S3Service, Arc<CorsCache>, Arc<DataPath>);
+
 /// Like [`build_service`], with reads reporting missing chunks to `missing`;
 /// also returns the gateway's CORS cache (for the HTTP front).
 async fn build_service_with(
     config: &GatewayConfig,
     missing: Option<tokio::sync::mpsc::Sender<(shale_common::NodeId, String)>>,
-) -> Result<(S3Service, Arc<CorsCache>)> {
+) -> Result<Built> {
     let hosts = VirtualHosts::new(&config.domains)?;
     let meta = MetaClient::new(&config.metadata_addr);
     let mut data_config = config.data.clone();
@@ -128,10 +133,19 @@ async fn build_service_with(
     }
     let data = Arc::new(data);
     data.refresh_nodes().await?;
-    let gateway = Gateway::new(meta.clone(), data, config.region.clone());
+    let gateway = Gateway::new(meta.clone(), Arc::clone(&data), config.region.clone());
     let cors = gateway.cors_cache();
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(MetaAuth::new(meta));
+    let keys = Arc::new(Keys::new(meta.clone()));
+    builder.set_auth(MetaAuth::with_keys(Arc::clone(&keys)));
+    builder.set_access(Grants::new(Arc::clone(&keys)));
+    builder.set_route(AdminRoute::new(
+        meta,
+        Arc::clone(&data),
+        keys,
+        config.region.clone(),
+        config.metadata_addr.clone(),
+    ));
     if !hosts.is_empty() {
         builder.set_host(hosts);
     }
@@ -141,7 +155,7 @@ async fn build_service_with(
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3s_config,
     ))));
-    Ok((builder.build(), cors))
+    Ok((builder.build(), cors, data))
 }
 
 /// The bucket a request addresses: from a virtual host, else the first
@@ -370,9 +384,10 @@ pub async fn serve(
         }
     };
     let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
-    let (service, cors_cache) = build_service_with(&config, Some(missing_tx)).await?;
+    let (service, cors_cache, data) = build_service_with(&config, Some(missing_tx)).await?;
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let workers = Arc::new(Workers::default());
+    let map_follower = tokio::spawn(data.follow_map(gc_stopped.clone()));
     let collector = tokio::spawn(crate::gc::run(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
@@ -482,5 +497,6 @@ pub async fn serve(
     // A round in progress may be waiting on a node; it is safe to cut short.
     collector.abort();
     healer.abort();
+    map_follower.abort();
     Ok(())
 }

@@ -1,0 +1,493 @@
+//! The admin API that `shale admin` talks to, served by every gateway.
+//!
+//! Requests are S3-style: `GET` or `POST` on `/?shale-admin=<operation>`
+//! with the arguments in the query string, signed with SigV4 like any S3
+//! request (so the same credentials and tools work), and allowed only to a
+//! root key. `s3s` verifies the signature and then hands the request here
+//! (an [`S3Route`]); answers are JSON, errors S3 XML errors.
+//!
+//! | operation | method | arguments | answer |
+//! |---|---|---|---|
+//! | `status` | GET | | region, metadata address, epoch, nodes with state, heartbeat, disks, health |
+//! | `bucket-list` | GET | | buckets |
+//! | `bucket-info` | GET | `bucket` | region, creation, objects and bytes, grants |
+//! | `node-drain`, `node-undrain` | POST | `node` | |
+//! | `node-remove` | POST | `node`, `force` | refused while the node holds chunks, unless `force=true` |
+//! | `key-create` | POST | `name`, `grant=bucket:read\|write\|owner`… | the new key and its secret |
+//! | `key-list` | GET | | keys and grants, no secrets |
+//! | `key-delete` | POST | `access_key` | |
+//! | `key-grant` | POST | `access_key`, `bucket`, `permission` (`none` revokes) | |
+
+use std::sync::Arc;
+
+use hyper::http::Extensions;
+use hyper::{HeaderMap, Method, Uri};
+use s3s::route::S3Route;
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use serde_json::{Value, json};
+use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission};
+use shale_storage_node::StorageClient;
+
+use crate::access::Keys;
+use crate::datapath::DataPath;
+
+/// The query parameter that marks an admin request.
+pub const PARAM: &str = "shale-admin";
+/// Most objects `bucket-info` counts (it reads the listing).
+const MAX_COUNTED: u64 = 1_000_000;
+
+/// The admin API of one gateway.
+pub struct AdminRoute {
+    meta: MetaClient,
+    data: Arc<DataPath>,
+    storage: StorageClient,
+    keys: Arc<Keys>,
+    region: String,
+    metadata_addr: String,
+}
+
+impl AdminRoute {
+    /// The admin API over `meta`; `keys` is the gateway's key cache.
+    pub fn new(
+        meta: MetaClient,
+        data: Arc<DataPath>,
+        keys: Arc<Keys>,
+        region: String,
+        metadata_addr: String,
+    ) -> Self {
+        AdminRoute {
+            meta,
+            data,
+            storage: StorageClient::new(),
+            keys,
+            region,
+            metadata_addr,
+        }
+    }
+}
+
+fn params(uri: &Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn required<'a>(params: &'a [(String, String)], name: &str) -> S3Result<&'a str> {
+    param(params, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| s3_error!(InvalidArgument, "missing argument {}", name))
+}
+
+fn node_id(params: &[(String, String)]) -> S3Result<u32> {
+    let v = required(params, "node")?;
+    v.parse().map_err(|_| {
+        s3_error!(
+            InvalidArgument,
+            "node must be a node id (a number), not {:?}",
+            v
+        )
+    })
+}
+
+fn meta_err(e: MetaError) -> S3Error {
+    match e {
+        MetaError::InvalidArgument(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+        MetaError::InvalidRequest(m) => S3Error::with_message(S3ErrorCode::InvalidRequest, m),
+        other => crate::error::to_s3_error(crate::error::Error::Meta(other)),
+    }
+}
+
+fn json_response(value: Value) -> S3Result<S3Response<Body>> {
+    let mut resp = S3Response::new(Body::from(value.to_string()));
+    resp.headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn grants_json(key: &AccessKey) -> Value {
+    match &key.grants {
+        None => json!("root"),
+        Some(g) => g
+            .iter()
+            .map(|(b, p)| json!({"bucket": b, "permission": p.name()}))
+            .collect(),
+    }
+}
+
+/// `bucket:permission`.
+fn parse_grant(s: &str) -> S3Result<(String, Permission)> {
+    let (bucket, p) = s.rsplit_once(':').ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "a grant is BUCKET:read|write|owner, not {:?}",
+            s
+        )
+    })?;
+    let p = Permission::parse(p).ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "permission must be read, write or owner, not {:?}",
+            p
+        )
+    })?;
+    if bucket.is_empty() {
+        return Err(s3_error!(
+            InvalidArgument,
+            "a grant needs a bucket: {:?}",
+            s
+        ));
+    }
+    Ok((bucket.to_owned(), p))
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    (0..len)
+        .map(|_| alphabet[rand::random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+impl AdminRoute {
+    /// This gateway follows a change it made at once (the others within
+    /// their refresh period).
+    async fn refresh_map(&self) {
+        if let Err(e) = self.data.refresh_nodes().await {
+            tracing::warn!(error = %e, "reading the cluster map failed");
+        }
+    }
+
+    async fn status(&self) -> S3Result<Value> {
+        let view = self.meta.cluster_status().await.map_err(meta_err)?;
+        let buckets = self.meta.list_buckets().await.map_err(meta_err)?;
+        let now = view.now_ms;
+        let nodes: Vec<Value> = view
+            .nodes
+            .iter()
+            .map(|r| {
+                let health = r.health.clone().unwrap_or_default();
+                json!({
+                    "id": r.info.id,
+                    "addr": r.info.addr,
+                    "zone": r.info.zone,
+                    "state": r.state_label(now),
+                    "up": r.is_up(now),
+                    "last_heartbeat_ms_ago": (r.last_heartbeat_ms > 0)
+                        .then(|| now.saturating_sub(r.last_heartbeat_ms)),
+                    "down_after_ms": health.down_after_ms,
+                    "corrupt_chunks": health.corrupt_chunks,
+                    "disks": health.disks.iter().map(|d| json!({
+                        "path": d.path,
+                        "chunks": d.chunks,
+                        "used_bytes": d.used_bytes,
+                        "capacity_bytes": d.capacity_bytes,
+                        "available_bytes": d.available_bytes,
+                        "error": d.error,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "region": self.region,
+            "metadata": {"addr": self.metadata_addr, "replicas": 1, "leader": self.metadata_addr},
+            "epoch": view.epoch,
+            // The map this gateway places new chunks by (it rereads it
+            // every few seconds).
+            "gateway_epoch": self.data.cluster_view().epoch,
+            "buckets": buckets.len(),
+            "nodes": nodes,
+        }))
+    }
+
+    async fn bucket_info(&self, bucket: &str) -> S3Result<Value> {
+        let b = self
+            .meta
+            .get_bucket(bucket)
+            .await
+            .map_err(meta_err)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "no bucket {}", bucket))?;
+        let (mut objects, mut bytes, mut after) = (0u64, 0u64, None::<String>);
+        loop {
+            let page = self
+                .meta
+                .list_objects(bucket, "", None, after.as_deref(), 1000)
+                .await
+                .map_err(meta_err)?;
+            objects += page.objects.len() as u64;
+            bytes += page.objects.iter().map(|o| o.size).sum::<u64>();
+            if !page.is_truncated || objects >= MAX_COUNTED {
+                break;
+            }
+            after = page.next_marker;
+        }
+        let keys = self.meta.list_access_keys().await.map_err(meta_err)?;
+        let grants: Vec<Value> = keys
+            .iter()
+            .filter_map(|k| {
+                let g = k.grants.as_ref()?;
+                let (_, p) = g.iter().find(|(name, _)| name == bucket)?;
+                Some(json!({"access_key": k.access_key, "name": k.name, "permission": p.name()}))
+            })
+            .collect();
+        Ok(json!({
+            "name": b.name,
+            "region": b.region,
+            "created_ms": b.created_ms,
+            "objects": objects,
+            "bytes": bytes,
+            "counted_all": objects < MAX_COUNTED,
+            "tags": b.tags,
+            "grants": grants,
+        }))
+    }
+
+    async fn node_remove(&self, id: u32, force: bool) -> S3Result<Value> {
+        let view = self.meta.cluster_status().await.map_err(meta_err)?;
+        let node = view
+            .nodes
+            .iter()
+            .find(|r| r.info.id == id)
+            .ok_or_else(|| s3_error!(InvalidArgument, "no storage node {}", id))?;
+        if !force {
+            // The node itself knows what it holds; the catalogue would need a
+            // scan of every object.
+            let chunks: u64 = match self.storage.status(&node.info.addr).await {
+                Ok(s) => s.disks.iter().map(|d| d.chunks).sum(),
+                Err(e) => {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "node {} cannot be reached ({}), so it may still hold chunks; drain it first, or remove it with --force (its chunks are then lost until the healer rebuilds them)",
+                        id,
+                        e
+                    ));
+                }
+            };
+            if chunks > 0 {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "node {} still holds {} chunks; drain it first, or remove it with --force (its chunks are then lost until the healer rebuilds them)",
+                    id,
+                    chunks
+                ));
+            }
+        }
+        self.meta
+            .set_node_state(id, NodeState::Removed)
+            .await
+            .map_err(meta_err)?;
+        self.refresh_map().await;
+        Ok(json!({"node": id, "state": "removed", "forced": force}))
+    }
+
+    async fn key_create(&self, params: &[(String, String)]) -> S3Result<Value> {
+        let name = required(params, "name")?.to_owned();
+        let mut grants = Vec::new();
+        for (k, v) in params {
+            if k == "grant" {
+                let (bucket, p) = parse_grant(v)?;
+                grants.retain(|(b, _)| *b != bucket);
+                grants.push((bucket, p));
+            }
+        }
+        grants.sort();
+        let key = AccessKey {
+            access_key: format!(
+                "SHK{}",
+                random_string(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+            ),
+            secret_key: random_string(
+                40,
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
+            ),
+            name,
+            grants: Some(grants),
+        };
+        self.meta
+            .put_access_key(key.clone())
+            .await
+            .map_err(meta_err)?;
+        Ok(json!({
+            "access_key": key.access_key,
+            "secret_key": key.secret_key,
+            "name": key.name,
+            "grants": grants_json(&key),
+        }))
+    }
+
+    async fn key_list(&self) -> S3Result<Value> {
+        let keys = self.meta.list_access_keys().await.map_err(meta_err)?;
+        Ok(keys
+            .iter()
+            .map(|k| json!({"access_key": k.access_key, "name": k.name, "grants": grants_json(k)}))
+            .collect())
+    }
+
+    async fn key_delete(&self, access_key: &str) -> S3Result<Value> {
+        match self
+            .meta
+            .get_access_key(access_key)
+            .await
+            .map_err(meta_err)?
+        {
+            None => return Err(s3_error!(InvalidArgument, "no access key {}", access_key)),
+            Some(k) if k.is_root() => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "{} is a root key; root keys come from the metadata service's configuration",
+                    access_key
+                ));
+            }
+            Some(_) => {}
+        }
+        self.meta
+            .delete_access_key(access_key)
+            .await
+            .map_err(meta_err)?;
+        self.keys.forget(access_key);
+        Ok(json!({"deleted": access_key}))
+    }
+
+    async fn key_grant(&self, params: &[(String, String)]) -> S3Result<Value> {
+        let access_key = required(params, "access_key")?;
+        let bucket = required(params, "bucket")?;
+        let permission = match required(params, "permission")? {
+            "none" => None,
+            p => Some(Permission::parse(p).ok_or_else(|| {
+                s3_error!(
+                    InvalidArgument,
+                    "permission must be read, write, owner or none, not {:?}",
+                    p
+                )
+            })?),
+        };
+        self.meta
+            .set_grant(access_key, bucket, permission)
+            .await
+            .map_err(meta_err)?;
+        self.keys.forget(access_key);
+        Ok(json!({"access_key": access_key, "bucket": bucket,
+                  "permission": permission.map_or("none", Permission::name)}))
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminRoute {
+    fn is_match(
+        &self,
+        _method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _: &mut Extensions,
+    ) -> bool {
+        uri.path() == "/" && params(uri).iter().any(|(k, _)| k == PARAM)
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let Some(credentials) = &req.credentials else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        let key = self
+            .keys
+            .get(&credentials.access_key)
+            .await
+            .map_err(meta_err)?;
+        match key {
+            Some(k) if k.is_root() => Ok(()),
+            _ => Err(s3_error!(AccessDenied, "the admin API needs a root key")),
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let params = params(&req.uri);
+        let op = param(&params, PARAM).unwrap_or_default().to_owned();
+        let reading = matches!(
+            op.as_str(),
+            "status" | "bucket-list" | "bucket-info" | "key-list"
+        );
+        let method_ok = if reading {
+            req.method == Method::GET
+        } else {
+            req.method == Method::POST
+        };
+        if !method_ok && !op.is_empty() {
+            return Err(s3_error!(
+                MethodNotAllowed,
+                "admin operation {} takes {}",
+                op,
+                if reading { "GET" } else { "POST" }
+            ));
+        }
+        tracing::info!(operation = %op, "admin request");
+        let answer = match op.as_str() {
+            "status" => self.status().await?,
+            "bucket-list" => {
+                let buckets = self.meta.list_buckets().await.map_err(meta_err)?;
+                buckets
+                    .iter()
+                    .map(
+                        |b| json!({"name": b.name, "region": b.region, "created_ms": b.created_ms}),
+                    )
+                    .collect()
+            }
+            "bucket-info" => self.bucket_info(required(&params, "bucket")?).await?,
+            "node-drain" | "node-undrain" => {
+                let id = node_id(&params)?;
+                let state = if op == "node-drain" {
+                    NodeState::Draining
+                } else {
+                    NodeState::Active
+                };
+                self.meta
+                    .set_node_state(id, state)
+                    .await
+                    .map_err(meta_err)?;
+                self.refresh_map().await;
+                let label = if op == "node-drain" {
+                    "draining"
+                } else {
+                    "active"
+                };
+                json!({"node": id, "state": label})
+            }
+            "node-remove" => {
+                let force = param(&params, "force") == Some("true");
+                self.node_remove(node_id(&params)?, force).await?
+            }
+            "key-create" => self.key_create(&params).await?,
+            "key-list" => self.key_list().await?,
+            "key-delete" => self.key_delete(required(&params, "access_key")?).await?,
+            "key-grant" => self.key_grant(&params).await?,
+            other => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "unknown admin operation {:?}",
+                    other
+                ));
+            }
+        };
+        json_response(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_parse_as_bucket_and_level() {
+        assert_eq!(
+            parse_grant("photos:read").unwrap(),
+            ("photos".to_owned(), Permission::Read)
+        );
+        assert!(parse_grant("photos").is_err());
+        assert!(parse_grant("photos:admin").is_err());
+        assert!(parse_grant(":read").is_err());
+    }
+}

@@ -1,0 +1,459 @@
+//! `shale admin`: operate a running cluster through a gateway's admin API.
+//!
+//! Every command is one SigV4-signed HTTP request to a gateway
+//! (`/?shale-admin=<operation>`, see `shale_s3_gateway::admin`), made with a
+//! root key, the way the aws CLI signs S3 requests: the endpoint and the
+//! credentials come from flags or from `SHALE_ENDPOINT`, `SHALE_ACCESS_KEY`
+//! and `SHALE_SECRET_KEY`. Answers are JSON; the commands print them as text
+//! (or as JSON with `--json`).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use shale_s3_gateway::sigv4;
+
+/// How long one admin request may take.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `shale admin …`.
+#[derive(Args)]
+pub struct AdminArgs {
+    /// The gateway's S3 endpoint (http only).
+    #[arg(long, env = "SHALE_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+    endpoint: String,
+    /// A root access key.
+    #[arg(long, env = "SHALE_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Its secret.
+    #[arg(long, env = "SHALE_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Region to sign for (the gateway's region).
+    #[arg(long, env = "SHALE_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Print the answer as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// One screen: region, metadata service, nodes with zone, state, last heartbeat, disks, capacity and health.
+    Status,
+    /// Buckets.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+    /// Storage nodes.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Access keys and their per-bucket grants.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The metadata group (talks to the replicas directly): status,
+    /// add-replica, remove-replica, campaign.
+    Metadata(crate::admin_meta::MetadataArgs),
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Every bucket.
+    List,
+    /// A bucket's region, creation time, objects, bytes and grants.
+    Info { bucket: String },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Place no new chunks on the node (it keeps serving reads).
+    Drain { node: u32 },
+    /// Make a draining (or removed) node active again.
+    Undrain { node: u32 },
+    /// Take the node out of the cluster. Refused while it holds chunks.
+    Remove {
+        node: u32,
+        /// Remove it even if it holds chunks (or cannot be asked): they are
+        /// lost from it until the healer rebuilds them elsewhere.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make an access key with grants; prints its secret (once).
+    Create {
+        /// A name for the key.
+        #[arg(long)]
+        name: String,
+        /// BUCKET:read|write|owner (repeat for more buckets).
+        #[arg(long = "grant", value_name = "BUCKET:PERMISSION")]
+        grants: Vec<String>,
+    },
+    /// Every key and its grants (no secrets).
+    List,
+    /// Delete a key (root keys cannot be deleted here).
+    Delete { access_key: String },
+    /// Give a key read, write or owner on a bucket, or take it away (none).
+    Grant {
+        access_key: String,
+        bucket: String,
+        #[arg(value_parser = ["read", "write", "owner", "none"])]
+        permission: String,
+    },
+}
+
+/// Runs one `shale admin` command.
+pub async fn run(args: AdminArgs) -> Result<()> {
+    if let AdminCommand::Metadata(m) = &args.command {
+        return crate::admin_meta::run(m.clone()).await;
+    }
+    if args.access_key.is_none() || args.secret_key.is_none() {
+        bail!(
+            "a root access key is needed: --access-key and --secret-key (or SHALE_ACCESS_KEY and SHALE_SECRET_KEY)"
+        );
+    }
+    let (method, op, params): (&str, &str, Vec<(&str, String)>) = match &args.command {
+        AdminCommand::Metadata(_) => return Ok(()), // answered above
+        AdminCommand::Status => ("GET", "status", vec![]),
+        AdminCommand::Bucket(BucketCommand::List) => ("GET", "bucket-list", vec![]),
+        AdminCommand::Bucket(BucketCommand::Info { bucket }) => {
+            ("GET", "bucket-info", vec![("bucket", bucket.clone())])
+        }
+        AdminCommand::Node(NodeCommand::Drain { node }) => {
+            ("POST", "node-drain", vec![("node", node.to_string())])
+        }
+        AdminCommand::Node(NodeCommand::Undrain { node }) => {
+            ("POST", "node-undrain", vec![("node", node.to_string())])
+        }
+        AdminCommand::Node(NodeCommand::Remove { node, force }) => (
+            "POST",
+            "node-remove",
+            vec![("node", node.to_string()), ("force", force.to_string())],
+        ),
+        AdminCommand::Key(KeyCommand::Create { name, grants }) => {
+            let mut p = vec![("name", name.clone())];
+            p.extend(grants.iter().map(|g| ("grant", g.clone())));
+            ("POST", "key-create", p)
+        }
+        AdminCommand::Key(KeyCommand::List) => ("GET", "key-list", vec![]),
+        AdminCommand::Key(KeyCommand::Delete { access_key }) => (
+            "POST",
+            "key-delete",
+            vec![("access_key", access_key.clone())],
+        ),
+        AdminCommand::Key(KeyCommand::Grant {
+            access_key,
+            bucket,
+            permission,
+        }) => (
+            "POST",
+            "key-grant",
+            vec![
+                ("access_key", access_key.clone()),
+                ("bucket", bucket.clone()),
+                ("permission", permission.clone()),
+            ],
+        ),
+    };
+    let answer = call(&args, method, op, &params).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    match &args.command {
+        AdminCommand::Metadata(_) => {}
+        AdminCommand::Status => print_status(&answer),
+        AdminCommand::Bucket(BucketCommand::List) => {
+            for b in answer.as_array().into_iter().flatten() {
+                println!("{}\t{}", s(&b["name"]), s(&b["region"]));
+            }
+        }
+        AdminCommand::Key(KeyCommand::List) => {
+            for k in answer.as_array().into_iter().flatten() {
+                println!(
+                    "{}\t{}\t{}",
+                    s(&k["access_key"]),
+                    s(&k["name"]),
+                    grants(&k["grants"])
+                );
+            }
+        }
+        AdminCommand::Key(KeyCommand::Create { .. }) => {
+            println!("access key: {}", s(&answer["access_key"]));
+            println!("secret key: {}", s(&answer["secret_key"]));
+            println!("name:       {}", s(&answer["name"]));
+            println!("grants:     {}", grants(&answer["grants"]));
+        }
+        AdminCommand::Bucket(BucketCommand::Info { .. }) => {
+            println!("bucket:   {}", s(&answer["name"]));
+            println!("region:   {}", s(&answer["region"]));
+            println!(
+                "created:  {}",
+                time_of(answer["created_ms"].as_i64().unwrap_or(0))
+            );
+            let more = if answer["counted_all"].as_bool() == Some(false) {
+                " (at least)"
+            } else {
+                ""
+            };
+            println!(
+                "objects:  {}{more}, {}",
+                answer["objects"],
+                bytes(answer["bytes"].as_u64())
+            );
+            let g: Vec<String> = answer["grants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| {
+                    format!(
+                        "{} ({}): {}",
+                        s(&g["access_key"]),
+                        s(&g["name"]),
+                        s(&g["permission"])
+                    )
+                })
+                .collect();
+            println!(
+                "grants:   {}",
+                if g.is_empty() {
+                    "none (root keys only)".to_string()
+                } else {
+                    g.join(", ")
+                }
+            );
+        }
+        AdminCommand::Node(_) | AdminCommand::Key(_) => {
+            println!("ok: {answer}");
+        }
+    }
+    Ok(())
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn grants(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "(no buckets)".into(),
+        Value::Array(a) => a
+            .iter()
+            .map(|g| format!("{}:{}", s(&g["bucket"]), s(&g["permission"])))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+fn bytes(n: Option<u64>) -> String {
+    let Some(n) = n else {
+        return "-".into();
+    };
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn time_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_status(v: &Value) {
+    println!("region:    {}", s(&v["region"]));
+    println!(
+        "metadata:  {} (1 replica; leader {})",
+        s(&v["metadata"]["addr"]),
+        s(&v["metadata"]["leader"])
+    );
+    println!("gateway:   answering (this endpoint)");
+    println!(
+        "map epoch: {} (this gateway places by {})    buckets: {}",
+        v["epoch"], v["gateway_epoch"], v["buckets"]
+    );
+    let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+    let up = nodes.iter().filter(|n| n["up"] == true).count();
+    let (mut cap, mut avail, mut used, mut corrupt) = (0u64, 0u64, 0u64, 0u64);
+    println!();
+    println!(
+        "{:<5} {:<22} {:<10} {:<16} {:>9} {:>9} {:>11} {:>11} {:>8}",
+        "NODE", "ADDRESS", "ZONE", "STATE", "HEARTBEAT", "CHUNKS", "USED", "FREE", "CORRUPT"
+    );
+    for n in &nodes {
+        let disks = n["disks"].as_array().cloned().unwrap_or_default();
+        let chunks: u64 = disks.iter().filter_map(|d| d["chunks"].as_u64()).sum();
+        let u: u64 = disks.iter().filter_map(|d| d["used_bytes"].as_u64()).sum();
+        let a: u64 = disks
+            .iter()
+            .filter_map(|d| d["available_bytes"].as_u64())
+            .sum();
+        let c: u64 = disks
+            .iter()
+            .filter_map(|d| d["capacity_bytes"].as_u64())
+            .sum();
+        let bad = n["corrupt_chunks"].as_u64().unwrap_or(0);
+        used += u;
+        avail += a;
+        cap += c;
+        corrupt += bad;
+        let beat = match n["last_heartbeat_ms_ago"].as_i64() {
+            Some(ms) => format!("{:.1}s ago", ms as f64 / 1000.0),
+            None => "never".into(),
+        };
+        let errors: Vec<String> = disks
+            .iter()
+            .filter_map(|d| {
+                d["error"]
+                    .as_str()
+                    .map(|e| format!("{}: {e}", s(&d["path"])))
+            })
+            .collect();
+        println!(
+            "{:<5} {:<22} {:<10} {:<16} {:>9} {:>9} {:>11} {:>11} {:>8}",
+            s(&n["id"]),
+            s(&n["addr"]),
+            if s(&n["zone"]).is_empty() {
+                "-".into()
+            } else {
+                s(&n["zone"])
+            },
+            s(&n["state"]),
+            beat,
+            chunks,
+            bytes(Some(u)),
+            bytes(Some(a)),
+            bad
+        );
+        for e in errors {
+            println!("      disk error: {e}");
+        }
+    }
+    println!();
+    println!(
+        "nodes: {} ({up} up)   capacity: {}   used by chunks: {}   free: {}   corrupt chunks: {corrupt}",
+        nodes.len(),
+        bytes(Some(cap)),
+        bytes(Some(used)),
+        bytes(Some(avail)),
+    );
+}
+
+/// Sends one signed admin request and returns its JSON answer.
+async fn call(
+    args: &AdminArgs,
+    method: &str,
+    op: &str,
+    params: &[(&str, String)],
+) -> Result<Value> {
+    let endpoint = args.endpoint.trim_end_matches('/');
+    let Some(authority) = endpoint.strip_prefix("http://") else {
+        bail!("--endpoint {endpoint}: shale admin speaks http:// only");
+    };
+    let mut query: Vec<(&str, &str)> = vec![("shale-admin", op)];
+    query.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
+    let now = time::OffsetDateTime::now_utc();
+    let amz_date = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .context("formatting the date")?;
+    let payload_hash = sigv4::sha256_hex(b"");
+    let headers = [
+        ("host", authority),
+        ("x-amz-date", amz_date.as_str()),
+        ("x-amz-content-sha256", payload_hash.as_str()),
+    ];
+    let key = sigv4::SigningKey::new(
+        args.secret_key.as_deref().unwrap_or_default(), &amz_date[..8], &args.region, "s3");
+    let (authorization, _) = sigv4::authorization(
+        args.access_key.as_deref().unwrap_or_default(),
+        &key,
+        &amz_date,
+        &sigv4::Request {
+            method,
+            path: "/",
+            query: &query,
+            headers: &headers,
+            payload_hash: &payload_hash,
+        },
+    );
+    let query_string = query
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                sigv4::uri_encode(k, false),
+                sigv4::uri_encode(v, false)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{endpoint}/?{query_string}"))
+        .header("authorization", authorization);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .context("building the request")?;
+    let client = shale_common::rpc::http_client();
+    let exchange = async {
+        let resp = client
+            .request(request)
+            .await
+            .with_context(|| format!("{endpoint}: cannot reach the gateway"))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .context("reading the answer")?
+            .to_bytes();
+        anyhow::Ok((status, body))
+    };
+    let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .with_context(|| format!("{endpoint}: no answer within {TIMEOUT:?}"))??;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body);
+        let field = |name: &str| {
+            text.split(&format!("<{name}>"))
+                .nth(1)
+                .and_then(|t| t.split(&format!("</{name}>")).next())
+                .map(str::to_owned)
+        };
+        match (field("Code"), field("Message")) {
+            (Some(code), Some(message)) => bail!("{op}: {code}: {message} (HTTP {status})"),
+            (Some(code), None) => bail!("{op}: {code} (HTTP {status})"),
+            _ => bail!("{op}: HTTP {status}: {text}"),
+        }
+    }
+    serde_json::from_slice(&body).with_context(|| format!("{op}: the answer is not JSON"))
+}
