@@ -55,7 +55,7 @@ pub fn place<'a>(segment_key: &str, nodes: &'a [NodeInfo], count: usize) -> Vec<
             if chosen.len() == count {
                 break;
             }
-            let held = per_zone.entry(domain(*n)).or_default();
+            let held = per_zone.entry(domain(n)).or_default();
             if !taken[i] && *held < round {
                 *held += 1;
                 taken[i] = true;
