@@ -919,6 +919,38 @@ mod tests {
             .collect()
     }
 
+    #[tokio::test]
+    async fn a_stalled_chunk_write_is_abandoned_once_the_quorum_is_durable() {
+        type Write = std::pin::Pin<
+            Box<dyn std::future::Future<Output = (usize, bool, Option<NodeId>)> + Send>,
+        >;
+        let mut writes: Vec<Write> = (0..5usize)
+            .map(|i| Box::pin(async move { (i, true, None) }) as Write)
+            .collect();
+        writes.push(Box::pin(futures::future::pending()));
+        let done = tokio::time::timeout(
+            Duration::from_secs(10),
+            wait_for_writes(writes, 5, Duration::from_millis(50)),
+        )
+        .await
+        .expect("never waits for the stalled write");
+        let mut shards: Vec<usize> = done.iter().map(|d| d.0).collect();
+        shards.sort_unstable();
+        assert_eq!(shards, vec![0, 1, 2, 3, 4]);
+
+        // Below the quorum every write is waited for (none is abandoned).
+        let writes: Vec<Write> = (0..6usize)
+            .map(|i| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
+                    (i, i < 2, None)
+                }) as Write
+            })
+            .collect();
+        let done = wait_for_writes(writes, 5, Duration::from_millis(1)).await;
+        assert_eq!(done.len(), 6);
+    }
+
     #[test]
     fn chunk_ids_carry_their_start_time() {
         let before = unix_ms();

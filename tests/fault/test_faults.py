@@ -56,11 +56,11 @@ def test_1_storage_node_killed_mid_stream_and_restarted(make_cluster, seed):
     work = Workload(c, new_bucket(c, "kill-node"), seed)
     before = c.status()["heal"]
     work.start()
-    work.wait_writes(10)
+    work.wait_writes(20)
     c.nodes[2].kill9()  # mid-stream: the workload keeps writing
-    work.wait_writes(15)
+    work.wait_writes(25)
     c.restart_node(2)
-    work.wait_writes(5)
+    work.wait_writes(10)
     work.stop()
     assert not work.read_errors, work.read_errors
     assert not work.write_errors, work.write_errors
@@ -153,7 +153,7 @@ def test_2_gateway_killed_mid_upload(make_cluster, seed):
 def test_4_bitrot_on_two_nodes(make_cluster, seed):
     c = make_cluster()
     work = Workload(c, new_bucket(c, "bitrot"), seed)
-    work.run(40)
+    work.run(60)
     before = c.status()["heal"]
     rng = random.Random(seed)
     flipped = 0
@@ -175,7 +175,7 @@ def test_4_bitrot_on_two_nodes(make_cluster, seed):
 def test_5_disk_loss_is_rebuilt_in_place(make_cluster, seed):
     c = make_cluster()
     work = Workload(c, new_bucket(c, "disk-loss"), seed)
-    work.run(40)
+    work.run(60)
     before = c.status()["heal"]
     lost = len(c.records(4))
     c.nodes[4].kill9()
@@ -195,7 +195,7 @@ def test_5b_node_lost_for_good_is_rebuilt_elsewhere(make_cluster, seed):
     # Seven nodes: every segment has one node without a chunk of it.
     c = make_cluster(nodes=7, lost_after=3)
     work = Workload(c, new_bucket(c, "node-lost"), seed)
-    work.run(30)
+    work.run(50)
     before = c.status()["heal"]
     c.nodes[7].kill9()  # never comes back
     work.run(10)
@@ -247,14 +247,15 @@ def _unmount_tmpfs(tmp_path, make_cluster):
 def test_7_paused_node_slows_nothing(make_cluster, seed):
     c = make_cluster()
     work = Workload(c, new_bucket(c, "sigstop"), seed)
-    work.run(30)
+    work.run(50)
     before = c.status()["heal"]
     c.nodes[5].pause()
     try:
         # Reads and writes go on with node 5 stopped. A client whose read
-        # timeout is far below the node's (or the gateway's) own timeouts
-        # fails if any request waits for the stopped node.
-        work.s3 = c.client(retries=1, read_timeout=4)
+        # timeout (8 s) is below what waiting for the stopped node costs
+        # (GET 10 s, PUT 30 s without hedging) fails if any request waits
+        # for it.
+        work.s3 = c.client(retries=1, read_timeout=8)
         started = time.monotonic()
         for _ in range(15):
             work.read_one()
