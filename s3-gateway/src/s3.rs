@@ -1995,6 +1995,42 @@ impl S3 for Gateway {
         }))
     }
 
+    /// The bucket owner pays, always: setting that again succeeds;
+    /// Requester Pays is not supported.
+    async fn put_bucket_request_payment(
+        &self,
+        req: S3Request<PutBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<PutBucketRequestPaymentOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket).await?;
+        let payer = input.request_payment_configuration.payer;
+        if payer.as_str() != Payer::BUCKET_OWNER {
+            return Err(s3_error!(
+                NotImplemented,
+                "Requester Pays buckets are not supported by this server"
+            ));
+        }
+        Ok(S3Response::new(PutBucketRequestPaymentOutput {}))
+    }
+
+    /// Every object is in the STANDARD class, which has nothing to
+    /// restore: S3's answer for such an object.
+    async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        let input = req.input;
+        check_version(input.version_id.as_deref())?;
+        self.meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        Err(s3_error!(
+            InvalidObjectState,
+            "Restore is not allowed for the object's current storage class"
+        ))
+    }
+
     /// Object Lock is not supported: no bucket has its configuration.
     async fn get_object_lock_configuration(
         &self,

@@ -111,6 +111,19 @@ def test_absent_configurations_answer_s3s_404s(server, s3, bucket):
         with pytest.raises(ClientError) as e:
             call(Bucket=bucket, Key="k")
         assert_client_error(e, 400, "InvalidRequest")
+    # STANDARD objects have nothing to restore.
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket=bucket, Key="k", RestoreRequest={"Days": 1})
+    assert_client_error(e, 403, "InvalidObjectState")
+    # The owner pays, always; Requester Pays is refused.
+    s3.put_bucket_request_payment(Bucket=bucket, RequestPaymentConfiguration={
+        "Payer": "BucketOwner"})
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_request_payment(
+            Bucket=bucket, RequestPaymentConfiguration={"Payer": "Requester"})
+    assert_client_error(e, 501, "NotImplemented")
+    assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == \
+        "BucketOwner"
     # On a bucket that does not exist, each says so first.
     missing = unique_bucket_name("nobucket")
     for call in (s3.get_bucket_policy, s3.get_bucket_lifecycle_configuration,
