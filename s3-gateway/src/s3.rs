@@ -2044,6 +2044,42 @@ impl S3 for Gateway {
         }))
     }
 
+    /// The bucket owner pays, always: setting that again succeeds;
+    /// Requester Pays is not supported.
+    async fn put_bucket_request_payment(
+        &self,
+        req: S3Request<PutBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<PutBucketRequestPaymentOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket).await?;
+        let payer = input.request_payment_configuration.payer;
+        if payer.as_str() != Payer::BUCKET_OWNER {
+            return Err(s3_error!(
+                NotImplemented,
+                "Requester Pays buckets are not supported by this server"
+            ));
+        }
+        Ok(S3Response::new(PutBucketRequestPaymentOutput {}))
+    }
+
+    /// Every object is in the STANDARD class, which has nothing to
+    /// restore: S3's answer for such an object.
+    async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        let input = req.input;
+        check_version(input.version_id.as_deref())?;
+        self.meta
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(meta_err)?;
+        Err(s3_error!(
+            InvalidObjectState,
+            "Restore is not allowed for the object's current storage class"
+        ))
+    }
+
     /// Object Lock is not supported: no bucket has its configuration.
     async fn get_object_lock_configuration(
         &self,
@@ -2053,6 +2089,147 @@ impl S3 for Gateway {
         Err(s3_error!(
             ObjectLockConfigurationNotFoundError,
             "Object Lock configuration does not exist for this bucket"
+        ))
+    }
+
+    /// As S3 answers for every bucket it creates today: ACLs disabled,
+    /// the bucket owner owns every object ([`acl`]).
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+            ownership_controls: Some(OwnershipControls {
+                rules: vec![OwnershipControlsRule {
+                    object_ownership: ObjectOwnership::from_static(
+                        ObjectOwnership::BUCKET_OWNER_ENFORCED,
+                    ),
+                }],
+            }),
+        }))
+    }
+
+    /// Nothing in Shale is public (no anonymous access, no ACL grants, no
+    /// policies): every block is on, as on new S3 buckets.
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetPublicAccessBlockOutput {
+            public_access_block_configuration: Some(PublicAccessBlockConfiguration {
+                block_public_acls: Some(true),
+                block_public_policy: Some(true),
+                ignore_public_acls: Some(true),
+                restrict_public_buckets: Some(true),
+            }),
+        }))
+    }
+
+    /// Without a policy there is no policy status (S3's answer too).
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            NoSuchBucketPolicy,
+            "The bucket policy does not exist"
+        ))
+    }
+
+    /// Static website hosting is not supported: no bucket has it.
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            NoSuchWebsiteConfiguration,
+            "The specified bucket does not have a website configuration"
+        ))
+    }
+
+    /// Server access logging is off (an empty BucketLoggingStatus).
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketLoggingOutput::default()))
+    }
+
+    /// No event notifications (an empty NotificationConfiguration).
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(
+            GetBucketNotificationConfigurationOutput::default(),
+        ))
+    }
+
+    /// Transfer acceleration was never set (no Status).
+    async fn get_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<GetBucketAccelerateConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketAccelerateConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(
+            GetBucketAccelerateConfigurationOutput::default(),
+        ))
+    }
+
+    /// Bucket replication is not configured on any bucket yet.
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            ReplicationConfigurationNotFoundError,
+            "The replication configuration was not found"
+        ))
+    }
+
+    /// Objects are stored without server-side encryption, so a bucket has
+    /// no default encryption configuration (S3's 404 for that case).
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        let mut e = s3_error!(
+            ServerSideEncryptionConfigurationNotFoundError,
+            "The server side encryption configuration was not found"
+        );
+        e.set_status_code(http::StatusCode::NOT_FOUND);
+        Err(e)
+    }
+
+    /// Retention needs Object Lock, which no bucket has.
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            InvalidRequest,
+            "Bucket is missing Object Lock Configuration"
+        ))
+    }
+
+    /// Legal holds need Object Lock, which no bucket has.
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Err(s3_error!(
+            InvalidRequest,
+            "Bucket is missing Object Lock Configuration"
         ))
     }
 

@@ -83,6 +83,47 @@ def test_absent_configurations_answer_s3s_404s(server, s3, bucket):
         "ResponseMetadata"]["HTTPStatusCode"] == 204
     assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == \
         "BucketOwner"
+    # The settings S3 gives a bucket it creates today.
+    assert s3.get_bucket_ownership_controls(Bucket=bucket)[
+        "OwnershipControls"] == {
+            "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert s3.get_public_access_block(Bucket=bucket)[
+        "PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=bucket)
+    assert "Status" not in s3.get_bucket_accelerate_configuration(
+        Bucket=bucket)
+    notif = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert not any(k.endswith("Configurations") for k in notif), notif
+    for call, code in [
+            (s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
+            (s3.get_bucket_replication,
+             "ReplicationConfigurationNotFoundError"),
+            (s3.get_bucket_encryption,
+             "ServerSideEncryptionConfigurationNotFoundError"),
+            (s3.get_bucket_policy_status, "NoSuchBucketPolicy")]:
+        with pytest.raises(ClientError) as e:
+            call(Bucket=bucket)
+        assert_client_error(e, 404, code)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    for call in (s3.get_object_retention, s3.get_object_legal_hold):
+        with pytest.raises(ClientError) as e:
+            call(Bucket=bucket, Key="k")
+        assert_client_error(e, 400, "InvalidRequest")
+    # STANDARD objects have nothing to restore.
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket=bucket, Key="k", RestoreRequest={"Days": 1})
+    assert_client_error(e, 403, "InvalidObjectState")
+    # The owner pays, always; Requester Pays is refused.
+    s3.put_bucket_request_payment(Bucket=bucket, RequestPaymentConfiguration={
+        "Payer": "BucketOwner"})
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_request_payment(
+            Bucket=bucket, RequestPaymentConfiguration={"Payer": "Requester"})
+    assert_client_error(e, 501, "NotImplemented")
+    assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == \
+        "BucketOwner"
     # On a bucket that does not exist, each says so first.
     missing = unique_bucket_name("nobucket")
     for call in (s3.get_bucket_policy, s3.get_bucket_lifecycle_configuration,

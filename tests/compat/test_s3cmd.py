@@ -5,6 +5,7 @@ bytes, listings and answers checked on the server side with boto3."""
 import re
 import shutil
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -191,7 +192,6 @@ def test_cp_mv_modify_and_signurl(server, s3, s3cmd, tmp_path):
 
     url = s3cmd("signurl", f"s3://{name}/a.bin", "+300").stdout.strip()
     assert url.startswith(f"http://127.0.0.1:{server.port}/"), url
-    import urllib.request
     with urllib.request.urlopen(url, timeout=30) as resp:
         assert resp.status == 200
         assert resp.read() == body
