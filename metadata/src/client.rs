@@ -182,7 +182,7 @@ impl MetaClient {
                     self.set_leader(None);
                     target = self.addrs[next % self.addrs.len()].clone();
                     next += 1;
-                    if next % self.addrs.len() == 0 {
+                    if next.is_multiple_of(self.addrs.len()) {
                         tokio::time::sleep(RETRY_PAUSE).await;
                     }
                 }

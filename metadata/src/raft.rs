@@ -25,6 +25,10 @@
 //!   column families, kept in a file next to the database; installing one
 //!   replaces those column families in one synced batch.
 
+// openraft's traits return its `StorageError` (224 bytes); the private
+// helpers return the same type rather than boxing and unboxing it.
+#![allow(clippy::result_large_err)]
+
 use crate::store::{
     CF_RAFT_APPLIED, CF_RAFT_DEDUP, CF_RAFT_DEDUP_AGE, CF_RAFT_LOG, CF_RAFT_STATE,
     CF_STATE_MACHINE, MetaStore,
@@ -325,11 +329,14 @@ pub struct StateMachine {
     snapshot_path: PathBuf,
 }
 
+/// One RocksDB row: key, value.
+type Row = (Vec<u8>, Vec<u8>);
+
 /// A snapshot's contents: every row of the state machine's column families.
 #[derive(Serialize, Deserialize)]
 struct SnapshotRows {
     /// (column family, rows in key order).
-    families: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    families: Vec<(String, Vec<Row>)>,
 }
 
 /// The snapshot file: its meta and its data.

@@ -13,14 +13,17 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// Bound on each wait for the group to reach a state.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// A running replica: its stop signal and its task.
+type Running = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ServeError>>,
+);
+
 struct Member {
     id: u64,
     addr: String,
     dir: PathBuf,
-    running: Option<(
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<Result<(), ServeError>>,
-    )>,
+    running: Option<Running>,
 }
 
 fn tuning() -> RaftTuning {
@@ -82,9 +85,7 @@ async fn leader(client: &MetaClient, members: &[Member]) -> u64 {
             if s.state == "Leader" {
                 leader = Some(s.id);
             }
-            if s.leader.is_none() {
-                return None;
-            }
+            s.leader?;
             if leader.is_some() && s.leader != leader {
                 return None;
             }
@@ -196,15 +197,15 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
         let client = &client;
 
         // Election: the group forms and agrees on one leader.
-        let first = leader(&client, &members).await;
+        let first = leader(client, &members).await;
         let status = client.raft_status(&members[0].addr).await.unwrap();
         assert_eq!(status.members.len(), 3);
         assert!(status.members.iter().all(|r| r.voter));
 
         // Replication: writes through the leader reach every replica.
         client.create_bucket("b", "r").await.unwrap();
-        put_many(&client, 0, 30).await;
-        check_all(&client, 30).await;
+        put_many(client, 0, 30).await;
+        check_all(client, 30).await;
         let applied = client
             .raft_status(&members[first as usize - 1].addr)
             .await
@@ -212,7 +213,7 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
             .applied
             .unwrap();
         for m in &members {
-            caught_up(&client, &m.addr, applied).await;
+            caught_up(client, &m.addr, applied).await;
         }
         // A follower refuses to answer and names the leader.
         let follower = members.iter().find(|m| m.id != first).unwrap();
@@ -230,11 +231,11 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
         // Losing the leader: a new one is elected, and every acknowledged
         // write is readable through it; writes go on.
         stop(&mut members[first as usize - 1]).await;
-        let second = leader(&client, &members).await;
+        let second = leader(client, &members).await;
         assert_ne!(second, first);
-        check_all(&client, 30).await;
-        put_many(&client, 30, 60).await;
-        check_all(&client, 60).await;
+        check_all(client, 30).await;
+        put_many(client, 30, 60).await;
+        check_all(client, 60).await;
 
         // A wiped replica (the old leader, restarted with no data) catches
         // up from a snapshot: the log behind the snapshot is purged.
@@ -242,13 +243,13 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
         wipe(&old.dir);
         let l = TcpListener::bind(&old.addr).await.unwrap();
         start(old, l, &peers);
-        put_many(&client, 60, 120).await;
+        put_many(client, 60, 120).await;
         let leader_status = client
             .raft_status(&members[second as usize - 1].addr)
             .await
             .unwrap();
         caught_up(
-            &client,
+            client,
             &members[first as usize - 1].addr,
             leader_status.applied.unwrap(),
         )
@@ -267,7 +268,7 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
             (s.state == "Leader").then_some(())
         })
         .await;
-        check_all(&client, 120).await;
+        check_all(client, 120).await;
 
         for m in members.iter_mut() {
             stop(m).await;
