@@ -389,7 +389,11 @@ async fn call(
         ("x-amz-content-sha256", payload_hash.as_str()),
     ];
     let key = sigv4::SigningKey::new(
-        args.secret_key.as_deref().unwrap_or_default(), &amz_date[..8], &args.region, "s3");
+        args.secret_key.as_deref().unwrap_or_default(),
+        &amz_date[..8],
+        &args.region,
+        "s3",
+    );
     let (authorization, _) = sigv4::authorization(
         args.access_key.as_deref().unwrap_or_default(),
         &key,

@@ -15,8 +15,8 @@
 //! Must never: write a metadata row naming chunks before those chunks are
 //! durable; buffer a whole object; answer with bytes it could not verify.
 
-pub mod acl;
 pub mod access;
+pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod checksum;

@@ -16,8 +16,8 @@ use shale_metadata::{
     ObjectRow, PartRow, Permission, Upload, UploadChecksum,
 };
 
-use crate::acl;
 use crate::access::Caller;
+use crate::acl;
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, WriteTarget};
