@@ -176,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn candidates_are_active_up_nodes_with_room_and_down_or_draining_ones_stand_by() {
+    fn candidates_are_active_up_nodes_with_room_and_down_draining_or_full_ones_stand_by() {
         use shale_metadata::{NodeHealth, NodeRecord, NodeState};
         let record = |id: u32, state: NodeState, last: i64| NodeRecord {
             info: NodeInfo {
@@ -209,7 +209,8 @@ mod tests {
         let (usable, standby) = candidates(&view, &[5]);
         let ids = |v: &[NodeInfo]| v.iter().map(|n| n.id).collect::<Vec<_>>();
         assert_eq!(ids(&usable), [1, 6]);
-        assert_eq!(ids(&standby), [2, 3]);
+        // Node 5 is full: it keeps a place only as an unwritten chunk.
+        assert_eq!(ids(&standby), [2, 3, 5]);
     }
 
     fn nodes(n: u32) -> Vec<NodeInfo> {
