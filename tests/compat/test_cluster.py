@@ -6,48 +6,32 @@ reads through the gateway; a storage node killed with SIGKILL leaves every
 object readable byte for byte and new writes still succeed.
 """
 
-import os
 import signal
-import socket
 import subprocess
-import time
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import (LOOPBACK, MIB, READY_TIMEOUT, free_port, random_bytes,
+from conftest import (LOOPBACK, MIB, free_port, random_bytes,
                       shale_bin, unique_bucket_name)
+from roles import RoleProcesses
 
 ACCESS_KEY = "AKSHCLUSTERTEST00001"
 SECRET_KEY = "cluster-test-secret-key-0123456789abcdef"
 
 
-class Cluster:
+class Cluster(RoleProcesses):
     def __init__(self, root):
-        self.root = root
-        self.procs = {}
+        super().__init__(root, ACCESS_KEY, SECRET_KEY)
         self.meta_port = free_port()
         self.gateway_port = free_port()
         self.node_ports = {n: free_port() for n in range(1, 7)}
 
-    def write(self, name, text):
-        path = self.root / name
-        path.write_text(text)
-        return path
-
-    def spawn(self, name, role, config):
-        env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=ACCESS_KEY,
-                   SHALE_ROOT_SECRET_KEY=SECRET_KEY)
-        log = open(self.root / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen(
-            [str(shale_bin()), role, "--config", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-
     def start(self):
         meta = self.write("metadata.toml", f'listen = "{LOOPBACK}:{self.meta_port}"\n'
                                            f'path = "{self.root / "meta"}"\n')
-        self.spawn("metadata", "metadata", meta)
+        self.spawn("metadata", ["metadata", "--config", str(meta)])
         for n, port in self.node_ports.items():
             cfg = self.write(f"node-{n}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n'
@@ -55,53 +39,14 @@ class Cluster:
                 f"node_id = {n}\n"
                 f'zone = "z{n}"\n\n[node]\n'
                 f'disks = ["{self.root / f"node-{n}"}"]\n'))
-            self.spawn(f"node-{n}", "storage-node", cfg)
+            self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
         gw = self.write("gateway.toml", (
             f'listen = "{LOOPBACK}:{self.gateway_port}"\n\n[gateway]\n'
             f'region = "us-east-1"\nmetadata_addr = "{LOOPBACK}:{self.meta_port}"\n'))
         # The gateway reads the cluster map once at start: after the nodes.
-        self.wait_registered()
-        self.spawn("gateway", "gateway", gw)
+        self.wait_logged([f"node-{n}" for n in self.node_ports], b"listening")
+        self.spawn("gateway", ["gateway", "--config", str(gw)])
         self.wait_port(self.gateway_port)
-
-    def wait_port(self, port):
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            for name, p in self.procs.items():
-                if p.poll() is not None:
-                    raise AssertionError(f"{name} exited {p.returncode}\n{self.log(name)}")
-            try:
-                with socket.create_connection((LOOPBACK, port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"port {port} not listening")
-
-    def wait_registered(self):
-        for name in [f"node-{n}" for n in self.node_ports]:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while b"listening" not in (self.root / f"{name}.log").read_bytes():
-                if self.procs[name].poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"{name} did not start\n{self.log(name)}")
-                time.sleep(0.1)
-
-    def log(self, name):
-        path = self.root / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def kill(self, name, sig=signal.SIGKILL):
-        p = self.procs[name]
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
-
-    def stop(self):
-        for name in list(self.procs):
-            self.kill(name, signal.SIGTERM)
 
     def client(self):
         return boto3.client(

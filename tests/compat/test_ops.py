@@ -10,9 +10,6 @@ fixed time to let something happen.
 
 import http.client
 import json
-import os
-import signal
-import socket
 import subprocess
 import time
 
@@ -21,9 +18,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import (LOOPBACK, MIB, READY_TIMEOUT, _client_env,
+from conftest import (LOOPBACK, MIB, _client_env,
                       aws_cli_command, error_code, free_port, random_bytes,
                       shale_bin, unique_bucket_name)
+from roles import RoleProcesses
 
 ACCESS_KEY = "AKSHOPSTEST000000001"
 SECRET_KEY = "ops-test-secret-key-0123456789abcdefghij"
@@ -33,32 +31,18 @@ DOWN_AFTER_MS = 1500
 NOTICE_TIMEOUT = 30.0
 
 
-class OpsCluster:
+class OpsCluster(RoleProcesses):
     def __init__(self, root):
-        self.root = root
-        self.procs = {}
+        super().__init__(root, ACCESS_KEY, SECRET_KEY)
         self.meta_port = free_port()
         self.gateway_ports = [free_port(), free_port()]
         self.node_ports = {n: free_port() for n in range(1, 7)}
-
-    def write(self, name, text):
-        path = self.root / name
-        path.write_text(text)
-        return path
-
-    def spawn(self, name, *args):
-        env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=ACCESS_KEY,
-                   SHALE_ROOT_SECRET_KEY=SECRET_KEY)
-        log = open(self.root / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen(
-            [str(shale_bin()), *args], stdout=log, stderr=subprocess.STDOUT,
-            env=env)
 
     def start(self):
         meta = self.write("metadata.toml",
                           f'listen = "{LOOPBACK}:{self.meta_port}"\n'
                           f'path = "{self.root / "meta"}"\n')
-        self.spawn("metadata", "metadata", "--config", str(meta))
+        self.spawn("metadata", ["metadata", "--config", str(meta)])
         for n, port in self.node_ports.items():
             cfg = self.write(f"node-{n}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n'
@@ -68,55 +52,16 @@ class OpsCluster:
                 f"[heartbeat]\ninterval_ms = {HEARTBEAT_MS}\n"
                 f"down_after_ms = {DOWN_AFTER_MS}\n\n[node]\n"
                 f'disks = ["{self.root / f"node-{n}"}"]\n'))
-            self.spawn(f"node-{n}", "storage-node", "--config", str(cfg))
+            self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
         self.wait_logged([f"node-{n}" for n in self.node_ports], b"listening")
         for i, port in enumerate(self.gateway_ports):
             gw = self.write(f"gateway-{i}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n\n[gateway]\n'
                 f'region = "us-east-1"\n'
                 f'metadata_addr = "{LOOPBACK}:{self.meta_port}"\n'))
-            self.spawn(f"gateway-{i}", "gateway", "--config", str(gw))
+            self.spawn(f"gateway-{i}", ["gateway", "--config", str(gw)])
         for port in self.gateway_ports:
             self.wait_port(port)
-
-    def wait_port(self, port):
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            for name, p in self.procs.items():
-                if p.poll() is not None and p.returncode != -signal.SIGKILL:
-                    raise AssertionError(f"{name} exited {p.returncode}\n{self.log(name)}")
-            try:
-                with socket.create_connection((LOOPBACK, port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"port {port} not listening")
-
-    def wait_logged(self, names, text):
-        for name in names:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while text not in (self.root / f"{name}.log").read_bytes():
-                if self.procs[name].poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"{name} did not start\n{self.log(name)}")
-                time.sleep(0.1)
-
-    def log(self, name):
-        path = self.root / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def kill(self, name, sig=signal.SIGKILL):
-        p = self.procs[name]
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
-
-    def stop(self):
-        for name in list(self.procs):
-            self.kill(name, signal.SIGTERM)
 
     def endpoint(self, i=0):
         return f"http://{LOOPBACK}:{self.gateway_ports[i]}"

@@ -9,10 +9,8 @@ restarted with its data wiped: it catches up (from a snapshot, the log
 behind it being purged) and becomes the leader itself.
 """
 
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -21,7 +19,8 @@ import time
 import boto3
 from botocore.config import Config
 
-from conftest import READY_TIMEOUT, random_bytes, shale_bin, unique_bucket_name
+from conftest import random_bytes, shale_bin, unique_bucket_name
+from roles import RoleProcesses
 
 ACCESS_KEY = "AKSHRAFTTEST00000001"
 SECRET_KEY = "raft-test-secret-key-0123456789abcdefgh"
@@ -36,26 +35,13 @@ def free_port(host):
         return s.getsockname()[1]
 
 
-class RaftCluster:
+class RaftCluster(RoleProcesses):
     def __init__(self, root):
-        self.root = root
-        self.procs = {}
+        super().__init__(root, ACCESS_KEY, SECRET_KEY)
         self.meta = {i: f"127.0.0.{i}:{free_port(f'127.0.0.{i}')}" for i in (1, 2, 3)}
         self.gateway_port = free_port(GATEWAY_HOST)
         self.node_ports = {n: free_port(GATEWAY_HOST) for n in range(1, 7)}
         self.meta_list = ",".join(self.meta.values())
-
-    def write(self, name, text):
-        path = self.root / name
-        path.write_text(text)
-        return path
-
-    def spawn(self, name, args):
-        env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=ACCESS_KEY,
-                   SHALE_ROOT_SECRET_KEY=SECRET_KEY)
-        log = open(self.root / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([str(shale_bin())] + args,
-                                            stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def meta_dir(self, i):
         return self.root / f"meta-{i}"
@@ -70,13 +56,13 @@ class RaftCluster:
             # from a snapshot.
             "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 100\nlogs_to_keep = 10\n\n"
             + peers))
-        self.spawn(f"meta-{i}", ["metadata", "--config", str(cfg)])
+        self.spawn(f"meta-{i}", append=True, args=["metadata", "--config", str(cfg)])
 
     def start(self):
         for i in self.meta:
             self.start_meta(i)
         for i in self.meta:
-            self.wait_log(f"meta-{i}", b"listening")
+            self.wait_logged([f"meta-{i}"], b"listening")
         meta_toml = "[" + ", ".join(f'"{a}"' for a in self.meta.values()) + "]"
         for n, port in self.node_ports.items():
             cfg = self.write(f"node-{n}.toml", (
@@ -84,39 +70,14 @@ class RaftCluster:
                 f"metadata = {meta_toml}\n"
                 f"node_id = {n}\n\n[node]\n"
                 f'disks = ["{self.root / f"node-{n}"}"]\n'))
-            self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
+            self.spawn(f"node-{n}", append=True, args=["storage-node", "--config", str(cfg)])
         for n in self.node_ports:
-            self.wait_log(f"node-{n}", b"listening")
+            self.wait_logged([f"node-{n}"], b"listening")
         gw = self.write("gateway.toml", (
             f'listen = "{GATEWAY_HOST}:{self.gateway_port}"\n\n[gateway]\n'
             f'region = "us-east-1"\nmetadata_addr = {meta_toml}\n'))
-        self.spawn("gateway", ["gateway", "--config", str(gw)])
-        self.wait_log("gateway", b"shale gateway")
-
-    def wait_log(self, name, needle):
-        deadline = time.monotonic() + READY_TIMEOUT
-        while needle not in (self.root / f"{name}.log").read_bytes():
-            if self.procs[name].poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not start\n{self.log(name)}")
-            time.sleep(0.1)
-
-    def log(self, name):
-        path = self.root / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-    def kill(self, name, sig=signal.SIGKILL):
-        p = self.procs[name]
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
-
-    def stop(self):
-        for name in list(self.procs):
-            self.kill(name, signal.SIGTERM)
+        self.spawn("gateway", append=True, args=["gateway", "--config", str(gw)])
+        self.wait_logged(["gateway"], b"shale gateway")
 
     def admin(self, *args, addrs=None):
         r = subprocess.run(
