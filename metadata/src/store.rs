@@ -75,21 +75,8 @@ pub(crate) const CF_STATE_MACHINE: [&str; 11] = [
     CF_RAFT_DEDUP,
     CF_RAFT_DEDUP_AGE,
 ];
-const CF_NAMES: [&str; 13] = [
-    CF_RAFT_LOG,
-    CF_RAFT_STATE,
-    CF_RAFT_APPLIED,
-    CF_RAFT_DEDUP,
-    CF_RAFT_DEDUP_AGE,
-    CF_BUCKETS,
-    CF_OBJECTS,
-    CF_UPLOADS,
-    CF_PARTS,
-    CF_ACCESS_KEYS,
-    CF_CLUSTER,
-    CF_GC_QUEUE,
-    CF_BUCKET_CONFIG,
-];
+/// Column families of the Raft log store, kept out of snapshots.
+const CF_LOG_STORE: [&str; 2] = [CF_RAFT_LOG, CF_RAFT_STATE];
 
 /// The stripe that serialises changes of the cluster map (no bucket is
 /// named with a NUL, so no object key shares its identity).
@@ -269,7 +256,14 @@ impl MetaStore {
         opts.create_missing_column_families(true);
         opts.set_compression_type(DBCompressionType::Lz4);
         opts.set_bottommost_compression_type(DBCompressionType::Zstd);
-        let mut names: Vec<String> = CF_NAMES.iter().map(|s| s.to_string()).collect();
+        // Every column family is either replicated state or log store, so a
+        // new one cannot be opened without landing in one list (and so in
+        // snapshots, or deliberately not).
+        let mut names: Vec<String> = CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .map(|s| s.to_string())
+            .collect();
         if let Ok(existing) = DB::list_cf(&opts, path) {
             for name in existing {
                 if name != "default" && !names.contains(&name) {
