@@ -95,6 +95,10 @@ struct DevArgs {
     /// leave less are refused (PUTs answer 507 InsufficientStorage).
     #[arg(long, default_value_t = shale_storage_node::service::DEFAULT_RESERVE_BYTES)]
     node_reserve_bytes: u64,
+    /// Address of the Prometheus `/metrics` endpoint of every role in the
+    /// process (none when absent).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
     /// Domain for virtual-host-style addressing: `BUCKET.DOMAIN` (any port)
     /// addresses BUCKET. Repeat for several domains. Path-style works on any
     /// host either way.
@@ -210,6 +214,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     let data_dir = args.data_dir.canonicalize()?;
     let creds = root_credentials(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    roles::start_metrics(args.metrics_addr, &stop_rx).await?;
     let mut tasks = Vec::new();
 
     let meta_listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -234,6 +239,7 @@ async fn dev(args: DevArgs) -> Result<()> {
                 pause_secs: args.scrub_pause_secs,
             },
             reserve_bytes: args.node_reserve_bytes,
+            node_id: Some(id),
             ..Default::default()
         };
         tasks.push(tokio::spawn(shale_storage_node::serve(

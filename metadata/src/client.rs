@@ -53,10 +53,14 @@ impl MetaClient {
     pub async fn call(&self, req: &MetaRequest) -> Result<MetaResponse> {
         let body = postcard::to_stdvec(req)
             .map_err(|e| MetaError::Internal(format!("encoding request: {e}")))?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(&self.rpc_uri)
-            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .header(http::header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(id) = shale_common::rpc::request_id() {
+            request = request.header(shale_common::rpc::REQUEST_ID_HEADER, id);
+        }
+        let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| MetaError::Unavailable(format!("bad address {}: {e}", self.rpc_uri)))?;
         let exchange = async {

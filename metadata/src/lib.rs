@@ -2,8 +2,9 @@
 //! uploads, access keys, the cluster map and the GC queue.
 //!
 //! Owns: the RocksDB database and its key encoding (`keys`), the store's
-//! typed operations (`store::MetaStore`), the RPC service (`serve`) and its
-//! typed client (`MetaClient`, the gateway's only way in).
+//! typed operations (`store::MetaStore`), the RPC service (`serve`), its
+//! metrics (`metrics`) and its typed client (`MetaClient`, the gateway's only
+//! way in).
 //! Depends on: `shale-common` (layouts, node info, the pooled HTTP client).
 //! Must never: read or write chunk data, talk to storage nodes, or commit a
 //! request's change in more than one `WriteBatch` (each is atomic and synced).
@@ -19,6 +20,8 @@
 pub mod client;
 #[cfg(feature = "server")]
 pub mod keys;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]

@@ -4,6 +4,11 @@
 //! with a postcard-encoded `Result<MetaResponse, MetaError>` whenever the RPC
 //! ran (its own errors travel in the body, typed); 400 for an undecodable
 //! body, 413 above `MAX_REQUEST_BYTES`. `GET /health` answers 200.
+//!
+//! Every RPC runs inside a `meta_request` span carrying the
+//! `x-shale-request-id` it came with (the gateway's S3 request id), is
+//! logged at debug level when it ends (kind, result, time) and counted in
+//! [`crate::metrics`].
 
 use crate::store::MetaStore;
 use crate::types::{MetaError, MetaRequest, MetaResponse};
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// Largest accepted RPC body (a PutPart of a 5 GiB part is ~150 KiB).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -63,6 +69,7 @@ pub async fn serve(
         .map_err(|e| ServeError::Open(MetaError::Internal(e.to_string())))?
         .map_err(ServeError::Open)?;
     let store = Arc::new(store);
+    crate::metrics::report_on_scrape(Arc::downgrade(&store));
     tracing::info!(path = %config.path.display(), "metadata service started");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -151,6 +158,15 @@ async fn handle(
 }
 
 async fn rpc(store: Arc<MetaStore>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let span = tracing::info_span!(
+        "meta_request",
+        request_id = shale_common::rpc::request_id_of(req.headers()).unwrap_or("-"),
+    );
+    rpc_in_span(store, req).instrument(span).await
+}
+
+async fn rpc_in_span(store: Arc<MetaStore>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
     let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
         .collect()
         .await
@@ -169,14 +185,27 @@ async fn rpc(store: Arc<MetaStore>, req: Request<Incoming>) -> Response<Full<Byt
         Ok(r) => r,
         Err(e) => return reply(StatusCode::BAD_REQUEST, format!("undecodable request: {e}")),
     };
+    let kind: &'static str = (&request).into();
+    let span = tracing::Span::current();
     let result: std::result::Result<MetaResponse, MetaError> =
-        match tokio::task::spawn_blocking(move || store.execute(request)).await {
+        match tokio::task::spawn_blocking(move || span.in_scope(|| store.execute(request))).await {
             Ok(r) => r,
             Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
         };
     if let Err(MetaError::Internal(msg)) = &result {
-        tracing::error!(error = %msg, "metadata request failed");
+        tracing::error!(kind, error = %msg, "metadata request failed");
     }
+    let outcome: &'static str = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.into(),
+    };
+    crate::metrics::record_request(kind, outcome, started);
+    tracing::debug!(
+        kind,
+        result = outcome,
+        micros = started.elapsed().as_micros() as u64,
+        "metadata request"
+    );
     match postcard::to_stdvec(&result) {
         Ok(bytes) => reply(StatusCode::OK, bytes),
         Err(e) => reply(

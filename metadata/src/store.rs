@@ -244,10 +244,28 @@ impl MetaStore {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
+        let started = std::time::Instant::now();
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
+        crate::metrics::record_commit(started);
         Ok(())
+    }
+
+    /// RocksDB's estimate of the keys in each column family (cheap: read
+    /// from memory, no scan), for metrics.
+    pub fn estimated_keys(&self) -> Vec<(&'static str, u64)> {
+        CF_NAMES
+            .iter()
+            .filter_map(|&name| {
+                let cf = self.db.cf_handle(name)?;
+                let n = self
+                    .db
+                    .property_int_value_cf(cf, "rocksdb.estimate-num-keys")
+                    .ok()??;
+                Some((name, n))
+            })
+            .collect()
     }
 
     /// An iterator over `[lower, successor(lower))` of `cf`, so a scan never

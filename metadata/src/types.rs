@@ -251,7 +251,9 @@ pub struct ListUploadsResult {
 }
 
 /// Errors of the metadata RPC; each maps to one S3 error in the gateway.
-#[derive(thiserror::Error, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    thiserror::Error, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+)]
 pub enum MetaError {
     /// The bucket does not exist.
     #[error("no such bucket")]
@@ -313,7 +315,8 @@ impl From<rocksdb::Error> for MetaError {
     missing_docs,
     reason = "fields are documented on the MetaStore methods"
 )]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// `IntoStaticStr`: the variant's name is the request kind in metrics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum MetaRequest {
     /// → `MetaResponse::Bucket`.
     CreateBucket { name: String, region: String },

@@ -373,7 +373,7 @@ impl DataPath {
         let addrs = Arc::new(self.node_addrs().await?);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Bytes>>>(READS_AHEAD);
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        tokio::spawn(shale_common::rpc::inherit_request_id(async move {
             let reads = futures::stream::iter(pieces)
                 .map(
                     |SegmentPiece {
@@ -395,7 +395,7 @@ impl DataPath {
                     break;
                 }
             }
-        });
+        }));
         let first = rx.recv().await.transpose()?.unwrap_or_default();
         Ok(ChunkStream {
             pending: first.into(),
@@ -593,9 +593,10 @@ impl SegmentWriter {
         let key = format!("{}.p{}.s{}", self.chunk_prefix, self.part_number, self.next);
         self.next += 1;
         let data = Arc::clone(&self.data);
-        self.in_flight.push_back(tokio::spawn(async move {
-            data.write_segment(segment, key).await
-        }));
+        self.in_flight
+            .push_back(tokio::spawn(shale_common::rpc::inherit_request_id(
+                async move { data.write_segment(segment, key).await },
+            )));
         while self.in_flight.len() >= WRITES_IN_FLIGHT {
             if let Some(handle) = self.in_flight.pop_front() {
                 self.done.push(join_segment(handle).await?);

@@ -57,6 +57,10 @@ pub struct GcStats {
     pub chunks_deleted: AtomicU64,
     /// Chunk deletes that failed and will be retried.
     pub chunk_failures: AtomicU64,
+    /// Rounds run (each looks at the due entries, at most one batch).
+    pub rounds: AtomicU64,
+    /// Due entries the last round found (at most one batch, 256).
+    pub due: AtomicU64,
 }
 
 /// Runs collection rounds until `stop` turns true.
@@ -124,6 +128,8 @@ pub async fn collect(
         .unwrap_or_default();
     let due_before = now.saturating_sub(grace).as_millis() as u64;
     let entries = meta.gc_pending(BATCH, due_before).await?;
+    stats.rounds.fetch_add(1, Ordering::Relaxed);
+    stats.due.store(entries.len() as u64, Ordering::Relaxed);
     if entries.is_empty() {
         return Ok(Round::default());
     }

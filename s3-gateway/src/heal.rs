@@ -60,6 +60,11 @@ pub struct HealStats {
     pub healed: AtomicU64,
     /// Attempts that failed (retried next round).
     pub failed: AtomicU64,
+    /// Rounds run.
+    pub rounds: AtomicU64,
+    /// Chunks known to need rebuilding after the last round: those it
+    /// could not rebuild, and missing-chunk reports waiting for the next.
+    pub backlog: AtomicU64,
 }
 
 /// What one round did.
@@ -106,6 +111,10 @@ pub async fn run(
                 stats
                     .failed
                     .fetch_add(round.failed as u64, Ordering::Relaxed);
+                stats.rounds.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .backlog
+                    .store((round.failed + missing.len()) as u64, Ordering::Relaxed);
                 if round.reported > 0 {
                     tracing::info!(
                         reported = round.reported,

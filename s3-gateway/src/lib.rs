@@ -6,7 +6,7 @@
 //! segments, shards, chunks), erasure coding ([`ec`]), placement
 //! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
 //! browser uploads ([`post`]), bucket CORS and preflights ([`cors`]),
-//! virtual-host-style addressing ([`vhost`])
+//! virtual-host-style addressing ([`vhost`]), metrics ([`metrics`])
 //! and the HTTP(S) front ([`server`]).
 //! Depends on: the metadata service and storage nodes, over the network only
 //! (their client types), and `shale-common`.
@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod gc;
 pub mod heal;
 pub mod md5x;
+pub mod metrics;
 pub mod placement;
 pub mod post;
 pub mod s3;
