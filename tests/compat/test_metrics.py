@@ -26,6 +26,7 @@ from test_cluster import Cluster
 
 DEADLINE_S = 60
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
@@ -209,8 +210,9 @@ def test_each_role_process_serves_metrics_and_logs_the_request_id(tmp_path, requ
                 break
             assert time.monotonic() < deadline, (put_logs, get_logs)
             time.sleep(0.2)
-        line = next(line for line in (tmp_path / "node-1.log").read_text().splitlines()
-                    if put_id in line)
+        text = ANSI.sub("", (tmp_path / "node-1.log").read_text())
+        line = next(line for line in text.splitlines() if put_id in line)
+        assert f'request_id="{put_id}"' in line, line
         assert "chunk request" in line and "status=201" in line, line
 
         # Every role has its own endpoint with its own metrics.
