@@ -40,6 +40,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once, at start")]
 enum Command {
     /// Run an all-in-one cluster: metadata, six storage nodes (4+2 coding) and an S3 gateway.
     Dev(DevArgs),
