@@ -42,6 +42,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once, at start")]
 enum Command {
     /// Run an all-in-one cluster: metadata, six storage nodes (4+2 coding) and an S3 gateway.
     Dev(DevArgs),
@@ -108,6 +109,10 @@ struct DevArgs {
     /// leave less are refused (PUTs answer 507 InsufficientStorage).
     #[arg(long, default_value_t = shale_storage_node::service::DEFAULT_RESERVE_BYTES)]
     node_reserve_bytes: u64,
+    /// Address of the Prometheus `/metrics` endpoint of every role in the
+    /// process (none when absent).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
     /// Domain for virtual-host-style addressing: `BUCKET.DOMAIN` (any port)
     /// addresses BUCKET. Repeat for several domains. Path-style works on any
     /// host either way.
@@ -129,6 +134,8 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file stays greppable.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -224,6 +231,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     let data_dir = args.data_dir.canonicalize()?;
     let creds = root_credentials(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    roles::start_metrics(args.metrics_addr, &stop_rx).await?;
     let mut tasks = Vec::new();
 
     let meta_listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -247,6 +255,7 @@ async fn dev(args: DevArgs) -> Result<()> {
                 pause_secs: args.scrub_pause_secs,
             },
             reserve_bytes: args.node_reserve_bytes,
+            node_id: Some(id),
             ..Default::default()
         };
         tasks.push(tokio::spawn(shale_storage_node::serve(

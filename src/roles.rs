@@ -44,6 +44,9 @@ pub struct MetadataFile {
     /// `election_timeout_ms`, `snapshot_every`, `logs_to_keep`).
     #[serde(default)]
     pub raft: RaftTuning,
+    /// Address of the Prometheus `/metrics` endpoint; none when absent.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn default_node_id() -> u64 {
@@ -67,6 +70,9 @@ pub struct StorageFile {
     /// Failure domain (rack, room); placement spreads over zones.
     #[serde(default)]
     pub zone: String,
+    /// Address of the Prometheus `/metrics` endpoint; none when absent.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Disks, block size, scrubbing and reserve.
     pub node: StorageNodeConfig,
     /// How often the node reports to the metadata service, and how long
@@ -179,6 +185,9 @@ pub async fn heartbeats(
 pub struct GatewayFile {
     /// Address of the S3 endpoint.
     pub listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint; none when absent.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Region, metadata address, TLS, virtual-host domains, GC and healing.
     pub gateway: GatewayConfig,
 }
@@ -197,11 +206,12 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
     std::fs::create_dir_all(&file.path)
         .with_context(|| format!("path {}: cannot create", file.path.display()))?;
     let creds = root_credentials(&file.path)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    start_metrics(file.metrics_listen, &stop_rx).await?;
     let listener = TcpListener::bind(file.listen)
         .await
         .with_context(|| format!("listen {}: cannot bind", file.listen))?;
     let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut task = tokio::spawn(shale_metadata::serve(
         MetadataConfig {
             path: file.path.join("db"),
@@ -240,8 +250,11 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
 
 /// Runs a storage node until SIGTERM or Ctrl-C, registered in the cluster
 /// map under its `node_id`.
-pub async fn storage_node(file: StorageFile) -> Result<()> {
+pub async fn storage_node(mut file: StorageFile) -> Result<()> {
     file.heartbeat.validate()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    start_metrics(file.metrics_listen, &stop_rx).await?;
+    file.node.node_id = Some(file.node_id);
     let listener = TcpListener::bind(file.listen)
         .await
         .with_context(|| format!("listen {}: cannot bind", file.listen))?;
@@ -250,7 +263,6 @@ pub async fn storage_node(file: StorageFile) -> Result<()> {
         None => listener.local_addr()?.to_string(),
     };
     let local = listener.local_addr()?.to_string();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut task = tokio::spawn(shale_storage_node::serve(
         file.node,
         listener,
@@ -274,6 +286,8 @@ pub async fn storage_node(file: StorageFile) -> Result<()> {
 
 /// Runs an S3 gateway until SIGTERM or Ctrl-C.
 pub async fn gateway(file: GatewayFile) -> Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    start_metrics(file.metrics_listen, &stop_rx).await?;
     let listener = TcpListener::bind(file.listen)
         .await
         .with_context(|| format!("listen {}: cannot bind", file.listen))?;
@@ -283,7 +297,6 @@ pub async fn gateway(file: GatewayFile) -> Result<()> {
     } else {
         "http"
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut task = tokio::spawn(shale_s3_gateway::serve(
         file.gateway,
         listener,
@@ -291,6 +304,27 @@ pub async fn gateway(file: GatewayFile) -> Result<()> {
     ));
     println!("shale gateway: {scheme}://{addr}");
     run_until_signal(&mut task, stop_tx, "gateway").await
+}
+
+/// Installs the Prometheus recorder and serves `/metrics` on `addr` until
+/// `stop`, when an address is configured; before the role starts, so that
+/// it records from its first request.
+pub async fn start_metrics(addr: Option<SocketAddr>, stop: &watch::Receiver<bool>) -> Result<()> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let handle = shale_common::metrics::install().map_err(anyhow::Error::msg)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("metrics_listen {addr}: cannot bind"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(shale_common::metrics::serve(
+        listener,
+        handle,
+        on_shutdown(stop.clone()),
+    ));
+    println!("metrics: http://{addr}/metrics");
+    Ok(())
 }
 
 /// Retries `op` for up to 30 s: the metadata service may start after the

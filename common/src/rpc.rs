@@ -2,13 +2,66 @@
 //!
 //! Internal RPC is plain HTTP/1.1 on hyper with keep-alive; bodies are raw
 //! bytes (chunks) or postcard-encoded serde messages (metadata).
+//!
+//! Request ids: the gateway runs each S3 request inside [`with_request_id`];
+//! every internal client sends [`request_id`] as [`REQUEST_ID_HEADER`], and
+//! the storage node and metadata service log the request inside a span
+//! carrying it ([`request_id_of`]), so one grep of an `x-amz-request-id`
+//! finds the request's lines in every role's log. Tasks a request spawns
+//! keep its id with [`inherit_request_id`].
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::future::Future;
 use std::time::Duration;
+
+/// Header carrying the id of the S3 request an internal RPC serves.
+pub const REQUEST_ID_HEADER: &str = "x-shale-request-id";
+
+/// Longest request id a server accepts from [`REQUEST_ID_HEADER`].
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+tokio::task_local! {
+    static REQUEST_ID: http::HeaderValue;
+}
+
+/// The id of the request the current task serves, if any.
+pub fn request_id() -> Option<http::HeaderValue> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// Runs `f` as part of request `id`: the internal RPCs it makes carry it.
+pub async fn with_request_id<F: Future>(id: http::HeaderValue, f: F) -> F::Output {
+    REQUEST_ID.scope(id, f).await
+}
+
+/// `f` with the current task's request id, for a task spawned on behalf
+/// of the request (task-local values do not cross `tokio::spawn`).
+pub fn inherit_request_id<F: Future>(f: F) -> impl Future<Output = F::Output> {
+    let id = request_id();
+    async move {
+        match id {
+            Some(id) => REQUEST_ID.scope(id, f).await,
+            None => f.await,
+        }
+    }
+}
+
+/// The request id an internal request carries, when it is a sane one
+/// (1..=[`MAX_REQUEST_ID_LEN`] characters of `[A-Za-z0-9._-]`); anything
+/// else is ignored rather than written to a log.
+pub fn request_id_of(headers: &http::HeaderMap) -> Option<&str> {
+    let id = headers.get(REQUEST_ID_HEADER)?.to_str().ok()?;
+    let sane = !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    sane.then_some(id)
+}
 
 /// The pooled HTTP client every internal client is built on.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -40,5 +93,42 @@ pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::
             "an empty list: name at least one address",
         )),
         OneOrMany::Many(v) => Ok(v.join(",")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_read_only_when_sane() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(request_id_of(&h), None);
+        h.insert(
+            REQUEST_ID_HEADER,
+            "1A2B3C4D0000000000000007".parse().unwrap(),
+        );
+        assert_eq!(request_id_of(&h), Some("1A2B3C4D0000000000000007"));
+        let long = "A".repeat(MAX_REQUEST_ID_LEN + 1);
+        for bad in ["", "a b", "x\"y", "id\u{7f}", long.as_str()] {
+            if let Ok(v) = http::HeaderValue::from_str(bad) {
+                h.insert(REQUEST_ID_HEADER, v);
+                assert_eq!(request_id_of(&h), None, "{bad:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_request_id_follows_the_task_and_its_spawned_tasks() {
+        assert!(request_id().is_none());
+        let id = http::HeaderValue::from_static("REQ42");
+        let seen = with_request_id(id.clone(), async {
+            let inner = tokio::spawn(inherit_request_id(async { request_id() }));
+            let lost = tokio::spawn(async { request_id() });
+            (request_id(), inner.await.unwrap(), lost.await.unwrap())
+        })
+        .await;
+        assert_eq!(seen, (Some(id.clone()), Some(id), None));
+        assert!(request_id().is_none());
     }
 }

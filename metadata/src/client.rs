@@ -26,8 +26,10 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Pause between two attempts when no replica answered as leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
-/// The header carrying a write's request id (same as the service's).
-const REQUEST_ID_HEADER: &str = "x-shale-request-id";
+/// The header carrying a write's idempotency id (same as the service's);
+/// not to be confused with `x-shale-request-id`, the gateway's S3 request
+/// id that every RPC of one S3 request shares, for tracing only.
+const WRITE_ID_HEADER: &str = "x-shale-write-id";
 
 /// A cheap-to-clone handle on the metadata group (pooled keep-alive HTTP).
 ///
@@ -65,7 +67,7 @@ fn base_uri(addr: &str) -> String {
 }
 
 /// A fresh random request id (never 0, which means "none").
-fn request_id() -> u128 {
+fn write_id() -> u128 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -135,7 +137,7 @@ impl MetaClient {
             postcard::to_stdvec(req)
                 .map_err(|e| MetaError::Internal(format!("encoding request: {e}")))?,
         );
-        let id = (!req.is_read()).then(request_id);
+        let id = (!req.is_read()).then(write_id);
         self.call_raw("/rpc", body, id).await
     }
 
@@ -210,7 +212,10 @@ impl MetaClient {
             .uri(&uri)
             .header(http::header::CONTENT_TYPE, "application/octet-stream");
         if let Some(id) = id {
-            builder = builder.header(REQUEST_ID_HEADER, format!("{id:032x}"));
+            builder = builder.header(WRITE_ID_HEADER, format!("{id:032x}"));
+        }
+        if let Some(trace) = shale_common::rpc::request_id() {
+            builder = builder.header(shale_common::rpc::REQUEST_ID_HEADER, trace);
         }
         let request = match builder.body(Full::new(body)) {
             Ok(r) => r,

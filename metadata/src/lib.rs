@@ -4,9 +4,9 @@
 //! Owns: the RocksDB database and its key encoding (`keys`), the store's
 //! typed operations (`store::MetaStore`), their replication as a Raft group
 //! (`raft`, `raft_net`: `openraft`, chosen by DESIGN.md section 6 — a proven
-//! library, not a home-made protocol), the RPC service (`serve`) and its
-//! typed client (`MetaClient`, the gateway's only way in, which finds the
-//! group's leader).
+//! library, not a home-made protocol), the RPC service (`serve`), its
+//! metrics (`metrics`) and its typed client (`MetaClient`, the gateway's
+//! only way in, which finds the group's leader).
 //! Depends on: `shale-common` (layouts, node info, the pooled HTTP client).
 //! Must never: read or write chunk data, talk to storage nodes, or commit a
 //! request's change in more than one `WriteBatch` (each is atomic and synced),
@@ -24,6 +24,8 @@
 pub mod client;
 #[cfg(feature = "server")]
 pub mod keys;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod raft;
 #[cfg(feature = "server")]

@@ -422,7 +422,9 @@ impl StateMachine {
             answers.push(answer);
         }
         // One sync for the whole apply: durable before it returns.
+        let started = std::time::Instant::now();
         store.db().flush_wal(true).map_err(w_sm)?;
+        crate::metrics::record_commit(started);
         Ok(answers)
     }
 

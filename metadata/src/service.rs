@@ -15,6 +15,11 @@
 //! `raft_net`) and the group's administration: `GET /raft/status`,
 //! `POST /raft/membership` (leader only), `POST /raft/campaign` (start an
 //! election on this replica).
+//!
+//! Every RPC runs inside a `meta_request` span carrying the
+//! `x-shale-request-id` it came with (the gateway's S3 request id), is
+//! logged at debug level when it ends (kind, result, time) and counted in
+//! [`crate::metrics`], with the Raft gauges set at scrape time.
 
 use crate::raft::{Command, LogStore, MetaRaft, StateMachine};
 use crate::raft_net::{self, MAX_RAFT_BYTES, Network, base_uri};
@@ -39,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// Largest accepted RPC body (a PutPart of a 5 GiB part is ~150 KiB).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -195,6 +201,7 @@ pub async fn serve(
         store: store.clone(),
         raft: raft.clone(),
     });
+    crate::metrics::report_on_scrape(Arc::downgrade(&store), raft.metrics());
     drop(store);
     tracing::info!(path = %config.path.display(), id = config.node_id, addr = %self_addr, "metadata replica started");
     let boot = tokio::spawn(bootstrap(
@@ -529,9 +536,11 @@ async fn admin_membership(
     encode_answer(&result)
 }
 
-/// The header that carries a write's request id (32 hex digits), the same
-/// on every retry of it.
-pub const REQUEST_ID_HEADER: &str = "x-shale-request-id";
+/// The header that carries a write's idempotency id (32 hex digits), the
+/// same on every retry of it. (`x-shale-request-id` is something else: the
+/// gateway's S3 request id, shared by all the RPCs of one S3 request and
+/// used only to trace them in the logs.)
+pub const WRITE_ID_HEADER: &str = "x-shale-write-id";
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -541,9 +550,18 @@ fn now_ms() -> i64 {
 }
 
 async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let request_id = req
+    let span = tracing::info_span!(
+        "meta_request",
+        request_id = shale_common::rpc::request_id_of(req.headers()).unwrap_or("-"),
+    );
+    rpc_in_span(node, req).instrument(span).await
+}
+
+async fn rpc_in_span(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
+    let write_id = req
         .headers()
-        .get(REQUEST_ID_HEADER)
+        .get(WRITE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| u128::from_str_radix(v, 16).ok())
         .unwrap_or(0);
@@ -555,6 +573,7 @@ async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         Ok(r) => r,
         Err(e) => return reply(StatusCode::BAD_REQUEST, format!("undecodable request: {e}")),
     };
+    let kind = request.kind();
     stamp(&mut request);
     let result: std::result::Result<MetaResponse, MetaError> = if request.is_read() {
         // Linearizable: this replica is the leader (a quorum confirmed it
@@ -562,7 +581,10 @@ async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         match node.raft.ensure_linearizable().await {
             Ok(_) => {
                 let store = node.store.clone();
-                match tokio::task::spawn_blocking(move || store.execute(request)).await {
+                let span = tracing::Span::current();
+                match tokio::task::spawn_blocking(move || span.in_scope(|| store.execute(request)))
+                    .await
+                {
                     Ok(r) => r,
                     Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
                 }
@@ -585,7 +607,7 @@ async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let command = Command {
             req: request,
             now_ms: now_ms(),
-            request_id,
+            request_id: write_id,
         };
         match node.raft.client_write(command).await {
             Ok(resp) => resp.data,
@@ -593,8 +615,19 @@ async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
     };
     if let Err(MetaError::Internal(msg)) = &result {
-        tracing::error!(error = %msg, "metadata request failed");
+        tracing::error!(kind, error = %msg, "metadata request failed");
     }
+    let outcome: &'static str = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    };
+    crate::metrics::record_request(kind, outcome, started);
+    tracing::debug!(
+        kind,
+        result = outcome,
+        micros = started.elapsed().as_micros() as u64,
+        "metadata request"
+    );
     match postcard::to_stdvec(&result) {
         Ok(bytes) => reply(StatusCode::OK, bytes),
         Err(e) => reply(

@@ -333,9 +333,11 @@ impl MetaStore {
             return Ok(());
         }
         drop(ctx);
+        let started = std::time::Instant::now();
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
+        crate::metrics::record_commit(started);
         Ok(())
     }
 
@@ -360,6 +362,23 @@ impl MetaStore {
             .and_then(|c| c.pending)
             .unwrap_or_default();
         (result, batch)
+    }
+
+    /// RocksDB's estimate of the keys in each column family (cheap: read
+    /// from memory, no scan), for metrics.
+    pub fn estimated_keys(&self) -> Vec<(&'static str, u64)> {
+        CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .filter_map(|&name| {
+                let cf = self.db.cf_handle(name)?;
+                let n = self
+                    .db
+                    .property_int_value_cf(cf, "rocksdb.estimate-num-keys")
+                    .ok()??;
+                Some((name, n))
+            })
+            .collect()
     }
 
     /// An iterator over `[lower, successor(lower))` of `cf`, so a scan never

@@ -744,6 +744,74 @@ impl MetaRequest {
     }
 }
 
+impl MetaError {
+    /// The variant's name: a static metric label (`result` of `shale_metadata_requests_total`).
+    pub fn kind(&self) -> &'static str {
+        use MetaError as E;
+        match self {
+            E::NoSuchBucket => "NoSuchBucket",
+            E::BucketAlreadyExists => "BucketAlreadyExists",
+            E::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            E::BucketNotEmpty => "BucketNotEmpty",
+            E::NoSuchKey => "NoSuchKey",
+            E::NoSuchUpload => "NoSuchUpload",
+            E::InvalidPart { .. } => "InvalidPart",
+            E::InvalidPartOrder => "InvalidPartOrder",
+            E::EntityTooSmall => "EntityTooSmall",
+            E::PreconditionFailed => "PreconditionFailed",
+            E::InvalidArgument { .. } => "InvalidArgument",
+            E::InvalidRequest { .. } => "InvalidRequest",
+            E::BadDigest { .. } => "BadDigest",
+            E::Unavailable { .. } => "Unavailable",
+            E::Internal { .. } => "Internal",
+            E::NotLeader { .. } => "NotLeader",
+        }
+    }
+}
+
+impl MetaRequest {
+    /// The variant's name: a static metric label (`kind` of `shale_metadata_requests_total`).
+    pub fn kind(&self) -> &'static str {
+        use MetaRequest as Q;
+        match self {
+            Q::CreateBucket { .. } => "CreateBucket",
+            Q::DeleteBucket { .. } => "DeleteBucket",
+            Q::GetBucket { .. } => "GetBucket",
+            Q::ListBuckets => "ListBuckets",
+            Q::PutObject { .. } => "PutObject",
+            Q::GetObject { .. } => "GetObject",
+            Q::DeleteObject { .. } => "DeleteObject",
+            Q::ListObjects { .. } => "ListObjects",
+            Q::CreateUpload { .. } => "CreateUpload",
+            Q::PutPart { .. } => "PutPart",
+            Q::ListParts { .. } => "ListParts",
+            Q::CompleteUpload { .. } => "CompleteUpload",
+            Q::AbortUpload { .. } => "AbortUpload",
+            Q::GetUpload { .. } => "GetUpload",
+            Q::ListUploads { .. } => "ListUploads",
+            Q::PutAccessKey { .. } => "PutAccessKey",
+            Q::GetAccessKey { .. } => "GetAccessKey",
+            Q::RegisterNode { .. } => "RegisterNode",
+            Q::ClusterMap => "ClusterMap",
+            Q::PutObjectTags { .. } => "PutObjectTags",
+            Q::PutBucketTags { .. } => "PutBucketTags",
+            Q::GcPending { .. } => "GcPending",
+            Q::GcDone { .. } => "GcDone",
+            Q::GetBucketConfig { .. } => "GetBucketConfig",
+            Q::PutBucketConfig { .. } => "PutBucketConfig",
+            Q::DeleteBucketConfig { .. } => "DeleteBucketConfig",
+            Q::ScanLayouts { .. } => "ScanLayouts",
+            Q::SwapChunk { .. } => "SwapChunk",
+            Q::Heartbeat { .. } => "Heartbeat",
+            Q::ClusterStatus => "ClusterStatus",
+            Q::SetNodeState { .. } => "SetNodeState",
+            Q::ListAccessKeys => "ListAccessKeys",
+            Q::DeleteAccessKey { .. } => "DeleteAccessKey",
+            Q::SetGrant { .. } => "SetGrant",
+        }
+    }
+}
+
 /// One metadata replica as `shale admin metadata status` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaStatus {

@@ -294,7 +294,7 @@ async fn replay_write(_follower: &str, members: &[Member], leader: u64) -> bool 
     let mut answers = Vec::new();
     for _ in 0..2 {
         let req = http::Request::post(format!("http://{addr}/rpc"))
-            .header("x-shale-request-id", format!("{:032x}", 0xfeed_u128))
+            .header("x-shale-write-id", format!("{:032x}", 0xfeed_u128))
             .body(Full::new(Bytes::from(body.clone())))
             .unwrap();
         let resp = http.request(req).await.unwrap();

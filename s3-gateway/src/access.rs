@@ -144,6 +144,9 @@ impl Grants {
 #[async_trait::async_trait]
 impl S3Access for Grants {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        // Every routed request passes here: the one place to learn its
+        // operation's name for the metrics.
+        crate::metrics::set_operation(cx.s3_op().name());
         let Some(credentials) = cx.credentials() else {
             return Err(s3_error!(AccessDenied, "Signature is required"));
         };

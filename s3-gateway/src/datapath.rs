@@ -232,6 +232,21 @@ impl DataPath {
         self.refresh_nodes().await
     }
 
+    /// Rereads the cluster map once it is [`MAP_MIN_AGE`] old (waiting for
+    /// that if it is younger): for a write that would be refused with the
+    /// map as it is.
+    async fn refresh_soon(&self) -> Result<()> {
+        let age = self
+            .view_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|at| at.elapsed());
+        if let Some(age) = age.filter(|a| *a < MAP_MIN_AGE) {
+            tokio::time::sleep(MAP_MIN_AGE - age).await;
+        }
+        self.refresh_nodes().await
+    }
+
     /// The cluster map as last read.
     pub fn cluster_view(&self) -> Arc<ClusterView> {
         self.view
@@ -275,7 +290,13 @@ impl DataPath {
             if chosen.len() < total && !refreshed {
                 // The map may be stale (a node joined or came back).
                 refreshed = true;
-                self.refresh_if_old().await?;
+                if chosen.len() < needed {
+                    // Refused otherwise: worth waiting for a fresh map,
+                    // even one read a moment ago may predate the nodes.
+                    self.refresh_soon().await?;
+                } else {
+                    self.refresh_if_old().await?;
+                }
                 continue;
             }
             if chosen.len() < total && chosen.len() >= needed {
@@ -509,7 +530,7 @@ impl DataPath {
         let addrs = Arc::new(self.node_addrs().await?);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Bytes>>>(READS_AHEAD);
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        tokio::spawn(shale_common::rpc::inherit_request_id(async move {
             let reads = futures::stream::iter(pieces)
                 .map(
                     |SegmentPiece {
@@ -531,7 +552,7 @@ impl DataPath {
                     break;
                 }
             }
-        });
+        }));
         let first = rx.recv().await.transpose()?.unwrap_or_default();
         Ok(ChunkStream {
             pending: first.into(),
@@ -829,9 +850,10 @@ impl SegmentWriter {
         let key = format!("{}.p{}.s{}", self.chunk_prefix, self.part_number, self.next);
         self.next += 1;
         let data = Arc::clone(&self.data);
-        self.in_flight.push_back(tokio::spawn(async move {
-            data.write_segment(segment, key).await
-        }));
+        self.in_flight
+            .push_back(tokio::spawn(shale_common::rpc::inherit_request_id(
+                async move { data.write_segment(segment, key).await },
+            )));
         while self.in_flight.len() >= WRITES_IN_FLIGHT {
             if let Some(handle) = self.in_flight.pop_front() {
                 self.done.push(join_segment(handle).await?);

@@ -82,6 +82,10 @@ pub struct GcStats {
     pub orphans_deleted: AtomicU64,
     /// Orphan candidates waiting for their second sighting or their grace.
     pub orphan_candidates: AtomicU64,
+    /// Rounds run (each looks at the due entries, at most one batch).
+    pub rounds: AtomicU64,
+    /// Due entries the last round found (at most one batch, 256).
+    pub due: AtomicU64,
 }
 
 /// A copy of [`GcStats`] at one moment (JSON in `/_shale/status`).
@@ -93,6 +97,8 @@ pub struct GcStatus {
     pub orphan_sweeps: u64,
     pub orphans_deleted: u64,
     pub orphan_candidates: u64,
+    pub rounds: u64,
+    pub due: u64,
 }
 
 impl GcStats {
@@ -105,6 +111,8 @@ impl GcStats {
             orphan_sweeps: self.orphan_sweeps.load(Ordering::Relaxed),
             orphans_deleted: self.orphans_deleted.load(Ordering::Relaxed),
             orphan_candidates: self.orphan_candidates.load(Ordering::Relaxed),
+            rounds: self.rounds.load(Ordering::Relaxed),
+            due: self.due.load(Ordering::Relaxed),
         }
     }
 }
@@ -189,6 +197,8 @@ pub async fn collect(
         .unwrap_or_default();
     let due_before = now.saturating_sub(grace).as_millis() as u64;
     let entries = meta.gc_pending(BATCH, due_before).await?;
+    stats.rounds.fetch_add(1, Ordering::Relaxed);
+    stats.due.store(entries.len() as u64, Ordering::Relaxed);
     if entries.is_empty() {
         return Ok(Round::default());
     }
@@ -314,8 +324,6 @@ pub async fn sweep_orphans(
     stats
         .orphan_candidates
         .store(candidates.len() as u64, Ordering::Relaxed);
-    metrics::counter!("shale_gc_orphans_deleted_total").increment(deleted as u64);
-    metrics::gauge!("shale_gc_orphan_candidates").set(candidates.len() as f64);
     Ok(deleted)
 }
 

@@ -21,7 +21,7 @@
 //! Segments are repaired most endangered first (fewest healthy chunks). The
 //! backlog (chunks known to need work and not yet repaired) and the other
 //! figures are kept in [`HealStats`] (the gateway's `/_shale/status`) and
-//! exported as `shale_heal_*` metrics. Chunks on a node that is unreachable
+//! exported as `shale_gateway_heal_*` metrics. Chunks on a node that is unreachable
 //! but not yet lost are counted as unavailable, not as backlog: the node may
 //! come back.
 //!
@@ -80,7 +80,7 @@ impl Default for HealConfig {
 }
 
 /// What the healer did since the gateway started, and what it knows is
-/// left to do (the same figures as the `shale_heal_*` metrics).
+/// left to do (the same figures as the `shale_gateway_heal_*` metrics).
 #[derive(Debug, Default)]
 pub struct HealStats {
     /// Chunks rebuilt and written (in place or onto another node).
@@ -135,18 +135,13 @@ impl HealStats {
         }
     }
 
-    fn add(&self, field: &AtomicU64, metric: &'static str, n: u64) {
-        if n > 0 {
-            field.fetch_add(n, Ordering::Relaxed);
-            metrics::counter!(metric).increment(n);
-        }
+    fn add(&self, field: &AtomicU64, n: u64) {
+        field.fetch_add(n, Ordering::Relaxed);
     }
 
     fn set_backlog(&self, backlog: u64, unavailable: u64) {
         self.backlog.store(backlog, Ordering::Relaxed);
         self.unavailable.store(unavailable, Ordering::Relaxed);
-        metrics::gauge!("shale_heal_backlog").set(backlog as f64);
-        metrics::gauge!("shale_heal_unavailable_chunks").set(unavailable as f64);
     }
 }
 
@@ -245,16 +240,8 @@ pub async fn run(
             match heal_round(&meta, &storage, &codec, std::mem::take(&mut reported)).await {
                 Ok(round) => {
                     let stats = healer.stats();
-                    stats.add(
-                        &stats.healed,
-                        "shale_heal_chunks_healed_total",
-                        round.healed as u64,
-                    );
-                    stats.add(
-                        &stats.failed,
-                        "shale_heal_failures_total",
-                        round.failed as u64,
-                    );
+                    stats.add(&stats.healed, round.healed as u64);
+                    stats.add(&stats.failed, round.failed as u64);
                 }
                 Err(e) => tracing::warn!(error = %e, "healing round failed"),
             }
@@ -449,28 +436,12 @@ pub async fn sweep(
         swept.failed += outcome.failed;
         backlog = backlog.saturating_sub((outcome.rebuilt + outcome.marked) as u64);
         stats.set_backlog(backlog, swept.unavailable as u64);
-        stats.add(
-            &stats.healed,
-            "shale_heal_chunks_healed_total",
-            outcome.rebuilt as u64,
-        );
-        stats.add(
-            &stats.moved,
-            "shale_heal_chunks_moved_total",
-            outcome.moved as u64,
-        );
-        stats.add(
-            &stats.marked_durable,
-            "shale_heal_chunks_marked_durable_total",
-            outcome.marked as u64,
-        );
-        stats.add(
-            &stats.failed,
-            "shale_heal_failures_total",
-            outcome.failed as u64,
-        );
+        stats.add(&stats.healed, outcome.rebuilt as u64);
+        stats.add(&stats.moved, outcome.moved as u64);
+        stats.add(&stats.marked_durable, outcome.marked as u64);
+        stats.add(&stats.failed, outcome.failed as u64);
         if outcome.rebuilt + outcome.marked > 0 && healed_owners.insert(job.owner.clone()) {
-            stats.add(&stats.objects_healed, "shale_heal_objects_healed_total", 1);
+            stats.add(&stats.objects_healed, 1);
         }
     }
     Ok(swept)

@@ -7,8 +7,9 @@
 //! segments, shards, chunks), erasure coding ([`ec`]), placement
 //! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
 //! per-bucket grants of access keys ([`access`]), the admin API that
-//! `shale admin` talks to ([`admin`]), browser uploads ([`post`]), bucket CORS and preflights ([`cors`]),
-//! virtual-host-style addressing ([`vhost`])
+//! `shale admin` talks to ([`admin`]), browser uploads ([`post`]), bucket
+//! CORS and preflights ([`cors`]), virtual-host-style addressing
+//! ([`vhost`]), metrics ([`metrics`])
 //! and the HTTP(S) front ([`server`]).
 //! Depends on: the metadata service and storage nodes, over the network only
 //! (their client types), and `shale-common`.
@@ -28,6 +29,7 @@ pub mod fuzzing;
 pub mod gc;
 pub mod heal;
 pub mod md5x;
+pub mod metrics;
 pub mod placement;
 pub mod post;
 pub mod s3;

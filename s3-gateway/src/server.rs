@@ -227,6 +227,7 @@ async fn handle(
     };
 
     let checked = if method == http::Method::OPTIONS {
+        crate::metrics::set_operation(crate::metrics::PREFLIGHT_OP);
         Err(preflight(cors_cache, req.headers(), bucket.as_deref()).await)
     } else {
         Ok(auth::check_request(
@@ -268,7 +269,14 @@ async fn handle(
         request_id,
         post_form,
     };
+    // Read before a HEAD answer loses its body, and after the finishing
+    // touches may have changed the code (POST policies).
+    let code_before = crate::metrics::error_code(&resp);
     finish_error_response(&mut resp, &info);
+    if let Some(code) = crate::metrics::error_code(&resp).or(code_before) {
+        resp.extensions_mut()
+            .insert(crate::metrics::ErrorCode(code));
+    }
     if post_form {
         let name = file_name.as_ref().and_then(|n| n.get());
         post::finish_post_response(&mut resp, &format!("{scheme}://{host}"), name);
@@ -302,6 +310,46 @@ async fn handle(
         );
     }
     resp
+}
+
+/// [`handle`] as part of request `id` (internal RPCs carry it), counted
+/// and timed in [`crate::metrics`], logged at debug level when answered.
+async fn handle_measured(
+    service: &S3Service,
+    cors_cache: &CorsCache,
+    hosts: &VirtualHosts,
+    scheme: &str,
+    req: http::Request<hyper::body::Incoming>,
+    id: String,
+) -> http::Response<crate::metrics::CountingBody<s3s::Body>> {
+    let started = std::time::Instant::now();
+    let received = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let line =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().clone()));
+    let header = http::HeaderValue::from_str(&id).expect("request ids are hex digits");
+    let (resp, op) = crate::metrics::with_operation(shale_common::rpc::with_request_id(
+        header,
+        handle(service, cors_cache, hosts, scheme, req, &id),
+    ))
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    let code = resp
+        .extensions()
+        .get::<crate::metrics::ErrorCode>()
+        .map(|c| c.0);
+    crate::metrics::record_request(op, status, seconds, received, code);
+    if let Some((method, uri)) = line {
+        tracing::debug!(%method, %uri, op, status, error = code.unwrap_or(""),
+            micros = (seconds * 1e6) as u64, "request");
+    }
+    let sent = crate::metrics::sent_bytes(op);
+    resp.map(|body| crate::metrics::CountingBody::new(body, sent))
 }
 
 /// True for a request that asks for `100 Continue` but has no body to send
@@ -387,6 +435,12 @@ pub async fn serve(
     let (service, cors_cache, data) = build_service_with(&config, Some(missing_tx)).await?;
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let workers = Arc::new(Workers::default());
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::metrics::report_background(
+        Arc::clone(&workers.gc),
+        Arc::clone(&workers.heal),
+        Arc::clone(&stopped),
+    );
     let map_follower = tokio::spawn(data.follow_map(gc_stopped.clone()));
     let collector = tokio::spawn(crate::gc::run(
         MetaClient::new(&config.metadata_addr),
@@ -430,7 +484,12 @@ pub async fn serve(
         let workers = Arc::clone(&workers);
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             if req.method() == http::Method::GET && req.uri().path() == WORKERS_STATUS_PATH {
-                let answer = workers.status_response();
+                let answer = workers.status_response().map(|body| {
+                    crate::metrics::CountingBody::new(
+                        body,
+                        crate::metrics::sent_bytes("ShaleStatus"),
+                    )
+                });
                 return futures::future::Either::Left(async move {
                     Ok::<_, std::convert::Infallible>(answer)
                 });
@@ -439,11 +498,11 @@ pub async fn serve(
             let cors_cache = Arc::clone(&cors_cache);
             let hosts = Arc::clone(&hosts);
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
-            let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), uri = %req.uri());
+            let span = tracing::info_span!("request", request_id = %id);
             futures::future::Either::Right(
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        handle(&service, &cors_cache, &hosts, scheme, req, &id).await,
+                        handle_measured(&service, &cors_cache, &hosts, scheme, req, id).await,
                     )
                 }
                 .instrument(span),
@@ -487,6 +546,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    stopped.store(true, Ordering::Relaxed);
     let _ = stop_gc.send(true);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await

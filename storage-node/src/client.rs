@@ -212,6 +212,9 @@ impl StorageClient {
         if let Some(range) = range {
             request = request.header(header::RANGE, range);
         }
+        if let Some(id) = shale_common::rpc::request_id() {
+            request = request.header(shale_common::rpc::REQUEST_ID_HEADER, id);
+        }
         let request = request
             .body(Full::new(body))
             .map_err(|e| Error::Network(format!("bad request: {e}")))?;

@@ -3,7 +3,8 @@
 //! Owns: the chunk format ([`chunk`]), the volume files chunks are appended
 //! to ([`volume`]), the durable chunk store over one or more disk
 //! directories ([`store`]), the node's HTTP service
-//! ([`service`]) and the client other roles use to reach it ([`client`]).
+//! ([`service`]), the client other roles use to reach it ([`client`]) and
+//! the node's metrics ([`metrics`]).
 //! Depends on: `shale-common` only (chunk ids, the pooled HTTP client).
 //! Must never: acknowledge a write before it is durable (its volume record
 //! synced), serve a byte whose CRC32 or BLAKE3 check failed, panic on bytes
@@ -12,6 +13,7 @@
 
 pub mod chunk;
 pub mod client;
+pub mod metrics;
 pub mod scrub;
 pub mod service;
 pub mod store;

@@ -17,6 +17,11 @@
 //! a corrupt chunk (500) from any other internal error. Ranges are over the
 //! chunk's data bytes and, as in HTTP, inclusive. A request for several
 //! ranges is refused (416): nothing in Shale asks for one.
+//!
+//! Every request is handled inside a `chunk_request` span carrying the
+//! `x-shale-request-id` it came with (the gateway's S3 request id) and the
+//! node, and logged at debug level when it ends (method, path, status,
+//! time); its metrics are in [`crate::metrics`].
 
 use crate::scrub::{self, ScrubConfig};
 use crate::store::ChunkStore;
@@ -33,8 +38,11 @@ use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 /// Largest chunk body a PUT may carry.
 pub const MAX_CHUNK_BODY: u64 = 64 * 1024 * 1024;
@@ -62,6 +70,11 @@ pub struct StorageNodeConfig {
     /// Free bytes each disk keeps: a write that would leave less is refused
     /// (507, `disk-full`) and nothing already stored is touched.
     pub reserve_bytes: u64,
+    /// The node's id in the cluster map, for metric and log labels; set by
+    /// whoever starts the node (the role file's `node_id`, `shale dev`).
+    /// Without it the node's listening address labels them.
+    #[serde(skip)]
+    pub node_id: Option<u32>,
 }
 
 impl Default for StorageNodeConfig {
@@ -71,6 +84,7 @@ impl Default for StorageNodeConfig {
             block_size: crate::chunk::DEFAULT_BLOCK_SIZE,
             scrub: ScrubConfig::default(),
             reserve_bytes: DEFAULT_RESERVE_BYTES,
+            node_id: None,
         }
     }
 }
@@ -97,9 +111,20 @@ pub async fn serve(
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    // The node's label in logs and metrics (its handles record nothing
+    // when no recorder is installed).
+    let node = match (config.node_id, listener.local_addr()) {
+        (Some(id), _) => id.to_string(),
+        (None, Ok(addr)) => addr.to_string(),
+        (None, Err(_)) => "unknown".into(),
+    };
+    store.enable_metrics(&node);
+    let stopped = Arc::new(AtomicBool::new(false));
+    crate::metrics::report_on_scrape(&store, Arc::clone(&stopped));
     let (stop_scrub, scrub_stopped) = tokio::sync::watch::channel(false);
     let scrubber = tokio::spawn(scrub::run(store.clone(), config.scrub, scrub_stopped));
     let served = serve_store(store, listener, shutdown).await;
+    stopped.store(true, Ordering::Relaxed);
     let _ = stop_scrub.send(true);
     let _ = scrubber.await;
     served
@@ -180,8 +205,36 @@ async fn serve_connection(
     }
 }
 
-/// Routes one request and turns any error into its answer.
+/// One request inside its span (request id, node), logged and counted
+/// when it ends.
 async fn handle(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let op = crate::metrics::request_op(req.method(), req.uri().path());
+    let node = store.metrics().map_or("", |m| m.node.as_str());
+    let span = tracing::info_span!(
+        "chunk_request",
+        request_id = shale_common::rpc::request_id_of(req.headers()).unwrap_or("-"),
+        node,
+    );
+    // Only what the debug line needs, and only when it is on.
+    let line = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_owned()));
+    let resp = route(store, req).instrument(span.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some((method, path)) = line {
+        span.in_scope(|| {
+            tracing::debug!(%method, %path, status = resp.status().as_u16(),
+                micros = (seconds * 1e6) as u64, "chunk request");
+        });
+    }
+    if let Some(m) = store.metrics() {
+        m.record_request(op, resp.status().as_u16(), seconds);
+    }
+    resp
+}
+
+/// Routes one request and turns any error into its answer.
+async fn route(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let result = match path.as_str() {

@@ -13,6 +13,7 @@
 //! All file I/O is blocking and runs on tokio's blocking pool.
 
 use crate::chunk::{self, ChunkHeader};
+use crate::metrics::{ChunkOp, NodeMetrics};
 use crate::scrub::{MAX_REPORTED, ScrubReport};
 use crate::volume::{self, PAGE, PREFIX_LEN, Volume};
 use crate::{Error, Result};
@@ -23,7 +24,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::Instant;
 
 /// Directory of the volume files inside each disk directory.
 const VOLUMES_DIR: &str = "volumes";
@@ -94,7 +96,7 @@ pub struct ChunkStore {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     paths: Vec<PathBuf>,
     disks: Vec<Disk>,
     index: RwLock<HashMap<String, Loc>>,
@@ -103,6 +105,8 @@ struct Inner {
     scrub: Mutex<ScrubState>,
     /// Free bytes each disk keeps (see `set_reserve_bytes`).
     reserve_bytes: std::sync::atomic::AtomicU64,
+    /// Metric handles, once `enable_metrics` was called.
+    metrics: OnceLock<NodeMetrics>,
 }
 
 /// The scrubber's counters and the chunks known to be corrupt.
@@ -186,6 +190,7 @@ impl ChunkStore {
                 max_volume_len,
                 scrub: Mutex::default(),
                 reserve_bytes: std::sync::atomic::AtomicU64::new(0),
+                metrics: OnceLock::new(),
             }),
         };
         for (i, path) in store.inner.paths.iter().enumerate() {
@@ -208,6 +213,48 @@ impl ChunkStore {
         self.inner
             .reserve_bytes
             .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records chunk operations per disk in metrics labelled `node`
+    /// (see [`crate::metrics`]); the first call wins.
+    pub fn enable_metrics(&self, node: &str) {
+        let _ = self
+            .inner
+            .metrics
+            .set(NodeMetrics::new(node, &self.inner.paths));
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&NodeMetrics> {
+        self.inner.metrics.get()
+    }
+
+    /// A handle that does not keep the store open (for scrape hooks).
+    pub(crate) fn downgrade(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<ChunkStore> {
+        weak.upgrade().map(|inner| ChunkStore { inner })
+    }
+
+    /// Records one chunk operation on disk `disk` (when metrics are on).
+    fn record<T>(
+        &self,
+        op: ChunkOp,
+        disk: Option<usize>,
+        bytes: u64,
+        started: Instant,
+        result: &Result<T>,
+    ) {
+        if let (Some(m), Some(d)) = (self.inner.metrics.get(), disk) {
+            m.disks[d].record(op, bytes, started.elapsed().as_secs_f64(), result);
+        }
+    }
+
+    /// The disk chunk `id` is on, when metrics want to know.
+    fn disk_of(&self, id: &str) -> Option<usize> {
+        self.inner.metrics.get()?;
+        self.read_index().get(id).map(|loc| loc.disk)
     }
 
     /// Block size of newly written chunks.
@@ -235,9 +282,14 @@ impl ChunkStore {
     /// is written from them, without gathering them in one buffer first.
     pub async fn put_parts(&self, id: &str, parts: Vec<Bytes>) -> Result<bool> {
         check_id(id)?;
+        let started = Instant::now();
+        let bytes = parts.iter().map(|p| p.len() as u64).sum();
+        let disk = self.inner.metrics.get().map(|_| self.disk_for(id));
         let store = self.clone();
         let id = id.to_owned();
-        blocking(move || store.put_blocking(&id, &parts)).await
+        let result = blocking(move || store.put_blocking(&id, &parts)).await;
+        self.record(ChunkOp::Write, disk, bytes, started, &result);
+        result
     }
 
     /// Reads `len` data bytes at `offset` of chunk `id`, checking the CRC of
@@ -256,9 +308,11 @@ impl ChunkStore {
         F: FnOnce(&ChunkInfo) -> Result<(u64, u64)> + Send + 'static,
     {
         check_id(id)?;
+        let started = Instant::now();
+        let disk = self.disk_of(id);
         let store = self.clone();
         let id = id.to_owned();
-        blocking(move || {
+        let result = blocking(move || {
             store.with_chunk(&id, |reader, header| {
                 let info = info_of(header);
                 let (offset, len) = pick(&info)?;
@@ -268,7 +322,10 @@ impl ChunkStore {
                 Ok((info, offset, Bytes::from(data)))
             })
         })
-        .await
+        .await;
+        let bytes = result.as_ref().map_or(0, |(_, _, data)| data.len() as u64);
+        self.record(ChunkOp::Read, disk, bytes, started, &result);
+        result
     }
 
     /// Fully verifies chunk `id`: header, every block CRC and the BLAKE3
@@ -298,9 +355,11 @@ impl ChunkStore {
     /// Removes chunk `id`.
     pub async fn delete(&self, id: &str) -> Result<()> {
         check_id(id)?;
+        let started = Instant::now();
+        let disk = self.disk_of(id);
         let store = self.clone();
         let id = id.to_owned();
-        blocking(move || {
+        let result = blocking(move || {
             let loc = store
                 .inner
                 .index
@@ -312,7 +371,9 @@ impl ChunkStore {
             store.clear_corrupt(&id);
             Ok(())
         })
-        .await
+        .await;
+        self.record(ChunkOp::Delete, disk, 0, started, &result);
+        result
     }
 
     /// Ids of all chunks on all disks, sorted.

@@ -22,26 +22,38 @@ SECRET_KEY = "cluster-test-secret-key-0123456789abcdef"
 
 
 class Cluster(RoleProcesses):
-    def __init__(self, root):
+    """With `metrics`, every role serves `/metrics` on a port of its own
+    (`self.metrics_ports[name]`); `env` is added to every role's environment."""
+
+    def __init__(self, root, env=None, metrics=False):
         super().__init__(root, ACCESS_KEY, SECRET_KEY)
+        self.env.update(env or {})
         self.meta_port = free_port()
         self.gateway_port = free_port()
         self.node_ports = {n: free_port() for n in range(1, 7)}
+        names = ["metadata", "gateway"] + [f"node-{n}" for n in self.node_ports]
+        self.metrics_ports = {name: free_port() for name in names} if metrics else {}
+
+    def metrics_line(self, name):
+        port = self.metrics_ports.get(name)
+        return f'metrics_listen = "{LOOPBACK}:{port}"\n' if port else ""
 
     def start(self):
         meta = self.write("metadata.toml", f'listen = "{LOOPBACK}:{self.meta_port}"\n'
-                                           f'path = "{self.root / "meta"}"\n')
+                                           f'path = "{self.root / "meta"}"\n'
+                                           + self.metrics_line("metadata"))
         self.spawn("metadata", ["metadata", "--config", str(meta)])
         for n, port in self.node_ports.items():
             cfg = self.write(f"node-{n}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n'
                 f'metadata = "{LOOPBACK}:{self.meta_port}"\n'
                 f"node_id = {n}\n"
-                f'zone = "z{n}"\n\n[node]\n'
+                f'zone = "z{n}"\n' + self.metrics_line(f"node-{n}") + '\n[node]\n'
                 f'disks = ["{self.root / f"node-{n}"}"]\n'))
             self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
         gw = self.write("gateway.toml", (
-            f'listen = "{LOOPBACK}:{self.gateway_port}"\n\n[gateway]\n'
+            f'listen = "{LOOPBACK}:{self.gateway_port}"\n'
+            + self.metrics_line("gateway") + '\n[gateway]\n'
             f'region = "us-east-1"\nmetadata_addr = "{LOOPBACK}:{self.meta_port}"\n'))
         # The gateway reads the cluster map once at start: after the nodes.
         self.wait_logged([f"node-{n}" for n in self.node_ports], b"listening")

@@ -1,0 +1,240 @@
+//! The gateway's metrics (the README's "Metrics" section lists them).
+//!
+//! Per S3 request, by operation (`op`: `s3s`'s name, e.g. `PutObject`;
+//! `Unknown` for requests refused before routing, e.g. a bad signature;
+//! `CorsPreflight` for `OPTIONS`) and HTTP status:
+//! `shale_gateway_requests_total{op,status}`,
+//! `shale_gateway_request_duration_seconds{op,status}` (until the response
+//! head), `shale_gateway_received_bytes_total{op}` (the request's
+//! `Content-Length`), `shale_gateway_sent_bytes_total{op}` (body bytes
+//! actually sent) and `shale_gateway_errors_total{op,code}` (the S3 error
+//! code of the answer). Background work, read at scrape time from the
+//! workers' counters: `shale_gateway_gc_*` and `shale_gateway_heal_*`.
+//!
+//! The operation name comes from `s3s`'s access check ([`crate::access::Grants`]),
+//! which runs for every routed request inside the request's task; a
+//! task-local cell carries it back to the HTTP front. Label values are
+//! static strings and handles are made once per label set, so a request
+//! costs a few map reads and atomic adds, and no allocation.
+
+use crate::gc::GcStats;
+use crate::heal::Healer;
+use http_body::{Body, Frame, SizeHint};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
+use shale_common::metrics::{Handles, intern, status_label};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+
+/// The `op` label of a request `s3s` did not route.
+pub const UNKNOWN_OP: &str = "Unknown";
+/// The `op` label of a CORS preflight (`OPTIONS`, answered before `s3s`).
+pub const PREFLIGHT_OP: &str = "CorsPreflight";
+
+tokio::task_local! {
+    static OPERATION: Cell<&'static str>;
+}
+
+/// Runs `f` (one request) and returns its output with the S3 operation it
+/// turned out to be ([`UNKNOWN_OP`] when `s3s` did not route it).
+pub async fn with_operation<F: Future>(f: F) -> (F::Output, &'static str) {
+    OPERATION
+        .scope(Cell::new(UNKNOWN_OP), async {
+            let out = f.await;
+            (out, OPERATION.with(Cell::get))
+        })
+        .await
+}
+
+/// Names the current request's operation (no effect outside
+/// [`with_operation`]).
+pub fn set_operation(op: &str) {
+    let _ = OPERATION.try_with(|cell| cell.set(intern(op)));
+}
+
+struct RequestHandles {
+    count: Counter,
+    latency: Histogram,
+}
+
+#[derive(Default)]
+struct GatewayMetrics {
+    requests: Handles<(&'static str, u16), Arc<RequestHandles>>,
+    errors: Handles<(&'static str, &'static str), Counter>,
+    received: Handles<&'static str, Counter>,
+    sent: Handles<&'static str, Counter>,
+}
+
+static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(GatewayMetrics::default);
+
+/// Records one answered request: count and latency by operation and
+/// status, the request body's announced size, the error code if any.
+pub fn record_request(
+    op: &'static str,
+    status: u16,
+    seconds: f64,
+    received: u64,
+    error_code: Option<&str>,
+) {
+    let m = &*METRICS;
+    let r = m.requests.get((op, status), |(op, status)| {
+        let status = status_label(status);
+        Arc::new(RequestHandles {
+            count: counter!("shale_gateway_requests_total", "op" => op, "status" => status),
+            latency: histogram!("shale_gateway_request_duration_seconds",
+                "op" => op, "status" => status),
+        })
+    });
+    r.count.increment(1);
+    r.latency.record(seconds);
+    if received > 0 {
+        m.received
+            .get(
+                op,
+                |op| counter!("shale_gateway_received_bytes_total", "op" => op),
+            )
+            .increment(received);
+    }
+    if let Some(code) = error_code {
+        m.errors
+            .get(
+                (op, intern(code)),
+                |(op, code)| counter!("shale_gateway_errors_total", "op" => op, "code" => code),
+            )
+            .increment(1);
+    }
+}
+
+/// The S3 error code of an answer, as the HTTP front found it (before a
+/// HEAD answer's body is dropped); a response extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
+/// The S3 error code of `resp` when it is an S3 error answer.
+pub fn error_code(resp: &http::Response<s3s::Body>) -> Option<&'static str> {
+    if resp.status().as_u16() < 300 {
+        return None;
+    }
+    let body = resp.body().bytes()?;
+    error_code_of(&body).map(intern)
+}
+
+/// The counter of body bytes sent for operation `op`.
+pub fn sent_bytes(op: &'static str) -> Counter {
+    METRICS.sent.get(
+        op,
+        |op| counter!("shale_gateway_sent_bytes_total", "op" => op),
+    )
+}
+
+/// The S3 error code of an error answer's XML body (`<Code>…</Code>`).
+pub fn error_code_of(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    let code = &text[start..start + len];
+    (!code.is_empty() && code.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(code)
+}
+
+/// A response body that counts the bytes it yields.
+#[derive(Debug)]
+pub struct CountingBody<B> {
+    inner: B,
+    counter: Counter,
+}
+
+impl<B> CountingBody<B> {
+    /// `inner`, its data bytes added to `counter` as they are sent.
+    pub fn new(inner: B, counter: Counter) -> Self {
+        CountingBody { inner, counter }
+    }
+}
+
+impl<B: Body<Data = bytes::Bytes> + Unpin> Body for CountingBody<B> {
+    type Data = bytes::Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.counter.increment(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Registers the scrape hook that reports the garbage collector's and the
+/// healer's counters; it stops once `stopped` is set.
+pub fn report_background(gc: Arc<GcStats>, healer: Arc<Healer>, stopped: Arc<AtomicBool>) {
+    shale_common::metrics::on_scrape(move || {
+        let (gc, healer, stopped) = (gc.clone(), healer.clone(), stopped.clone());
+        Box::pin(async move {
+            if stopped.load(Ordering::Relaxed) {
+                return false;
+            }
+            let gc = gc.status();
+            counter!("shale_gateway_gc_entries_done_total").absolute(gc.entries_done);
+            counter!("shale_gateway_gc_chunks_deleted_total").absolute(gc.chunks_deleted);
+            counter!("shale_gateway_gc_chunk_failures_total").absolute(gc.chunk_failures);
+            counter!("shale_gateway_gc_rounds_total").absolute(gc.rounds);
+            gauge!("shale_gateway_gc_entries_due").set(gc.due as f64);
+            counter!("shale_gateway_gc_orphan_sweeps_total").absolute(gc.orphan_sweeps);
+            counter!("shale_gateway_gc_orphans_deleted_total").absolute(gc.orphans_deleted);
+            gauge!("shale_gateway_gc_orphan_candidates").set(gc.orphan_candidates as f64);
+            let heal = healer.stats().status();
+            counter!("shale_gateway_heal_chunks_rebuilt_total").absolute(heal.healed);
+            counter!("shale_gateway_heal_chunks_moved_total").absolute(heal.moved);
+            counter!("shale_gateway_heal_chunks_marked_durable_total")
+                .absolute(heal.marked_durable);
+            counter!("shale_gateway_heal_objects_healed_total").absolute(heal.objects_healed);
+            counter!("shale_gateway_heal_failures_total").absolute(heal.failed);
+            counter!("shale_gateway_heal_rounds_total").absolute(heal.rounds);
+            gauge!("shale_gateway_heal_backlog").set(heal.backlog as f64);
+            gauge!("shale_gateway_heal_unavailable_chunks").set(heal.unavailable as f64);
+            gauge!("shale_gateway_heal_last_round_seconds").set(heal.last_round_ms as f64 / 1000.0);
+            true
+        })
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_read_from_error_bodies() {
+        let body =
+            b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>";
+        assert_eq!(error_code_of(body), Some("NoSuchKey"));
+        assert_eq!(error_code_of(b"<Error><Code></Code></Error>"), None);
+        assert_eq!(error_code_of(b"<Error><Code>a b</Code></Error>"), None);
+        assert_eq!(error_code_of(b"<ListBucketResult/>"), None);
+        assert_eq!(error_code_of(&[0xff, 0xfe]), None);
+    }
+
+    #[tokio::test]
+    async fn the_operation_is_carried_back_from_inside_the_request() {
+        let ((), op) = with_operation(async { set_operation("PutObject") }).await;
+        assert_eq!(op, "PutObject");
+        let ((), op) = with_operation(async {}).await;
+        assert_eq!(op, UNKNOWN_OP);
+        // Outside a request: ignored, no panic.
+        set_operation("GetObject");
+    }
+}
