@@ -27,6 +27,8 @@ pub mod keys;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
+pub mod proposer;
+#[cfg(feature = "server")]
 pub mod raft;
 #[cfg(feature = "server")]
 pub mod raft_net;

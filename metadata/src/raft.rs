@@ -132,6 +132,9 @@ const KEY_VOTE: &[u8] = b"vote";
 const KEY_PURGED: &[u8] = b"last_purged";
 const KEY_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
+/// Progress through a batch entry: (log index, requests written, GC
+/// sequence number reached), written with each of its requests.
+const KEY_BATCH: &[u8] = b"batch_progress";
 
 fn get_meta<T: serde::de::DeserializeOwned>(
     store: &MetaStore,
@@ -376,8 +379,6 @@ impl StateMachine {
     fn apply_blocking(&self, entries: Vec<Entry<TypeConfig>>) -> StoResult<Vec<Answer>> {
         let store = &self.store;
         let applied_cf = cf(store, CF_RAFT_APPLIED).map_err(w_sm)?;
-        let dedup_cf = cf(store, CF_RAFT_DEDUP).map_err(w_sm)?;
-        let age_cf = cf(store, CF_RAFT_DEDUP_AGE).map_err(w_sm)?;
         let mut answers = Vec::with_capacity(entries.len());
         for entry in entries {
             let log_id = entry.log_id;
@@ -389,32 +390,49 @@ impl StateMachine {
                     batch.put_cf(applied_cf, KEY_MEMBERSHIP, enc(&stored).map_err(w_sm)?);
                     (Ok(MetaResponse::Unit), batch)
                 }
-                EntryPayload::Normal(cmd) => {
-                    let id = cmd.request_id.to_be_bytes();
-                    let earlier: Option<(i64, Answer)> = if cmd.request_id == 0 {
-                        None
-                    } else {
-                        get_meta(store, CF_RAFT_DEDUP, &id).map_err(r_sm)?
-                    };
-                    match earlier {
-                        Some((_, answer)) => (answer, WriteBatch::default()),
-                        None => {
-                            let (answer, mut batch) =
-                                store.apply_entry(cmd.req, cmd.now_ms, log_id.index);
-                            if cmd.request_id != 0 {
-                                batch.put_cf(
-                                    dedup_cf,
-                                    id,
-                                    enc(&(cmd.now_ms, &answer)).map_err(w_sm)?,
-                                );
-                                let mut age = (cmd.now_ms.max(0) as u64).to_be_bytes().to_vec();
-                                age.extend_from_slice(&id);
-                                batch.put_cf(age_cf, age, b"");
+                EntryPayload::Normal(Command {
+                    req: MetaRequest::Batch { items },
+                    now_ms,
+                    ..
+                }) => {
+                    // Each request is applied and written on its own (the
+                    // next one reads what it wrote), with the entry's
+                    // progress in the same write: after a crash part-way,
+                    // the replay goes on from the first request not written.
+                    let (mut done, mut gc_seq) =
+                        match get_meta::<(u64, u64, u64)>(store, CF_RAFT_APPLIED, KEY_BATCH)
+                            .map_err(r_sm)?
+                        {
+                            Some((index, done, seq)) if index == log_id.index => {
+                                (done as usize, seq)
                             }
-                            self.prune_dedup(&mut batch, cmd.now_ms)?;
-                            (answer, batch)
+                            _ => (0, log_id.index << 20),
+                        };
+                    let mut batch_answers = Vec::with_capacity(items.len());
+                    for (k, (request_id, req)) in items.into_iter().enumerate() {
+                        if k < done {
+                            batch_answers.push(self.replayed_answer(request_id)?);
+                            continue;
                         }
+                        let (answer, mut batch) =
+                            self.apply_one(req, now_ms, request_id, &mut gc_seq)?;
+                        done = k + 1;
+                        batch.put_cf(
+                            applied_cf,
+                            KEY_BATCH,
+                            enc(&(log_id.index, done as u64, gc_seq)).map_err(w_sm)?,
+                        );
+                        store.db().write(batch).map_err(w_sm)?;
+                        batch_answers.push(answer);
                     }
+                    (
+                        Ok(MetaResponse::Batch(batch_answers)),
+                        WriteBatch::default(),
+                    )
+                }
+                EntryPayload::Normal(cmd) => {
+                    let mut gc_seq = log_id.index << 20;
+                    self.apply_one(cmd.req, cmd.now_ms, cmd.request_id, &mut gc_seq)?
                 }
             };
             batch.put_cf(applied_cf, KEY_APPLIED, enc(&log_id).map_err(w_sm)?);
@@ -426,6 +444,54 @@ impl StateMachine {
         store.db().flush_wal(true).map_err(w_sm)?;
         crate::metrics::record_commit(started);
         Ok(answers)
+    }
+
+    /// Applies one request (unless its write id was applied before: then
+    /// the first answer is returned) and returns its answer and its batch,
+    /// with the dedup rows added, unwritten.
+    fn apply_one(
+        &self,
+        req: MetaRequest,
+        now_ms: i64,
+        request_id: u128,
+        gc_seq: &mut u64,
+    ) -> StoResult<(Answer, WriteBatch)> {
+        let store = &self.store;
+        let id = request_id.to_be_bytes();
+        if request_id != 0
+            && let Some((_, answer)) =
+                get_meta::<(i64, Answer)>(store, CF_RAFT_DEDUP, &id).map_err(r_sm)?
+        {
+            return Ok((answer, WriteBatch::default()));
+        }
+        let (answer, mut batch) = store.apply_entry(req, now_ms, gc_seq);
+        if request_id != 0 {
+            let dedup_cf = cf(store, CF_RAFT_DEDUP).map_err(w_sm)?;
+            let age_cf = cf(store, CF_RAFT_DEDUP_AGE).map_err(w_sm)?;
+            batch.put_cf(dedup_cf, id, enc(&(now_ms, &answer)).map_err(w_sm)?);
+            let mut age = (now_ms.max(0) as u64).to_be_bytes().to_vec();
+            age.extend_from_slice(&id);
+            batch.put_cf(age_cf, age, b"");
+        }
+        self.prune_dedup(&mut batch, now_ms)?;
+        Ok((answer, batch))
+    }
+
+    /// The answer of a request of a batch entry that was written before a
+    /// restart: from the dedup table (nobody waits for it any more, but the
+    /// answers keep the batch's shape).
+    fn replayed_answer(&self, request_id: u128) -> StoResult<Answer> {
+        let found = if request_id == 0 {
+            None
+        } else {
+            get_meta::<(i64, Answer)>(&self.store, CF_RAFT_DEDUP, &request_id.to_be_bytes())
+                .map_err(r_sm)?
+        };
+        Ok(found.map(|(_, a)| a).unwrap_or_else(|| {
+            Err(MetaError::Unavailable(
+                "applied before the metadata replica restarted".into(),
+            ))
+        }))
     }
 
     /// Deletes a few dedup rows older than `DEDUP_TTL_MS` (by entry time, so
@@ -614,5 +680,82 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: file.meta,
             snapshot: Box::new(Cursor::new(file.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::CommittedLeaderId;
+
+    fn batch_entry(index: u64, items: Vec<(u128, MetaRequest)>) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Command {
+                req: MetaRequest::Batch { items },
+                now_ms: 1_000,
+                request_id: 0,
+            }),
+        }
+    }
+
+    fn create(name: &str) -> MetaRequest {
+        MetaRequest::CreateBucket {
+            name: name.into(),
+            region: "r".into(),
+        }
+    }
+
+    /// A batch entry applies its requests in order, each as if alone (a
+    /// repeated write id is answered, not applied again), and applying the
+    /// same entry again (a replay after a crash before `last_applied` was
+    /// written) applies nothing twice.
+    #[tokio::test]
+    async fn batch_entries_apply_each_request_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MetaStore::open(&dir.path().join("db")).unwrap());
+        let mut sm = StateMachine::new(store.clone(), dir.path().join("snap"));
+        let items = vec![
+            (1, create("a")),
+            (2, create("b")),
+            (1, create("a")),
+            (3, create("a")),
+        ];
+        let answers = sm.apply(vec![batch_entry(5, items.clone())]).await.unwrap();
+        let Ok(MetaResponse::Batch(first)) = &answers[0] else {
+            panic!("{answers:?}");
+        };
+        assert!(matches!(first[0], Ok(MetaResponse::Bucket(_))));
+        assert!(matches!(first[1], Ok(MetaResponse::Bucket(_))));
+        assert_eq!(
+            first[2], first[0],
+            "a repeated write id gets the first answer"
+        );
+        assert!(matches!(first[3], Err(MetaError::BucketAlreadyOwnedByYou)));
+
+        let again = sm.apply(vec![batch_entry(5, items)]).await.unwrap();
+        let Ok(MetaResponse::Batch(replayed)) = &again[0] else {
+            panic!("{again:?}");
+        };
+        assert_eq!(replayed, first, "nothing was applied twice");
+
+        // The next entry starts afresh.
+        let next = sm
+            .apply(vec![batch_entry(
+                6,
+                vec![(0, create("c")), (0, create("c"))],
+            )])
+            .await
+            .unwrap();
+        let Ok(MetaResponse::Batch(next)) = &next[0] else {
+            panic!("{next:?}");
+        };
+        assert!(matches!(next[0], Ok(MetaResponse::Bucket(_))));
+        assert!(matches!(next[1], Err(MetaError::BucketAlreadyOwnedByYou)));
+        let buckets = store.execute(MetaRequest::ListBuckets).unwrap();
+        let MetaResponse::Buckets(b) = buckets else {
+            panic!("{buckets:?}");
+        };
+        assert_eq!(b.len(), 3);
     }
 }

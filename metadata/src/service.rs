@@ -21,7 +21,8 @@
 //! logged at debug level when it ends (kind, result, time) and counted in
 //! [`crate::metrics`], with the Raft gauges set at scrape time.
 
-use crate::raft::{Command, LogStore, MetaRaft, StateMachine};
+use crate::proposer::Proposer;
+use crate::raft::{LogStore, MetaRaft, StateMachine};
 use crate::raft_net::{self, MAX_RAFT_BYTES, Network, base_uri};
 use crate::store::MetaStore;
 use crate::types::{
@@ -147,6 +148,7 @@ pub type Result<T> = std::result::Result<T, ServeError>;
 struct Node {
     store: Arc<MetaStore>,
     raft: MetaRaft,
+    proposer: Proposer,
 }
 
 /// Opens the catalogue at `config.path`, starts this Raft replica, and
@@ -200,6 +202,7 @@ pub async fn serve(
     let node = Arc::new(Node {
         store: store.clone(),
         raft: raft.clone(),
+        proposer: Proposer::start(raft.clone()),
     });
     crate::metrics::report_on_scrape(Arc::downgrade(&store), raft.metrics());
     drop(store);
@@ -266,13 +269,19 @@ pub async fn serve(
     drop(raft);
     // Wait until the last request's blocking task (and Raft's log flusher)
     // has let go of the store, so the database is closed when we return.
-    let Node { store, raft } = match Arc::try_unwrap(node) {
+    let Node {
+        store,
+        raft,
+        proposer,
+    } = match Arc::try_unwrap(node) {
         Ok(n) => n,
         Err(_) => {
             tracing::warn!("metadata connections still hold the catalogue");
             return Ok(());
         }
     };
+    // The proposer's task ends with its last handle, and lets go of Raft.
+    drop(proposer);
     drop(raft);
     let mut store = store;
     for _ in 0..500 {
@@ -478,7 +487,10 @@ fn leader_addr(raft: &MetaRaft) -> Option<String> {
         .map(|n| n.addr.clone())
 }
 
-fn write_error(raft: &MetaRaft, e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> MetaError {
+pub(crate) fn write_error(
+    raft: &MetaRaft,
+    e: RaftError<u64, ClientWriteError<u64, BasicNode>>,
+) -> MetaError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
             MetaError::NotLeader(f.leader_node.map(|n| n.addr).or_else(|| leader_addr(raft)))
@@ -542,13 +554,6 @@ async fn admin_membership(
 /// used only to trace them in the logs.)
 pub const WRITE_ID_HEADER: &str = "x-shale-write-id";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let span = tracing::info_span!(
         "meta_request",
@@ -603,16 +608,12 @@ async fn rpc_in_span(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<B
                 "metadata replica stopping: {f}"
             ))),
         }
+    } else if let MetaRequest::Batch { .. } = request {
+        Err(MetaError::InvalidRequest(
+            "a batch is made by the metadata service only".into(),
+        ))
     } else {
-        let command = Command {
-            req: request,
-            now_ms: now_ms(),
-            request_id: write_id,
-        };
-        match node.raft.client_write(command).await {
-            Ok(resp) => resp.data,
-            Err(e) => Err(write_error(&node.raft, e)),
-        }
+        node.proposer.propose(request, write_id, body.len()).await
     };
     if let Err(MetaError::Internal(msg)) = &result {
         tracing::error!(kind, error = %msg, "metadata request failed");

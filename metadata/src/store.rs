@@ -109,7 +109,8 @@ pub(crate) struct ApplyCtx {
     /// The entry's time (set by the leader when it proposed it).
     now_ms: i64,
     /// The last GC queue sequence number used: starts at the entry's log
-    /// index << 20, + 1 per queued list.
+    /// index << 20, + 1 per queued list (through every request of a batch
+    /// entry).
     gc_seq: u64,
     /// The request's batch, held back so the apply can add its bookkeeping.
     pending: Option<WriteBatch>,
@@ -341,26 +342,28 @@ impl MetaStore {
         Ok(())
     }
 
-    /// Runs one committed Raft entry's request (at log index `index`, with
-    /// the entry's time) and returns its answer and its batch, unwritten:
-    /// the state machine adds its bookkeeping rows and writes it.
+    /// Runs one request of a committed Raft entry (with the entry's time;
+    /// its GC queue entries numbered after `gc_seq`, which is advanced
+    /// past them) and returns its answer and its batch, unwritten: the state
+    /// machine adds its bookkeeping rows and writes it.
     pub(crate) fn apply_entry(
         &self,
         req: MetaRequest,
         now_ms: i64,
-        index: u64,
+        gc_seq: &mut u64,
     ) -> (Result<MetaResponse>, WriteBatch) {
         *self.apply_ctx() = Some(ApplyCtx {
             now_ms,
-            gc_seq: index << 20,
+            gc_seq: *gc_seq,
             pending: None,
         });
         let result = self.execute(req);
-        let batch = self
+        let (batch, seq) = self
             .apply_ctx()
             .take()
-            .and_then(|c| c.pending)
+            .map(|c| (c.pending.unwrap_or_default(), c.gc_seq))
             .unwrap_or_default();
+        *gc_seq = seq.max(*gc_seq);
         (result, batch)
     }
 
@@ -1568,6 +1571,11 @@ impl MetaStore {
             } => {
                 self.set_grant(&access_key, &bucket, permission)?;
                 R::Unit
+            }
+            Q::Batch { .. } => {
+                return Err(MetaError::InvalidRequest(
+                    "a batch is applied by the Raft state machine only".into(),
+                ));
             }
         })
     }

@@ -657,6 +657,11 @@ pub enum MetaRequest {
         bucket: String,
         permission: Option<Permission>,
     },
+    /// Several clients' writes, each with its write id, proposed as one
+    /// Raft log entry by the leader (one log append and sync for all of
+    /// them) and applied in order, each as if alone. Made by the metadata
+    /// service itself, never accepted over RPC. → `MetaResponse::Batch`.
+    Batch { items: Vec<(u128, MetaRequest)> },
 }
 
 /// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
@@ -739,7 +744,8 @@ impl MetaRequest {
             | Q::Heartbeat { .. }
             | Q::SetNodeState { .. }
             | Q::DeleteAccessKey { .. }
-            | Q::SetGrant { .. } => false,
+            | Q::SetGrant { .. }
+            | Q::Batch { .. } => false,
         }
     }
 }
@@ -808,6 +814,7 @@ impl MetaRequest {
             Q::ListAccessKeys => "ListAccessKeys",
             Q::DeleteAccessKey { .. } => "DeleteAccessKey",
             Q::SetGrant { .. } => "SetGrant",
+            Q::Batch { .. } => "Batch",
         }
     }
 }
@@ -966,4 +973,6 @@ pub enum MetaResponse {
     Cluster(ClusterView),
     /// Access keys sorted by id.
     AccessKeys(Vec<AccessKey>),
+    /// The answers of a `MetaRequest::Batch`, in its order.
+    Batch(Vec<Result<MetaResponse, MetaError>>),
 }

@@ -306,3 +306,144 @@ async fn replay_write(_follower: &str, members: &[Member], leader: u64) -> bool 
         .iter()
         .all(|a| matches!(a, Ok(MetaResponse::Bucket(_))))
 }
+
+/// Writes that arrive together share log entries (the leader's proposer
+/// packs them into one `Batch` entry), and each is still applied as if
+/// alone, in one order on every replica: conditional writes racing on one
+/// key let exactly one through, a client cannot send a batch, and after
+/// the leader is lost every acknowledged write reads back from the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut listeners = Vec::new();
+        let mut members = Vec::new();
+        for id in 1..=3u64 {
+            let l = TcpListener::bind(format!("127.0.0.{id}:0")).await.unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            let dir = tmp.path().join(format!("r{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            members.push(Member {
+                id,
+                addr,
+                dir,
+                running: None,
+            });
+            listeners.push(l);
+        }
+        let peers: Vec<Replica> = members
+            .iter()
+            .map(|m| Replica {
+                id: m.id,
+                addr: m.addr.clone(),
+            })
+            .collect();
+        for (m, l) in members.iter_mut().zip(listeners) {
+            start(m, l, &peers);
+        }
+        let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
+        let client = MetaClient::with_addrs(&addrs);
+        let first = leader(&client, &members).await;
+        let leader_addr = members[first as usize - 1].addr.clone();
+        client.create_bucket("b", "r").await.unwrap();
+        let before = client
+            .raft_status(&leader_addr)
+            .await
+            .unwrap()
+            .last_log
+            .unwrap();
+
+        // 200 writes at once, plus 20 creates racing on one key.
+        const N: usize = 200;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..N {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let key = format!("c{i:04}");
+                client
+                    .put_object("b", &key, row(key.as_bytes()), false, None)
+                    .await
+                    .map(|_| None::<usize>)
+            });
+        }
+        for i in 0..20usize {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let body = format!("racer {i}");
+                match client
+                    .put_object("b", "race", row(body.as_bytes()), true, None)
+                    .await
+                {
+                    Ok(_) => Ok(Some(i)),
+                    Err(MetaError::PreconditionFailed) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Some(i) = done.unwrap().unwrap() {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one If-None-Match: * create wins");
+        let after = client
+            .raft_status(&leader_addr)
+            .await
+            .unwrap()
+            .last_log
+            .unwrap();
+        assert!(
+            after - before < (N + 20) as u64,
+            "{} writes took {} log entries: none were batched",
+            N + 20,
+            after - before
+        );
+
+        // A client cannot propose a batch itself.
+        let batch = MetaRequest::Batch {
+            items: vec![(
+                7,
+                MetaRequest::CreateBucket {
+                    name: "sneaky".into(),
+                    region: "r".into(),
+                },
+            )],
+        };
+        assert!(matches!(
+            client.call(&batch).await,
+            Err(MetaError::InvalidRequest(_))
+        ));
+        assert_eq!(client.get_bucket("sneaky").await.unwrap(), None);
+
+        // Every replica applied the same writes: lose the leader, read all
+        // of them from the new one.
+        let applied = client
+            .raft_status(&leader_addr)
+            .await
+            .unwrap()
+            .applied
+            .unwrap();
+        for m in &members {
+            caught_up(&client, &m.addr, applied).await;
+        }
+        stop(&mut members[first as usize - 1]).await;
+        let second = leader(&client, &members).await;
+        assert_ne!(second, first);
+        for i in 0..N {
+            let key = format!("c{i:04}");
+            let got = client.get_object("b", &key).await.unwrap();
+            assert_eq!(got.data, ObjectData::Inline(key.into_bytes()));
+        }
+        let race = client.get_object("b", "race").await.unwrap();
+        assert_eq!(
+            race.data,
+            ObjectData::Inline(format!("racer {}", winners[0]).into_bytes())
+        );
+        for m in members.iter_mut() {
+            stop(m).await;
+        }
+    })
+    .await
+    .expect("test timed out");
+}
