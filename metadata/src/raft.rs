@@ -170,37 +170,60 @@ fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
 #[derive(Clone)]
 pub struct LogStore {
     store: Arc<MetaStore>,
-    flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
+    flusher: mpsc::Sender<Flush>,
 }
+
+/// A wait for the WAL sync: an append's (openraft's callback) or an
+/// apply's (a reply channel). The log and the state machine share the
+/// database's WAL, so one sync makes both durable.
+enum Flush {
+    Log(LogFlushed<TypeConfig>),
+    Apply(mpsc::Sender<Result<(), String>>),
+}
+
+/// The state machine's way to the log flusher: its applies wait for the
+/// same group-committed WAL syncs as the log's appends.
+#[derive(Clone)]
+pub struct WalSync(mpsc::Sender<Flush>);
 
 impl LogStore {
     /// A log store on `store`'s database, with its flusher thread (which
     /// ends when the last clone of the log store is dropped).
     pub fn new(store: Arc<MetaStore>) -> LogStore {
-        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        let (tx, rx) = mpsc::channel::<Flush>();
         let db = store.clone();
         std::thread::Builder::new()
             .name("raft-log-flush".into())
             .spawn(move || {
-                // Group commit: one WAL sync for every append queued while
-                // the previous sync ran; acknowledged in order.
+                // Group commit: one WAL sync for every append and apply
+                // queued while the previous sync ran; acknowledged in order.
                 while let Ok(first) = rx.recv() {
                     let mut done = vec![first];
                     while let Ok(more) = rx.try_recv() {
                         done.push(more);
                     }
-                    let result = db.db().flush_wal(true).map_err(std::io::Error::other);
-                    for cb in done {
-                        let r = match &result {
-                            Ok(()) => Ok(()),
-                            Err(e) => Err(std::io::Error::other(e.to_string())),
-                        };
-                        cb.log_io_completed(r);
+                    let started = std::time::Instant::now();
+                    let result = db.db().flush_wal(true).map_err(|e| e.to_string());
+                    crate::metrics::record_commit(started);
+                    for waiter in done {
+                        match waiter {
+                            Flush::Log(cb) => {
+                                cb.log_io_completed(result.clone().map_err(std::io::Error::other))
+                            }
+                            Flush::Apply(reply) => {
+                                let _ = reply.send(result.clone());
+                            }
+                        }
                     }
                 }
             })
             .expect("spawning the raft log flusher thread");
         LogStore { store, flusher: tx }
+    }
+
+    /// A handle for [`StateMachine::with_wal_sync`].
+    pub fn wal_sync(&self) -> WalSync {
+        WalSync(self.flusher.clone())
     }
 
     fn last_log_id(&self) -> StoResult<Option<LogId<NodeId>>> {
@@ -297,7 +320,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Readable now; durable when the flusher has synced the WAL.
         self.store.db().write(batch).map_err(w_logs)?;
         self.flusher
-            .send(callback)
+            .send(Flush::Log(callback))
             .map_err(|_| w_logs("the log flusher thread is gone"))
     }
 
@@ -330,6 +353,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 pub struct StateMachine {
     store: Arc<MetaStore>,
     snapshot_path: PathBuf,
+    wal_sync: Option<WalSync>,
 }
 
 /// One RocksDB row: key, value.
@@ -355,7 +379,33 @@ impl StateMachine {
         StateMachine {
             store,
             snapshot_path,
+            wal_sync: None,
         }
+    }
+
+    /// Makes applies wait for the log flusher's group-committed WAL syncs
+    /// (shared with the log's appends) instead of syncing on their own.
+    pub fn with_wal_sync(mut self, wal_sync: WalSync) -> StateMachine {
+        self.wal_sync = Some(wal_sync);
+        self
+    }
+
+    /// Makes every write so far durable: through the log flusher when there
+    /// is one, else by syncing the WAL here.
+    fn sync_wal(&self) -> StoResult<()> {
+        if let Some(WalSync(flusher)) = &self.wal_sync {
+            let (tx, rx) = mpsc::channel();
+            if flusher.send(Flush::Apply(tx)).is_ok() {
+                return match rx.recv() {
+                    Ok(r) => r.map_err(w_sm),
+                    Err(_) => Err(w_sm("the log flusher thread is gone")),
+                };
+            }
+        }
+        let started = std::time::Instant::now();
+        self.store.db().flush_wal(true).map_err(w_sm)?;
+        crate::metrics::record_commit(started);
+        Ok(())
     }
 
     fn save_snapshot_file(&self, file: &SnapshotFile) -> StoResult<()> {
@@ -440,9 +490,7 @@ impl StateMachine {
             answers.push(answer);
         }
         // One sync for the whole apply: durable before it returns.
-        let started = std::time::Instant::now();
-        store.db().flush_wal(true).map_err(w_sm)?;
-        crate::metrics::record_commit(started);
+        self.sync_wal()?;
         Ok(answers)
     }
 

@@ -190,12 +190,15 @@ pub async fn serve(
     .map_err(|e| ServeError::Config(format!("metadata.raft: {e}")))?;
     let mut snapshot_path = config.path.clone().into_os_string();
     snapshot_path.push(".snapshot");
+    let log_store = LogStore::new(store.clone());
+    let state_machine =
+        StateMachine::new(store.clone(), snapshot_path.into()).with_wal_sync(log_store.wal_sync());
     let raft = MetaRaft::new(
         config.node_id,
         Arc::new(raft_config),
         Network::default(),
-        LogStore::new(store.clone()),
-        StateMachine::new(store.clone(), snapshot_path.into()),
+        log_store,
+        state_machine,
     )
     .await
     .map_err(|e| ServeError::Raft(e.to_string()))?;
