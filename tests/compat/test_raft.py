@@ -11,9 +11,11 @@ behind it being purged) and becomes the leader itself.
 Membership through `shale admin metadata`: a fourth replica added catches
 up and votes; a follower and then the leader removed, the group goes on
 serving S3 with the rest; bad requests (unknown id, an id already taken,
-an address nobody answers at, the last voter) get clear errors.
+an address nobody answers at, the last voter) get clear errors. `shale
+admin status` shows every replica's role and lag behind the leader.
 """
 
+import json
 import re
 import shutil
 import signal
@@ -92,6 +94,17 @@ class RaftCluster(RoleProcesses):
             [str(shale_bin()), "admin", "metadata", "--metadata", addrs or self.meta_list]
             + list(args), capture_output=True, timeout=60)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def cluster_status(self, json_out=True):
+        """`shale admin status` through the gateway (JSON, or the screen)."""
+        env = dict(self.env, SHALE_ACCESS_KEY=ACCESS_KEY, SHALE_SECRET_KEY=SECRET_KEY)
+        r = subprocess.run(
+            [str(shale_bin()), "admin", "--endpoint",
+             f"http://{GATEWAY_HOST}:{self.gateway_port}", "status"]
+            + (["--json"] if json_out else []),
+            env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        return json.loads(r.stdout) if json_out else r.stdout
 
     def status(self, addrs=None):
         """{id: (state, applied)} of the replicas that answer, and the leader."""
@@ -274,6 +287,35 @@ def test_metadata_replicas_added_and_removed(tmp_path, request):
             time.sleep(0.2)
         assert replicas[4][0] == "Follower", replicas
 
+        # `shale admin status` shows the group: roles, and each replica's lag
+        # behind the leader (replica 4 too, which the gateway was not
+        # configured with: the leader names it).
+        deadline = time.monotonic() + 30
+        while True:
+            meta = cluster.cluster_status()["metadata"]
+            roles = {r["id"]: (r["role"], r["lag"], r["reachable"]) for r in meta["replicas"]}
+            expected = {i: ("leader" if i == leader else "follower", 0, True)
+                        for i in (1, 2, 3, 4)}
+            if meta["leader"] == leader and roles == expected:
+                break
+            assert time.monotonic() < deadline, meta
+            time.sleep(0.2)
+        screen = cluster.cluster_status(json_out=False)
+        assert f"4 replica(s), leader {leader}" in screen, screen
+        assert re.search(rf"^  {leader} +\S+ +leader +Leader +\d+ +0$", screen, re.M), screen
+        assert re.search(r"^  4 +127\.0\.0\.4:\d+ +follower +Follower +\d+ +0$", screen, re.M), screen
+        # A paused follower falls behind: the screen shows how far.
+        paused = next(i for i in (1, 2, 3) if i != leader)
+        cluster.procs[f"meta-{paused}"].send_signal(signal.SIGSTOP)
+        try:
+            write(10)
+            meta = cluster.cluster_status()["metadata"]
+            behind = next(r for r in meta["replicas"] if r["id"] == paused)
+            assert behind["role"] == "follower" and not behind["reachable"], behind
+            assert behind["lag"] >= 10, behind
+        finally:
+            cluster.procs[f"meta-{paused}"].send_signal(signal.SIGCONT)
+
         # Remove a follower of the original three, then stop it.
         follower = next(i for i in (1, 2, 3) if i != leader)
         rc, out, err = cluster.admin("remove-replica", "--id", str(follower), addrs=every)
@@ -282,6 +324,9 @@ def test_metadata_replicas_added_and_removed(tmp_path, request):
         cluster.kill(f"meta-{follower}", signal.SIGTERM)
         write(10)
         check_every_acked(s3, bucket, acked)
+        gone = next(r for r in cluster.cluster_status()["metadata"]["replicas"]
+                    if r["addr"] == cluster.meta[follower])
+        assert gone["role"] == "not a member" and not gone["reachable"], gone
 
         # Remove the leader itself: the other two elect a new one.
         rc, out, err = cluster.admin("remove-replica", "--id", str(leader), addrs=every)
