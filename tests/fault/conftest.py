@@ -296,10 +296,12 @@ class Cluster:
     def wait_meta_caught_up(self, i, timeout=60):
         """Until replica `i` has applied as far as the leader had when asked."""
         deadline = time.monotonic() + timeout
+        target = 0
         while True:
             replicas, leader = self.meta_status()
-            target = replicas.get(leader, (None, 0))[1] if leader else 0
-            if leader is not None and replicas.get(i, (None, -1))[1] >= target > 0:
+            if not target and leader is not None:
+                target = replicas.get(leader, (None, 0))[1]
+            if target > 0 and replicas.get(i, (None, -1))[1] >= target:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"metadata replica {i} did not catch up: {replicas}\n"

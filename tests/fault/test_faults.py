@@ -208,6 +208,39 @@ def test_3_metadata_leader_killed_twice_mid_stream(make_cluster, seed):
         assert "panicked" not in p.log_text(), p.log_tail()
 
 
+def test_3b_metadata_leader_paused_mid_stream(make_cluster, seed):
+    # SIGSTOP: the leader hangs rather than dies, as when its host is cut off
+    # (connections are not refused; they wait). The other two elect a new
+    # leader, and the clients must notice and go there instead of waiting
+    # out their RPC timeout (30 s) on every call.
+    c = make_cluster(meta_replicas=3)
+    work = Workload(c, new_bucket(c, "pause-meta-leader"), seed)
+    before = c.status()["heal"]
+    work.start()
+    work.wait_writes(15)
+    leader = c.meta_leader()
+    paused_at = time.monotonic()
+    c.metas[leader].pause()
+    try:
+        # Below the 30 s a call waits for an unanswering replica: writes go
+        # on through the new leader without waiting for that.
+        work.wait_writes(15, timeout=25)
+        unavailable = work.unavailable_after(paused_at)
+        new_leader = c.meta_leader(exclude=(leader,))
+    finally:
+        c.metas[leader].resume()
+    # Back, it learns of the newer term and follows.
+    c.wait_meta_caught_up(leader)
+    work.wait_writes(5)
+    work.stop()
+    assert not work.read_errors, work.read_errors
+    assert not work.write_errors, work.write_errors
+    heal_s = c.wait_healed()
+    finish("3b SIGSTOP metadata leader", c, work, 1, before, heal_s)
+    report("3b SIGSTOP metadata leader", paused=leader, new_leader=new_leader,
+           writes_unavailable_s=f"{unavailable:.1f}")
+
+
 def test_4_bitrot_on_two_nodes(make_cluster, seed):
     c = make_cluster()
     work = Workload(c, new_bucket(c, "bitrot"), seed)
