@@ -43,7 +43,7 @@ pub struct AdminArgs {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// One screen: region, metadata service, nodes with zone, state, last heartbeat, disks, capacity and health.
+    /// One screen: region, metadata replicas with role and lag, nodes with zone, state, last heartbeat, disks, capacity and health.
     Status,
     /// Buckets.
     #[command(subcommand)]
@@ -286,11 +286,7 @@ fn time_of(ms: i64) -> String {
 
 fn print_status(v: &Value) {
     println!("region:    {}", s(&v["region"]));
-    println!(
-        "metadata:  {} (1 replica; leader {})",
-        s(&v["metadata"]["addr"]),
-        s(&v["metadata"]["leader"])
-    );
+    print_metadata_group(&v["metadata"]);
     println!("gateway:   answering (this endpoint)");
     println!(
         "map epoch: {} (this gateway places by {})    buckets: {}",
@@ -361,6 +357,43 @@ fn print_status(v: &Value) {
         bytes(Some(used)),
         bytes(Some(avail)),
     );
+}
+
+/// The metadata group: the leader, then one line per replica with its
+/// role and how many log entries it is behind the leader.
+fn print_metadata_group(m: &Value) {
+    let replicas = m["replicas"].as_array().cloned().unwrap_or_default();
+    match m["leader"].as_u64() {
+        Some(id) => println!(
+            "metadata:  {} replica(s), leader {id} (term {}, last log {})",
+            replicas.len(),
+            s(&m["term"]),
+            s(&m["last_log"])
+        ),
+        None => println!(
+            "metadata:  no leader answering ({} replica(s) configured)",
+            replicas.len()
+        ),
+    }
+    println!(
+        "  {:<8} {:<22} {:<13} {:<10} {:>10} {:>8}",
+        "REPLICA", "ADDRESS", "ROLE", "STATE", "APPLIED", "LAG"
+    );
+    for r in &replicas {
+        println!(
+            "  {:<8} {:<22} {:<13} {:<10} {:>10} {:>8}",
+            s(&r["id"]),
+            s(&r["addr"]),
+            s(&r["role"]),
+            if r["reachable"] == true {
+                s(&r["state"])
+            } else {
+                "unreachable".into()
+            },
+            s(&r["applied"]),
+            s(&r["lag"])
+        );
+    }
 }
 
 /// Sends one signed admin request and returns its JSON answer.

@@ -12,6 +12,9 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use shale_metadata::{MembershipChange, MetaClient, RaftStatus};
 
+/// How long `status` waits for one replica's answer.
+const REPLICA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// `shale admin metadata`.
 #[derive(clap::Args, Clone)]
 pub struct MetadataArgs {
@@ -82,7 +85,17 @@ async fn status(client: &MetaClient) -> Result<()> {
     let mut leader_view: Option<RaftStatus> = None;
     let mut reached = 0;
     for addr in client.addrs() {
-        match client.raft_status(addr).await {
+        // A replica that hangs (stopped, its host cut off) must not hold the
+        // screen up for the client's whole RPC timeout.
+        let answer = tokio::time::timeout(REPLICA_WAIT, client.raft_status(addr))
+            .await
+            .unwrap_or_else(|_| {
+                Err(shale_metadata::MetaError::Unavailable(format!(
+                    "no answer within {} s",
+                    REPLICA_WAIT.as_secs()
+                )))
+            });
+        match answer {
             Ok(s) => {
                 reached += 1;
                 println!(

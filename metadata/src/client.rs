@@ -26,6 +26,15 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Pause between two attempts when no replica answered as leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// An attempt unanswered this long makes the client ask the other replicas
+/// whether the group has moved on to another leader, and again every
+/// `SUSPECT_EVERY`: a leader that hangs (stopped, its host gone, a
+/// partition) accepts connections or lets them time out, but is not
+/// refused, and would hold every call for `RPC_TIMEOUT`.
+const SUSPECT_AFTER: Duration = Duration::from_millis(1500);
+const SUSPECT_EVERY: Duration = Duration::from_secs(1);
+/// Bound on one `/raft/status` question while suspecting a leader.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The header carrying a write's idempotency id (same as the service's);
 /// not to be confused with `x-shale-request-id`, the gateway's S3 request
 /// id that every RPC of one S3 request shares, for tracing only.
@@ -237,10 +246,32 @@ impl MetaClient {
                 .to_bytes();
             Ok::<_, MetaError>((status, bytes))
         };
-        let (status, bytes) = match tokio::time::timeout(RPC_TIMEOUT, exchange).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Attempt::Failed(e),
-            Err(_) => return Attempt::Failed(MetaError::Unavailable(format!("{uri}: timed out"))),
+        tokio::pin!(exchange);
+        let give_up = tokio::time::sleep(RPC_TIMEOUT);
+        tokio::pin!(give_up);
+        let mut suspect =
+            tokio::time::interval_at(tokio::time::Instant::now() + SUSPECT_AFTER, SUSPECT_EVERY);
+        let (status, bytes) = loop {
+            tokio::select! {
+                r = &mut exchange => match r {
+                    Ok(r) => break r,
+                    Err(e) => return Attempt::Failed(e),
+                },
+                _ = &mut give_up => {
+                    return Attempt::Failed(MetaError::Unavailable(format!("{uri}: timed out")));
+                }
+                _ = suspect.tick() => {
+                    // Abandoning the attempt is safe: a write carries its id,
+                    // and the group answers a repeat from its dedup table.
+                    if let Some(leader) = self.leader_elsewhere(base).await {
+                        tracing::warn!(
+                            replica = %base, %leader,
+                            "metadata replica not answering; the group has another leader"
+                        );
+                        return Attempt::Answer(Err(MetaError::NotLeader(Some(leader))));
+                    }
+                }
+            }
         };
         if status != StatusCode::OK {
             return Attempt::Failed(MetaError::Unavailable(format!(
@@ -252,6 +283,35 @@ impl MetaClient {
             Ok(answer) => Attempt::Answer(answer),
             Err(e) => Attempt::Failed(MetaError::Unavailable(format!("undecodable answer: {e}"))),
         }
+    }
+
+    /// The leader the other replicas know, when it is not `base`: the one
+    /// named by the answer with the highest term (a stale leader cut off
+    /// from the group answers with an older term).
+    async fn leader_elsewhere(&self, base: &str) -> Option<String> {
+        let mut probes = tokio::task::JoinSet::new();
+        for addr in self.addrs.iter().filter(|a| a.as_str() != base) {
+            let (client, addr) = (self.clone(), addr.clone());
+            probes.spawn(async move {
+                tokio::time::timeout(PROBE_TIMEOUT, client.raft_status(&addr))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+            });
+        }
+        let mut best: Option<RaftStatus> = None;
+        while let Some(answer) = probes.join_next().await {
+            if let Ok(Some(s)) = answer
+                && s.leader.is_some()
+                && best.as_ref().is_none_or(|b| s.term > b.term)
+            {
+                best = Some(s);
+            }
+        }
+        let best = best?;
+        let leader = best.leader?;
+        let addr = base_uri(&best.members.iter().find(|m| m.id == leader)?.addr);
+        (addr != base).then_some(addr)
     }
 
     /// True when some replica answers `GET /health` with 200.

@@ -505,6 +505,11 @@ pub(crate) fn write_error(
     }
 }
 
+/// How long `AddReplica` waits for the new replica to catch up before it
+/// answers that the replica stays a learner (below the client's 30 s RPC
+/// timeout; a replica that needs longer is promoted by asking again).
+const CATCH_UP_WAIT: Duration = Duration::from_secs(15);
+
 /// `POST /raft/membership` (leader only): add a replica (learner, caught
 /// up, then voter) or remove one. Answers `Result<RaftStatus, MetaError>`.
 async fn admin_membership(
@@ -513,42 +518,107 @@ async fn admin_membership(
 ) -> std::result::Result<Vec<u8>, (StatusCode, String)> {
     let change: MembershipChange = postcard::from_bytes(body)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("undecodable request: {e}")))?;
-    let voters = || -> BTreeSet<u64> {
+    encode_answer(&change_membership(raft, change).await)
+}
+
+async fn change_membership(
+    raft: &MetaRaft,
+    change: MembershipChange,
+) -> std::result::Result<RaftStatus, MetaError> {
+    // The checks below read this replica's view of the group: only the
+    // leader's is current, so any other replica sends the client there.
+    if raft.metrics().borrow().state != openraft::ServerState::Leader {
+        return Err(MetaError::NotLeader(leader_addr(raft)));
+    }
+    let membership = || {
         raft.metrics()
             .borrow()
             .membership_config
             .membership()
-            .voter_ids()
-            .collect()
+            .clone()
     };
-    let result = async {
-        match change {
-            MembershipChange::AddReplica { id, addr } => {
-                raft.add_learner(id, BasicNode { addr }, true)
-                    .await
-                    .map_err(|e| write_error(raft, e))?;
-                let mut v = voters();
-                v.insert(id);
-                raft.change_membership(v, false)
-                    .await
-                    .map_err(|e| write_error(raft, e))?;
-            }
-            MembershipChange::RemoveReplica { id } => {
-                let mut v = voters();
-                if !v.remove(&id) {
+    match change {
+        MembershipChange::AddReplica { id, addr } => {
+            let current = membership();
+            if let Some(node) = current.get_node(&id) {
+                if node.addr != addr {
                     return Err(MetaError::InvalidArgument(format!(
-                        "replica {id} is not a voter of the metadata group"
+                        "replica {id} is already a member of the metadata group, at {} \
+                         (remove it first to give it another address)",
+                        node.addr
                     )));
                 }
-                raft.change_membership(v, false)
+                if current.voter_ids().any(|v| v == id) {
+                    return Ok(raft_status(raft)); // asked again: nothing to do
+                }
+            }
+            // Not openraft's blocking add_learner: it counts a learner that
+            // never answered as caught up while the log is short, and would
+            // make an unreachable address a voter at once (a group of four
+            // with one dead voter survives no further loss).
+            let added = raft
+                .add_learner(id, BasicNode { addr: addr.clone() }, false)
+                .await
+                .map_err(|e| write_error(raft, e))?;
+            let since = added.log_id.index;
+            let caught_up = raft
+                .wait(Some(CATCH_UP_WAIT))
+                .metrics(
+                    |m| {
+                        m.replication
+                            .as_ref()
+                            .and_then(|r| r.get(&id).cloned().flatten())
+                            .is_some_and(|l| l.index >= since)
+                    },
+                    "new metadata replica caught up",
+                )
+                .await;
+            if caught_up.is_err() {
+                return Err(MetaError::Unavailable(format!(
+                    "replica {id} at {addr} is a learner now but has not caught up within \
+                     {} s (is it running, with node_id = {id} and the group as peers?); it \
+                     does not vote until it has: run add-replica again once it runs, or \
+                     remove-replica --id {id}",
+                    CATCH_UP_WAIT.as_secs()
+                )));
+            }
+            let mut voters: BTreeSet<u64> = membership().voter_ids().collect();
+            voters.insert(id);
+            raft.change_membership(voters, false)
+                .await
+                .map_err(|e| write_error(raft, e))?;
+        }
+        MembershipChange::RemoveReplica { id } => {
+            let current = membership();
+            let mut voters: BTreeSet<u64> = current.voter_ids().collect();
+            if current.get_node(&id).is_none() {
+                let members: Vec<String> = current.nodes().map(|(m, _)| m.to_string()).collect();
+                return Err(MetaError::InvalidArgument(format!(
+                    "replica {id} is not a member of the metadata group (members: {})",
+                    members.join(", ")
+                )));
+            }
+            if !voters.remove(&id) {
+                // A learner (an add-replica that never caught up).
+                raft.change_membership(
+                    openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id])),
+                    false,
+                )
+                .await
+                .map_err(|e| write_error(raft, e))?;
+            } else if voters.is_empty() {
+                return Err(MetaError::InvalidArgument(format!(
+                    "replica {id} is the metadata group's last voter: the group cannot be \
+                     left without one"
+                )));
+            } else {
+                raft.change_membership(voters, false)
                     .await
                     .map_err(|e| write_error(raft, e))?;
             }
         }
-        Ok(raft_status(raft))
     }
-    .await;
-    encode_answer(&result)
+    Ok(raft_status(raft))
 }
 
 /// The header that carries a write's idempotency id (32 hex digits), the

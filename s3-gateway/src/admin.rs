@@ -8,7 +8,7 @@
 //!
 //! | operation | method | arguments | answer |
 //! |---|---|---|---|
-//! | `status` | GET | | region, metadata address, epoch, nodes with state, heartbeat, disks, health |
+//! | `status` | GET | | region, the metadata group (each replica's id, address, role, applied index and lag behind the leader), epoch, nodes with state, heartbeat, disks, health |
 //! | `bucket-list` | GET | | buckets |
 //! | `bucket-info` | GET | `bucket` | region, creation, objects and bytes, grants |
 //! | `node-drain`, `node-undrain` | POST | `node` | |
@@ -25,7 +25,7 @@ use hyper::{HeaderMap, Method, Uri};
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use serde_json::{Value, json};
-use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission};
+use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission, RaftStatus};
 use shale_storage_node::StorageClient;
 
 use crate::access::Keys;
@@ -35,6 +35,9 @@ use crate::datapath::DataPath;
 pub const PARAM: &str = "shale-admin";
 /// Most objects `bucket-info` counts (it reads the listing).
 const MAX_COUNTED: u64 = 1_000_000;
+/// How long `status` waits for one metadata replica's Raft state (a
+/// stopped replica must not hold the whole answer up).
+const REPLICA_STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The admin API of one gateway.
 pub struct AdminRoute {
@@ -196,7 +199,7 @@ impl AdminRoute {
             .collect();
         Ok(json!({
             "region": self.region,
-            "metadata": {"addr": self.metadata_addr, "replicas": 1, "leader": self.metadata_addr},
+            "metadata": self.metadata_group().await,
             "epoch": view.epoch,
             // The map this gateway places new chunks by (it rereads it
             // every few seconds).
@@ -204,6 +207,109 @@ impl AdminRoute {
             "buckets": buckets.len(),
             "nodes": nodes,
         }))
+    }
+
+    /// The metadata group as `status` shows it: every configured replica
+    /// (and every member the leader names) asked for its Raft state; the
+    /// leader's view gives each member's role and its lag, in log entries,
+    /// behind the leader's last log entry.
+    async fn metadata_group(&self) -> Value {
+        fn host_port(addr: &str) -> String {
+            let a = addr.trim().trim_end_matches('/');
+            let a = a.strip_prefix("http://").unwrap_or(a);
+            a.strip_prefix("https://").unwrap_or(a).to_string()
+        }
+        let ask = |addr: String| {
+            let meta = self.meta.clone();
+            async move {
+                let answer = tokio::time::timeout(REPLICA_STATUS_WAIT, meta.raft_status(&addr))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok());
+                (host_port(&addr), answer)
+            }
+        };
+        let mut views: Vec<(String, Option<RaftStatus>)> =
+            futures::future::join_all(self.meta.addrs().iter().cloned().map(ask)).await;
+        let leader = views
+            .iter()
+            .filter_map(|(_, v)| v.as_ref())
+            .find(|v| v.state == "Leader")
+            .cloned();
+        if let Some(l) = &leader {
+            // Members added after this gateway was configured.
+            let extra: Vec<String> = l
+                .members
+                .iter()
+                .map(|m| host_port(&m.addr))
+                .filter(|a| views.iter().all(|(known, _)| known != a))
+                .collect();
+            views.extend(futures::future::join_all(extra.into_iter().map(ask)).await);
+        }
+        let own = |addr: &str| {
+            views
+                .iter()
+                .find(|(a, _)| a == addr)
+                .and_then(|(_, v)| v.clone())
+        };
+        let replica = |id: Option<u64>, addr: &str, role: &str, lag: Option<u64>, matched| {
+            let view = own(addr);
+            json!({
+                "id": id.or(view.as_ref().map(|v| v.id)),
+                "addr": addr,
+                "role": role,
+                "reachable": view.is_some(),
+                "state": view.as_ref().map(|v| v.state.clone()),
+                "term": view.as_ref().map(|v| v.term),
+                "applied": view.as_ref().and_then(|v| v.applied),
+                "matched": matched,
+                "lag": lag,
+            })
+        };
+        let mut replicas = Vec::new();
+        if let Some(l) = &leader {
+            for m in &l.members {
+                let role = if m.id == l.id {
+                    "leader"
+                } else if m.voter {
+                    "follower"
+                } else {
+                    "learner"
+                };
+                let lag = match (l.last_log, m.matched) {
+                    (Some(last), Some(matched)) => Some(last.saturating_sub(matched)),
+                    (None, _) => Some(0),
+                    _ => None, // the leader has not heard from it yet
+                };
+                replicas.push(replica(
+                    Some(m.id),
+                    &host_port(&m.addr),
+                    role,
+                    lag,
+                    m.matched,
+                ));
+            }
+        }
+        // Configured replicas outside the leader's membership (removed ones),
+        // or all of them while no leader answers.
+        for (addr, view) in &views {
+            if replicas.iter().any(|r| r["addr"] == addr.as_str()) {
+                continue;
+            }
+            let role = match (&leader, view) {
+                (Some(_), _) => "not a member",
+                (None, Some(v)) => &*v.state.to_lowercase(),
+                (None, None) => "unreachable",
+            };
+            replicas.push(replica(None, addr, role, None, None));
+        }
+        json!({
+            "addr": self.metadata_addr,
+            "leader": leader.as_ref().map(|l| l.id),
+            "term": leader.as_ref().map(|l| l.term),
+            "last_log": leader.as_ref().and_then(|l| l.last_log),
+            "replicas": replicas,
+        })
     }
 
     async fn bucket_info(&self, bucket: &str) -> S3Result<Value> {

@@ -53,7 +53,9 @@ class OpsCluster(RoleProcesses):
                 f"down_after_ms = {DOWN_AFTER_MS}\n\n[node]\n"
                 f'disks = ["{self.root / f"node-{n}"}"]\n'))
             self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
-        self.wait_logged([f"node-{n}" for n in self.node_ports], b"listening")
+        # "listening": the metadata service has stored the root key (the
+        # admin CLI signs with it), the nodes have registered.
+        self.wait_logged(["metadata"] + [f"node-{n}" for n in self.node_ports], b"listening")
         for i, port in enumerate(self.gateway_ports):
             gw = self.write(f"gateway-{i}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n\n[gateway]\n'

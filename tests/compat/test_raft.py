@@ -7,10 +7,18 @@ seconds through a new leader, every acknowledged PUT reads back byte for
 byte, and listing shows every acknowledged key. Then the killed replica is
 restarted with its data wiped: it catches up (from a snapshot, the log
 behind it being purged) and becomes the leader itself.
+
+Membership through `shale admin metadata`: a fourth replica added catches
+up and votes; a follower and then the leader removed, the group goes on
+serving S3 with the rest; bad requests (unknown id, an id already taken,
+an address nobody answers at, the last voter) get clear errors. `shale
+admin status` shows every replica's role and lag behind the leader.
 """
 
+import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -47,6 +55,8 @@ class RaftCluster(RoleProcesses):
         return self.root / f"meta-{i}"
 
     def start_meta(self, i):
+        """Starts replica `i` (of `self.meta`, which names every replica the
+        group has or is about to have: its peers)."""
         peers = "".join(f'[[peers]]\nid = {j}\naddr = "{a}"\n\n' for j, a in self.meta.items())
         cfg = self.write(f"meta-{i}.toml", (
             f'listen = "{self.meta[i]}"\n'
@@ -85,9 +95,20 @@ class RaftCluster(RoleProcesses):
             + list(args), capture_output=True, timeout=60)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
 
-    def status(self):
+    def cluster_status(self, json_out=True):
+        """`shale admin status` through the gateway (JSON, or the screen)."""
+        env = dict(self.env, SHALE_ACCESS_KEY=ACCESS_KEY, SHALE_SECRET_KEY=SECRET_KEY)
+        r = subprocess.run(
+            [str(shale_bin()), "admin", "--endpoint",
+             f"http://{GATEWAY_HOST}:{self.gateway_port}", "status"]
+            + (["--json"] if json_out else []),
+            env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        return json.loads(r.stdout) if json_out else r.stdout
+
+    def status(self, addrs=None):
         """{id: (state, applied)} of the replicas that answer, and the leader."""
-        _, out, _ = self.admin("status")
+        _, out, _ = self.admin("status", addrs=addrs)
         replicas = {}
         for m in re.finditer(r"replica (\d+) at \S+: (\w+) term \d+ last_log \S+ applied (\S+)", out):
             applied = int(m.group(3)) if m.group(3) != "-" else -1
@@ -95,10 +116,10 @@ class RaftCluster(RoleProcesses):
         leader = re.search(r"^leader: (\d+)", out, re.M)
         return replicas, int(leader.group(1)) if leader else None
 
-    def wait_leader(self, exclude=()):
+    def wait_leader(self, exclude=(), addrs=None):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            _, leader = self.status()
+            _, leader = self.status(addrs)
             if leader is not None and leader not in exclude:
                 return leader
             time.sleep(0.2)
@@ -221,4 +242,133 @@ def test_metadata_leader_killed_mid_stream_and_a_wiped_replica_takes_over(tmp_pa
     finally:
         if writer is not None:
             writer.stop_flag.set()
+        cluster.stop()
+
+
+def voters(out):
+    """{id: "voter"|"learner"} from the `  member ...` lines of an answer."""
+    return {int(m.group(1)): m.group(2)
+            for m in re.finditer(r"^  member (\d+) \S+ (voter|learner)", out, re.M)}
+
+
+def test_metadata_replicas_added_and_removed(tmp_path, request):
+    cluster = RaftCluster(tmp_path)
+    try:
+        cluster.start()
+        s3 = cluster.client()
+        bucket = unique_bucket_name(request.node.name)
+        s3.create_bucket(Bucket=bucket)
+        acked = {}
+
+        def write(n):
+            for i in range(n):
+                key = f"m-{len(acked):04d}"
+                body = random_bytes(70 * 1024 if i % 4 == 0 else 500 + i)
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                acked[key] = body
+
+        write(20)
+        # A fourth replica, empty, started with the group as its peers.
+        cluster.meta[4] = f"127.0.0.4:{free_port('127.0.0.4')}"
+        every = ",".join(cluster.meta.values())
+        cluster.start_meta(4)
+        cluster.wait_logged(["meta-4"], b"listening")
+        rc, out, err = cluster.admin("add-replica", "--id", "4", "--addr", cluster.meta[4])
+        assert rc == 0, err
+        assert voters(out) == {1: "voter", 2: "voter", 3: "voter", 4: "voter"}, out
+        write(10)
+        # It has caught up: its applied index reaches the leader's.
+        deadline = time.monotonic() + 30
+        while True:
+            replicas, leader = cluster.status(every)
+            if leader and replicas.get(4, (None, -1))[1] >= replicas[leader][1] > 0:
+                break
+            assert time.monotonic() < deadline, replicas
+            time.sleep(0.2)
+        assert replicas[4][0] == "Follower", replicas
+
+        # `shale admin status` shows the group: roles, and each replica's lag
+        # behind the leader (replica 4 too, which the gateway was not
+        # configured with: the leader names it).
+        deadline = time.monotonic() + 30
+        while True:
+            meta = cluster.cluster_status()["metadata"]
+            roles = {r["id"]: (r["role"], r["lag"], r["reachable"]) for r in meta["replicas"]}
+            expected = {i: ("leader" if i == leader else "follower", 0, True)
+                        for i in (1, 2, 3, 4)}
+            if meta["leader"] == leader and roles == expected:
+                break
+            assert time.monotonic() < deadline, meta
+            time.sleep(0.2)
+        screen = cluster.cluster_status(json_out=False)
+        assert f"4 replica(s), leader {leader}" in screen, screen
+        assert re.search(rf"^  {leader} +\S+ +leader +Leader +\d+ +0$", screen, re.M), screen
+        assert re.search(r"^  4 +127\.0\.0\.4:\d+ +follower +Follower +\d+ +0$", screen, re.M), screen
+        # A paused follower falls behind: the screen shows how far.
+        paused = next(i for i in (1, 2, 3) if i != leader)
+        cluster.procs[f"meta-{paused}"].send_signal(signal.SIGSTOP)
+        try:
+            write(10)
+            meta = cluster.cluster_status()["metadata"]
+            behind = next(r for r in meta["replicas"] if r["id"] == paused)
+            assert behind["role"] == "follower" and not behind["reachable"], behind
+            assert behind["lag"] >= 10, behind
+        finally:
+            cluster.procs[f"meta-{paused}"].send_signal(signal.SIGCONT)
+
+        # Remove a follower of the original three, then stop it.
+        follower = next(i for i in (1, 2, 3) if i != leader)
+        rc, out, err = cluster.admin("remove-replica", "--id", str(follower), addrs=every)
+        assert rc == 0, err
+        assert follower not in voters(out) and len(voters(out)) == 3, out
+        cluster.kill(f"meta-{follower}", signal.SIGTERM)
+        write(10)
+        check_every_acked(s3, bucket, acked)
+        gone = next(r for r in cluster.cluster_status()["metadata"]["replicas"]
+                    if r["addr"] == cluster.meta[follower])
+        assert gone["role"] == "not a member" and not gone["reachable"], gone
+
+        # Remove the leader itself: the other two elect a new one.
+        rc, out, err = cluster.admin("remove-replica", "--id", str(leader), addrs=every)
+        assert rc == 0, err
+        assert set(voters(out)) == {1, 2, 3, 4} - {follower, leader}, out
+        new_leader = cluster.wait_leader(exclude=(leader,), addrs=every)
+        cluster.kill(f"meta-{leader}", signal.SIGTERM)
+        write(10)
+        check_every_acked(s3, bucket, acked)
+        remaining = sorted({1, 2, 3, 4} - {follower, leader})
+        replicas, current = cluster.status(every)
+        assert current == new_leader and current in remaining, replicas
+
+        # Bad requests: clear errors, no panic, nothing changed.
+        def refused(*args, expect):
+            rc, out, err = cluster.admin(*args, addrs=every)
+            assert rc != 0 and expect in err and "panicked" not in err, (rc, out, err)
+
+        refused("remove-replica", "--id", "9",
+                expect="replica 9 is not a member of the metadata group")
+        refused("remove-replica", "--id", str(follower),
+                expect=f"replica {follower} is not a member")
+        refused("add-replica", "--id", "4", "--addr", "127.0.0.9:1",
+                expect=f"replica 4 is already a member of the metadata group, at {cluster.meta[4]}")
+        # An address nobody answers at: it stays a learner, never a voter
+        # (a dead voter would leave the group unable to lose another one).
+        refused("add-replica", "--id", "7", "--addr", f"127.0.0.7:{free_port('127.0.0.7')}",
+                expect="replica 7 at 127.0.0.7")
+        rc, out, _ = cluster.admin("status", addrs=every)
+        assert voters(out) == {**{i: "voter" for i in remaining}, 7: "learner"}, out
+        rc, out, err = cluster.admin("remove-replica", "--id", "7", addrs=every)
+        assert rc == 0 and voters(out) == {i: "voter" for i in remaining}, (out, err)
+        write(5)
+        check_every_acked(s3, bucket, acked)
+
+        # Down to one voter; that one cannot be removed.
+        rc, out, err = cluster.admin("remove-replica", "--id", str(remaining[0]), addrs=every)
+        assert rc == 0 and voters(out) == {remaining[1]: "voter"}, (out, err)
+        cluster.wait_leader(exclude=(remaining[0],), addrs=every)
+        refused("remove-replica", "--id", str(remaining[1]),
+                expect=f"replica {remaining[1]} is the metadata group's last voter")
+        replicas, current = cluster.status(every)
+        assert current == remaining[1], replicas
+    finally:
         cluster.stop()

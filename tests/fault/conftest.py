@@ -1,8 +1,8 @@
 """Harness of the fault-injection suite: a cluster of real processes.
 
-One `shale metadata`, N `shale storage-node` and one `shale gateway`
-process, each from its own TOML file (as `examples/cluster/`), on loopback
-ports, with every node's data directory known, so a test can kill -9,
+One `shale metadata` (or a Raft group of three: `meta_replicas=3`), N
+`shale storage-node` and one `shale gateway` process, each from its own TOML
+file (as `examples/cluster/`), on loopback ports, with every node's data directory known, so a test can kill -9,
 SIGSTOP, wipe or fill exactly one of them. Every process is started in its
 own session and stopped by its PID at the end (SIGCONT first, then SIGTERM,
 then SIGKILL). Nothing sleeps a fixed time to wait: readiness and healing
@@ -148,28 +148,45 @@ class Proc:
 
 
 class Cluster:
-    """Metadata + `nodes` storage nodes + one gateway, from config files."""
+    """Metadata (one replica, or a Raft group of `meta_replicas`) + `nodes`
+    storage nodes + one gateway, from config files."""
 
     def __init__(self, root, nodes=6, heal_interval=1, lost_after=600,
                  gc_grace=300, orphan_grace=3600, node_disk=None,
-                 node_reserve=None):
+                 node_reserve=None, meta_replicas=1):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.meta_port = free_port()
+        self.meta_ports = {i: free_port() for i in range(1, meta_replicas + 1)}
+        self.meta_port = self.meta_ports[1]
         self.gateway_port = free_port()
         self.node_ids = list(range(1, nodes + 1))
         self.disks = {n: self.root / f"disk-{n}" for n in self.node_ids}
         if node_disk:
             self.disks.update(node_disk)
-        self.meta = Proc(self, "metadata", "metadata",
-                         f'listen = "{LOOPBACK}:{self.meta_port}"\n'
-                         f'path = "{self.root / "meta"}"\n')
+        if meta_replicas == 1:
+            self.metas = {1: Proc(self, "metadata", "metadata",
+                                  f'listen = "{LOOPBACK}:{self.meta_port}"\n'
+                                  f'path = "{self.root / "meta"}"\n')}
+        else:
+            # As tests/compat/test_raft.py: every replica knows every peer;
+            # a short election timeout, frequent snapshots.
+            peers = "".join(f'[[peers]]\nid = {j}\naddr = "{LOOPBACK}:{port}"\n\n'
+                            for j, port in self.meta_ports.items())
+            self.metas = {i: Proc(self, f"metadata-{i}", "metadata", (
+                f'listen = "{LOOPBACK}:{port}"\n'
+                f'path = "{self.root / f"meta-{i}"}"\n'
+                f"node_id = {i}\n\n"
+                "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 200\n"
+                "logs_to_keep = 50\n\n" + peers))
+                for i, port in self.meta_ports.items()}
+        self.meta = self.metas[1]
+        meta_list = "[" + ", ".join(f'"{LOOPBACK}:{p}"' for p in self.meta_ports.values()) + "]"
         self.nodes = {}
         for n in self.node_ids:
             reserve = (node_reserve or {}).get(n, 64 * 1024 * 1024)
             self.nodes[n] = Proc(self, f"node-{n}", "storage-node", (
                 f'listen = "{LOOPBACK}:{free_port()}"\n'
-                f'metadata = "{LOOPBACK}:{self.meta_port}"\n'
+                f"metadata = {meta_list}\n"
                 f"node_id = {n}\n"
                 f'zone = "z{n}"\n\n[node]\n'
                 f'disks = ["{self.disks[n]}"]\n'
@@ -179,7 +196,7 @@ class Cluster:
         self.gateway = Proc(self, "gateway", "gateway", (
             f'listen = "{LOOPBACK}:{self.gateway_port}"\n\n[gateway]\n'
             f'region = "us-east-1"\n'
-            f'metadata_addr = "{LOOPBACK}:{self.meta_port}"\n'
+            f"metadata_addr = {meta_list}\n"
             f"gc = {{ grace_secs = {gc_grace}, interval_secs = 2, "
             f"orphan_grace_secs = {orphan_grace} }}\n"
             f"heal = {{ interval_secs = {heal_interval}, "
@@ -188,13 +205,17 @@ class Cluster:
     # -- lifecycle ---------------------------------------------------------
 
     def procs(self):
-        return [self.gateway, *self.nodes.values(), self.meta]
+        return [self.gateway, *self.nodes.values(), *self.metas.values()]
 
     def start(self):
         for d in self.disks.values():
             d.mkdir(parents=True, exist_ok=True)
-        self.meta.start()
-        self.wait_port(self.meta_port, self.meta)
+        for p in self.metas.values():
+            p.start()
+        for i, p in self.metas.items():
+            self.wait_port(self.meta_ports[i], p)
+        if len(self.metas) > 1:
+            self.meta_leader()
         for p in self.nodes.values():
             p.start()
         for n in self.node_ids:
@@ -241,6 +262,51 @@ class Cluster:
     def restart_node(self, n):
         self.nodes[n].start()
         self.wait_node(n)
+
+    def restart_meta(self, i):
+        self.metas[i].start()
+        self.wait_port(self.meta_ports[i], self.metas[i])
+
+    def meta_status(self):
+        """`shale admin metadata status`: ({id: (state, applied)} of the
+        replicas that answer, the leader's id or None)."""
+        addrs = ",".join(f"{LOOPBACK}:{p}" for p in self.meta_ports.values())
+        r = subprocess.run([str(shale_bin()), "admin", "metadata", "--metadata", addrs,
+                            "status"], capture_output=True, timeout=60)
+        out = r.stdout.decode()
+        replicas = {}
+        for m in re.finditer(r"replica (\d+) at \S+: (\w+) term \d+ last_log \S+ "
+                             r"applied (\S+)", out):
+            replicas[int(m.group(1))] = (m.group(2),
+                                         int(m.group(3)) if m.group(3) != "-" else -1)
+        leader = re.search(r"^leader: (\d+)", out, re.M)
+        return replicas, int(leader.group(1)) if leader else None
+
+    def meta_leader(self, exclude=(), timeout=30):
+        """The metadata leader's id (one not in `exclude`), once elected."""
+        deadline = time.monotonic() + timeout
+        while True:
+            _, leader = self.meta_status()
+            if leader is not None and leader not in exclude:
+                return leader
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no metadata leader elected: {self.meta_status()}")
+            time.sleep(0.1)
+
+    def wait_meta_caught_up(self, i, timeout=60):
+        """Until replica `i` has applied as far as the leader had when asked."""
+        deadline = time.monotonic() + timeout
+        target = 0
+        while True:
+            replicas, leader = self.meta_status()
+            if not target and leader is not None:
+                target = replicas.get(leader, (None, 0))[1]
+            if target > 0 and replicas.get(i, (None, -1))[1] >= target:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"metadata replica {i} did not catch up: {replicas}\n"
+                                     f"{self.metas[i].log_tail()}")
+            time.sleep(0.2)
 
     def stop(self):
         for p in self.procs():

@@ -42,6 +42,7 @@ class Workload:
         self.write_errors = []
         self.read_errors = []
         self.reads_checked = 0
+        self.acked_at = []  # time.monotonic() of every acknowledged write
         self._stop = threading.Event()
         self._thread = None
 
@@ -65,6 +66,7 @@ class Workload:
             if acked:
                 self.states[key] = {new_state}
                 self.written += 1
+                self.acked_at.append(time.monotonic())
             else:
                 self.states[key] = self._before(key) | {new_state}
                 self.write_errors.append(f"{key}: {error!r}")
@@ -162,6 +164,14 @@ class Workload:
             assert self._thread.is_alive(), "workload thread died"
             assert time.monotonic() < deadline, f"workload stalled at {self.written}"
             time.sleep(0.05)
+
+    def unavailable_after(self, t):
+        """Seconds from `t` (a fault) until the first write acknowledged
+        after it: how long writes were unavailable, at most (the write that
+        ended the gap may have started before `t`)."""
+        with self.lock:
+            after = [a for a in self.acked_at if a > t]
+        return (min(after) - t) if after else None
 
     def stop(self, timeout=300):
         self._stop.set()
