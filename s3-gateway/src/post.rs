@@ -265,8 +265,6 @@ pub struct Form {
     pub has_file: bool,
     /// The file's name (`filename` of its part), base name only.
     pub file_name: Option<String>,
-    /// The file part's own `Content-Type`.
-    pub file_content_type: Option<String>,
 }
 
 impl Form {
@@ -332,7 +330,6 @@ where
             form.file_name = field
                 .file_name()
                 .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").to_owned());
-            form.file_content_type = field.content_type().map(|m| m.to_string());
             return Ok((
                 form,
                 FormReader {
@@ -628,7 +625,7 @@ pub fn check_policy(
 
 /// What the file's stream saw, for the answer after the upload.
 #[derive(Debug, Default)]
-struct FileState {
+pub(crate) struct FileState {
     /// Bytes of the file read.
     seen: AtomicU64,
     /// The file's part was read to its end.
@@ -643,7 +640,7 @@ enum Limit {
     TooSmall { size: u64, min: u64 },
 }
 
-type SharedField = Arc<Mutex<multer::Field<'static>>>;
+pub(crate) type SharedField = Arc<Mutex<multer::Field<'static>>>;
 
 /// The file's bytes as the data path reads them, counted against the sizes
 /// the policy allows (step 4 of the module docs). Its errors are
@@ -657,6 +654,11 @@ pub struct FileBody {
 }
 
 impl FileBody {
+    /// The handles [`FormReader::finish`] reads the rest of the file with.
+    pub(crate) fn handles(&self) -> (SharedField, Arc<FileState>) {
+        (Arc::clone(&self.field), Arc::clone(&self.state))
+    }
+
     fn fail(&mut self, e: S3Error) -> Poll<Option<Result<Bytes, s3s::StdError>>> {
         self.done = true;
         Poll::Ready(Some(Err(Box::new(e))))
@@ -738,7 +740,7 @@ impl FormReader {
     /// (up to [`DRAIN_LIMIT`]) and the fields after it (ignored, as S3 does;
     /// up to [`MAX_TRAILING_BYTES`]). True when the body was read to its
     /// end, so the connection can serve another request.
-    async fn finish(mut self, file: Option<(SharedField, Arc<FileState>)>) -> bool {
+    pub(crate) async fn finish(mut self, file: Option<(SharedField, Arc<FileState>)>) -> bool {
         if let Some((field, state)) = file {
             if !state.ended.load(Ordering::Relaxed) {
                 let start = state.seen.load(Ordering::Relaxed);
@@ -1089,7 +1091,7 @@ async fn store(
     let body = reader
         .file_body(min, max)
         .expect("a form with a file has its file part");
-    *file_parts = Some((Arc::clone(&body.field), Arc::clone(&body.state)));
+    *file_parts = Some(body.handles());
     let headers = checksum_headers(form)?;
     let input = put_input(form, bucket, key.clone(), body)?;
     let mut extensions = http::Extensions::new();
@@ -1127,7 +1129,6 @@ mod tests {
                 .collect(),
             has_file: true,
             file_name: Some("a.txt".into()),
-            file_content_type: None,
         }
     }
 
