@@ -147,9 +147,12 @@ def test_100_mib_upload_streams_with_bounded_memory(server_factory):
     grown_mib = (after - before) / 1024
     print(f"VmHWM {before / 1024:.0f} MiB -> {after / 1024:.0f} MiB "
           f"(+{grown_mib:.1f} MiB) for a 100 MiB POST")
-    # s3s held the whole file (+100 MiB at least); streamed, the gateway
-    # holds a few segments (4 MiB each, and their shards) at a time.
-    assert grown_mib < 40, (before, after)
+    # s3s held the whole file (+100 MiB for it alone); streamed, the process
+    # holds what a PUT holds: segments in flight (4 MiB each, and their
+    # shards, on the gateway and on the six in-process storage nodes) and
+    # what the allocator keeps. Measured here: +18 to +36 MiB for this
+    # POST, +39 to +48 MiB for a PutObject of the same 100 MiB.
+    assert grown_mib < 64, (before, after)
 
     head = s3.head_object(Bucket=bucket, Key="up/big file.bin")
     assert head["ContentLength"] == 100 * MIB
@@ -308,3 +311,51 @@ def test_malformed_forms(server, s3, bucket):
                     400, "InvalidPolicyDocument", method="POST",
                     message="Invalid Policy: Invalid JSON.")
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_virtual_host_uploads(vhost_server):
+    server = vhost_server
+    s3 = server.client()
+    bucket = unique_bucket_name("post-vhost")
+    s3.create_bucket(Bucket=bucket)
+    form = presigned_post(server.client(config=V4), bucket, "via-host")
+    host = f"{bucket}.localhost:{server.port}"
+    resp = requests.post(f"{server.endpoint}/", data=form["fields"],
+                         files={"file": ("a", b"hosted")},
+                         headers={"Host": host}, timeout=TIMEOUT)
+    assert resp.status_code == 204, resp.content
+    assert s3.get_object(Bucket=bucket, Key="via-host")["Body"].read() == \
+        b"hosted"
+    # A key in the URL: S3 answers 405, and nothing is stored.
+    resp = requests.post(f"{server.endpoint}/other", data=form["fields"],
+                         files={"file": ("a", b"no")},
+                         headers={"Host": host}, timeout=TIMEOUT)
+    assert resp.status_code == 405, resp.content
+    assert_absent(s3, bucket, "other")
+
+
+def test_uploads_are_counted_as_post_object(server_factory):
+    from test_metrics import scrape, total
+    from conftest import LOOPBACK, free_port
+
+    port = free_port()
+    server = server_factory.new(extra_args=["--metrics-addr",
+                                            f"{LOOPBACK}:{port}"])
+    s3 = server.client()
+    bucket = unique_bucket_name("post-metrics")
+    s3.create_bucket(Bucket=bucket)
+    before = scrape(port)
+    form = presigned_post(server.client(config=V4), bucket, "m",
+                          conditions=[["content-length-range", 0, 4]])
+    assert post_small(form, b"ok")[0] == 204
+    assert_s3_error(post_small(form, b"too long"), 400, "EntityTooLarge",
+                    method="POST")
+    after = scrape(port)
+
+    def moved(name, **labels):
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert moved("shale_gateway_requests_total", op="PostObject",
+                 status="204") == 1
+    assert moved("shale_gateway_errors_total", op="PostObject",
+                 code="EntityTooLarge") == 1
