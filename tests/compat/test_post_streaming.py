@@ -359,3 +359,28 @@ def test_uploads_are_counted_as_post_object(server_factory):
                  status="204") == 1
     assert moved("shale_gateway_errors_total", op="PostObject",
                  code="EntityTooLarge") == 1
+
+
+def test_curl_form_upload(server, s3, bucket, tmp_path):
+    # curl sends `Expect: 100-continue` for a body this size and streams the
+    # file from disk.
+    file = Generated(20 * MIB + 3, seed=5)
+    path = tmp_path / "upload.bin"
+    with open(path, "wb") as f:
+        for piece in file.pieces():
+            f.write(piece)
+    form = presigned_post(server.client(config=V4), bucket, "curl/${filename}",
+                          conditions=[["starts-with", "$key", "curl/"]])
+    cmd = ["curl", "-sS", "--noproxy", "*", "-D", "-", "-o", os.devnull,
+           "--max-time", str(TIMEOUT)]
+    for name, value in form["fields"].items():
+        cmd += ["--form-string", f"{name}={value}"]
+    cmd += ["-F", f"file=@{path};filename=from curl.bin", form["url"]]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+                       env=_client_env())
+    assert r.returncode == 0, r.stderr
+    assert "HTTP/1.1 100 Continue" in r.stdout, r.stdout
+    assert "HTTP/1.1 204" in r.stdout, r.stdout
+    assert f'"{file.md5.hexdigest()}"' in r.stdout, r.stdout
+    assert read_back_sha256(s3, bucket, "curl/from curl.bin") == \
+        file.sha256.hexdigest()
