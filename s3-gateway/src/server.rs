@@ -195,9 +195,9 @@ async fn preflight(
     cors::preflight(headers, rules.as_deref().map(|r| r.as_slice()))
 }
 
-/// One request through `s3s`, with the checks before it and the finishing
-/// touches after it (see the module docs). Never fails: every outcome is
-/// an HTTP answer.
+/// One request, through `s3s` (or `post.rs` for a browser upload), with the
+/// checks before it and the finishing touches after it (see the module
+/// docs). Never fails: every outcome is an HTTP answer.
 async fn handle(
     service: &S3Service,
     post_cx: &post::PostContext,
