@@ -1,7 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/` (and for the tests that
 //! replay their corpora): untrusted bytes fed to the gateway's request
 //! parsing exactly as configured in production (`s3s` with SigV4), in
-//! process, with an S3 implementation that only drains bodies.
+//! process, with an S3 implementation that only drains bodies; and to the
+//! browser-upload form reader and policy checks ([`crate::post`]), which
+//! run before `s3s`.
 //!
 //! Each function must never panic, whatever the input.
 
@@ -187,6 +189,90 @@ pub fn aws_chunked(data: &[u8]) {
     );
 }
 
+/// The boundary of the fuzzed browser-upload forms.
+const FORM_BOUNDARY: &str = "fuzzb";
+
+/// A browser upload's form through every check [`crate::post::upload`]
+/// makes before and while storing, with the key's secret known and the
+/// file drained instead of stored. Any outcome but a panic is fine.
+async fn post_form_checks(body: Vec<Bytes>) {
+    use crate::post;
+    let pieces = futures::stream::iter(
+        body.into_iter()
+            .map(|p| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(p))),
+    );
+    let content_type = format!("multipart/form-data; boundary={FORM_BOUNDARY}");
+    let Ok((form, mut reader)) =
+        post::read_form(&content_type, http_body_util::StreamBody::new(pieces)).await
+    else {
+        return;
+    };
+    let mut range = (0, post::MAX_FILE_SIZE);
+    if let Ok(signer) = post::signer(&form)
+        && let Some(policy_b64) = form.field("policy")
+        && let Ok(policy) = post::parse_policy(policy_b64)
+        && post::verify_signature(&signer, policy_b64, SECRET).is_ok()
+        && let Ok(allowed) = post::check_policy(
+            &policy,
+            &form,
+            "fuzz-bucket",
+            time::OffsetDateTime::now_utc(),
+            post::MAX_FILE_SIZE,
+        )
+    {
+        range = allowed;
+    }
+    let mut handles = None;
+    if let Some(mut file) = reader.file_body(range.0, range.1) {
+        handles = Some(file.handles());
+        while let Some(piece) = file.next().await {
+            if piece.is_err() {
+                break;
+            }
+        }
+    }
+    let _ = reader.finish(handles).await;
+}
+
+/// Browser-upload forms. The first byte picks a mode: even → `data[1..]` is
+/// a raw `multipart/form-data` body (boundary `fuzzb`), cut into pieces of
+/// a size taken from that byte; odd → `data[1..]` is a policy document,
+/// signed (SigV4) into an otherwise well-formed form. Neither may panic.
+pub fn post_form(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let body = if mode % 2 == 0 {
+        let piece = 1 + usize::from(mode) * 13;
+        rest.chunks(piece).map(Bytes::copy_from_slice).collect()
+    } else {
+        use base64::Engine as _;
+        let (date, amz) = now();
+        let policy = base64::engine::general_purpose::STANDARD.encode(rest);
+        let signature = SigningKey::new(SECRET, &date, REGION, "s3").sign(&policy);
+        let credential = format!("{ACCESS}/{date}/{REGION}/s3/aws4_request");
+        let mut text = String::new();
+        for (name, value) in [
+            ("key", "up/${filename}"),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            ("x-amz-credential", &credential),
+            ("x-amz-date", &amz),
+            ("policy", &policy),
+            ("x-amz-signature", &signature),
+            ("Content-Type", "image/png"),
+        ] {
+            text.push_str(&format!(
+                "--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        text.push_str(&format!(
+            "--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n0123456789\r\n--{FORM_BOUNDARY}--\r\n"
+        ));
+        vec![Bytes::from(text)]
+    };
+    runtime().block_on(post_form_checks(body));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +287,15 @@ mod tests {
         aws_chunked(&payload);
         aws_chunked(b"\x01garbage;chunk-signature=zz\r\n");
         aws_chunked(b"\x01ffffffffffffffff;chunk-signature=00\r\n");
+    }
+
+    #[test]
+    fn post_forms_never_panic() {
+        post_form(&[]);
+        post_form(b"\x00--fuzzb\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--fuzzb--\r\n");
+        post_form(b"\x01{\"expiration\":\"2100-01-01T00:00:00Z\",\"conditions\":[[\"content-length-range\",1,5],[\"starts-with\",\"$key\",\"up/\"]]}");
+        post_form(b"\x01{\"expiration\":\"2100-01-01T00:00:00Z\",\"conditions\":[[\"content-length-range\",5,1]]}");
+        post_form(b"\x02--fuzzb\r\nContent-Disposition: form-data; name=\"a\r\n\r\n");
     }
 
     #[test]

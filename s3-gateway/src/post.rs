@@ -1,39 +1,77 @@
-//! Browser uploads (POST Object with a signed policy): `s3s` parses the
-//! form, checks the signature (SigV4 or SigV2) and the policy's expiry and
-//! conditions, and calls `S3::post_object`. This module adds what S3 does
-//! beyond that:
+//! Browser uploads (POST Object): a `multipart/form-data` POST to a bucket,
+//! authorized by a signed policy document instead of a signed request.
+//! The HTTP front hands such requests here before `s3s` ([`upload`]),
+//! because `s3s` 0.14.1 holds the whole file in memory while it checks the
+//! policy; here the file streams into the data path, so memory per upload
+//! is bounded whatever the file's size (S3's limit: 5 GiB).
 //!
-//! - `${filename}` in the `key` field is replaced by the uploaded file's
-//!   name. `s3s` drops that name, so [`watch_file_name`] reads it from the
-//!   body as it streams past, into [`PostFileName`], which the request's
-//!   extensions carry to [`crate::s3::Gateway`];
-//! - the 201 answer (`success_action_status=201`) carries the ETag quoted
-//!   and the object's absolute URL as `Location`, as S3's does
-//!   ([`finish_post_response`]).
+//! The steps, as S3 takes them
+//! (<https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html>):
 //!
-//! S3's wording of policy failures is in [`crate::error`].
+//! 1. read the form's fields up to the one named `file` ([`read_form`]),
+//!    with `multer` (streaming, one field at a time); at most
+//!    [`MAX_FIELDS_BYTES`] of them (`MaxPostPreDataLengthExceededError`);
+//!    fields after the file are read and ignored, as S3 ignores them;
+//! 2. check the signature of the base64 policy: SigV4 (`x-amz-algorithm`,
+//!    `x-amz-credential`, `x-amz-date`, `x-amz-signature`) or SigV2
+//!    (`AWSAccessKeyId`, `signature`), with the secret of the key from the
+//!    metadata service ([`crate::access::Keys`], as for every request);
+//!    then the key's grant on the bucket, as [`crate::access`] checks
+//!    `PostObject` for `s3s`;
+//! 3. check the policy ([`check_policy`], parsed by `s3s::post_policy`):
+//!    expiration, every `eq` / `starts-with` / exact-match condition, and
+//!    that every field is covered by one;
+//! 4. stream the file into [`crate::s3::Gateway`]'s PutObject (the same
+//!    checks, checksums, tags and commit as a PUT), counting its bytes
+//!    against `content-length-range` ([`FileBody`]): too many fail the
+//!    upload as soon as they arrive (`EntityTooLarge`), too few at its end
+//!    (`EntityTooSmall`); either way nothing is committed;
+//! 5. answer as `success_action_redirect` / `success_action_status` ask:
+//!    303 to the redirect with `bucket`, `key` and `etag`; 200 or 201 (a
+//!    `PostResponse` document with the object's absolute URL); else 204.
+//!
+//! `${filename}` in the key is replaced by the file's name (its base name:
+//! old browsers sent a whole Windows path).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use base64::Engine as _;
 use bytes::Bytes;
-use futures::StreamExt;
-use http_body_util::BodyExt;
+use futures::Stream;
+use hmac::{KeyInit, Mac};
+use s3s::dto::{ObjectCannedACL, PutObjectInput, StreamingBlob, Tagging, Timestamp};
+use s3s::post_policy::{PostPolicy, PostPolicyCondition, PostPolicyError};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
+use time::OffsetDateTime;
 
-/// Form-part headers longer than this are not searched for the file name.
-const MAX_PART_HEADER: usize = 4096;
+use crate::access::{self, Caller, Keys};
+use crate::s3::Gateway;
+use crate::sigv4::SigningKey;
+use crate::vhost::VirtualHosts;
 
-/// The file name of a browser upload, once the body has streamed past it.
-#[derive(Clone, Debug, Default)]
-pub struct PostFileName(Arc<OnceLock<String>>);
+/// Most bytes of form fields before the file, as S3 allows (about 20 KB).
+pub const MAX_FIELDS_BYTES: usize = 20 * 1024;
+/// Largest file of a browser upload, as in S3: 5 GiB.
+pub const MAX_FILE_SIZE: u64 = 5 << 30;
+/// Most bytes read from the body before the file starts: the fields and
+/// the file's part header, plus what one read brings along. Past it the
+/// form is refused, however `multer` is still looking for a header's end.
+const MAX_BYTES_BEFORE_FILE: u64 = 1 << 20;
+/// Most bytes pulled from the body in one go before the reader yields:
+/// `multer` buffers everything its stream has ready, so this bounds its
+/// buffer when the client sends faster than the data path stores.
+const READ_BUDGET: usize = 256 * 1024;
+/// Most bytes of the file read and thrown away after the upload failed, so
+/// that the client, still sending, reads the error instead of a reset.
+const DRAIN_LIMIT: u64 = 64 << 20;
+/// Most bytes of fields after the file that are read (and ignored).
+const MAX_TRAILING_BYTES: u64 = 64 * 1024;
 
-impl PostFileName {
-    /// The name, if the file part has been read.
-    pub fn get(&self) -> Option<&str> {
-        self.0.get().map(String::as_str)
-    }
-}
-
-/// True for a `multipart/form-data` request: a browser upload if it is a POST.
+/// True for a `multipart/form-data` POST: a browser upload when it names
+/// a bucket ([`form_bucket`]).
 pub fn is_form_upload<B>(req: &http::Request<B>) -> bool {
     req.method() == http::Method::POST
         && req
@@ -47,283 +85,1317 @@ pub fn is_form_upload<B>(req: &http::Request<B>) -> bool {
             })
 }
 
-/// Searches the form's bytes for the header of the part named `file` and
-/// its `filename`. Keeps the tail of the previous frame, so a header split
-/// between frames is found too.
-struct Scanner {
-    carry: Vec<u8>,
-    found: PostFileName,
+/// The bucket a browser upload is for: the virtual host's (path `/`), or
+/// the one path segment of a path-style URL (`/bucket`). `None` for any
+/// other path (S3 answers POST to `/bucket/key` 405, which `s3s` does).
+/// `path` is percent-decoded.
+pub fn form_bucket(hosts: &VirtualHosts, host: &str, path: &str) -> Option<String> {
+    if let Some((bucket, _)) = hosts.bucket_of(host) {
+        return (path.is_empty() || path == "/").then_some(bucket);
+    }
+    let rest = path.strip_prefix('/')?;
+    let bucket = rest.strip_suffix('/').unwrap_or(rest);
+    (!bucket.is_empty() && !bucket.contains('/') && s3s::path::check_bucket_name(bucket))
+        .then(|| bucket.to_owned())
+}
+
+/// The gateway's parts a browser upload needs.
+#[derive(Clone)]
+pub struct PostContext {
+    /// The S3 operations: the file is stored by its PutObject.
+    pub gateway: Gateway,
+    /// Access keys (secrets and grants), shared with `s3s`'s checks.
+    pub keys: Arc<Keys>,
+    /// Largest file accepted ([`MAX_FILE_SIZE`] unless configured lower).
+    pub max_file_size: u64,
+}
+
+/// An S3 error with the extra elements S3 puts in some error documents
+/// (`ArgumentName`, `MaxSizeAllowed`, …).
+#[derive(Debug)]
+pub struct Failure {
+    error: S3Error,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl From<S3Error> for Failure {
+    fn from(error: S3Error) -> Self {
+        Failure {
+            error,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl Failure {
+    fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.extra.push((name, value.to_string()));
+        self
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> &S3ErrorCode {
+        self.error.code()
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        self.error.message().unwrap_or_default()
+    }
+
+    /// The error answer (the HTTP front adds `Resource` and `RequestId`).
+    pub fn into_response(self) -> http::Response<s3s::Body> {
+        let status = self
+            .error
+            .status_code()
+            .unwrap_or(http::StatusCode::BAD_REQUEST);
+        let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>",
+            esc(self.error.code().as_str()),
+            esc(self.message())
+        );
+        for (name, value) in &self.extra {
+            xml.push_str(&format!("<{name}>{}</{name}>", esc(value)));
+        }
+        xml.push_str("</Error>");
+        let mut resp = http::Response::new(s3s::Body::from(xml));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/xml"),
+        );
+        resp
+    }
+}
+
+fn malformed() -> S3Error {
+    s3_error!(
+        MalformedPOSTRequest,
+        "The body of your POST request is not well-formed multipart/form-data."
+    )
+}
+
+/// S3's answer to a form without a field it needs before the file.
+fn missing_field(name: &str) -> Failure {
+    Failure::from(S3Error::with_message(
+        S3ErrorCode::InvalidArgument,
+        format!(
+            "Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."
+        ),
+    ))
+    .with("ArgumentName", name)
+    .with("ArgumentValue", "")
+}
+
+fn policy_failure(detail: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::AccessDenied,
+        format!("Invalid according to Policy: {detail}"),
+    )
+}
+
+/// How much of the body has been read, shared by the reader and the form.
+#[derive(Debug, Default)]
+struct Progress {
+    pulled: AtomicU64,
+    file_started: AtomicBool,
+    too_much_before_file: AtomicBool,
+}
+
+/// The request body as `multer` reads it: data frames only, at most
+/// [`READ_BUDGET`] bytes before it lets other tasks run (see there), and
+/// at most [`MAX_BYTES_BEFORE_FILE`] before the file starts.
+struct BodyReader<B> {
+    body: B,
+    progress: Arc<Progress>,
+    since_yield: usize,
+}
+
+impl<B> Stream for BodyReader<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<s3s::StdError>,
+{
+    type Item = Result<Bytes, s3s::StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.since_yield >= READ_BUDGET {
+            self.since_yield = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        loop {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => {
+                    self.since_yield = 0;
+                    return Poll::Pending;
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers: nothing S3 reads in a form
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let p = &self.progress;
+                    let pulled = p.pulled.fetch_add(data.len() as u64, Ordering::Relaxed)
+                        + data.len() as u64;
+                    if !p.file_started.load(Ordering::Relaxed) && pulled > MAX_BYTES_BEFORE_FILE {
+                        p.too_much_before_file.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err("form fields too large".into())));
+                    }
+                    self.since_yield += data.len();
+                    return Poll::Ready(Some(Ok(data)));
+                }
+            }
+        }
+    }
+}
+
+/// The fields of a form before its file, and the file's part, if any.
+#[derive(Debug, Default)]
+pub struct Form {
+    /// Field names (lower case: S3 matches them without case) and values,
+    /// in order.
+    pub fields: Vec<(String, String)>,
+    /// Whether a part named `file` was found.
+    pub has_file: bool,
+    /// The file's name (`filename` of its part), base name only.
+    pub file_name: Option<String>,
+}
+
+impl Form {
+    /// The value of field `name` (lower case), the first if repeated.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A form being read: its fields are in [`Form`]; the file (if any) is
+/// read next, through [`FormReader::file_body`].
+pub struct FormReader {
+    multipart: multer::Multipart<'static>,
+    file: Option<multer::Field<'static>>,
+    progress: Arc<Progress>,
+}
+
+/// Reads a browser upload's form up to its file (step 1 of the module
+/// docs). `content_type` is the request's header, with the boundary.
+pub async fn read_form<B>(content_type: &str, body: B) -> Result<(Form, FormReader), Failure>
+where
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<s3s::StdError>,
+{
+    let boundary = multer::parse_boundary(content_type).map_err(|_| malformed())?;
+    let progress = Arc::new(Progress::default());
+    let reader = BodyReader {
+        body,
+        progress: Arc::clone(&progress),
+        since_yield: 0,
+    };
+    let mut multipart = multer::Multipart::new(reader, boundary);
+    let mut form = Form::default();
+    let mut size = 0usize;
+    let too_large = || {
+        Failure::from(S3Error::with_message(
+            S3ErrorCode::MaxPostPreDataLengthExceededError,
+            "Your POST request fields preceding the upload file were too large.",
+        ))
+    };
+    let read_error = |progress: &Progress| {
+        if progress.too_much_before_file.load(Ordering::Relaxed) {
+            too_large()
+        } else {
+            Failure::from(malformed())
+        }
+    };
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => return Err(read_error(&progress)),
+        };
+        let Some(name) = field.name().map(str::to_ascii_lowercase) else {
+            return Err(malformed().into());
+        };
+        if name == "file" {
+            progress.file_started.store(true, Ordering::Relaxed);
+            form.has_file = true;
+            form.file_name = field
+                .file_name()
+                .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").to_owned());
+            return Ok((
+                form,
+                FormReader {
+                    multipart,
+                    file: Some(field),
+                    progress,
+                },
+            ));
+        }
+        size += name.len();
+        let mut value = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(piece)) => {
+                    size += piece.len();
+                    if size > MAX_FIELDS_BYTES {
+                        return Err(too_large());
+                    }
+                    value.extend_from_slice(&piece);
+                }
+                Ok(None) => break,
+                Err(_) => return Err(read_error(&progress)),
+            }
+        }
+        if size > MAX_FIELDS_BYTES {
+            return Err(too_large());
+        }
+        let value = String::from_utf8(value).map_err(|_| malformed())?;
+        form.fields.push((name, value));
+    }
+    Ok((
+        form,
+        FormReader {
+            multipart,
+            file: None,
+            progress,
+        },
+    ))
+}
+
+/// How a form is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    /// No signature: an anonymous upload.
+    Anonymous,
+    /// SigV4: the credential's parts and the signature.
+    V4 {
+        access_key: String,
+        date: String,
+        region: String,
+        service: String,
+        signature: String,
+    },
+    /// SigV2: the key and the signature.
+    V2 {
+        access_key: String,
+        signature: String,
+    },
+}
+
+impl Signer {
+    /// The access key that signed, if any.
+    pub fn access_key(&self) -> Option<&str> {
+        match self {
+            Signer::Anonymous => None,
+            Signer::V4 { access_key, .. } | Signer::V2 { access_key, .. } => Some(access_key),
+        }
+    }
+}
+
+/// Who signed the form, from its fields (before any secret is looked up):
+/// the fields each version needs must all be there.
+pub fn signer(form: &Form) -> Result<Signer, Failure> {
+    let v4 = ["x-amz-signature", "x-amz-credential", "x-amz-algorithm"]
+        .iter()
+        .any(|n| form.field(n).is_some());
+    let v2 = ["signature", "awsaccesskeyid"]
+        .iter()
+        .any(|n| form.field(n).is_some());
+    if !v4 && !v2 {
+        return Ok(Signer::Anonymous);
+    }
+    let need = |name: &str| form.field(name).ok_or_else(|| missing_field(name));
+    if v4 {
+        let algorithm = need("x-amz-algorithm")?;
+        let credential = need("x-amz-credential")?;
+        let amz_date = need("x-amz-date")?;
+        let signature = need("x-amz-signature")?;
+        need("policy")?;
+        if algorithm != "AWS4-HMAC-SHA256" {
+            return Err(Failure::from(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Only AWS4-HMAC-SHA256 is supported as x-amz-algorithm.",
+            ))
+            .with("ArgumentName", "x-amz-algorithm")
+            .with("ArgumentValue", algorithm));
+        }
+        let parts: Vec<&str> = credential.split('/').collect();
+        let bad_credential = || {
+            Failure::from(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("Invalid credential: {credential}"),
+            ))
+            .with("ArgumentName", "x-amz-credential")
+            .with("ArgumentValue", credential)
+        };
+        let [access_key, date, region, service, "aws4_request"] = parts.as_slice() else {
+            return Err(bad_credential());
+        };
+        if access_key.is_empty()
+            || date.len() != 8
+            || !date.bytes().all(|b| b.is_ascii_digit())
+            || region.is_empty()
+            || service.is_empty()
+        {
+            return Err(bad_credential());
+        }
+        // The scope's day is the day of x-amz-date (`yyyymmddThhmmssZ`).
+        if amz_date.get(..8) != Some(*date) {
+            return Err(s3_error!(
+                SignatureDoesNotMatch,
+                "The credential's date does not match x-amz-date."
+            )
+            .into());
+        }
+        return Ok(Signer::V4 {
+            access_key: (*access_key).to_owned(),
+            date: (*date).to_owned(),
+            region: (*region).to_owned(),
+            service: (*service).to_owned(),
+            signature: signature.to_owned(),
+        });
+    }
+    let access_key = need("awsaccesskeyid")?;
+    let signature = need("signature")?;
+    need("policy")?;
+    Ok(Signer::V2 {
+        access_key: access_key.to_owned(),
+        signature: signature.to_owned(),
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the signature of the form's base64 policy with `secret`.
+pub fn verify_signature(signer: &Signer, policy_b64: &str, secret: &str) -> S3Result<()> {
+    let good = match signer {
+        Signer::Anonymous => return Ok(()),
+        Signer::V4 {
+            date,
+            region,
+            service,
+            signature,
+            ..
+        } => {
+            let expected = SigningKey::new(secret, date, region, service).sign(policy_b64);
+            constant_time_eq(expected.as_bytes(), signature.as_bytes())
+        }
+        Signer::V2 { signature, .. } => {
+            let mut mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(policy_b64.as_bytes());
+            let expected =
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            constant_time_eq(expected.as_bytes(), signature.as_bytes())
+        }
+    };
+    if good {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        ))
+    }
+}
+
+/// Parses the base64 policy document, with S3's words for what is wrong.
+pub fn parse_policy(policy_b64: &str) -> S3Result<PostPolicy> {
+    let invalid = |detail: &str| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidPolicyDocument,
+            format!("Invalid Policy: {detail}"),
+        )
+    };
+    PostPolicy::from_base64(policy_b64.trim()).map_err(|e| match e {
+        PostPolicyError::Base64(_) => invalid("Invalid Base64 encoding."),
+        PostPolicyError::Utf8(_) => invalid("Invalid JSON."),
+        PostPolicyError::Json(e) => {
+            let text = e.to_string();
+            if text.contains("missing field `expiration`") {
+                invalid("Policy missing expiration.")
+            } else if text.contains("missing field `conditions`") {
+                invalid("Policy missing conditions.")
+            } else {
+                invalid("Invalid JSON.")
+            }
+        }
+        PostPolicyError::MissingField(name) => invalid(&format!("Policy missing {name}.")),
+        PostPolicyError::InvalidCondition => invalid("Invalid Simple-Condition."),
+        PostPolicyError::InvalidExpiration(v) => {
+            invalid(&format!("Invalid 'expiration' value: '{v}'"))
+        }
+    })
+}
+
+/// Fields every form may carry without a condition for them (S3's list:
+/// the signature's own fields, the policy, the file, `x-ignore-*`).
+fn exempt(name: &str) -> bool {
+    matches!(
+        name,
+        "x-amz-signature" | "signature" | "awsaccesskeyid" | "file" | "policy"
+    ) || name.starts_with("x-ignore-")
+}
+
+/// Checks a policy against the form (step 3 of the module docs) for an
+/// upload to `bucket` at `now`. Returns the file sizes it allows, at most
+/// `max_file_size`.
+pub fn check_policy(
+    policy: &PostPolicy,
+    form: &Form,
+    bucket: &str,
+    now: OffsetDateTime,
+    max_file_size: u64,
+) -> S3Result<(u64, u64)> {
+    let expiration = OffsetDateTime::from(policy.expiration.clone());
+    if now >= expiration {
+        return Err(policy_failure("Policy expired."));
+    }
+    let value = |field: &str| -> String {
+        if field == "bucket" {
+            return bucket.to_owned();
+        }
+        form.field(field).unwrap_or_default().to_owned()
+    };
+    let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut range = (0, max_file_size);
+    for condition in &policy.conditions {
+        match condition {
+            PostPolicyCondition::Eq { field, value: want } => {
+                if value(field) != *want {
+                    return Err(policy_failure(&format!(
+                        "Policy Condition failed: [\"eq\", {}, {}]",
+                        json(&format!("${field}")),
+                        json(want)
+                    )));
+                }
+            }
+            PostPolicyCondition::StartsWith { field, prefix } => {
+                let got = value(field);
+                // S3: a Content-Type may list several types, each with the prefix.
+                let ok = if field == "content-type" {
+                    got.split(',').all(|t| t.trim_start().starts_with(prefix))
+                } else {
+                    got.starts_with(prefix.as_str())
+                };
+                if !ok {
+                    return Err(policy_failure(&format!(
+                        "Policy Condition failed: [\"starts-with\", {}, {}]",
+                        json(&format!("${field}")),
+                        json(prefix)
+                    )));
+                }
+            }
+            PostPolicyCondition::ContentLengthRange { min, max } => {
+                range = (range.0.max(*min), range.1.min(*max));
+            }
+        }
+    }
+    let covered = |name: &str| {
+        policy.conditions.iter().any(|c| match c {
+            PostPolicyCondition::Eq { field, .. }
+            | PostPolicyCondition::StartsWith { field, .. } => field == name,
+            PostPolicyCondition::ContentLengthRange { .. } => false,
+        })
+    };
+    let extra: Vec<&str> = form
+        .fields
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !exempt(n) && !covered(n))
+        .collect();
+    if !extra.is_empty() {
+        return Err(policy_failure(&format!(
+            "Extra input fields: {}",
+            extra.join(", ")
+        )));
+    }
+    Ok(range)
+}
+
+/// What the file's stream saw, for the answer after the upload.
+#[derive(Debug, Default)]
+pub(crate) struct FileState {
+    /// Bytes of the file read.
+    seen: AtomicU64,
+    /// The file's part was read to its end.
+    ended: AtomicBool,
+    /// The size limit the file broke, if it did (as a failure to answer).
+    broke: Mutex<Option<Limit>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    TooLarge { max: u64 },
+    TooSmall { size: u64, min: u64 },
+}
+
+pub(crate) type SharedField = Arc<Mutex<multer::Field<'static>>>;
+
+/// The file's bytes as the data path reads them, counted against the sizes
+/// the policy allows (step 4 of the module docs). Its errors are
+/// [`S3Error`]s, which PutObject answers as they are.
+pub struct FileBody {
+    field: SharedField,
+    state: Arc<FileState>,
+    min: u64,
+    max: u64,
     done: bool,
 }
 
-impl Scanner {
-    fn feed(&mut self, data: &[u8]) {
+impl FileBody {
+    /// The handles [`FormReader::finish`] reads the rest of the file with.
+    pub(crate) fn handles(&self) -> (SharedField, Arc<FileState>) {
+        (Arc::clone(&self.field), Arc::clone(&self.state))
+    }
+
+    fn fail(&mut self, e: S3Error) -> Poll<Option<Result<Bytes, s3s::StdError>>> {
+        self.done = true;
+        Poll::Ready(Some(Err(Box::new(e))))
+    }
+}
+
+impl Stream for FileBody {
+    type Item = Result<Bytes, s3s::StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.done {
-            return;
+            return Poll::Ready(None);
         }
-        self.carry.extend_from_slice(data);
-        if let Some(name) = file_name_in(&self.carry) {
-            let _ = self.found.0.set(name);
-            self.done = true;
-            self.carry = Vec::new();
-            return;
-        }
-        if self.carry.len() > MAX_PART_HEADER {
-            let cut = self.carry.len() - MAX_PART_HEADER;
-            self.carry.drain(..cut);
-        }
-    }
-}
-
-/// The `filename` of the `Content-Disposition` line of the part named
-/// `file`, if `buf` holds that whole line.
-fn file_name_in(buf: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(buf);
-    for line in text.split("\r\n") {
-        let lower = line.to_ascii_lowercase();
-        if !lower.starts_with("content-disposition:") || !lower.contains("form-data") {
-            continue;
-        }
-        let params: Vec<(String, String)> = line
-            .split(';')
-            .skip(1)
-            .filter_map(|p| {
-                let (k, v) = p.trim().split_once('=')?;
-                Some((
-                    k.trim().to_ascii_lowercase(),
-                    v.trim().trim_matches('"').to_owned(),
-                ))
-            })
-            .collect();
-        let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        if get("name").as_deref() == Some("file") {
-            // The line must be complete: it is followed by "\r\n".
-            let whole = format!("{line}\r\n");
-            if !text.contains(&whole) {
-                return None;
-            }
-            // Browsers send a base name; old ones sent a Windows path.
-            let name = get("filename").unwrap_or_default();
-            let base = name.rsplit(['/', '\\']).next().unwrap_or("").to_owned();
-            return Some(base);
-        }
-    }
-    None
-}
-
-/// Wraps a browser upload's body so that the file's name is recorded as
-/// the body streams to `s3s`; the name is put in the request's extensions.
-pub fn watch_file_name(req: http::Request<hyper::body::Incoming>) -> http::Request<s3s::Body> {
-    let found = PostFileName::default();
-    let scanner = Mutex::new(Scanner {
-        carry: Vec::new(),
-        found: found.clone(),
-        done: false,
-    });
-    let (mut parts, body) = req.into_parts();
-    parts.extensions.insert(found);
-    let body = body.map_frame(move |frame| {
-        if let Some(data) = frame.data_ref()
-            && let Ok(mut s) = scanner.lock()
-        {
-            s.feed(data);
-        }
-        frame
-    });
-    // s3s 0.14.1's form parser fails ("failed to read file stream") when a
-    // piece of the body longer than 64 KiB arrives while it holds the start
-    // of a possible boundary (a `\r` near the end of the previous piece:
-    // likely in binary files): hand it pieces of at most 32 KiB, which
-    // costs no copy.
-    let pieces = http_body_util::BodyStream::new(body).flat_map(|frame| {
-        let pieces: Vec<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>> = match frame {
-            Ok(frame) => match frame.into_data() {
-                Ok(mut data) => {
-                    let mut out = Vec::with_capacity(data.len() / FORM_PIECE + 1);
-                    while data.len() > FORM_PIECE {
-                        out.push(Ok(hyper::body::Frame::data(data.split_to(FORM_PIECE))));
-                    }
-                    out.push(Ok(hyper::body::Frame::data(data)));
-                    out
-                }
-                Err(frame) => vec![Ok(frame)],
-            },
-            Err(e) => vec![Err(e)],
+        let polled = match self.field.lock() {
+            Ok(mut field) => Pin::new(&mut *field).poll_next(cx),
+            Err(_) => Poll::Ready(Some(Err(multer::Error::LockFailure))),
         };
-        futures::stream::iter(pieces)
-    });
-    let body = http_body_util::StreamBody::new(pieces);
-    http::Request::from_parts(parts, s3s::Body::http_body_unsync(body))
-}
-
-/// Largest piece of a form body handed to `s3s` (see `watch_file_name`).
-const FORM_PIECE: usize = 32 * 1024;
-
-/// Replaces `${filename}` in a browser upload's key, as S3 does.
-pub fn substitute_file_name(key: &str, name: Option<&str>) -> String {
-    match name {
-        Some(name) if key.contains("${filename}") => key.replace("${filename}", name),
-        _ => key.to_owned(),
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(data))) => {
+                let seen = self
+                    .state
+                    .seen
+                    .fetch_add(data.len() as u64, Ordering::Relaxed)
+                    + data.len() as u64;
+                if seen > self.max {
+                    let max = self.max;
+                    if let Ok(mut b) = self.state.broke.lock() {
+                        *b = Some(Limit::TooLarge { max });
+                    }
+                    return self.fail(s3_error!(
+                        EntityTooLarge,
+                        "Your proposed upload exceeds the maximum allowed size"
+                    ));
+                }
+                Poll::Ready(Some(Ok(data)))
+            }
+            Poll::Ready(Some(Err(_))) => self.fail(s3_error!(
+                IncompleteBody,
+                "The body of your POST request ended before its file did."
+            )),
+            Poll::Ready(None) => {
+                self.state.ended.store(true, Ordering::Relaxed);
+                let size = self.state.seen.load(Ordering::Relaxed);
+                if size < self.min {
+                    let min = self.min;
+                    if let Ok(mut b) = self.state.broke.lock() {
+                        *b = Some(Limit::TooSmall { size, min });
+                    }
+                    return self.fail(s3_error!(
+                        EntityTooSmall,
+                        "Your proposed upload is smaller than the minimum allowed size"
+                    ));
+                }
+                self.done = true;
+                Poll::Ready(None)
+            }
+        }
     }
 }
 
-/// Gives the answer to a browser upload what S3's has and `s3s`'s lacks:
-/// the key with `${filename}` replaced, the ETag quoted, and in the 201
-/// answer the object's absolute URL in `Location` (also a header). `base`
-/// is `scheme://host` of the request.
-pub fn finish_post_response(
-    resp: &mut http::Response<s3s::Body>,
-    base: &str,
-    file_name: Option<&str>,
-) {
-    if resp.status() == http::StatusCode::SEE_OTHER {
-        finish_redirect(resp, file_name);
-        return;
-    }
-    if resp.status() != http::StatusCode::CREATED {
-        return;
-    }
-    let Some(bytes) = resp.body().bytes() else {
-        return;
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return;
-    };
-    let field = |name: &str| -> Option<String> {
-        let open = format!("<{name}>");
-        let start = text.find(&open)? + open.len();
-        let end = start + text[start..].find(&format!("</{name}>"))?;
-        Some(text[start..end].to_owned())
-    };
-    let (Some(bucket), Some(key), Some(etag)) = (field("Bucket"), field("Key"), field("ETag"))
-    else {
-        return;
-    };
-    let unescaped_key = quick_xml::escape::unescape(&key)
-        .map(|k| k.into_owned())
-        .unwrap_or_else(|_| key.clone());
-    let unescaped_key = substitute_file_name(&unescaped_key, file_name);
-    let key = quick_xml::escape::escape(unescaped_key.as_str()).into_owned();
-    let encoded_key: String = unescaped_key
-        .split('/')
-        .map(|seg| urlencoding::encode(seg).into_owned())
-        .collect::<Vec<_>>()
-        .join("/");
-    let location = format!("{base}/{bucket}/{encoded_key}");
-    let etag = if etag.starts_with("&quot;") || etag.starts_with('"') {
-        etag
-    } else {
-        format!("&quot;{etag}&quot;")
-    };
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>{}</Location><Bucket>{bucket}</Bucket><Key>{key}</Key><ETag>{etag}</ETag></PostResponse>",
-        quick_xml::escape::escape(location.as_str())
-    );
-    if let Ok(v) = http::HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(http::header::LOCATION, v);
-    }
-    let len = xml.len();
-    *resp.body_mut() = s3s::Body::from(Bytes::from(xml));
-    resp.headers_mut()
-        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
-}
+/// Its length is unknown until it ends.
+impl s3s::stream::ByteStream for FileBody {}
 
-/// The `success_action_redirect` answer (303): `s3s` appends the key as
-/// sent (with `${filename}`) and the ETag unquoted.
-fn finish_redirect(resp: &mut http::Response<s3s::Body>, file_name: Option<&str>) {
-    let Some(location) = resp
-        .headers()
-        .get(http::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return;
-    };
-    let (url, query) = location.split_once('?').unwrap_or((location, ""));
-    let form = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
-    let pairs: Vec<String> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| {
-            let v = match k.as_ref() {
-                "key" => substitute_file_name(&v, file_name),
-                "etag" if !v.starts_with('"') => format!("\"{v}\""),
-                _ => v.into_owned(),
-            };
-            format!("{}={}", form(&k), form(&v))
+impl FormReader {
+    /// The file's bytes, counted against `min..=max`; `None` without a file.
+    pub fn file_body(&mut self, min: u64, max: u64) -> Option<FileBody> {
+        let field = self.file.take()?;
+        Some(FileBody {
+            field: Arc::new(Mutex::new(field)),
+            state: Arc::new(FileState::default()),
+            min,
+            max,
+            done: false,
         })
-        .collect();
-    let fixed = format!("{url}?{}", pairs.join("&"));
-    if let Ok(v) = http::HeaderValue::from_str(&fixed) {
-        resp.headers_mut().insert(http::header::LOCATION, v);
     }
+
+    /// Reads what is left of the form after an upload: the rest of the file
+    /// (up to [`DRAIN_LIMIT`]) and the fields after it (ignored, as S3 does;
+    /// up to [`MAX_TRAILING_BYTES`]). True when the body was read to its
+    /// end, so the connection can serve another request.
+    pub(crate) async fn finish(mut self, file: Option<(SharedField, Arc<FileState>)>) -> bool {
+        if let Some((field, state)) = file {
+            if !state.ended.load(Ordering::Relaxed) {
+                let start = state.seen.load(Ordering::Relaxed);
+                let ended = futures::future::poll_fn(|cx| {
+                    loop {
+                        let polled = match field.lock() {
+                            Ok(mut f) => Pin::new(&mut *f).poll_next(cx),
+                            Err(_) => return Poll::Ready(false),
+                        };
+                        match polled {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(None) => return Poll::Ready(true),
+                            Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+                            Poll::Ready(Some(Ok(data))) => {
+                                let seen =
+                                    state.seen.fetch_add(data.len() as u64, Ordering::Relaxed);
+                                if seen - start > DRAIN_LIMIT {
+                                    return Poll::Ready(false);
+                                }
+                            }
+                        }
+                    }
+                })
+                .await;
+                if !ended {
+                    return false;
+                }
+                state.ended.store(true, Ordering::Relaxed);
+            }
+            drop(field);
+        }
+        self.file = None;
+        let start = self.progress.pulled.load(Ordering::Relaxed);
+        loop {
+            match self.multipart.next_field().await {
+                Ok(Some(mut field)) => loop {
+                    if self.progress.pulled.load(Ordering::Relaxed) - start > MAX_TRAILING_BYTES {
+                        return false;
+                    }
+                    match field.chunk().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(_) => return false,
+                    }
+                },
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// The tags of a `tagging` field: a `Tagging` XML document, as S3's
+/// browser uploads take them; returned as an `x-amz-tagging` value.
+fn tagging_header(xml: &str) -> S3Result<String> {
+    let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
+    let tagging = <Tagging as s3s::xml::Deserialize>::deserialize(&mut d).map_err(|_| {
+        s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        )
+    })?;
+    let tags = crate::tagging::from_tag_set(tagging.tag_set, crate::tagging::Target::Object)?;
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &tags {
+        out.append_pair(k, v);
+    }
+    Ok(out.finish())
+}
+
+/// The PutObject input of an upload: the form's fields as a PUT's headers.
+fn put_input(form: &Form, bucket: &str, key: String, body: FileBody) -> S3Result<PutObjectInput> {
+    let text = |name: &str| form.field(name).map(str::to_owned);
+    let expires = match form.field("expires") {
+        None => None,
+        Some(v) => Some(
+            Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, v)
+                .map_err(|_| s3_error!(InvalidArgument, "Invalid Expires value: {}", v))?,
+        ),
+    };
+    let mut metadata = s3s::dto::Metadata::default();
+    for (name, value) in &form.fields {
+        if let Some(k) = name.strip_prefix("x-amz-meta-")
+            && !k.is_empty()
+        {
+            metadata.insert(k.to_owned(), value.clone());
+        }
+    }
+    let tagging = match (form.field("tagging"), form.field("x-amz-tagging")) {
+        (Some(xml), _) => Some(tagging_header(xml)?),
+        (None, header) => header.map(str::to_owned),
+    };
+    let mut input = PutObjectInput::builder()
+        .bucket(bucket.to_owned())
+        .key(key)
+        .build()
+        .map_err(|e| s3_error!(InternalError, "building the PutObject input: {e}"))?;
+    input.body = Some(StreamingBlob::new(body));
+    input.acl = form
+        .field("acl")
+        .map(|a| ObjectCannedACL::from(a.to_owned()));
+    input.cache_control = text("cache-control");
+    input.content_disposition = text("content-disposition");
+    input.content_encoding = text("content-encoding");
+    input.content_language = text("content-language");
+    // S3 takes the type from the form's field, not from the file's part.
+    input.content_type = text("content-type");
+    input.expires = expires;
+    input.metadata = (!metadata.is_empty()).then_some(metadata);
+    input.tagging = tagging;
+    input.checksum_algorithm = form
+        .field("x-amz-checksum-algorithm")
+        .or(form.field("x-amz-sdk-checksum-algorithm"))
+        .map(|a| s3s::dto::ChecksumAlgorithm::from(a.to_ascii_uppercase()));
+    Ok(input)
+}
+
+/// The checksum fields of the form as the headers PutObject reads them
+/// from (`x-amz-checksum-*`, `Content-MD5`): verified against the file.
+fn checksum_headers(form: &Form) -> S3Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &form.fields {
+        if (name.starts_with("x-amz-checksum-") && name != "x-amz-checksum-algorithm")
+            || name == "content-md5"
+        {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| s3_error!(InvalidArgument, "Invalid field name: {}", name))?;
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|_| s3_error!(InvalidArgument, "Invalid value of field {}", name))?;
+            headers.insert(name, value);
+        }
+    }
+    Ok(headers)
+}
+
+/// The answer to a stored upload (step 5 of the module docs). `base` is
+/// `scheme://host` of the request.
+fn success(
+    form: &Form,
+    base: &str,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+) -> http::Response<s3s::Body> {
+    let quoted = format!("\"{etag}\"");
+    let mut resp = http::Response::new(s3s::Body::empty());
+    let redirect = form
+        .field("success_action_redirect")
+        .or(form.field("redirect"))
+        .filter(|u| {
+            (u.starts_with("http://") || u.starts_with("https://"))
+                && !u.chars().any(char::is_control)
+        });
+    if let Some(url) = redirect {
+        let (url, fragment) = match url.split_once('#') {
+            Some((u, f)) => (u, Some(f)),
+            None => (url, None),
+        };
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("bucket", bucket)
+            .append_pair("key", key)
+            .append_pair("etag", &quoted)
+            .finish();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let mut location = format!("{url}{sep}{query}");
+        if let Some(f) = fragment {
+            location.push('#');
+            location.push_str(f);
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&location) {
+            *resp.status_mut() = http::StatusCode::SEE_OTHER;
+            resp.headers_mut().insert(http::header::LOCATION, v);
+            if let Ok(v) = http::HeaderValue::from_str(&quoted) {
+                resp.headers_mut().insert(http::header::ETAG, v);
+            }
+            return resp;
+        }
+    }
+    match form.field("success_action_status") {
+        Some("200") => *resp.status_mut() = http::StatusCode::OK,
+        Some("201") => {
+            let encoded: Vec<String> = key
+                .split('/')
+                .map(|seg| urlencoding::encode(seg).into_owned())
+                .collect();
+            let location = format!("{base}/{bucket}/{}", encoded.join("/"));
+            let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+                esc(&location),
+                esc(bucket),
+                esc(key),
+                esc(&quoted)
+            );
+            *resp.status_mut() = http::StatusCode::CREATED;
+            *resp.body_mut() = s3s::Body::from(xml);
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/xml"),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(http::header::LOCATION, v);
+            }
+        }
+        _ => *resp.status_mut() = http::StatusCode::NO_CONTENT,
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&quoted) {
+        resp.headers_mut().insert(http::header::ETAG, v);
+    }
+    resp
+}
+
+/// A browser upload to `bucket`, from the request to the answer (the
+/// module docs' steps). `base` is `scheme://host` of the request. Every
+/// outcome is an answer; errors get their `Resource` and `RequestId` from
+/// the HTTP front.
+pub async fn upload(
+    cx: &PostContext,
+    req: http::Request<hyper::body::Incoming>,
+    bucket: String,
+    base: &str,
+) -> http::Response<s3s::Body> {
+    crate::metrics::set_operation("PostObject");
+    let (parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (form, mut reader) = match read_form(&content_type, body).await {
+        Ok(read) => read,
+        Err(f) => return closing(f.into_response()),
+    };
+    let mut file_parts = None;
+    let outcome = store(cx, &form, &mut reader, &bucket, base, &mut file_parts).await;
+    let state = file_parts.as_ref().map(|(_, state)| Arc::clone(state));
+    // The last handle on the file's part: `multer` reads on only once
+    // it is dropped.
+    let read_to_end = reader.finish(file_parts).await;
+    let mut resp = match outcome {
+        Ok(resp) => resp,
+        Err(mut failure) => {
+            if let Some(state) = &state
+                && let Ok(broke) = state.broke.lock()
+            {
+                match *broke {
+                    Some(Limit::TooLarge { max }) => {
+                        if state.ended.load(Ordering::Relaxed) {
+                            failure =
+                                failure.with("ProposedSize", state.seen.load(Ordering::Relaxed));
+                        }
+                        failure = failure.with("MaxSizeAllowed", max);
+                    }
+                    Some(Limit::TooSmall { size, min }) => {
+                        failure = failure
+                            .with("ProposedSize", size)
+                            .with("MinSizeAllowed", min);
+                    }
+                    None => {}
+                }
+            }
+            failure.into_response()
+        }
+    };
+    if !read_to_end {
+        resp = closing(resp);
+    }
+    resp
+}
+
+/// An answer after which the connection is closed: the request's body was
+/// not read to its end.
+fn closing(mut resp: http::Response<s3s::Body>) -> http::Response<s3s::Body> {
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+/// Steps 2 to 5 of the module docs, once the fields are read.
+async fn store(
+    cx: &PostContext,
+    form: &Form,
+    reader: &mut FormReader,
+    bucket: &str,
+    base: &str,
+    file_parts: &mut Option<(SharedField, Arc<FileState>)>,
+) -> Result<http::Response<s3s::Body>, Failure> {
+    if !form.has_file {
+        return Err(S3Error::with_message(
+            S3ErrorCode::IncorrectNumberOfFilesInPostRequest,
+            "POST requires exactly one file upload per request.",
+        )
+        .into());
+    }
+    let Some(raw_key) = form.field("key") else {
+        return Err(missing_field("key"));
+    };
+    let signer = signer(form)?;
+    let Some(access_key) = signer.access_key() else {
+        // Shale has no public buckets: an anonymous upload is refused.
+        return Err(s3_error!(AccessDenied, "Access Denied").into());
+    };
+    let policy_b64 = form.field("policy").unwrap_or_default();
+    let policy = parse_policy(policy_b64)?;
+    let meta_error =
+        |e: shale_metadata::MetaError| crate::error::to_s3_error(crate::error::Error::Meta(e));
+    let key_row = cx
+        .keys
+        .get(access_key)
+        .await
+        .map_err(meta_error)?
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )
+        })?;
+    verify_signature(&signer, policy_b64, &key_row.secret_key)?;
+    let mut key_row = key_row;
+    if !access::allowed(&key_row, "PostObject", Some(bucket), None) {
+        // A grant given a moment ago must not wait for the cache.
+        cx.keys.forget(access_key);
+        key_row = cx
+            .keys
+            .get(access_key)
+            .await
+            .map_err(meta_error)?
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        if !access::allowed(&key_row, "PostObject", Some(bucket), None) {
+            tracing::debug!(%access_key, bucket, "access denied");
+            return Err(s3_error!(AccessDenied, "Access Denied").into());
+        }
+    }
+    let (min, max) = check_policy(
+        &policy,
+        form,
+        bucket,
+        OffsetDateTime::now_utc(),
+        cx.max_file_size,
+    )?;
+    let key = match &form.file_name {
+        Some(name) => raw_key.replace("${filename}", name),
+        None => raw_key.to_owned(),
+    };
+    let body = reader
+        .file_body(min, max)
+        .expect("a form with a file has its file part");
+    *file_parts = Some(body.handles());
+    let headers = checksum_headers(form)?;
+    let input = put_input(form, bucket, key.clone(), body)?;
+    let mut extensions = http::Extensions::new();
+    extensions.insert(Caller(Arc::clone(&key_row)));
+    let req = S3Request {
+        input,
+        method: http::Method::PUT,
+        uri: http::Uri::from_static("/"),
+        headers,
+        extensions,
+        credentials: None,
+        region: None,
+        service: Some("s3".to_owned()),
+        trailing_headers: None,
+    };
+    let out = cx.gateway.put_object(req).await?;
+    let etag = out
+        .output
+        .e_tag
+        .as_ref()
+        .map(|e| e.value().to_owned())
+        .unwrap_or_default();
+    Ok(success(form, base, bucket, &key, &etag))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const FORM: &str = "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nup/${filename}\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\\\docs\\\\my photo.png\"\r\nContent-Type: image/png\r\n\r\nDATA\r\n--b--\r\n";
-
-    #[test]
-    fn file_name_found_whatever_the_framing() {
-        for split in 1..FORM.len() {
-            let found = PostFileName::default();
-            let mut s = Scanner {
-                carry: Vec::new(),
-                found: found.clone(),
-                done: false,
-            };
-            let (a, b) = FORM.as_bytes().split_at(split);
-            s.feed(a);
-            s.feed(b);
-            assert_eq!(found.get(), Some("my photo.png"), "split at {split}");
+    fn form(fields: &[(&str, &str)]) -> Form {
+        Form {
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            has_file: true,
+            file_name: Some("a.txt".into()),
         }
     }
 
-    #[test]
-    fn redirect_gets_the_key_and_a_quoted_etag() {
-        let mut resp = http::Response::new(s3s::Body::empty());
-        *resp.status_mut() = http::StatusCode::SEE_OTHER;
-        resp.headers_mut().insert(
-            http::header::LOCATION,
-            http::HeaderValue::from_static(
-                "http://app.example/done?x=1&bucket=b&key=up%2F%24%7Bfilename%7D&etag=abc",
-            ),
-        );
-        finish_post_response(&mut resp, "http://127.0.0.1:9000", Some("a b.txt"));
-        assert_eq!(
-            resp.headers()["location"],
-            "http://app.example/done?x=1&bucket=b&key=up%2Fa+b.txt&etag=%22abc%22"
-        );
+    fn policy(json: &str) -> PostPolicy {
+        PostPolicy::from_json(json).unwrap()
+    }
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-26 13:49:07 UTC)
+    }
+
+    fn message(r: S3Result<(u64, u64)>) -> String {
+        r.unwrap_err().message().unwrap_or_default().to_owned()
     }
 
     #[test]
-    fn key_substitution() {
-        assert_eq!(
-            substitute_file_name("up/${filename}", Some("a.txt")),
-            "up/a.txt"
+    fn conditions_in_s3_words() {
+        let p = policy(
+            r#"{"expiration":"2026-11-27T00:00:00Z","conditions":[{"bucket":"b"},["starts-with","$key","up/"],["eq","$Content-Type","image/png"],["content-length-range",10,100]]}"#,
         );
-        assert_eq!(substitute_file_name("up/x", Some("a.txt")), "up/x");
+        let ok = form(&[("key", "up/x"), ("content-type", "image/png")]);
         assert_eq!(
-            substitute_file_name("up/${filename}", None),
-            "up/${filename}"
+            check_policy(&p, &ok, "b", now(), MAX_FILE_SIZE).ok(),
+            Some((10, 100))
         );
+        assert_eq!(
+            message(check_policy(&p, &ok, "other", now(), MAX_FILE_SIZE)),
+            "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$bucket\", \"b\"]"
+        );
+        let bad = form(&[("key", "x/y"), ("content-type", "image/png")]);
+        assert_eq!(
+            message(check_policy(&p, &bad, "b", now(), MAX_FILE_SIZE)),
+            "Invalid according to Policy: Policy Condition failed: [\"starts-with\", \"$key\", \"up/\"]"
+        );
+        let extra = form(&[
+            ("key", "up/x"),
+            ("content-type", "image/png"),
+            ("x-amz-meta-a", "1"),
+            ("x-ignore-me", "1"),
+            ("policy", "p"),
+        ]);
+        assert_eq!(
+            message(check_policy(&p, &extra, "b", now(), MAX_FILE_SIZE)),
+            "Invalid according to Policy: Extra input fields: x-amz-meta-a"
+        );
+        let late = now() + time::Duration::days(1);
+        assert_eq!(
+            message(check_policy(&p, &ok, "b", late, MAX_FILE_SIZE)),
+            "Invalid according to Policy: Policy expired."
+        );
+        // The configured limit caps the policy's.
+        assert_eq!(check_policy(&p, &ok, "b", now(), 50).ok(), Some((10, 50)));
     }
 
     #[test]
-    fn created_answer_is_s3s_made_absolute() {
-        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><PostResponse><Location>/b/up/a b&amp;c</Location><Bucket>b</Bucket><Key>up/a b&amp;c</Key><ETag>abc</ETag></PostResponse>";
-        let mut resp = http::Response::new(s3s::Body::from(xml.to_owned()));
-        *resp.status_mut() = http::StatusCode::CREATED;
-        finish_post_response(&mut resp, "http://127.0.0.1:9000", None);
-        let body = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
-        assert!(
-            body.contains("<Location>http://127.0.0.1:9000/b/up/a%20b%26c</Location>"),
-            "{body}"
+    fn policy_documents_in_s3_words() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let msg = |s: &str| {
+            parse_policy(s)
+                .unwrap_err()
+                .message()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(msg(&b64("{")), "Invalid Policy: Invalid JSON.");
+        assert_eq!(
+            msg(&b64(r#"{"conditions":[]}"#)),
+            "Invalid Policy: Policy missing expiration."
         );
-        assert!(body.contains("<Key>up/a b&amp;c</Key>"), "{body}");
-        assert!(body.contains("<ETag>&quot;abc&quot;</ETag>"), "{body}");
+        assert_eq!(
+            msg(&b64(
+                r#"{"expiration":"2026-11-27T00:00:00Z","conditions":[["nope"]]}"#
+            )),
+            "Invalid Policy: Invalid Simple-Condition."
+        );
+        assert_eq!(msg("!!!"), "Invalid Policy: Invalid Base64 encoding.");
+    }
+
+    #[test]
+    fn signatures_v4_and_v2() {
+        let p = "eyJleHBpcmF0aW9uIjoiMjAyNi0xMS0yN1QwMDowMDowMFoiLCJjb25kaXRpb25zIjpbXX0=";
+        let key = SigningKey::new("secret", "20261126", "us-east-1", "s3");
+        let f = form(&[
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            ("x-amz-credential", "AK/20261126/us-east-1/s3/aws4_request"),
+            ("x-amz-date", "20261126T134907Z"),
+            ("x-amz-signature", &key.sign(p)),
+            ("policy", p),
+        ]);
+        let s = signer(&f).unwrap();
+        assert_eq!(s.access_key(), Some("AK"));
+        assert!(verify_signature(&s, p, "secret").is_ok());
+        assert!(verify_signature(&s, p, "other").is_err());
+        assert!(verify_signature(&s, &p.replace('=', ""), "secret").is_err());
+
+        let mut mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(b"secret").unwrap();
+        mac.update(p.as_bytes());
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let f = form(&[("awsaccesskeyid", "AK"), ("signature", &sig), ("policy", p)]);
+        let s = signer(&f).unwrap();
+        assert!(verify_signature(&s, p, "secret").is_ok());
+        assert!(verify_signature(&s, p, "other").is_err());
+
+        // Missing pieces are named as S3 names them.
+        let f = form(&[("awsaccesskeyid", "AK"), ("signature", &sig)]);
+        let e = signer(&f).unwrap_err();
+        assert_eq!(e.code().as_str(), "InvalidArgument");
+        assert!(e.message().contains("'policy'"), "{}", e.message());
+        assert_eq!(signer(&form(&[("key", "k")])).unwrap(), Signer::Anonymous);
+        let f = form(&[
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            ("x-amz-credential", "AK/2026/us-east-1/s3/aws4_request"),
+            ("x-amz-date", "20261126T134907Z"),
+            ("x-amz-signature", "00"),
+            ("policy", p),
+        ]);
+        assert_eq!(signer(&f).unwrap_err().code().as_str(), "InvalidArgument");
+    }
+
+    fn body(
+        pieces: Vec<Bytes>,
+    ) -> impl http_body::Body<Data = Bytes, Error = std::convert::Infallible> + Unpin + Send + 'static
+    {
+        http_body_util::StreamBody::new(futures::stream::iter(
+            pieces.into_iter().map(|p| Ok(hyper::body::Frame::data(p))),
+        ))
+    }
+
+    const CT: &str = "multipart/form-data; boundary=b";
+
+    async fn drain(mut file: FileBody) -> Result<Vec<u8>, String> {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        while let Some(piece) = file.next().await {
+            out.extend_from_slice(&piece.map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn fields_then_a_streamed_file_whatever_the_framing() {
+        let form_text = "--b\r\nContent-Disposition: form-data; name=\"Key\"\r\n\r\nup/${filename}\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\\\docs\\\\my photo.png\"\r\nContent-Type: image/png\r\n\r\nDATA\r\n-b\r\nDATA--b\r\n--b\r\nContent-Disposition: form-data; name=\"submit\"\r\n\r\nUpload\r\n--b--\r\n";
+        for split in 1..form_text.len() {
+            let (a, b) = form_text.as_bytes().split_at(split);
+            let pieces = vec![Bytes::copy_from_slice(a), Bytes::copy_from_slice(b)];
+            let (form, mut reader) = read_form(CT, body(pieces)).await.unwrap();
+            assert_eq!(form.field("key"), Some("up/${filename}"));
+            assert_eq!(
+                form.file_name.as_deref(),
+                Some("my photo.png"),
+                "split at {split}"
+            );
+            assert_eq!(form.field("submit"), None);
+            let file = reader.file_body(0, 100).unwrap();
+            let parts = (Arc::clone(&file.field), Arc::clone(&file.state));
+            assert_eq!(drain(file).await.unwrap(), b"DATA\r\n-b\r\nDATA--b");
+            assert!(reader.finish(Some(parts)).await, "split at {split}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sizes_are_enforced_while_streaming() {
+        let text = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n0123456789\r\n--b--\r\n";
+        for (min, max, want) in [
+            (0, 10, Ok(10)),
+            (10, 10, Ok(10)),
+            (0, 9, Err("EntityTooLarge")),
+            (11, 100, Err("EntityTooSmall")),
+        ] {
+            let (_, mut reader) = read_form(CT, body(vec![Bytes::from(text)])).await.unwrap();
+            let file = reader.file_body(min, max).unwrap();
+            let state = Arc::clone(&file.state);
+            let got = drain(file).await.map(|v| v.len());
+            match want {
+                Ok(n) => assert_eq!(got, Ok(n)),
+                Err(code) => {
+                    assert!(got.is_err());
+                    let broke = *state.broke.lock().unwrap();
+                    let name = match broke {
+                        Some(Limit::TooLarge { .. }) => "EntityTooLarge",
+                        Some(Limit::TooSmall { .. }) => "EntityTooSmall",
+                        None => "",
+                    };
+                    assert_eq!(name, code);
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn too_many_field_bytes_are_refused() {
+        let big = "x".repeat(MAX_FIELDS_BYTES + 1);
+        let text = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"x-amz-meta-a\"\r\n\r\n{big}\r\n--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nD\r\n--b--\r\n"
+        );
+        let err = read_form(CT, body(vec![Bytes::from(text)]))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code().as_str(), "MaxPostPreDataLengthExceededError");
+        // A part header that never ends is refused too, without holding it all.
+        let endless = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"a{}",
+            "y".repeat(64 * 1024)
+        );
+        let pieces = std::iter::repeat_n(Bytes::from(endless), 40).collect();
+        let err = read_form(CT, body(pieces)).await.err().unwrap();
+        assert_eq!(err.code().as_str(), "MaxPostPreDataLengthExceededError");
+        let err = read_form("multipart/form-data", body(vec![]))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code().as_str(), "MalformedPOSTRequest");
+    }
+
+    #[test]
+    fn answers_as_asked() {
+        let f = form(&[("success_action_status", "201")]);
+        let resp = success(&f, "http://127.0.0.1:9000", "b", "up/a b&c", "abc");
+        assert_eq!(resp.status(), 201);
         assert_eq!(
             resp.headers()["location"],
             "http://127.0.0.1:9000/b/up/a%20b%26c"
         );
+        let body = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
+        assert!(body.contains("<Key>up/a b&amp;c</Key>"), "{body}");
+        assert!(body.contains("<ETag>&quot;abc&quot;</ETag>"), "{body}");
+        let f = form(&[("success_action_redirect", "http://app.example/done?x=1")]);
+        let resp = success(&f, "http://h", "b", "up/a b.txt", "abc");
+        assert_eq!(resp.status(), 303);
+        assert_eq!(
+            resp.headers()["location"],
+            "http://app.example/done?x=1&bucket=b&key=up%2Fa+b.txt&etag=%22abc%22"
+        );
+        // Not a URL: ignored, as S3 does.
+        let f = form(&[("redirect", "nowhere"), ("success_action_status", "200")]);
+        assert_eq!(success(&f, "http://h", "b", "k", "e").status(), 200);
+        assert_eq!(success(&form(&[]), "http://h", "b", "k", "e").status(), 204);
+    }
+
+    #[test]
+    fn tagging_documents_become_headers() {
+        let xml = "<Tagging><TagSet><Tag><Key>a b</Key><Value>1 2</Value></Tag></TagSet></Tagging>";
+        assert_eq!(tagging_header(xml).unwrap(), "a+b=1+2");
+        assert_eq!(
+            tagging_header("<x").unwrap_err().code().as_str(),
+            "MalformedXML"
+        );
+    }
+
+    #[test]
+    fn buckets_of_form_urls() {
+        let hosts = VirtualHosts::new(&["localhost".into()]).unwrap();
+        assert_eq!(
+            form_bucket(&hosts, "127.0.0.1", "/bk1").as_deref(),
+            Some("bk1")
+        );
+        assert_eq!(
+            form_bucket(&hosts, "127.0.0.1", "/bk1/").as_deref(),
+            Some("bk1")
+        );
+        assert_eq!(form_bucket(&hosts, "127.0.0.1", "/bk1/k"), None);
+        assert_eq!(form_bucket(&hosts, "127.0.0.1", "/"), None);
+        assert_eq!(
+            form_bucket(&hosts, "bk1.localhost:9000", "/").as_deref(),
+            Some("bk1")
+        );
+        assert_eq!(form_bucket(&hosts, "bk1.localhost:9000", "/k"), None);
     }
 }

@@ -22,7 +22,6 @@ use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_field
 use crate::cors::{self, CorsCache};
 use crate::datapath::{DataPath, WriteTarget};
 use crate::error::{Error, to_s3_error};
-use crate::post::{self, PostFileName};
 use crate::tagging::{self, Target};
 
 /// Longest object key S3 accepts, in bytes.
@@ -30,7 +29,8 @@ const MAX_KEY_LEN: usize = 1024;
 /// Most keys (or parts, or uploads) in one listing page, as in S3.
 const MAX_PAGE: i32 = 1000;
 
-/// The S3 service of one gateway.
+/// The S3 service of one gateway (cheap to clone: its parts are shared).
+#[derive(Clone)]
 pub struct Gateway {
     meta: MetaClient,
     data: Arc<DataPath>,
@@ -308,6 +308,12 @@ fn strip_quotes(s: &str) -> String {
 
 /// Turns an error from the client's body stream into the S3 error it means.
 fn body_error(e: s3s::StdError) -> Error {
+    // A browser upload's file stream fails with the S3 error to answer
+    // (its size limits: `post::FileBody`).
+    let e = match e.downcast::<S3Error>() {
+        Ok(e) => return Error::Body(*e),
+        Err(e) => e,
+    };
     let text = e.to_string();
     if text.contains("SignatureMismatch") {
         Error::Body(s3_error!(
@@ -590,13 +596,9 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
         let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
-        // A browser upload (POST Object) arrives here too: `s3s` has checked
-        // its signature and policy; S3 replaces `${filename}` in its key.
-        let post_file = req.extensions.get::<PostFileName>().cloned();
-        let mut input = req.input;
-        if let Some(name) = &post_file {
-            input.key = post::substitute_file_name(&input.key, name.get());
-        }
+        // A browser upload (POST Object) arrives here too, from `post.rs`,
+        // its signature and policy checked, its form fields as the input.
+        let input = req.input;
         check_key(&input.key)?;
         // S3 stores the checksum the client sent, or computes the one it
         // named in x-amz-sdk-checksum-algorithm, or its default, CRC64NVME.
@@ -687,14 +689,7 @@ impl S3 for Gateway {
             ..Default::default()
         };
         set_checksum_fields!(out, ChecksumFields::object(&checksum, None), type);
-        let mut resp = S3Response::new(out);
-        // `s3s` writes no ETag header in a POST Object answer; S3 does.
-        if post_file.is_some()
-            && let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag_hex}\""))
-        {
-            resp.headers.insert(http::header::ETAG, v);
-        }
-        Ok(resp)
+        Ok(S3Response::new(out))
     }
 
     async fn copy_object(

@@ -2,10 +2,11 @@
 //! graceful shutdown. S3 itself is `s3s` over [`crate::s3::Gateway`]; around
 //! it, every request gets the authentication checks `s3s` lacks
 //! ([`crate::auth::check_request`]) and every response S3's finishing
-//! touches ([`crate::error::finish_error_response`],
-//! [`crate::post::finish_post_response`], CORS headers, `x-amz-request-id`).
-//! CORS preflights (`OPTIONS`) are answered here, before `s3s`: S3 does not
-//! authenticate them ([`crate::cors`]).
+//! touches ([`crate::error::finish_error_response`], CORS headers,
+//! `x-amz-request-id`). CORS preflights (`OPTIONS`) are answered here,
+//! before `s3s`: S3 does not authenticate them ([`crate::cors`]); so are
+//! browser uploads (POST of a form to a bucket), which stream their file
+//! where `s3s` would hold it in memory ([`crate::post`]).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -68,18 +69,23 @@ pub struct GatewayConfig {
     /// Path-style requests work on any host whatever this says.
     #[serde(default)]
     pub domains: Vec<String>,
-    /// Largest file a browser upload (POST Object) may carry. `s3s` holds
-    /// the whole file in memory before the policy's `content-length-range`
-    /// is checked, so this bounds the memory of one such request (S3's own
-    /// limit is 5 GiB).
+    /// Largest file a browser upload (POST Object) may carry, whatever its
+    /// policy allows: S3's limit, 5 GiB, by default. The file streams into
+    /// the data path, so this does not bound memory (nothing needs to).
     #[serde(default = "default_post_object_max_size")]
     pub post_object_max_size: u64,
     #[serde(skip)]
     pub data: DataPathConfig,
 }
 
-/// Default of [`GatewayConfig::post_object_max_size`]: 64 MiB.
-pub const DEFAULT_POST_OBJECT_MAX_SIZE: u64 = 64 << 20;
+/// Default of [`GatewayConfig::post_object_max_size`]: 5 GiB, as in S3.
+pub const DEFAULT_POST_OBJECT_MAX_SIZE: u64 = post::MAX_FILE_SIZE;
+
+/// The file size `s3s` may hold of a form it parses itself. Browser
+/// uploads never reach it (see [`crate::post`]); other form POSTs (to a
+/// key, to `/`) are refused by `s3s` before it reads a file, and this
+/// bounds what it would hold if that changed.
+const S3S_POST_MAX_FILE_SIZE: u64 = 1 << 20;
 
 fn default_post_object_max_size() -> u64 {
     DEFAULT_POST_OBJECT_MAX_SIZE
@@ -114,7 +120,7 @@ pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
 }
 
 /// What [`build_service_with`] makes.
-type Built = (S3Service, Arc<CorsCache>, Arc<DataPath>);
+type Built = (S3Service, Arc<CorsCache>, Arc<DataPath>, post::PostContext);
 
 /// Like [`build_service`], with reads reporting missing chunks to `missing`;
 /// also returns the gateway's CORS cache (for the HTTP front).
@@ -135,8 +141,13 @@ async fn build_service_with(
     data.refresh_nodes().await?;
     let gateway = Gateway::new(meta.clone(), Arc::clone(&data), config.region.clone());
     let cors = gateway.cors_cache();
-    let mut builder = S3ServiceBuilder::new(gateway);
     let keys = Arc::new(Keys::new(meta.clone()));
+    let post_cx = post::PostContext {
+        gateway: gateway.clone(),
+        keys: Arc::clone(&keys),
+        max_file_size: config.post_object_max_size.min(post::MAX_FILE_SIZE),
+    };
+    let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth::with_keys(Arc::clone(&keys)));
     builder.set_access(Grants::new(Arc::clone(&keys)));
     builder.set_route(AdminRoute::new(
@@ -150,12 +161,12 @@ async fn build_service_with(
         builder.set_host(hosts);
     }
     let mut s3s_config = s3s::config::S3Config::default();
-    s3s_config.post_object_max_file_size = config.post_object_max_size;
+    s3s_config.post_object_max_file_size = S3S_POST_MAX_FILE_SIZE;
     s3s_config.presigned_url_max_skew_time_secs = auth::S3S_MAX_SKEW_SECS;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3s_config,
     ))));
-    Ok((builder.build(), cors, data))
+    Ok((builder.build(), cors, data, post_cx))
 }
 
 /// The bucket a request addresses: from a virtual host, else the first
@@ -184,11 +195,12 @@ async fn preflight(
     cors::preflight(headers, rules.as_deref().map(|r| r.as_slice()))
 }
 
-/// One request through `s3s`, with the checks before it and the finishing
-/// touches after it (see the module docs). Never fails: every outcome is
-/// an HTTP answer.
+/// One request, through `s3s` (or `post.rs` for a browser upload), with the
+/// checks before it and the finishing touches after it (see the module
+/// docs). Never fails: every outcome is an HTTP answer.
 async fn handle(
     service: &S3Service,
+    post_cx: &post::PostContext,
     cors_cache: &CorsCache,
     hosts: &VirtualHosts,
     scheme: &str,
@@ -207,6 +219,10 @@ async fn handle(
         .map(|p| p.into_owned())
         .unwrap_or_else(|_| req.uri().path().to_owned());
     let bucket = request_bucket(hosts, &host, &path);
+    let post_form = post::is_form_upload(&req);
+    let post_bucket = post_form
+        .then(|| post::form_bucket(hosts, &host, &path))
+        .flatten();
     let resource = match hosts.bucket_of(&host) {
         Some((bucket, _)) => format!("/{bucket}{path}"),
         None => path,
@@ -217,42 +233,29 @@ async fn handle(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let unanswered_expect = expects_continue_without_body(&req);
-    let post_form = post::is_form_upload(&req);
-    let (mut req, file_name) = if post_form {
-        let req = post::watch_file_name(req);
-        let name = req.extensions().get::<post::PostFileName>().cloned();
-        (req, name)
-    } else {
-        (req.map(s3s::Body::from), None)
-    };
 
-    let checked = if method == http::Method::OPTIONS {
-        crate::metrics::set_operation(crate::metrics::PREFLIGHT_OP);
-        Err(preflight(cors_cache, req.headers(), bucket.as_deref()).await)
-    } else {
-        Ok(auth::check_request(
-            &mut req,
-            hosts,
-            time::OffsetDateTime::now_utc(),
-        ))
-    };
-    let mut resp = match checked {
-        Err(answer) => answer.or_else(|e| e.to_http_response()),
-        Ok(Err(e)) => e.to_http_response(),
-        // A panic in a handler (ours or s3s's) answers 500 like any other
-        // internal error instead of resetting the connection.
-        Ok(Ok(())) => match AssertUnwindSafe(service.call(req)).catch_unwind().await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => {
-                tracing::error!(request_id, error = ?e, "s3s could not answer");
-                Err(())
-            }
-            Err(_) => {
-                tracing::error!(request_id, "request handler panicked");
-                Err(())
-            }
+    let mut resp = match post_bucket {
+        Some(post_bucket) => {
+            let base = format!("{scheme}://{host}");
+            AssertUnwindSafe(post::upload(post_cx, req, post_bucket, &base))
+                .catch_unwind()
+                .await
+                .or_else(|_| {
+                    tracing::error!(request_id, "browser upload panicked");
+                    internal_error_response()
+                })
         }
-        .or_else(|()| internal_error_response()),
+        None => {
+            answer_through_s3s(
+                service,
+                cors_cache,
+                hosts,
+                req,
+                bucket.as_deref(),
+                request_id,
+            )
+            .await
+        }
     }
     .unwrap_or_else(|_| {
         let mut resp = http::Response::new(s3s::Body::empty());
@@ -276,10 +279,6 @@ async fn handle(
     if let Some(code) = crate::metrics::error_code(&resp).or(code_before) {
         resp.extensions_mut()
             .insert(crate::metrics::ErrorCode(code));
-    }
-    if post_form {
-        let name = file_name.as_ref().and_then(|n| n.get());
-        post::finish_post_response(&mut resp, &format!("{scheme}://{host}"), name);
     }
     // An actual cross-origin request: S3 adds the CORS headers of the first
     // matching rule to every answer, errors included.
@@ -312,10 +311,53 @@ async fn handle(
     resp
 }
 
+/// The answer of a request other than a browser upload: a CORS preflight,
+/// or `s3s`'s after [`auth::check_request`].
+async fn answer_through_s3s(
+    service: &S3Service,
+    cors_cache: &CorsCache,
+    hosts: &VirtualHosts,
+    req: http::Request<hyper::body::Incoming>,
+    bucket: Option<&str>,
+    request_id: &str,
+) -> s3s::S3Result<http::Response<s3s::Body>> {
+    let method = req.method().clone();
+    let mut req = req.map(s3s::Body::from);
+    let checked = if method == http::Method::OPTIONS {
+        crate::metrics::set_operation(crate::metrics::PREFLIGHT_OP);
+        Err(preflight(cors_cache, req.headers(), bucket).await)
+    } else {
+        Ok(auth::check_request(
+            &mut req,
+            hosts,
+            time::OffsetDateTime::now_utc(),
+        ))
+    };
+    match checked {
+        Err(answer) => answer.or_else(|e| e.to_http_response()),
+        Ok(Err(e)) => e.to_http_response(),
+        // A panic in a handler (ours or s3s's) answers 500 like any other
+        // internal error instead of resetting the connection.
+        Ok(Ok(())) => match AssertUnwindSafe(service.call(req)).catch_unwind().await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                tracing::error!(request_id, error = ?e, "s3s could not answer");
+                Err(())
+            }
+            Err(_) => {
+                tracing::error!(request_id, "request handler panicked");
+                Err(())
+            }
+        }
+        .or_else(|()| internal_error_response()),
+    }
+}
+
 /// [`handle`] as part of request `id` (internal RPCs carry it), counted
 /// and timed in [`crate::metrics`], logged at debug level when answered.
 async fn handle_measured(
     service: &S3Service,
+    post_cx: &post::PostContext,
     cors_cache: &CorsCache,
     hosts: &VirtualHosts,
     scheme: &str,
@@ -334,7 +376,7 @@ async fn handle_measured(
     let header = http::HeaderValue::from_str(&id).expect("request ids are hex digits");
     let (resp, op) = crate::metrics::with_operation(shale_common::rpc::with_request_id(
         header,
-        handle(service, cors_cache, hosts, scheme, req, &id),
+        handle(service, post_cx, cors_cache, hosts, scheme, req, &id),
     ))
     .await;
     let seconds = started.elapsed().as_secs_f64();
@@ -432,7 +474,9 @@ pub async fn serve(
         }
     };
     let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
-    let (service, cors_cache, data) = build_service_with(&config, Some(missing_tx)).await?;
+    let (service, cors_cache, data, post_cx) =
+        build_service_with(&config, Some(missing_tx)).await?;
+    let post_cx = Arc::new(post_cx);
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let workers = Arc::new(Workers::default());
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -478,6 +522,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let post_cx = Arc::clone(&post_cx);
         let cors_cache = Arc::clone(&cors_cache);
         let hosts = Arc::clone(&hosts);
         let seq = Arc::clone(&request_seq);
@@ -495,6 +540,7 @@ pub async fn serve(
                 });
             }
             let service = service.clone();
+            let post_cx = Arc::clone(&post_cx);
             let cors_cache = Arc::clone(&cors_cache);
             let hosts = Arc::clone(&hosts);
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
@@ -502,7 +548,8 @@ pub async fn serve(
             futures::future::Either::Right(
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        handle_measured(&service, &cors_cache, &hosts, scheme, req, id).await,
+                        handle_measured(&service, &post_cx, &cors_cache, &hosts, scheme, req, id)
+                            .await,
                     )
                 }
                 .instrument(span),

@@ -29,3 +29,8 @@ fn authorization_header_corpus() {
 fn aws_chunked_corpus() {
     replay("aws_chunked", shale_s3_gateway::fuzzing::aws_chunked);
 }
+
+#[test]
+fn post_form_corpus() {
+    replay("post_form", shale_s3_gateway::fuzzing::post_form);
+}
