@@ -521,6 +521,17 @@ impl MetaStore {
             it.next();
         }
         it.status()?;
+        // Grants on the bucket go with it: a bucket made later under the
+        // same name must not be open to this one's grantees.
+        let keys_cf = self.cf(CF_ACCESS_KEYS)?;
+        for mut key in self.list_access_keys()? {
+            if let Some(grants) = key.grants.as_mut()
+                && grants.iter().any(|(b, _)| b == name)
+            {
+                grants.retain(|(b, _)| b != name);
+                batch.put_cf(keys_cf, key.access_key.as_bytes(), encode(&key)?);
+            }
+        }
         self.write(batch)
     }
 

@@ -1417,3 +1417,26 @@ fn grants_are_kept_per_bucket_and_keys_can_be_listed_and_deleted() {
     assert!(s.get_access_key("USER").unwrap().is_none());
     assert!(s.delete_access_key("USER").is_err());
 }
+
+#[test]
+fn deleting_a_bucket_takes_back_its_grants() {
+    let (_d, s) = open();
+    s.put_access_key(&AccessKey {
+        access_key: "USER".into(),
+        secret_key: "u".into(),
+        name: "user".into(),
+        grants: Some(vec![]),
+    })
+    .unwrap();
+    s.create_bucket("photos", "r").unwrap();
+    s.create_bucket("logs", "r").unwrap();
+    s.set_grant("USER", "photos", Some(Permission::Write))
+        .unwrap();
+    s.set_grant("USER", "logs", Some(Permission::Read)).unwrap();
+    s.delete_bucket("photos").unwrap();
+    // A bucket made again under the name is not open to the old grantee.
+    s.create_bucket("photos", "r").unwrap();
+    let user = s.get_access_key("USER").unwrap().unwrap();
+    assert_eq!(user.permission("photos"), None);
+    assert_eq!(user.permission("logs"), Some(Permission::Read));
+}

@@ -1,7 +1,8 @@
 """The metadata service as a Raft group of three processes (issue 5).
 
-Three `shale metadata` replicas (127.0.0.1-3), six storage nodes and a
-gateway, every process from its own TOML file. A stream of boto3 PUTs runs
+Three `shale metadata` replicas (127.0.0.1-3), six storage nodes and two
+gateways, every process from its own TOML file. The AWS CLI and boto3 write
+and read through both gateways. A stream of boto3 PUTs runs
 while the metadata leader is killed with SIGKILL: writes resume within a few
 seconds through a new leader, every acknowledged PUT reads back byte for
 byte, and listing shows every acknowledged key. Then the killed replica is
@@ -27,7 +28,8 @@ import time
 import boto3
 from botocore.config import Config
 
-from conftest import random_bytes, shale_bin, unique_bucket_name
+from conftest import (_client_env, aws_cli_command, random_bytes, shale_bin,
+                      unique_bucket_name)
 from roles import RoleProcesses
 
 ACCESS_KEY = "AKSHRAFTTEST00000001"
@@ -48,6 +50,8 @@ class RaftCluster(RoleProcesses):
         super().__init__(root, ACCESS_KEY, SECRET_KEY)
         self.meta = {i: f"127.0.0.{i}:{free_port(f'127.0.0.{i}')}" for i in (1, 2, 3)}
         self.gateway_port = free_port(GATEWAY_HOST)
+        # A second gateway, for the clients' round trips through both.
+        self.gateway2_port = free_port(GATEWAY_HOST)
         self.node_ports = {n: free_port(GATEWAY_HOST) for n in range(1, 7)}
         self.meta_list = ",".join(self.meta.values())
 
@@ -87,7 +91,11 @@ class RaftCluster(RoleProcesses):
             f'listen = "{GATEWAY_HOST}:{self.gateway_port}"\n\n[gateway]\n'
             f'region = "us-east-1"\nmetadata_addr = {meta_toml}\n'))
         self.spawn("gateway", append=True, args=["gateway", "--config", str(gw)])
-        self.wait_logged(["gateway"], b"shale gateway")
+        gw2 = self.write("gateway-2.toml", (
+            f'listen = "{GATEWAY_HOST}:{self.gateway2_port}"\n\n[gateway]\n'
+            f'region = "us-east-1"\nmetadata_addr = {meta_toml}\n'))
+        self.spawn("gateway-2", append=True, args=["gateway", "--config", str(gw2)])
+        self.wait_logged(["gateway", "gateway-2"], b"shale gateway")
 
     def admin(self, *args, addrs=None):
         r = subprocess.run(
@@ -125,9 +133,23 @@ class RaftCluster(RoleProcesses):
             time.sleep(0.2)
         raise AssertionError("no metadata leader elected")
 
-    def client(self):
+    def endpoint(self, gateway=1):
+        port = self.gateway_port if gateway == 1 else self.gateway2_port
+        return f"http://{GATEWAY_HOST}:{port}"
+
+    def aws(self, gateway, *args):
+        env = dict(_client_env(), AWS_ACCESS_KEY_ID=ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1",
+                   AWS_PAGER="")
+        cmd = [*aws_cli_command(), "--endpoint-url", self.endpoint(gateway),
+               *[str(a) for a in args]]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+        return r.stdout
+
+    def client(self, gateway=1):
         return boto3.client(
-            "s3", endpoint_url=f"http://{GATEWAY_HOST}:{self.gateway_port}",
+            "s3", endpoint_url=self.endpoint(gateway),
             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
             region_name="us-east-1",
             config=Config(s3={"addressing_style": "path"},
@@ -177,6 +199,56 @@ def check_every_acked(s3, bucket, acked):
         listed.update(o["Key"] for o in page.get("Contents", []))
     missing = set(acked) - listed
     assert not missing, f"acknowledged but not listed: {sorted(missing)[:5]}"
+
+
+def test_aws_cli_and_boto3_through_both_gateways(tmp_path, request):
+    """Three metadata replicas, six nodes, two gateways: what one client
+    writes through one gateway the other reads through the other, after a
+    leader change too."""
+    cluster = RaftCluster(tmp_path)
+    try:
+        cluster.start()
+        bucket = unique_bucket_name(request.node.name)
+        cluster.aws(1, "s3", "mb", f"s3://{bucket}")
+        src = tmp_path / "src"
+        src.mkdir()
+        files = {"a.bin": random_bytes(0), "b.bin": random_bytes(70 * 1024),
+                 "dir/c.bin": random_bytes(9 * 1024 * 1024 + 5)}
+        for name, body in files.items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes(body)
+        # aws-cli (multipart for the 9 MiB file) through gateway 1 ...
+        cluster.aws(1, "s3", "cp", "--recursive", src, f"s3://{bucket}/cli/")
+        # ... boto3 through gateway 2 reads it, and writes its own.
+        s3_2 = cluster.client(2)
+        for name, body in files.items():
+            got = s3_2.get_object(Bucket=bucket, Key=f"cli/{name}")["Body"].read()
+            assert got == body, name
+        boto_body = random_bytes(3 * 1024 * 1024 + 1)
+        s3_2.put_object(Bucket=bucket, Key="boto/x.bin", Body=boto_body)
+        # aws-cli through gateway 1 reads boto3's object and lists both.
+        dst = tmp_path / "dst"
+        cluster.aws(1, "s3", "cp", f"s3://{bucket}/boto/x.bin", dst / "x.bin")
+        assert (dst / "x.bin").read_bytes() == boto_body
+        listing = cluster.aws(1, "s3", "ls", "--recursive", f"s3://{bucket}")
+        keys = sorted(line.split()[-1] for line in listing.splitlines())
+        assert keys == sorted(["boto/x.bin"] + [f"cli/{n}" for n in files])
+
+        # After a leader change both gateways still see everything.
+        leader = cluster.wait_leader()
+        cluster.kill(f"meta-{leader}")
+        cluster.wait_leader(exclude=(leader,))
+        s3_1 = cluster.client(1)
+        for gw in (s3_1, s3_2):
+            assert gw.get_object(Bucket=bucket, Key="boto/x.bin")["Body"].read() == boto_body
+        cluster.aws(2, "s3", "sync", f"s3://{bucket}/cli/", dst / "cli")
+        for name, body in files.items():
+            assert (dst / "cli" / name).read_bytes() == body, name
+        cluster.aws(2, "s3", "rm", "--recursive", f"s3://{bucket}")
+        assert s3_1.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+        s3_1.delete_bucket(Bucket=bucket)
+    finally:
+        cluster.stop()
 
 
 def test_metadata_leader_killed_mid_stream_and_a_wiped_replica_takes_over(tmp_path, request):
