@@ -154,6 +154,14 @@ def test_dev_metrics_follow_requests_chunks_and_background_work(metered, request
     assert series(after, "shale_metadata_request_duration_seconds_bucket",
                   kind="PutObject", le="+Inf")
     assert series(after, "shale_metadata_keys", cf="objects")
+    # Raft state of the one replica `shale dev` runs: it leads a group of
+    # one, and has applied what it logged.
+    assert total(after, "shale_metadata_raft_leader") == 1
+    assert total(after, "shale_metadata_raft_term") >= 1
+    assert total(after, "shale_metadata_raft_voters") == 1
+    assert total(after, "shale_metadata_raft_applied_index") >= 3
+    assert (total(after, "shale_metadata_raft_last_log_index")
+            >= total(after, "shale_metadata_raft_applied_index"))
 
     # Background work: the deleted object's chunks are collected, the
     # scrubbers finish passes over what is left, the healer runs rounds.
