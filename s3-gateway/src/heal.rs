@@ -728,7 +728,9 @@ pub async fn sweep(
     // Most endangered first (a segment whose only work is a drain is
     // whole, so it comes last).
     jobs.sort_by_key(Job::healthy);
-    if jobs.is_empty() && config.rebalance {
+    // Rebalancing waits for a whole cluster: a node that is away still
+    // has its chunks, and would come back to a plan made without it.
+    if jobs.is_empty() && swept.unavailable == 0 && config.rebalance {
         jobs = plan_rebalance(&entries, &view, config);
         swept.to_move = jobs.len();
     }
@@ -1316,4 +1318,148 @@ async fn read_sibling(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shale_common::PartLayout;
+
+    fn node(id: NodeId) -> NodeInfo {
+        NodeInfo {
+            id,
+            addr: format!("127.0.0.1:{}", 7000 + id),
+            zone: format!("zone-{id}"),
+        }
+    }
+
+    /// `segments` one-segment objects, each with its 6 chunks on nodes 1-6.
+    fn entries(segments: usize) -> Vec<LayoutEntry> {
+        (0..segments)
+            .map(|o| LayoutEntry {
+                owner: LayoutOwner::Object {
+                    bucket: "b".into(),
+                    key: format!("k{o}"),
+                },
+                parts: vec![PartLayout {
+                    number: 1,
+                    size: 4 << 16,
+                    etag: String::new(),
+                    coding: Coding { k: 4, m: 2 },
+                    segments: vec![SegmentLayout {
+                        size: 4 << 16,
+                        shard_size: 1 << 16,
+                        chunks: (0..6)
+                            .map(|i| ChunkPlacement {
+                                node: i + 1,
+                                chunk_id: format!("o{o}.p1.s0.{i}"),
+                                durable: true,
+                            })
+                            .collect(),
+                    }],
+                }],
+            })
+            .collect()
+    }
+
+    fn view(entries: &[LayoutEntry], nodes: u32) -> NodesView {
+        let all: Vec<NodeInfo> = (1..=nodes).map(node).collect();
+        let mut holds: HashMap<NodeId, HashSet<String>> =
+            all.iter().map(|n| (n.id, HashSet::new())).collect();
+        for c in entries
+            .iter()
+            .flat_map(|e| &e.parts)
+            .flat_map(|p| &p.segments)
+            .flat_map(|s| &s.chunks)
+        {
+            holds
+                .get_mut(&c.node)
+                .expect("a node")
+                .insert(c.chunk_id.clone());
+        }
+        NodesView {
+            targets: all.clone(),
+            capacity: all.iter().map(|n| (n.id, 1 << 30)).collect(),
+            roomy: all.iter().map(|n| n.id).collect(),
+            nodes: all,
+            holds,
+            lost: BTreeSet::new(),
+            leaving: BTreeSet::new(),
+        }
+    }
+
+    fn counts(entries: &[LayoutEntry], nodes: u32) -> Vec<usize> {
+        (1..=nodes)
+            .map(|n| {
+                entries
+                    .iter()
+                    .flat_map(|e| &e.parts)
+                    .flat_map(|p| &p.segments)
+                    .flat_map(|s| &s.chunks)
+                    .filter(|c| c.node == n)
+                    .count()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rebalance_fills_a_new_node_evenly_then_stops() {
+        let mut entries = entries(36);
+        let config = HealConfig {
+            rebalance_moves_per_sweep: 10,
+            ..HealConfig::default()
+        };
+        let mut sweeps = 0;
+        loop {
+            let jobs = plan_rebalance(&entries, &view(&entries, 7), &config);
+            if jobs.is_empty() {
+                break;
+            }
+            sweeps += 1;
+            assert!(sweeps < 20, "rebalancing does not converge");
+            for job in jobs {
+                let (i, to) = job
+                    .needs
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| match n {
+                        Need::Rebalance(to) => Some((i, *to)),
+                        _ => None,
+                    })
+                    .expect("a move");
+                // Never a second chunk of a segment on one node.
+                assert!(job.layout.chunks.iter().all(|c| c.node != to));
+                let LayoutOwner::Object { key, .. } = &job.owner else {
+                    unreachable!()
+                };
+                let e = entries
+                    .iter_mut()
+                    .find(|e| matches!(&e.owner, LayoutOwner::Object { key: k, .. } if k == key))
+                    .expect("the entry");
+                e.parts[0].segments[0].chunks[i].node = to;
+            }
+        }
+        let c = counts(&entries, 7);
+        assert_eq!(c.iter().sum::<usize>(), 36 * 6);
+        assert!(
+            c.iter().max().unwrap() - c.iter().min().unwrap() <= 1,
+            "{c:?}"
+        );
+        assert!(sweeps >= 3, "at most 10 moves per sweep: {sweeps}");
+    }
+
+    #[test]
+    fn a_balanced_cluster_plans_nothing() {
+        let entries = entries(36);
+        // Six nodes, each holding a chunk of every segment.
+        assert!(plan_rebalance(&entries, &view(&entries, 6), &HealConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn a_full_node_receives_nothing() {
+        let entries = entries(36);
+        let mut v = view(&entries, 7);
+        v.roomy.remove(&7);
+        assert!(plan_rebalance(&entries, &v, &HealConfig::default()).is_empty());
+    }
 }
