@@ -369,6 +369,22 @@ fn print_status(v: &Value) {
         bytes(Some(used)),
         bytes(Some(avail)),
     );
+    let scrubs: Vec<&Value> = nodes
+        .iter()
+        .map(|n| &n["scrub"])
+        .filter(|x| x.is_object())
+        .collect();
+    if !scrubs.is_empty() {
+        let sum = |k: &str| scrubs.iter().filter_map(|x| x[k].as_u64()).sum::<u64>();
+        println!(
+            "scrub ({} nodes answering): {} passes   {} chunks ({}) verified   corrupt: {}",
+            scrubs.len(),
+            sum("passes"),
+            sum("chunks_checked"),
+            bytes(Some(sum("bytes_checked"))),
+            sum("corrupt")
+        );
+    }
     print_workers(v);
 }
 

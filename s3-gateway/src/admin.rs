@@ -8,7 +8,7 @@
 //!
 //! | operation | method | arguments | answer |
 //! |---|---|---|---|
-//! | `status` | GET | | region, metadata address, epoch, nodes with state, heartbeat, disks, health, drain progress; `heal` (backlog, unavailable, healed, moved, drained, rebalanced, last sweep) and `gc` (due, deleted, orphans) of this gateway's workers |
+//! | `status` | GET | | region, metadata address, epoch, nodes with state, heartbeat, disks, health, drain progress, scrub progress (asked of each node); `heal` (backlog, unavailable, healed, moved, drained, rebalanced, last sweep) and `gc` (due, deleted, orphans) of this gateway's workers |
 //! | `bucket-list` | GET | | buckets |
 //! | `bucket-info` | GET | `bucket` | region, creation, objects and bytes, grants |
 //! | `node-drain`, `node-undrain` | POST | `node` | (a drain wakes the healer, which moves the node's chunks off) |
@@ -30,9 +30,12 @@ use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission};
 use crate::access::Keys;
 use crate::datapath::DataPath;
 use crate::server::Workers;
+use shale_storage_node::StorageClient;
 
 /// The query parameter that marks an admin request.
 pub const PARAM: &str = "shale-admin";
+/// How long `status` waits for a node's scrub figures.
+const SCRUB_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most objects `bucket-info` counts (it reads the listing).
 const MAX_COUNTED: u64 = 1_000_000;
 
@@ -46,6 +49,9 @@ pub struct AdminRoute {
     /// The gateway's background workers (heal and GC figures), when it
     /// runs them.
     workers: Option<Arc<Workers>>,
+    /// Asks the nodes for their scrubbers' progress (briefly: a node that
+    /// does not answer shows none).
+    storage: StorageClient,
 }
 
 impl AdminRoute {
@@ -65,6 +71,7 @@ impl AdminRoute {
             region,
             metadata_addr,
             workers,
+            storage: StorageClient::new().with_timeout(SCRUB_ASK_TIMEOUT),
         }
     }
 }
@@ -242,10 +249,28 @@ impl AdminRoute {
             .as_ref()
             .map(|w| w.heal.drain_left())
             .unwrap_or_default();
+        // The scrubbers' progress, from the nodes that are up.
+        let scrubs = futures::future::join_all(view.nodes.iter().map(|r| async move {
+            if r.state == NodeState::Removed || !r.is_up(now) {
+                return Value::Null;
+            }
+            match self.storage.status(&r.info.addr).await {
+                Ok(st) => json!({
+                    "passes": st.scrub.passes,
+                    "chunks_checked": st.scrub.chunks_checked,
+                    "bytes_checked": st.scrub.bytes_checked,
+                    "last_pass_ms": st.scrub.last_pass_ms,
+                    "corrupt": st.scrub.corrupt_count,
+                }),
+                Err(_) => Value::Null,
+            }
+        }))
+        .await;
         let nodes: Vec<Value> = view
             .nodes
             .iter()
-            .map(|r| {
+            .zip(scrubs)
+            .map(|(r, scrub)| {
                 let health = r.health.clone().unwrap_or_default();
                 // Draining: the chunks left to move, as this gateway's
                 // healer last counted them (null until it has).
@@ -254,6 +279,7 @@ impl AdminRoute {
                     .flatten();
                 json!({
                     "drain_chunks_left": left,
+                    "scrub": scrub,
                     "drained": r.state == NodeState::Draining && left == Some(0),
                     "id": r.info.id,
                     "addr": r.info.addr,

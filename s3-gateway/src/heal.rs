@@ -27,6 +27,10 @@
 //!   gateway's healer made the same move first: every gateway runs a healer,
 //!   and the CAS decides which move counts); a chunk a layout references is
 //!   never deleted. These copies are throttled (`move_bytes_per_sec`).
+//!   Two healers moving two shards of one segment to the same node at once
+//!   both win their swap (each checks only its own shard); a sweep that
+//!   finds a node holding two chunks of a segment moves the second one off
+//!   the same way (counted in the backlog: that node is worth two shards).
 //!
 //! A sweep with nothing else to do **rebalances**: it plans moves of chunks
 //! from the fullest active nodes (referenced bytes over capacity) to the
@@ -476,6 +480,10 @@ enum Need {
     Drain,
     /// Copy it to this node (rebalancing), then delete it where it was.
     Rebalance(NodeId),
+    /// Its node holds another chunk of the segment too (two healers moved
+    /// two shards to one node at once; each swap only checks its own
+    /// shard): copy it elsewhere, then delete it there.
+    Spread,
 }
 
 impl Need {
@@ -483,7 +491,7 @@ impl Need {
     fn readable(self) -> bool {
         matches!(
             self,
-            Need::Nothing | Need::MarkDurable | Need::Drain | Need::Rebalance(_)
+            Need::Nothing | Need::MarkDurable | Need::Drain | Need::Rebalance(_) | Need::Spread
         )
     }
 }
@@ -507,7 +515,12 @@ impl Job {
     fn work(&self) -> usize {
         self.needs
             .iter()
-            .filter(|n| matches!(n, Need::MarkDurable | Need::Rebuild | Need::Move))
+            .filter(|n| {
+                matches!(
+                    n,
+                    Need::MarkDurable | Need::Rebuild | Need::Move | Need::Spread
+                )
+            })
             .count()
     }
 
@@ -704,6 +717,14 @@ pub async fn sweep(
                         }
                     })
                     .collect();
+                // One node, one chunk of a segment: the second one moves.
+                let mut needs = needs;
+                let mut seen = HashSet::new();
+                for (c, need) in seg.chunks.iter().zip(needs.iter_mut()) {
+                    if !seen.insert(c.node) && *need == Need::Nothing {
+                        *need = Need::Spread;
+                    }
+                }
                 swept.unavailable += needs.iter().filter(|n| **n == Need::Unavailable).count();
                 let job = Job {
                     owner: entry.owner.clone(),
@@ -726,13 +747,18 @@ pub async fn sweep(
     stats.drain_backlog.store(draining_total, Ordering::Relaxed);
     healer.set_drain_left(drain_left);
     // Most endangered first (a segment whose only work is a drain is
-    // whole, so it comes last).
-    jobs.sort_by_key(Job::healthy);
+    // whole, so it comes last). Moves of whole segments are taken in an
+    // order of this gateway's own, so two gateways' healers mostly work on
+    // different chunks rather than racing for the same ones.
+    jobs.sort_by_key(|j| (j.work() == 0, j.healthy()));
+    shuffle_moves(&mut jobs);
     // Rebalancing waits for a whole cluster: a node that is away still
     // has its chunks, and would come back to a plan made without it.
     if jobs.is_empty() && swept.unavailable == 0 && config.rebalance {
         jobs = plan_rebalance(&entries, &view, config);
         swept.to_move = jobs.len();
+        // Planned alike by every gateway: see above.
+        shuffle_moves(&mut jobs);
     }
     stats.rebalance_backlog.store(
         jobs.iter().filter(|j| j.is_rebalance()).count() as u64,
@@ -750,10 +776,11 @@ pub async fn sweep(
         .buffer_unordered(PARALLEL);
     let mut healed_owners: HashSet<LayoutOwner> = HashSet::new();
     while let Some((job, outcome)) = results.next().await {
-        swept.healed += outcome.rebuilt + outcome.marked;
+        swept.healed += outcome.rebuilt + outcome.marked + outcome.spread;
         swept.failed += outcome.failed;
         swept.moved += outcome.drained.len() + outcome.rebalanced;
-        backlog = backlog.saturating_sub((outcome.rebuilt + outcome.marked) as u64);
+        backlog =
+            backlog.saturating_sub((outcome.rebuilt + outcome.marked + outcome.spread) as u64);
         stats.set_backlog(backlog, swept.unavailable as u64);
         stats.add(&stats.healed, outcome.rebuilt as u64);
         stats.add(&stats.moved, outcome.moved as u64);
@@ -777,6 +804,17 @@ pub async fn sweep(
         }
     }
     Ok(swept)
+}
+
+/// Shuffles the jobs that only move whole segments' chunks (they come
+/// after the repairs).
+fn shuffle_moves(jobs: &mut [Job]) {
+    use rand::seq::SliceRandom;
+    let first = jobs
+        .iter()
+        .position(|j| j.work() == 0)
+        .unwrap_or(jobs.len());
+    jobs[first..].shuffle(&mut rand::rng());
 }
 
 impl Job {
@@ -919,6 +957,8 @@ struct Outcome {
     failed: usize,
     /// The draining nodes a chunk was moved off.
     drained: Vec<NodeId>,
+    /// Second chunks of a segment on one node moved elsewhere.
+    spread: usize,
     rebalanced: usize,
 }
 
@@ -970,7 +1010,12 @@ async fn repair(
     let mut taken: HashSet<NodeId> = chunks
         .iter()
         .zip(&job.needs)
-        .filter(|(_, n)| !matches!(n, Need::Move | Need::Drain | Need::Rebalance(_)))
+        .filter(|(_, n)| {
+            !matches!(
+                n,
+                Need::Move | Need::Drain | Need::Rebalance(_) | Need::Spread
+            )
+        })
         .map(|(c, _)| c.node)
         .collect();
     for (i, need) in job.needs.iter().enumerate() {
@@ -1032,7 +1077,7 @@ async fn repair(
                     }
                 }
             }
-            Need::Drain | Need::Rebalance(_) => {
+            Need::Drain | Need::Rebalance(_) | Need::Spread => {
                 let to = match *need {
                     Need::Rebalance(to) => Some(to),
                     _ => None,
@@ -1046,6 +1091,14 @@ async fn repair(
                 };
                 let data = match data {
                     Some(d) => d,
+                    // Gone since the sweep listed it: most likely another
+                    // gateway's healer moved it. The next sweep sees the
+                    // row as it is now (and rebuilds the chunk if its node
+                    // really lost it).
+                    None if !shards.is_empty() || to.is_some() => match shards.get(i) {
+                        Some(d) => d.clone(),
+                        None => continue,
+                    },
                     None => {
                         if shards.is_empty() {
                             let again = job.clone_with(i, Need::Move);
@@ -1076,10 +1129,13 @@ async fn repair(
                             tracing::debug!(chunk = %chunk.chunk_id, error = %e,
                                 "moved, but deleting the old copy failed");
                         }
-                        if to.is_some() {
-                            out.rebalanced += 1;
-                        } else {
-                            out.drained.push(chunk.node);
+                        match *need {
+                            Need::Rebalance(_) => out.rebalanced += 1,
+                            Need::Spread => {
+                                out.spread += 1;
+                                out.moved += 1;
+                            }
+                            _ => out.drained.push(chunk.node),
                         }
                     }
                     Ok(None) => {}
@@ -1090,7 +1146,7 @@ async fn repair(
                     }
                     Err(e) => {
                         tracing::warn!(chunk = %chunk.chunk_id, error = %e,
-                            "could not move a chunk off a draining node");
+                            "could not move a chunk off a draining node, or off a node holding two of its segment");
                         out.failed += 1;
                     }
                 }
