@@ -779,8 +779,8 @@ pub async fn sweep(
         swept.healed += outcome.rebuilt + outcome.marked + outcome.spread;
         swept.failed += outcome.failed;
         swept.moved += outcome.drained.len() + outcome.rebalanced;
-        backlog =
-            backlog.saturating_sub((outcome.rebuilt + outcome.marked + outcome.spread) as u64);
+        let done = outcome.rebuilt + outcome.marked + outcome.spread + outcome.stale;
+        backlog = backlog.saturating_sub(done as u64);
         stats.set_backlog(backlog, swept.unavailable as u64);
         stats.add(&stats.healed, outcome.rebuilt as u64);
         stats.add(&stats.moved, outcome.moved as u64);
@@ -959,6 +959,9 @@ struct Outcome {
     drained: Vec<NodeId>,
     /// Second chunks of a segment on one node moved elsewhere.
     spread: usize,
+    /// Chunks whose placement had changed since the sweep read it (no
+    /// work left).
+    stale: usize,
     rebalanced: usize,
 }
 
@@ -1037,6 +1040,28 @@ async fn repair(
                     out.failed += 1;
                     continue;
                 };
+                // Still placed there? Another gateway's healer may have
+                // moved it (and deleted it here) between this sweep's
+                // reading of the row and its listing of the node: swapping
+                // the placement for itself tells, and rebuilding it here
+                // would only leave a stray copy.
+                let slot = (job.part_number, job.segment, i as u32);
+                match meta
+                    .swap_chunk(job.owner.clone(), slot, chunk.clone(), chunk.clone())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        out.stale += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                            "checking a chunk's placement failed");
+                        out.failed += 1;
+                        continue;
+                    }
+                }
                 match storage.put_chunk(a, &chunk.chunk_id, data).await {
                     Ok(()) => {
                         out.rebuilt += 1;

@@ -388,7 +388,9 @@ def test_rebalance_onto_a_new_node(tmp_path, request):
                     and status["heal"]["rebalance_backlog"] == 0
                     and c.admin_json("status", gateway=1)["heal"]["rebalance_backlog"] == 0):
                 break
-            assert time.monotonic() < deadline, (counts, status["heal"])
+            assert time.monotonic() < deadline, (
+                f"{counts} {status['heal']} "
+                f"{c.admin_json('status', gateway=1)['heal']}")
             time.sleep(0.3)
         # Balanced: a few more sweeps move nothing (no ping-pong). Both
         # gateways' healers rebalance; either may win a move.
