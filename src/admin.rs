@@ -43,7 +43,7 @@ pub struct AdminArgs {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// One screen: region, metadata replicas with role and lag, nodes with zone, state, last heartbeat, disks, capacity and health.
+    /// One screen: region, metadata replicas with role and lag, nodes with zone, state (drain progress), last heartbeat, disks, capacity and health; scrub, heal and GC progress.
     Status,
     /// Buckets.
     #[command(subcommand)]
@@ -69,11 +69,13 @@ enum BucketCommand {
 
 #[derive(Subcommand)]
 enum NodeCommand {
-    /// Place no new chunks on the node (it keeps serving reads).
+    /// Place no new chunks on the node and move its chunks off (it keeps
+    /// serving reads meanwhile); `status` shows it drained once done.
     Drain { node: u32 },
     /// Make a draining (or removed) node active again.
     Undrain { node: u32 },
-    /// Take the node out of the cluster. Refused while it holds chunks.
+    /// Take the node out of the cluster. Refused while objects still have
+    /// chunks on it (drain it first).
     Remove {
         node: u32,
         /// Remove it even if it holds chunks (or cannot be asked): they are
@@ -317,6 +319,12 @@ fn print_status(v: &Value) {
         avail += a;
         cap += c;
         corrupt += bad;
+        let mut state = s(&n["state"]);
+        if n["drained"] == true {
+            state = "drained".into();
+        } else if let Some(left) = n["drain_chunks_left"].as_u64() {
+            state = format!("{state} ({left} left)");
+        }
         let beat = match n["last_heartbeat_ms_ago"].as_i64() {
             Some(ms) => format!("{:.1}s ago", ms as f64 / 1000.0),
             None => "never".into(),
@@ -338,7 +346,7 @@ fn print_status(v: &Value) {
             } else {
                 s(&n["zone"])
             },
-            s(&n["state"]),
+            state,
             beat,
             chunks,
             bytes(Some(u)),
@@ -357,6 +365,91 @@ fn print_status(v: &Value) {
         bytes(Some(used)),
         bytes(Some(avail)),
     );
+    let scrubs: Vec<&Value> = nodes
+        .iter()
+        .map(|n| &n["scrub"])
+        .filter(|x| x.is_object())
+        .collect();
+    if !scrubs.is_empty() {
+        let sum = |k: &str| scrubs.iter().filter_map(|x| x[k].as_u64()).sum::<u64>();
+        println!(
+            "scrub ({} nodes answering): {} passes   {} chunks ({}) verified   corrupt: {}",
+            scrubs.len(),
+            sum("passes"),
+            sum("chunks_checked"),
+            bytes(Some(sum("bytes_checked"))),
+            sum("corrupt")
+        );
+    }
+    print_workers(v);
+}
+
+/// The `heal` and `gc` blocks of the status screen (this gateway's workers).
+fn print_workers(v: &Value) {
+    let h = &v["heal"];
+    if h.is_object() {
+        let n = |k: &str| h[k].as_u64().unwrap_or(0);
+        let last = match h["last_sweep_unix_ms"].as_u64() {
+            Some(ms) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                format!(
+                    "{:.1}s ago, took {:.1}s",
+                    now.saturating_sub(ms) as f64 / 1000.0,
+                    n("last_round_ms") as f64 / 1000.0
+                )
+            }
+            None => "none yet".into(),
+        };
+        println!();
+        println!("heal (this gateway):");
+        println!(
+            "  backlog: {} chunks   unavailable: {}   healed: {} (moved {})   marked durable: {}   failed: {}",
+            n("backlog"),
+            n("unavailable"),
+            n("healed"),
+            n("moved"),
+            n("marked_durable"),
+            n("failed")
+        );
+        let lost = h["lost_nodes"]
+            .as_array()
+            .map(|l| l.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        println!(
+            "  drain: {} chunks left, {} moved   rebalance: {} planned, {} moved   lost nodes: {}",
+            n("drain_backlog"),
+            n("drained"),
+            n("rebalance_backlog"),
+            n("rebalanced"),
+            if lost.is_empty() {
+                "none".into()
+            } else {
+                lost.join(", ")
+            }
+        );
+        println!("  sweeps: {}   last: {last}", n("rounds"));
+    }
+    let g = &v["gc"];
+    if g.is_object() {
+        let n = |k: &str| g[k].as_u64().unwrap_or(0);
+        println!();
+        println!("gc (this gateway):");
+        println!(
+            "  due: {} entries   done: {}   chunks deleted: {}   delete failures: {}",
+            n("due"),
+            n("entries_done"),
+            n("chunks_deleted"),
+            n("chunk_failures")
+        );
+        println!(
+            "  orphans deleted: {}   orphan candidates: {}   orphan sweeps: {}",
+            n("orphans_deleted"),
+            n("orphan_candidates"),
+            n("orphan_sweeps")
+        );
+    }
 }
 
 /// The metadata group: the leader, then one line per replica with its

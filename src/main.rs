@@ -314,6 +314,7 @@ async fn dev(args: DevArgs) -> Result<()> {
             interval_secs: args.heal_interval_secs,
             enabled: true,
             lost_after_secs: args.heal_lost_after_secs,
+            ..HealConfig::default()
         },
         domains: args.domains.clone(),
         post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,

@@ -8,11 +8,11 @@
 //!
 //! | operation | method | arguments | answer |
 //! |---|---|---|---|
-//! | `status` | GET | | region, the metadata group (each replica's id, address, role, applied index and lag behind the leader), epoch, nodes with state, heartbeat, disks, health |
+//! | `status` | GET | | region, the metadata group (each replica's id, address, role, applied index and lag behind the leader), epoch, nodes with state, heartbeat, disks, health, drain progress, scrub progress (asked of each node); `heal` (backlog, unavailable, healed, moved, drained, rebalanced, last sweep) and `gc` (due, deleted, orphans) of this gateway's workers |
 //! | `bucket-list` | GET | | buckets |
 //! | `bucket-info` | GET | `bucket` | region, creation, objects and bytes, grants |
-//! | `node-drain`, `node-undrain` | POST | `node` | |
-//! | `node-remove` | POST | `node`, `force` | refused while the node holds chunks, unless `force=true` |
+//! | `node-drain`, `node-undrain` | POST | `node` | (a drain wakes the healer, which moves the node's chunks off) |
+//! | `node-remove` | POST | `node`, `force` | refused while some layout places a chunk on the node, unless `force=true` |
 //! | `key-create` | POST | `name`, `grant=bucket:read\|write\|owner`… | the new key and its secret |
 //! | `key-list` | GET | | keys and grants, no secrets |
 //! | `key-delete` | POST | `access_key` | |
@@ -26,13 +26,16 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use serde_json::{Value, json};
 use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission, RaftStatus};
-use shale_storage_node::StorageClient;
 
 use crate::access::Keys;
 use crate::datapath::DataPath;
+use crate::server::Workers;
+use shale_storage_node::StorageClient;
 
 /// The query parameter that marks an admin request.
 pub const PARAM: &str = "shale-admin";
+/// How long `status` waits for a node's scrub figures.
+const SCRUB_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most objects `bucket-info` counts (it reads the listing).
 const MAX_COUNTED: u64 = 1_000_000;
 /// How long `status` waits for one metadata replica's Raft state (a
@@ -43,10 +46,15 @@ const REPLICA_STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(
 pub struct AdminRoute {
     meta: MetaClient,
     data: Arc<DataPath>,
-    storage: StorageClient,
     keys: Arc<Keys>,
     region: String,
     metadata_addr: String,
+    /// The gateway's background workers (heal and GC figures), when it
+    /// runs them.
+    workers: Option<Arc<Workers>>,
+    /// Asks the nodes for their scrubbers' progress (briefly: a node that
+    /// does not answer shows none).
+    storage: StorageClient,
 }
 
 impl AdminRoute {
@@ -57,14 +65,16 @@ impl AdminRoute {
         keys: Arc<Keys>,
         region: String,
         metadata_addr: String,
+        workers: Option<Arc<Workers>>,
     ) -> Self {
         AdminRoute {
             meta,
             data,
-            storage: StorageClient::new(),
             keys,
             region,
             metadata_addr,
+            workers,
+            storage: StorageClient::new().with_timeout(SCRUB_ASK_TIMEOUT),
         }
     }
 }
@@ -165,18 +175,115 @@ impl AdminRoute {
         if let Err(e) = self.data.refresh_nodes().await {
             tracing::warn!(error = %e, "reading the cluster map failed");
         }
+        // A drained or removed node's chunks start moving at once.
+        if let Some(w) = &self.workers {
+            w.heal.wake();
+        }
+    }
+
+    /// The `heal` and `gc` sections of `status`: this gateway's healer and
+    /// collector (null when it runs none).
+    fn workers_status(&self) -> (Value, Value) {
+        let Some(w) = &self.workers else {
+            return (Value::Null, Value::Null);
+        };
+        let h = w.heal.stats().status();
+        let g = w.gc.status();
+        let heal = json!({
+            "backlog": h.backlog,
+            "unavailable": h.unavailable,
+            "healed": h.healed,
+            "moved": h.moved,
+            "marked_durable": h.marked_durable,
+            "objects_healed": h.objects_healed,
+            "failed": h.failed,
+            "rounds": h.rounds,
+            "last_round_ms": h.last_round_ms,
+            "last_sweep_unix_ms": (h.last_sweep_unix_ms > 0).then_some(h.last_sweep_unix_ms),
+            "lost_nodes": w.heal.lost_nodes(),
+            "drain_backlog": h.drain_backlog,
+            "drained": h.drained,
+            "rebalance_backlog": h.rebalance_backlog,
+            "rebalanced": h.rebalanced,
+        });
+        let gc = json!({
+            "due": g.due,
+            "entries_done": g.entries_done,
+            "chunks_deleted": g.chunks_deleted,
+            "chunk_failures": g.chunk_failures,
+            "orphan_sweeps": g.orphan_sweeps,
+            "orphans_deleted": g.orphans_deleted,
+            "orphan_candidates": g.orphan_candidates,
+            "rounds": g.rounds,
+        });
+        (heal, gc)
+    }
+
+    /// Chunks some layout places on `node` (a scan of every layout).
+    async fn referenced_chunks(&self, node: u32) -> S3Result<u64> {
+        let (mut count, mut cursor) = (0u64, Vec::new());
+        loop {
+            let page = self
+                .meta
+                .scan_layouts(cursor, 500)
+                .await
+                .map_err(meta_err)?;
+            count += page
+                .entries
+                .iter()
+                .flat_map(|e| &e.parts)
+                .flat_map(|p| &p.segments)
+                .flat_map(|s| &s.chunks)
+                .filter(|c| c.node == node)
+                .count() as u64;
+            match page.next {
+                Some(next) => cursor = next,
+                None => return Ok(count),
+            }
+        }
     }
 
     async fn status(&self) -> S3Result<Value> {
         let view = self.meta.cluster_status().await.map_err(meta_err)?;
         let buckets = self.meta.list_buckets().await.map_err(meta_err)?;
         let now = view.now_ms;
+        let drain_left = self
+            .workers
+            .as_ref()
+            .map(|w| w.heal.drain_left())
+            .unwrap_or_default();
+        // The scrubbers' progress, from the nodes that are up.
+        let scrubs = futures::future::join_all(view.nodes.iter().map(|r| async move {
+            if r.state == NodeState::Removed || !r.is_up(now) {
+                return Value::Null;
+            }
+            match self.storage.status(&r.info.addr).await {
+                Ok(st) => json!({
+                    "passes": st.scrub.passes,
+                    "chunks_checked": st.scrub.chunks_checked,
+                    "bytes_checked": st.scrub.bytes_checked,
+                    "last_pass_ms": st.scrub.last_pass_ms,
+                    "corrupt": st.scrub.corrupt_count,
+                }),
+                Err(_) => Value::Null,
+            }
+        }))
+        .await;
         let nodes: Vec<Value> = view
             .nodes
             .iter()
-            .map(|r| {
+            .zip(scrubs)
+            .map(|(r, scrub)| {
                 let health = r.health.clone().unwrap_or_default();
+                // Draining: the chunks left to move, as this gateway's
+                // healer last counted them (null until it has).
+                let left = (r.state != NodeState::Active)
+                    .then(|| drain_left.get(&r.info.id).copied())
+                    .flatten();
                 json!({
+                    "drain_chunks_left": left,
+                    "scrub": scrub,
+                    "drained": r.state == NodeState::Draining && left == Some(0),
                     "id": r.info.id,
                     "addr": r.info.addr,
                     "zone": r.info.zone,
@@ -197,7 +304,10 @@ impl AdminRoute {
                 })
             })
             .collect();
+        let (heal, gc) = self.workers_status();
         Ok(json!({
+            "heal": heal,
+            "gc": gc,
             "region": self.region,
             "metadata": self.metadata_group().await,
             "epoch": view.epoch,
@@ -356,29 +466,18 @@ impl AdminRoute {
 
     async fn node_remove(&self, id: u32, force: bool) -> S3Result<Value> {
         let view = self.meta.cluster_status().await.map_err(meta_err)?;
-        let node = view
-            .nodes
+        view.nodes
             .iter()
             .find(|r| r.info.id == id)
             .ok_or_else(|| s3_error!(InvalidArgument, "no storage node {}", id))?;
         if !force {
-            // The node itself knows what it holds; the catalogue would need a
-            // scan of every object.
-            let chunks: u64 = match self.storage.status(&node.info.addr).await {
-                Ok(s) => s.disks.iter().map(|d| d.chunks).sum(),
-                Err(e) => {
-                    return Err(s3_error!(
-                        InvalidRequest,
-                        "node {} cannot be reached ({}), so it may still hold chunks; drain it first, or remove it with --force (its chunks are then lost until the healer rebuilds them)",
-                        id,
-                        e
-                    ));
-                }
-            };
+            // What counts is what the catalogue still places on the node
+            // (garbage it holds is nobody's loss).
+            let chunks = self.referenced_chunks(id).await?;
             if chunks > 0 {
                 return Err(s3_error!(
                     InvalidRequest,
-                    "node {} still holds {} chunks; drain it first, or remove it with --force (its chunks are then lost until the healer rebuilds them)",
+                    "node {} still holds {} chunks that objects need; drain it first and wait until `shale admin status` shows it drained, or remove it with --force (its chunks are then lost until the healer rebuilds them)",
                     id,
                     chunks
                 ));

@@ -18,6 +18,33 @@
 //!   overwrite or delete in between wins; the stray copy is then garbage for
 //!   the collector's orphan sweep).
 //!
+//! - its node is draining or removed (cluster map) and still reachable:
+//!   the chunk is read from it (or rebuilt from k siblings when that read
+//!   fails), written to an active node holding no chunk of the segment
+//!   (nodes of zones the segment does not use yet first), swapped in with
+//!   `SwapChunk`, and only then deleted from the draining node. When the
+//!   swap fails, the new copy is deleted unless the row names it (another
+//!   gateway's healer made the same move first: every gateway runs a healer,
+//!   and the CAS decides which move counts); a chunk a layout references is
+//!   never deleted. These copies are throttled (`move_bytes_per_sec`).
+//!   Two healers moving two shards of one segment to the same node at once
+//!   both win their swap (each checks only its own shard); a sweep that
+//!   finds a node holding two chunks of a segment moves the second one off
+//!   the same way (counted in the backlog: that node is worth two shards).
+//!
+//! A sweep with nothing else to do **rebalances**: it plans moves of chunks
+//! from the fullest active nodes (referenced bytes over capacity) to the
+//! emptiest, the same way as a drain, until they are within
+//! `rebalance_tolerance_pct` of the mean, never overshooting, so a balanced
+//! cluster plans nothing. New writes keep being placed by rendezvous
+//! hashing over every active node; a moved chunk's new node is recorded in
+//! its layout, so reads follow it.
+//!
+//! Nodes are lost when the cluster map shows them down for
+//! `lost_after_secs` past their lease ([`Healer::node_lost`], taken back
+//! when they are up again), when the healer could not reach them for as
+//! long, or when they are removed and unreachable.
+//!
 //! Segments are repaired most endangered first (fewest healthy chunks). The
 //! backlog (chunks known to need work and not yet repaired) and the other
 //! figures are kept in [`HealStats`] (the gateway's `/_shale/status`) and
@@ -38,9 +65,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shale_common::{ChunkPlacement, Coding, NodeId, NodeInfo, SegmentLayout};
-use shale_metadata::{LayoutOwner, MetaClient};
+use shale_metadata::{LayoutEntry, LayoutOwner, MetaClient, NodeState};
 use shale_storage_node::StorageClient;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,8 +92,21 @@ pub struct HealConfig {
     /// False turns the healer off in this gateway.
     pub enabled: bool,
     /// A node unreachable for this many seconds is lost: its chunks are
-    /// rebuilt onto other nodes.
+    /// rebuilt onto other nodes. The same grace applies to the cluster
+    /// map: a node whose heartbeat lease ran out this long ago is lost.
     pub lost_after_secs: u64,
+    /// Bytes per second the healer copies when it moves healthy chunks
+    /// (draining a node, rebalancing onto a new one); 0: no limit.
+    /// Rebuilding the chunks of lost nodes is not throttled.
+    pub move_bytes_per_sec: u64,
+    /// False: never move chunks only to even out the nodes' fill.
+    pub rebalance: bool,
+    /// Rebalancing stops once the fullest and the emptiest active node are
+    /// within this many percent (of the mean fill) of each other.
+    pub rebalance_tolerance_pct: u64,
+    /// Most chunks one sweep plans to move for rebalancing (the next sweep
+    /// plans the next ones).
+    pub rebalance_moves_per_sweep: u64,
 }
 
 impl Default for HealConfig {
@@ -75,6 +115,10 @@ impl Default for HealConfig {
             interval_secs: 60,
             enabled: true,
             lost_after_secs: 600,
+            move_bytes_per_sec: 32 << 20,
+            rebalance: true,
+            rebalance_tolerance_pct: 5,
+            rebalance_moves_per_sweep: 256,
         }
     }
 }
@@ -102,6 +146,16 @@ pub struct HealStats {
     pub unavailable: AtomicU64,
     /// Milliseconds the last sweep took.
     pub last_round_ms: AtomicU64,
+    /// When the last sweep finished (Unix ms; 0: none yet).
+    pub last_sweep_unix_ms: AtomicU64,
+    /// Chunks that draining or removed nodes still hold for some layout.
+    pub drain_backlog: AtomicU64,
+    /// Chunks moved off draining or removed nodes.
+    pub drained: AtomicU64,
+    /// Chunks the current rebalancing plan still has to move.
+    pub rebalance_backlog: AtomicU64,
+    /// Chunks moved to even out the nodes' fill.
+    pub rebalanced: AtomicU64,
 }
 
 /// A copy of [`HealStats`] at one moment (JSON in `/_shale/status`).
@@ -116,6 +170,11 @@ pub struct HealStatus {
     pub backlog: u64,
     pub unavailable: u64,
     pub last_round_ms: u64,
+    pub last_sweep_unix_ms: u64,
+    pub drain_backlog: u64,
+    pub drained: u64,
+    pub rebalance_backlog: u64,
+    pub rebalanced: u64,
 }
 
 impl HealStats {
@@ -132,6 +191,11 @@ impl HealStats {
             backlog: get(&self.backlog),
             unavailable: get(&self.unavailable),
             last_round_ms: get(&self.last_round_ms),
+            last_sweep_unix_ms: get(&self.last_sweep_unix_ms),
+            drain_backlog: get(&self.drain_backlog),
+            drained: get(&self.drained),
+            rebalance_backlog: get(&self.rebalance_backlog),
+            rebalanced: get(&self.rebalanced),
         }
     }
 
@@ -146,13 +210,21 @@ impl HealStats {
 }
 
 /// The healer's shared state: its figures, and the nodes declared lost.
-/// The cluster map (a node marked down past its grace period, or removed)
-/// calls [`Healer::node_lost`]; the healer also declares a node lost itself
-/// when it has been unreachable for `lost_after_secs`.
+/// Each sweep declares lost ([`Healer::node_lost`]) the nodes the cluster
+/// map shows down for longer than `lost_after_secs` past their lease, and
+/// takes it back ([`Healer::node_back`]) once they are up again; it also
+/// treats as lost the nodes it could not reach for `lost_after_secs`, and
+/// removed nodes it cannot reach.
 #[derive(Debug, Default)]
 pub struct Healer {
     stats: HealStats,
     lost: Mutex<BTreeSet<NodeId>>,
+    /// Of `lost`, the nodes the cluster map made lost (taken back when the
+    /// map shows them up); the others were declared by hand.
+    map_lost: Mutex<BTreeSet<NodeId>>,
+    /// Chunks left to move per draining (or removed) node, as of the last
+    /// sweep that saw the node in that state.
+    drain_left: Mutex<BTreeMap<NodeId, u64>>,
     wake: Notify,
 }
 
@@ -180,8 +252,104 @@ impl Healer {
             .remove(&node);
     }
 
-    fn lost_nodes(&self) -> BTreeSet<NodeId> {
+    /// The nodes declared lost now.
+    pub fn lost_nodes(&self) -> BTreeSet<NodeId> {
         self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts a round now (a node was drained, removed or added).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Chunks each draining or removed node still holds for some layout,
+    /// as the last sweep counted them (and its moves since); a node drained
+    /// after that sweep is not listed yet.
+    pub fn drain_left(&self) -> BTreeMap<NodeId, u64> {
+        self.drain_left
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Follows the cluster map: `down_long` are the nodes down past the
+    /// grace now; the ones it declared lost before and that are no longer
+    /// down are taken back.
+    fn follow_map(&self, down_long: &BTreeSet<NodeId>) {
+        let mut mine = self.map_lost.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in mine.difference(down_long).copied().collect::<Vec<_>>() {
+            self.node_back(gone);
+            mine.remove(&gone);
+        }
+        for &n in down_long {
+            if mine.insert(n) {
+                tracing::warn!(
+                    node = n,
+                    "node down past the grace period: its chunks are rebuilt elsewhere"
+                );
+                self.lost
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(n);
+            }
+        }
+    }
+
+    fn set_drain_left(&self, left: BTreeMap<NodeId, u64>) {
+        *self.drain_left.lock().unwrap_or_else(|e| e.into_inner()) = left;
+    }
+
+    fn drained_one(&self, node: NodeId) {
+        if let Some(n) = self
+            .drain_left
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&node)
+        {
+            *n = n.saturating_sub(1);
+        }
+        let _ = self
+            .stats
+            .drain_backlog
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(1))
+            });
+    }
+}
+
+/// Bounds the bytes per second the healer moves (a shared schedule: each
+/// copy waits until the copies before it have had their share of time).
+#[derive(Debug)]
+pub struct Throttle {
+    bytes_per_sec: u64,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Throttle {
+    /// `bytes_per_sec` 0: no limit.
+    pub fn new(bytes_per_sec: u64) -> Self {
+        Throttle {
+            bytes_per_sec,
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for the turn of a copy of `bytes`.
+    pub async fn take(&self, bytes: u64) {
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        let wait = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            if *next < now {
+                *next = now;
+            }
+            let wait = *next - now;
+            *next += Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+            wait
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -208,22 +376,37 @@ pub async fn run(
     let storage = storage.with_timeout(NODE_CALL_TIMEOUT);
     let mut reported = BTreeSet::new();
     let mut down_since: HashMap<NodeId, Instant> = HashMap::new();
-    let lost_after = Duration::from_secs(config.lost_after_secs);
+    let throttle = Throttle::new(config.move_bytes_per_sec);
     loop {
         while let Ok(report) = missing.try_recv() {
             reported.insert(report);
         }
         let started = Instant::now();
-        match sweep(&meta, &storage, &healer, &mut down_since, lost_after).await {
+        match sweep(
+            &meta,
+            &storage,
+            &healer,
+            &mut down_since,
+            &config,
+            &throttle,
+        )
+        .await
+        {
             Ok(swept) => {
                 let stats = healer.stats();
                 stats
                     .last_round_ms
                     .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                let unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                stats.last_sweep_unix_ms.store(unix_ms, Ordering::Relaxed);
                 stats.rounds.fetch_add(1, Ordering::Relaxed);
-                if swept.found > 0 {
+                if swept.found + swept.to_move > 0 {
                     tracing::info!(
                         found = swept.found,
+                        to_move = swept.to_move,
+                        moved = swept.moved,
                         healed = swept.healed,
                         failed = swept.failed,
                         unavailable = swept.unavailable,
@@ -269,6 +452,11 @@ pub struct Swept {
     pub failed: usize,
     /// Chunks on unreachable nodes that are not lost.
     pub unavailable: usize,
+    /// Healthy chunks to move (off draining or removed nodes, or to even
+    /// out the nodes' fill).
+    pub to_move: usize,
+    /// Of `to_move`, chunks moved.
+    pub moved: usize,
     /// Every (node, chunk) some layout names.
     pub known: HashSet<(NodeId, String)>,
 }
@@ -284,8 +472,28 @@ enum Need {
     MarkDurable,
     /// Its node lacks it or holds it corrupt: rebuild it there.
     Rebuild,
-    /// Its node is lost: rebuild it elsewhere.
+    /// Its node is lost (or is being drained and lacks it): rebuild it
+    /// elsewhere.
     Move,
+    /// Its node is draining (or removed) and holds it: copy it elsewhere,
+    /// then delete it there.
+    Drain,
+    /// Copy it to this node (rebalancing), then delete it where it was.
+    Rebalance(NodeId),
+    /// Its node holds another chunk of the segment too (two healers moved
+    /// two shards to one node at once; each swap only checks its own
+    /// shard): copy it elsewhere, then delete it there.
+    Spread,
+}
+
+impl Need {
+    /// Its chunk can be read from its node.
+    fn readable(self) -> bool {
+        matches!(
+            self,
+            Need::Nothing | Need::MarkDurable | Need::Drain | Need::Rebalance(_) | Need::Spread
+        )
+    }
 }
 
 /// One segment with work to do.
@@ -300,28 +508,66 @@ struct Job {
 
 impl Job {
     fn healthy(&self) -> usize {
-        self.needs
-            .iter()
-            .filter(|n| matches!(n, Need::Nothing | Need::MarkDurable))
-            .count()
+        self.needs.iter().filter(|n| n.readable()).count()
     }
 
+    /// Repairs (the backlog).
     fn work(&self) -> usize {
         self.needs
             .iter()
-            .filter(|n| matches!(n, Need::MarkDurable | Need::Rebuild | Need::Move))
+            .filter(|n| {
+                matches!(
+                    n,
+                    Need::MarkDurable | Need::Rebuild | Need::Move | Need::Spread
+                )
+            })
+            .count()
+    }
+
+    /// Healthy chunks to move.
+    fn moves(&self) -> usize {
+        self.needs
+            .iter()
+            .filter(|n| matches!(n, Need::Drain | Need::Rebalance(_)))
             .count()
     }
 }
 
+/// What the cluster map and the nodes' answers say about the nodes, for
+/// one sweep.
+struct NodesView {
+    /// Every node in the map.
+    nodes: Vec<NodeInfo>,
+    /// The chunks each reachable node holds whole.
+    holds: HashMap<NodeId, HashSet<String>>,
+    /// Nodes whose chunks are rebuilt elsewhere.
+    lost: BTreeSet<NodeId>,
+    /// Draining or removed nodes (reachable or not).
+    leaving: BTreeSet<NodeId>,
+    /// Nodes that may receive moved chunks: active, up, reachable, not
+    /// lost.
+    targets: Vec<NodeInfo>,
+    /// Capacity of each target (bytes; 0 when unknown).
+    capacity: HashMap<NodeId, u64>,
+    /// Targets with room to spare (rebalancing fills no node up).
+    roomy: HashSet<NodeId>,
+}
+
+/// A node with less free space than this (or than 5 % of its capacity)
+/// receives no chunks for rebalancing.
+const REBALANCE_MIN_FREE: u64 = 64 << 20;
+
 /// One sweep: every layout in metadata against what the nodes hold, and
-/// the repairs, most endangered segments first.
+/// the repairs, most endangered segments first; then the chunks of
+/// draining nodes are moved off, and, when nothing else is left to do,
+/// chunks are moved to even out the nodes' fill.
 pub async fn sweep(
     meta: &MetaClient,
     storage: &StorageClient,
     healer: &Healer,
     down_since: &mut HashMap<NodeId, Instant>,
-    lost_after: Duration,
+    config: &HealConfig,
+    throttle: &Throttle,
 ) -> Result<Swept> {
     // Metadata first, then the nodes: a chunk a row named before the
     // listing must be in it, unless it is really gone.
@@ -335,7 +581,8 @@ pub async fn sweep(
             None => break,
         }
     }
-    let nodes = meta.cluster_map().await?;
+    let map = meta.cluster_status().await?;
+    let nodes: Vec<NodeInfo> = map.nodes.iter().map(|r| r.info.clone()).collect();
     let holdings = futures::future::join_all(nodes.iter().map(|n| async move {
         let list = storage.list_chunks(&n.addr).await;
         let corrupt = storage.status(&n.addr).await.map(|s| s.scrub.corrupt);
@@ -353,29 +600,93 @@ pub async fn sweep(
         }
     }))
     .await;
+    // The map's lease: a node down for longer than the grace is lost.
+    let grace_ms = (config.lost_after_secs as i64).saturating_mul(1000);
+    let down_long: BTreeSet<NodeId> = map
+        .nodes
+        .iter()
+        .filter(|r| r.state != NodeState::Removed)
+        .filter(|r| {
+            r.health.as_ref().is_some_and(|h| {
+                map.now_ms.saturating_sub(r.last_heartbeat_ms)
+                    > (h.down_after_ms as i64).saturating_add(grace_ms)
+            })
+        })
+        .map(|r| r.info.id)
+        .collect();
+    healer.follow_map(&down_long);
     let now = Instant::now();
+    let lost_after = Duration::from_secs(config.lost_after_secs);
     let mut lost = healer.lost_nodes();
     let mut holds: HashMap<NodeId, HashSet<String>> = HashMap::new();
-    for (node, held) in nodes.iter().zip(holdings) {
+    for (record, held) in map.nodes.iter().zip(holdings) {
+        let id = record.info.id;
         match held {
             Some(h) => {
-                down_since.remove(&node.id);
-                holds.insert(node.id, h);
+                down_since.remove(&id);
+                holds.insert(id, h);
             }
             None => {
-                let since = *down_since.entry(node.id).or_insert(now);
-                if now.duration_since(since) >= lost_after {
-                    lost.insert(node.id);
+                let since = *down_since.entry(id).or_insert(now);
+                // A removed node that cannot be reached is gone.
+                if now.duration_since(since) >= lost_after || record.state == NodeState::Removed {
+                    lost.insert(id);
                 }
             }
         }
     }
+    let leaving: BTreeSet<NodeId> = map
+        .nodes
+        .iter()
+        .filter(|r| r.state != NodeState::Active)
+        .map(|r| r.info.id)
+        .collect();
+    let targets: Vec<NodeInfo> = map
+        .nodes
+        .iter()
+        .filter(|r| r.placeable(map.now_ms))
+        .filter(|r| holds.contains_key(&r.info.id) && !lost.contains(&r.info.id))
+        .map(|r| r.info.clone())
+        .collect();
+    let capacity = map
+        .nodes
+        .iter()
+        .map(|r| {
+            let cap = r.health.as_ref().map_or(0, |h| {
+                h.disks.iter().filter_map(|d| d.capacity_bytes).sum::<u64>()
+            });
+            (r.info.id, cap)
+        })
+        .collect();
+    let roomy = map
+        .nodes
+        .iter()
+        .filter(|r| {
+            r.health.as_ref().is_none_or(|h| {
+                h.disks.iter().all(|d| {
+                    let floor = REBALANCE_MIN_FREE.max(d.capacity_bytes.unwrap_or(0) / 20);
+                    d.error.is_none() && d.available_bytes.is_none_or(|a| a >= floor)
+                })
+            })
+        })
+        .map(|r| r.info.id)
+        .collect();
+    let view = NodesView {
+        nodes,
+        holds,
+        lost,
+        leaving,
+        targets,
+        capacity,
+        roomy,
+    };
     // A node not in the cluster map any more is lost too.
-    let mapped: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
+    let mapped: HashSet<NodeId> = view.nodes.iter().map(|n| n.id).collect();
 
     let mut swept = Swept::default();
     let mut jobs = Vec::new();
-    for entry in entries {
+    let mut drain_left: BTreeMap<NodeId, u64> = view.leaving.iter().map(|&n| (n, 0)).collect();
+    for entry in &entries {
         for part in &entry.parts {
             for (s, seg) in part.segments.iter().enumerate() {
                 let needs: Vec<Need> = seg
@@ -383,22 +694,37 @@ pub async fn sweep(
                     .iter()
                     .map(|c| {
                         swept.known.insert((c.node, c.chunk_id.clone()));
-                        if lost.contains(&c.node) || !mapped.contains(&c.node) {
+                        if let Some(left) = drain_left.get_mut(&c.node) {
+                            *left += 1;
+                        }
+                        if view.lost.contains(&c.node) || !mapped.contains(&c.node) {
                             return Need::Move;
                         }
-                        match holds.get(&c.node) {
+                        let leaving = view.leaving.contains(&c.node);
+                        match view.holds.get(&c.node) {
                             None => Need::Unavailable,
                             Some(h) if h.contains(&c.chunk_id) => {
-                                if c.durable {
+                                if leaving {
+                                    Need::Drain
+                                } else if c.durable {
                                     Need::Nothing
                                 } else {
                                     Need::MarkDurable
                                 }
                             }
+                            Some(_) if leaving => Need::Move,
                             Some(_) => Need::Rebuild,
                         }
                     })
                     .collect();
+                // One node, one chunk of a segment: the second one moves.
+                let mut needs = needs;
+                let mut seen = HashSet::new();
+                for (c, need) in seg.chunks.iter().zip(needs.iter_mut()) {
+                    if !seen.insert(c.node) && *need == Need::Nothing {
+                        *need = Need::Spread;
+                    }
+                }
                 swept.unavailable += needs.iter().filter(|n| **n == Need::Unavailable).count();
                 let job = Job {
                     owner: entry.owner.clone(),
@@ -408,43 +734,218 @@ pub async fn sweep(
                     layout: seg.clone(),
                     needs,
                 };
-                if job.work() > 0 {
+                if job.work() + job.moves() > 0 {
                     swept.found += job.work();
+                    swept.to_move += job.moves();
                     jobs.push(job);
                 }
             }
         }
     }
-    // Most endangered first.
-    jobs.sort_by_key(Job::healthy);
     let stats = healer.stats();
+    let draining_total: u64 = drain_left.values().sum();
+    stats.drain_backlog.store(draining_total, Ordering::Relaxed);
+    healer.set_drain_left(drain_left);
+    // Most endangered first (a segment whose only work is a drain is
+    // whole, so it comes last). Moves of whole segments are taken in an
+    // order of this gateway's own, so two gateways' healers mostly work on
+    // different chunks rather than racing for the same ones.
+    jobs.sort_by_key(|j| (j.work() == 0, j.healthy()));
+    shuffle_moves(&mut jobs);
+    // Rebalancing waits for a whole cluster: a node that is away still
+    // has its chunks, and would come back to a plan made without it.
+    if jobs.is_empty() && swept.unavailable == 0 && config.rebalance {
+        jobs = plan_rebalance(&entries, &view, config);
+        swept.to_move = jobs.len();
+        // Planned alike by every gateway: see above.
+        shuffle_moves(&mut jobs);
+    }
+    stats.rebalance_backlog.store(
+        jobs.iter().filter(|j| j.is_rebalance()).count() as u64,
+        Ordering::Relaxed,
+    );
     let mut backlog = swept.found as u64;
     stats.set_backlog(backlog, swept.unavailable as u64);
 
-    let nodes = &nodes;
-    let holds = &holds;
-    let lost = &lost;
+    let view = &view;
     let mut results = futures::stream::iter(jobs)
         .map(|job| async move {
-            let outcome = repair(meta, storage, nodes, holds, lost, &job).await;
+            let outcome = repair(meta, storage, view, throttle, &job).await;
             (job, outcome)
         })
         .buffer_unordered(PARALLEL);
     let mut healed_owners: HashSet<LayoutOwner> = HashSet::new();
     while let Some((job, outcome)) = results.next().await {
-        swept.healed += outcome.rebuilt + outcome.marked;
+        swept.healed += outcome.rebuilt + outcome.marked + outcome.spread;
         swept.failed += outcome.failed;
-        backlog = backlog.saturating_sub((outcome.rebuilt + outcome.marked) as u64);
+        swept.moved += outcome.drained.len() + outcome.rebalanced;
+        let done = outcome.rebuilt + outcome.marked + outcome.spread + outcome.stale;
+        backlog = backlog.saturating_sub(done as u64);
         stats.set_backlog(backlog, swept.unavailable as u64);
         stats.add(&stats.healed, outcome.rebuilt as u64);
         stats.add(&stats.moved, outcome.moved as u64);
         stats.add(&stats.marked_durable, outcome.marked as u64);
         stats.add(&stats.failed, outcome.failed as u64);
+        stats.add(&stats.drained, outcome.drained.len() as u64);
+        stats.add(&stats.rebalanced, outcome.rebalanced as u64);
+        for node in &outcome.drained {
+            healer.drained_one(*node);
+        }
+        if job.is_rebalance() {
+            let _ =
+                stats
+                    .rebalance_backlog
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        Some(b.saturating_sub(1))
+                    });
+        }
         if outcome.rebuilt + outcome.marked > 0 && healed_owners.insert(job.owner.clone()) {
             stats.add(&stats.objects_healed, 1);
         }
     }
     Ok(swept)
+}
+
+/// Shuffles the jobs that only move whole segments' chunks (they come
+/// after the repairs).
+fn shuffle_moves(jobs: &mut [Job]) {
+    use rand::seq::SliceRandom;
+    let first = jobs
+        .iter()
+        .position(|j| j.work() == 0)
+        .unwrap_or(jobs.len());
+    jobs[first..].shuffle(&mut rand::rng());
+}
+
+impl Job {
+    fn is_rebalance(&self) -> bool {
+        self.needs.iter().any(|n| matches!(n, Need::Rebalance(_)))
+    }
+}
+
+/// The moves that even out the fill of the active nodes (referenced chunk
+/// bytes over capacity), at most `rebalance_moves_per_sweep`: each takes a
+/// chunk from the fullest node that has one the emptiest node may take (no
+/// chunk of its segment there yet, no zone doubled), and only while the
+/// move leaves the source at least as full as the destination, so the plan
+/// converges and a balanced cluster plans nothing (no ping-pong). It stops
+/// once the spread is within `rebalance_tolerance_pct` of the mean fill.
+fn plan_rebalance(entries: &[LayoutEntry], view: &NodesView, config: &HealConfig) -> Vec<Job> {
+    let targets = &view.targets;
+    if targets.len() < 2 {
+        return Vec::new();
+    }
+    let zone: HashMap<NodeId, &str> = view.nodes.iter().map(|n| (n.id, n.zone.as_str())).collect();
+    // Equal weights unless every target knows its capacity.
+    let weights: HashMap<NodeId, f64> = if targets
+        .iter()
+        .all(|n| view.capacity.get(&n.id).copied().unwrap_or(0) > 0)
+    {
+        targets
+            .iter()
+            .map(|n| (n.id, view.capacity[&n.id] as f64))
+            .collect()
+    } else {
+        targets.iter().map(|n| (n.id, 1.0)).collect()
+    };
+    // Every movable chunk (durable, held by an active node), per node.
+    let mut bytes: HashMap<NodeId, f64> = targets.iter().map(|n| (n.id, 0.0)).collect();
+    let mut on_node: HashMap<NodeId, Vec<(usize, usize, usize, usize)>> = HashMap::new();
+    for (e, entry) in entries.iter().enumerate() {
+        for (p, part) in entry.parts.iter().enumerate() {
+            for (s, seg) in part.segments.iter().enumerate() {
+                for (i, c) in seg.chunks.iter().enumerate() {
+                    if let Some(b) = bytes.get_mut(&c.node) {
+                        *b += seg.shard_size as f64;
+                        let held = view
+                            .holds
+                            .get(&c.node)
+                            .is_some_and(|h| h.contains(&c.chunk_id));
+                        if c.durable && held {
+                            on_node.entry(c.node).or_default().push((e, p, s, i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let total_bytes: f64 = bytes.values().sum();
+    let total_weight: f64 = weights.values().sum();
+    if total_bytes <= 0.0 || total_weight <= 0.0 {
+        return Vec::new();
+    }
+    let mean = total_bytes / total_weight;
+    let tolerance = mean * config.rebalance_tolerance_pct as f64 / 100.0;
+    let fill = |bytes: &HashMap<NodeId, f64>, n: NodeId| bytes[&n] / weights[&n];
+    let mut cursor: HashMap<NodeId, usize> = HashMap::new();
+    let mut planned_segments: HashSet<(usize, usize, usize)> = HashSet::new();
+    let mut jobs = Vec::new();
+    while (jobs.len() as u64) < config.rebalance_moves_per_sweep {
+        let mut order: Vec<NodeId> = targets.iter().map(|n| n.id).collect();
+        order.sort_by(|a, b| fill(&bytes, *a).total_cmp(&fill(&bytes, *b)).then(a.cmp(b)));
+        let Some(&to) = order.iter().find(|n| view.roomy.contains(n)) else {
+            break;
+        };
+        if fill(&bytes, order[order.len() - 1]) - fill(&bytes, to) <= tolerance {
+            break;
+        }
+        let mut chosen = None;
+        'sources: for &from in order.iter().rev() {
+            if fill(&bytes, from) <= fill(&bytes, to) {
+                break;
+            }
+            let list = on_node.get(&from).map(Vec::as_slice).unwrap_or(&[]);
+            let start = cursor.get(&from).copied().unwrap_or(0);
+            for (k, &(e, p, s, i)) in list.iter().enumerate().skip(start) {
+                if planned_segments.contains(&(e, p, s)) {
+                    continue;
+                }
+                let seg = &entries[e].parts[p].segments[s];
+                let size = seg.shard_size as f64;
+                // Moving must not overshoot: the source stays at least as
+                // full as the destination.
+                if fill(&bytes, from) - size / weights[&from]
+                    < fill(&bytes, to) + size / weights[&to]
+                {
+                    continue;
+                }
+                let others = seg.chunks.iter().enumerate().filter(|(j, _)| *j != i);
+                let mut ok = true;
+                for (_, c) in others {
+                    let z = zone.get(&c.node).copied().unwrap_or("");
+                    if c.node == to || (!z.is_empty() && z == zone[&to] && zone[&from] != zone[&to])
+                    {
+                        ok = false;
+                        break;
+                    }
+                }
+                if ok {
+                    cursor.insert(from, k + 1);
+                    chosen = Some((from, (e, p, s, i), size));
+                    break 'sources;
+                }
+            }
+        }
+        let Some((from, (e, p, s, i), size)) = chosen else {
+            break;
+        };
+        *bytes.get_mut(&from).expect("a target") -= size;
+        *bytes.get_mut(&to).expect("a target") += size;
+        planned_segments.insert((e, p, s));
+        let part = &entries[e].parts[p];
+        let seg = &part.segments[s];
+        let mut needs = vec![Need::Nothing; seg.chunks.len()];
+        needs[i] = Need::Rebalance(to);
+        jobs.push(Job {
+            owner: entries[e].owner.clone(),
+            part_number: part.number,
+            segment: s as u32,
+            coding: part.coding,
+            layout: seg.clone(),
+            needs,
+        });
+    }
+    jobs
 }
 
 /// What the repair of one segment did.
@@ -454,20 +955,29 @@ struct Outcome {
     moved: usize,
     marked: usize,
     failed: usize,
+    /// The draining nodes a chunk was moved off.
+    drained: Vec<NodeId>,
+    /// Second chunks of a segment on one node moved elsewhere.
+    spread: usize,
+    /// Chunks whose placement had changed since the sweep read it (no
+    /// work left).
+    stale: usize,
+    rebalanced: usize,
 }
 
 /// Repairs one segment: reads the healthy chunks, rebuilds the others,
 /// writes them (in place, or onto a new node for a lost one) and records
-/// what changed in metadata.
+/// what changed in metadata; moves the chunks of draining nodes (and the
+/// ones rebalancing picked) onto other nodes.
 async fn repair(
     meta: &MetaClient,
     storage: &StorageClient,
-    nodes: &[NodeInfo],
-    holds: &HashMap<NodeId, HashSet<String>>,
-    lost: &BTreeSet<NodeId>,
+    view: &NodesView,
+    throttle: &Throttle,
     job: &Job,
 ) -> Outcome {
     let mut out = Outcome::default();
+    let nodes = &view.nodes;
     let addr = |id: NodeId| nodes.iter().find(|n| n.id == id).map(|n| n.addr.as_str());
     let chunks = &job.layout.chunks;
     let slot = (job.part_number, job.segment, 0u32);
@@ -486,7 +996,7 @@ async fn repair(
     let rebuild: Vec<usize> = (0..chunks.len())
         .filter(|&i| matches!(job.needs[i], Need::Rebuild | Need::Move))
         .collect();
-    let shards = if rebuild.is_empty() {
+    let mut shards = if rebuild.is_empty() {
         Vec::new()
     } else {
         match rebuild_shards(storage, &addr, job).await {
@@ -503,12 +1013,17 @@ async fn repair(
     let mut taken: HashSet<NodeId> = chunks
         .iter()
         .zip(&job.needs)
-        .filter(|(_, n)| **n != Need::Move)
+        .filter(|(_, n)| {
+            !matches!(
+                n,
+                Need::Move | Need::Drain | Need::Rebalance(_) | Need::Spread
+            )
+        })
         .map(|(c, _)| c.node)
         .collect();
     for (i, need) in job.needs.iter().enumerate() {
         let chunk = &chunks[i];
-        match need {
+        match *need {
             Need::Nothing | Need::Unavailable => {}
             Need::MarkDurable => match mark(i).await {
                 Ok(_) => out.marked += 1,
@@ -525,6 +1040,28 @@ async fn repair(
                     out.failed += 1;
                     continue;
                 };
+                // Still placed there? Another gateway's healer may have
+                // moved it (and deleted it here) between this sweep's
+                // reading of the row and its listing of the node: swapping
+                // the placement for itself tells, and rebuilding it here
+                // would only leave a stray copy.
+                let slot = (job.part_number, job.segment, i as u32);
+                match meta
+                    .swap_chunk(job.owner.clone(), slot, chunk.clone(), chunk.clone())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        out.stale += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                            "checking a chunk's placement failed");
+                        out.failed += 1;
+                        continue;
+                    }
+                }
                 match storage.put_chunk(a, &chunk.chunk_id, data).await {
                     Ok(()) => {
                         out.rebuilt += 1;
@@ -546,11 +1083,16 @@ async fn repair(
                 let Some(data) = shards.get(i).cloned() else {
                     continue;
                 };
-                match move_chunk(meta, storage, nodes, holds, lost, &taken, job, i, data).await {
+                let leaving =
+                    view.leaving.contains(&chunk.node) && !view.lost.contains(&chunk.node);
+                match move_chunk(meta, storage, view, &taken, job, i, data, None).await {
                     Ok(Some(node)) => {
                         taken.insert(node);
                         out.rebuilt += 1;
                         out.moved += 1;
+                        if leaving {
+                            out.drained.push(chunk.node);
+                        }
                     }
                     Ok(None) => out.rebuilt += 1, // the row changed: nothing to move
                     Err(e) => {
@@ -560,9 +1102,98 @@ async fn repair(
                     }
                 }
             }
+            Need::Drain | Need::Rebalance(_) | Need::Spread => {
+                let to = match *need {
+                    Need::Rebalance(to) => Some(to),
+                    _ => None,
+                };
+                // Read from the node it is on; rebuilt from its siblings
+                // when that read fails.
+                let size = job.layout.shard_size;
+                let data = match addr(chunk.node) {
+                    Some(a) => storage.get_chunk(a, &chunk.chunk_id, 0, size).await.ok(),
+                    None => None,
+                };
+                let data = match data {
+                    Some(d) => d,
+                    // Gone since the sweep listed it: most likely another
+                    // gateway's healer moved it. The next sweep sees the
+                    // row as it is now (and rebuilds the chunk if its node
+                    // really lost it).
+                    None if !shards.is_empty() || to.is_some() => match shards.get(i) {
+                        Some(d) => d.clone(),
+                        None => continue,
+                    },
+                    None => {
+                        if shards.is_empty() {
+                            let again = job.clone_with(i, Need::Move);
+                            match rebuild_shards(storage, &addr, &again).await {
+                                Ok(s) => shards = s,
+                                Err(e) => {
+                                    tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                                        "could not read nor rebuild a chunk to move");
+                                    out.failed += 1;
+                                    continue;
+                                }
+                            }
+                        }
+                        match shards.get(i) {
+                            Some(d) => d.clone(),
+                            None => continue,
+                        }
+                    }
+                };
+                throttle.take(data.len() as u64).await;
+                match move_chunk(meta, storage, view, &taken, job, i, data, to).await {
+                    Ok(Some(node)) => {
+                        taken.insert(node);
+                        if let Some(a) = addr(chunk.node)
+                            && let Err(e) = storage.delete_chunk(a, &chunk.chunk_id).await
+                        {
+                            // Unreferenced now: the orphan sweep takes it.
+                            tracing::debug!(chunk = %chunk.chunk_id, error = %e,
+                                "moved, but deleting the old copy failed");
+                        }
+                        match *need {
+                            Need::Rebalance(_) => out.rebalanced += 1,
+                            Need::Spread => {
+                                out.spread += 1;
+                                out.moved += 1;
+                            }
+                            _ => out.drained.push(chunk.node),
+                        }
+                    }
+                    Ok(None) => {}
+                    // Rebalancing is optional: the next sweep plans anew.
+                    Err(e) if to.is_some() => {
+                        tracing::debug!(chunk = %chunk.chunk_id, error = %e,
+                            "could not move a chunk for rebalancing");
+                    }
+                    Err(e) => {
+                        tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                            "could not move a chunk off a draining node, or off a node holding two of its segment");
+                        out.failed += 1;
+                    }
+                }
+            }
         }
     }
     out
+}
+
+impl Job {
+    fn clone_with(&self, i: usize, need: Need) -> Job {
+        let mut needs = self.needs.clone();
+        needs[i] = need;
+        Job {
+            owner: self.owner.clone(),
+            part_number: self.part_number,
+            segment: self.segment,
+            coding: self.coding,
+            layout: self.layout.clone(),
+            needs,
+        }
+    }
 }
 
 /// Every shard of the job's segment: read from the healthy chunks, the rest
@@ -576,7 +1207,7 @@ async fn rebuild_shards<'a>(
     let reads = job.layout.chunks.iter().zip(&job.needs).map(|(c, need)| {
         let a = addr(c.node);
         async move {
-            if !matches!(need, Need::Nothing | Need::MarkDurable) {
+            if !need.readable() {
                 return None;
             }
             storage.get_chunk(a?, &c.chunk_id, 0, size).await.ok()
@@ -589,30 +1220,40 @@ async fn rebuild_shards<'a>(
         .map_err(|e| Error::Internal(format!("decoder task: {e}")))?
 }
 
-/// Writes shard `i` of the job's segment onto a healthy node holding no
-/// chunk of the segment (in rendezvous order), then swaps the placement in
-/// metadata. `Some(node)` once moved; `None` when the row changed meanwhile
-/// (the new copy is deleted again).
+/// Writes shard `i` of the job's segment onto node `to`, or else onto a
+/// healthy active node holding no chunk of the segment (in rendezvous
+/// order, nodes of zones the segment does not use yet first), then swaps
+/// the placement in metadata. `Some(node)` once moved; `None` when the row
+/// changed meanwhile (the new copy is deleted again, unless the row names
+/// it: another gateway's healer made the same move).
 #[allow(clippy::too_many_arguments)]
 async fn move_chunk(
     meta: &MetaClient,
     storage: &StorageClient,
-    nodes: &[NodeInfo],
-    holds: &HashMap<NodeId, HashSet<String>>,
-    lost: &BTreeSet<NodeId>,
+    view: &NodesView,
     taken: &HashSet<NodeId>,
     job: &Job,
     i: usize,
     data: Bytes,
+    to: Option<NodeId>,
 ) -> Result<Option<NodeId>> {
     let old = &job.layout.chunks[i];
-    let candidates: Vec<NodeInfo> = nodes
+    let candidates: Vec<NodeInfo> = view
+        .targets
         .iter()
-        .filter(|n| holds.contains_key(&n.id) && !lost.contains(&n.id) && !taken.contains(&n.id))
+        .filter(|n| !taken.contains(&n.id) && to.is_none_or(|t| t == n.id))
         .cloned()
         .collect();
+    let used_zones: HashSet<&str> = view
+        .nodes
+        .iter()
+        .filter(|n| taken.contains(&n.id) && !n.zone.is_empty())
+        .map(|n| n.zone.as_str())
+        .collect();
     let key = segment_key(&old.chunk_id);
-    for target in place(key, &candidates, candidates.len()) {
+    let mut order = place(key, &candidates, candidates.len());
+    order.sort_by_key(|n| used_zones.contains(n.zone.as_str()));
+    for target in order {
         if let Err(e) = storage
             .put_chunk(&target.addr, &old.chunk_id, data.clone())
             .await
@@ -625,18 +1266,28 @@ async fn move_chunk(
             chunk_id: old.chunk_id.clone(),
             durable: true,
         };
+        let slot = (job.part_number, job.segment, i as u32);
         let swapped = meta
-            .swap_chunk(
-                job.owner.clone(),
-                (job.part_number, job.segment, i as u32),
-                old.clone(),
-                new,
-            )
+            .swap_chunk(job.owner.clone(), slot, old.clone(), new.clone())
             .await?;
         if swapped {
             return Ok(Some(target.id));
         }
-        let _ = storage.delete_chunk(&target.addr, &old.chunk_id).await;
+        // The row changed. An object row naming the new copy (another
+        // healer made the same move first) keeps it: swapping it for
+        // itself tells. An upload's parts may have become an object's by
+        // completion meanwhile, which no check of the upload would see:
+        // that copy is left to the orphan sweep.
+        let referenced = match &job.owner {
+            LayoutOwner::Object { .. } => meta
+                .swap_chunk(job.owner.clone(), slot, new.clone(), new)
+                .await
+                .unwrap_or(true),
+            LayoutOwner::Upload { .. } => true,
+        };
+        if !referenced {
+            let _ = storage.delete_chunk(&target.addr, &old.chunk_id).await;
+        }
         return Ok(None);
     }
     Err(Error::NotEnoughNodes(format!(
@@ -748,4 +1399,148 @@ async fn read_sibling(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shale_common::PartLayout;
+
+    fn node(id: NodeId) -> NodeInfo {
+        NodeInfo {
+            id,
+            addr: format!("127.0.0.1:{}", 7000 + id),
+            zone: format!("zone-{id}"),
+        }
+    }
+
+    /// `segments` one-segment objects, each with its 6 chunks on nodes 1-6.
+    fn entries(segments: usize) -> Vec<LayoutEntry> {
+        (0..segments)
+            .map(|o| LayoutEntry {
+                owner: LayoutOwner::Object {
+                    bucket: "b".into(),
+                    key: format!("k{o}"),
+                },
+                parts: vec![PartLayout {
+                    number: 1,
+                    size: 4 << 16,
+                    etag: String::new(),
+                    coding: Coding { k: 4, m: 2 },
+                    segments: vec![SegmentLayout {
+                        size: 4 << 16,
+                        shard_size: 1 << 16,
+                        chunks: (0..6)
+                            .map(|i| ChunkPlacement {
+                                node: i + 1,
+                                chunk_id: format!("o{o}.p1.s0.{i}"),
+                                durable: true,
+                            })
+                            .collect(),
+                    }],
+                }],
+            })
+            .collect()
+    }
+
+    fn view(entries: &[LayoutEntry], nodes: u32) -> NodesView {
+        let all: Vec<NodeInfo> = (1..=nodes).map(node).collect();
+        let mut holds: HashMap<NodeId, HashSet<String>> =
+            all.iter().map(|n| (n.id, HashSet::new())).collect();
+        for c in entries
+            .iter()
+            .flat_map(|e| &e.parts)
+            .flat_map(|p| &p.segments)
+            .flat_map(|s| &s.chunks)
+        {
+            holds
+                .get_mut(&c.node)
+                .expect("a node")
+                .insert(c.chunk_id.clone());
+        }
+        NodesView {
+            targets: all.clone(),
+            capacity: all.iter().map(|n| (n.id, 1 << 30)).collect(),
+            roomy: all.iter().map(|n| n.id).collect(),
+            nodes: all,
+            holds,
+            lost: BTreeSet::new(),
+            leaving: BTreeSet::new(),
+        }
+    }
+
+    fn counts(entries: &[LayoutEntry], nodes: u32) -> Vec<usize> {
+        (1..=nodes)
+            .map(|n| {
+                entries
+                    .iter()
+                    .flat_map(|e| &e.parts)
+                    .flat_map(|p| &p.segments)
+                    .flat_map(|s| &s.chunks)
+                    .filter(|c| c.node == n)
+                    .count()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rebalance_fills_a_new_node_evenly_then_stops() {
+        let mut entries = entries(36);
+        let config = HealConfig {
+            rebalance_moves_per_sweep: 10,
+            ..HealConfig::default()
+        };
+        let mut sweeps = 0;
+        loop {
+            let jobs = plan_rebalance(&entries, &view(&entries, 7), &config);
+            if jobs.is_empty() {
+                break;
+            }
+            sweeps += 1;
+            assert!(sweeps < 20, "rebalancing does not converge");
+            for job in jobs {
+                let (i, to) = job
+                    .needs
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| match n {
+                        Need::Rebalance(to) => Some((i, *to)),
+                        _ => None,
+                    })
+                    .expect("a move");
+                // Never a second chunk of a segment on one node.
+                assert!(job.layout.chunks.iter().all(|c| c.node != to));
+                let LayoutOwner::Object { key, .. } = &job.owner else {
+                    unreachable!()
+                };
+                let e = entries
+                    .iter_mut()
+                    .find(|e| matches!(&e.owner, LayoutOwner::Object { key: k, .. } if k == key))
+                    .expect("the entry");
+                e.parts[0].segments[0].chunks[i].node = to;
+            }
+        }
+        let c = counts(&entries, 7);
+        assert_eq!(c.iter().sum::<usize>(), 36 * 6);
+        assert!(
+            c.iter().max().unwrap() - c.iter().min().unwrap() <= 1,
+            "{c:?}"
+        );
+        assert!(sweeps >= 3, "at most 10 moves per sweep: {sweeps}");
+    }
+
+    #[test]
+    fn a_balanced_cluster_plans_nothing() {
+        let entries = entries(36);
+        // Six nodes, each holding a chunk of every segment.
+        assert!(plan_rebalance(&entries, &view(&entries, 6), &HealConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn a_full_node_receives_nothing() {
+        let entries = entries(36);
+        let mut v = view(&entries, 7);
+        v.roomy.remove(&7);
+        assert!(plan_rebalance(&entries, &v, &HealConfig::default()).is_empty());
+    }
 }

@@ -208,6 +208,10 @@ pub fn report_background(gc: Arc<GcStats>, healer: Arc<Healer>, stopped: Arc<Ato
             gauge!("shale_gateway_heal_backlog").set(heal.backlog as f64);
             gauge!("shale_gateway_heal_unavailable_chunks").set(heal.unavailable as f64);
             gauge!("shale_gateway_heal_last_round_seconds").set(heal.last_round_ms as f64 / 1000.0);
+            counter!("shale_gateway_heal_chunks_drained_total").absolute(heal.drained);
+            counter!("shale_gateway_heal_chunks_rebalanced_total").absolute(heal.rebalanced);
+            gauge!("shale_gateway_heal_drain_backlog").set(heal.drain_backlog as f64);
+            gauge!("shale_gateway_heal_rebalance_backlog").set(heal.rebalance_backlog as f64);
             true
         })
     });

@@ -116,7 +116,7 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
 
 /// Builds the S3 service of a gateway (`s3s` over [`Gateway`]).
 pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
-    Ok(build_service_with(config, None).await?.0)
+    Ok(build_service_with(config, None, None).await?.0)
 }
 
 /// What [`build_service_with`] makes.
@@ -127,6 +127,7 @@ type Built = (S3Service, Arc<CorsCache>, Arc<DataPath>, post::PostContext);
 async fn build_service_with(
     config: &GatewayConfig,
     missing: Option<tokio::sync::mpsc::Sender<(shale_common::NodeId, String)>>,
+    workers: Option<Arc<Workers>>,
 ) -> Result<Built> {
     let hosts = VirtualHosts::new(&config.domains)?;
     let meta = MetaClient::new(&config.metadata_addr);
@@ -156,6 +157,7 @@ async fn build_service_with(
         keys,
         config.region.clone(),
         config.metadata_addr.clone(),
+        workers,
     ));
     if !hosts.is_empty() {
         builder.set_host(hosts);
@@ -474,11 +476,11 @@ pub async fn serve(
         }
     };
     let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
+    let workers = Arc::new(Workers::default());
     let (service, cors_cache, data, post_cx) =
-        build_service_with(&config, Some(missing_tx)).await?;
+        build_service_with(&config, Some(missing_tx), Some(Arc::clone(&workers))).await?;
     let post_cx = Arc::new(post_cx);
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
-    let workers = Arc::new(Workers::default());
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     crate::metrics::report_background(
         Arc::clone(&workers.gc),

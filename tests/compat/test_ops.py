@@ -32,38 +32,58 @@ NOTICE_TIMEOUT = 30.0
 
 
 class OpsCluster(RoleProcesses):
-    def __init__(self, root):
+    """`nodes` storage nodes (node n in zone-n), of which the first
+    `started` start with the cluster; `heal` is the gateways' `[gateway.heal]`
+    section (TOML lines)."""
+
+    def __init__(self, root, nodes=6, started=None, heal=""):
         super().__init__(root, ACCESS_KEY, SECRET_KEY)
         self.meta_port = free_port()
         self.gateway_ports = [free_port(), free_port()]
-        self.node_ports = {n: free_port() for n in range(1, 7)}
+        self.node_ports = {n: free_port() for n in range(1, nodes + 1)}
+        self.started = nodes if started is None else started
+        self.heal = heal
 
     def start(self):
         meta = self.write("metadata.toml",
                           f'listen = "{LOOPBACK}:{self.meta_port}"\n'
                           f'path = "{self.root / "meta"}"\n')
         self.spawn("metadata", ["metadata", "--config", str(meta)])
-        for n, port in self.node_ports.items():
-            cfg = self.write(f"node-{n}.toml", (
-                f'listen = "{LOOPBACK}:{port}"\n'
-                f'metadata = "{LOOPBACK}:{self.meta_port}"\n'
-                f"node_id = {n}\n"
-                f'zone = "zone-{n}"\n\n'
-                f"[heartbeat]\ninterval_ms = {HEARTBEAT_MS}\n"
-                f"down_after_ms = {DOWN_AFTER_MS}\n\n[node]\n"
-                f'disks = ["{self.root / f"node-{n}"}"]\n'))
-            self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
+        first = list(self.node_ports)[:self.started]
+        for n in first:
+            self.start_node(n, wait=False)
         # "listening": the metadata service has stored the root key (the
         # admin CLI signs with it), the nodes have registered.
-        self.wait_logged(["metadata"] + [f"node-{n}" for n in self.node_ports], b"listening")
+        self.wait_logged(["metadata"] + [f"node-{n}" for n in first], b"listening")
         for i, port in enumerate(self.gateway_ports):
             gw = self.write(f"gateway-{i}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n\n[gateway]\n'
                 f'region = "us-east-1"\n'
-                f'metadata_addr = "{LOOPBACK}:{self.meta_port}"\n'))
+                f'metadata_addr = "{LOOPBACK}:{self.meta_port}"\n'
+                + (f"\n[gateway.heal]\n{self.heal}\n" if self.heal else "")))
             self.spawn(f"gateway-{i}", ["gateway", "--config", str(gw)])
         for port in self.gateway_ports:
             self.wait_port(port)
+        # The metadata service stores the root key just after it starts
+        # listening; on a busy machine a gateway may be asked before that.
+        for g in range(len(self.gateway_ports)):
+            deadline = time.monotonic() + NOTICE_TIMEOUT
+            while self.admin("status", check=False, gateway=g).returncode != 0:
+                assert time.monotonic() < deadline, "the root key never worked"
+                time.sleep(0.3)
+
+    def start_node(self, n, wait=True):
+        cfg = self.write(f"node-{n}.toml", (
+            f'listen = "{LOOPBACK}:{self.node_ports[n]}"\n'
+            f'metadata = "{LOOPBACK}:{self.meta_port}"\n'
+            f"node_id = {n}\n"
+            f'zone = "zone-{n}"\n\n'
+            f"[heartbeat]\ninterval_ms = {HEARTBEAT_MS}\n"
+            f"down_after_ms = {DOWN_AFTER_MS}\n\n[node]\n"
+            f'disks = ["{self.root / f"node-{n}"}"]\n'))
+        self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
+        if wait:
+            self.wait_logged([f"node-{n}"], b"listening")
 
     def endpoint(self, i=0):
         return f"http://{LOOPBACK}:{self.gateway_ports[i]}"
@@ -144,6 +164,17 @@ def cluster(tmp_path):
         c.stop()
 
 
+@pytest.fixture
+def cluster_no_healer(tmp_path):
+    """Gateways without a healer: a drained node keeps its chunks."""
+    c = OpsCluster(tmp_path, heal="enabled = false")
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
 
 def test_two_gateways_six_zones_and_a_killed_node(cluster, request, tmp_path):
     status = cluster.wait_status(
@@ -196,7 +227,8 @@ def test_two_gateways_six_zones_and_a_killed_node(cluster, request, tmp_path):
     assert {n: cluster.chunks(n) - before[n] for n in before} == {n: 2 for n in before}
 
 
-def test_admin_nodes_drain_and_remove(cluster, request):
+def test_admin_nodes_drain_and_remove(cluster_no_healer, request):
+    cluster = cluster_no_healer
     cluster.wait_status(
         "six nodes up", lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 6)
     epoch = cluster.admin_json("status")["epoch"]
@@ -218,7 +250,8 @@ def test_admin_nodes_drain_and_remove(cluster, request):
         assert s3.get_object(Bucket=bucket, Key=f"drained-{g}")["Body"].read() == body
     assert cluster.chunks(2) == before
 
-    # Removing a node that holds chunks is refused, naming the way out.
+    # Removing a node that holds chunks objects need is refused, naming
+    # the way out.
     r = cluster.admin("node", "remove", 2, check=False)
     assert r.returncode != 0
     assert "still holds" in r.stderr and "--force" in r.stderr, r.stderr
@@ -231,6 +264,192 @@ def test_admin_nodes_drain_and_remove(cluster, request):
     # Unknown nodes are clear errors.
     r = cluster.admin("node", "drain", 42, check=False)
     assert r.returncode != 0 and "no storage node 42" in r.stderr, r.stderr
+
+
+def _read_all(cluster, bucket, bodies):
+    for key, body in bodies.items():
+        for g in (0, 1):
+            got = cluster.client(g).get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert got == body, f"{key} through gateway {g}"
+
+
+def test_drain_moves_chunks_then_remove(tmp_path, request):
+    """Drain node 2 of seven (zones 1-7) while it holds chunks of single-part
+    objects, a completed multipart upload and one still in progress: the
+    healers (both gateways run one) copy every chunk to a node without a chunk
+    of its segment, at a bounded rate, while writes go on; status shows the
+    chunks left going down to 0; the node is removed without --force; every
+    object reads back exactly, also with node 2 killed and two more nodes
+    down, which leaves exactly k=4 chunks of each segment: none of them may
+    be on node 2."""
+    # 1 MiB/s: node 2's ~7 MiB of chunks take seconds, so progress shows.
+    c = OpsCluster(tmp_path, nodes=7,
+                   heal="interval_secs = 1\nmove_bytes_per_sec = 1048576")
+    try:
+        c.start()
+        c.wait_status("seven nodes up",
+                      lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 7)
+        s3 = c.client(0)
+        bucket = unique_bucket_name(request.node.name)
+        s3.create_bucket(Bucket=bucket)
+        bodies = {f"obj-{i}": random_bytes(size)
+                  for i, size in enumerate([100 * 1024, MIB, 4 * MIB + 3, 9 * MIB])}
+        for key, body in bodies.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        parts = [random_bytes(5 * MIB), random_bytes(MIB + 7)]
+        for key in ("mpu-done", "mpu-open"):
+            up = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            etags = [s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=i + 1,
+                                    Body=p)["ETag"] for i, p in enumerate(parts)]
+            done = {"Parts": [{"ETag": e, "PartNumber": i + 1} for i, e in enumerate(etags)]}
+            if key == "mpu-done":
+                s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up,
+                                             MultipartUpload=done)
+                bodies[key] = b"".join(parts)
+            else:
+                open_upload = (up, done)
+        held = c.chunks(2)
+        assert held > 0
+
+        c.admin("node", "drain", 2)
+        seen = []
+        deadline = time.monotonic() + NOTICE_TIMEOUT
+        written = 0
+        while True:
+            status = c.admin_json("status")
+            left = c.node(status, 2)["drain_chunks_left"]
+            seen.append(left)
+            if left == 0 and c.node(status, 2)["drained"]:
+                break
+            assert time.monotonic() < deadline, (seen, json.dumps(status, indent=1))
+            # Traffic goes on meanwhile.
+            if written < 3:
+                body = random_bytes(2 * MIB)
+                c.client(written % 2).put_object(Bucket=bucket, Key=f"during-{written}", Body=body)
+                bodies[f"during-{written}"] = body
+                written += 1
+            time.sleep(0.2)
+        assert any(x for x in seen if x), f"no progress shown: {seen}"
+        assert status["heal"]["drain_backlog"] == 0
+        # Both gateways' healers drain; either may win a move.
+        assert sum(c.admin_json("status", gateway=g)["heal"]["drained"] for g in (0, 1)) > 0
+        screen = c.admin("status").stdout
+        assert "drained" in screen and "heal (this gateway)" in screen, screen
+        assert "gc (this gateway)" in screen and "scrub (" in screen, screen
+        assert status["gc"]["due"] >= 0 and status["heal"]["last_sweep_unix_ms"] > 0
+        assert c.node(status, 1)["scrub"]["passes"] >= 0
+        # The copies left node 2 (deleted once the layout named the new one).
+        deadline = time.monotonic() + NOTICE_TIMEOUT
+        while c.chunks(2) > 0:
+            assert time.monotonic() < deadline, c.chunks(2)
+            time.sleep(0.2)
+
+        up, done = open_upload
+        s3.complete_multipart_upload(Bucket=bucket, Key="mpu-open", UploadId=up,
+                                     MultipartUpload=done)
+        bodies["mpu-open"] = b"".join(parts)
+        c.admin("node", "remove", 2)
+        assert c.node(c.admin_json("status"), 2)["state"] == "removed"
+        _read_all(c, bucket, bodies)
+
+        c.kill("node-2")
+        c.kill("node-3")
+        c.kill("node-4")
+        _read_all(c, bucket, bodies)
+    finally:
+        c.stop()
+
+
+def test_rebalance_onto_a_new_node(tmp_path, request):
+    """Six nodes hold the chunks of 36 one-segment objects; a seventh joins
+    and receives chunks moved from the others until every node holds about
+    as many (within one or two chunks), then nothing moves any more; every
+    object reads back exactly, new writes included."""
+    c = OpsCluster(tmp_path, nodes=7, started=6,
+                   heal="interval_secs = 1\nmove_bytes_per_sec = 0")
+    try:
+        c.start()
+        c.wait_status("six nodes up",
+                      lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 6)
+        s3 = c.client(0)
+        bucket = unique_bucket_name(request.node.name)
+        s3.create_bucket(Bucket=bucket)
+        bodies = {f"obj-{i:02}": random_bytes(256 * 1024) for i in range(36)}
+        for key, body in bodies.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        assert [c.chunks(n) for n in range(1, 7)] == [36] * 6
+
+        c.start_node(7)
+        deadline = time.monotonic() + NOTICE_TIMEOUT
+        while True:
+            counts = [c.chunks(n) for n in range(1, 8)]
+            status = c.admin_json("status")
+            # (Mid-move, a copy is on both nodes: wait for the sum too.)
+            if (counts[6] > 0 and max(counts) - min(counts) <= 2
+                    and sum(counts) == 36 * 6
+                    and status["heal"]["rebalance_backlog"] == 0
+                    and c.admin_json("status", gateway=1)["heal"]["rebalance_backlog"] == 0):
+                break
+            assert time.monotonic() < deadline, (
+                f"{counts} {status['heal']} "
+                f"{c.admin_json('status', gateway=1)['heal']}")
+            time.sleep(0.3)
+        # Balanced: a few more sweeps move nothing (no ping-pong). Both
+        # gateways' healers rebalance; either may win a move.
+        def moved():
+            return sum(c.admin_json("status", gateway=g)["heal"]["rebalanced"]
+                       for g in (0, 1))
+        before = moved()
+        assert before > 0
+        rounds = c.admin_json("status")["heal"]["rounds"]
+        c.wait_status("three more sweeps", lambda s: s["heal"]["rounds"] >= rounds + 3)
+        assert moved() == before
+        assert [c.chunks(n) for n in range(1, 8)] == counts
+
+        # New writes are placed as before (rendezvous over all seven).
+        for i in range(3):
+            body = random_bytes(MIB)
+            s3.put_object(Bucket=bucket, Key=f"new-{i}", Body=body)
+            bodies[f"new-{i}"] = body
+        _read_all(c, bucket, bodies)
+    finally:
+        c.stop()
+
+
+def test_node_down_past_the_grace_is_lost(tmp_path, request):
+    """The cluster map's lease, plus `lost_after_secs`, makes a node lost:
+    its chunks are rebuilt on nodes without a chunk of their segment, status
+    lists it lost, and once it is back it is not lost any more."""
+    c = OpsCluster(tmp_path, nodes=7, heal="interval_secs = 1\nlost_after_secs = 2")
+    try:
+        c.start()
+        c.wait_status("seven nodes up",
+                      lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 7)
+        s3 = c.client(0)
+        bucket = unique_bucket_name(request.node.name)
+        s3.create_bucket(Bucket=bucket)
+        bodies = {f"obj-{i}": random_bytes(size)
+                  for i, size in enumerate([200 * 1024, MIB, 5 * MIB])}
+        for key, body in bodies.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        assert c.chunks(3) > 0
+        c.kill("node-3")
+        status = c.wait_status(
+            "node 3 lost and its chunks rebuilt",
+            lambda s: s["heal"]["lost_nodes"] == [3] and s["heal"]["backlog"] == 0
+            and s["heal"]["unavailable"] == 0 and s["heal"]["rounds"] > 0)
+        assert "lost nodes: 3" in c.admin("status").stdout
+        assert sum(c.admin_json("status", gateway=g)["heal"]["moved"] for g in (0, 1)) > 0
+        # Nodes 3, 4 and 5 down: every segment still has 4 chunks, none
+        # of them needed from node 3.
+        for n in (4, 5):
+            c.kill(f"node-{n}")
+        _read_all(c, bucket, bodies)
+        # Back: not lost any more (rebalancing may then fill it again).
+        c.start_node(3)
+        c.wait_status("node 3 back", lambda s: 3 not in s["heal"]["lost_nodes"])
+    finally:
+        c.stop()
 
 
 def test_admin_buckets_and_keys_with_grants(cluster, request):
