@@ -158,6 +158,37 @@ async fn check_all(client: &MetaClient, n: usize) {
     assert_eq!(listed.len(), n, "list-after-write");
 }
 
+/// Starts a group of three replicas on 127.0.0.1-3 under `root`; returns
+/// them and their peer list.
+async fn start_group(root: &Path) -> (Vec<Member>, Vec<Replica>) {
+    let mut listeners = Vec::new();
+    let mut members = Vec::new();
+    for id in 1..=3u64 {
+        let l = TcpListener::bind(format!("127.0.0.{id}:0")).await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let dir = root.join(format!("r{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        members.push(Member {
+            id,
+            addr,
+            dir,
+            running: None,
+        });
+        listeners.push(l);
+    }
+    let peers: Vec<Replica> = members
+        .iter()
+        .map(|m| Replica {
+            id: m.id,
+            addr: m.addr.clone(),
+        })
+        .collect();
+    for (m, l) in members.iter_mut().zip(listeners) {
+        start(m, l, &peers);
+    }
+    (members, peers)
+}
+
 fn wipe(dir: &Path) {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::create_dir_all(dir).unwrap();
@@ -167,31 +198,7 @@ fn wipe(dir: &Path) {
 async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
     tokio::time::timeout(LIMIT, async {
         let tmp = tempfile::tempdir().unwrap();
-        let mut listeners = Vec::new();
-        let mut members = Vec::new();
-        for id in 1..=3u64 {
-            let l = TcpListener::bind(format!("127.0.0.{id}:0")).await.unwrap();
-            let addr = l.local_addr().unwrap().to_string();
-            let dir = tmp.path().join(format!("r{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            members.push(Member {
-                id,
-                addr,
-                dir,
-                running: None,
-            });
-            listeners.push(l);
-        }
-        let peers: Vec<Replica> = members
-            .iter()
-            .map(|m| Replica {
-                id: m.id,
-                addr: m.addr.clone(),
-            })
-            .collect();
-        for (m, l) in members.iter_mut().zip(listeners) {
-            start(m, l, &peers);
-        }
+        let (mut members, peers) = start_group(tmp.path()).await;
         let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
         let client = MetaClient::with_addrs(&addrs);
         let client = &client;
@@ -316,31 +323,7 @@ async fn replay_write(_follower: &str, members: &[Member], leader: u64) -> bool 
 async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
     tokio::time::timeout(LIMIT, async {
         let tmp = tempfile::tempdir().unwrap();
-        let mut listeners = Vec::new();
-        let mut members = Vec::new();
-        for id in 1..=3u64 {
-            let l = TcpListener::bind(format!("127.0.0.{id}:0")).await.unwrap();
-            let addr = l.local_addr().unwrap().to_string();
-            let dir = tmp.path().join(format!("r{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            members.push(Member {
-                id,
-                addr,
-                dir,
-                running: None,
-            });
-            listeners.push(l);
-        }
-        let peers: Vec<Replica> = members
-            .iter()
-            .map(|m| Replica {
-                id: m.id,
-                addr: m.addr.clone(),
-            })
-            .collect();
-        for (m, l) in members.iter_mut().zip(listeners) {
-            start(m, l, &peers);
-        }
+        let (mut members, _) = start_group(tmp.path()).await;
         let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
         let client = MetaClient::with_addrs(&addrs);
         let first = leader(&client, &members).await;
