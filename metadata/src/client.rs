@@ -405,6 +405,20 @@ impl MetaClient {
         }
     }
 
+    /// Takes or renews lease `name` for `holder` for `ttl_ms`; true when
+    /// `holder` has it.
+    pub async fn take_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool> {
+        let req = MetaRequest::TakeLease {
+            name: name.into(),
+            holder: holder.into(),
+            ttl_ms,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Lease(held) => Ok(held),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Writes an object row; returns the replaced row (its chunks are
     /// already queued for GC).
     pub async fn put_object(

@@ -1106,6 +1106,32 @@ impl MetaStore {
         self.write(batch)
     }
 
+    /// Takes or renews lease `name` for `holder` until `ttl_ms` from now
+    /// (the Raft entry's time); false while someone else holds it. Kept in
+    /// the `cluster` family under `lease/<name>` (node rows have 4-byte
+    /// keys).
+    pub fn take_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool> {
+        let key = format!("lease/{name}");
+        let _g = self.stripe("\0lease", name);
+        let now = self.now_ms();
+        let current: Option<(String, i64)> = self.get(CF_CLUSTER, key.as_bytes())?;
+        if let Some((other, until)) = current
+            && other != holder
+            && until > now
+        {
+            return Ok(false);
+        }
+        let until = now.saturating_add(ttl_ms.min(i64::MAX as u64) as i64);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_CLUSTER)?,
+            key.as_bytes(),
+            encode(&(holder, until))?,
+        );
+        self.write(batch)?;
+        Ok(true)
+    }
+
     /// The map's epoch (0 before the first node joined).
     fn epoch(&self) -> Result<u64> {
         Ok(self.get(CF_CLUSTER, EPOCH_KEY)?.unwrap_or(0))
@@ -1583,6 +1609,11 @@ impl MetaStore {
                 self.set_grant(&access_key, &bucket, permission)?;
                 R::Unit
             }
+            Q::TakeLease {
+                name,
+                holder,
+                ttl_ms,
+            } => R::Lease(self.take_lease(&name, &holder, ttl_ms)?),
             Q::Batch { .. } => {
                 return Err(MetaError::InvalidRequest(
                     "a batch is applied by the Raft state machine only".into(),

@@ -662,6 +662,15 @@ pub enum MetaRequest {
     /// them) and applied in order, each as if alone. Made by the metadata
     /// service itself, never accepted over RPC. → `MetaResponse::Batch`.
     Batch { items: Vec<(u128, MetaRequest)> },
+    /// Takes the lease `name` for `holder` until `ttl_ms` from the entry's
+    /// time, if it is free, expired or `holder`'s already (a renewal): one
+    /// gateway at a time does what must not be done by all (the healer's
+    /// moves). → `MetaResponse::Lease` (true: `holder` has it).
+    TakeLease {
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+    },
 }
 
 /// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
@@ -745,7 +754,8 @@ impl MetaRequest {
             | Q::SetNodeState { .. }
             | Q::DeleteAccessKey { .. }
             | Q::SetGrant { .. }
-            | Q::Batch { .. } => false,
+            | Q::Batch { .. }
+            | Q::TakeLease { .. } => false,
         }
     }
 }
@@ -815,6 +825,7 @@ impl MetaRequest {
             Q::DeleteAccessKey { .. } => "DeleteAccessKey",
             Q::SetGrant { .. } => "SetGrant",
             Q::Batch { .. } => "Batch",
+            Q::TakeLease { .. } => "TakeLease",
         }
     }
 }
@@ -975,4 +986,6 @@ pub enum MetaResponse {
     AccessKeys(Vec<AccessKey>),
     /// The answers of a `MetaRequest::Batch`, in its order.
     Batch(Vec<Result<MetaResponse, MetaError>>),
+    /// Whether the lease was taken.
+    Lease(bool),
 }

@@ -1440,3 +1440,22 @@ fn deleting_a_bucket_takes_back_its_grants() {
     assert_eq!(user.permission("photos"), None);
     assert_eq!(user.permission("logs"), Some(Permission::Read));
 }
+
+#[test]
+fn a_lease_has_one_holder_until_it_runs_out() {
+    let (_d, s) = open();
+    assert!(s.take_lease("moves", "a", 60_000).unwrap());
+    assert!(!s.take_lease("moves", "b", 60_000).unwrap(), "a holds it");
+    assert!(s.take_lease("moves", "a", 60_000).unwrap(), "a renews it");
+    assert!(
+        s.take_lease("other", "b", 60_000).unwrap(),
+        "leases are by name"
+    );
+    // Run out (1 ms), then taken by another.
+    assert!(s.take_lease("short", "a", 1).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(s.take_lease("short", "b", 60_000).unwrap());
+    assert!(!s.take_lease("short", "a", 60_000).unwrap());
+    // Lease rows are not nodes.
+    assert!(s.cluster_map().unwrap().is_empty());
+}

@@ -26,7 +26,11 @@
 //!   swap fails, the new copy is deleted unless the row names it (another
 //!   gateway's healer made the same move first: every gateway runs a healer,
 //!   and the CAS decides which move counts); a chunk a layout references is
-//!   never deleted. These copies are throttled (`move_bytes_per_sec`).
+//!   never deleted. These copies are throttled (`move_bytes_per_sec`),
+//!   and made only by the healer holding the metadata lease `heal-moves`
+//!   (taken or renewed each sweep, for three sweeps): with several
+//!   gateways the cluster still moves at one gateway's rate. The CAS stays
+//!   the safety net when a lease runs out in the middle of a move.
 //!   Two healers moving two shards of one segment to the same node at once
 //!   both win their swap (each checks only its own shard); a sweep that
 //!   finds a node holding two chunks of a segment moves the second one off
@@ -226,12 +230,31 @@ pub struct Healer {
     /// sweep that saw the node in that state.
     drain_left: Mutex<BTreeMap<NodeId, u64>>,
     wake: Notify,
+    /// This healer's name for the `heal-moves` lease (random, made once).
+    holder: std::sync::OnceLock<String>,
 }
 
 impl Healer {
     /// The healer's figures.
     pub fn stats(&self) -> &HealStats {
         &self.stats
+    }
+
+    /// Takes or renews the `heal-moves` lease (for three sweeps, at least
+    /// 10 s); false when another gateway's healer has it or the metadata
+    /// service does not answer.
+    async fn holds_move_lease(&self, meta: &MetaClient, config: &HealConfig) -> bool {
+        let holder = self
+            .holder
+            .get_or_init(|| format!("healer-{:016x}", rand::random::<u64>()));
+        let ttl_ms = config.interval_secs.saturating_mul(3_000).max(10_000);
+        match meta.take_lease(MOVE_LEASE, holder, ttl_ms).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::debug!(error = %e, "heal-moves lease not taken");
+                false
+            }
+        }
     }
 
     /// Declares `node` lost: its chunks are rebuilt onto other nodes from
@@ -352,6 +375,9 @@ impl Throttle {
         tokio::time::sleep(wait).await;
     }
 }
+
+/// The lease that makes one gateway's healer the one that moves chunks.
+const MOVE_LEASE: &str = "heal-moves";
 
 /// Runs healing rounds until `stop` turns true.
 pub async fn run(
@@ -759,6 +785,20 @@ pub async fn sweep(
         swept.to_move = jobs.len();
         // Planned alike by every gateway: see above.
         shuffle_moves(&mut jobs);
+    }
+    // Moving healthy chunks (drains, rebalancing) is one gateway's work at
+    // a time, so the cluster moves at `move_bytes_per_sec`, not that times
+    // the number of gateways: the one holding the metadata lease
+    // `heal-moves`, renewed every sweep. The others only repair.
+    if jobs.iter().any(|j| j.moves() > 0) && !healer.holds_move_lease(meta, config).await {
+        for job in &mut jobs {
+            for need in &mut job.needs {
+                if matches!(need, Need::Drain | Need::Rebalance(_)) {
+                    *need = Need::Nothing;
+                }
+            }
+        }
+        jobs.retain(|j| j.work() > 0);
     }
     stats.rebalance_backlog.store(
         jobs.iter().filter(|j| j.is_rebalance()).count() as u64,
