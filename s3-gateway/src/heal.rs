@@ -28,7 +28,8 @@
 //!   and the CAS decides which move counts); a chunk a layout references is
 //!   never deleted. These copies are throttled (`move_bytes_per_sec`),
 //!   and made only by the healer holding the metadata lease `heal-moves`
-//!   (taken or renewed each sweep, for three sweeps): with several
+//!   (taken or renewed each sweep, for three sweeps, and every third of
+//!   that during a long sweep of moves): with several
 //!   gateways the cluster still moves at one gateway's rate. The CAS stays
 //!   the safety net when a lease runs out in the middle of a move.
 //!   Two healers moving two shards of one segment to the same node at once
@@ -240,15 +241,17 @@ impl Healer {
         &self.stats
     }
 
-    /// Takes or renews the `heal-moves` lease (for three sweeps, at least
-    /// 10 s); false when another gateway's healer has it or the metadata
+    /// Takes or renews the `heal-moves` lease ([`move_lease_ttl_ms`]);
+    /// false when another gateway's healer has it or the metadata
     /// service does not answer.
     async fn holds_move_lease(&self, meta: &MetaClient, config: &HealConfig) -> bool {
         let holder = self
             .holder
             .get_or_init(|| format!("healer-{:016x}", rand::random::<u64>()));
-        let ttl_ms = config.interval_secs.saturating_mul(3_000).max(10_000);
-        match meta.take_lease(MOVE_LEASE, holder, ttl_ms).await {
+        match meta
+            .take_lease(MOVE_LEASE, holder, move_lease_ttl_ms(config))
+            .await
+        {
             Ok(held) => held,
             Err(e) => {
                 tracing::debug!(error = %e, "heal-moves lease not taken");
@@ -378,6 +381,12 @@ impl Throttle {
 
 /// The lease that makes one gateway's healer the one that moves chunks.
 const MOVE_LEASE: &str = "heal-moves";
+
+/// How long the `heal-moves` lease is taken for: three sweeps, at least
+/// 10 s (renewed each sweep, and every third of it during a long one).
+fn move_lease_ttl_ms(config: &HealConfig) -> u64 {
+    config.interval_secs.saturating_mul(3_000).max(10_000)
+}
 
 /// Runs healing rounds until `stop` turns true.
 pub async fn run(
@@ -790,7 +799,9 @@ pub async fn sweep(
     // a time, so the cluster moves at `move_bytes_per_sec`, not that times
     // the number of gateways: the one holding the metadata lease
     // `heal-moves`, renewed every sweep. The others only repair.
-    if jobs.iter().any(|j| j.moves() > 0) && !healer.holds_move_lease(meta, config).await {
+    let mut moving = jobs.iter().any(|j| j.moves() > 0);
+    if moving && !healer.holds_move_lease(meta, config).await {
+        moving = false;
         for job in &mut jobs {
             for need in &mut job.needs {
                 if matches!(need, Need::Drain | Need::Rebalance(_)) {
@@ -808,14 +819,30 @@ pub async fn sweep(
     stats.set_backlog(backlog, swept.unavailable as u64);
 
     let view = &view;
+    // A long sweep of throttled moves renews the lease as it goes; once it
+    // is lost, the jobs not started yet that only move are skipped.
+    let may_move = std::sync::atomic::AtomicBool::new(moving);
+    let may_move = &may_move;
+    let mut renewed = Instant::now();
+    let renew_every = Duration::from_millis(move_lease_ttl_ms(config) / 3);
     let mut results = futures::stream::iter(jobs)
         .map(|job| async move {
+            if job.work() == 0 && !may_move.load(Ordering::Relaxed) {
+                return (job, Outcome::default());
+            }
             let outcome = repair(meta, storage, view, throttle, &job).await;
             (job, outcome)
         })
         .buffer_unordered(PARALLEL);
     let mut healed_owners: HashSet<LayoutOwner> = HashSet::new();
     while let Some((job, outcome)) = results.next().await {
+        if moving && renewed.elapsed() >= renew_every {
+            renewed = Instant::now();
+            if !healer.holds_move_lease(meta, config).await {
+                moving = false;
+                may_move.store(false, Ordering::Relaxed);
+            }
+        }
         swept.healed += outcome.rebuilt + outcome.marked + outcome.spread;
         swept.failed += outcome.failed;
         swept.moved += outcome.drained.len() + outcome.rebalanced;
