@@ -105,10 +105,7 @@ async fn run(raft: MetaRaft, mut rx: mpsc::UnboundedReceiver<Pending>) {
 }
 
 async fn propose(raft: &MetaRaft, mut group: Vec<Pending>) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = crate::service::now_ms();
     if group.len() == 1 {
         let Some(p) = group.pop() else { return };
         let command = Command {

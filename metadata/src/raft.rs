@@ -504,14 +504,11 @@ impl StateMachine {
         request_id: u128,
         gc_seq: &mut u64,
     ) -> StoResult<(Answer, WriteBatch)> {
-        let store = &self.store;
-        let id = request_id.to_be_bytes();
-        if request_id != 0
-            && let Some((_, answer)) =
-                get_meta::<(i64, Answer)>(store, CF_RAFT_DEDUP, &id).map_err(r_sm)?
-        {
+        if let Some(answer) = self.earlier_answer(request_id)? {
             return Ok((answer, WriteBatch::default()));
         }
+        let store = &self.store;
+        let id = request_id.to_be_bytes();
         let (answer, mut batch) = store.apply_entry(req, now_ms, gc_seq);
         if request_id != 0 {
             let dedup_cf = cf(store, CF_RAFT_DEDUP).map_err(w_sm)?;
@@ -525,17 +522,22 @@ impl StateMachine {
         Ok((answer, batch))
     }
 
+    /// The answer a write id was first given, from the dedup table (none
+    /// for id 0 or an id not applied).
+    fn earlier_answer(&self, request_id: u128) -> StoResult<Option<Answer>> {
+        if request_id == 0 {
+            return Ok(None);
+        }
+        let found: Option<(i64, Answer)> =
+            get_meta(&self.store, CF_RAFT_DEDUP, &request_id.to_be_bytes()).map_err(r_sm)?;
+        Ok(found.map(|(_, answer)| answer))
+    }
+
     /// The answer of a request of a batch entry that was written before a
     /// restart: from the dedup table (nobody waits for it any more, but the
     /// answers keep the batch's shape).
     fn replayed_answer(&self, request_id: u128) -> StoResult<Answer> {
-        let found = if request_id == 0 {
-            None
-        } else {
-            get_meta::<(i64, Answer)>(&self.store, CF_RAFT_DEDUP, &request_id.to_be_bytes())
-                .map_err(r_sm)?
-        };
-        Ok(found.map(|(_, a)| a).unwrap_or_else(|| {
+        Ok(self.earlier_answer(request_id)?.unwrap_or_else(|| {
             Err(MetaError::Unavailable(
                 "applied before the metadata replica restarted".into(),
             ))

@@ -372,11 +372,17 @@ async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replic
 /// alone.
 fn stamp(request: &mut MetaRequest) {
     if let MetaRequest::Heartbeat { heartbeat } = request {
-        heartbeat.received_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        heartbeat.received_ms = now_ms();
     }
+}
+
+/// This replica's clock (Unix ms): the time it stamps on what it receives
+/// and proposes.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {

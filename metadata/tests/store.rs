@@ -1371,18 +1371,22 @@ fn heartbeats_register_nodes_and_the_epoch_counts_changes_of_membership_and_stat
     assert_eq!(s.cluster_map().unwrap().len(), 2);
 }
 
+/// A key made by `shale admin key create`, with no grant yet.
+fn user_key() -> AccessKey {
+    AccessKey {
+        access_key: "USER".into(),
+        secret_key: "u".into(),
+        name: "user".into(),
+        grants: Some(vec![]),
+    }
+}
+
 #[test]
 fn grants_are_kept_per_bucket_and_keys_can_be_listed_and_deleted() {
     let (_d, s) = open();
     s.put_access_key(&AccessKey::root("ROOT".into(), "r".into(), "root".into()))
         .unwrap();
-    s.put_access_key(&AccessKey {
-        access_key: "USER".into(),
-        secret_key: "u".into(),
-        name: "user".into(),
-        grants: Some(vec![]),
-    })
-    .unwrap();
+    s.put_access_key(&user_key()).unwrap();
     s.set_grant("USER", "photos", Some(Permission::Read))
         .unwrap();
     s.set_grant("USER", "logs", Some(Permission::Write))
@@ -1421,13 +1425,7 @@ fn grants_are_kept_per_bucket_and_keys_can_be_listed_and_deleted() {
 #[test]
 fn deleting_a_bucket_takes_back_its_grants() {
     let (_d, s) = open();
-    s.put_access_key(&AccessKey {
-        access_key: "USER".into(),
-        secret_key: "u".into(),
-        name: "user".into(),
-        grants: Some(vec![]),
-    })
-    .unwrap();
+    s.put_access_key(&user_key()).unwrap();
     s.create_bucket("photos", "r").unwrap();
     s.create_bucket("logs", "r").unwrap();
     s.set_grant("USER", "photos", Some(Permission::Write))
