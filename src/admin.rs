@@ -14,7 +14,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
-use shale_s3_gateway::sigv4;
+use shale_common::sigv4;
 
 /// How long one admin request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);

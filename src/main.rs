@@ -18,12 +18,13 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use shale_common::NodeInfo;
+use shale_datapath::DataPathConfig;
 use shale_metadata::{AccessKey, MetaClient, MetadataConfig};
-use shale_s3_gateway::gc::GcConfig;
-use shale_s3_gateway::heal::HealConfig;
-use shale_s3_gateway::{DataPathConfig, GatewayConfig};
+use shale_s3_gateway::GatewayConfig;
 use shale_storage_node::StorageNodeConfig;
 use shale_storage_node::scrub::ScrubConfig;
+use shale_workers::gc::GcConfig;
+use shale_workers::heal::HealConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 

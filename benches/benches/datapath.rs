@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
-use shale_s3_gateway::datapath::WriteTarget;
+use shale_datapath::datapath::WriteTarget;
 
 fn target(prefix: &str, size: usize) -> WriteTarget<'_> {
     WriteTarget {
@@ -54,7 +54,7 @@ fn bench_datapath(c: &mut Criterion) {
     group.bench_function("put_16MiB", |b| {
         b.iter(|| {
             n += 1;
-            let pieces: Vec<Result<Bytes, shale_s3_gateway::Error>> = (0..size)
+            let pieces: Vec<Result<Bytes, shale_datapath::Error>> = (0..size)
                 .step_by(64 * 1024)
                 .map(|o| Ok(body.slice(o..o + 64 * 1024)))
                 .collect();
@@ -67,7 +67,7 @@ fn bench_datapath(c: &mut Criterion) {
         })
     });
 
-    let pieces: Vec<Result<Bytes, shale_s3_gateway::Error>> = vec![Ok(body.clone())];
+    let pieces: Vec<Result<Bytes, shale_datapath::Error>> = vec![Ok(body.clone())];
     let written = rt
         .block_on(cluster.data.write_body(
             futures::stream::iter(pieces),

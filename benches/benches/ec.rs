@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use shale_common::Coding;
-use shale_s3_gateway::ec::Codec;
+use shale_datapath::ec::Codec;
 
 fn bench_ec(c: &mut Criterion) {
     let codec = Codec::new(Coding::default()).expect("codec");

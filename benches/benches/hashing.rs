@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use md5::Digest as _;
-use shale_s3_gateway::md5x;
+use shale_datapath::md5x;
 
 fn bench_hashing(c: &mut Criterion) {
     let buf: Vec<u8> = (0..4 * 1024 * 1024u32)

@@ -13,8 +13,8 @@ pub mod loadgen;
 use std::sync::Arc;
 
 use shale_common::NodeInfo;
+use shale_datapath::datapath::{DataPath, DataPathConfig};
 use shale_metadata::{MetaClient, MetadataConfig};
-use shale_s3_gateway::datapath::{DataPath, DataPathConfig};
 use shale_storage_node::{StorageClient, StorageNodeConfig};
 use tokio::net::TcpListener;
 

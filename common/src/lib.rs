@@ -5,12 +5,15 @@
 //! small HTTP RPC helpers every internal client uses, and S3's flexible
 //! checksums (algorithms, and the multipart checksum math), metrics
 //! plumbing (static labels, scrape hooks, the Prometheus exporter) and the
-//! request id that follows a request across roles.
+//! request id that follows a request across roles, and SigV4 signing
+//! ([`sigv4`]) for every Shale client that talks S3 (admin CLI, load
+//! generator, replication).
 //! Depends on: nothing of Shale. Must never: talk to RocksDB or to disks.
 
 pub mod checksum;
 pub mod layout;
 pub mod metrics;
 pub mod rpc;
+pub mod sigv4;
 
 pub use layout::*;

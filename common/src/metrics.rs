@@ -11,7 +11,7 @@
 //! to read than to keep up to date (disk capacity, scrub progress, key
 //! counts) are set by [`on_scrape`] hooks when `/metrics` is read.
 //!
-//! Names follow STYLE.md: `shale_<role>_<thing>_<unit>`; every duration is
+//! Names are `shale_<role>_<thing>_<unit>` (Prometheus naming); every duration is
 //! a histogram in seconds with [`LATENCY_BUCKETS`].
 
 use std::collections::{HashMap, HashSet};

@@ -3,8 +3,8 @@
 //!
 //! Owns: the RocksDB database and its key encoding (`keys`), the store's
 //! typed operations (`store::MetaStore`), their replication as a Raft group
-//! (`raft`, `raft_net`: `openraft`, chosen by DESIGN.md section 6 — a proven
-//! library, not a home-made protocol), the RPC service (`serve`), its
+//! (`raft`, `raft_net`: `openraft`, a proven library rather than a
+//! home-made protocol), the RPC service (`serve`), its
 //! metrics (`metrics`) and its typed client (`MetaClient`, the gateway's
 //! only way in, which finds the group's leader).
 //! Depends on: `shale-common` (layouts, node info, the pooled HTTP client).

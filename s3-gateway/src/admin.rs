@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission, RaftStatus};
 
 use crate::access::Keys;
-use crate::datapath::DataPath;
 use crate::server::Workers;
+use shale_datapath::datapath::DataPath;
 use shale_storage_node::StorageClient;
 
 /// The query parameter that marks an admin request.

@@ -60,6 +60,35 @@ pub enum Error {
 /// The gateway's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A body stream's error goes through the data path unchanged
+/// ([`shale_datapath::Error::Body`]) and is taken back by the `From` below.
+impl From<Error> for shale_datapath::Error {
+    fn from(e: Error) -> shale_datapath::Error {
+        shale_datapath::Error::Body(Box::new(e))
+    }
+}
+
+impl From<shale_datapath::Error> for Error {
+    fn from(e: shale_datapath::Error) -> Error {
+        use shale_datapath::Error as D;
+        match e {
+            D::Meta(m) => Error::Meta(m),
+            D::NotEnoughNodes(why) => Error::NotEnoughNodes(why),
+            D::InsufficientStorage(why) => Error::InsufficientStorage(why),
+            D::WriteQuorum(why) => Error::WriteQuorum(why),
+            D::Unrecoverable(why) => Error::Unrecoverable(why),
+            D::EntityTooLarge => Error::EntityTooLarge,
+            D::IncompleteBody(why) => Error::IncompleteBody(why),
+            D::TooSlow(why) => Error::TooSlow(why),
+            D::Internal(why) => Error::Internal(why),
+            D::Body(e) => match e.downcast::<Error>() {
+                Ok(e) => *e,
+                Err(e) => Error::Internal(format!("request body: {e}")),
+            },
+        }
+    }
+}
+
 impl From<Error> for S3Error {
     fn from(e: Error) -> S3Error {
         to_s3_error(e)
@@ -67,8 +96,9 @@ impl From<Error> for S3Error {
 }
 
 /// Maps an internal error to what S3 would answer.
-pub fn to_s3_error(e: Error) -> S3Error {
+pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
     use S3ErrorCode as C;
+    let e: Error = e.into();
     let msg = e.to_string();
     match e {
         Error::Meta(m) => match m {

@@ -17,7 +17,7 @@ use s3s::dto::{ETag, PutObjectInput, PutObjectOutput};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Response, S3Result};
 
-use crate::sigv4::{self, SigningKey};
+use shale_common::sigv4::{self, SigningKey};
 
 const ACCESS: &str = "FUZZACCESSKEY";
 const SECRET: &str = "fuzz-secret-key";

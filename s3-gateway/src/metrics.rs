@@ -17,11 +17,11 @@
 //! static strings and handles are made once per label set, so a request
 //! costs a few map reads and atomic adds, and no allocation.
 
-use crate::gc::GcStats;
-use crate::heal::Healer;
 use http_body::{Body, Frame, SizeHint};
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use shale_common::metrics::{Handles, intern, status_label};
+use shale_workers::gc::GcStats;
+use shale_workers::heal::Healer;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;

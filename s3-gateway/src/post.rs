@@ -49,8 +49,8 @@ use time::OffsetDateTime;
 
 use crate::access::{self, Caller, Keys};
 use crate::s3::Gateway;
-use crate::sigv4::SigningKey;
 use crate::vhost::VirtualHosts;
+use shale_common::sigv4::SigningKey;
 
 /// Most bytes of form fields before the file, as S3 allows (about 20 KB).
 pub const MAX_FIELDS_BYTES: usize = 20 * 1024;

@@ -33,13 +33,13 @@ use crate::access::{Grants, Keys};
 use crate::admin::AdminRoute;
 use crate::auth::{self, MetaAuth};
 use crate::cors::{self, CorsCache};
-use crate::datapath::{DataPath, DataPathConfig};
 use crate::error::{Error, RequestInfo, Result, finish_error_response};
-use crate::gc::GcConfig;
-use crate::heal::HealConfig;
 use crate::post;
 use crate::s3::{Gateway, StatusOverride};
 use crate::vhost::VirtualHosts;
+use shale_datapath::datapath::{DataPath, DataPathConfig};
+use shale_workers::gc::GcConfig;
+use shale_workers::heal::HealConfig;
 
 /// How long in-flight requests may run on after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -420,16 +420,16 @@ pub const WORKERS_STATUS_PATH: &str = "/_shale/status";
 #[derive(Debug, Default)]
 pub struct Workers {
     /// The healer (its figures, and the trigger for lost nodes).
-    pub heal: Arc<crate::heal::Healer>,
+    pub heal: Arc<shale_workers::heal::Healer>,
     /// The garbage collector's figures.
-    pub gc: Arc<crate::gc::GcStats>,
+    pub gc: Arc<shale_workers::gc::GcStats>,
 }
 
 /// The JSON body of `/_shale/status`.
 #[derive(Debug, serde::Serialize)]
 struct WorkersStatus {
-    heal: crate::heal::HealStatus,
-    gc: crate::gc::GcStatus,
+    heal: shale_workers::heal::HealStatus,
+    gc: shale_workers::gc::GcStatus,
 }
 
 impl Workers {
@@ -465,7 +465,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     // The ETag hashing thread, started now rather than on the first PUT.
-    crate::md5x::start();
+    shale_datapath::md5x::start();
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(load_tls(c, k)?),
         (None, None) => None,
@@ -475,7 +475,7 @@ pub async fn serve(
             ));
         }
     };
-    let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(crate::heal::MISSING_QUEUE);
+    let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(shale_workers::heal::MISSING_QUEUE);
     let workers = Arc::new(Workers::default());
     let (service, cors_cache, data, post_cx) =
         build_service_with(&config, Some(missing_tx), Some(Arc::clone(&workers))).await?;
@@ -488,14 +488,14 @@ pub async fn serve(
         Arc::clone(&stopped),
     );
     let map_follower = tokio::spawn(data.follow_map(gc_stopped.clone()));
-    let collector = tokio::spawn(crate::gc::run(
+    let collector = tokio::spawn(shale_workers::gc::run(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
         config.gc,
         Arc::clone(&workers.gc),
         gc_stopped.clone(),
     ));
-    let healer = tokio::spawn(crate::heal::run(
+    let healer = tokio::spawn(shale_workers::heal::run(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
         config.data.coding,

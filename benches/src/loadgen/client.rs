@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use shale_s3_gateway::sigv4::{self, SigningKey};
+use shale_common::sigv4::{self, SigningKey};
 use time::macros::format_description;
 use tokio::net::TcpStream;
 

@@ -63,13 +63,13 @@
 //! by placement (the chunk id names its segment: `<prefix>.p<part>.s<segment>
 //! .<shard>`), else by asking every node, and it is written back in place.
 
-use crate::ec::Codec;
-use crate::error::{Error, Result};
-use crate::placement::place;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shale_common::{ChunkPlacement, Coding, NodeId, NodeInfo, SegmentLayout};
+use shale_datapath::ec::Codec;
+use shale_datapath::placement::place;
+use shale_datapath::{Error, Result};
 use shale_metadata::{LayoutEntry, LayoutOwner, MetaClient, NodeState};
 use shale_storage_node::StorageClient;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use shale_common::NodeInfo;
+use shale_datapath::datapath::{DataPath, DataPathConfig, WriteTarget};
+use shale_datapath::{Error, Result};
 use shale_metadata::{MetaClient, MetadataConfig};
-use shale_s3_gateway::datapath::{DataPath, DataPathConfig, WriteTarget};
-use shale_s3_gateway::{Error, Result};
 use shale_storage_node::{StorageClient, StorageNodeConfig};
 use tokio::net::TcpListener;
 
@@ -94,7 +94,7 @@ async fn put(
     dp: &Arc<DataPath>,
     prefix: &str,
     data: &Bytes,
-) -> Result<shale_s3_gateway::datapath::Written> {
+) -> Result<shale_datapath::datapath::Written> {
     // Uneven pieces, as a network delivers them.
     let pieces: Vec<Result<Bytes>> = (0..data.len())
         .step_by(70_001)
@@ -332,8 +332,8 @@ async fn a_chunk_lost_by_its_node_is_reported_by_the_read_and_rebuilt_in_place()
         );
 
         // The healer puts it back, byte for byte what was written.
-        let codec = shale_s3_gateway::ec::Codec::new(config().coding).expect("codec");
-        let round = shale_s3_gateway::heal::heal_round(
+        let codec = shale_datapath::ec::Codec::new(config().coding).expect("codec");
+        let round = shale_workers::heal::heal_round(
             &c.meta,
             &storage,
             &codec,

@@ -24,10 +24,10 @@
 //! completion, a chunk the healer moved). Chunks whose id has no time
 //! (written before UUIDv7 prefixes) are never swept.
 
-use crate::error::Result;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shale_common::{ChunkPlacement, NodeId};
+use shale_datapath::Result;
 use shale_metadata::{GcEntry, MetaClient};
 use shale_storage_node::StorageClient;
 use std::collections::{HashMap, HashSet};
@@ -62,7 +62,7 @@ impl Default for GcConfig {
             grace_secs: 300,
             interval_secs: 30,
             enabled: true,
-            orphan_grace_secs: 3600,
+            orphan_grace_secs: shale_datapath::datapath::DEFAULT_ORPHAN_GRACE_SECS,
         }
     }
 }
@@ -285,9 +285,9 @@ pub async fn sweep_orphans(
     for entry in meta.gc_pending(u32::MAX, u64::MAX).await? {
         referenced.extend(entry.chunks.into_iter().map(|c| (c.node, c.chunk_id)));
     }
-    let now = crate::datapath::unix_ms();
+    let now = shale_datapath::datapath::unix_ms();
     let old_enough = |id: &str| {
-        crate::datapath::chunk_written_ms(id)
+        shale_datapath::datapath::chunk_written_ms(id)
             .is_some_and(|t| now.saturating_sub(t) > grace.as_millis() as u64)
     };
     let mut next = HashSet::new();

@@ -43,6 +43,9 @@ pub const WRITES_IN_FLIGHT: usize = 2;
 pub const READS_AHEAD: usize = 2;
 /// Largest single PUT or part, as in S3.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Age after which the orphan sweep (`shale_workers::gc`) may remove chunks
+/// no row names; a body must commit within half of it (the commit deadline).
+pub const DEFAULT_ORPHAN_GRACE_SECS: u64 = 3600;
 
 /// Tunables of the data path.
 #[derive(Clone, Debug)]
@@ -78,9 +81,7 @@ impl Default for DataPathConfig {
             write_timeout: Duration::from_secs(30),
             hedge_after: Duration::from_millis(250),
             straggler_wait: Duration::from_secs(1),
-            commit_deadline: Duration::from_secs(
-                crate::gc::GcConfig::default().orphan_grace_secs / 2,
-            ),
+            commit_deadline: Duration::from_secs(DEFAULT_ORPHAN_GRACE_SECS / 2),
         }
     }
 }

@@ -1,0 +1,145 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation, and S3's bucket-name rules that `s3s` lacks.
+
+use super::*;
+
+/// S3's bucket naming rules that `s3s`'s router does not check (it checks
+/// length, characters, first and last character, `..`, IP-address form and
+/// `xn--`): the prefixes and suffixes S3 reserves for its own names.
+pub(super) fn check_bucket_name(name: &str) -> S3Result<()> {
+    const PREFIXES: [&str; 4] = ["xn--", "sthree-", "sthree-configurator", "amzn-s3-demo-"];
+    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"];
+    let valid = s3s::path::check_bucket_name(name)
+        && !PREFIXES.iter().any(|p| name.starts_with(p))
+        && !SUFFIXES.iter().any(|x| name.ends_with(x));
+    if valid {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            InvalidBucketName,
+            "The specified bucket is not valid."
+        ))
+    }
+}
+
+pub(super) async fn list_buckets(
+    gw: &Gateway,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let buckets = gw.meta.list_buckets().await.map_err(meta_err)?;
+    // A key with grants sees only the buckets it holds one on.
+    let caller = req.extensions.get::<Caller>().map(|c| Arc::clone(&c.0));
+    let buckets = buckets
+        .into_iter()
+        .filter(|b| {
+            caller
+                .as_ref()
+                .is_none_or(|k| k.permission(&b.name).is_some())
+        })
+        .map(|b| Bucket {
+            bucket_region: Some(b.region),
+            creation_date: Some(ts(b.created_ms)),
+            name: Some(b.name),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner()),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn create_bucket(
+    gw: &Gateway,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let caller = req.extensions.get::<Caller>().map(|c| Arc::clone(&c.0));
+    let input = req.input;
+    check_bucket_name(&input.bucket)?;
+    let constraint = input
+        .create_bucket_configuration
+        .and_then(|c| c.location_constraint)
+        .map(|c| c.as_str().to_owned());
+    if let Some(c) = &constraint
+        && !c.is_empty()
+        && *c != gw.region
+    {
+        return Err(s3_error!(
+            IllegalLocationConstraintException,
+            "The {} location constraint is incompatible for the region specific endpoint this request was sent to.",
+            c
+        ));
+    }
+    let created = gw.meta.create_bucket(&input.bucket, &gw.region).await;
+    // A key with grants owns what it creates; a bucket of another key
+    // is someone else's, as S3 answers it.
+    let grantee = caller.filter(|k| !k.is_root());
+    match (created, &grantee) {
+        (Err(MetaError::BucketAlreadyOwnedByYou), Some(k))
+            if k.permission(&input.bucket).is_none() =>
+        {
+            return Err(meta_err(MetaError::BucketAlreadyExists));
+        }
+        (r, _) => {
+            r.map_err(meta_err)?;
+        }
+    }
+    if let Some(k) = grantee {
+        gw.meta
+            .set_grant(&k.access_key, &input.bucket, Some(Permission::Owner))
+            .await
+            .map_err(meta_err)?;
+    }
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", input.bucket)),
+    }))
+}
+
+pub(super) async fn head_bucket(
+    gw: &Gateway,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    match gw
+        .meta
+        .get_bucket(&req.input.bucket)
+        .await
+        .map_err(meta_err)?
+    {
+        Some(b) => Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(b.region),
+            ..Default::default()
+        })),
+        None => Err(s3_error!(NoSuchBucket)),
+    }
+}
+
+pub(super) async fn delete_bucket(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    gw.meta
+        .delete_bucket(&req.input.bucket)
+        .await
+        .map_err(meta_err)?;
+    // Its configurations went with it (same metadata batch).
+    gw.cors.changed(&req.input.bucket, None);
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub(super) async fn get_bucket_location(
+    gw: &Gateway,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let bucket = gw
+        .meta
+        .get_bucket(&req.input.bucket)
+        .await
+        .map_err(meta_err)?
+        .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+    // S3 answers an empty LocationConstraint for us-east-1.
+    let location_constraint =
+        (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint,
+    }))
+}

@@ -1,0 +1,464 @@
+//! Bucket and object sub-resources: tagging, CORS, ACLs, and the
+//! configurations Shale answers as S3 answers a bucket without them
+//! (policy, lifecycle, versioning, Object Lock, website, replication,
+//! encryption, …).
+
+use super::*;
+
+pub(super) async fn put_object_tagging(
+    gw: &Gateway,
+    req: S3Request<PutObjectTaggingInput>,
+) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let input = req.input;
+    check_key(&input.key)?;
+    check_version(input.version_id.as_deref())?;
+    let tags = tagging::from_tag_set(input.tagging.tag_set, Target::Object)?;
+    gw.meta
+        .put_object_tags(&input.bucket, &input.key, tags)
+        .await
+        .map_err(meta_err)?;
+    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+}
+
+pub(super) async fn get_object_tagging(
+    gw: &Gateway,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let input = req.input;
+    check_key(&input.key)?;
+    check_version(input.version_id.as_deref())?;
+    let row = gw
+        .meta
+        .get_object(&input.bucket, &input.key)
+        .await
+        .map_err(meta_err)?;
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set: tagging::to_tag_set(&row.tags),
+        version_id: None,
+    }))
+}
+
+pub(super) async fn delete_object_tagging(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let input = req.input;
+    check_key(&input.key)?;
+    check_version(input.version_id.as_deref())?;
+    gw.meta
+        .put_object_tags(&input.bucket, &input.key, Vec::new())
+        .await
+        .map_err(meta_err)?;
+    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+}
+
+pub(super) async fn put_bucket_tagging(
+    gw: &Gateway,
+    req: S3Request<PutBucketTaggingInput>,
+) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+    let input = req.input;
+    let tags = tagging::from_tag_set(input.tagging.tag_set, Target::Bucket)?;
+    gw.meta
+        .put_bucket_tags(&input.bucket, tags)
+        .await
+        .map_err(meta_err)?;
+    // S3 answers 204 here; s3s answers 200 for this operation.
+    let mut resp = S3Response::new(PutBucketTaggingOutput::default());
+    resp.extensions
+        .insert(StatusOverride(http::StatusCode::NO_CONTENT));
+    Ok(resp)
+}
+
+pub(super) async fn get_bucket_tagging(
+    gw: &Gateway,
+    req: S3Request<GetBucketTaggingInput>,
+) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+    let bucket = gw
+        .meta
+        .get_bucket(&req.input.bucket)
+        .await
+        .map_err(meta_err)?
+        .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+    if bucket.tags.is_empty() {
+        return Err(s3_error!(NoSuchTagSet, "The TagSet does not exist"));
+    }
+    Ok(S3Response::new(GetBucketTaggingOutput {
+        tag_set: tagging::to_tag_set(&bucket.tags),
+    }))
+}
+
+pub(super) async fn delete_bucket_tagging(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketTaggingInput>,
+) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+    gw.meta
+        .put_bucket_tags(&req.input.bucket, Vec::new())
+        .await
+        .map_err(meta_err)?;
+    Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+}
+
+pub(super) async fn put_bucket_cors(
+    gw: &Gateway,
+    req: S3Request<PutBucketCorsInput>,
+) -> S3Result<S3Response<PutBucketCorsOutput>> {
+    let input = req.input;
+    let rules = cors::rules_from_s3(input.cors_configuration)?;
+    gw.meta
+        .put_bucket_config(&input.bucket, BucketConfig::Cors(rules.clone()))
+        .await
+        .map_err(meta_err)?;
+    gw.cors.changed(&input.bucket, Some(rules));
+    Ok(S3Response::new(PutBucketCorsOutput::default()))
+}
+
+pub(super) async fn get_bucket_cors(
+    gw: &Gateway,
+    req: S3Request<GetBucketCorsInput>,
+) -> S3Result<S3Response<GetBucketCorsOutput>> {
+    match gw
+        .meta
+        .get_bucket_config(&req.input.bucket, BucketConfigKind::Cors)
+        .await
+        .map_err(meta_err)?
+    {
+        Some(BucketConfig::Cors(rules)) => Ok(S3Response::new(GetBucketCorsOutput {
+            cors_rules: Some(cors::rules_to_s3(&rules)),
+        })),
+        None => Err(s3_error!(
+            NoSuchCORSConfiguration,
+            "The CORS configuration does not exist"
+        )),
+    }
+}
+
+pub(super) async fn delete_bucket_cors(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketCorsInput>,
+) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+    gw.meta
+        .delete_bucket_config(&req.input.bucket, BucketConfigKind::Cors)
+        .await
+        .map_err(meta_err)?;
+    gw.cors.changed(&req.input.bucket, None);
+    Ok(S3Response::new(DeleteBucketCorsOutput::default()))
+}
+
+pub(super) async fn get_bucket_acl(
+    gw: &Gateway,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketAclOutput {
+        grants: Some(acl::owner_grants()),
+        owner: Some(owner()),
+    }))
+}
+
+pub(super) async fn put_bucket_acl(
+    gw: &Gateway,
+    req: S3Request<PutBucketAclInput>,
+) -> S3Result<S3Response<PutBucketAclOutput>> {
+    let input = &req.input;
+    gw.require_bucket(&input.bucket).await?;
+    acl::check(&acl::AclRequest {
+        canned: input.acl.as_ref().map(|a| a.as_str()),
+        grant_full_control: input.grant_full_control.as_deref(),
+        other_grants: input.grant_read.is_some()
+            || input.grant_write.is_some()
+            || input.grant_read_acp.is_some()
+            || input.grant_write_acp.is_some(),
+        policy: input.access_control_policy.as_ref(),
+    })?;
+    Ok(S3Response::new(PutBucketAclOutput {}))
+}
+
+pub(super) async fn get_object_acl(
+    gw: &Gateway,
+    req: S3Request<GetObjectAclInput>,
+) -> S3Result<S3Response<GetObjectAclOutput>> {
+    let input = req.input;
+    check_version(input.version_id.as_deref())?;
+    gw.meta
+        .get_object(&input.bucket, &input.key)
+        .await
+        .map_err(meta_err)?;
+    Ok(S3Response::new(GetObjectAclOutput {
+        grants: Some(acl::owner_grants()),
+        owner: Some(owner()),
+        request_charged: None,
+    }))
+}
+
+pub(super) async fn put_object_acl(
+    gw: &Gateway,
+    req: S3Request<PutObjectAclInput>,
+) -> S3Result<S3Response<PutObjectAclOutput>> {
+    let input = &req.input;
+    check_version(input.version_id.as_deref())?;
+    gw.meta
+        .get_object(&input.bucket, &input.key)
+        .await
+        .map_err(meta_err)?;
+    acl::check(&acl::AclRequest {
+        canned: input.acl.as_ref().map(|a| a.as_str()),
+        grant_full_control: input.grant_full_control.as_deref(),
+        other_grants: input.grant_read.is_some()
+            || input.grant_write.is_some()
+            || input.grant_read_acp.is_some()
+            || input.grant_write_acp.is_some(),
+        policy: input.access_control_policy.as_ref(),
+    })?;
+    Ok(S3Response::new(PutObjectAclOutput::default()))
+}
+
+/// Bucket policies are not supported: a bucket never has one.
+pub(super) async fn get_bucket_policy(
+    gw: &Gateway,
+    req: S3Request<GetBucketPolicyInput>,
+) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchBucketPolicy,
+        "The bucket policy does not exist"
+    ))
+}
+
+pub(super) async fn delete_bucket_policy(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketPolicyInput>,
+) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::with_status(
+        DeleteBucketPolicyOutput {},
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+/// Lifecycle rules are not supported: a bucket never has any.
+pub(super) async fn get_bucket_lifecycle_configuration(
+    gw: &Gateway,
+    req: S3Request<GetBucketLifecycleConfigurationInput>,
+) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchLifecycleConfiguration,
+        "The lifecycle configuration does not exist"
+    ))
+}
+
+pub(super) async fn delete_bucket_lifecycle(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketLifecycleInput>,
+) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::with_status(
+        DeleteBucketLifecycleOutput {},
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+/// Buckets have never had versioning: S3 answers an empty
+/// VersioningConfiguration (no Status) for such a bucket.
+pub(super) async fn get_bucket_versioning(
+    gw: &Gateway,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+}
+
+/// Versioning is not implemented: refused with 501 NotImplemented, as
+/// S3-compatible stores without versioning answer it, and nothing
+/// changes (GetBucketVersioning keeps answering "never enabled").
+pub(super) async fn put_bucket_versioning(
+    gw: &Gateway,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        NotImplemented,
+        "Bucket versioning is not supported by this server"
+    ))
+}
+
+pub(super) async fn get_bucket_request_payment(
+    gw: &Gateway,
+    req: S3Request<GetBucketRequestPaymentInput>,
+) -> S3Result<S3Response<GetBucketRequestPaymentOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketRequestPaymentOutput {
+        payer: Some(Payer::from_static(Payer::BUCKET_OWNER)),
+    }))
+}
+
+/// The bucket owner pays, always: setting that again succeeds;
+/// Requester Pays is not supported.
+pub(super) async fn put_bucket_request_payment(
+    gw: &Gateway,
+    req: S3Request<PutBucketRequestPaymentInput>,
+) -> S3Result<S3Response<PutBucketRequestPaymentOutput>> {
+    let input = req.input;
+    gw.require_bucket(&input.bucket).await?;
+    let payer = input.request_payment_configuration.payer;
+    if payer.as_str() != Payer::BUCKET_OWNER {
+        return Err(s3_error!(
+            NotImplemented,
+            "Requester Pays buckets are not supported by this server"
+        ));
+    }
+    Ok(S3Response::new(PutBucketRequestPaymentOutput {}))
+}
+
+/// Object Lock is not supported: no bucket has its configuration.
+pub(super) async fn get_object_lock_configuration(
+    gw: &Gateway,
+    req: S3Request<GetObjectLockConfigurationInput>,
+) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        ObjectLockConfigurationNotFoundError,
+        "Object Lock configuration does not exist for this bucket"
+    ))
+}
+
+/// As S3 answers for every bucket it creates today: ACLs disabled,
+/// the bucket owner owns every object ([`acl`]).
+pub(super) async fn get_bucket_ownership_controls(
+    gw: &Gateway,
+    req: S3Request<GetBucketOwnershipControlsInput>,
+) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+        ownership_controls: Some(OwnershipControls {
+            rules: vec![OwnershipControlsRule {
+                object_ownership: ObjectOwnership::from_static(
+                    ObjectOwnership::BUCKET_OWNER_ENFORCED,
+                ),
+            }],
+        }),
+    }))
+}
+
+/// Nothing in Shale is public (no anonymous access, no ACL grants, no
+/// policies): every block is on, as on new S3 buckets.
+pub(super) async fn get_public_access_block(
+    gw: &Gateway,
+    req: S3Request<GetPublicAccessBlockInput>,
+) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(GetPublicAccessBlockOutput {
+        public_access_block_configuration: Some(PublicAccessBlockConfiguration {
+            block_public_acls: Some(true),
+            block_public_policy: Some(true),
+            ignore_public_acls: Some(true),
+            restrict_public_buckets: Some(true),
+        }),
+    }))
+}
+
+/// Without a policy there is no policy status (S3's answer too).
+pub(super) async fn get_bucket_policy_status(
+    gw: &Gateway,
+    req: S3Request<GetBucketPolicyStatusInput>,
+) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchBucketPolicy,
+        "The bucket policy does not exist"
+    ))
+}
+
+/// Static website hosting is not supported: no bucket has it.
+pub(super) async fn get_bucket_website(
+    gw: &Gateway,
+    req: S3Request<GetBucketWebsiteInput>,
+) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchWebsiteConfiguration,
+        "The specified bucket does not have a website configuration"
+    ))
+}
+
+/// Server access logging is off (an empty BucketLoggingStatus).
+pub(super) async fn get_bucket_logging(
+    gw: &Gateway,
+    req: S3Request<GetBucketLoggingInput>,
+) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketLoggingOutput::default()))
+}
+
+/// No event notifications (an empty NotificationConfiguration).
+pub(super) async fn get_bucket_notification_configuration(
+    gw: &Gateway,
+    req: S3Request<GetBucketNotificationConfigurationInput>,
+) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(
+        GetBucketNotificationConfigurationOutput::default(),
+    ))
+}
+
+/// Transfer acceleration was never set (no Status).
+pub(super) async fn get_bucket_accelerate_configuration(
+    gw: &Gateway,
+    req: S3Request<GetBucketAccelerateConfigurationInput>,
+) -> S3Result<S3Response<GetBucketAccelerateConfigurationOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(
+        GetBucketAccelerateConfigurationOutput::default(),
+    ))
+}
+
+/// Bucket replication is not configured on any bucket yet.
+pub(super) async fn get_bucket_replication(
+    gw: &Gateway,
+    req: S3Request<GetBucketReplicationInput>,
+) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        ReplicationConfigurationNotFoundError,
+        "The replication configuration was not found"
+    ))
+}
+
+/// Objects are stored without server-side encryption, so a bucket has
+/// no default encryption configuration (S3's 404 for that case).
+pub(super) async fn get_bucket_encryption(
+    gw: &Gateway,
+    req: S3Request<GetBucketEncryptionInput>,
+) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    let mut e = s3_error!(
+        ServerSideEncryptionConfigurationNotFoundError,
+        "The server side encryption configuration was not found"
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    Err(e)
+}
+
+/// Retention needs Object Lock, which no bucket has.
+pub(super) async fn get_object_retention(
+    gw: &Gateway,
+    req: S3Request<GetObjectRetentionInput>,
+) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        InvalidRequest,
+        "Bucket is missing Object Lock Configuration"
+    ))
+}
+
+/// Legal holds need Object Lock, which no bucket has.
+pub(super) async fn get_object_legal_hold(
+    gw: &Gateway,
+    req: S3Request<GetObjectLegalHoldInput>,
+) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+    gw.require_bucket(&req.input.bucket).await?;
+    Err(s3_error!(
+        InvalidRequest,
+        "Bucket is missing Object Lock Configuration"
+    ))
+}

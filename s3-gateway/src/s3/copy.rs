@@ -1,0 +1,369 @@
+//! Copies: CopyObject and UploadPartCopy (copy-source conditionals,
+//! `x-amz-copy-source-range`); a copy gets chunks of its own.
+
+use super::*;
+
+/// The bucket and key of `x-amz-copy-source` (buckets are unversioned:
+/// only the `null` version can be named).
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            check_version(version_id.as_deref())?;
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Access point copy sources are not supported"
+        )),
+    }
+}
+
+/// The bytes `[start, end)` that `x-amz-copy-source-range` names in a
+/// source of `size` bytes: exactly `bytes=first-last`, both inclusive and
+/// inside the source (S3 accepts no suffix or open ranges here). S3 answers
+/// a malformed value and an out-of-bounds one with InvalidArgument.
+pub(super) fn parse_copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(range) = range else {
+        return Ok((0, size));
+    };
+    let parsed = range.strip_prefix("bytes=").and_then(|r| {
+        let (a, b) = r.split_once('-')?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        if !digits(a) || !digits(b) {
+            return None;
+        }
+        Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
+    });
+    let Some((first, last)) = parsed.filter(|(a, b)| a <= b) else {
+        return Err(s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        ));
+    };
+    if last >= size {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Range specified is not valid for source object of size: {}",
+            size
+        ));
+    }
+    Ok((first, last + 1))
+}
+
+pub(super) async fn copy_object(
+    gw: &Gateway,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    // If-None-Match: * and If-Match on the destination (S3 takes them on
+    // CopyObject as on PutObject); s3s 0.14.1's CopyObjectInput predates
+    // them, so they are read from the headers.
+    let dest_header = |name: &str| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let if_none_match = match dest_header("if-none-match").as_deref() {
+        None => false,
+        Some("*") => true,
+        Some(_) => {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-None-Match on CopyObject supports only '*'"
+            ));
+        }
+    };
+    let if_match = dest_header("if-match").map(|e| strip_quotes(&e));
+    let input = req.input;
+    check_key(&input.key)?;
+    object_acl!(input)?;
+    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let src = gw
+        .copy_source_row(
+            &src_bucket,
+            &src_key,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .await?;
+    let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+        None => false,
+        Some(d) if d == MetadataDirective::COPY => false,
+        Some(d) if d == MetadataDirective::REPLACE => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+    };
+    // COPY (the default) keeps the source's tags and ignores
+    // x-amz-tagging; REPLACE takes x-amz-tagging, or no tags without it.
+    let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+        None => None,
+        Some(d) if d == TaggingDirective::COPY => None,
+        Some(d) if d == TaggingDirective::REPLACE => {
+            Some(tagging::parse_header(input.tagging.as_deref())?)
+        }
+        Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+    };
+    let tags = tags.unwrap_or_else(|| src.tags.clone());
+    // S3 refuses a copy onto itself that changes nothing; a new storage
+    // class, website redirect or encryption counts as a change.
+    let changes_something = replace
+        || input.storage_class.is_some()
+        || input.website_redirect_location.is_some()
+        || input.server_side_encryption.is_some()
+        || input.sse_customer_algorithm.is_some()
+        || input.ssekms_key_id.is_some();
+    if src_bucket == input.bucket && src_key == input.key && !changes_something {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let headers = if replace {
+        collect_headers(
+            input.content_type.map(|c| c.to_string()),
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires,
+            input.metadata,
+        )
+    } else {
+        StoredHeaders {
+            content_type: src.content_type.clone(),
+            system: src.system_headers.clone(),
+            user: src.user_metadata.clone(),
+        }
+    };
+    gw.require_bucket(&input.bucket).await?;
+    // The copy is a single-part object: it gets a FULL_OBJECT checksum
+    // of the algorithm asked for, or of the source's, or S3's default.
+    let algorithm = match (&input.checksum_algorithm, &src.checksum) {
+        (Some(a), _) => checksum::algorithm_of(a).map_err(to_s3_error)?,
+        (None, Some(c)) => c.algorithm,
+        (None, None) => ChecksumAlgorithm::Crc64Nvme,
+    };
+    let mut hasher = sums::Hasher::new(algorithm);
+    let prefix = shale_datapath::datapath::new_chunk_prefix();
+    // The copy gets chunks of its own: versions never share chunks, so
+    // deleting one can never free the other's data.
+    let (data, size, etag_hex) = match &src.data {
+        ObjectData::Inline(bytes) => {
+            let md5: [u8; 16] =
+                md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(bytes)).into();
+            hasher.update(bytes);
+            (
+                ObjectData::Inline(bytes.clone()),
+                src.size,
+                hex::encode(md5),
+            )
+        }
+        ObjectData::Parts(parts) => {
+            let stream = gw
+                .data
+                .read_range(parts, 0, src.size)
+                .await
+                .map_err(to_s3_error)?;
+            let stream = stream.map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())));
+            let written = gw
+                .data
+                .write_body(
+                    stream,
+                    WriteTarget {
+                        chunk_prefix: &prefix,
+                        part_number: 1,
+                        allow_inline: true,
+                        expected_len: Some(src.size),
+                    },
+                    |b| hasher.update(b),
+                )
+                .await
+                .map_err(to_s3_error)?;
+            let etag_hex = written.part.etag.clone();
+            let data = match written.inline {
+                Some(bytes) => ObjectData::Inline(bytes.to_vec()),
+                None => ObjectData::Parts(vec![written.part]),
+            };
+            (data, src.size, etag_hex)
+        }
+    };
+    let checksum = ObjectChecksum {
+        algorithm,
+        kind: ChecksumType::FullObject,
+        value: hasher.finalize(),
+        parts: Vec::new(),
+    };
+    let now = now_ms();
+    let row = ObjectRow {
+        size,
+        etag: etag_hex.clone(),
+        last_modified_ms: now,
+        content_type: headers.content_type,
+        system_headers: headers.system,
+        user_metadata: headers.user,
+        parts_count: None,
+        data,
+        tags,
+        checksum: Some(checksum.clone()),
+    };
+    if matches!(row.data, ObjectData::Parts(_)) {
+        gw.data
+            .check_commit_deadline(&prefix)
+            .map_err(to_s3_error)?;
+    }
+    gw.meta
+        .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
+        .await
+        .map_err(meta_err)?;
+    let mut result = CopyObjectResult {
+        e_tag: Some(etag(&etag_hex)),
+        last_modified: Some(ts(now)),
+        ..Default::default()
+    };
+    set_checksum_fields!(result, ChecksumFields::object(&checksum, None), type);
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn upload_part_copy(
+    gw: &Gateway,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    // x-amz-checksum-algorithm: s3s 0.14.1's UploadPartCopyInput has no
+    // field for it, so it is read from the headers.
+    let asked = match req
+        .headers
+        .get("x-amz-checksum-algorithm")
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        None => None,
+        Some(v) => Some(
+            checksum::algorithm_of(&s3s::dto::ChecksumAlgorithm::from(v.to_owned()))
+                .map_err(to_s3_error)?,
+        ),
+    };
+    let input = req.input;
+    if !(1..=10_000).contains(&input.part_number) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let upload = gw
+        .meta
+        .get_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(meta_err)?;
+    let src = gw
+        .copy_source_row(
+            &src_bucket,
+            &src_key,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .await?;
+    let (start, end) = parse_copy_range(input.copy_source_range.as_deref(), src.size)?;
+    // The part's checksums: the upload's algorithm and CRC64NVME (for
+    // the default object checksum), as UploadPart stores them, and the
+    // one the request asks for, which must be the upload's if it has one.
+    if let (Some(c), Some(a)) = (upload.checksum, asked)
+        && a != c.algorithm
+    {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            c.algorithm.name().to_lowercase(),
+            a.name().to_lowercase()
+        ));
+    }
+    let reported = part_algorithm(upload.checksum);
+    let mut hashers: Vec<sums::Hasher> = vec![sums::Hasher::new(ChecksumAlgorithm::Crc64Nvme)];
+    for a in [Some(reported), asked].into_iter().flatten() {
+        if hashers.iter().all(|h| h.algorithm() != a) {
+            hashers.push(sums::Hasher::new(a));
+        }
+    }
+    let algorithms: Vec<ChecksumAlgorithm> = hashers.iter().map(|h| h.algorithm()).collect();
+    let stream = match &src.data {
+        ObjectData::Inline(bytes) => {
+            let piece =
+                Bytes::copy_from_slice(bytes.get(start as usize..end as usize).unwrap_or_default());
+            futures::stream::once(async move { Ok::<_, Error>(piece) }).boxed()
+        }
+        ObjectData::Parts(parts) => gw
+            .data
+            .read_range(parts, start, end)
+            .await
+            .map_err(to_s3_error)?
+            .map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())))
+            .boxed(),
+    };
+    let prefix = format!(
+        "{}-{}",
+        input.upload_id,
+        shale_datapath::datapath::new_chunk_prefix()
+    );
+    let part_number = input.part_number as u32;
+    // The part's ETag is the MD5 of the copied bytes, computed here.
+    let written = gw
+        .data
+        .write_body(
+            stream,
+            WriteTarget {
+                chunk_prefix: &prefix,
+                part_number,
+                allow_inline: false,
+                expected_len: Some(end - start),
+            },
+            |b| hashers.iter_mut().for_each(|h| h.update(b)),
+        )
+        .await
+        .map_err(to_s3_error)?;
+    let digests: Digests = algorithms
+        .into_iter()
+        .zip(hashers.into_iter().map(sums::Hasher::finalize))
+        .collect();
+    let now = now_ms();
+    let part = PartRow {
+        number: part_number,
+        size: written.part.size,
+        etag: written.part.etag.clone(),
+        last_modified_ms: now,
+        layout: written.part,
+        checksums: digests,
+    };
+    let mut fields = ChecksumFields::pick(&part.checksums, reported);
+    if let Some(a) = asked
+        && let Some((_, v)) = part.checksums.iter().find(|(d, _)| *d == a)
+    {
+        fields.add_digest(a, v);
+    }
+    let etag_hex = part.etag.clone();
+    gw.data
+        .check_commit_deadline(&prefix)
+        .map_err(to_s3_error)?;
+    gw.meta
+        .put_part(&input.bucket, &input.key, &input.upload_id, part)
+        .await
+        .map_err(meta_err)?;
+    let mut result = CopyPartResult {
+        e_tag: Some(etag(&etag_hex)),
+        last_modified: Some(ts(now)),
+        ..Default::default()
+    };
+    set_checksum_fields!(result, fields);
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(result),
+        ..Default::default()
+    }))
+}

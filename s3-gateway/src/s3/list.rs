@@ -1,0 +1,213 @@
+//! Listings: ListObjectsV2, ListObjects, ListObjectVersions.
+
+use super::*;
+
+/// Listing entries for objects; keys URL-encoded when `url`.
+pub(super) fn object_entries(
+    objects: Vec<shale_metadata::ObjectSummary>,
+    url: bool,
+    with_owner: bool,
+) -> Vec<Object> {
+    objects
+        .into_iter()
+        .map(|o| Object {
+            e_tag: Some(etag(&o.etag)),
+            key: Some(encode_key(o.key, url)),
+            last_modified: Some(ts(o.last_modified_ms)),
+            size: Some(o.size as i64),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
+            owner: with_owner.then(owner),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Listing entries for common prefixes; URL-encoded when `url`.
+pub(super) fn prefix_entries(prefixes: Vec<String>, url: bool) -> Vec<CommonPrefix> {
+    prefixes
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(encode_key(p, url)),
+        })
+        .collect()
+}
+
+pub(super) async fn list_objects_v2(
+    gw: &Gateway,
+    req: S3Request<ListObjectsV2Input>,
+) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let input = req.input;
+    let max_keys = page_size(input.max_keys)?;
+    let start = match &input.continuation_token {
+        Some(t) => Some(token_decode(t)?),
+        None => input.start_after.clone().filter(|s| !s.is_empty()),
+    };
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let res = gw
+        .meta
+        .list_objects(
+            &input.bucket,
+            &prefix,
+            delimiter.as_deref(),
+            start.as_deref(),
+            max_keys,
+        )
+        .await
+        .map_err(meta_err)?;
+    let url = is_url_encoding(&input.encoding_type);
+    let key_count = (res.objects.len() + res.common_prefixes.len()) as i32;
+    let contents = object_entries(res.objects, url, input.fetch_owner == Some(true));
+    let common_prefixes = prefix_entries(res.common_prefixes, url);
+    Ok(S3Response::new(ListObjectsV2Output {
+        name: Some(input.bucket),
+        prefix: Some(encode_key(prefix, url)),
+        max_keys: Some(max_keys as i32),
+        key_count: Some(key_count),
+        continuation_token: input.continuation_token,
+        is_truncated: Some(res.is_truncated),
+        next_continuation_token: if res.is_truncated {
+            res.next_marker.as_deref().map(token_encode)
+        } else {
+            None
+        },
+        contents: Some(contents),
+        common_prefixes: Some(common_prefixes),
+        delimiter: delimiter.map(|d| encode_key(d, url)),
+        encoding_type: input.encoding_type,
+        start_after: input.start_after.map(|s| encode_key(s, url)),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn list_objects(
+    gw: &Gateway,
+    req: S3Request<ListObjectsInput>,
+) -> S3Result<S3Response<ListObjectsOutput>> {
+    let input = req.input;
+    let max_keys = page_size(input.max_keys)?;
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let marker = input.marker.clone().filter(|m| !m.is_empty());
+    let res = gw
+        .meta
+        .list_objects(
+            &input.bucket,
+            &prefix,
+            delimiter.as_deref(),
+            marker.as_deref(),
+            max_keys,
+        )
+        .await
+        .map_err(meta_err)?;
+    let url = is_url_encoding(&input.encoding_type);
+    let contents = object_entries(res.objects, url, true);
+    let common_prefixes = prefix_entries(res.common_prefixes, url);
+    Ok(S3Response::new(ListObjectsOutput {
+        name: Some(input.bucket),
+        prefix: Some(encode_key(prefix, url)),
+        // S3 always answers a Marker, empty when the request had none.
+        marker: Some(encode_key(input.marker.unwrap_or_default(), url)),
+        max_keys: Some(max_keys as i32),
+        is_truncated: Some(res.is_truncated),
+        contents: Some(contents),
+        common_prefixes: Some(common_prefixes),
+        // S3 sends NextMarker only with a delimiter; without one the
+        // client continues from the last key of the page.
+        next_marker: if res.is_truncated && delimiter.is_some() {
+            res.next_marker.map(|m| encode_key(m, url))
+        } else {
+            None
+        },
+        delimiter: delimiter.map(|d| encode_key(d, url)),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+/// The versions of a bucket that has never had versioning: one per
+/// object, version id `null`, always the latest; no delete markers.
+/// Paging is by key: `version-id-marker` can only be `null`, and names
+/// the version of `key-marker` the page starts after.
+pub(super) async fn list_object_versions(
+    gw: &Gateway,
+    req: S3Request<ListObjectVersionsInput>,
+) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let input = req.input;
+    let max_keys = page_size(input.max_keys)?;
+    let key_marker = input.key_marker.clone().filter(|s| !s.is_empty());
+    let version_marker = input.version_id_marker.clone().filter(|s| !s.is_empty());
+    if let Some(v) = &version_marker {
+        if key_marker.is_none() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            ));
+        }
+        if v != "null" {
+            return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+        }
+    }
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let res = gw
+        .meta
+        .list_objects(
+            &input.bucket,
+            &prefix,
+            delimiter.as_deref(),
+            key_marker.as_deref(),
+            max_keys,
+        )
+        .await
+        .map_err(meta_err)?;
+    let url = is_url_encoding(&input.encoding_type);
+    // The page's last entry: a version of a key, or a common prefix
+    // (which has no version, so no version-id marker).
+    let last_is_key = match (res.objects.last(), res.common_prefixes.last()) {
+        (Some(o), Some(p)) => o.key > *p,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let versions = res
+        .objects
+        .into_iter()
+        .map(|o| ObjectVersion {
+            e_tag: Some(etag(&o.etag)),
+            is_latest: Some(true),
+            key: Some(encode_key(o.key, url)),
+            last_modified: Some(ts(o.last_modified_ms)),
+            owner: Some(owner()),
+            size: Some(o.size as i64),
+            storage_class: Some(ObjectVersionStorageClass::from_static(
+                ObjectVersionStorageClass::STANDARD,
+            )),
+            version_id: Some("null".into()),
+            ..Default::default()
+        })
+        .collect();
+    let truncated = res.is_truncated;
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(input.bucket),
+        prefix: Some(encode_key(prefix, url)),
+        // S3 echoes both markers, empty when the request had none.
+        key_marker: Some(encode_key(input.key_marker.unwrap_or_default(), url)),
+        version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+        max_keys: Some(max_keys as i32),
+        is_truncated: Some(truncated),
+        next_key_marker: if truncated {
+            res.next_marker.map(|m| encode_key(m, url))
+        } else {
+            None
+        },
+        next_version_id_marker: (truncated && last_is_key).then(|| "null".to_owned()),
+        versions: Some(versions),
+        delete_markers: None,
+        common_prefixes: Some(prefix_entries(res.common_prefixes, url)),
+        delimiter: delimiter.map(|d| encode_key(d, url)),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,276 @@
+//! The S3 operations: each handler turns an `s3s` input into metadata calls
+//! and data-path calls, and its result into an `s3s` output. Handlers never
+//! build error XML: errors go through [`crate::error::to_s3_error`].
+//!
+//! One module per operation family ([`bucket`], [`object`], [`list`],
+//! [`multipart`], [`copy`], [`config`]); what they share is in [`helpers`]
+//! and [`checksums`]. `impl S3 for Gateway` at the end of this file is only
+//! the table that routes each operation to its family.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use shale_common::ObjectData;
+use shale_common::checksum::{self as sums, ChecksumAlgorithm, ChecksumType};
+use shale_metadata::{
+    BucketConfig, BucketConfigKind, CompleteChecks, MetaClient, MetaError, ObjectChecksum,
+    ObjectRow, PartRow, Permission, Upload, UploadChecksum,
+};
+
+use crate::access::Caller;
+use crate::acl;
+use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
+use crate::cors::{self, CorsCache};
+use crate::error::{Error, to_s3_error};
+use crate::tagging::{self, Target};
+use shale_datapath::datapath::{DataPath, WriteTarget};
+
+/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload) asks
+/// for with `x-amz-acl` and `x-amz-grant-*`: only the owner's full control
+/// is accepted ([`acl`]).
+macro_rules! object_acl {
+    ($input:expr) => {
+        acl::check(&acl::AclRequest {
+            canned: $input.acl.as_ref().map(|a| a.as_str()),
+            grant_full_control: $input.grant_full_control.as_deref(),
+            other_grants: $input.grant_read.is_some()
+                || $input.grant_read_acp.is_some()
+                || $input.grant_write_acp.is_some(),
+            policy: None,
+        })
+    };
+}
+
+mod bucket;
+mod checksums;
+mod config;
+mod copy;
+mod helpers;
+mod list;
+mod multipart;
+mod object;
+#[cfg(test)]
+mod tests;
+
+use checksums::*;
+use helpers::*;
+
+/// Longest object key S3 accepts, in bytes.
+const MAX_KEY_LEN: usize = 1024;
+/// Most keys (or parts, or uploads) in one listing page, as in S3.
+const MAX_PAGE: i32 = 1000;
+
+/// The S3 service of one gateway (cheap to clone: its parts are shared).
+#[derive(Clone)]
+pub struct Gateway {
+    meta: MetaClient,
+    data: Arc<DataPath>,
+    region: String,
+    cors: Arc<CorsCache>,
+}
+
+impl Gateway {
+    /// A gateway for `region` over the given metadata client and data path.
+    pub fn new(meta: MetaClient, data: Arc<DataPath>, region: String) -> Self {
+        let cors = Arc::new(CorsCache::new(meta.clone()));
+        Gateway {
+            meta,
+            data,
+            region,
+            cors,
+        }
+    }
+
+    /// The cache of buckets' CORS rules this gateway keeps current; the HTTP
+    /// front reads it for preflights and `Origin` headers.
+    pub fn cors_cache(&self) -> Arc<CorsCache> {
+        Arc::clone(&self.cors)
+    }
+}
+
+/// The status a response must have when it differs from the one `s3s`
+/// gives the operation. `s3s` 0.14.1 fixes each operation's success status
+/// and ignores `S3Response::status`, but passes response extensions through:
+/// a handler puts this in them and the HTTP front (`server.rs`) applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusOverride(pub http::StatusCode);
+
+impl Gateway {
+    /// The object row a GET or HEAD answers from, once its conditional
+    /// headers (If-Match, If-None-Match, If-(Un)Modified-Since) hold.
+    async fn object_for_read(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<ObjectRow> {
+        let row = self.meta.get_object(bucket, key).await.map_err(meta_err)?;
+        check_conditions(
+            &row,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )?;
+        Ok(row)
+    }
+
+    /// The source row of a CopyObject or UploadPartCopy, once its
+    /// `x-amz-copy-source-if-*` conditions hold. S3 applies them with the
+    /// precedence of GET's, but answers every failure 412 PreconditionFailed
+    /// (a copy has no 304): if-match true wins over if-unmodified-since
+    /// false, if-none-match false fails even when if-modified-since holds.
+    async fn copy_source_row(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<ObjectRow> {
+        self.object_for_read(
+            bucket,
+            key,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )
+        .await
+        .map_err(|e| {
+            if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.meta.get_bucket(bucket).await.map_err(meta_err)? {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            )),
+        }
+    }
+
+    /// Reads a request body through the data path, verifying every checksum the
+    /// client sent (headers, trailers, Content-MD5) before returning. Returns
+    /// what was written and every checksum `checks` computed.
+    async fn store_body(
+        &self,
+        body: Option<StreamingBlob>,
+        checks: RequestChecksums,
+        trailers: Option<s3s::TrailingHeaders>,
+        target: WriteTarget<'_>,
+    ) -> S3Result<(shale_datapath::datapath::Written, Digests)> {
+        let mut checks = checks;
+        let stream = match body {
+            Some(b) => b.map(|r| r.map_err(body_error)).boxed(),
+            None => futures::stream::empty::<Result<Bytes, Error>>().boxed(),
+        };
+        let written = self
+            .data
+            .write_body(stream, target, |b| checks.update(b))
+            .await
+            .map_err(to_s3_error)?;
+        let trailer_map = trailers.and_then(|t| t.take());
+        let digests = checks
+            .verify(&written.md5, trailer_map.as_ref())
+            .map_err(to_s3_error)?;
+        Ok((written, digests))
+    }
+}
+
+/// `impl S3 for Gateway`, as a table: each S3 operation is a function of
+/// its family's module (`s3s` wants one trait impl; the work lives beside
+/// the family's helpers and error cases).
+macro_rules! s3_operations {
+    ($($family:ident::$op:ident($input:ident) -> $output:ident;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Gateway {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    $family::$op(self, req).await
+                }
+            )*
+        }
+    };
+}
+
+s3_operations! {
+    bucket::list_buckets(ListBucketsInput) -> ListBucketsOutput;
+    bucket::create_bucket(CreateBucketInput) -> CreateBucketOutput;
+    bucket::head_bucket(HeadBucketInput) -> HeadBucketOutput;
+    bucket::delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
+    bucket::get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+
+    object::put_object(PutObjectInput) -> PutObjectOutput;
+    object::get_object(GetObjectInput) -> GetObjectOutput;
+    object::head_object(HeadObjectInput) -> HeadObjectOutput;
+    object::get_object_attributes(GetObjectAttributesInput) -> GetObjectAttributesOutput;
+    object::delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+    object::delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+    object::restore_object(RestoreObjectInput) -> RestoreObjectOutput;
+
+    list::list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+    list::list_objects(ListObjectsInput) -> ListObjectsOutput;
+    list::list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput;
+
+    multipart::create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+    multipart::upload_part(UploadPartInput) -> UploadPartOutput;
+    multipart::complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
+    multipart::abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    multipart::list_parts(ListPartsInput) -> ListPartsOutput;
+    multipart::list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput;
+
+    copy::copy_object(CopyObjectInput) -> CopyObjectOutput;
+    copy::upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
+
+    config::put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput;
+    config::get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput;
+    config::delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput;
+    config::put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput;
+    config::get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput;
+    config::delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput;
+    config::put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput;
+    config::get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput;
+    config::delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput;
+    config::get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput;
+    config::put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput;
+    config::get_object_acl(GetObjectAclInput) -> GetObjectAclOutput;
+    config::put_object_acl(PutObjectAclInput) -> PutObjectAclOutput;
+    config::get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput;
+    config::delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput;
+    config::get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput;
+    config::delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput;
+    config::get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput;
+    config::put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput;
+    config::get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput;
+    config::put_bucket_request_payment(PutBucketRequestPaymentInput) -> PutBucketRequestPaymentOutput;
+    config::get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput;
+    config::get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput;
+    config::get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput;
+    config::get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput;
+    config::get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput;
+    config::get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput;
+    config::get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput;
+    config::get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput) -> GetBucketAccelerateConfigurationOutput;
+    config::get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput;
+    config::get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput;
+    config::get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput;
+    config::get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput;
+}

@@ -1,0 +1,392 @@
+//! Multipart uploads: create, upload a part, complete, abort, list parts
+//! and uploads.
+
+use super::*;
+
+pub(super) async fn create_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let input = req.input;
+    check_key(&input.key)?;
+    object_acl!(input)?;
+    let tags = tagging::parse_header(input.tagging.as_deref())?;
+    let checksum = upload_checksum(
+        input.checksum_algorithm.as_ref(),
+        input.checksum_type.as_ref(),
+    )
+    .map_err(to_s3_error)?;
+    let headers = collect_headers(
+        input.content_type.map(|c| c.to_string()),
+        input.cache_control,
+        input.content_disposition,
+        input.content_encoding,
+        input.content_language,
+        input.expires,
+        input.metadata,
+    );
+    let upload_id = uuid::Uuid::new_v4().simple().to_string();
+    let upload = Upload {
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        upload_id: upload_id.clone(),
+        initiated_ms: now_ms(),
+        content_type: headers.content_type,
+        system_headers: headers.system,
+        user_metadata: headers.user,
+        tags,
+        checksum,
+    };
+    gw.meta.create_upload(upload).await.map_err(meta_err)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(upload_id),
+        checksum_algorithm: checksum.map(|c| s3_algorithm(c.algorithm)),
+        checksum_type: checksum.map(|c| checksum::s3_type(c.kind)),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn upload_part(
+    gw: &Gateway,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let trailers = req.trailing_headers.clone();
+    let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+    let input = req.input;
+    if !(1..=10_000).contains(&input.part_number) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    let expected_len = content_length(input.content_length)?;
+    // Fail before storing any byte when the upload does not exist.
+    let upload = gw
+        .meta
+        .get_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(meta_err)?;
+    let sent = match (checks.announced(), &input.checksum_algorithm) {
+        (Some(a), _) => Some(a),
+        (None, Some(a)) => Some(checksum::algorithm_of(a).map_err(to_s3_error)?),
+        (None, None) => None,
+    };
+    if let Some(c) = upload.checksum {
+        // S3 checksums every part of an upload with the upload's algorithm.
+        if let Some(sent) = sent
+            && sent != c.algorithm
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                c.algorithm.name().to_lowercase(),
+                sent.name().to_lowercase()
+            ));
+        }
+        checks.compute(c.algorithm);
+    }
+    if let Some(a) = sent {
+        checks.compute(a);
+    }
+    // For the default object checksum, whatever the client sends.
+    checks.compute(ChecksumAlgorithm::Crc64Nvme);
+    let prefix = format!(
+        "{}-{}",
+        input.upload_id,
+        shale_datapath::datapath::new_chunk_prefix()
+    );
+    let part_number = input.part_number as u32;
+    let (written, digests) = gw
+        .store_body(
+            input.body,
+            checks,
+            trailers,
+            WriteTarget {
+                chunk_prefix: &prefix,
+                part_number,
+                allow_inline: false,
+                expected_len,
+            },
+        )
+        .await?;
+    let mut fields = ChecksumFields::pick(&digests, part_algorithm(upload.checksum));
+    if let Some(a) = sent
+        && let Some((_, v)) = digests.iter().find(|(d, _)| *d == a)
+    {
+        fields.add_digest(a, v);
+    }
+    let part = PartRow {
+        number: part_number,
+        size: written.part.size,
+        etag: written.part.etag.clone(),
+        last_modified_ms: now_ms(),
+        layout: written.part,
+        checksums: digests,
+    };
+    let etag_hex = part.etag.clone();
+    gw.data
+        .check_commit_deadline(&prefix)
+        .map_err(to_s3_error)?;
+    gw.meta
+        .put_part(&input.bucket, &input.key, &input.upload_id, part)
+        .await
+        .map_err(meta_err)?;
+    let mut out = UploadPartOutput {
+        e_tag: Some(etag(&etag_hex)),
+        ..Default::default()
+    };
+    set_checksum_fields!(out, fields);
+    Ok(S3Response::new(out))
+}
+
+pub(super) async fn complete_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let input = req.input;
+    let mut checks = CompleteChecks {
+        kind: input
+            .checksum_type
+            .as_ref()
+            .map(checksum::type_of)
+            .transpose()
+            .map_err(to_s3_error)?,
+        object_size: input
+            .mpu_object_size
+            .map(|n| {
+                u64::try_from(n)
+                    .map_err(|_| s3_error!(InvalidArgument, "negative x-amz-mp-object-size"))
+            })
+            .transpose()?,
+        ..Default::default()
+    };
+    let parts: Vec<(u32, String)> = input
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let number = p
+                .part_number
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| s3_error!(InvalidPart, "a part has no valid PartNumber"))?;
+            for (algorithm, value) in [
+                (ChecksumAlgorithm::Crc32, &p.checksum_crc32),
+                (ChecksumAlgorithm::Crc32c, &p.checksum_crc32c),
+                (ChecksumAlgorithm::Crc64Nvme, &p.checksum_crc64nvme),
+                (ChecksumAlgorithm::Sha1, &p.checksum_sha1),
+                (ChecksumAlgorithm::Sha256, &p.checksum_sha256),
+            ] {
+                if let Some(v) = value {
+                    let digest = checksum::parse_value(algorithm, v).ok_or_else(|| {
+                        s3_error!(
+                            InvalidPart,
+                            "part {}: the {} checksum is not valid",
+                            number,
+                            algorithm.name()
+                        )
+                    })?;
+                    checks.parts.push((number as u32, algorithm, digest));
+                }
+            }
+            let tag = p.e_tag.map(|e| strip_quotes(e.value())).unwrap_or_default();
+            Ok((number as u32, tag))
+        })
+        .collect::<S3Result<_>>()?;
+    for (algorithm, value) in [
+        (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
+        (ChecksumAlgorithm::Crc32c, &input.checksum_crc32c),
+        (ChecksumAlgorithm::Crc64Nvme, &input.checksum_crc64nvme),
+        (ChecksumAlgorithm::Sha1, &input.checksum_sha1),
+        (ChecksumAlgorithm::Sha256, &input.checksum_sha256),
+    ] {
+        if let Some(v) = value {
+            checks.object = Some((
+                algorithm,
+                expected_object_checksum(algorithm, v, parts.len())?,
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return Err(s3_error!(
+            MalformedXML,
+            "You must specify at least one part"
+        ));
+    }
+    let if_none_match = match &input.if_none_match {
+        None => false,
+        Some(ETagCondition::Any) => true,
+        Some(_) => {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-None-Match on CompleteMultipartUpload supports only '*'"
+            ));
+        }
+    };
+    checks.if_match = match &input.if_match {
+        None => None,
+        Some(ETagCondition::ETag(e)) => Some(strip_quotes(e.value())),
+        Some(ETagCondition::Any) => Some("*".to_owned()),
+    };
+    let row = gw
+        .meta
+        .complete_upload(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            parts,
+            checks,
+            if_none_match,
+        )
+        .await
+        .map_err(meta_err)?;
+    let mut out = CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        e_tag: Some(etag(&row.etag)),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        ..Default::default()
+    };
+    if let Some(c) = &row.checksum {
+        set_checksum_fields!(out, ChecksumFields::object(c, row.parts_count), type);
+    }
+    Ok(S3Response::new(out))
+}
+
+pub(super) async fn abort_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let input = req.input;
+    gw.meta
+        .abort_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(meta_err)?;
+    Ok(S3Response::with_status(
+        AbortMultipartUploadOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+pub(super) async fn list_parts(
+    gw: &Gateway,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let input = req.input;
+    let max_parts = page_size(input.max_parts)?;
+    let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+    let upload = gw
+        .meta
+        .get_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(meta_err)?;
+    let reported = part_algorithm(upload.checksum);
+    let res = gw
+        .meta
+        .list_parts(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            marker,
+            max_parts,
+        )
+        .await
+        .map_err(meta_err)?;
+    let parts = res
+        .parts
+        .into_iter()
+        .map(|p| {
+            let mut part = Part {
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(ts(p.last_modified_ms)),
+                part_number: Some(p.number as i32),
+                size: Some(p.size as i64),
+                ..Default::default()
+            };
+            set_checksum_fields!(part, ChecksumFields::pick(&p.checksums, reported));
+            part
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        is_truncated: Some(res.is_truncated),
+        max_parts: Some(max_parts as i32),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: res.next_part_number_marker.map(|n| n as i32),
+        parts: Some(parts),
+        owner: Some(owner()),
+        initiator: Some(Initiator {
+            display_name: Some("shale".into()),
+            id: Some("shale".into()),
+        }),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        checksum_algorithm: upload.checksum.map(|c| s3_algorithm(c.algorithm)),
+        checksum_type: upload.checksum.map(|c| checksum::s3_type(c.kind)),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn list_multipart_uploads(
+    gw: &Gateway,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let input = req.input;
+    let max_uploads = page_size(input.max_uploads)?;
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let res = gw
+        .meta
+        .list_uploads(
+            &input.bucket,
+            &prefix,
+            delimiter.as_deref(),
+            input.key_marker.as_deref().filter(|s| !s.is_empty()),
+            input.upload_id_marker.as_deref().filter(|s| !s.is_empty()),
+            max_uploads,
+        )
+        .await
+        .map_err(meta_err)?;
+    let url = is_url_encoding(&input.encoding_type);
+    let uploads = res
+        .uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            initiated: Some(ts(u.initiated_ms)),
+            initiator: Some(Initiator {
+                display_name: Some("shale".into()),
+                id: Some("shale".into()),
+            }),
+            key: Some(encode_key(u.key, url)),
+            owner: Some(owner()),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            upload_id: Some(u.upload_id),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        common_prefixes: Some(
+            res.common_prefixes
+                .into_iter()
+                .map(|p| CommonPrefix {
+                    prefix: Some(encode_key(p, url)),
+                })
+                .collect(),
+        ),
+        delimiter: delimiter.map(|d| encode_key(d, url)),
+        encoding_type: input.encoding_type,
+        is_truncated: Some(res.is_truncated),
+        key_marker: input.key_marker.map(|k| encode_key(k, url)),
+        max_uploads: Some(max_uploads as i32),
+        next_key_marker: res.next_key_marker.map(|k| encode_key(k, url)),
+        next_upload_id_marker: res.next_upload_id_marker,
+        prefix: Some(encode_key(prefix, url)),
+        upload_id_marker: input.upload_id_marker,
+        uploads: Some(uploads),
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,91 @@
+use super::copy::parse_copy_range;
+use super::*;
+
+fn resolve(header: &str, size: u64) -> Option<(u64, u64, String)> {
+    let r = Range::parse(header).ok()?;
+    resolve_range(Some(&r), size)
+        .ok()
+        .map(|(a, b, h)| (a, b, h.unwrap_or_default()))
+}
+
+#[test]
+fn ranges_resolve_as_s3_does() {
+    assert_eq!(
+        resolve("bytes=0-0", 10),
+        Some((0, 1, "bytes 0-0/10".into()))
+    );
+    assert_eq!(
+        resolve("bytes=2-5", 10),
+        Some((2, 6, "bytes 2-5/10".into()))
+    );
+    // An end past the object is cut to the object.
+    assert_eq!(
+        resolve("bytes=5-100", 10),
+        Some((5, 10, "bytes 5-9/10".into()))
+    );
+    assert_eq!(
+        resolve("bytes=7-", 10),
+        Some((7, 10, "bytes 7-9/10".into()))
+    );
+    assert_eq!(
+        resolve("bytes=-3", 10),
+        Some((7, 10, "bytes 7-9/10".into()))
+    );
+    assert_eq!(
+        resolve("bytes=-30", 10),
+        Some((0, 10, "bytes 0-9/10".into()))
+    );
+    // Unsatisfiable: a start at or past the end, any range of an empty object.
+    assert_eq!(resolve("bytes=10-", 10), None);
+    assert_eq!(resolve("bytes=0-0", 0), None);
+    assert!(resolve_range(None, 10).is_ok_and(|r| r == (0, 10, None)));
+}
+
+#[test]
+fn aws_chunked_is_not_stored() {
+    assert_eq!(stored_content_encoding(Some("aws-chunked".into())), None);
+    assert_eq!(
+        stored_content_encoding(Some("gzip,aws-chunked".into())),
+        Some("gzip".into())
+    );
+    assert_eq!(
+        stored_content_encoding(Some("aws-chunked, br".into())),
+        Some("br".into())
+    );
+    assert_eq!(stored_content_encoding(None), None);
+}
+
+#[test]
+fn listing_url_encoding_is_s3_form_encoding() {
+    assert_eq!(encode_key("d e/f+g%".into(), true), "d+e/f%2Bg%25");
+    assert_eq!(encode_key("ü".into(), true), "%C3%BC");
+    assert_eq!(encode_key("a b".into(), false), "a b");
+}
+
+#[test]
+fn copy_source_ranges() {
+    assert_eq!(parse_copy_range(None, 10).ok(), Some((0, 10)));
+    assert_eq!(parse_copy_range(Some("bytes=0-9"), 10).ok(), Some((0, 10)));
+    assert_eq!(parse_copy_range(Some("bytes=3-3"), 10).ok(), Some((3, 4)));
+    for bad in [
+        "bytes=0-10",
+        "bytes=5-",
+        "bytes=-5",
+        "0-1",
+        "bytes=4-3",
+        "bytes=+1-2",
+    ] {
+        assert!(parse_copy_range(Some(bad), 10).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn continuation_tokens_round_trip() {
+    for marker in ["a", "dir/", "ünïcode key with spaces", ""] {
+        assert_eq!(
+            token_decode(&token_encode(marker)).ok().as_deref(),
+            Some(marker)
+        );
+    }
+    assert!(token_decode("%%%").is_err());
+}
