@@ -592,20 +592,9 @@ struct NodesView {
 /// receives no chunks for rebalancing.
 const REBALANCE_MIN_FREE: u64 = 64 << 20;
 
-/// One sweep: every layout in metadata against what the nodes hold, and
-/// the repairs, most endangered segments first; then the chunks of
-/// draining nodes are moved off, and, when nothing else is left to do,
-/// chunks are moved to even out the nodes' fill.
-pub async fn sweep(
-    meta: &MetaClient,
-    storage: &StorageClient,
-    healer: &Healer,
-    down_since: &mut HashMap<NodeId, Instant>,
-    config: &HealConfig,
-    throttle: &Throttle,
-) -> Result<Swept> {
-    // Metadata first, then the nodes: a chunk a row named before the
-    // listing must be in it, unless it is really gone.
+/// Every layout in metadata (object rows, then uploads in progress), read
+/// page by page.
+async fn read_layouts(meta: &MetaClient) -> Result<Vec<LayoutEntry>> {
     let mut entries = Vec::new();
     let mut cursor = Vec::new();
     loop {
@@ -616,6 +605,20 @@ pub async fn sweep(
             None => break,
         }
     }
+    Ok(entries)
+}
+
+/// The cluster map and every node's chunk list, as one sweep sees them:
+/// which nodes are lost (down past `lost_after_secs` by the map's lease or
+/// unreachable as long, or removed and unreachable), leaving, or fit to
+/// receive moved chunks.
+async fn view_nodes(
+    meta: &MetaClient,
+    storage: &StorageClient,
+    healer: &Healer,
+    down_since: &mut HashMap<NodeId, Instant>,
+    config: &HealConfig,
+) -> Result<NodesView> {
     let map = meta.cluster_status().await?;
     let nodes: Vec<NodeInfo> = map.nodes.iter().map(|r| r.info.clone()).collect();
     let holdings = futures::future::join_all(nodes.iter().map(|n| async move {
@@ -706,7 +709,7 @@ pub async fn sweep(
         })
         .map(|r| r.info.id)
         .collect();
-    let view = NodesView {
+    Ok(NodesView {
         nodes,
         holds,
         lost,
@@ -714,14 +717,23 @@ pub async fn sweep(
         targets,
         capacity,
         roomy,
-    };
+    })
+}
+
+/// What every segment of `entries` needs, by what `view` says of its
+/// chunks: the jobs with work or moves, the sweep's counts, and how many
+/// chunks each leaving node still holds.
+fn plan_repairs(
+    entries: &[LayoutEntry],
+    view: &NodesView,
+) -> (Swept, Vec<Job>, BTreeMap<NodeId, u64>) {
     // A node not in the cluster map any more is lost too.
     let mapped: HashSet<NodeId> = view.nodes.iter().map(|n| n.id).collect();
 
     let mut swept = Swept::default();
     let mut jobs = Vec::new();
     let mut drain_left: BTreeMap<NodeId, u64> = view.leaving.iter().map(|&n| (n, 0)).collect();
-    for entry in &entries {
+    for entry in entries {
         for part in &entry.parts {
             for (s, seg) in part.segments.iter().enumerate() {
                 let needs: Vec<Need> = seg
@@ -777,6 +789,26 @@ pub async fn sweep(
             }
         }
     }
+    (swept, jobs, drain_left)
+}
+
+/// One sweep: every layout in metadata against what the nodes hold, and
+/// the repairs, most endangered segments first; then the chunks of
+/// draining nodes are moved off, and, when nothing else is left to do,
+/// chunks are moved to even out the nodes' fill.
+pub async fn sweep(
+    meta: &MetaClient,
+    storage: &StorageClient,
+    healer: &Healer,
+    down_since: &mut HashMap<NodeId, Instant>,
+    config: &HealConfig,
+    throttle: &Throttle,
+) -> Result<Swept> {
+    // Metadata first, then the nodes: a chunk a row named before the
+    // listing must be in it, unless it is really gone.
+    let entries = read_layouts(meta).await?;
+    let view = view_nodes(meta, storage, healer, down_since, config).await?;
+    let (mut swept, mut jobs, drain_left) = plan_repairs(&entries, &view);
     let stats = healer.stats();
     let draining_total: u64 = drain_left.values().sum();
     stats.drain_backlog.store(draining_total, Ordering::Relaxed);
@@ -802,23 +834,50 @@ pub async fn sweep(
     let mut moving = jobs.iter().any(|j| j.moves() > 0);
     if moving && !healer.holds_move_lease(meta, config).await {
         moving = false;
-        for job in &mut jobs {
-            for need in &mut job.needs {
-                if matches!(need, Need::Drain | Need::Rebalance(_)) {
-                    *need = Need::Nothing;
-                }
-            }
-        }
-        jobs.retain(|j| j.work() > 0);
+        keep_repairs_only(&mut jobs);
     }
     stats.rebalance_backlog.store(
         jobs.iter().filter(|j| j.is_rebalance()).count() as u64,
         Ordering::Relaxed,
     );
+    let swept = run_jobs(
+        meta, storage, healer, config, throttle, &view, jobs, moving, swept,
+    )
+    .await;
+    Ok(swept)
+}
+
+/// Drops the moves of healthy chunks (drains, rebalancing) from `jobs`:
+/// another gateway holds the lease for them.
+fn keep_repairs_only(jobs: &mut Vec<Job>) {
+    for job in jobs.iter_mut() {
+        for need in &mut job.needs {
+            if matches!(need, Need::Drain | Need::Rebalance(_)) {
+                *need = Need::Nothing;
+            }
+        }
+    }
+    jobs.retain(|j| j.work() > 0);
+}
+
+/// Runs a sweep's jobs, `PARALLEL` at a time, keeping the healer's figures
+/// current; `moving` says whether this gateway holds the lease for moves.
+#[allow(clippy::too_many_arguments)]
+async fn run_jobs(
+    meta: &MetaClient,
+    storage: &StorageClient,
+    healer: &Healer,
+    config: &HealConfig,
+    throttle: &Throttle,
+    view: &NodesView,
+    jobs: Vec<Job>,
+    mut moving: bool,
+    mut swept: Swept,
+) -> Swept {
+    let stats = healer.stats();
     let mut backlog = swept.found as u64;
     stats.set_backlog(backlog, swept.unavailable as u64);
 
-    let view = &view;
     // A long sweep of throttled moves renews the lease as it goes; once it
     // is lost, the jobs not started yet that only move are skipped.
     let may_move = std::sync::atomic::AtomicBool::new(moving);
@@ -870,7 +929,7 @@ pub async fn sweep(
             stats.add(&stats.objects_healed, 1);
         }
     }
-    Ok(swept)
+    swept
 }
 
 /// Shuffles the jobs that only move whole segments' chunks (they come
@@ -1043,209 +1102,276 @@ async fn repair(
     throttle: &Throttle,
     job: &Job,
 ) -> Outcome {
-    let mut out = Outcome::default();
-    let nodes = &view.nodes;
-    let addr = |id: NodeId| nodes.iter().find(|n| n.id == id).map(|n| n.addr.as_str());
     let chunks = &job.layout.chunks;
-    let slot = (job.part_number, job.segment, 0u32);
-    let mark = |i: usize| {
-        let old = chunks[i].clone();
+    let mut r = Repair {
+        meta,
+        storage,
+        view,
+        job,
+        shards: Vec::new(),
+        // Nodes already holding a chunk of this segment never get a second one.
+        taken: chunks
+            .iter()
+            .zip(&job.needs)
+            .filter(|(_, n)| {
+                !matches!(
+                    n,
+                    Need::Move | Need::Drain | Need::Rebalance(_) | Need::Spread
+                )
+            })
+            .map(|(c, _)| c.node)
+            .collect(),
+        out: Outcome::default(),
+    };
+    let rebuild = job
+        .needs
+        .iter()
+        .filter(|n| matches!(n, Need::Rebuild | Need::Move))
+        .count();
+    if rebuild > 0 {
+        match rebuild_shards(storage, &|id| r.addr(id), job).await {
+            Ok(shards) => r.shards = shards,
+            Err(e) => {
+                tracing::warn!(segment = %segment_key(&chunks[0].chunk_id), error = %e,
+                    "could not rebuild a segment");
+                r.out.failed += rebuild;
+            }
+        }
+    }
+    for (i, need) in job.needs.iter().enumerate() {
+        match *need {
+            Need::Nothing | Need::Unavailable => {}
+            Need::MarkDurable => match r.mark_durable(i).await {
+                Ok(_) => r.out.marked += 1,
+                Err(e) => {
+                    tracing::warn!(chunk = %chunks[i].chunk_id, error = %e, "marking durable failed");
+                    r.out.failed += 1;
+                }
+            },
+            Need::Rebuild => r.rebuild_in_place(i).await,
+            Need::Move => r.move_off_lost(i).await,
+            Need::Drain | Need::Rebalance(_) | Need::Spread => {
+                r.move_healthy(i, *need, throttle).await
+            }
+        }
+    }
+    r.out
+}
+
+/// One segment's repair under way: the shards read or rebuilt so far, the
+/// nodes that hold one of its chunks, and the outcome.
+struct Repair<'a> {
+    meta: &'a MetaClient,
+    storage: &'a StorageClient,
+    view: &'a NodesView,
+    job: &'a Job,
+    /// Every shard of the segment, once read and rebuilt (empty before).
+    shards: Vec<Bytes>,
+    taken: HashSet<NodeId>,
+    out: Outcome,
+}
+
+impl<'a> Repair<'a> {
+    fn addr(&self, id: NodeId) -> Option<&'a str> {
+        let nodes: &'a [NodeInfo] = &self.view.nodes;
+        nodes.iter().find(|n| n.id == id).map(|n| n.addr.as_str())
+    }
+
+    /// Records chunk `i` as durable (its write landed after all).
+    async fn mark_durable(&self, i: usize) -> std::result::Result<bool, shale_metadata::MetaError> {
+        let job = self.job;
+        let old = job.layout.chunks[i].clone();
         let new = ChunkPlacement {
             durable: true,
             ..old.clone()
         };
-        async move {
-            meta.swap_chunk(job.owner.clone(), (slot.0, slot.1, i as u32), old, new)
-                .await
-        }
-    };
+        let slot = (job.part_number, job.segment, i as u32);
+        self.meta
+            .swap_chunk(job.owner.clone(), slot, old, new)
+            .await
+    }
 
-    let rebuild: Vec<usize> = (0..chunks.len())
-        .filter(|&i| matches!(job.needs[i], Need::Rebuild | Need::Move))
-        .collect();
-    let mut shards = if rebuild.is_empty() {
-        Vec::new()
-    } else {
-        match rebuild_shards(storage, &addr, job).await {
-            Ok(shards) => shards,
+    /// Writes the rebuilt chunk `i` back on its own node.
+    async fn rebuild_in_place(&mut self, i: usize) {
+        let job = self.job;
+        let chunk = &job.layout.chunks[i];
+        let Some(data) = self.shards.get(i).cloned() else {
+            return;
+        };
+        let Some(a) = self.addr(chunk.node) else {
+            self.out.failed += 1;
+            return;
+        };
+        // Still placed there? Another gateway's healer may have moved it
+        // (and deleted it here) between this sweep's reading of the row and
+        // its listing of the node: swapping the placement for itself tells,
+        // and rebuilding it here would only leave a stray copy.
+        let slot = (job.part_number, job.segment, i as u32);
+        match self
+            .meta
+            .swap_chunk(job.owner.clone(), slot, chunk.clone(), chunk.clone())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.out.stale += 1;
+                return;
+            }
             Err(e) => {
-                tracing::warn!(segment = %segment_key(&chunks[0].chunk_id), error = %e,
-                    "could not rebuild a segment");
-                out.failed += rebuild.len();
-                Vec::new()
+                tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                    "checking a chunk's placement failed");
+                self.out.failed += 1;
+                return;
             }
         }
-    };
-    // Nodes already holding a chunk of this segment never get a second one.
-    let mut taken: HashSet<NodeId> = chunks
-        .iter()
-        .zip(&job.needs)
-        .filter(|(_, n)| {
-            !matches!(
-                n,
-                Need::Move | Need::Drain | Need::Rebalance(_) | Need::Spread
-            )
-        })
-        .map(|(c, _)| c.node)
-        .collect();
-    for (i, need) in job.needs.iter().enumerate() {
-        let chunk = &chunks[i];
-        match *need {
-            Need::Nothing | Need::Unavailable => {}
-            Need::MarkDurable => match mark(i).await {
-                Ok(_) => out.marked += 1,
-                Err(e) => {
-                    tracing::warn!(chunk = %chunk.chunk_id, error = %e, "marking durable failed");
-                    out.failed += 1;
-                }
-            },
-            Need::Rebuild => {
-                let Some(data) = shards.get(i).cloned() else {
-                    continue;
-                };
-                let Some(a) = addr(chunk.node) else {
-                    out.failed += 1;
-                    continue;
-                };
-                // Still placed there? Another gateway's healer may have
-                // moved it (and deleted it here) between this sweep's
-                // reading of the row and its listing of the node: swapping
-                // the placement for itself tells, and rebuilding it here
-                // would only leave a stray copy.
-                let slot = (job.part_number, job.segment, i as u32);
-                match meta
-                    .swap_chunk(job.owner.clone(), slot, chunk.clone(), chunk.clone())
-                    .await
+        match self.storage.put_chunk(a, &chunk.chunk_id, data).await {
+            Ok(()) => {
+                self.out.rebuilt += 1;
+                if !chunk.durable
+                    && let Err(e) = self.mark_durable(i).await
                 {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        out.stale += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(chunk = %chunk.chunk_id, error = %e,
-                            "checking a chunk's placement failed");
-                        out.failed += 1;
-                        continue;
-                    }
-                }
-                match storage.put_chunk(a, &chunk.chunk_id, data).await {
-                    Ok(()) => {
-                        out.rebuilt += 1;
-                        if !chunk.durable
-                            && let Err(e) = mark(i).await
-                        {
-                            tracing::warn!(chunk = %chunk.chunk_id, error = %e,
-                                "rebuilt, but marking durable failed");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(chunk = %chunk.chunk_id, node = chunk.node, error = %e,
-                            "writing a rebuilt chunk failed");
-                        out.failed += 1;
-                    }
+                    tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                        "rebuilt, but marking durable failed");
                 }
             }
-            Need::Move => {
-                let Some(data) = shards.get(i).cloned() else {
-                    continue;
-                };
-                let leaving =
-                    view.leaving.contains(&chunk.node) && !view.lost.contains(&chunk.node);
-                match move_chunk(meta, storage, view, &taken, job, i, data, None).await {
-                    Ok(Some(node)) => {
-                        taken.insert(node);
-                        out.rebuilt += 1;
-                        out.moved += 1;
-                        if leaving {
-                            out.drained.push(chunk.node);
-                        }
-                    }
-                    Ok(None) => out.rebuilt += 1, // the row changed: nothing to move
-                    Err(e) => {
-                        tracing::warn!(chunk = %chunk.chunk_id, error = %e,
-                            "could not move a chunk off a lost node");
-                        out.failed += 1;
-                    }
-                }
-            }
-            Need::Drain | Need::Rebalance(_) | Need::Spread => {
-                let to = match *need {
-                    Need::Rebalance(to) => Some(to),
-                    _ => None,
-                };
-                // Read from the node it is on; rebuilt from its siblings
-                // when that read fails.
-                let size = job.layout.shard_size;
-                let data = match addr(chunk.node) {
-                    Some(a) => storage.get_chunk(a, &chunk.chunk_id, 0, size).await.ok(),
-                    None => None,
-                };
-                let data = match data {
-                    Some(d) => d,
-                    // Gone since the sweep listed it: most likely another
-                    // gateway's healer moved it. The next sweep sees the
-                    // row as it is now (and rebuilds the chunk if its node
-                    // really lost it).
-                    None if !shards.is_empty() || to.is_some() => match shards.get(i) {
-                        Some(d) => d.clone(),
-                        None => continue,
-                    },
-                    None => {
-                        if shards.is_empty() {
-                            let again = job.clone_with(i, Need::Move);
-                            match rebuild_shards(storage, &addr, &again).await {
-                                Ok(s) => shards = s,
-                                Err(e) => {
-                                    tracing::warn!(chunk = %chunk.chunk_id, error = %e,
-                                        "could not read nor rebuild a chunk to move");
-                                    out.failed += 1;
-                                    continue;
-                                }
-                            }
-                        }
-                        match shards.get(i) {
-                            Some(d) => d.clone(),
-                            None => continue,
-                        }
-                    }
-                };
-                throttle.take(data.len() as u64).await;
-                match move_chunk(meta, storage, view, &taken, job, i, data, to).await {
-                    Ok(Some(node)) => {
-                        taken.insert(node);
-                        if let Some(a) = addr(chunk.node)
-                            && let Err(e) = storage.delete_chunk(a, &chunk.chunk_id).await
-                        {
-                            // Unreferenced now: the orphan sweep takes it.
-                            tracing::debug!(chunk = %chunk.chunk_id, error = %e,
-                                "moved, but deleting the old copy failed");
-                        }
-                        match *need {
-                            Need::Rebalance(_) => out.rebalanced += 1,
-                            Need::Spread => {
-                                out.spread += 1;
-                                out.moved += 1;
-                            }
-                            _ => out.drained.push(chunk.node),
-                        }
-                    }
-                    Ok(None) => {}
-                    // Rebalancing is optional: the next sweep plans anew.
-                    Err(e) if to.is_some() => {
-                        tracing::debug!(chunk = %chunk.chunk_id, error = %e,
-                            "could not move a chunk for rebalancing");
-                    }
-                    Err(e) => {
-                        tracing::warn!(chunk = %chunk.chunk_id, error = %e,
-                            "could not move a chunk off a draining node, or off a node holding two of its segment");
-                        out.failed += 1;
-                    }
-                }
+            Err(e) => {
+                tracing::warn!(chunk = %chunk.chunk_id, node = chunk.node, error = %e,
+                    "writing a rebuilt chunk failed");
+                self.out.failed += 1;
             }
         }
     }
-    out
+
+    /// Writes the rebuilt chunk `i`, whose node is lost (or leaving without
+    /// it), onto another node.
+    async fn move_off_lost(&mut self, i: usize) {
+        let (job, view) = (self.job, self.view);
+        let chunk = &job.layout.chunks[i];
+        let Some(data) = self.shards.get(i).cloned() else {
+            return;
+        };
+        let leaving = view.leaving.contains(&chunk.node) && !view.lost.contains(&chunk.node);
+        match move_chunk(
+            self.meta,
+            self.storage,
+            view,
+            &self.taken,
+            job,
+            i,
+            data,
+            None,
+        )
+        .await
+        {
+            Ok(Some(node)) => {
+                self.taken.insert(node);
+                self.out.rebuilt += 1;
+                self.out.moved += 1;
+                if leaving {
+                    self.out.drained.push(chunk.node);
+                }
+            }
+            Ok(None) => self.out.rebuilt += 1, // the row changed: nothing to move
+            Err(e) => {
+                tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                    "could not move a chunk off a lost node");
+                self.out.failed += 1;
+            }
+        }
+    }
+
+    /// The bytes of healthy chunk `i`, to move: read from the node it is
+    /// on, or rebuilt from its siblings when that read fails.
+    async fn healthy_bytes(&mut self, i: usize, rebalancing: bool) -> Option<Bytes> {
+        let job = self.job;
+        let chunk = &job.layout.chunks[i];
+        let size = job.layout.shard_size;
+        let read = match self.addr(chunk.node) {
+            Some(a) => self
+                .storage
+                .get_chunk(a, &chunk.chunk_id, 0, size)
+                .await
+                .ok(),
+            None => None,
+        };
+        if read.is_some() {
+            return read;
+        }
+        // Gone since the sweep listed it: most likely another gateway's
+        // healer moved it. The next sweep sees the row as it is now (and
+        // rebuilds the chunk if its node really lost it).
+        if self.shards.is_empty() && !rebalancing {
+            let again = job.clone_with(i, Need::Move);
+            match rebuild_shards(self.storage, &|id| self.addr(id), &again).await {
+                Ok(s) => self.shards = s,
+                Err(e) => {
+                    tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                        "could not read nor rebuild a chunk to move");
+                    self.out.failed += 1;
+                    return None;
+                }
+            }
+        }
+        self.shards.get(i).cloned()
+    }
+
+    /// Moves healthy chunk `i` off a draining node, off a node holding two
+    /// of its segment, or (rebalancing) to the node `need` names; the old
+    /// copy is deleted once the row names the new one.
+    async fn move_healthy(&mut self, i: usize, need: Need, throttle: &Throttle) {
+        let job = self.job;
+        let chunk = &job.layout.chunks[i];
+        let to = match need {
+            Need::Rebalance(to) => Some(to),
+            _ => None,
+        };
+        let Some(data) = self.healthy_bytes(i, to.is_some()).await else {
+            return;
+        };
+        throttle.take(data.len() as u64).await;
+        match move_chunk(
+            self.meta,
+            self.storage,
+            self.view,
+            &self.taken,
+            job,
+            i,
+            data,
+            to,
+        )
+        .await
+        {
+            Ok(Some(node)) => {
+                self.taken.insert(node);
+                if let Some(a) = self.addr(chunk.node)
+                    && let Err(e) = self.storage.delete_chunk(a, &chunk.chunk_id).await
+                {
+                    // Unreferenced now: the orphan sweep takes it.
+                    tracing::debug!(chunk = %chunk.chunk_id, error = %e,
+                        "moved, but deleting the old copy failed");
+                }
+                match need {
+                    Need::Rebalance(_) => self.out.rebalanced += 1,
+                    Need::Spread => {
+                        self.out.spread += 1;
+                        self.out.moved += 1;
+                    }
+                    _ => self.out.drained.push(chunk.node),
+                }
+            }
+            Ok(None) => {}
+            // Rebalancing is optional: the next sweep plans anew.
+            Err(e) if to.is_some() => {
+                tracing::debug!(chunk = %chunk.chunk_id, error = %e,
+                    "could not move a chunk for rebalancing");
+            }
+            Err(e) => {
+                tracing::warn!(chunk = %chunk.chunk_id, error = %e,
+                    "could not move a chunk off a draining node, or off a node holding two of its segment");
+                self.out.failed += 1;
+            }
+        }
+    }
 }
 
 impl Job {
