@@ -191,6 +191,73 @@ fn root_credentials(data_dir: &Path) -> Result<RootCredentials> {
     Ok(creds)
 }
 
+/// Where `shale dev` keeps its internal ports ([`DevPorts`]), in the data dir.
+const PORTS_FILE: &str = "ports.toml";
+
+/// The loopback ports of `shale dev`'s internal roles, kept in
+/// `DATA_DIR/ports.toml` (written at the first start, rewritten when a port
+/// changes), so that a restart serves them where the metadata group's
+/// membership and the cluster map last saw them. Fields only grow; a data
+/// dir without the file (made before it existed) gets new ports, and a
+/// kept port that cannot be bound again is replaced by a new one (the
+/// metadata service then records its new address in the group's
+/// membership, storage nodes with their next heartbeat).
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct DevPorts {
+    /// The metadata service's port.
+    #[serde(default)]
+    metadata: Option<u16>,
+    /// The storage nodes' ports, node 1 first.
+    #[serde(default)]
+    storage_nodes: Vec<u16>,
+}
+
+impl DevPorts {
+    /// The kept ports, or none when the file does not exist.
+    fn load(data_dir: &Path) -> Result<DevPorts> {
+        let path = data_dir.join(PORTS_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DevPorts::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        toml::from_str(&text).with_context(|| {
+            format!(
+                "parsing {} (delete it to give the internal roles new ports)",
+                path.display()
+            )
+        })
+    }
+
+    /// Keeps these ports for the next start.
+    fn save(&self, data_dir: &Path) -> Result<()> {
+        let text = format!(
+            "# The loopback ports of `shale dev`'s metadata service and storage\n\
+             # nodes, reused at every start (a taken one is replaced).\n{}",
+            toml::to_string(self)?
+        );
+        let path = data_dir.join(PORTS_FILE);
+        write_private(&path, &text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// A loopback listener on the kept `port` when it can be bound (and is not
+/// `avoid`: the S3 endpoint's), else on a new free port.
+async fn bind_kept(port: Option<u16>, avoid: u16, role: &str) -> Result<TcpListener> {
+    if let Some(port) = port.filter(|p| *p != 0 && *p != avoid) {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => return Ok(l),
+            Err(e) => tracing::warn!(
+                role,
+                port,
+                error = %e,
+                "the kept port cannot be bound: taking a new one"
+            ),
+        }
+    }
+    Ok(TcpListener::bind("127.0.0.1:0").await?)
+}
+
 /// Writes a file readable only by its owner, durably.
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
@@ -235,7 +302,28 @@ async fn dev(args: DevArgs) -> Result<()> {
     roles::start_metrics(args.metrics_addr, &stop_rx).await?;
     let mut tasks = Vec::new();
 
-    let meta_listener = TcpListener::bind("127.0.0.1:0").await?;
+    // Every internal listener first, on the ports of the last run, so that
+    // the addresses the metadata group and the cluster map recorded stay
+    // true.
+    let kept = DevPorts::load(&data_dir)?;
+    let avoid = args.listen.port();
+    let meta_listener = bind_kept(kept.metadata, avoid, "metadata").await?;
+    let mut node_listeners = Vec::new();
+    for id in 1..=DEV_NODES {
+        let port = kept.storage_nodes.get(id as usize - 1).copied();
+        node_listeners.push(bind_kept(port, avoid, &format!("storage node {id}")).await?);
+    }
+    let ports = DevPorts {
+        metadata: Some(meta_listener.local_addr()?.port()),
+        storage_nodes: node_listeners
+            .iter()
+            .map(|l| Ok(l.local_addr()?.port()))
+            .collect::<Result<_>>()?,
+    };
+    if ports != kept {
+        ports.save(&data_dir)?;
+    }
+
     let meta_addr = meta_listener.local_addr()?.to_string();
     // A metadata group of one replica: the same Raft code path as a cluster.
     let meta_config = MetadataConfig::single(data_dir.join("meta"));
@@ -246,8 +334,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     ));
 
     let meta = MetaClient::new(&meta_addr);
-    for id in 1..=DEV_NODES {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    for (id, listener) in (1..=DEV_NODES).zip(node_listeners) {
         let addr = listener.local_addr()?.to_string();
         let config = StorageNodeConfig {
             disks: vec![data_dir.join(format!("node-{id}"))],

@@ -307,11 +307,16 @@ pub async fn serve(
 /// group, the lowest-id peer, once a majority of the peers (itself
 /// included) answer that they hold no Raft state and none that it does (a
 /// group that exists has its membership on a majority, so one of them
-/// would say so: a wiped replica never starts a second group).
+/// would say so: a wiped replica never starts a second group). A group of
+/// one that exists gets its replica's address updated instead
+/// ([`readdress_single`]).
 async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replica>) {
     let http = shale_common::rpc::http_client();
     loop {
         if raft.is_initialized().await.unwrap_or(true) {
+            if peers.is_empty() {
+                readdress_single(&raft, id, &self_addr).await;
+            }
             return;
         }
         if peers.is_empty() {
@@ -364,6 +369,68 @@ async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replic
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A group of one whose membership names this replica at another address
+/// (restarted on a new one: a changed `listen`, a `shale dev` whose kept
+/// port was taken) records its own address, once it leads. Otherwise
+/// `admin status` would show the group's only member unreachable and the
+/// live replica not a member, and a `NotLeader` would send clients to the
+/// old address. Safe only here: the membership's sole node is this very
+/// replica (same id, same log), so no other process can answer at either
+/// address as it; a group of several is readdressed by remove-replica and
+/// add-replica.
+async fn readdress_single(raft: &MetaRaft, id: u64, self_addr: &str) {
+    loop {
+        let recorded = {
+            let m = raft.metrics().borrow().clone();
+            let membership = m.membership_config.membership();
+            let mut nodes = membership.nodes();
+            match (nodes.next(), nodes.next()) {
+                (Some((n, node)), None) if *n == id => node.addr.clone(),
+                _ => return, // not a group of this replica alone
+            }
+        };
+        if recorded == self_addr {
+            return;
+        }
+        // A single voter elects itself after one election timeout.
+        if raft
+            .wait(None)
+            .state(openraft::ServerState::Leader, "metadata replica leads")
+            .await
+            .is_err()
+        {
+            return; // Raft is stopping
+        }
+        let nodes = BTreeMap::from([(
+            id,
+            BasicNode {
+                addr: self_addr.to_string(),
+            },
+        )]);
+        match raft
+            .change_membership(openraft::ChangeMembers::SetNodes(nodes), false)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(
+                    id,
+                    old = %recorded,
+                    new = %self_addr,
+                    "metadata group of one: recorded this replica's new address"
+                );
+                return;
+            }
+            Err(RaftError::Fatal(_)) => return, // Raft is stopping
+            Err(e) => {
+                // E.g. the previous membership entry not committed yet, or
+                // leadership lost meanwhile: look again.
+                tracing::warn!(error = %e, "recording this replica's new address: retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! Three metadata replicas in one process, each on its own loopback
-//! address (127.0.0.1-3) with its own RocksDB: election, replication,
-//! losing the leader, and a wiped replica catching up from a snapshot.
+//! Metadata replicas in one process, each on its own loopback address
+//! (127.0.0.1-3) with its own RocksDB: election, replication, losing the
+//! leader, a wiped replica catching up from a snapshot, and a group of one
+//! restarted at another address.
 
 use shale_common::ObjectData;
 use shale_metadata::*;
@@ -426,6 +427,77 @@ async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
         for m in members.iter_mut() {
             stop(m).await;
         }
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A group of one (no `peers`) restarted on another address, as `shale dev`
+/// is when its kept port was taken: its membership names the new address
+/// once it leads, so status shows one member, this one, and the catalogue
+/// is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_one_restarted_at_another_address_records_it() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut m = Member {
+            id: 1,
+            addr: listener.local_addr().unwrap().to_string(),
+            dir: tmp.path().join("r1"),
+            running: None,
+        };
+        std::fs::create_dir_all(&m.dir).unwrap();
+        start(&mut m, listener, &[]);
+        let client = MetaClient::new(&m.addr);
+        client.create_bucket("b", "r").await.unwrap();
+        put_many(&client, 0, 10).await;
+        let old = m.addr.clone();
+        stop(&mut m).await;
+
+        // Held, so the restarted replica cannot get the old port back.
+        let _old_port = TcpListener::bind(&old).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        m.addr = listener.local_addr().unwrap().to_string();
+        start(&mut m, listener, &[]);
+        let client = MetaClient::new(&m.addr);
+        let expected = vec![ReplicaStatus {
+            id: 1,
+            addr: m.addr.clone(),
+            voter: true,
+            matched: None,
+        }];
+        let client = &client;
+        let addr = m.addr.clone();
+        let addr = &addr;
+        let expected = &expected;
+        let status = wait_for("the membership naming the new address", || async move {
+            let mut s = client.raft_status(addr).await.ok()?;
+            for r in &mut s.members {
+                r.matched = None; // the leader's own progress: not the point
+            }
+            (s.state == "Leader" && s.leader == Some(1) && &s.members == expected).then_some(s)
+        })
+        .await;
+        assert_eq!(status.id, 1);
+        check_all(client, 10).await;
+        put_many(client, 10, 12).await;
+        check_all(client, 12).await;
+
+        // Restarted at the address it recorded, it keeps it.
+        stop(&mut m).await;
+        let listener = TcpListener::bind(&m.addr).await.unwrap();
+        start(&mut m, listener, &[]);
+        wait_for("the replica leading again", || async move {
+            let s = client.raft_status(addr).await.ok()?;
+            (s.state == "Leader").then_some(())
+        })
+        .await;
+        check_all(client, 12).await;
+        let s = client.raft_status(addr).await.unwrap();
+        assert_eq!(s.members.len(), 1);
+        assert_eq!(&s.members[0].addr, addr);
+        stop(&mut m).await;
     })
     .await
     .expect("test timed out");

@@ -1,11 +1,18 @@
-"""Data survives clean shutdowns (SIGTERM, SIGINT) and crashes (SIGKILL)."""
+"""Data survives clean shutdowns (SIGTERM, SIGINT) and crashes (SIGKILL);
+`shale dev` keeps its internal addresses (`ports.toml`) across restarts."""
 
+import json
 import signal
+import socket
+import subprocess
+import time
+import tomllib
 
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from conftest import KIB, MIB, random_bytes, unique_bucket_name
+from conftest import (KIB, LOOPBACK, MIB, _client_env, random_bytes,
+                      shale_bin, unique_bucket_name)
 
 
 def populate(server, tmp_path):
@@ -90,3 +97,131 @@ def test_acknowledged_writes_survive_sigkill(server_factory, tmp_path):
     server.kill()
     server.start()
     check(server, bodies, etags, names)
+
+
+# -- `shale dev`'s internal addresses across restarts -------------------------
+
+STATUS_TIMEOUT = 30.0
+
+
+def ports_file(server):
+    with open(server.data_dir / "ports.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def admin_status(server):
+    env = dict(_client_env(), SHALE_ENDPOINT=server.endpoint,
+               SHALE_ACCESS_KEY=server.access_key,
+               SHALE_SECRET_KEY=server.secret_key)
+    r = subprocess.run([str(shale_bin()), "admin", "--json", "status"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def group_of_one_at(status, addr):
+    """Whether the status shows the metadata group as one replica, at
+    `addr`, leading, reachable and a member."""
+    meta = status["metadata"]
+    replicas = meta["replicas"]
+    return (len(replicas) == 1
+            and replicas[0]["addr"] == addr
+            and replicas[0]["role"] == "leader"
+            and replicas[0]["reachable"] is True
+            and meta["leader"] == replicas[0]["id"])
+
+
+def nodes_at(status, ports):
+    """Whether every storage node is up at its kept port."""
+    nodes = sorted(status["nodes"], key=lambda n: n["id"])
+    return ([(n["id"], n["addr"], n["up"]) for n in nodes]
+            == [(i + 1, f"{LOOPBACK}:{p}", True)
+                for i, p in enumerate(ports["storage_nodes"])])
+
+
+def wait_for_status(server, ports):
+    """Polls `shale admin status` until the metadata group and the nodes are
+    where `ports` says (the group records a changed address once its replica
+    leads); returns the last status."""
+    deadline = time.monotonic() + STATUS_TIMEOUT
+    while True:
+        status = admin_status(server)
+        if (group_of_one_at(status, f"{LOOPBACK}:{ports['metadata']}")
+                and nodes_at(status, ports)):
+            return status
+        assert time.monotonic() < deadline, (
+            f"{json.dumps(status['metadata'], indent=1)}\n"
+            f"nodes: {[(n['id'], n['addr'], n['up']) for n in status['nodes']]}\n"
+            f"ports: {ports}\n{server.log_tail()}")
+        time.sleep(0.2)
+
+
+def stop(server):
+    code = server.stop(sig=signal.SIGTERM, timeout=30)
+    assert code == 0, f"SIGTERM exit code {code}\n{server.log_tail()}"
+
+
+def restart(server):
+    stop(server)
+    server.start()
+
+
+def read_back(server, bodies):
+    s3 = server.client()
+    for (bucket, key), body in bodies.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_dev_restart_keeps_its_addresses(server_factory):
+    server = server_factory.new()
+    s3 = server.client()
+    bucket = unique_bucket_name("dev-ports")
+    s3.create_bucket(Bucket=bucket)
+    bodies = {(bucket, "small"): random_bytes(KIB),
+              (bucket, "coded"): random_bytes(3 * MIB + 5)}
+    for (b, key), body in bodies.items():
+        s3.put_object(Bucket=b, Key=key, Body=body)
+    first = ports_file(server)
+    assert len(first["storage_nodes"]) == 6
+    wait_for_status(server, first)
+
+    # A restart serves every internal role where it was.
+    restart(server)
+    assert ports_file(server) == first
+    wait_for_status(server, first)
+    read_back(server, bodies)
+
+    # Kept ports taken by someone else: new ones, recorded in the file, in
+    # the metadata group's membership and in the cluster map.
+    stop(server)
+    taken = []
+    for port in (first["metadata"], first["storage_nodes"][2]):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As the server's listeners: the old run's connections may linger.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+        sock.listen(1)
+        taken.append(sock)
+    try:
+        server.start()
+    finally:
+        for sock in taken:
+            sock.close()
+    second = ports_file(server)
+    assert second["metadata"] != first["metadata"]
+    assert second["storage_nodes"][2] != first["storage_nodes"][2]
+    assert second["storage_nodes"][:2] == first["storage_nodes"][:2]
+    wait_for_status(server, second)
+    read_back(server, bodies)
+
+    # A data dir from before the ports file: new ports, and the file.
+    (server.data_dir / "ports.toml").unlink()
+    restart(server)
+    third = ports_file(server)
+    wait_for_status(server, third)
+    read_back(server, bodies)
+    s3 = server.client()
+    s3.put_object(Bucket=bucket, Key="after", Body=b"restarted")
+    assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"restarted"
