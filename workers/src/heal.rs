@@ -1251,18 +1251,7 @@ impl<'a> Repair<'a> {
             return;
         };
         let leaving = view.leaving.contains(&chunk.node) && !view.lost.contains(&chunk.node);
-        match move_chunk(
-            self.meta,
-            self.storage,
-            view,
-            &self.taken,
-            job,
-            i,
-            data,
-            None,
-        )
-        .await
-        {
+        match self.move_to(i, data, None).await {
             Ok(Some(node)) => {
                 self.taken.insert(node);
                 self.out.rebuilt += 1;
@@ -1278,6 +1267,73 @@ impl<'a> Repair<'a> {
                 self.out.failed += 1;
             }
         }
+    }
+
+    /// Writes shard `i` of the job's segment onto node `to`, or else onto a
+    /// healthy active node holding no chunk of the segment (in rendezvous
+    /// order, nodes of zones the segment does not use yet first), then swaps
+    /// the placement in metadata. `Some(node)` once moved; `None` when the row
+    /// changed meanwhile (the new copy is deleted again, unless the row names
+    /// it: another gateway's healer made the same move).
+    async fn move_to(&self, i: usize, data: Bytes, to: Option<NodeId>) -> Result<Option<NodeId>> {
+        let (meta, storage, view, taken, job) =
+            (self.meta, self.storage, self.view, &self.taken, self.job);
+        let old = &job.layout.chunks[i];
+        let candidates: Vec<NodeInfo> = view
+            .targets
+            .iter()
+            .filter(|n| !taken.contains(&n.id) && to.is_none_or(|t| t == n.id))
+            .cloned()
+            .collect();
+        let used_zones: HashSet<&str> = view
+            .nodes
+            .iter()
+            .filter(|n| taken.contains(&n.id) && !n.zone.is_empty())
+            .map(|n| n.zone.as_str())
+            .collect();
+        let key = segment_key(&old.chunk_id);
+        let mut order = place(key, &candidates, candidates.len());
+        order.sort_by_key(|n| used_zones.contains(n.zone.as_str()));
+        for target in order {
+            if let Err(e) = storage
+                .put_chunk(&target.addr, &old.chunk_id, data.clone())
+                .await
+            {
+                tracing::debug!(node = target.id, error = %e, "moving a chunk: node refused");
+                continue;
+            }
+            let new = ChunkPlacement {
+                node: target.id,
+                chunk_id: old.chunk_id.clone(),
+                durable: true,
+            };
+            let slot = (job.part_number, job.segment, i as u32);
+            let swapped = meta
+                .swap_chunk(job.owner.clone(), slot, old.clone(), new.clone())
+                .await?;
+            if swapped {
+                return Ok(Some(target.id));
+            }
+            // The row changed. An object row naming the new copy (another
+            // healer made the same move first) keeps it: swapping it for
+            // itself tells. An upload's parts may have become an object's by
+            // completion meanwhile, which no check of the upload would see:
+            // that copy is left to the orphan sweep.
+            let referenced = match &job.owner {
+                LayoutOwner::Object { .. } => meta
+                    .swap_chunk(job.owner.clone(), slot, new.clone(), new)
+                    .await
+                    .unwrap_or(true),
+                LayoutOwner::Upload { .. } => true,
+            };
+            if !referenced {
+                let _ = storage.delete_chunk(&target.addr, &old.chunk_id).await;
+            }
+            return Ok(None);
+        }
+        Err(Error::NotEnoughNodes(format!(
+            "no healthy node without a chunk of {key}"
+        )))
     }
 
     /// The bytes of healthy chunk `i`, to move: read from the node it is
@@ -1329,18 +1385,7 @@ impl<'a> Repair<'a> {
             return;
         };
         throttle.take(data.len() as u64).await;
-        match move_chunk(
-            self.meta,
-            self.storage,
-            self.view,
-            &self.taken,
-            job,
-            i,
-            data,
-            to,
-        )
-        .await
-        {
+        match self.move_to(i, data, to).await {
             Ok(Some(node)) => {
                 self.taken.insert(node);
                 if let Some(a) = self.addr(chunk.node)
@@ -1411,81 +1456,6 @@ async fn rebuild_shards<'a>(
     tokio::task::spawn_blocking(move || codec.reconstruct_all(shards))
         .await
         .map_err(|e| Error::Internal(format!("decoder task: {e}")))?
-}
-
-/// Writes shard `i` of the job's segment onto node `to`, or else onto a
-/// healthy active node holding no chunk of the segment (in rendezvous
-/// order, nodes of zones the segment does not use yet first), then swaps
-/// the placement in metadata. `Some(node)` once moved; `None` when the row
-/// changed meanwhile (the new copy is deleted again, unless the row names
-/// it: another gateway's healer made the same move).
-#[allow(clippy::too_many_arguments)]
-async fn move_chunk(
-    meta: &MetaClient,
-    storage: &StorageClient,
-    view: &NodesView,
-    taken: &HashSet<NodeId>,
-    job: &Job,
-    i: usize,
-    data: Bytes,
-    to: Option<NodeId>,
-) -> Result<Option<NodeId>> {
-    let old = &job.layout.chunks[i];
-    let candidates: Vec<NodeInfo> = view
-        .targets
-        .iter()
-        .filter(|n| !taken.contains(&n.id) && to.is_none_or(|t| t == n.id))
-        .cloned()
-        .collect();
-    let used_zones: HashSet<&str> = view
-        .nodes
-        .iter()
-        .filter(|n| taken.contains(&n.id) && !n.zone.is_empty())
-        .map(|n| n.zone.as_str())
-        .collect();
-    let key = segment_key(&old.chunk_id);
-    let mut order = place(key, &candidates, candidates.len());
-    order.sort_by_key(|n| used_zones.contains(n.zone.as_str()));
-    for target in order {
-        if let Err(e) = storage
-            .put_chunk(&target.addr, &old.chunk_id, data.clone())
-            .await
-        {
-            tracing::debug!(node = target.id, error = %e, "moving a chunk: node refused");
-            continue;
-        }
-        let new = ChunkPlacement {
-            node: target.id,
-            chunk_id: old.chunk_id.clone(),
-            durable: true,
-        };
-        let slot = (job.part_number, job.segment, i as u32);
-        let swapped = meta
-            .swap_chunk(job.owner.clone(), slot, old.clone(), new.clone())
-            .await?;
-        if swapped {
-            return Ok(Some(target.id));
-        }
-        // The row changed. An object row naming the new copy (another
-        // healer made the same move first) keeps it: swapping it for
-        // itself tells. An upload's parts may have become an object's by
-        // completion meanwhile, which no check of the upload would see:
-        // that copy is left to the orphan sweep.
-        let referenced = match &job.owner {
-            LayoutOwner::Object { .. } => meta
-                .swap_chunk(job.owner.clone(), slot, new.clone(), new)
-                .await
-                .unwrap_or(true),
-            LayoutOwner::Upload { .. } => true,
-        };
-        if !referenced {
-            let _ = storage.delete_chunk(&target.addr, &old.chunk_id).await;
-        }
-        return Ok(None);
-    }
-    Err(Error::NotEnoughNodes(format!(
-        "no healthy node without a chunk of {key}"
-    )))
 }
 
 /// The segment part of a chunk id (`<prefix>.p<part>.s<segment>`).
