@@ -305,25 +305,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     // Every internal listener first, on the ports of the last run, so that
     // the addresses the metadata group and the cluster map recorded stay
     // true.
-    let kept = DevPorts::load(&data_dir)?;
-    let avoid = args.listen.port();
-    let meta_listener = bind_kept(kept.metadata, avoid, "metadata").await?;
-    let mut node_listeners = Vec::new();
-    for id in 1..=DEV_NODES {
-        let port = kept.storage_nodes.get(id as usize - 1).copied();
-        node_listeners.push(bind_kept(port, avoid, &format!("storage node {id}")).await?);
-    }
-    let ports = DevPorts {
-        metadata: Some(meta_listener.local_addr()?.port()),
-        storage_nodes: node_listeners
-            .iter()
-            .map(|l| Ok(l.local_addr()?.port()))
-            .collect::<Result<_>>()?,
-    };
-    if ports != kept {
-        ports.save(&data_dir)?;
-    }
-
+    let (meta_listener, node_listeners) = bind_internal(&data_dir, args.listen.port()).await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
     // A metadata group of one replica: the same Raft code path as a cluster.
     let meta_config = MetadataConfig::single(data_dir.join("meta"));
@@ -334,41 +316,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     ));
 
     let meta = MetaClient::new(&meta_addr);
-    for (id, listener) in (1..=DEV_NODES).zip(node_listeners) {
-        let addr = listener.local_addr()?.to_string();
-        let config = StorageNodeConfig {
-            disks: vec![data_dir.join(format!("node-{id}"))],
-            scrub: ScrubConfig {
-                bytes_per_sec: args.scrub_bytes_per_sec,
-                pause_secs: args.scrub_pause_secs,
-            },
-            reserve_bytes: args.node_reserve_bytes,
-            node_id: Some(id),
-            ..Default::default()
-        };
-        tasks.push(tokio::spawn(shale_storage_node::serve(
-            config,
-            listener,
-            on_shutdown(stop_rx.clone()),
-        )));
-        // As `shale storage-node` does: the first heartbeat registers it.
-        let info = NodeInfo {
-            id,
-            addr: addr.clone(),
-            zone: String::new(),
-        };
-        let beats = roles::HeartbeatConfig::default();
-        roles::heartbeat_once(&meta, &info, &addr, &beats)
-            .await
-            .context("registering a storage node")?;
-        tokio::spawn(roles::heartbeats(
-            meta.clone(),
-            info,
-            addr,
-            beats,
-            stop_rx.clone(),
-        ));
-    }
+    tasks.extend(start_storage_nodes(&args, &data_dir, node_listeners, &meta, &stop_rx).await?);
     meta.put_access_key(AccessKey {
         access_key: creds.access_key.clone(),
         secret_key: creds.secret_key.clone(),
@@ -387,53 +335,14 @@ async fn dev(args: DevArgs) -> Result<()> {
     } else {
         "http"
     };
-    let gateway_config = GatewayConfig {
-        region: args.region.clone(),
-        metadata_addr: meta_addr.clone(),
-        tls_cert: args.tls_cert.clone(),
-        tls_key: args.tls_key.clone(),
-        gc: GcConfig {
-            grace_secs: args.gc_grace_secs,
-            interval_secs: args.gc_interval_secs,
-            enabled: true,
-            orphan_grace_secs: args.gc_orphan_grace_secs,
-        },
-        heal: HealConfig {
-            interval_secs: args.heal_interval_secs,
-            enabled: true,
-            lost_after_secs: args.heal_lost_after_secs,
-            ..HealConfig::default()
-        },
-        domains: args.domains.clone(),
-        post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,
-        data: DataPathConfig::default(),
-    };
+    let gateway_config = dev_gateway_config(&args, &meta_addr);
     let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(
         gateway_config,
         gateway_listener,
         on_shutdown(stop_rx.clone()),
     ));
 
-    println!(
-        "Shale dev cluster is ready: 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway"
-    );
-    println!("  endpoint:   {scheme}://{gateway_addr}");
-    println!("  region:     {}", args.region);
-    for domain in &args.domains {
-        let port = gateway_addr.port();
-        println!("  virtual hosts: {scheme}://BUCKET.{domain}:{port}");
-    }
-    println!("  data:       {}", data_dir.display());
-    println!("  access key: {}", creds.access_key);
-    println!("  secret key: {}", creds.secret_key);
-    println!();
-    println!("Try it:");
-    println!(
-        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{gateway_addr} s3 mb s3://my-bucket",
-        creds.access_key, creds.secret_key, args.region
-    );
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    print_ready(&args, scheme, gateway_addr, &data_dir, &creds)?;
 
     tokio::select! {
         r = wait_for_signal() => r?,
@@ -459,5 +368,136 @@ async fn dev(args: DevArgs) -> Result<()> {
         let _ = tokio::time::timeout(deadline, t).await;
     }
     let _ = tokio::time::timeout(deadline, meta_task).await;
+    Ok(())
+}
+
+/// Binds `shale dev`'s internal listeners (the metadata service, then each
+/// storage node) on the ports kept in the data directory, new ones where a
+/// kept port is taken or is `avoid` (the S3 endpoint's), and keeps the
+/// ports used.
+async fn bind_internal(data_dir: &Path, avoid: u16) -> Result<(TcpListener, Vec<TcpListener>)> {
+    let kept = DevPorts::load(data_dir)?;
+    let meta_listener = bind_kept(kept.metadata, avoid, "metadata").await?;
+    let mut node_listeners = Vec::new();
+    for id in 1..=DEV_NODES {
+        let port = kept.storage_nodes.get(id as usize - 1).copied();
+        node_listeners.push(bind_kept(port, avoid, &format!("storage node {id}")).await?);
+    }
+    let ports = DevPorts {
+        metadata: Some(meta_listener.local_addr()?.port()),
+        storage_nodes: node_listeners
+            .iter()
+            .map(|l| Ok(l.local_addr()?.port()))
+            .collect::<Result<_>>()?,
+    };
+    if ports != kept {
+        ports.save(data_dir)?;
+    }
+    Ok((meta_listener, node_listeners))
+}
+
+/// Starts `shale dev`'s storage nodes on their listeners, each registered
+/// by its first heartbeat (as `shale storage-node` does), and their
+/// heartbeats; returns the nodes' tasks.
+async fn start_storage_nodes(
+    args: &DevArgs,
+    data_dir: &Path,
+    listeners: Vec<TcpListener>,
+    meta: &MetaClient,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<shale_storage_node::Result<()>>>> {
+    let mut tasks = Vec::new();
+    for (id, listener) in (1..=DEV_NODES).zip(listeners) {
+        let addr = listener.local_addr()?.to_string();
+        let config = StorageNodeConfig {
+            disks: vec![data_dir.join(format!("node-{id}"))],
+            scrub: ScrubConfig {
+                bytes_per_sec: args.scrub_bytes_per_sec,
+                pause_secs: args.scrub_pause_secs,
+            },
+            reserve_bytes: args.node_reserve_bytes,
+            node_id: Some(id),
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(shale_storage_node::serve(
+            config,
+            listener,
+            on_shutdown(stop_rx.clone()),
+        )));
+        // As `shale storage-node` does: the first heartbeat registers it.
+        let info = NodeInfo {
+            id,
+            addr: addr.clone(),
+            zone: String::new(),
+        };
+        let beats = roles::HeartbeatConfig::default();
+        roles::heartbeat_once(meta, &info, &addr, &beats)
+            .await
+            .context("registering a storage node")?;
+        tokio::spawn(roles::heartbeats(
+            meta.clone(),
+            info,
+            addr,
+            beats,
+            stop_rx.clone(),
+        ));
+    }
+    Ok(tasks)
+}
+
+/// The gateway of `shale dev`, as its flags set it.
+fn dev_gateway_config(args: &DevArgs, meta_addr: &str) -> GatewayConfig {
+    GatewayConfig {
+        region: args.region.clone(),
+        metadata_addr: meta_addr.to_owned(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        gc: GcConfig {
+            grace_secs: args.gc_grace_secs,
+            interval_secs: args.gc_interval_secs,
+            enabled: true,
+            orphan_grace_secs: args.gc_orphan_grace_secs,
+        },
+        heal: HealConfig {
+            interval_secs: args.heal_interval_secs,
+            enabled: true,
+            lost_after_secs: args.heal_lost_after_secs,
+            ..HealConfig::default()
+        },
+        domains: args.domains.clone(),
+        post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,
+        data: DataPathConfig::default(),
+    }
+}
+
+/// What `shale dev` prints once it serves: the endpoint, the root key and
+/// a command to try.
+fn print_ready(
+    args: &DevArgs,
+    scheme: &str,
+    gateway_addr: std::net::SocketAddr,
+    data_dir: &Path,
+    creds: &RootCredentials,
+) -> Result<()> {
+    println!(
+        "Shale dev cluster is ready: 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway"
+    );
+    println!("  endpoint:   {scheme}://{gateway_addr}");
+    println!("  region:     {}", args.region);
+    for domain in &args.domains {
+        let port = gateway_addr.port();
+        println!("  virtual hosts: {scheme}://BUCKET.{domain}:{port}");
+    }
+    println!("  data:       {}", data_dir.display());
+    println!("  access key: {}", creds.access_key);
+    println!("  secret key: {}", creds.secret_key);
+    println!();
+    println!("Try it:");
+    println!(
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{gateway_addr} s3 mb s3://my-bucket",
+        creds.access_key, creds.secret_key, args.region
+    );
+    use std::io::Write;
+    std::io::stdout().flush()?;
     Ok(())
 }
