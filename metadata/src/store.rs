@@ -1438,6 +1438,51 @@ impl MetaStore {
     /// Runs one RPC request against the store.
     pub fn execute(&self, req: MetaRequest) -> Result<MetaResponse> {
         use MetaRequest as Q;
+        match req {
+            Q::CreateBucket { .. }
+            | Q::DeleteBucket { .. }
+            | Q::GetBucket { .. }
+            | Q::ListBuckets
+            | Q::PutBucketTags { .. }
+            | Q::GetBucketConfig { .. }
+            | Q::PutBucketConfig { .. }
+            | Q::DeleteBucketConfig { .. } => self.execute_bucket(req),
+            Q::PutObject { .. }
+            | Q::GetObject { .. }
+            | Q::DeleteObject { .. }
+            | Q::ListObjects { .. }
+            | Q::PutObjectTags { .. } => self.execute_object(req),
+            Q::CreateUpload { .. }
+            | Q::PutPart { .. }
+            | Q::ListParts { .. }
+            | Q::CompleteUpload { .. }
+            | Q::AbortUpload { .. }
+            | Q::GetUpload { .. }
+            | Q::ListUploads { .. } => self.execute_upload(req),
+            Q::PutAccessKey { .. }
+            | Q::GetAccessKey { .. }
+            | Q::RegisterNode { .. }
+            | Q::ClusterMap
+            | Q::GcPending { .. }
+            | Q::GcDone { .. }
+            | Q::ScanLayouts { .. }
+            | Q::SwapChunk { .. }
+            | Q::Heartbeat { .. }
+            | Q::ClusterStatus
+            | Q::SetNodeState { .. }
+            | Q::ListAccessKeys
+            | Q::DeleteAccessKey { .. }
+            | Q::SetGrant { .. }
+            | Q::TakeLease { .. } => self.execute_cluster(req),
+            Q::Batch { .. } => Err(MetaError::InvalidRequest(
+                "a batch is applied by the Raft state machine only".into(),
+            )),
+        }
+    }
+
+    /// [`Self::execute`] for buckets and their configurations.
+    fn execute_bucket(&self, req: MetaRequest) -> Result<MetaResponse> {
+        use MetaRequest as Q;
         use MetaResponse as R;
         Ok(match req {
             Q::CreateBucket { name, region } => R::Bucket(self.create_bucket(&name, &region)?),
@@ -1447,6 +1492,30 @@ impl MetaStore {
             }
             Q::GetBucket { name } => R::MaybeBucket(self.get_bucket(&name)?),
             Q::ListBuckets => R::Buckets(self.list_buckets()?),
+            Q::PutBucketTags { bucket, tags } => {
+                self.put_bucket_tags(&bucket, tags)?;
+                R::Unit
+            }
+            Q::GetBucketConfig { bucket, kind } => {
+                R::MaybeBucketConfig(self.get_bucket_config(&bucket, kind)?)
+            }
+            Q::PutBucketConfig { bucket, config } => {
+                self.put_bucket_config(&bucket, &config)?;
+                R::Unit
+            }
+            Q::DeleteBucketConfig { bucket, kind } => {
+                self.delete_bucket_config(&bucket, kind)?;
+                R::Unit
+            }
+            _ => return Err(misrouted()),
+        })
+    }
+
+    /// [`Self::execute`] for objects.
+    fn execute_object(&self, req: MetaRequest) -> Result<MetaResponse> {
+        use MetaRequest as Q;
+        use MetaResponse as R;
+        Ok(match req {
             Q::PutObject {
                 bucket,
                 key,
@@ -1475,6 +1544,19 @@ impl MetaStore {
                 start_after.as_deref(),
                 max_keys,
             )?),
+            Q::PutObjectTags { bucket, key, tags } => {
+                self.put_object_tags(&bucket, &key, tags)?;
+                R::Unit
+            }
+            _ => return Err(misrouted()),
+        })
+    }
+
+    /// [`Self::execute`] for multipart uploads.
+    fn execute_upload(&self, req: MetaRequest) -> Result<MetaResponse> {
+        use MetaRequest as Q;
+        use MetaResponse as R;
+        Ok(match req {
             Q::CreateUpload { upload } => {
                 self.create_upload(upload)?;
                 R::Unit
@@ -1541,6 +1623,15 @@ impl MetaStore {
                 upload_id_marker.as_deref(),
                 max_uploads,
             )?),
+            _ => return Err(misrouted()),
+        })
+    }
+
+    /// [`Self::execute`] for access keys, the cluster map, the GC queue, layouts and leases.
+    fn execute_cluster(&self, req: MetaRequest) -> Result<MetaResponse> {
+        use MetaRequest as Q;
+        use MetaResponse as R;
+        Ok(match req {
             Q::PutAccessKey { key } => {
                 self.put_access_key(&key)?;
                 R::Unit
@@ -1557,25 +1648,6 @@ impl MetaStore {
             } => R::GcEntries(self.gc_entries(limit as usize, queued_before_ms)?),
             Q::GcDone { keys } => {
                 self.gc_done(&keys)?;
-                R::Unit
-            }
-            Q::PutObjectTags { bucket, key, tags } => {
-                self.put_object_tags(&bucket, &key, tags)?;
-                R::Unit
-            }
-            Q::PutBucketTags { bucket, tags } => {
-                self.put_bucket_tags(&bucket, tags)?;
-                R::Unit
-            }
-            Q::GetBucketConfig { bucket, kind } => {
-                R::MaybeBucketConfig(self.get_bucket_config(&bucket, kind)?)
-            }
-            Q::PutBucketConfig { bucket, config } => {
-                self.put_bucket_config(&bucket, &config)?;
-                R::Unit
-            }
-            Q::DeleteBucketConfig { bucket, kind } => {
-                self.delete_bucket_config(&bucket, kind)?;
                 R::Unit
             }
             Q::ScanLayouts { cursor, limit } => R::Layouts(self.scan_layouts(&cursor, limit)?),
@@ -1614,13 +1686,14 @@ impl MetaStore {
                 holder,
                 ttl_ms,
             } => R::Lease(self.take_lease(&name, &holder, ttl_ms)?),
-            Q::Batch { .. } => {
-                return Err(MetaError::InvalidRequest(
-                    "a batch is applied by the Raft state machine only".into(),
-                ));
-            }
+            _ => return Err(misrouted()),
         })
     }
+}
+
+/// A request handed to the wrong `execute_*` family: a bug.
+fn misrouted() -> MetaError {
+    MetaError::Internal("request routed to the wrong family".into())
 }
 
 /// Replaces chunk `shard` of segment `segment` of `part` with `new` if it
