@@ -26,6 +26,7 @@ fn row(body: &[u8]) -> ObjectRow {
         data: ObjectData::Inline(body.to_vec()),
         tags: Vec::new(),
         checksum: None,
+        owner: None,
     }
 }
 

@@ -370,11 +370,18 @@ impl MetaClient {
         one.call_raw("/raft/campaign", Bytes::new(), None).await
     }
 
-    /// Creates a bucket (`BucketAlreadyOwnedByYou` if it exists).
-    pub async fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket> {
+    /// Creates a bucket owned by access key `owner` (`BucketAlreadyOwnedByYou`
+    /// if it exists).
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: Option<&str>,
+    ) -> Result<Bucket> {
         let req = MetaRequest::CreateBucket {
             name: name.into(),
             region: region.into(),
+            owner: owner.map(str::to_owned),
         };
         match self.call(&req).await? {
             MetaResponse::Bucket(b) => Ok(b),

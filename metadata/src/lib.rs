@@ -25,6 +25,8 @@ pub mod client;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
+mod log_format;
+#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod proposer;

@@ -1,7 +1,8 @@
 //! The metadata catalogue as a Raft group (`openraft`, storage v2).
 //!
 //! RocksDB is both the log store and the state machine: one database, the
-//! catalogue's column families plus `raft_log` (entries by index),
+//! catalogue's column families plus `raft_log` (entries by index, stored
+//! as `log_format` says, which reads the previous release's entries too),
 //! `raft_state` (vote, last purged log id), `raft_applied` (last applied
 //! log id, membership) and the dedup tables.
 //!
@@ -29,6 +30,7 @@
 // helpers return the same type rather than boxing and unboxing it.
 #![allow(clippy::result_large_err)]
 
+use crate::log_format::{decode_entry, encode_entry};
 use crate::store::{
     CF_RAFT_APPLIED, CF_RAFT_DEDUP, CF_RAFT_DEDUP_AGE, CF_RAFT_LOG, CF_RAFT_STATE,
     CF_STATE_MACHINE, MetaStore,
@@ -233,11 +235,7 @@ impl LogStore {
             .raw_iterator_cf(cf(&self.store, CF_RAFT_LOG).map_err(r_logs)?);
         it.seek_to_last();
         let last = match it.value() {
-            Some(raw) => Some(
-                postcard::from_bytes::<Entry<TypeConfig>>(raw)
-                    .map_err(r_logs)?
-                    .log_id,
-            ),
+            Some(raw) => Some(decode_entry(raw).map_err(r_logs)?.log_id),
             None => None,
         };
         it.status().map_err(r_logs)?;
@@ -266,7 +264,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            out.push(postcard::from_bytes(v).map_err(r_logs)?);
+            out.push(decode_entry(v).map_err(r_logs)?);
             it.next();
         }
         it.status().map_err(r_logs)?;
@@ -314,7 +312,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put_cf(
                 cf,
                 entry.log_id.index.to_be_bytes(),
-                enc(&entry).map_err(w_logs)?,
+                encode_entry(&entry).map_err(w_logs)?,
             );
         }
         // Readable now; durable when the flusher has synced the WAL.
@@ -528,9 +526,31 @@ impl StateMachine {
         if request_id == 0 {
             return Ok(None);
         }
-        let found: Option<(i64, Answer)> =
-            get_meta(&self.store, CF_RAFT_DEDUP, &request_id.to_be_bytes()).map_err(r_sm)?;
-        Ok(found.map(|(_, answer)| answer))
+        let raw = self
+            .store
+            .db()
+            .get_pinned_cf(
+                cf(&self.store, CF_RAFT_DEDUP).map_err(r_sm)?,
+                request_id.to_be_bytes(),
+            )
+            .map_err(r_sm)?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let found: (i64, Answer) = match postcard::from_bytes(&raw) {
+            // An answer kept from before row format v5 that ends with a
+            // bucket or object row (CreateBucket, PutObject, DeleteObject,
+            // CompleteUpload) lacks the row's owner, its last field:
+            // `None`, one zero byte.
+            Err(postcard::Error::DeserializeUnexpectedEnd) => {
+                let mut padded = raw.to_vec();
+                padded.push(0);
+                postcard::from_bytes(&padded)
+            }
+            other => other,
+        }
+        .map_err(|e| r_sm(format!("corrupt {CF_RAFT_DEDUP} row: {e}")))?;
+        Ok(Some(found.1))
     }
 
     /// The answer of a request of a batch entry that was written before a
@@ -753,6 +773,7 @@ mod tests {
         MetaRequest::CreateBucket {
             name: name.into(),
             region: "r".into(),
+            owner: None,
         }
     }
 
@@ -760,6 +781,144 @@ mod tests {
     /// repeated write id is answered, not applied again), and applying the
     /// same entry again (a replay after a crash before `last_applied` was
     /// written) applies nothing twice.
+    /// A data directory of the release before row format v5: its log
+    /// entries (requests without owners, unmarked) and its dedup answers
+    /// (rows without owners) still read, apply and answer.
+    #[tokio::test]
+    async fn the_previous_releases_log_and_answers_still_read() {
+        use crate::log_format::{CommandV4, MetaRequestV4, ObjectRowV4, TypeConfigV4, UploadV4};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MetaStore::open(&dir.path().join("db")).unwrap());
+        let mut log = LogStore::new(store.clone());
+        let old = |index: u64, req: MetaRequestV4| Entry::<TypeConfigV4> {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(CommandV4 {
+                req,
+                now_ms: 1_000,
+                request_id: 0,
+            }),
+        };
+        let row = ObjectRowV4 {
+            size: 2,
+            etag: "e".into(),
+            last_modified_ms: 3,
+            content_type: None,
+            system_headers: vec![],
+            user_metadata: vec![],
+            parts_count: None,
+            data: shale_common::ObjectData::Inline(b"hi".to_vec()),
+            tags: vec![],
+            checksum: None,
+        };
+        let entries = [
+            old(
+                1,
+                MetaRequestV4::Batch {
+                    items: vec![
+                        (
+                            7,
+                            MetaRequestV4::CreateBucket {
+                                name: "b".into(),
+                                region: "r".into(),
+                            },
+                        ),
+                        (
+                            8,
+                            MetaRequestV4::PutObject {
+                                bucket: "b".into(),
+                                key: "k".into(),
+                                row,
+                                if_none_match: true,
+                                if_match: None,
+                            },
+                        ),
+                    ],
+                },
+            ),
+            old(
+                2,
+                MetaRequestV4::CreateUpload {
+                    upload: UploadV4 {
+                        bucket: "b".into(),
+                        key: "m".into(),
+                        upload_id: "u".into(),
+                        initiated_ms: 4,
+                        content_type: None,
+                        system_headers: vec![],
+                        user_metadata: vec![],
+                        tags: vec![],
+                        checksum: None,
+                    },
+                },
+            ),
+            old(
+                3,
+                MetaRequestV4::DeleteBucket {
+                    name: "gone".into(),
+                },
+            ),
+        ];
+        let log_cf = cf(&store, CF_RAFT_LOG).unwrap();
+        for e in &entries {
+            let raw = postcard::to_stdvec(e).unwrap();
+            store
+                .db()
+                .put_cf(log_cf, e.log_id.index.to_be_bytes(), raw)
+                .unwrap();
+        }
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id.map(|l| l.index), Some(3));
+        let read = log.try_get_log_entries(1..4).await.unwrap();
+        assert_eq!(read.len(), 3);
+        let EntryPayload::Normal(Command {
+            req: MetaRequest::DeleteBucket { name },
+            ..
+        }) = &read[2].payload
+        else {
+            panic!("{:?}", read[2]);
+        };
+        assert_eq!(name, "gone");
+
+        let mut sm = StateMachine::new(store.clone(), dir.path().join("snap"));
+        let answers = sm.apply(read[..2].to_vec()).await.unwrap();
+        assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+        let b = store.get_bucket("b").unwrap().unwrap();
+        assert_eq!(b.owner, None);
+        let o = store.get_object("b", "k").unwrap();
+        assert_eq!((o.etag.as_str(), &o.owner), ("e", &None));
+        assert_eq!(store.get_upload("b", "m", "u").unwrap().owner, None);
+
+        // Entries appended now are marked, and read back alike.
+        let new = batch_entry(4, vec![(0, create("c"))]);
+        let raw = crate::log_format::encode_entry(&new).unwrap();
+        assert!(raw.starts_with(&crate::log_format::MARK));
+        store.db().put_cf(log_cf, 4u64.to_be_bytes(), raw).unwrap();
+        assert_eq!(log.try_get_log_entries(4..5).await.unwrap(), vec![new]);
+
+        // A dedup answer kept by the previous release (a bucket row without
+        // its owner) answers a repeat of its write id.
+        let answer: Answer = Ok(MetaResponse::Bucket(b.clone()));
+        let mut kept = postcard::to_stdvec(&(1_000i64, &answer)).unwrap();
+        assert_eq!(kept.pop(), Some(0), "the owner, None, is the last byte");
+        let dedup_cf = cf(&store, CF_RAFT_DEDUP).unwrap();
+        store
+            .db()
+            .put_cf(dedup_cf, 42u128.to_be_bytes(), kept)
+            .unwrap();
+        let again = sm
+            .apply(vec![Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), 5),
+                payload: EntryPayload::Normal(Command {
+                    req: create("b"),
+                    now_ms: 2_000,
+                    request_id: 42,
+                }),
+            }])
+            .await
+            .unwrap();
+        assert_eq!(again, vec![answer]);
+    }
+
     #[tokio::test]
     async fn batch_entries_apply_each_request_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -138,6 +138,8 @@ const V4_GRANTS: &[u8] = &[0x00];
 /// A `cluster` row's state, last heartbeat and health at their defaults:
 /// `Active`, 0 and `None` (row format v4: `NodeInfo` → `NodeRecord`).
 const V4_NODE: &[u8] = &[0x00, 0x00, 0x00];
+/// `owner` at its default, `None` (buckets, objects and uploads: row format v5).
+const V5_OWNER: &[u8] = &[0x00];
 /// `cluster` key of the map's epoch (node keys are 4 bytes).
 const EPOCH_KEY: &[u8] = b"epoch";
 
@@ -146,8 +148,8 @@ const EPOCH_KEY: &[u8] = b"epoch";
 /// notes in `types`). A row format that adds a field adds its default here.
 fn added_fields(cf: &str) -> &'static [&'static [u8]] {
     match cf {
-        CF_BUCKETS => &[V2_TAGS],
-        CF_OBJECTS | CF_UPLOADS => &[V2_TAGS, V3_CHECKSUMS],
+        CF_BUCKETS => &[V2_TAGS, V5_OWNER],
+        CF_OBJECTS | CF_UPLOADS => &[V2_TAGS, V3_CHECKSUMS, V5_OWNER],
         CF_PARTS => &[V3_CHECKSUMS],
         CF_ACCESS_KEYS => &[V4_GRANTS],
         CF_CLUSTER => &[V4_NODE],
@@ -474,8 +476,21 @@ impl MetaStore {
 
     // ---- buckets ----
 
-    /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists (one tenant).
+    /// Creates a bucket with no recorded owner (as before row format v5);
+    /// see [`MetaStore::create_owned_bucket`].
     pub fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket> {
+        self.create_owned_bucket(name, region, None)
+    }
+
+    /// Creates a bucket owned by access key `owner`;
+    /// `BucketAlreadyOwnedByYou` if it exists (the gateway tells another
+    /// key's bucket apart by its grants).
+    pub fn create_owned_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: Option<&str>,
+    ) -> Result<Bucket> {
         keys::bucket_prefix(name)?;
         let _g = self.exclusive();
         if self.get::<Bucket>(CF_BUCKETS, name.as_bytes())?.is_some() {
@@ -486,6 +501,7 @@ impl MetaStore {
             region: region.to_string(),
             created_ms: self.now_ms(),
             tags: Vec::new(),
+            owner: owner.map(str::to_owned),
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BUCKETS)?, name, encode(&bucket)?);
@@ -761,6 +777,7 @@ impl MetaStore {
                 size: row.size,
                 etag: row.etag,
                 last_modified_ms: row.last_modified_ms,
+                owner: row.owner,
             });
             last = Some(name);
             it.next();
@@ -921,6 +938,7 @@ impl MetaStore {
             data: ObjectData::Parts(used.into_iter().map(|p| p.layout).collect()),
             tags: upload.tags,
             checksum,
+            owner: upload.owner,
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
@@ -1485,7 +1503,11 @@ impl MetaStore {
         use MetaRequest as Q;
         use MetaResponse as R;
         Ok(match req {
-            Q::CreateBucket { name, region } => R::Bucket(self.create_bucket(&name, &region)?),
+            Q::CreateBucket {
+                name,
+                region,
+                owner,
+            } => R::Bucket(self.create_owned_bucket(&name, &region, owner.as_deref())?),
             Q::DeleteBucket { name } => {
                 self.delete_bucket(&name)?;
                 R::Unit
@@ -1864,6 +1886,7 @@ mod tests {
     //! Row format compatibility: rows as the v1 code wrote them, put straight
     //! into RocksDB, must read back through the store.
     use super::*;
+    use crate::log_format::{ObjectRowV4, UploadV4};
     use serde::Deserialize;
     use shale_common::{Coding, SegmentLayout};
 
@@ -2029,14 +2052,16 @@ mod tests {
             data: v1.data.clone(),
             tags: vec![("a".into(), "b".into())],
             checksum: None,
+            owner: None,
         };
         let raw = encode(&v2).unwrap();
         assert_eq!(postcard::from_bytes::<ObjectRowV1>(&raw).unwrap(), v1);
-        // And with no tags and no checksum, the current format is exactly v1
+        // And with no tags, checksum or owner, the current format is exactly v1
         // plus the tails the decoder adds.
         let mut untagged = postcard::to_stdvec(&v1).unwrap();
         untagged.extend_from_slice(V2_TAGS);
         untagged.extend_from_slice(V3_CHECKSUMS);
+        untagged.extend_from_slice(V5_OWNER);
         assert_eq!(encode(&ObjectRow { tags: vec![], ..v2 }).unwrap(), untagged);
     }
 
@@ -2190,6 +2215,7 @@ mod tests {
                 value: vec![7; 32],
                 parts: vec![vec![1; 32], vec![2; 32]],
             }),
+            owner: None,
         };
         let raw = encode(&v3).unwrap();
         assert_eq!(postcard::from_bytes::<ObjectRowV2>(&raw).unwrap(), v2);
@@ -2205,6 +2231,146 @@ mod tests {
         let raw = encode(&part).unwrap();
         assert_eq!(postcard::from_bytes::<PartRowV2>(&raw).unwrap().number, 2);
         assert_eq!(decode::<PartRow>(&raw, CF_PARTS).unwrap(), part);
+    }
+
+    /// `Bucket` as row formats v2 to v4 had it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct BucketV4 {
+        name: String,
+        region: String,
+        created_ms: i64,
+        tags: Vec<(String, String)>,
+    }
+
+    fn v4_object() -> ObjectRowV4 {
+        let v2 = v2_object();
+        ObjectRowV4 {
+            size: v2.size,
+            etag: v2.etag,
+            last_modified_ms: v2.last_modified_ms,
+            content_type: v2.content_type,
+            system_headers: v2.system_headers,
+            user_metadata: v2.user_metadata,
+            parts_count: v2.parts_count,
+            data: v2.data,
+            tags: v2.tags,
+            checksum: Some(ObjectChecksum {
+                algorithm: ChecksumAlgorithm::Crc32,
+                kind: ChecksumType::FullObject,
+                value: vec![1, 2, 3, 4],
+                parts: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn v4_rows_read_as_rows_without_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = MetaStore::open(dir.path()).unwrap();
+        let bucket = BucketV4 {
+            name: "old".into(),
+            region: "r".into(),
+            created_ms: 7,
+            tags: vec![("b".into(), "1".into())],
+        };
+        put_raw(&s, CF_BUCKETS, b"old", &bucket);
+        let object = v4_object();
+        put_raw(
+            &s,
+            CF_OBJECTS,
+            &keys::object_key("old", "k").unwrap(),
+            &object,
+        );
+        let upload = UploadV4 {
+            bucket: "old".into(),
+            key: "m".into(),
+            upload_id: "u".into(),
+            initiated_ms: 9,
+            content_type: None,
+            system_headers: vec![],
+            user_metadata: vec![],
+            tags: vec![],
+            checksum: None,
+        };
+        put_raw(
+            &s,
+            CF_UPLOADS,
+            &keys::upload_key("old", "m", "u").unwrap(),
+            &upload,
+        );
+        put_raw(&s, CF_PARTS, &keys::part_key("u", 1), &v2_part(1, b"hello"));
+
+        let b = s.get_bucket("old").unwrap().unwrap();
+        assert_eq!((b.created_ms, &b.tags, &b.owner), (7, &bucket.tags, &None));
+        assert_eq!(s.list_buckets().unwrap(), vec![b]);
+        let o = s.get_object("old", "k").unwrap();
+        assert_eq!((&o.checksum, &o.owner), (&object.checksum, &None));
+        assert_eq!(o.data, object.data);
+        let listed = s.list_objects("old", "", None, None, 10).unwrap();
+        assert_eq!(listed.objects[0].owner, None);
+        let u = s.get_upload("old", "m", "u").unwrap();
+        assert_eq!((u.upload_id.as_str(), &u.owner), ("u", &None));
+        assert_eq!(
+            s.list_uploads("old", "", None, None, None, 10)
+                .unwrap()
+                .uploads,
+            vec![u]
+        );
+        // An old upload completes into an object without an owner.
+        let done = s
+            .complete_upload(
+                "old",
+                "m",
+                "u",
+                &[(1, v2_part(1, b"hello").etag)],
+                &CompleteChecks::default(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(done.owner, None);
+        // Rewriting an old row (new tags) keeps the rest, owner unknown.
+        s.put_object_tags("old", "k", vec![]).unwrap();
+        assert_eq!(
+            s.get_object("old", "k").unwrap(),
+            ObjectRow { tags: vec![], ..o }
+        );
+    }
+
+    #[test]
+    fn v5_rows_keep_their_owner_and_read_as_v4_rows_for_a_rollback() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = MetaStore::open(dir.path()).unwrap();
+        let b = s.create_owned_bucket("new", "r", Some("AKB")).unwrap();
+        assert_eq!(
+            s.get_bucket("new").unwrap().unwrap().owner.as_deref(),
+            Some("AKB")
+        );
+        let old = postcard::from_bytes::<BucketV4>(&encode(&b).unwrap()).unwrap();
+        assert_eq!(old.name, "new");
+
+        let v4 = v4_object();
+        let v5 = ObjectRow {
+            size: v4.size,
+            etag: v4.etag.clone(),
+            last_modified_ms: v4.last_modified_ms,
+            content_type: v4.content_type.clone(),
+            system_headers: v4.system_headers.clone(),
+            user_metadata: v4.user_metadata.clone(),
+            parts_count: v4.parts_count,
+            data: v4.data.clone(),
+            tags: v4.tags.clone(),
+            checksum: v4.checksum.clone(),
+            owner: Some("AKO".into()),
+        };
+        let raw = encode(&v5).unwrap();
+        assert_eq!(postcard::from_bytes::<ObjectRowV4>(&raw).unwrap(), v4);
+        s.put_object("new", "k", v5.clone(), false, None).unwrap();
+        s.put_object_tags("new", "k", vec![("t".into(), "1".into())])
+            .unwrap();
+        let o = s.get_object("new", "k").unwrap();
+        assert_eq!(o.owner.as_deref(), Some("AKO"), "tags keep the owner");
+        let listed = s.list_objects("new", "", None, None, 10).unwrap();
+        assert_eq!(listed.objects[0].owner.as_deref(), Some("AKO"));
     }
 
     #[test]

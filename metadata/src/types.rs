@@ -27,6 +27,14 @@
 //!   heartbeat and health: three zero bytes at their defaults, so an older
 //!   row reads as an active node that never sent a heartbeat).
 //!
+//! - v5: owners. `owner` appended to [`Bucket`] (the key that created it),
+//!   [`ObjectRow`] (the key that wrote the version) and [`Upload`] (the key
+//!   that initiated it): `None`, one zero byte, for rows written before v5,
+//!   which the gateway answers with the single owner every key shared
+//!   before. A binary from before v5 reads v5 rows without their owners.
+//!   The requests that carry these rows changed shape with them, so the
+//!   Raft log, which stores requests, records its own format (`log_format`).
+//!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
@@ -49,8 +57,12 @@ pub struct Bucket {
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
     /// Bucket tags (`PutBucketTagging`), in the order given; empty when the
-    /// bucket has none. Row format v2: must stay the last field.
+    /// bucket has none. Row format v2.
     pub tags: Vec<(String, String)>,
+    /// The access key id of the key that created the bucket; `None` for
+    /// buckets created before row format v5. Row format v5: must stay the
+    /// last field.
+    pub owner: Option<String>,
 }
 
 /// One object version (no versioning yet: one per key).
@@ -79,8 +91,13 @@ pub struct ObjectRow {
     pub tags: Vec<(String, String)>,
     /// The object's flexible checksum, as GET and HEAD report it with
     /// `x-amz-checksum-mode: ENABLED`; `None` for objects written before
-    /// row format v3. Row format v3: must stay the last field.
+    /// row format v3. Row format v3.
     pub checksum: Option<ObjectChecksum>,
+    /// The access key id of the key that wrote this version (for a
+    /// completed multipart upload, the key that initiated it); `None` for
+    /// versions written before row format v5. Row format v5: must stay the
+    /// last field.
+    pub owner: Option<String>,
 }
 
 /// An object's stored checksum.
@@ -119,6 +136,8 @@ pub struct ObjectSummary {
     pub etag: String,
     /// Milliseconds since the Unix epoch.
     pub last_modified_ms: i64,
+    /// The version's [`ObjectRow::owner`].
+    pub owner: Option<String>,
 }
 
 /// An in-progress multipart upload.
@@ -142,9 +161,12 @@ pub struct Upload {
     /// CreateMultipartUpload). Row format v2.
     pub tags: Vec<(String, String)>,
     /// The checksum the upload was created with; `None`: the object gets
-    /// S3's default, a FULL_OBJECT CRC64NVME. Row format v3: must stay the
-    /// last field.
+    /// S3's default, a FULL_OBJECT CRC64NVME. Row format v3.
     pub checksum: Option<UploadChecksum>,
+    /// The access key id of the key that initiated the upload; copied to
+    /// the object on completion. `None` for uploads initiated before row
+    /// format v5. Row format v5: must stay the last field.
+    pub owner: Option<String>,
 }
 
 /// One uploaded part of a multipart upload.
@@ -505,7 +527,11 @@ impl From<rocksdb::Error> for MetaError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaRequest {
     /// → `MetaResponse::Bucket`.
-    CreateBucket { name: String, region: String },
+    CreateBucket {
+        name: String,
+        region: String,
+        owner: Option<String>,
+    },
     /// → `MetaResponse::Unit`.
     DeleteBucket { name: String },
     /// → `MetaResponse::MaybeBucket`.

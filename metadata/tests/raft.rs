@@ -124,6 +124,7 @@ fn row(body: &[u8]) -> ObjectRow {
         data: ObjectData::Inline(body.to_vec()),
         tags: vec![],
         checksum: None,
+        owner: None,
     }
 }
 
@@ -211,7 +212,7 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
         assert!(status.members.iter().all(|r| r.voter));
 
         // Replication: writes through the leader reach every replica.
-        client.create_bucket("b", "r").await.unwrap();
+        client.create_bucket("b", "r", None).await.unwrap();
         put_many(client, 0, 30).await;
         check_all(client, 30).await;
         let applied = client
@@ -297,6 +298,7 @@ async fn replay_write(_follower: &str, members: &[Member], leader: u64) -> bool 
     let body = postcard::to_stdvec(&MetaRequest::CreateBucket {
         name: "once".into(),
         region: "r".into(),
+        owner: None,
     })
     .unwrap();
     let mut answers = Vec::new();
@@ -329,7 +331,7 @@ async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
         let client = MetaClient::with_addrs(&addrs);
         let first = leader(&client, &members).await;
         let leader_addr = members[first as usize - 1].addr.clone();
-        client.create_bucket("b", "r").await.unwrap();
+        client.create_bucket("b", "r", None).await.unwrap();
         let before = client
             .raft_status(&leader_addr)
             .await
@@ -391,6 +393,7 @@ async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
                 MetaRequest::CreateBucket {
                     name: "sneaky".into(),
                     region: "r".into(),
+                    owner: None,
                 },
             )],
         };

@@ -61,6 +61,7 @@ fn inline_row(etag: &str) -> ObjectRow {
         data: ObjectData::Inline(b"hi".to_vec()),
         tags: Vec::new(),
         checksum: None,
+        owner: Some("AKWRITER".into()),
     }
 }
 
@@ -71,10 +72,15 @@ async fn client_round_trips_through_the_service() {
         let svc = start(dir.path()).await;
         let c = svc.client.clone();
 
-        let b = c.create_bucket("photos", "us-east-1").await.unwrap();
+        let b = c
+            .create_bucket("photos", "us-east-1", Some("AKOWNER"))
+            .await
+            .unwrap();
         assert_eq!(b.name, "photos");
+        assert_eq!(b.owner.as_deref(), Some("AKOWNER"));
         assert_eq!(
-            c.create_bucket("photos", "us-east-1").await,
+            c.create_bucket("photos", "us-east-1", Some("AKOWNER"))
+                .await,
             Err(MetaError::BucketAlreadyOwnedByYou)
         );
         assert_eq!(c.list_buckets().await.unwrap(), vec![b.clone()]);
@@ -125,6 +131,7 @@ async fn client_round_trips_through_the_service() {
             .unwrap();
         assert_eq!(list.objects.len(), 1);
         assert_eq!(list.objects[0].key, "cat.jpg");
+        assert_eq!(list.objects[0].owner.as_deref(), Some("AKWRITER"));
 
         c.create_upload(Upload {
             bucket: "photos".into(),
@@ -136,6 +143,7 @@ async fn client_round_trips_through_the_service() {
             user_metadata: vec![],
             tags: Vec::new(),
             checksum: None,
+            owner: None,
         })
         .await
         .unwrap();
@@ -177,7 +185,7 @@ async fn client_round_trips_through_the_service() {
         );
         c.delete_bucket("photos").await.unwrap();
         assert_eq!(c.get_bucket("photos").await.unwrap(), None);
-        c.create_bucket("kept", "r").await.unwrap();
+        c.create_bucket("kept", "r", None).await.unwrap();
         svc.stop().await;
 
         // serve closed the database on return: it reopens at once, with data.

@@ -45,6 +45,7 @@ fn row(etag: &str, chunk_prefix: &str) -> ObjectRow {
         data: ObjectData::Parts(vec![layout(1, 10, etag, chunk_prefix)]),
         tags: Vec::new(),
         checksum: None,
+        owner: Some("AKWRITER".into()),
     }
 }
 
@@ -449,6 +450,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> Upload {
         user_metadata: vec![("owner".into(), "me".into())],
         tags: Vec::new(),
         checksum: None,
+        owner: Some("AKINIT".into()),
     }
 }
 
@@ -602,6 +604,8 @@ fn multipart_complete_builds_the_object() {
     assert_eq!(obj.parts_count, Some(2));
     assert_eq!(obj.content_type.as_deref(), Some("video/mp4"));
     assert_eq!(obj.user_metadata, [("owner".to_string(), "me".to_string())]);
+    // The object is the initiator's, whoever completes the upload.
+    assert_eq!(obj.owner.as_deref(), Some("AKINIT"));
     assert_eq!(
         obj.data,
         ObjectData::Parts(vec![

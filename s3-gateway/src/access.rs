@@ -6,7 +6,8 @@
 //! multipart uploads) or `owner` (also the bucket's configuration and
 //! DeleteBucket). Anything else is 403 AccessDenied. ListBuckets shows a key
 //! only its buckets; CreateBucket makes the creating key the bucket's owner
-//! (see `s3.rs`).
+//! (see `s3/bucket.rs`), and every write records its caller as the owner of
+//! what it makes (see `acl.rs`).
 //!
 //! The check runs inside `s3s` ([`S3Access`]), after the signature is
 //! verified and the operation is known, before the handler. Keys are read
@@ -74,9 +75,18 @@ impl Keys {
 }
 
 /// The key that signed the request, put in the request's extensions by the
-/// access check for the handlers (ListBuckets, CreateBucket).
+/// access check for the handlers (ListBuckets, CreateBucket, and every
+/// write that records its owner).
 #[derive(Clone, Debug)]
 pub struct Caller(pub Arc<AccessKey>);
+
+impl Caller {
+    /// The access key id of the request's caller, as rows record their
+    /// owner (`None` only for a request that passed no access check).
+    pub fn key_id(extensions: &http::Extensions) -> Option<String> {
+        extensions.get::<Caller>().map(|c| c.0.access_key.clone())
+    }
+}
 
 /// The permission an S3 operation needs on its bucket; `None` for those
 /// that need none (ListBuckets lists only the key's buckets; CreateBucket

@@ -131,6 +131,13 @@ def random_bytes(n):
     return os.urandom(n)
 
 
+def canonical_id(access_key):
+    """The canonical user id Shale answers for an access key (`acl.rs`):
+    SHA-256 of a fixed domain string and the key id, in lowercase hex."""
+    return hashlib.sha256(
+        b"shale canonical user id v1\0" + access_key.encode()).hexdigest()
+
+
 def unique_bucket_name(hint="t"):
     """A valid, unique S3 bucket name (lowercase, 3-63 chars)."""
     hint = re.sub(r"[^a-z0-9-]+", "-", hint.lower()).strip("-")[:40] or "t"

@@ -8,23 +8,25 @@ import urllib.parse
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (assert_client_error, assert_s3_error, random_bytes,
-                      raw_request, unique_bucket_name)
+from conftest import (assert_client_error, assert_s3_error, canonical_id,
+                      random_bytes, raw_request, unique_bucket_name)
 
 
-def test_acls_are_the_owners_full_control(s3, bucket):
+def test_acls_are_the_owners_full_control(server, s3, bucket):
+    # Bucket and object were made with the root key: it owns them.
+    owner_id = canonical_id(server.access_key)
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     for acl in (s3.get_bucket_acl(Bucket=bucket),
                 s3.get_object_acl(Bucket=bucket, Key="k")):
-        assert acl["Owner"]["ID"] == "shale"
+        assert acl["Owner"]["ID"] == owner_id
         assert acl["Grants"] == [{
-            "Grantee": {"DisplayName": "shale", "ID": "shale",
+            "Grantee": {"DisplayName": server.access_key, "ID": owner_id,
                         "Type": "CanonicalUser"},
             "Permission": "FULL_CONTROL"}]
     # Setting what is already there succeeds, in every form.
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
     s3.put_object_acl(Bucket=bucket, Key="k", ACL="bucket-owner-full-control")
-    s3.put_object_acl(Bucket=bucket, Key="k", GrantFullControl='id="shale"')
+    s3.put_object_acl(Bucket=bucket, Key="k", GrantFullControl=f'id="{owner_id}"')
     policy = s3.get_object_acl(Bucket=bucket, Key="k")
     s3.put_object_acl(Bucket=bucket, Key="k", AccessControlPolicy={
         "Grants": policy["Grants"], "Owner": policy["Owner"]})
@@ -163,7 +165,7 @@ def test_versioning_never_enabled(server, s3, bucket):
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
 
 
-def test_list_object_versions_of_an_unversioned_bucket(s3, bucket):
+def test_list_object_versions_of_an_unversioned_bucket(server, s3, bucket):
     names = ["a", "b/1", "b/2", "c d", "e+f", "z/é"]
     bodies = {k: random_bytes(i * 10 + 1) for i, k in enumerate(names)}
     for k, body in bodies.items():
@@ -175,7 +177,7 @@ def test_list_object_versions_of_an_unversioned_bucket(s3, bucket):
         assert v["VersionId"] == "null" and v["IsLatest"] is True
         assert v["Size"] == len(bodies[v["Key"]])
         assert v["StorageClass"] == "STANDARD"
-        assert v["Owner"]["ID"] == "shale"
+        assert v["Owner"]["ID"] == canonical_id(server.access_key)
     assert "DeleteMarkers" not in out
     assert out["IsTruncated"] is False
     assert out["KeyMarker"] == "" and out["VersionIdMarker"] == ""

@@ -42,9 +42,11 @@ pub(super) async fn list_buckets(
             name: Some(b.name),
         })
         .collect();
+    // The Owner of ListBuckets is the caller (S3: the requester's account).
+    let me = caller.as_ref().map(|k| k.access_key.as_str());
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(owner()),
+        owner: Some(owner(me)),
         ..Default::default()
     }))
 }
@@ -70,7 +72,14 @@ pub(super) async fn create_bucket(
             c
         ));
     }
-    let created = gw.meta.create_bucket(&input.bucket, &gw.region).await;
+    let created = gw
+        .meta
+        .create_bucket(
+            &input.bucket,
+            &gw.region,
+            caller.as_ref().map(|k| k.access_key.as_str()),
+        )
+        .await;
     // A key with grants owns what it creates; a bucket of another key
     // is someone else's, as S3 answers it.
     let grantee = caller.filter(|k| !k.is_root());

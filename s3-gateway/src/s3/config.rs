@@ -148,10 +148,11 @@ pub(super) async fn get_bucket_acl(
     gw: &Gateway,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
+    let bucket = gw.require_bucket(&req.input.bucket).await?;
+    let key = bucket.owner.as_deref();
     Ok(S3Response::new(GetBucketAclOutput {
-        grants: Some(acl::owner_grants()),
-        owner: Some(owner()),
+        grants: Some(acl::owner_grants(key)),
+        owner: Some(owner(key)),
     }))
 }
 
@@ -160,7 +161,7 @@ pub(super) async fn put_bucket_acl(
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let input = &req.input;
-    gw.require_bucket(&input.bucket).await?;
+    let bucket = gw.require_bucket(&input.bucket).await?;
     acl::check(&acl::AclRequest {
         canned: input.acl.as_ref().map(|a| a.as_str()),
         grant_full_control: input.grant_full_control.as_deref(),
@@ -169,6 +170,7 @@ pub(super) async fn put_bucket_acl(
             || input.grant_read_acp.is_some()
             || input.grant_write_acp.is_some(),
         policy: input.access_control_policy.as_ref(),
+        owner: bucket.owner.as_deref(),
     })?;
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
@@ -179,13 +181,15 @@ pub(super) async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let input = req.input;
     check_version(input.version_id.as_deref())?;
-    gw.meta
+    let row = gw
+        .meta
         .get_object(&input.bucket, &input.key)
         .await
         .map_err(meta_err)?;
+    let key = row.owner.as_deref();
     Ok(S3Response::new(GetObjectAclOutput {
-        grants: Some(acl::owner_grants()),
-        owner: Some(owner()),
+        grants: Some(acl::owner_grants(key)),
+        owner: Some(owner(key)),
         request_charged: None,
     }))
 }
@@ -196,7 +200,8 @@ pub(super) async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = &req.input;
     check_version(input.version_id.as_deref())?;
-    gw.meta
+    let row = gw
+        .meta
         .get_object(&input.bucket, &input.key)
         .await
         .map_err(meta_err)?;
@@ -208,6 +213,7 @@ pub(super) async fn put_object_acl(
             || input.grant_read_acp.is_some()
             || input.grant_write_acp.is_some(),
         policy: input.access_control_policy.as_ref(),
+        owner: row.owner.as_deref(),
     })?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

@@ -78,9 +78,11 @@ pub(super) async fn copy_object(
         }
     };
     let if_match = dest_header("if-match").map(|e| strip_quotes(&e));
+    // The copy is a new version, the caller's (not the source's owner's).
+    let caller = Caller::key_id(&req.extensions);
     let input = req.input;
     check_key(&input.key)?;
-    object_acl!(input)?;
+    object_acl!(input, caller.as_deref())?;
     let (src_bucket, src_key) = copy_source(&input.copy_source)?;
     let src = gw
         .copy_source_row(
@@ -210,6 +212,7 @@ pub(super) async fn copy_object(
         data,
         tags,
         checksum: Some(checksum.clone()),
+        owner: caller,
     };
     if matches!(row.data, ObjectData::Parts(_)) {
         gw.data

@@ -18,8 +18,8 @@ pub(super) fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
 }
 
-pub(super) fn owner() -> Owner {
-    acl::owner()
+pub(super) fn owner(key: Option<&str>) -> Owner {
+    acl::owner(key)
 }
 
 pub(super) fn meta_err(e: shale_metadata::MetaError) -> S3Error {

@@ -18,7 +18,7 @@ pub(super) fn object_entries(
             storage_class: Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
             )),
-            owner: with_owner.then(owner),
+            owner: with_owner.then(|| owner(o.owner.as_deref())),
             ..Default::default()
         })
         .collect()
@@ -179,7 +179,7 @@ pub(super) async fn list_object_versions(
             is_latest: Some(true),
             key: Some(encode_key(o.key, url)),
             last_modified: Some(ts(o.last_modified_ms)),
-            owner: Some(owner()),
+            owner: Some(owner(o.owner.as_deref())),
             size: Some(o.size as i64),
             storage_class: Some(ObjectVersionStorageClass::from_static(
                 ObjectVersionStorageClass::STANDARD,

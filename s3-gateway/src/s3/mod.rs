@@ -29,11 +29,12 @@ use crate::error::{Error, to_s3_error};
 use crate::tagging::{self, Target};
 use shale_datapath::datapath::{DataPath, WriteTarget};
 
-/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload) asks
-/// for with `x-amz-acl` and `x-amz-grant-*`: only the owner's full control
-/// is accepted ([`acl`]).
+/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload) by
+/// access key `$owner` asks for with `x-amz-acl` and `x-amz-grant-*`: only
+/// the full control of the writer, who will own the object, is accepted
+/// ([`acl`]).
 macro_rules! object_acl {
-    ($input:expr) => {
+    ($input:expr, $owner:expr) => {
         acl::check(&acl::AclRequest {
             canned: $input.acl.as_ref().map(|a| a.as_str()),
             grant_full_control: $input.grant_full_control.as_deref(),
@@ -41,6 +42,7 @@ macro_rules! object_acl {
                 || $input.grant_read_acp.is_some()
                 || $input.grant_write_acp.is_some(),
             policy: None,
+            owner: $owner,
         })
     };
 }
@@ -157,9 +159,10 @@ impl Gateway {
         })
     }
 
-    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+    /// The bucket's row, or NoSuchBucket.
+    async fn require_bucket(&self, bucket: &str) -> S3Result<shale_metadata::Bucket> {
         match self.meta.get_bucket(bucket).await.map_err(meta_err)? {
-            Some(_) => Ok(()),
+            Some(b) => Ok(b),
             None => Err(s3_error!(
                 NoSuchBucket,
                 "The specified bucket does not exist"

@@ -7,9 +7,10 @@ pub(super) async fn create_multipart_upload(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let caller = Caller::key_id(&req.extensions);
     let input = req.input;
     check_key(&input.key)?;
-    object_acl!(input)?;
+    object_acl!(input, caller.as_deref())?;
     let tags = tagging::parse_header(input.tagging.as_deref())?;
     let checksum = upload_checksum(
         input.checksum_algorithm.as_ref(),
@@ -36,6 +37,7 @@ pub(super) async fn create_multipart_upload(
         user_metadata: headers.user,
         tags,
         checksum,
+        owner: caller,
     };
     gw.meta.create_upload(upload).await.map_err(meta_err)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -318,11 +320,9 @@ pub(super) async fn list_parts(
         part_number_marker: input.part_number_marker,
         next_part_number_marker: res.next_part_number_marker.map(|n| n as i32),
         parts: Some(parts),
-        owner: Some(owner()),
-        initiator: Some(Initiator {
-            display_name: Some("shale".into()),
-            id: Some("shale".into()),
-        }),
+        // The object the upload makes is its initiator's.
+        owner: Some(owner(upload.owner.as_deref())),
+        initiator: Some(acl::initiator(upload.owner.as_deref())),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         checksum_algorithm: upload.checksum.map(|c| s3_algorithm(c.algorithm)),
         checksum_type: upload.checksum.map(|c| checksum::s3_type(c.kind)),
@@ -356,12 +356,9 @@ pub(super) async fn list_multipart_uploads(
         .into_iter()
         .map(|u| MultipartUpload {
             initiated: Some(ts(u.initiated_ms)),
-            initiator: Some(Initiator {
-                display_name: Some("shale".into()),
-                id: Some("shale".into()),
-            }),
+            initiator: Some(acl::initiator(u.owner.as_deref())),
+            owner: Some(owner(u.owner.as_deref())),
             key: Some(encode_key(u.key, url)),
-            owner: Some(owner()),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             upload_id: Some(u.upload_id),
             ..Default::default()

@@ -89,6 +89,7 @@ pub(super) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let trailers = req.trailing_headers.clone();
     let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+    let caller = Caller::key_id(&req.extensions);
     // A browser upload (POST Object) arrives here too, from `post.rs`,
     // its signature and policy checked, its form fields as the input.
     let input = req.input;
@@ -102,7 +103,7 @@ pub(super) async fn put_object(
     };
     checks.compute(algorithm);
     // Checked before any byte of the body is stored.
-    object_acl!(input)?;
+    object_acl!(input, caller.as_deref())?;
     let tags = tagging::parse_header(input.tagging.as_deref())?;
     let expected_len = content_length(input.content_length)?;
     if expected_len.is_none_or(|n| n as usize > gw.data.config().inline_threshold) {
@@ -166,6 +167,7 @@ pub(super) async fn put_object(
         data,
         tags,
         checksum: Some(checksum.clone()),
+        owner: caller,
     };
     if matches!(row.data, ObjectData::Parts(_)) {
         gw.data
