@@ -453,7 +453,7 @@ async fn a_group_of_one_restarted_at_another_address_records_it() {
         std::fs::create_dir_all(&m.dir).unwrap();
         start(&mut m, listener, &[]);
         let client = MetaClient::new(&m.addr);
-        client.create_bucket("b", "r").await.unwrap();
+        client.create_bucket("b", "r", None).await.unwrap();
         put_many(&client, 0, 10).await;
         let old = m.addr.clone();
         stop(&mut m).await;
