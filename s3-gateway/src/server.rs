@@ -35,7 +35,7 @@ use crate::auth::{self, MetaAuth};
 use crate::cors::{self, CorsCache};
 use crate::error::{Error, RequestInfo, Result, finish_error_response};
 use crate::post;
-use crate::s3::{Gateway, StatusOverride};
+use crate::s3::{BareETags, Gateway, StatusOverride};
 use crate::vhost::VirtualHosts;
 use shale_datapath::datapath::{DataPath, DataPathConfig};
 use shale_workers::gc::GcConfig;
@@ -267,6 +267,9 @@ async fn handle(
 
     if let Some(StatusOverride(status)) = resp.extensions().get::<StatusOverride>() {
         *resp.status_mut() = *status;
+    }
+    if resp.extensions().get::<BareETags>().is_some() {
+        crate::s3::unquote_etags(&mut resp);
     }
     let info = RequestInfo {
         method: &method,

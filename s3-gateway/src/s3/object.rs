@@ -346,8 +346,8 @@ pub(super) async fn get_object_attributes(
         ..Default::default()
     };
     if wants(ObjectAttributes::ETAG) {
-        // FIXME: S3 answers this ETag without quotes; s3s 0.14.1 always
-        // quotes ETags in XML.
+        // S3 answers this ETag without quotes (unlike GET, HEAD and
+        // listings); s3s quotes it, the HTTP front unquotes it.
         out.e_tag = Some(etag(&row.etag));
     }
     if wants(ObjectAttributes::OBJECT_SIZE) {
@@ -374,7 +374,9 @@ pub(super) async fn get_object_attributes(
             page_size(input.max_parts)?,
         ));
     }
-    Ok(S3Response::new(out))
+    let mut resp = S3Response::new(out);
+    resp.extensions.insert(BareETags);
+    Ok(resp)
 }
 
 pub(super) async fn delete_object(

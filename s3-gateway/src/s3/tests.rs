@@ -89,3 +89,21 @@ fn continuation_tokens_round_trip() {
     }
     assert!(token_decode("%%%").is_err());
 }
+
+#[test]
+fn get_object_attributes_etags_are_bare() {
+    let xml = "<GetObjectAttributesResponse><ETag>\"d41d8cd98f00b204e9800998ecf8427e-2\"</ETag><ObjectSize>0</ObjectSize></GetObjectAttributesResponse>";
+    let mut resp = http::Response::new(s3s::Body::from(xml.to_owned()));
+    resp.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(xml.len()),
+    );
+    unquote_etags(&mut resp);
+    let body = resp.body().bytes().unwrap_or_default();
+    let want = "<GetObjectAttributesResponse><ETag>d41d8cd98f00b204e9800998ecf8427e-2</ETag><ObjectSize>0</ObjectSize></GetObjectAttributesResponse>";
+    assert_eq!(std::str::from_utf8(&body), Ok(want));
+    assert_eq!(
+        resp.headers()[http::header::CONTENT_LENGTH],
+        want.len().to_string()
+    );
+}
