@@ -31,9 +31,10 @@ pub enum Error {
     /// A checksum header that cannot be parsed.
     #[error("invalid digest: {0}")]
     InvalidDigest(String),
-    /// The body is over the size limit.
+    /// The body is over the size limit: its announced size, when the
+    /// request announced it (refused before any byte is read).
     #[error("entity too large")]
-    EntityTooLarge,
+    EntityTooLarge { proposed: Option<u64> },
     /// The body ended before the announced length, or ran past it.
     #[error("incomplete body: {0}")]
     IncompleteBody(String),
@@ -77,7 +78,7 @@ impl From<shale_datapath::Error> for Error {
             D::InsufficientStorage(why) => Error::InsufficientStorage(why),
             D::WriteQuorum(why) => Error::WriteQuorum(why),
             D::Unrecoverable(why) => Error::Unrecoverable(why),
-            D::EntityTooLarge => Error::EntityTooLarge,
+            D::EntityTooLarge => Error::EntityTooLarge { proposed: None },
             D::IncompleteBody(why) => Error::IncompleteBody(why),
             D::TooSlow(why) => Error::TooSlow(why),
             D::Internal(why) => Error::Internal(why),
@@ -195,10 +196,22 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
         }
         Error::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),
         Error::InvalidDigest(detail) => S3Error::with_message(C::InvalidDigest, detail),
-        Error::EntityTooLarge => S3Error::with_message(
-            C::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size.",
-        ),
+        Error::EntityTooLarge { proposed } => {
+            // S3's words on the wire (its error table adds "object" and a
+            // full stop), and the sizes it reports.
+            let e = S3Error::with_message(
+                C::EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size",
+            );
+            let max = (
+                "MaxSizeAllowed",
+                shale_datapath::datapath::MAX_PUT_SIZE.to_string(),
+            );
+            match proposed {
+                Some(n) => with_fields(e, &[("ProposedSize", n.to_string()), max]),
+                None => with_fields(e, &[max]),
+            }
+        }
         Error::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
         Error::Body(e) => e,
         Error::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
@@ -218,6 +231,45 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
             )
         }
     }
+}
+
+/// The header that carries an error's extra elements from where it is
+/// raised to [`finish_error_response`], which makes them child elements of
+/// the `<Error>` document and removes the header. `s3s` 0.14.1 writes only
+/// Code and Message, but keeps an error's headers.
+const FIELDS_HEADER: &str = "x-shale-error-fields";
+
+/// `e` with extra elements in its error document, after `Message`, as S3
+/// has for some errors (`ProposedSize` and `MaxSizeAllowed` of
+/// EntityTooLarge, `PartNumberRequested` and `ActualPartCount` of
+/// InvalidPartNumber). Names are XML element names (ASCII letters).
+pub fn with_fields(mut e: S3Error, fields: &[(&str, String)]) -> S3Error {
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut headers = e.headers().cloned().unwrap_or_default();
+    if let Ok(v) = http::HeaderValue::from_str(&encoded) {
+        headers.insert(FIELDS_HEADER, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+/// Takes the extra elements [`with_fields`] put in a response's headers
+/// out of them: (name, value XML-escaped).
+fn take_fields(resp: &mut http::Response<s3s::Body>) -> Vec<(String, String)> {
+    let Some(v) = resp.headers_mut().remove(FIELDS_HEADER) else {
+        return Vec::new();
+    };
+    form_urlencoded::parse(v.as_bytes())
+        .filter(|(name, _)| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map(|(name, value)| {
+            (
+                name.into_owned(),
+                quick_xml::escape::escape(value.as_ref()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// What the HTTP front knows of a request when it finishes an error response.
@@ -339,6 +391,7 @@ fn post_policy_message(code: &str, message: &str) -> Option<String> {
 /// HEAD request. Failed browser-upload policy checks get S3's code and
 /// wording. Responses that are not S3 error documents are left alone.
 pub fn finish_error_response(resp: &mut http::Response<s3s::Body>, info: &RequestInfo<'_>) {
+    let extra = take_fields(resp);
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error() || status.is_redirection()) {
         return;
@@ -355,6 +408,7 @@ pub fn finish_error_response(resp: &mut http::Response<s3s::Body>, info: &Reques
         return;
     }
     fields.retain(|(name, _)| !matches!(name.as_str(), "Resource" | "RequestId" | "HostId"));
+    fields.extend(extra);
     let get = |fields: &[(String, String)], name: &str| {
         fields.iter().find(|(n, _)| n == name).map(|(_, v)| {
             quick_xml::escape::unescape(v)
@@ -457,6 +511,46 @@ mod tests {
             body.contains("<Message>It&apos;s &lt;gone&gt; &amp; &quot;away&quot;</Message>"),
             "{body}"
         );
+    }
+
+    #[test]
+    fn extra_fields_follow_the_message() {
+        let sized = || {
+            to_s3_error(Error::EntityTooLarge {
+                proposed: Some(6 << 30),
+            })
+        };
+        let mut resp = sized().to_http_response().unwrap();
+        assert!(resp.headers().contains_key(FIELDS_HEADER));
+        let info = RequestInfo {
+            method: &http::Method::PUT,
+            resource: "/b/k",
+            request_id: "REQ1",
+            post_form: false,
+        };
+        finish_error_response(&mut resp, &info);
+        assert!(!resp.headers().contains_key(FIELDS_HEADER));
+        let body = String::from_utf8(resp.body().bytes().unwrap_or_default().to_vec()).unwrap();
+        assert!(
+            body.contains(
+                "<Message>Your proposed upload exceeds the maximum allowed size</Message><ProposedSize>6442450944</ProposedSize><MaxSizeAllowed>5368709120</MaxSizeAllowed><Resource>"
+            ),
+            "{body}"
+        );
+        // Values are escaped; names that are not plain words are dropped.
+        let e = with_fields(
+            S3Error::new(S3ErrorCode::InvalidArgument),
+            &[("ArgumentValue", "<a&b>".into()), ("bad name", "x".into())],
+        );
+        let (_, body) = finish(e, http::Method::GET, false);
+        assert!(
+            body.contains("<ArgumentValue>&lt;a&amp;b&gt;</ArgumentValue><Resource>"),
+            "{body}"
+        );
+        assert!(!body.contains("bad"), "{body}");
+        // A HEAD answer has neither body nor the carrying header.
+        let (status, body) = finish(sized(), http::Method::HEAD, false);
+        assert_eq!((status, body.as_str()), (400, ""));
     }
 
     #[test]

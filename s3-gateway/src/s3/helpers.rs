@@ -163,10 +163,20 @@ pub(super) fn check_version(version_id: Option<&str>) -> S3Result<()> {
     }
 }
 
+/// The body length a PutObject or UploadPart announces. One over S3's
+/// limit (5 GiB) is refused from the header, before any byte of the body
+/// is read: a client that sent `Expect: 100-continue` gets the error
+/// instead of the 100 and never sends the body (hyper sends the 100 only
+/// when the body is first read).
 pub(super) fn content_length(v: Option<i64>) -> S3Result<Option<u64>> {
     match v {
         None => Ok(None),
         Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "negative Content-Length")),
+        Some(n) if n as u64 > shale_datapath::datapath::MAX_PUT_SIZE => {
+            Err(to_s3_error(Error::EntityTooLarge {
+                proposed: Some(n as u64),
+            }))
+        }
         Some(n) => Ok(Some(n as u64)),
     }
 }

@@ -25,7 +25,7 @@ use crate::access::Caller;
 use crate::acl;
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::cors::{self, CorsCache};
-use crate::error::{Error, to_s3_error};
+use crate::error::{Error, to_s3_error, with_fields};
 use crate::tagging::{self, Target};
 use shale_datapath::datapath::{DataPath, WriteTarget};
 

@@ -32,13 +32,22 @@ pub(super) fn read_extent(
         ));
     }
     let index = (n - 1) as usize;
+    // S3 names the part asked for and the parts there are (a single-part
+    // object has one).
     let not_satisfiable = || {
         let mut e = S3Error::with_message(
             S3ErrorCode::Custom("InvalidPartNumber".into()),
             "The requested partnumber is not satisfiable",
         );
         e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-        e
+        let actual = row.parts_count.unwrap_or(1);
+        with_fields(
+            e,
+            &[
+                ("PartNumberRequested", n.to_string()),
+                ("ActualPartCount", actual.to_string()),
+            ],
+        )
     };
     let (start, end, count) = match (&row.data, row.parts_count) {
         (ObjectData::Parts(parts), Some(count)) => {
