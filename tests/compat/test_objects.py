@@ -205,8 +205,42 @@ def test_an_empty_put_leaves_the_connection_usable(server, bucket):
 
 
 # --------------------------------------------------------------------------
-# S3's size limit of one PUT's body (5 GiB).
+# S3's size limits: user metadata (2 KiB) and one PUT's body (5 GiB).
 # --------------------------------------------------------------------------
+
+METADATA_TOO_LARGE = \
+    "Your metadata headers exceed the maximum allowed metadata size."
+
+
+def test_metadata_over_2_kib_is_metadata_too_large(s3, bucket):
+    # S3 counts the UTF-8 bytes of every key (without x-amz-meta-) and
+    # value: 2048 is allowed, one more is not.
+    at_limit = {"a": "x" * 1000, "b": "y" * 1046}
+    over = {"a": "x" * 1000, "b": "y" * 1047}
+    s3.put_object(Bucket=bucket, Key="ok", Body=b"x", Metadata=at_limit)
+    assert s3.head_object(Bucket=bucket, Key="ok")["Metadata"] == at_limit
+    calls = {
+        "put": lambda: s3.put_object(Bucket=bucket, Key="big", Body=b"x",
+                                     Metadata=over),
+        "copy": lambda: s3.copy_object(
+            Bucket=bucket, Key="big", CopySource={"Bucket": bucket, "Key": "ok"},
+            MetadataDirective="REPLACE", Metadata=over),
+        "create upload": lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="big", Metadata=over),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert_client_error(exc, 400, "MetadataTooLarge")
+        assert exc.value.response["Error"]["Message"] == METADATA_TOO_LARGE, name
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="big")
+    assert_client_error(exc, 404)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+    # A copy that keeps the source's metadata is fine.
+    s3.copy_object(Bucket=bucket, Key="copy",
+                   CopySource={"Bucket": bucket, "Key": "ok"})
+
 
 def _send_headers_only(server, method, path, length):
     """Sends a signed request's headers announcing a body of `length`

@@ -62,6 +62,29 @@ pub(super) struct StoredHeaders {
     pub(super) user: Vec<(String, String)>,
 }
 
+/// Most bytes of user metadata an object may have, as in S3: the UTF-8
+/// bytes of every key (without `x-amz-meta-`) and value (decoded from
+/// RFC 2047 where it was sent so), summed.
+pub(super) const MAX_USER_METADATA: usize = 2048;
+
+/// Refuses user metadata over [`MAX_USER_METADATA`], as S3 does.
+pub(super) fn check_metadata_size(metadata: Option<&Metadata>) -> S3Result<()> {
+    let size: usize = metadata
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if size > MAX_USER_METADATA {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size."
+        ));
+    }
+    Ok(())
+}
+
+/// The headers a write stores with the object; its user metadata checked
+/// against S3's limit first.
 pub(super) fn collect_headers(
     content_type: Option<String>,
     cache_control: Option<String>,
@@ -70,7 +93,8 @@ pub(super) fn collect_headers(
     content_language: Option<String>,
     expires: Option<Timestamp>,
     metadata: Option<Metadata>,
-) -> StoredHeaders {
+) -> S3Result<StoredHeaders> {
+    check_metadata_size(metadata.as_ref())?;
     let mut system = Vec::new();
     let mut push = |name: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -91,11 +115,11 @@ pub(super) fn collect_headers(
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
     user.sort();
-    StoredHeaders {
+    Ok(StoredHeaders {
         content_type,
         system,
         user,
-    }
+    })
 }
 
 pub(super) fn header<'a>(row_headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -142,7 +142,7 @@ pub(super) async fn put_object(
         input.content_language,
         input.expires,
         input.metadata,
-    );
+    )?;
     let prefix = shale_datapath::datapath::new_chunk_prefix();
     let (written, digests) = gw
         .store_body(
