@@ -107,3 +107,13 @@ fn get_object_attributes_etags_are_bare() {
         want.len().to_string()
     );
 }
+
+#[test]
+fn metadata_values_are_mail_safe_as_s3_sends_them() {
+    assert_eq!(mail_safe("plain ascii = ok?"), "plain ascii = ok?");
+    assert_eq!(mail_safe("café"), "=?UTF-8?Q?caf=C3=A9?=");
+    assert_eq!(mail_safe("a b_c=d?é"), "=?UTF-8?Q?a_b=5Fc=3Dd=3F=C3=A9?=");
+    // Control characters too (ceph's s3-tests, written against S3).
+    assert_eq!(mail_safe("\u{4}mymeta"), "=?UTF-8?Q?=04mymeta?=");
+    assert_eq!(mail_safe("日本"), "=?UTF-8?Q?=E6=97=A5=E6=9C=AC?=");
+}
