@@ -272,6 +272,43 @@ fn take_fields(resp: &mut http::Response<s3s::Body>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The status of an `s3s` error from its text as `s3s` logs it (the
+/// `Display` form `S3Error { code: NoSuchKey, status_code: 404, .. }` or
+/// the `Debug` form `S3Error(Inner { code: NoSuchKey, …, status_code:
+/// Some(404), … })`): the status set on it, else its code's. None when the
+/// text is not an `S3Error` or its code has no status.
+///
+/// `s3s` 0.14.1 logs the errors it raises itself (a bad signature, an
+/// invalid bucket name, a malformed header, an admin-route error) at ERROR,
+/// whoever is at fault; the binary's log set-up uses this to log the
+/// client's mistakes (4xx) at debug level and keep ERROR for the server's
+/// own faults.
+pub fn s3s_error_status(text: &str) -> Option<http::StatusCode> {
+    let rest = text.strip_prefix("S3Error")?;
+    let after_code = &rest[rest.find("code: ")? + "code: ".len()..];
+    let code = match after_code.strip_prefix("Custom(\"") {
+        Some(custom) => &custom[..custom.find('"')?],
+        None => {
+            let end = after_code
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(after_code.len());
+            &after_code[..end]
+        }
+    };
+    // The last `status_code: ` is the field's: the message, which may
+    // quote a client's text, comes before it.
+    let set = rest.rfind("status_code: ").and_then(|at| {
+        let v = &rest[at + "status_code: ".len()..];
+        let v = v.strip_prefix("Some(").unwrap_or(v);
+        let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u16>().ok()
+    });
+    match set {
+        Some(n) => http::StatusCode::from_u16(n).ok(),
+        None => S3ErrorCode::from_bytes(code.as_bytes())?.status_code(),
+    }
+}
+
 /// What the HTTP front knows of a request when it finishes an error response.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestInfo<'a> {
@@ -551,6 +588,46 @@ mod tests {
         // A HEAD answer has neither body nor the carrying header.
         let (status, body) = finish(sized(), http::Method::HEAD, false);
         assert_eq!((status, body.as_str()), (400, ""));
+    }
+
+    #[test]
+    fn s3s_logged_errors_tell_their_status() {
+        let status = |e: S3Error| {
+            (
+                s3s_error_status(&e.to_string()).map(|s| s.as_u16()),
+                s3s_error_status(&format!("{e:?}")).map(|s| s.as_u16()),
+            )
+        };
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::InvalidBucketName)),
+            (Some(400), Some(400))
+        );
+        assert_eq!(
+            status(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Signature is required"
+            )),
+            (Some(403), Some(403))
+        );
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::InternalError)),
+            (Some(500), Some(500))
+        );
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::ServiceUnavailable)),
+            (Some(503), Some(503))
+        );
+        let mut custom = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "status_code: 200",
+        );
+        custom.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(status(custom), (Some(416), Some(416)));
+        assert_eq!(s3s_error_status("connection reset"), None);
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::Custom("Whatever".into()))),
+            (None, None)
+        );
     }
 
     #[test]
