@@ -31,9 +31,10 @@ pub enum Error {
     /// A checksum header that cannot be parsed.
     #[error("invalid digest: {0}")]
     InvalidDigest(String),
-    /// The body is over the size limit.
+    /// The body is over the size limit: its announced size, when the
+    /// request announced it (refused before any byte is read).
     #[error("entity too large")]
-    EntityTooLarge,
+    EntityTooLarge { proposed: Option<u64> },
     /// The body ended before the announced length, or ran past it.
     #[error("incomplete body: {0}")]
     IncompleteBody(String),
@@ -77,7 +78,7 @@ impl From<shale_datapath::Error> for Error {
             D::InsufficientStorage(why) => Error::InsufficientStorage(why),
             D::WriteQuorum(why) => Error::WriteQuorum(why),
             D::Unrecoverable(why) => Error::Unrecoverable(why),
-            D::EntityTooLarge => Error::EntityTooLarge,
+            D::EntityTooLarge => Error::EntityTooLarge { proposed: None },
             D::IncompleteBody(why) => Error::IncompleteBody(why),
             D::TooSlow(why) => Error::TooSlow(why),
             D::Internal(why) => Error::Internal(why),
@@ -195,10 +196,22 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
         }
         Error::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),
         Error::InvalidDigest(detail) => S3Error::with_message(C::InvalidDigest, detail),
-        Error::EntityTooLarge => S3Error::with_message(
-            C::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size.",
-        ),
+        Error::EntityTooLarge { proposed } => {
+            // S3's words on the wire (its error table adds "object" and a
+            // full stop), and the sizes it reports.
+            let e = S3Error::with_message(
+                C::EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size",
+            );
+            let max = (
+                "MaxSizeAllowed",
+                shale_datapath::datapath::MAX_PUT_SIZE.to_string(),
+            );
+            match proposed {
+                Some(n) => with_fields(e, &[("ProposedSize", n.to_string()), max]),
+                None => with_fields(e, &[max]),
+            }
+        }
         Error::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
         Error::Body(e) => e,
         Error::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
@@ -217,6 +230,82 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
                 "We encountered an internal error. Please try again.",
             )
         }
+    }
+}
+
+/// The header that carries an error's extra elements from where it is
+/// raised to [`finish_error_response`], which makes them child elements of
+/// the `<Error>` document and removes the header. `s3s` 0.14.1 writes only
+/// Code and Message, but keeps an error's headers.
+const FIELDS_HEADER: &str = "x-shale-error-fields";
+
+/// `e` with extra elements in its error document, after `Message`, as S3
+/// has for some errors (`ProposedSize` and `MaxSizeAllowed` of
+/// EntityTooLarge, `PartNumberRequested` and `ActualPartCount` of
+/// InvalidPartNumber). Names are XML element names (ASCII letters).
+pub fn with_fields(mut e: S3Error, fields: &[(&str, String)]) -> S3Error {
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut headers = e.headers().cloned().unwrap_or_default();
+    if let Ok(v) = http::HeaderValue::from_str(&encoded) {
+        headers.insert(FIELDS_HEADER, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+/// Takes the extra elements [`with_fields`] put in a response's headers
+/// out of them: (name, value XML-escaped).
+fn take_fields(resp: &mut http::Response<s3s::Body>) -> Vec<(String, String)> {
+    let Some(v) = resp.headers_mut().remove(FIELDS_HEADER) else {
+        return Vec::new();
+    };
+    form_urlencoded::parse(v.as_bytes())
+        .filter(|(name, _)| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map(|(name, value)| {
+            (
+                name.into_owned(),
+                quick_xml::escape::escape(value.as_ref()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The status of an `s3s` error from its text as `s3s` logs it (the
+/// `Display` form `S3Error { code: NoSuchKey, status_code: 404, .. }` or
+/// the `Debug` form `S3Error(Inner { code: NoSuchKey, …, status_code:
+/// Some(404), … })`): the status set on it, else its code's. None when the
+/// text is not an `S3Error` or its code has no status.
+///
+/// `s3s` 0.14.1 logs the errors it raises itself (a bad signature, an
+/// invalid bucket name, a malformed header, an admin-route error) at ERROR,
+/// whoever is at fault; the binary's log set-up uses this to log the
+/// client's mistakes (4xx) at debug level and keep ERROR for the server's
+/// own faults.
+pub fn s3s_error_status(text: &str) -> Option<http::StatusCode> {
+    let rest = text.strip_prefix("S3Error")?;
+    let after_code = &rest[rest.find("code: ")? + "code: ".len()..];
+    let code = match after_code.strip_prefix("Custom(\"") {
+        Some(custom) => &custom[..custom.find('"')?],
+        None => {
+            let end = after_code
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(after_code.len());
+            &after_code[..end]
+        }
+    };
+    // The last `status_code: ` is the field's: the message, which may
+    // quote a client's text, comes before it.
+    let set = rest.rfind("status_code: ").and_then(|at| {
+        let v = &rest[at + "status_code: ".len()..];
+        let v = v.strip_prefix("Some(").unwrap_or(v);
+        let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u16>().ok()
+    });
+    match set {
+        Some(n) => http::StatusCode::from_u16(n).ok(),
+        None => S3ErrorCode::from_bytes(code.as_bytes())?.status_code(),
     }
 }
 
@@ -339,6 +428,7 @@ fn post_policy_message(code: &str, message: &str) -> Option<String> {
 /// HEAD request. Failed browser-upload policy checks get S3's code and
 /// wording. Responses that are not S3 error documents are left alone.
 pub fn finish_error_response(resp: &mut http::Response<s3s::Body>, info: &RequestInfo<'_>) {
+    let extra = take_fields(resp);
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error() || status.is_redirection()) {
         return;
@@ -355,6 +445,7 @@ pub fn finish_error_response(resp: &mut http::Response<s3s::Body>, info: &Reques
         return;
     }
     fields.retain(|(name, _)| !matches!(name.as_str(), "Resource" | "RequestId" | "HostId"));
+    fields.extend(extra);
     let get = |fields: &[(String, String)], name: &str| {
         fields.iter().find(|(n, _)| n == name).map(|(_, v)| {
             quick_xml::escape::unescape(v)
@@ -456,6 +547,86 @@ mod tests {
         assert!(
             body.contains("<Message>It&apos;s &lt;gone&gt; &amp; &quot;away&quot;</Message>"),
             "{body}"
+        );
+    }
+
+    #[test]
+    fn extra_fields_follow_the_message() {
+        let sized = || {
+            to_s3_error(Error::EntityTooLarge {
+                proposed: Some(6 << 30),
+            })
+        };
+        let mut resp = sized().to_http_response().unwrap();
+        assert!(resp.headers().contains_key(FIELDS_HEADER));
+        let info = RequestInfo {
+            method: &http::Method::PUT,
+            resource: "/b/k",
+            request_id: "REQ1",
+            post_form: false,
+        };
+        finish_error_response(&mut resp, &info);
+        assert!(!resp.headers().contains_key(FIELDS_HEADER));
+        let body = String::from_utf8(resp.body().bytes().unwrap_or_default().to_vec()).unwrap();
+        assert!(
+            body.contains(
+                "<Message>Your proposed upload exceeds the maximum allowed size</Message><ProposedSize>6442450944</ProposedSize><MaxSizeAllowed>5368709120</MaxSizeAllowed><Resource>"
+            ),
+            "{body}"
+        );
+        // Values are escaped; names that are not plain words are dropped.
+        let e = with_fields(
+            S3Error::new(S3ErrorCode::InvalidArgument),
+            &[("ArgumentValue", "<a&b>".into()), ("bad name", "x".into())],
+        );
+        let (_, body) = finish(e, http::Method::GET, false);
+        assert!(
+            body.contains("<ArgumentValue>&lt;a&amp;b&gt;</ArgumentValue><Resource>"),
+            "{body}"
+        );
+        assert!(!body.contains("bad"), "{body}");
+        // A HEAD answer has neither body nor the carrying header.
+        let (status, body) = finish(sized(), http::Method::HEAD, false);
+        assert_eq!((status, body.as_str()), (400, ""));
+    }
+
+    #[test]
+    fn s3s_logged_errors_tell_their_status() {
+        let status = |e: S3Error| {
+            (
+                s3s_error_status(&e.to_string()).map(|s| s.as_u16()),
+                s3s_error_status(&format!("{e:?}")).map(|s| s.as_u16()),
+            )
+        };
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::InvalidBucketName)),
+            (Some(400), Some(400))
+        );
+        assert_eq!(
+            status(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Signature is required"
+            )),
+            (Some(403), Some(403))
+        );
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::InternalError)),
+            (Some(500), Some(500))
+        );
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::ServiceUnavailable)),
+            (Some(503), Some(503))
+        );
+        let mut custom = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "status_code: 200",
+        );
+        custom.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(status(custom), (Some(416), Some(416)));
+        assert_eq!(s3s_error_status("connection reset"), None);
+        assert_eq!(
+            status(S3Error::new(S3ErrorCode::Custom("Whatever".into()))),
+            (None, None)
         );
     }
 

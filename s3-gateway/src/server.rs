@@ -35,7 +35,7 @@ use crate::auth::{self, MetaAuth};
 use crate::cors::{self, CorsCache};
 use crate::error::{Error, RequestInfo, Result, finish_error_response};
 use crate::post;
-use crate::s3::{Gateway, StatusOverride};
+use crate::s3::{BareETags, Gateway, StatusOverride};
 use crate::vhost::VirtualHosts;
 use shale_datapath::datapath::{DataPath, DataPathConfig};
 use shale_workers::gc::GcConfig;
@@ -268,6 +268,9 @@ async fn handle(
     if let Some(StatusOverride(status)) = resp.extensions().get::<StatusOverride>() {
         *resp.status_mut() = *status;
     }
+    if resp.extensions().get::<BareETags>().is_some() {
+        crate::s3::unquote_etags(&mut resp);
+    }
     let info = RequestInfo {
         method: &method,
         resource: &resource,
@@ -389,11 +392,27 @@ async fn handle_measured(
         .map(|c| c.0);
     crate::metrics::record_request(op, status, seconds, received, code);
     if let Some((method, uri)) = line {
+        // A client's mistake is logged here only (`s3s` would log the ones
+        // it raises at ERROR; the binary's log set-up drops those).
+        let message = error_message(&resp);
         tracing::debug!(%method, %uri, op, status, error = code.unwrap_or(""),
+            reason = message.as_deref().unwrap_or(""),
             micros = (seconds * 1e6) as u64, "request");
     }
     let sent = crate::metrics::sent_bytes(op);
     resp.map(|body| crate::metrics::CountingBody::new(body, sent))
+}
+
+/// The `<Message>` of an error answer, for the debug log.
+fn error_message(resp: &http::Response<s3s::Body>) -> Option<String> {
+    if resp.status().as_u16() < 300 {
+        return None;
+    }
+    let body = resp.body().bytes()?;
+    let text = std::str::from_utf8(&body).ok()?;
+    let start = text.find("<Message>")? + "<Message>".len();
+    let len = text[start..].find("</Message>")?;
+    Some(text[start..start + len].to_owned())
 }
 
 /// True for a request that asks for `100 Continue` but has no body to send

@@ -178,6 +178,21 @@ def raw_request(endpoint, method, path, headers=None, body=None, cafile=None,
         conn.close()
 
 
+def sigv4_headers(server, method, path, headers=None):
+    """The headers of a SigV4-signed request to `path` (the raw request
+    target, with query), for requests boto3 will not send: the payload is
+    UNSIGNED-PAYLOAD, and every header given is signed (values may hold
+    non-ASCII text: send them as UTF-8 bytes)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    request = AWSRequest(method=method, url=server.endpoint + path, headers={
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD", **(headers or {})})
+    SigV4Auth(Credentials(server.access_key, server.secret_key), "s3",
+              "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
 def fetch_url(url, method="GET", body=None, headers=None, cafile=None):
     """Fetch a full URL (e.g. a presigned one) on the loopback endpoint.
 

@@ -239,6 +239,9 @@ def test_wrong_checksum_is_bad_digest_and_stores_nothing(server, bucket, algorit
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket=bucket, Key="w", Body=body, **{member(algorithm): wrong})
     assert_client_error(exc, 400, "BadDigest")
+    # S3's words, the algorithm in capitals (not InvalidRequest).
+    assert exc.value.response["Error"]["Message"] == \
+        f"The {algorithm} you specified did not match the calculated checksum."
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=bucket, Key="w")
     assert_client_error(exc, 404)
@@ -252,6 +255,24 @@ def test_wrong_checksum_is_bad_digest_and_stores_nothing(server, bucket, algorit
     got = s3.get_object(Bucket=bucket, Key="w", ChecksumMode="ENABLED")
     assert got["Body"].read() == body
     assert reported(got) == {"ChecksumCRC32": b64(digest("CRC32", body))}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("upload_algorithm", ["none", "same"])
+def test_wrong_part_checksum_is_bad_digest(server, bucket, algorithm,
+                                           upload_algorithm):
+    s3 = no_retry_client(server)
+    body = random_bytes(4 * KIB)
+    extra = {"ChecksumAlgorithm": algorithm} if upload_algorithm == "same" else {}
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="p", **extra)["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="p", UploadId=uid, PartNumber=1,
+                       Body=body,
+                       **{member(algorithm): b64(digest(algorithm, body + b"!"))})
+    assert_client_error(exc, 400, "BadDigest")
+    assert exc.value.response["Error"]["Message"] == \
+        f"The {algorithm} you specified did not match the calculated checksum."
+    assert s3.list_parts(Bucket=bucket, Key="p", UploadId=uid).get("Parts", []) == []
 
 
 def test_malformed_checksum_is_invalid_request(s3, bucket):
@@ -485,7 +506,8 @@ def test_get_object_attributes_single_part(s3, bucket):
     s3.put_object(Bucket=bucket, Key="a", Body=body, ChecksumAlgorithm="SHA256")
     attrs = s3.get_object_attributes(Bucket=bucket, Key="a",
                                      ObjectAttributes=ALL_ATTRIBUTES)
-    assert attrs["ETag"].strip('"') == hashlib.md5(body).hexdigest()
+    # Bare, as S3 answers GetObjectAttributes (HEAD and GET quote it).
+    assert attrs["ETag"] == hashlib.md5(body).hexdigest()
     assert attrs["Checksum"] == {"ChecksumSHA256": b64(digest("SHA256", body)),
                                  "ChecksumType": "FULL_OBJECT"}
     assert attrs["ObjectSize"] == 1000
@@ -514,6 +536,9 @@ def test_get_object_attributes_multipart(s3, bucket):
                                  MultipartUpload={"Parts": listed})
     attrs = s3.get_object_attributes(Bucket=bucket, Key="mpa",
                                      ObjectAttributes=ALL_ATTRIBUTES)
+    head = s3.head_object(Bucket=bucket, Key="mpa")
+    assert head["ETag"].startswith('"') and head["ETag"].endswith('-2"')
+    assert attrs["ETag"] == head["ETag"].strip('"')
     assert attrs["ObjectSize"] == sum(len(p) for p in parts)
     assert attrs["Checksum"]["ChecksumType"] == "COMPOSITE"
     assert attrs["Checksum"]["ChecksumSHA256"].startswith(

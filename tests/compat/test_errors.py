@@ -5,7 +5,7 @@ x-amz-request-id on every response, errors or not."""
 
 from botocore.config import Config
 
-from conftest import assert_s3_error, fetch_url, raw_request
+from conftest import assert_s3_error, fetch_url, raw_request, sigv4_headers
 
 V4 = Config(signature_version="s3v4", s3={"addressing_style": "path"})
 
@@ -94,3 +94,31 @@ def test_every_response_has_a_request_id(server, s3, bucket):
     assert (status, body) == (304, b"")
     ids.add(headers["x-amz-request-id"])
     assert len(ids) == 5, ids
+
+
+def test_client_errors_are_not_logged_as_errors(server, bucket):
+    # s3s logs the errors it raises itself (bad bucket names, missing or
+    # bad signatures) at ERROR; a client's mistake is not the server's
+    # fault, so the gateway's log keeps ERROR for 5xx. PyArrow probes with
+    # `HEAD /$extremelyunlikelytoexist$` when it opens a filesystem.
+    probe = "/$extremelyunlikelytoexist$"
+    cases = [
+        ("HEAD", probe, {}),
+        ("HEAD", probe, sigv4_headers(server, "HEAD", probe)),
+        ("GET", f"/{bucket}/k", {}),
+        ("GET", f"/{bucket}/k", {"Authorization": "AWS4-HMAC-SHA256 nonsense",
+                                 "x-amz-date": "not a date"}),
+        ("GET", "/A_Bad_Bucket/k", {}),
+        ("GET", f"/{bucket}/k?X-Amz-Algorithm=AWS4-HMAC-SHA256", {}),
+    ]
+    ids = []
+    for method, path, headers in cases:
+        status, got, _ = raw_request(server.endpoint, method, path,
+                                     headers=headers)
+        assert 400 <= status < 500, (method, path, status)
+        ids.append(got["x-amz-request-id"])
+    log = server.log_path.read_text(errors="replace").splitlines()
+    for request_id in ids:
+        lines = [line for line in log if request_id in line]
+        errors = [line for line in lines if " ERROR " in line]
+        assert not errors, errors

@@ -9,6 +9,7 @@ response-content-encoding, response-content-language, response-content-type
 and response-expires replace them in one answer without changing them.
 """
 
+import base64
 import datetime
 
 import pytest
@@ -221,3 +222,82 @@ def test_awscli_stored_headers_and_overrides(server, bucket, tmp_path):
     assert got["CacheControl"] == "no-store"
     assert got["ContentDisposition"] == 'attachment; filename="page.html"'
     assert got["ContentLanguage"] == "en"
+
+
+# --------------------------------------------------------------------------
+# Non-ASCII user metadata: S3 decodes RFC 2047 values (and takes raw UTF-8)
+# before storing, and answers every value that is not printable ASCII as an
+# RFC 2047 Q-encoded word.
+# --------------------------------------------------------------------------
+
+def decoded(value):
+    """A header value as a client decodes it (RFC 2047)."""
+    import email.header
+    return str(email.header.make_header(email.header.decode_header(value)))
+
+
+def raw_put(server, bucket, key, meta, body=b"x"):
+    """A PUT whose x-amz-meta-* values go on the wire as raw UTF-8 bytes
+    (boto3 refuses non-ASCII metadata before sending)."""
+    from conftest import raw_request, sigv4_headers
+    path = f"/{bucket}/{key}"
+    headers = sigv4_headers(server, "PUT", path,
+                            {f"x-amz-meta-{k}": v for k, v in meta.items()})
+    headers = {k: v.encode() for k, v in headers.items()}
+    return raw_request(server.endpoint, "PUT", path, headers=headers,
+                       body=body)
+
+
+def test_raw_utf8_metadata_reads_back_rfc2047_encoded(server, s3, bucket):
+    meta = {"city": "Zürich", "plain": "ascii only", "words": "ça va? oui_non"}
+    status, _, body = raw_put(server, bucket, "u", meta)
+    assert status == 200, body
+    for resp in (s3.head_object(Bucket=bucket, Key="u"),
+                 s3.get_object(Bucket=bucket, Key="u")):
+        got = resp["Metadata"]
+        assert got["city"] == "=?UTF-8?Q?Z=C3=BCrich?="
+        assert got["plain"] == "ascii only"  # printable ASCII: as it is
+        assert got["words"] == "=?UTF-8?Q?=C3=A7a_va=3F_oui=5Fnon?="
+        assert {k: decoded(v) for k, v in got.items()} == meta
+
+
+def test_rfc2047_metadata_is_decoded_then_stored(s3, bucket):
+    # As some SDKs send it, in either encoding; S3 keeps the text, not
+    # the encoding it came in.
+    s3.put_object(Bucket=bucket, Key="b", Body=b"x", Metadata={
+        "b": "=?UTF-8?B?Y2Fmw6k=?=", "q": "=?UTF-8?Q?caf=C3=A9_noir?="})
+    got = s3.head_object(Bucket=bucket, Key="b")["Metadata"]
+    assert got == {"b": "=?UTF-8?Q?caf=C3=A9?=",
+                   "q": "=?UTF-8?Q?caf=C3=A9_noir?="}
+    # A copy keeps the text.
+    s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket,
+                                                       "Key": "b"})
+    assert s3.head_object(Bucket=bucket, Key="c")["Metadata"] == got
+
+
+def test_non_ascii_metadata_size_is_counted_in_utf8_bytes(server, s3, bucket):
+    # "é" is two bytes: key (1) + 1023 × 2 = 2047 fits, 1024 × 2 does not.
+    status, _, body = raw_put(server, bucket, "fits", {"k": "é" * 1023})
+    assert status == 200, body
+    status, _, body = raw_put(server, bucket, "over", {"k": "é" * 1024})
+    assert status == 400 and b"<Code>MetadataTooLarge</Code>" in body, body
+    # Counted decoded: 2001 bytes of text, sent as 2700 bytes of RFC 2047.
+    s3.put_object(Bucket=bucket, Key="enc", Body=b"x", Metadata={
+        "k": "=?UTF-8?B?" + base64.b64encode(("é" * 1000).encode()).decode()
+        + "?="})
+    assert decoded(s3.head_object(Bucket=bucket, Key="enc")["Metadata"]["k"]) \
+        == "é" * 1000
+
+
+def test_metadata_that_is_not_utf8_is_a_client_error(server, s3, bucket):
+    # Latin-1 bytes are not UTF-8: S3's signature check cannot cover them,
+    # so the request is refused; never a 500, and the server carries on.
+    from conftest import raw_request, sigv4_headers
+    path = f"/{bucket}/latin1"
+    headers = sigv4_headers(server, "PUT", path, {"x-amz-meta-k": "caf"})
+    headers = {k: v.encode() for k, v in headers.items()}
+    headers["x-amz-meta-k"] = "café".encode("latin-1")
+    status, _, body = raw_request(server.endpoint, "PUT", path,
+                                  headers=headers, body=b"x")
+    assert 400 <= status < 500, (status, body)
+    s3.put_object(Bucket=bucket, Key="after", Body=b"ok")

@@ -4,8 +4,9 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from conftest import (KIB, MIB, assert_client_error, file_sha256, http_status,
-                      md5_hex, random_bytes, sha256_hex)
+from conftest import (KIB, LOOPBACK, MIB, assert_client_error, file_sha256,
+                      http_status, md5_hex, parse_error, random_bytes,
+                      sha256_hex, sigv4_headers)
 
 SIZES = {"0B": 0, "1B": 1, "64KiB-1": 64 * KIB - 1, "64KiB": 64 * KIB,
          "1MiB": MIB}
@@ -201,3 +202,91 @@ def test_an_empty_put_leaves_the_connection_usable(server, bucket):
         s3.put_object(Bucket=bucket, Key=f"one-{i}", Body=b"x")
         assert s3.get_object(Bucket=bucket, Key=f"one-{i}")["Body"].read() == b"x"
     assert time.monotonic() - started < 9, "a request stalled until its read timeout"
+
+
+# --------------------------------------------------------------------------
+# S3's size limits: user metadata (2 KiB) and one PUT's body (5 GiB).
+# --------------------------------------------------------------------------
+
+METADATA_TOO_LARGE = \
+    "Your metadata headers exceed the maximum allowed metadata size."
+
+
+def test_metadata_over_2_kib_is_metadata_too_large(s3, bucket):
+    # S3 counts the UTF-8 bytes of every key (without x-amz-meta-) and
+    # value: 2048 is allowed, one more is not.
+    at_limit = {"a": "x" * 1000, "b": "y" * 1046}
+    over = {"a": "x" * 1000, "b": "y" * 1047}
+    s3.put_object(Bucket=bucket, Key="ok", Body=b"x", Metadata=at_limit)
+    assert s3.head_object(Bucket=bucket, Key="ok")["Metadata"] == at_limit
+    calls = {
+        "put": lambda: s3.put_object(Bucket=bucket, Key="big", Body=b"x",
+                                     Metadata=over),
+        "copy": lambda: s3.copy_object(
+            Bucket=bucket, Key="big", CopySource={"Bucket": bucket, "Key": "ok"},
+            MetadataDirective="REPLACE", Metadata=over),
+        "create upload": lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="big", Metadata=over),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert_client_error(exc, 400, "MetadataTooLarge")
+        assert exc.value.response["Error"]["Message"] == METADATA_TOO_LARGE, name
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="big")
+    assert_client_error(exc, 404)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+    # A copy that keeps the source's metadata is fine.
+    s3.copy_object(Bucket=bucket, Key="copy",
+                   CopySource={"Bucket": bucket, "Key": "ok"})
+
+
+def _send_headers_only(server, method, path, length):
+    """Sends a signed request's headers announcing a body of `length`
+    bytes with `Expect: 100-continue`, never the body; returns everything
+    the server sent until it closed the connection or went quiet."""
+    import socket
+    headers = sigv4_headers(server, method, path)
+    headers.update({"Host": f"{LOOPBACK}:{server.port}",
+                    "Content-Length": str(length),
+                    "Expect": "100-continue"})
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    received = b""
+    with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+                sock.settimeout(1)  # the rest follows at once, if any
+        except socket.timeout:
+            pass
+    return received
+
+
+@pytest.mark.parametrize("operation", ["PutObject", "UploadPart"])
+def test_over_5_gib_is_refused_before_the_body(server, s3, bucket, operation):
+    # S3 decides from Content-Length: a client that waits for
+    # `100 Continue` gets the 400 instead and never sends 5 GiB.
+    path = f"/{bucket}/huge"
+    if operation == "UploadPart":
+        uid = s3.create_multipart_upload(Bucket=bucket, Key="huge")["UploadId"]
+        path += f"?partNumber=1&uploadId={uid}"
+    got = _send_headers_only(server, "PUT", path, 5 * 1024**3 + 1)
+    assert not got.startswith(b"HTTP/1.1 100"), got
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), got
+    fields = parse_error(body)
+    assert fields["Code"] == "EntityTooLarge", body
+    assert fields["Message"] == \
+        "Your proposed upload exceeds the maximum allowed size", body
+    assert fields["ProposedSize"] == str(5 * 1024**3 + 1), body
+    assert fields["MaxSizeAllowed"] == str(5 * 1024**3), body
+    assert fields["RequestId"], body
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="huge")
+    assert_client_error(exc, 404)
+    # Exactly 5 GiB is allowed: the server asks for the body.
+    got = _send_headers_only(server, "PUT", f"/{bucket}/five", 5 * 1024**3)
+    assert got.startswith(b"HTTP/1.1 100"), got

@@ -5,7 +5,8 @@ part 1 of a single-part one, and S3's errors around them."""
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import MIB, assert_client_error, md5_hex, random_bytes
+from conftest import (MIB, assert_client_error, assert_s3_error, fetch_url,
+                      md5_hex, random_bytes)
 
 PART = 5 * MIB
 
@@ -66,10 +67,15 @@ def test_part_number_errors(s3, bucket, multipart_object):
     key, _, _ = multipart_object
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key=key, PartNumber=4)
+    # S3: 416 InvalidPartNumber naming the part asked for and the parts
+    # there are (not 400 InvalidPartNumber, nor InvalidRange).
     assert_client_error(e, 416, "InvalidPartNumber")
+    error = e.value.response["Error"]
+    assert error["Message"] == "The requested partnumber is not satisfiable"
+    assert (error["PartNumberRequested"], error["ActualPartCount"]) == ("4", "3")
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key=key, PartNumber=4)
-    assert_client_error(e, 416)
+    assert_client_error(e, 416)  # HEAD: no body, so no code
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key=key, PartNumber=1, Range="bytes=0-1")
     assert_client_error(e, 400, "InvalidRequest")
@@ -97,6 +103,25 @@ def test_single_part_object(s3, bucket, size):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="one", PartNumber=2)
     assert_client_error(e, 416, "InvalidPartNumber")
+    error = e.value.response["Error"]
+    assert (error["PartNumberRequested"], error["ActualPartCount"]) == ("2", "1")
+
+
+def test_part_past_the_last_on_the_wire(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="one", Body=b"0123456789")
+    for method, op in (("GET", "get_object"), ("HEAD", "head_object")):
+        url = s3.generate_presigned_url(
+            op, Params={"Bucket": bucket, "Key": "one", "PartNumber": 3},
+            ExpiresIn=600)
+        status, headers, body = got = fetch_url(url, method)
+        fields = assert_s3_error(got, 416, "InvalidPartNumber", method=method)
+        if method == "GET":
+            assert list(fields)[:4] == ["Code", "Message", "PartNumberRequested",
+                                        "ActualPartCount"], body
+            assert (fields["PartNumberRequested"], fields["ActualPartCount"]) \
+                == ("3", "1")
+        # The elements travel inside the gateway in a header, never sent.
+        assert not any(h.startswith("x-shale") for h in headers), headers
 
 
 def test_head_with_range_is_206(s3, bucket):

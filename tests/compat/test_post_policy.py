@@ -167,6 +167,21 @@ def test_violated_conditions(s3, signer, bucket):
     assert post(form, b"x" * 10, filename="ok10.png")[0] == 204
 
 
+def test_metadata_over_2_kib_is_metadata_too_large(s3, signer, bucket):
+    # The limit of PutObject's x-amz-meta-* headers holds for form fields.
+    fields = {"x-amz-meta-a": "x" * 1000, "x-amz-meta-b": "y" * 1047}
+    form = presigned_post(signer, bucket, "big", fields=fields)
+    assert_s3_error(
+        post(form), 400, "MetadataTooLarge", method="POST",
+        message="Your metadata headers exceed the maximum allowed metadata size.")
+    assert_absent(s3, bucket, "big")
+    fields["x-amz-meta-b"] = "y" * 1046  # 2048 bytes: the limit
+    form = presigned_post(signer, bucket, "ok", fields=fields)
+    assert post(form)[0] == 204
+    assert s3.head_object(Bucket=bucket, Key="ok")["Metadata"] == {
+        "a": "x" * 1000, "b": "y" * 1046}
+
+
 def test_policy_is_for_one_bucket(s3, signer, bucket):
     other = bucket[:40] + "-other"
     s3.create_bucket(Bucket=other)

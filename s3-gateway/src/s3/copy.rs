@@ -134,7 +134,7 @@ pub(super) async fn copy_object(
             input.content_language,
             input.expires,
             input.metadata,
-        )
+        )?
     } else {
         StoredHeaders {
             content_type: src.content_type.clone(),

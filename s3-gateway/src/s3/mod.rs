@@ -25,7 +25,7 @@ use crate::access::Caller;
 use crate::acl;
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::cors::{self, CorsCache};
-use crate::error::{Error, to_s3_error};
+use crate::error::{Error, to_s3_error, with_fields};
 use crate::tagging::{self, Target};
 use shale_datapath::datapath::{DataPath, WriteTarget};
 
@@ -100,6 +100,36 @@ impl Gateway {
 /// a handler puts this in them and the HTTP front (`server.rs`) applies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatusOverride(pub http::StatusCode);
+
+/// Marks a response whose XML carries its ETags bare, without the quotes
+/// they have everywhere else: S3's GetObjectAttributes. `s3s` 0.14.1
+/// always quotes an ETag in XML; the HTTP front (`server.rs`) takes the
+/// quotes off with [`unquote_etags`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BareETags;
+
+/// Takes the quotes off every `<ETag>` element of an XML body (see
+/// [`BareETags`]). A body that is not in memory is left alone.
+pub fn unquote_etags(resp: &mut http::Response<s3s::Body>) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    let bare = text
+        .replace("<ETag>\"", "<ETag>")
+        .replace("\"</ETag>", "</ETag>");
+    if bare.len() == text.len() {
+        return;
+    }
+    let len = bare.len();
+    *resp.body_mut() = s3s::Body::from(bare);
+    if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
+        resp.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    }
+}
 
 impl Gateway {
     /// The object row a GET or HEAD answers from, once its conditional

@@ -25,7 +25,7 @@ pub(super) async fn create_multipart_upload(
         input.content_language,
         input.expires,
         input.metadata,
-    );
+    )?;
     let upload_id = uuid::Uuid::new_v4().simple().to_string();
     let upload = Upload {
         bucket: input.bucket.clone(),

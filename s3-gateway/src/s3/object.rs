@@ -32,13 +32,22 @@ pub(super) fn read_extent(
         ));
     }
     let index = (n - 1) as usize;
+    // S3 names the part asked for and the parts there are (a single-part
+    // object has one).
     let not_satisfiable = || {
         let mut e = S3Error::with_message(
             S3ErrorCode::Custom("InvalidPartNumber".into()),
             "The requested partnumber is not satisfiable",
         );
         e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-        e
+        let actual = row.parts_count.unwrap_or(1);
+        with_fields(
+            e,
+            &[
+                ("PartNumberRequested", n.to_string()),
+                ("ActualPartCount", actual.to_string()),
+            ],
+        )
     };
     let (start, end, count) = match (&row.data, row.parts_count) {
         (ObjectData::Parts(parts), Some(count)) => {
@@ -134,7 +143,7 @@ pub(super) async fn put_object(
         input.content_language,
         input.expires,
         input.metadata,
-    );
+    )?;
     let prefix = shale_datapath::datapath::new_chunk_prefix();
     let (written, digests) = gw
         .store_body(
@@ -348,8 +357,8 @@ pub(super) async fn get_object_attributes(
         ..Default::default()
     };
     if wants(ObjectAttributes::ETAG) {
-        // FIXME: S3 answers this ETag without quotes; s3s 0.14.1 always
-        // quotes ETags in XML.
+        // S3 answers this ETag without quotes (unlike GET, HEAD and
+        // listings); s3s quotes it, the HTTP front unquotes it.
         out.e_tag = Some(etag(&row.etag));
     }
     if wants(ObjectAttributes::OBJECT_SIZE) {
@@ -376,7 +385,9 @@ pub(super) async fn get_object_attributes(
             page_size(input.max_parts)?,
         ));
     }
-    Ok(S3Response::new(out))
+    let mut resp = S3Response::new(out);
+    resp.extensions.insert(BareETags);
+    Ok(resp)
 }
 
 pub(super) async fn delete_object(

@@ -89,3 +89,31 @@ fn continuation_tokens_round_trip() {
     }
     assert!(token_decode("%%%").is_err());
 }
+
+#[test]
+fn get_object_attributes_etags_are_bare() {
+    let xml = "<GetObjectAttributesResponse><ETag>\"d41d8cd98f00b204e9800998ecf8427e-2\"</ETag><ObjectSize>0</ObjectSize></GetObjectAttributesResponse>";
+    let mut resp = http::Response::new(s3s::Body::from(xml.to_owned()));
+    resp.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(xml.len()),
+    );
+    unquote_etags(&mut resp);
+    let body = resp.body().bytes().unwrap_or_default();
+    let want = "<GetObjectAttributesResponse><ETag>d41d8cd98f00b204e9800998ecf8427e-2</ETag><ObjectSize>0</ObjectSize></GetObjectAttributesResponse>";
+    assert_eq!(std::str::from_utf8(&body), Ok(want));
+    assert_eq!(
+        resp.headers()[http::header::CONTENT_LENGTH],
+        want.len().to_string()
+    );
+}
+
+#[test]
+fn metadata_values_are_mail_safe_as_s3_sends_them() {
+    assert_eq!(mail_safe("plain ascii = ok?"), "plain ascii = ok?");
+    assert_eq!(mail_safe("café"), "=?UTF-8?Q?caf=C3=A9?=");
+    assert_eq!(mail_safe("a b_c=d?é"), "=?UTF-8?Q?a_b=5Fc=3Dd=3F=C3=A9?=");
+    // Control characters too (ceph's s3-tests, written against S3).
+    assert_eq!(mail_safe("\u{4}mymeta"), "=?UTF-8?Q?=04mymeta?=");
+    assert_eq!(mail_safe("日本"), "=?UTF-8?Q?=E6=97=A5=E6=9C=AC?=");
+}
