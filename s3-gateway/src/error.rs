@@ -13,18 +13,11 @@ pub enum Error {
     /// The metadata service answered with an error (or was unreachable).
     #[error("metadata: {0}")]
     Meta(#[from] MetaError),
-    /// Fewer healthy storage nodes than a segment needs.
-    #[error("not enough storage nodes: {0}")]
-    NotEnoughNodes(String),
-    /// Storage nodes have no room for the object: nothing was stored.
-    #[error("insufficient storage: {0}")]
-    InsufficientStorage(String),
-    /// Too few chunks of a segment became durable to acknowledge the write.
-    #[error("write quorum not reached: {0}")]
-    WriteQuorum(String),
-    /// Too few chunks of a segment could be read to give its bytes back.
-    #[error("data unrecoverable: {0}")]
-    Unrecoverable(String),
+    /// The data path failed to store or read chunks (not enough nodes,
+    /// storage full, write quorum, unrecoverable data, a short body, the
+    /// commit deadline).
+    #[error("{0}")]
+    Data(shale_datapath::Error),
     /// A checksum sent by the client does not match the body.
     #[error("checksum mismatch: {0}")]
     BadDigest(String),
@@ -35,9 +28,6 @@ pub enum Error {
     /// request announced it (refused before any byte is read).
     #[error("entity too large")]
     EntityTooLarge { proposed: Option<u64> },
-    /// The body ended before the announced length, or ran past it.
-    #[error("incomplete body: {0}")]
-    IncompleteBody(String),
     /// The client's body stream failed (connection reset, bad aws-chunked framing, bad chunk signature).
     #[error("request body: {0}")]
     Body(S3Error),
@@ -48,11 +38,6 @@ pub enum Error {
     /// conflicting checksum header).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The upload took longer than the commit deadline: its chunks may be
-    /// collected as orphans by now, so it is not committed (S3's
-    /// `RequestTimeout`; the client retries).
-    #[error("upload too slow: {0}")]
-    TooSlow(String),
     /// A bug or an unexpected state.
     #[error("internal: {0}")]
     Internal(String),
@@ -74,18 +59,13 @@ impl From<shale_datapath::Error> for Error {
         use shale_datapath::Error as D;
         match e {
             D::Meta(m) => Error::Meta(m),
-            D::NotEnoughNodes(why) => Error::NotEnoughNodes(why),
-            D::InsufficientStorage(why) => Error::InsufficientStorage(why),
-            D::WriteQuorum(why) => Error::WriteQuorum(why),
-            D::Unrecoverable(why) => Error::Unrecoverable(why),
             D::EntityTooLarge => Error::EntityTooLarge { proposed: None },
-            D::IncompleteBody(why) => Error::IncompleteBody(why),
-            D::TooSlow(why) => Error::TooSlow(why),
             D::Internal(why) => Error::Internal(why),
             D::Body(e) => match e.downcast::<Error>() {
                 Ok(e) => *e,
                 Err(e) => Error::Internal(format!("request body: {e}")),
             },
+            other => Error::Data(other),
         }
     }
 }
@@ -169,31 +149,7 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
                 )
             }
         },
-        Error::InsufficientStorage(_) => {
-            tracing::warn!(error = %msg, "write refused: storage full");
-            // MinIO answers a full cluster the same way (507); S3 never
-            // fills up, so it has no code of its own for this.
-            let mut e = S3Error::with_message(
-                C::Custom("InsufficientStorage".into()),
-                "The storage nodes do not have enough free space for this object",
-            );
-            e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
-            e
-        }
-        Error::NotEnoughNodes(_) | Error::WriteQuorum(_) => {
-            tracing::warn!(error = %msg, "write failed");
-            S3Error::with_message(
-                C::ServiceUnavailable,
-                "Not enough storage nodes are available; retry",
-            )
-        }
-        Error::Unrecoverable(_) => {
-            tracing::error!(error = %msg, "read failed");
-            S3Error::with_message(
-                C::InternalError,
-                "Too few chunks of the object are readable",
-            )
-        }
+        Error::Data(d) => data_error(d, &msg),
         Error::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),
         Error::InvalidDigest(detail) => S3Error::with_message(C::InvalidDigest, detail),
         Error::EntityTooLarge { proposed } => {
@@ -212,17 +168,9 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
                 None => with_fields(e, &[max]),
             }
         }
-        Error::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
         Error::Body(e) => e,
         Error::InvalidArgument(detail) => S3Error::with_message(C::InvalidArgument, detail),
         Error::InvalidRequest(detail) => S3Error::with_message(C::InvalidRequest, detail),
-        Error::TooSlow(_) => {
-            tracing::warn!(error = %msg, "upload not committed");
-            S3Error::with_message(
-                C::RequestTimeout,
-                "Your socket connection to the server was not read from or written to within the timeout period.",
-            )
-        }
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             S3Error::with_message(
@@ -230,6 +178,50 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
                 "We encountered an internal error. Please try again.",
             )
         }
+    }
+}
+
+/// What S3 would answer for a data-path failure (the client's own body
+/// errors and the kinds the gateway shares with it are taken back by
+/// `From<shale_datapath::Error>` first).
+fn data_error(e: shale_datapath::Error, msg: &str) -> S3Error {
+    use S3ErrorCode as C;
+    use shale_datapath::Error as D;
+    match e {
+        D::InsufficientStorage(_) => {
+            tracing::warn!(error = %msg, "write refused: storage full");
+            // MinIO answers a full cluster the same way (507); S3 never
+            // fills up, so it has no code of its own for this.
+            let mut e = S3Error::with_message(
+                C::Custom("InsufficientStorage".into()),
+                "The storage nodes do not have enough free space for this object",
+            );
+            e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+            e
+        }
+        D::NotEnoughNodes(_) | D::WriteQuorum(_) => {
+            tracing::warn!(error = %msg, "write failed");
+            S3Error::with_message(
+                C::ServiceUnavailable,
+                "Not enough storage nodes are available; retry",
+            )
+        }
+        D::Unrecoverable(_) => {
+            tracing::error!(error = %msg, "read failed");
+            S3Error::with_message(
+                C::InternalError,
+                "Too few chunks of the object are readable",
+            )
+        }
+        D::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
+        D::TooSlow(_) => {
+            tracing::warn!(error = %msg, "upload not committed");
+            S3Error::with_message(
+                C::RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            )
+        }
+        other => to_s3_error(Error::from(other)),
     }
 }
 

@@ -171,7 +171,8 @@ pub(super) async fn copy_object(
                 .read_range(parts, 0, src.size)
                 .await
                 .map_err(to_s3_error)?;
-            let stream = stream.map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())));
+            let stream =
+                stream.map(|r| r.map_err(|e| shale_datapath::Error::Unrecoverable(e.to_string())));
             let written = gw
                 .data
                 .write_body(
@@ -301,14 +302,14 @@ pub(super) async fn upload_part_copy(
         ObjectData::Inline(bytes) => {
             let piece =
                 Bytes::copy_from_slice(bytes.get(start as usize..end as usize).unwrap_or_default());
-            futures::stream::once(async move { Ok::<_, Error>(piece) }).boxed()
+            futures::stream::once(async move { Ok::<_, shale_datapath::Error>(piece) }).boxed()
         }
         ObjectData::Parts(parts) => gw
             .data
             .read_range(parts, start, end)
             .await
             .map_err(to_s3_error)?
-            .map(|r| r.map_err(|e| Error::Unrecoverable(e.to_string())))
+            .map(|r| r.map_err(|e| shale_datapath::Error::Unrecoverable(e.to_string())))
             .boxed(),
     };
     let prefix = format!(

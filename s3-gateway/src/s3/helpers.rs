@@ -196,7 +196,9 @@ pub(super) fn body_error(e: s3s::StdError) -> Error {
         e.set_status_code(http::StatusCode::BAD_REQUEST);
         Error::Body(e)
     } else if text.contains("LengthMismatch") || text.contains("Incomplete") {
-        Error::IncompleteBody(format!("the request body is incomplete: {text}"))
+        Error::Data(shale_datapath::Error::IncompleteBody(format!(
+            "the request body is incomplete: {text}"
+        )))
     } else {
         Error::Body(S3Error::with_message(
             S3ErrorCode::IncompleteBody,
