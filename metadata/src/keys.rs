@@ -8,6 +8,7 @@
 //! - `uploads`: `[len][bucket][object key][0x00][upload id]`. 0x00 is the
 //!   smallest byte, so all uploads of key `k` sort before those of any longer
 //!   key starting with `k`; object keys of uploads must not contain NUL.
+//! - `completed_uploads`: as `objects` (one record per object key).
 //! - `parts`: `[upload id][0x00][part number u32 big-endian]`.
 //! - `cluster`: node id u32 big-endian (sorted by id).
 //! - `gc_queue`: `[time ms u64 BE][sequence u64 BE]` (oldest first).

@@ -50,6 +50,11 @@ const CF_GC_QUEUE: &str = "gc_queue";
 /// one row per bucket and kind, so the bucket row's format never changes
 /// for them. Removed with the bucket, in the same batch.
 const CF_BUCKET_CONFIG: &str = "bucket_config";
+/// The completed multipart upload that made each object's current version
+/// ([`CompletedUpload`], keyed like `objects`), so a repeated
+/// CompleteMultipartUpload is answered again. Written with the completion,
+/// deleted with the object it made (row format v6).
+const CF_COMPLETED_UPLOADS: &str = "completed_uploads";
 /// Raft's log entries, by index (big-endian u64); not part of snapshots.
 pub(crate) const CF_RAFT_LOG: &str = "raft_log";
 /// Raft's log-store state: vote, last purged log id; not part of snapshots.
@@ -62,7 +67,7 @@ pub(crate) const CF_RAFT_DEDUP: &str = "raft_dedup";
 /// The same rows by apply time, for pruning: `time_ms (BE) ++ request id`.
 pub(crate) const CF_RAFT_DEDUP_AGE: &str = "raft_dedup_age";
 /// Column families that make up the replicated state (what a snapshot holds).
-pub(crate) const CF_STATE_MACHINE: [&str; 11] = [
+pub(crate) const CF_STATE_MACHINE: [&str; 12] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -71,6 +76,7 @@ pub(crate) const CF_STATE_MACHINE: [&str; 11] = [
     CF_CLUSTER,
     CF_GC_QUEUE,
     CF_BUCKET_CONFIG,
+    CF_COMPLETED_UPLOADS,
     CF_RAFT_APPLIED,
     CF_RAFT_DEDUP,
     CF_RAFT_DEDUP_AGE,
@@ -522,13 +528,17 @@ impl MetaStore {
         it.status()?;
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_BUCKETS)?, name);
-        let mut it = self.range_iter(CF_BUCKET_CONFIG, &bp)?;
-        it.seek_to_first();
-        while let Some(k) = it.key() {
-            batch.delete_cf(self.cf(CF_BUCKET_CONFIG)?, k);
-            it.next();
+        // Completion records go with their objects, so an empty bucket
+        // has none; any left (by an older binary) go with the bucket.
+        for cf in [CF_BUCKET_CONFIG, CF_COMPLETED_UPLOADS] {
+            let mut it = self.range_iter(cf, &bp)?;
+            it.seek_to_first();
+            while let Some(k) = it.key() {
+                batch.delete_cf(self.cf(cf)?, k);
+                it.next();
+            }
+            it.status()?;
         }
-        it.status()?;
         let mut it = self.range_iter(CF_UPLOADS, &bp)?;
         it.seek_to_first();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -657,6 +667,7 @@ impl MetaStore {
                 &mut batch,
                 &unreferenced(o.data.chunks(), &row.data.chunks()),
             )?;
+            self.forget_completion(&mut batch, o, &okey)?;
         }
         self.write(batch)?;
         Ok(old)
@@ -709,6 +720,7 @@ impl MetaStore {
             let mut batch = WriteBatch::default();
             batch.delete_cf(self.cf(CF_OBJECTS)?, &okey);
             self.queue_gc(&mut batch, &o.data.chunks())?;
+            self.forget_completion(&mut batch, o, &okey)?;
             self.write(batch)?;
         }
         Ok(old)
@@ -868,8 +880,14 @@ impl MetaStore {
     }
 
     /// Completes a multipart upload atomically: checks the parts, writes the
-    /// object, deletes the upload and its parts, and queues the chunks of
-    /// unused parts and of the replaced object for GC, in one batch.
+    /// object and its completion record, deletes the upload and its parts,
+    /// and queues the chunks of unused parts and of the replaced object for
+    /// GC, in one batch.
+    ///
+    /// A repeat of a completion that succeeded (the upload is gone) answers
+    /// the object it made again, as S3 does, while that object is still the
+    /// key's current one and the repeat lists the same parts; otherwise
+    /// NoSuchUpload ([`MetaStore::completed_before`]).
     pub fn complete_upload(
         &self,
         bucket: &str,
@@ -889,7 +907,12 @@ impl MetaStore {
         }
         let _b = self.shared();
         let _k = self.stripe(bucket, key);
-        let upload = self.require_upload(bucket, key, upload_id)?;
+        let upload = match self.require_upload(bucket, key, upload_id) {
+            Err(MetaError::NoSuchUpload) => {
+                return self.completed_before(bucket, key, upload_id, parts);
+            }
+            other => other?,
+        };
         let mut stored = self.load_parts(upload_id)?;
         let mut used = Vec::with_capacity(parts.len());
         for (number, etag) in parts {
@@ -942,6 +965,12 @@ impl MetaStore {
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
+        let record = CompletedUpload {
+            upload_id: upload_id.to_owned(),
+            etag: row.etag.clone(),
+            last_modified_ms: row.last_modified_ms,
+        };
+        batch.put_cf(self.cf(CF_COMPLETED_UPLOADS)?, &okey, encode(&record)?);
         // Deletes every part row (used and unused) and queues only the
         // unused parts' chunks: the used ones are now the object's.
         batch.delete_cf(
@@ -961,6 +990,59 @@ impl MetaStore {
         }
         self.write(batch)?;
         Ok(row)
+    }
+
+    /// The answer to a repeated completion of `upload_id`, whose upload row
+    /// is gone: the key's current object if a completion of that upload made
+    /// it (its record names the upload, and the row is still the version the
+    /// record names) and `parts` are the parts it was made of (their numbers,
+    /// and their ETags through the multipart ETag). Anything else, such as an
+    /// upload that was aborted, never existed, or whose object was overwritten
+    /// or deleted since, is NoSuchUpload. Reads only: a repeat writes nothing.
+    fn completed_before(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<ObjectRow> {
+        let okey = keys::object_key(bucket, key)?;
+        let Some(record) = self.get::<CompletedUpload>(CF_COMPLETED_UPLOADS, &okey)? else {
+            return Err(MetaError::NoSuchUpload);
+        };
+        let Some(row) = self.get::<ObjectRow>(CF_OBJECTS, &okey)? else {
+            return Err(MetaError::NoSuchUpload);
+        };
+        let numbers: Vec<u32> = match &row.data {
+            ObjectData::Parts(layouts) => layouts.iter().map(|p| p.number).collect(),
+            ObjectData::Inline(_) => Vec::new(),
+        };
+        let same_parts = numbers.iter().copied().eq(parts.iter().map(|(n, _)| *n))
+            && etag_of_listed(parts).as_deref() == Some(row.etag.as_str());
+        if record.upload_id == upload_id
+            && record.etag == row.etag
+            && record.last_modified_ms == row.last_modified_ms
+            && same_parts
+        {
+            Ok(row)
+        } else {
+            Err(MetaError::NoSuchUpload)
+        }
+    }
+
+    /// Deletes the completion record of `old`, the object row a write
+    /// replaces or deletes (only a completion writes one, so only a
+    /// multipart object can have one).
+    fn forget_completion(
+        &self,
+        batch: &mut WriteBatch,
+        old: &ObjectRow,
+        okey: &[u8],
+    ) -> Result<()> {
+        if old.parts_count.is_some() {
+            batch.delete_cf(self.cf(CF_COMPLETED_UPLOADS)?, okey);
+        }
+        Ok(())
     }
 
     /// Aborts an upload; its parts' chunks go to GC (NoSuchUpload).
@@ -1868,6 +1950,17 @@ fn completed_checksum(
     }))
 }
 
+/// The multipart ETag the parts listed in a CompleteMultipartUpload (with
+/// their ETags, quoted or not) make; `None` when an ETag is not an MD5 hex.
+fn etag_of_listed(parts: &[(u32, String)]) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for (_, etag) in parts {
+        h.update(hex::decode(strip_quotes(etag)).ok()?);
+    }
+    Some(format!("{}-{}", hex::encode(h.finalize()), parts.len()))
+}
+
 /// S3's multipart ETag: hex(md5(concat(binary md5 of each part))) + "-N".
 pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
     use md5::{Digest, Md5};
@@ -2429,6 +2522,60 @@ mod tests {
         assert!(
             key.is_root(),
             "keys from before grants keep every permission"
+        );
+    }
+
+    #[test]
+    fn a_data_dir_from_before_completion_records_opens_and_gets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The column families of row format v4.
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            let v4 = CF_STATE_MACHINE
+                .iter()
+                .chain(&CF_LOG_STORE)
+                .filter(|n| **n != CF_COMPLETED_UPLOADS);
+            let db = DB::open_cf(&opts, dir.path(), v4).unwrap();
+            assert!(db.cf_handle(CF_COMPLETED_UPLOADS).is_none());
+        }
+        let s = MetaStore::open(dir.path()).unwrap();
+        s.create_bucket("b", "r").unwrap();
+        let upload = Upload {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            initiated_ms: 1,
+            content_type: None,
+            system_headers: Vec::new(),
+            user_metadata: Vec::new(),
+            tags: Vec::new(),
+            checksum: None,
+            owner: None,
+        };
+        s.create_upload(upload).unwrap();
+        let etag = "5d41402abc4b2a76b9719d911017c592";
+        let ObjectData::Parts(mut layouts) = coded_object().data else {
+            unreachable!("coded_object has parts")
+        };
+        layouts[0].etag = etag.into();
+        let part = PartRow {
+            number: 1,
+            size: 10,
+            etag: etag.into(),
+            last_modified_ms: 1,
+            layout: layouts.remove(0),
+            checksums: Vec::new(),
+        };
+        s.put_part("b", "k", "u", part).unwrap();
+        let listed = [(1, etag.to_string())];
+        let checks = CompleteChecks::default();
+        let made = s.complete_upload("b", "k", "u", &listed, &checks, false);
+        assert!(made.is_ok());
+        assert_eq!(
+            s.complete_upload("b", "k", "u", &listed, &checks, false),
+            made
         );
     }
 }

@@ -35,6 +35,12 @@
 //!   The requests that carry these rows changed shape with them, so the
 //!   Raft log, which stores requests, records its own format (`log_format`).
 //!
+//! - v6: the `completed_uploads` column family (a new row kind, so no
+//!   existing row changes): one [`CompletedUpload`] per object key whose
+//!   current object a CompleteMultipartUpload made. A data dir of an older
+//!   release gets the column family, empty, when it is opened; an older
+//!   binary opens it too (unknown column families are opened) and ignores it.
+//!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
@@ -123,6 +129,27 @@ pub struct UploadChecksum {
     pub algorithm: ChecksumAlgorithm,
     /// How the parts' checksums make the object's.
     pub kind: ChecksumType,
+}
+
+/// The record of the completed multipart upload that made an object's
+/// current version (row format v6, column family `completed_uploads`, keyed
+/// like the object row), so a repeated CompleteMultipartUpload whose first
+/// answer was lost is answered again (S3 does) instead of NoSuchUpload.
+///
+/// Written in the batch that completes the upload, deleted in the batch
+/// that replaces or deletes that object: it lives exactly as long as the
+/// object it made. A retry is answered only while the object row is still
+/// the one named here (its ETag and time), so a record an older binary
+/// failed to delete is never believed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    /// The upload that was completed.
+    pub upload_id: String,
+    /// The ETag of the object it made (unquoted, `<hex>-<N>`).
+    pub etag: String,
+    /// The last-modified time of the object it made (Unix ms, the Raft
+    /// entry's time).
+    pub last_modified_ms: i64,
 }
 
 /// One entry of a ListObjects answer.

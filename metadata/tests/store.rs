@@ -1461,3 +1461,113 @@ fn a_lease_has_one_holder_until_it_runs_out() {
     // Lease rows are not nodes.
     assert!(s.cluster_map().unwrap().is_empty());
 }
+
+/// Completes upload `id` of `key` with parts 1 (5 MiB) and 2 (3 bytes).
+fn complete_two_parts(s: &MetaStore, key: &str, id: &str) -> ObjectRow {
+    s.create_upload(upload("b", key, id)).unwrap();
+    s.put_part("b", key, id, part(1, MIB5, MD5_HELLO, &format!("{id}-1")))
+        .unwrap();
+    s.put_part("b", key, id, part(2, 3, MD5_WORLD, &format!("{id}-2")))
+        .unwrap();
+    s.complete_upload(
+        "b",
+        key,
+        id,
+        &two_listed(),
+        &CompleteChecks::default(),
+        false,
+    )
+    .unwrap()
+}
+
+fn two_listed() -> Vec<(u32, String)> {
+    vec![(1, MD5_HELLO.into()), (2, format!("\"{MD5_WORLD}\""))]
+}
+
+#[test]
+fn a_repeated_completion_answers_the_object_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("b", "r").unwrap();
+    let made = complete_two_parts(&s, "k", "u1");
+    let retry = |s: &MetaStore, id: &str, parts: &[(u32, String)]| {
+        s.complete_upload("b", "k", id, parts, &CompleteChecks::default(), false)
+    };
+    // The same request again: the same object, nothing written.
+    assert_eq!(retry(&s, "u1", &two_listed()), Ok(made.clone()));
+    // Conditions were decided by the completion; the repeat answers anyway.
+    assert_eq!(
+        s.complete_upload(
+            "b",
+            "k",
+            "u1",
+            &two_listed(),
+            &CompleteChecks::default(),
+            true
+        ),
+        Ok(made.clone())
+    );
+    assert_eq!(s.get_object("b", "k").unwrap(), made);
+    // Other parts, another upload id, another key: not this completion.
+    assert_eq!(
+        retry(&s, "u1", &[(1, MD5_HELLO.into())]),
+        Err(MetaError::NoSuchUpload)
+    );
+    assert_eq!(
+        retry(&s, "u1", &[(1, MD5_HELLO.into()), (3, MD5_WORLD.into())]),
+        Err(MetaError::NoSuchUpload)
+    );
+    assert_eq!(
+        retry(&s, "u1", &[(1, MD5_WORLD.into()), (2, MD5_HELLO.into())]),
+        Err(MetaError::NoSuchUpload)
+    );
+    assert_eq!(retry(&s, "u2", &two_listed()), Err(MetaError::NoSuchUpload));
+    assert_eq!(
+        s.complete_upload(
+            "b",
+            "other",
+            "u1",
+            &two_listed(),
+            &CompleteChecks::default(),
+            false
+        ),
+        Err(MetaError::NoSuchUpload)
+    );
+    // Tags and a healer's swap change the row, not the version: still it.
+    s.put_object_tags("b", "k", tags(&[("a", "1")])).unwrap();
+    assert_eq!(retry(&s, "u1", &two_listed()).unwrap().etag, made.etag);
+
+    // It survives a restart.
+    drop(s);
+    let s = MetaStore::open(dir.path()).unwrap();
+    assert_eq!(retry(&s, "u1", &two_listed()).unwrap().etag, made.etag);
+
+    // Overwritten: the object is no longer that upload's.
+    s.put_object("b", "k", row("e2", "c2"), false, None)
+        .unwrap();
+    assert_eq!(retry(&s, "u1", &two_listed()), Err(MetaError::NoSuchUpload));
+
+    // Deleted: likewise; a new completion of the key has a record of its own.
+    complete_two_parts(&s, "k", "u3");
+    assert_eq!(retry(&s, "u1", &two_listed()), Err(MetaError::NoSuchUpload));
+    assert!(retry(&s, "u3", &two_listed()).is_ok());
+    s.delete_object("b", "k").unwrap();
+    assert_eq!(retry(&s, "u3", &two_listed()), Err(MetaError::NoSuchUpload));
+
+    // A later upload of the same key replaces the record with its own.
+    complete_two_parts(&s, "k", "u4");
+    complete_two_parts(&s, "k", "u5");
+    assert_eq!(retry(&s, "u4", &two_listed()), Err(MetaError::NoSuchUpload));
+    assert!(retry(&s, "u5", &two_listed()).is_ok());
+
+    // An aborted upload is never answered as completed.
+    s.create_upload(upload("b", "k", "u6")).unwrap();
+    s.abort_upload("b", "k", "u6").unwrap();
+    assert_eq!(retry(&s, "u6", &two_listed()), Err(MetaError::NoSuchUpload));
+
+    // The record goes with the object, so the bucket can be deleted.
+    s.delete_object("b", "k").unwrap();
+    s.delete_bucket("b").unwrap();
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(retry(&s, "u5", &two_listed()), Err(MetaError::NoSuchUpload));
+}

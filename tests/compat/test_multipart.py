@@ -149,3 +149,72 @@ def test_wrong_part_etag(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=bucket, Key="bad")
     assert_client_error(exc, 404)
+
+
+def _complete(s3, bucket, key, uid, listed):
+    return s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid,
+                                        MultipartUpload={"Parts": listed})
+
+
+def _upload_two(s3, bucket, key, algorithm="SHA256"):
+    """An upload of two parts with `algorithm` checksums; returns its id,
+    the Parts list to complete it with, and the parts."""
+    parts = [random_bytes(5 * MIB), random_bytes(MIB)]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key=key,
+                                     ChecksumAlgorithm=algorithm)["UploadId"]
+    listed = []
+    for number, body in enumerate(parts, start=1):
+        r = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid,
+                           PartNumber=number, Body=body,
+                           ChecksumAlgorithm=algorithm)
+        listed.append({"PartNumber": number, "ETag": r["ETag"],
+                       f"Checksum{algorithm}": r[f"Checksum{algorithm}"]})
+    return uid, listed, parts
+
+
+def _answer(resp):
+    return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
+
+
+def test_repeated_complete_answers_the_same_result(server_factory):
+    """S3 answers a CompleteMultipartUpload of an upload that already
+    completed with the completed object's result, so an SDK whose first
+    answer was lost retries and succeeds; once the object at the key is no
+    longer the one that upload made, it is NoSuchUpload again."""
+    server = server_factory.new()
+    s3 = server.client()
+    bucket = "retry"
+    s3.create_bucket(Bucket=bucket)
+    uid, listed, parts = _upload_two(s3, bucket, "mp")
+    first = _complete(s3, bucket, "mp", uid, listed)
+    assert first["ETag"] == multipart_etag(parts)
+    assert first["ChecksumType"] == "COMPOSITE"
+    again = _complete(s3, bucket, "mp", uid, listed)
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert _answer(again) == _answer(first)
+    assert {"Bucket", "Key", "ETag", "Location", "ChecksumSHA256"} <= set(again)
+    # Without the part checksums (a client that never sent them) too.
+    bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed]
+    assert _answer(_complete(s3, bucket, "mp", uid, bare)) == _answer(first)
+
+    # Another parts list is not this completion.
+    with pytest.raises(ClientError) as exc:
+        _complete(s3, bucket, "mp", uid, bare[:1])
+    assert_client_error(exc, 404, "NoSuchUpload")
+
+    # The record survives a restart of the server.
+    server.restart()
+    s3 = server.client()
+    assert _answer(_complete(s3, bucket, "mp", uid, listed)) == _answer(first)
+
+    # Overwritten or deleted: the upload's object is gone, so is the answer.
+    s3.put_object(Bucket=bucket, Key="mp", Body=b"new")
+    with pytest.raises(ClientError) as exc:
+        _complete(s3, bucket, "mp", uid, listed)
+    assert_client_error(exc, 404, "NoSuchUpload")
+    uid2, listed2, _ = _upload_two(s3, bucket, "mp", "CRC32")
+    _complete(s3, bucket, "mp", uid2, listed2)
+    s3.delete_object(Bucket=bucket, Key="mp")
+    with pytest.raises(ClientError) as exc:
+        _complete(s3, bucket, "mp", uid2, listed2)
+    assert_client_error(exc, 404, "NoSuchUpload")
