@@ -140,12 +140,23 @@ def test_upload_part_copy_ranges(s3, bucket):
                                 PartNumber=3, CopySource=cs,
                                 CopySourceRange=bad)
         assert_client_error(exc, 400, "InvalidArgument")
+    # Outside the source, S3 answers 400 (never 416): a range that ends past
+    # the end is InvalidArgument, one that starts past it InvalidRequest.
     with pytest.raises(ClientError) as exc:
         s3.upload_part_copy(Bucket=bucket, Key="joined", UploadId=up,
                             PartNumber=3, CopySource=cs,
                             CopySourceRange=f"bytes=0-{len(src)}")
     assert_client_error(exc, 400, "InvalidArgument")
-    assert "source object of size" in exc.value.response["Error"]["Message"]
+    assert exc.value.response["Error"]["Message"] == \
+        f"Range specified is not valid for source object of size: {len(src)}"
+    for start in [len(src), len(src) + 10]:
+        with pytest.raises(ClientError) as exc:
+            s3.upload_part_copy(Bucket=bucket, Key="joined", UploadId=up,
+                                PartNumber=3, CopySource=cs,
+                                CopySourceRange=f"bytes={start}-{start + 5}")
+        assert_client_error(exc, 400, "InvalidRequest")
+        assert exc.value.response["Error"]["Message"] == \
+            "The specified copy range is invalid for the source object size"
 
     etag = s3.head_object(Bucket=bucket, Key="big")["ETag"]
     with pytest.raises(ClientError) as exc:

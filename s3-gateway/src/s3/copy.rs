@@ -24,8 +24,11 @@ pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
 
 /// The bytes `[start, end)` that `x-amz-copy-source-range` names in a
 /// source of `size` bytes: exactly `bytes=first-last`, both inclusive and
-/// inside the source (S3 accepts no suffix or open ranges here). S3 answers
-/// a malformed value and an out-of-bounds one with InvalidArgument.
+/// inside the source (S3 accepts no suffix or open ranges here). S3's
+/// answers, all 400, never 416: a malformed, open, suffix or reversed value
+/// is InvalidArgument; a range that starts past the source's last byte is
+/// InvalidRequest; one that starts inside it and ends past it is
+/// InvalidArgument naming the source's size.
 pub(super) fn parse_copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     let Some(range) = range else {
         return Ok((0, size));
@@ -44,6 +47,12 @@ pub(super) fn parse_copy_range(range: Option<&str>, size: u64) -> S3Result<(u64,
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
         ));
     };
+    if first >= size {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The specified copy range is invalid for the source object size"
+        ));
+    }
     if last >= size {
         return Err(s3_error!(
             InvalidArgument,

@@ -67,15 +67,36 @@ fn copy_source_ranges() {
     assert_eq!(parse_copy_range(None, 10).ok(), Some((0, 10)));
     assert_eq!(parse_copy_range(Some("bytes=0-9"), 10).ok(), Some((0, 10)));
     assert_eq!(parse_copy_range(Some("bytes=3-3"), 10).ok(), Some((3, 4)));
-    for bad in [
-        "bytes=0-10",
-        "bytes=5-",
-        "bytes=-5",
-        "0-1",
-        "bytes=4-3",
-        "bytes=+1-2",
-    ] {
-        assert!(parse_copy_range(Some(bad), 10).is_err(), "{bad}");
+    let code = |range: &str, size: u64| {
+        parse_copy_range(Some(range), size)
+            .err()
+            .map(|e| (e.code().as_str().to_owned(), e.message().map(str::to_owned)))
+    };
+    // Malformed: S3's form message.
+    for bad in ["bytes=5-", "bytes=-5", "0-1", "bytes=4-3", "bytes=+1-2"] {
+        let (c, m) = code(bad, 10).unwrap_or_default();
+        assert_eq!(c, "InvalidArgument", "{bad}");
+        assert!(m.is_some_and(|m| m.contains("bytes=first-last")), "{bad}");
+    }
+    // Ending past the source: InvalidArgument with its size.
+    assert_eq!(
+        code("bytes=0-10", 10),
+        Some((
+            "InvalidArgument".into(),
+            Some("Range specified is not valid for source object of size: 10".into())
+        ))
+    );
+    // Starting past its last byte (or any range of an empty source):
+    // InvalidRequest.
+    for (range, size) in [("bytes=10-12", 10), ("bytes=11-11", 10), ("bytes=0-0", 0)] {
+        assert_eq!(
+            code(range, size),
+            Some((
+                "InvalidRequest".into(),
+                Some("The specified copy range is invalid for the source object size".into())
+            )),
+            "{range} of {size}"
+        );
     }
 }
 
