@@ -67,26 +67,7 @@ pub(super) async fn copy_object(
     gw: &Gateway,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
-    // If-None-Match: * and If-Match on the destination (S3 takes them on
-    // CopyObject as on PutObject); s3s 0.14.1's CopyObjectInput predates
-    // them, so they are read from the headers.
-    let dest_header = |name: &str| {
-        req.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let if_none_match = match dest_header("if-none-match").as_deref() {
-        None => false,
-        Some("*") => true,
-        Some(_) => {
-            return Err(s3_error!(
-                NotImplemented,
-                "If-None-Match on CopyObject supports only '*'"
-            ));
-        }
-    };
-    let if_match = dest_header("if-match").map(|e| strip_quotes(&e));
+    let (if_none_match, if_match) = destination_conditions(&req.headers)?;
     // The copy is a new version, the caller's (not the source's owner's).
     let caller = Caller::key_id(&req.extensions);
     let input = req.input;
@@ -103,38 +84,128 @@ pub(super) async fn copy_object(
             input.copy_source_if_unmodified_since.as_ref(),
         )
         .await?;
-    let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
-        None => false,
-        Some(d) if d == MetadataDirective::COPY => false,
-        Some(d) if d == MetadataDirective::REPLACE => true,
-        Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
-    };
-    // COPY (the default) keeps the source's tags and ignores
-    // x-amz-tagging; REPLACE takes x-amz-tagging, or no tags without it.
-    let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
-        None => None,
-        Some(d) if d == TaggingDirective::COPY => None,
-        Some(d) if d == TaggingDirective::REPLACE => {
-            Some(tagging::parse_header(input.tagging.as_deref())?)
-        }
-        Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
-    };
-    let tags = tags.unwrap_or_else(|| src.tags.clone());
-    // S3 refuses a copy onto itself that changes nothing; a new storage
-    // class, website redirect or encryption counts as a change.
-    let changes_something = replace
-        || input.storage_class.is_some()
-        || input.website_redirect_location.is_some()
-        || input.server_side_encryption.is_some()
-        || input.sse_customer_algorithm.is_some()
-        || input.ssekms_key_id.is_some();
-    if src_bucket == input.bucket && src_key == input.key && !changes_something {
+    let replace = replaces_metadata(&input)?;
+    let tags = copied_tags(&input, &src)?;
+    if src_bucket == input.bucket && src_key == input.key && !changes_something(&input, replace) {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
         ));
     }
-    let headers = if replace {
+    let (bucket, key) = (input.bucket.clone(), input.key.clone());
+    let asked = input.checksum_algorithm.clone();
+    let headers = copied_headers(input, &src, replace)?;
+    gw.require_bucket(&bucket).await?;
+    // The copy is a single-part object: it gets a FULL_OBJECT checksum
+    // of the algorithm asked for, or of the source's, or S3's default.
+    let algorithm = match (&asked, &src.checksum) {
+        (Some(a), _) => checksum::algorithm_of(a).map_err(to_s3_error)?,
+        (None, Some(c)) => c.algorithm,
+        (None, None) => ChecksumAlgorithm::Crc64Nvme,
+    };
+    let copied = copy_data(gw, &src, algorithm).await?;
+    let now = now_ms();
+    let row = ObjectRow {
+        size: src.size,
+        etag: copied.etag_hex.clone(),
+        last_modified_ms: now,
+        content_type: headers.content_type,
+        system_headers: headers.system,
+        user_metadata: headers.user,
+        parts_count: None,
+        data: copied.data,
+        tags,
+        checksum: Some(copied.checksum.clone()),
+        owner: caller,
+    };
+    if matches!(row.data, ObjectData::Parts(_)) {
+        gw.data
+            .check_commit_deadline(&copied.chunk_prefix)
+            .map_err(to_s3_error)?;
+    }
+    gw.meta
+        .put_object(&bucket, &key, row, if_none_match, if_match)
+        .await
+        .map_err(meta_err)?;
+    let mut result = CopyObjectResult {
+        e_tag: Some(etag(&copied.etag_hex)),
+        last_modified: Some(ts(now)),
+        ..Default::default()
+    };
+    set_checksum_fields!(result, ChecksumFields::object(&copied.checksum, None), type);
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        ..Default::default()
+    }))
+}
+
+/// If-None-Match: * and If-Match on the destination (S3 takes them on
+/// CopyObject as on PutObject); s3s 0.14.1's CopyObjectInput predates them,
+/// so they are read from the headers.
+fn destination_conditions(headers: &http::HeaderMap) -> S3Result<(bool, Option<String>)> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let if_none_match = match header("if-none-match").as_deref() {
+        None => false,
+        Some("*") => true,
+        Some(_) => {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-None-Match on CopyObject supports only '*'"
+            ));
+        }
+    };
+    Ok((if_none_match, header("if-match").map(|e| strip_quotes(&e))))
+}
+
+/// `x-amz-metadata-directive`: true for REPLACE (the request's headers),
+/// false for COPY, the default (the source's).
+fn replaces_metadata(input: &CopyObjectInput) -> S3Result<bool> {
+    match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+        None => Ok(false),
+        Some(d) if d == MetadataDirective::COPY => Ok(false),
+        Some(d) if d == MetadataDirective::REPLACE => Ok(true),
+        Some(_) => Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+    }
+}
+
+/// The copy's tags, by `x-amz-tagging-directive`: COPY (the default) keeps
+/// the source's and ignores `x-amz-tagging`; REPLACE takes `x-amz-tagging`,
+/// or no tags without it.
+fn copied_tags(input: &CopyObjectInput, src: &ObjectRow) -> S3Result<Vec<(String, String)>> {
+    match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+        None => Ok(src.tags.clone()),
+        Some(d) if d == TaggingDirective::COPY => Ok(src.tags.clone()),
+        Some(d) if d == TaggingDirective::REPLACE => {
+            tagging::parse_header(input.tagging.as_deref())
+        }
+        Some(_) => Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+    }
+}
+
+/// Whether a copy changes more than the bytes: S3 refuses a copy onto
+/// itself that changes nothing, and counts new metadata, a storage class,
+/// a website redirect or encryption as a change.
+fn changes_something(input: &CopyObjectInput, replace: bool) -> bool {
+    replace
+        || input.storage_class.is_some()
+        || input.website_redirect_location.is_some()
+        || input.server_side_encryption.is_some()
+        || input.sse_customer_algorithm.is_some()
+        || input.ssekms_key_id.is_some()
+}
+
+/// The copy's stored headers: the request's with REPLACE, else the source's.
+fn copied_headers(
+    input: CopyObjectInput,
+    src: &ObjectRow,
+    replace: bool,
+) -> S3Result<StoredHeaders> {
+    Ok(if replace {
         collect_headers(
             input.content_type.map(|c| c.to_string()),
             input.cache_control,
@@ -150,29 +221,36 @@ pub(super) async fn copy_object(
             system: src.system_headers.clone(),
             user: src.user_metadata.clone(),
         }
-    };
-    gw.require_bucket(&input.bucket).await?;
-    // The copy is a single-part object: it gets a FULL_OBJECT checksum
-    // of the algorithm asked for, or of the source's, or S3's default.
-    let algorithm = match (&input.checksum_algorithm, &src.checksum) {
-        (Some(a), _) => checksum::algorithm_of(a).map_err(to_s3_error)?,
-        (None, Some(c)) => c.algorithm,
-        (None, None) => ChecksumAlgorithm::Crc64Nvme,
-    };
+    })
+}
+
+/// The bytes of a copy, written, and what its row records of them.
+struct CopiedData {
+    data: ObjectData,
+    etag_hex: String,
+    checksum: ObjectChecksum,
+    /// The prefix of the copy's chunks (for the commit deadline).
+    chunk_prefix: String,
+}
+
+/// Copies the source's bytes: an inline source stays inline; an
+/// erasure-coded one is read and written again as chunks of its own
+/// (versions never share chunks, so deleting one can never free the other's
+/// data), its MD5 (the ETag) and its checksum of `algorithm` computed on
+/// the way.
+async fn copy_data(
+    gw: &Gateway,
+    src: &ObjectRow,
+    algorithm: ChecksumAlgorithm,
+) -> S3Result<CopiedData> {
     let mut hasher = sums::Hasher::new(algorithm);
-    let prefix = shale_datapath::datapath::new_chunk_prefix();
-    // The copy gets chunks of its own: versions never share chunks, so
-    // deleting one can never free the other's data.
-    let (data, size, etag_hex) = match &src.data {
+    let chunk_prefix = shale_datapath::datapath::new_chunk_prefix();
+    let (data, etag_hex) = match &src.data {
         ObjectData::Inline(bytes) => {
             let md5: [u8; 16] =
                 md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(bytes)).into();
             hasher.update(bytes);
-            (
-                ObjectData::Inline(bytes.clone()),
-                src.size,
-                hex::encode(md5),
-            )
+            (ObjectData::Inline(bytes.clone()), hex::encode(md5))
         }
         ObjectData::Parts(parts) => {
             let stream = gw
@@ -187,7 +265,7 @@ pub(super) async fn copy_object(
                 .write_body(
                     stream,
                     WriteTarget {
-                        chunk_prefix: &prefix,
+                        chunk_prefix: &chunk_prefix,
                         part_number: 1,
                         allow_inline: true,
                         expected_len: Some(src.size),
@@ -201,7 +279,7 @@ pub(super) async fn copy_object(
                 Some(bytes) => ObjectData::Inline(bytes.to_vec()),
                 None => ObjectData::Parts(vec![written.part]),
             };
-            (data, src.size, etag_hex)
+            (data, etag_hex)
         }
     };
     let checksum = ObjectChecksum {
@@ -210,39 +288,12 @@ pub(super) async fn copy_object(
         value: hasher.finalize(),
         parts: Vec::new(),
     };
-    let now = now_ms();
-    let row = ObjectRow {
-        size,
-        etag: etag_hex.clone(),
-        last_modified_ms: now,
-        content_type: headers.content_type,
-        system_headers: headers.system,
-        user_metadata: headers.user,
-        parts_count: None,
+    Ok(CopiedData {
         data,
-        tags,
-        checksum: Some(checksum.clone()),
-        owner: caller,
-    };
-    if matches!(row.data, ObjectData::Parts(_)) {
-        gw.data
-            .check_commit_deadline(&prefix)
-            .map_err(to_s3_error)?;
-    }
-    gw.meta
-        .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
-        .await
-        .map_err(meta_err)?;
-    let mut result = CopyObjectResult {
-        e_tag: Some(etag(&etag_hex)),
-        last_modified: Some(ts(now)),
-        ..Default::default()
-    };
-    set_checksum_fields!(result, ChecksumFields::object(&checksum, None), type);
-    Ok(S3Response::new(CopyObjectOutput {
-        copy_object_result: Some(result),
-        ..Default::default()
-    }))
+        etag_hex,
+        checksum,
+        chunk_prefix,
+    })
 }
 
 pub(super) async fn upload_part_copy(
