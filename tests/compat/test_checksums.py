@@ -375,6 +375,10 @@ def test_multipart_full_object(s3, bucket, algorithm):
     assert got["ChecksumType"] == "FULL_OBJECT"
     # For CRC32 boto3 checks the combined CRC against the body it reads.
     assert got["Body"].read() == b"".join(parts)
+    # A full-object checksum does not cover one part: none is sent for it.
+    part = s3.head_object(Bucket=bucket, Key="fo", PartNumber=1,
+                          ChecksumMode="ENABLED")
+    assert reported(part) == {} and "ChecksumType" not in part
 
 
 def test_multipart_without_algorithm_gets_crc64nvme(s3, bucket):
@@ -397,6 +401,34 @@ def test_multipart_without_algorithm_gets_crc64nvme(s3, bucket):
     head = s3.head_object(Bucket=bucket, Key="dflt", ChecksumMode="ENABLED")
     assert reported(head) == {"ChecksumCRC64NVME": b64(whole)}
     assert head["ChecksumType"] == "FULL_OBJECT"
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "SHA256"])
+def test_composite_reports_the_part_count(s3, bucket, algorithm):
+    """A COMPOSITE checksum carries `-N` in Complete, HEAD and GET (`-1`
+    for one part), not in GetObjectAttributes; a part read gets the part's
+    own digest, typed COMPOSITE."""
+    body = random_bytes(100 * KIB)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="one",
+                                     ChecksumAlgorithm=algorithm)["UploadId"]
+    listed = upload_parts(s3, bucket, "one", uid, algorithm, [body])
+    value = b64(digest(algorithm, digest(algorithm, body)))
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="one", UploadId=uid,
+                                        MultipartUpload={"Parts": listed})
+    assert reported(done) == {member(algorithm): f"{value}-1"}
+    assert done["ChecksumType"] == "COMPOSITE"
+    for resp in [s3.head_object(Bucket=bucket, Key="one", ChecksumMode="ENABLED"),
+                 s3.get_object(Bucket=bucket, Key="one", ChecksumMode="ENABLED")]:
+        assert reported(resp) == {member(algorithm): f"{value}-1"}
+        assert resp["ChecksumType"] == "COMPOSITE"
+    part = s3.head_object(Bucket=bucket, Key="one", PartNumber=1,
+                          ChecksumMode="ENABLED")
+    assert reported(part) == {member(algorithm): b64(digest(algorithm, body))}
+    assert part["ChecksumType"] == "COMPOSITE"
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="one",
+                                     ObjectAttributes=["Checksum"])
+    assert attrs["Checksum"] == {member(algorithm): value,
+                                 "ChecksumType": "COMPOSITE"}
 
 
 def test_transfer_manager_multipart(s3, bucket, tmp_path):

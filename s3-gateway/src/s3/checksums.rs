@@ -153,8 +153,10 @@ pub(super) fn expected_object_checksum(
 /// (`x-amz-checksum-mode: ENABLED`), and never for a range, whose bytes are
 /// not the ones the checksum covers (S3 does the same).
 ///
-/// For one part of a multipart object (`partNumber`), the checksum is that
-/// part's digest, which is what the bytes sent can be checked against.
+/// For one part of a multipart object (`partNumber`), S3 answers the
+/// part's own digest, with type COMPOSITE, when the object's checksum is
+/// COMPOSITE; a FULL_OBJECT checksum covers the whole object, not the part,
+/// so none is sent unless the part is the whole object.
 pub(super) fn reported_checksum(
     row: &ObjectRow,
     mode: Option<&ChecksumMode>,
@@ -169,11 +171,18 @@ pub(super) fn reported_checksum(
     match part {
         Some(PartRead {
             index,
-            count: Some(_),
-        }) => c
-            .parts
-            .get(*index)
-            .map(|d| ChecksumFields::digest(c.algorithm, d)),
+            count: Some(count),
+        }) => match c.kind {
+            ChecksumType::Composite => c.parts.get(*index).map(|d| {
+                let mut f = ChecksumFields::digest(c.algorithm, d);
+                f.kind = Some(checksum::s3_type(ChecksumType::Composite));
+                f
+            }),
+            ChecksumType::FullObject if *count == 1 => {
+                Some(ChecksumFields::object(c, row.parts_count))
+            }
+            ChecksumType::FullObject => None,
+        },
         // partNumber=1 of a single-part object is the whole object.
         Some(PartRead { count: None, .. }) => Some(ChecksumFields::object(c, row.parts_count)),
         None if content_range.is_some() => None,
