@@ -381,26 +381,41 @@ def test_multipart_full_object(s3, bucket, algorithm):
     assert reported(part) == {} and "ChecksumType" not in part
 
 
-def test_multipart_without_algorithm_gets_crc64nvme(s3, bucket):
+@pytest.mark.parametrize("list_part_checksums", [False, True],
+                         ids=["etags-only", "js-sdk-v3"])
+def test_multipart_without_algorithm_gets_crc64nvme(s3, bucket,
+                                                    list_part_checksums):
+    """An upload created without an algorithm whose parts carry CRC32s
+    (boto3's default; the AWS SDK for JavaScript v3 also lists them in the
+    Complete body): each part's CRC32 is checked and echoed, and the object
+    gets S3's default, a FULL_OBJECT CRC64NVME of its bytes."""
     parts = two_parts()
     each, whole = digests_of_parts("CRC64NVME", parts)
     uid = s3.create_multipart_upload(Bucket=bucket, Key="dflt")["UploadId"]
-    etags = []
+    listed = []
     for number, body in enumerate(parts, start=1):
         # boto3 sends its default CRC32 with each part.
         resp = s3.upload_part(Bucket=bucket, Key="dflt", UploadId=uid,
                               PartNumber=number, Body=body)
         assert resp["ChecksumCRC32"] == b64(digest("CRC32", body))
-        etags.append(resp["ETag"])
+        listed.append({"PartNumber": number, "ETag": resp["ETag"]})
+        if list_part_checksums:
+            listed[-1]["ChecksumCRC32"] = resp["ChecksumCRC32"]
+    # S3 lists no part checksums for an upload without an algorithm.
     lp = s3.list_parts(Bucket=bucket, Key="dflt", UploadId=uid)
-    assert [p["ChecksumCRC64NVME"] for p in lp["Parts"]] == [b64(d) for d in each]
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key="dflt", UploadId=uid,
-        MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e}
-                                   for i, e in enumerate(etags)]})
+    assert "ChecksumAlgorithm" not in lp
+    assert [reported(p) for p in lp["Parts"]] == [{}, {}]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="dflt", UploadId=uid,
+                                        MultipartUpload={"Parts": listed})
+    assert reported(done) == {"ChecksumCRC64NVME": b64(whole)}
+    assert done["ChecksumType"] == "FULL_OBJECT"
     head = s3.head_object(Bucket=bucket, Key="dflt", ChecksumMode="ENABLED")
     assert reported(head) == {"ChecksumCRC64NVME": b64(whole)}
     assert head["ChecksumType"] == "FULL_OBJECT"
+    got = s3.get_object(Bucket=bucket, Key="dflt", ChecksumMode="ENABLED")
+    assert reported(got) == {"ChecksumCRC64NVME": b64(whole)}
+    assert got["ChecksumType"] == "FULL_OBJECT"
+    assert got["Body"].read() == b"".join(parts)
 
 
 @pytest.mark.parametrize("algorithm", ["CRC32", "SHA256"])

@@ -76,8 +76,9 @@ pub(super) fn full_object_checksum(
     })
 }
 
-/// The checksum UploadPart and ListParts report for a part: the upload's
-/// algorithm, or CRC64NVME (S3's default) for an upload created without one.
+/// The checksum UploadPart and UploadPartCopy report for a part: the
+/// upload's algorithm, or CRC64NVME (S3's default) for an upload created
+/// without one. (ListParts lists none for such an upload, as S3.)
 pub(super) fn part_algorithm(upload: Option<UploadChecksum>) -> ChecksumAlgorithm {
     upload.map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm)
 }

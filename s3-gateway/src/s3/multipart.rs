@@ -284,7 +284,9 @@ pub(super) async fn list_parts(
         .get_upload(&input.bucket, &input.key, &input.upload_id)
         .await
         .map_err(meta_err)?;
-    let reported = part_algorithm(upload.checksum);
+    // An upload created without an algorithm lists no part checksums, as
+    // S3 does (the parts' CRC64NVME only makes the object's checksum).
+    let reported = upload.checksum.map(|c| c.algorithm);
     let res = gw
         .meta
         .list_parts(
@@ -307,7 +309,9 @@ pub(super) async fn list_parts(
                 size: Some(p.size as i64),
                 ..Default::default()
             };
-            set_checksum_fields!(part, ChecksumFields::pick(&p.checksums, reported));
+            if let Some(a) = reported {
+                set_checksum_fields!(part, ChecksumFields::pick(&p.checksums, a));
+            }
             part
         })
         .collect();
