@@ -1,18 +1,17 @@
-//! The S3 gateway: the S3 API over hyper and `s3s`, SigV4, and the
-//! erasure-coded data path.
+//! The S3 gateway: the S3 protocol over hyper and `s3s`.
 //!
-//! Owns: S3 request handling ([`s3`]), S3's rules for tags ([`tagging`])
-//! and for ACLs (disabled, as new S3 buckets have them: [`acl`]),
-//! checksum verification ([`checksum`]), the data path ([`datapath`]:
-//! segments, shards, chunks), erasure coding ([`ec`]), placement
-//! ([`placement`]), authentication around `s3s` (SigV4 and SigV2, [`auth`]),
-//! per-bucket grants of access keys ([`access`]), the admin API that
-//! `shale admin` talks to ([`admin`]), browser uploads ([`post`]), bucket
-//! CORS and preflights ([`cors`]), virtual-host-style addressing
-//! ([`vhost`]), metrics ([`metrics`])
-//! and the HTTP(S) front ([`server`]).
-//! Depends on: the metadata service and storage nodes, over the network only
-//! (their client types), and `shale-common`.
+//! Owns: S3 request handling ([`s3`], one module per operation family),
+//! S3's rules for tags ([`tagging`]) and for ACLs (disabled, as new S3
+//! buckets have them: [`acl`]), checksum verification ([`checksum`]),
+//! authentication around `s3s` (SigV4 and SigV2, [`auth`]), per-bucket
+//! grants of access keys ([`access`]), the admin API that `shale admin`
+//! talks to ([`admin`]), browser uploads ([`post`]), bucket CORS and
+//! preflights ([`cors`]), virtual-host-style addressing ([`vhost`]), the
+//! one mapping of errors to S3's ([`error`]), metrics ([`metrics`]) and the
+//! HTTP(S) front ([`server`]), which also starts the background workers.
+//! Depends on: the data path (`shale-datapath`) for bodies, the workers
+//! (`shale-workers`) it runs, the metadata service over the network (its
+//! client), and `shale-common`. Nothing depends on the gateway.
 //! Must never: write a metadata row naming chunks before those chunks are
 //! durable; buffer a whole object; answer with bytes it could not verify.
 

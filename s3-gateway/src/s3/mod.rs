@@ -2,9 +2,9 @@
 //! and data-path calls, and its result into an `s3s` output. Handlers never
 //! build error XML: errors go through [`crate::error::to_s3_error`].
 //!
-//! One module per operation family ([`bucket`], [`object`], [`list`],
-//! [`multipart`], [`copy`], [`config`]); what they share is in [`helpers`]
-//! and [`checksums`]. `impl S3 for Gateway` at the end of this file is only
+//! One module per operation family (`bucket`, `object`, `list`,
+//! `multipart`, `copy`, `config`); what they share is in `helpers`
+//! and `checksums`. `impl S3 for Gateway` at the end of this file is only
 //! the table that routes each operation to its family.
 
 use std::sync::Arc;
