@@ -56,7 +56,9 @@ class Cluster(RoleProcesses):
             + self.metrics_line("gateway") + '\n[gateway]\n'
             f'region = "us-east-1"\nmetadata_addr = "{LOOPBACK}:{self.meta_port}"\n'))
         # The gateway reads the cluster map once at start: after the nodes.
-        self.wait_logged([f"node-{n}" for n in self.node_ports], b"listening")
+        # "listening" from the metadata service: it has stored the root key
+        # (on a busy machine the first request could come before that).
+        self.wait_logged(["metadata"] + [f"node-{n}" for n in self.node_ports], b"listening")
         self.spawn("gateway", ["gateway", "--config", str(gw)])
         self.wait_port(self.gateway_port)
 
