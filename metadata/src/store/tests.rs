@@ -1,0 +1,603 @@
+//! Row format compatibility: rows as the v1 code wrote them, put straight
+//! into RocksDB, must read back through the store.
+
+use super::*;
+use crate::log_format::{ObjectRowV4, UploadV4};
+use serde::Deserialize;
+use shale_common::{Coding, SegmentLayout};
+
+/// `Bucket` as row format v1 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct BucketV1 {
+    name: String,
+    region: String,
+    created_ms: i64,
+}
+
+/// `ObjectRow` as row format v1 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct ObjectRowV1 {
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    content_type: Option<String>,
+    system_headers: Vec<(String, String)>,
+    user_metadata: Vec<(String, String)>,
+    parts_count: Option<u32>,
+    data: ObjectData,
+}
+
+/// `Upload` as row format v1 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct UploadV1 {
+    bucket: String,
+    key: String,
+    upload_id: String,
+    initiated_ms: i64,
+    content_type: Option<String>,
+    system_headers: Vec<(String, String)>,
+    user_metadata: Vec<(String, String)>,
+}
+
+fn coded_object() -> ObjectRowV1 {
+    ObjectRowV1 {
+        size: 10,
+        etag: "abc".into(),
+        last_modified_ms: 42,
+        content_type: Some("text/plain".into()),
+        system_headers: vec![("cache-control".into(), "no-cache".into())],
+        user_metadata: vec![("k".into(), "v".into())],
+        parts_count: Some(1),
+        data: ObjectData::Parts(vec![PartLayout {
+            number: 1,
+            size: 10,
+            etag: "abc".into(),
+            coding: Coding::default(),
+            segments: vec![SegmentLayout {
+                size: 10,
+                shard_size: 3,
+                chunks: vec![ChunkPlacement {
+                    node: 1,
+                    chunk_id: "c1".into(),
+                    durable: true,
+                }],
+            }],
+        }]),
+    }
+}
+
+fn put_raw(s: &MetaStore, cf: &str, key: &[u8], value: &impl Serialize) {
+    s.db.put_cf(s.cf(cf).unwrap(), key, postcard::to_stdvec(value).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn v1_rows_read_as_rows_without_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    let bucket = BucketV1 {
+        name: "old".into(),
+        region: "r".into(),
+        created_ms: 7,
+    };
+    put_raw(&s, CF_BUCKETS, b"old", &bucket);
+    let coded = coded_object();
+    put_raw(
+        &s,
+        CF_OBJECTS,
+        &keys::object_key("old", "k").unwrap(),
+        &coded,
+    );
+    let inline = ObjectRowV1 {
+        data: ObjectData::Inline(b"hi".to_vec()),
+        parts_count: None,
+        ..coded_object()
+    };
+    put_raw(
+        &s,
+        CF_OBJECTS,
+        &keys::object_key("old", "i").unwrap(),
+        &inline,
+    );
+    let upload = UploadV1 {
+        bucket: "old".into(),
+        key: "m".into(),
+        upload_id: "u".into(),
+        initiated_ms: 9,
+        content_type: None,
+        system_headers: vec![],
+        user_metadata: vec![("a".into(), "b".into())],
+    };
+    put_raw(
+        &s,
+        CF_UPLOADS,
+        &keys::upload_key("old", "m", "u").unwrap(),
+        &upload,
+    );
+
+    let b = s.get_bucket("old").unwrap().unwrap();
+    assert_eq!((b.name.as_str(), b.created_ms), ("old", 7));
+    assert!(b.tags.is_empty());
+    assert_eq!(s.list_buckets().unwrap(), vec![b]);
+
+    let o = s.get_object("old", "k").unwrap();
+    assert_eq!(
+        (o.size, o.etag.as_str(), o.last_modified_ms, o.parts_count),
+        (10, "abc", 42, Some(1))
+    );
+    assert_eq!(o.data, coded.data);
+    assert_eq!(o.user_metadata, coded.user_metadata);
+    assert!(o.tags.is_empty());
+    let i = s.get_object("old", "i").unwrap();
+    assert_eq!(i.data, ObjectData::Inline(b"hi".to_vec()));
+    let listed = s.list_objects("old", "", None, None, 10).unwrap();
+    assert_eq!(listed.objects.len(), 2);
+
+    let u = s.get_upload("old", "m", "u").unwrap();
+    assert_eq!(u.user_metadata, upload.user_metadata);
+    assert!(u.tags.is_empty());
+    assert_eq!(
+        s.list_uploads("old", "", None, None, None, 10)
+            .unwrap()
+            .uploads,
+        vec![u]
+    );
+
+    // An old row takes tags; the v2 row it becomes keeps everything else.
+    s.put_object_tags("old", "k", vec![("t".into(), "1".into())])
+        .unwrap();
+    let o2 = s.get_object("old", "k").unwrap();
+    assert_eq!(o2.tags, vec![("t".to_string(), "1".to_string())]);
+    assert_eq!(ObjectRow { tags: vec![], ..o2 }, o);
+    s.put_bucket_tags("old", vec![("t".into(), "2".into())])
+        .unwrap();
+    assert_eq!(s.get_bucket("old").unwrap().unwrap().tags.len(), 1);
+}
+
+#[test]
+fn v2_rows_read_as_v1_rows_for_a_rollback() {
+    let v1 = coded_object();
+    let v2 = ObjectRow {
+        size: v1.size,
+        etag: v1.etag.clone(),
+        last_modified_ms: v1.last_modified_ms,
+        content_type: v1.content_type.clone(),
+        system_headers: v1.system_headers.clone(),
+        user_metadata: v1.user_metadata.clone(),
+        parts_count: v1.parts_count,
+        data: v1.data.clone(),
+        tags: vec![("a".into(), "b".into())],
+        checksum: None,
+        owner: None,
+    };
+    let raw = encode(&v2).unwrap();
+    assert_eq!(postcard::from_bytes::<ObjectRowV1>(&raw).unwrap(), v1);
+    // And with no tags, checksum or owner, the current format is exactly v1
+    // plus the tails the decoder adds.
+    let mut untagged = postcard::to_stdvec(&v1).unwrap();
+    untagged.extend_from_slice(V2_TAGS);
+    untagged.extend_from_slice(V3_CHECKSUMS);
+    untagged.extend_from_slice(V5_OWNER);
+    assert_eq!(encode(&ObjectRow { tags: vec![], ..v2 }).unwrap(), untagged);
+}
+
+/// `ObjectRow` as row format v2 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct ObjectRowV2 {
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    content_type: Option<String>,
+    system_headers: Vec<(String, String)>,
+    user_metadata: Vec<(String, String)>,
+    parts_count: Option<u32>,
+    data: ObjectData,
+    tags: Vec<(String, String)>,
+}
+
+/// `Upload` as row format v2 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct UploadV2 {
+    bucket: String,
+    key: String,
+    upload_id: String,
+    initiated_ms: i64,
+    content_type: Option<String>,
+    system_headers: Vec<(String, String)>,
+    user_metadata: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+}
+
+/// `PartRow` as row formats v1 and v2 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct PartRowV2 {
+    number: u32,
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    layout: PartLayout,
+}
+
+fn v2_object() -> ObjectRowV2 {
+    let v1 = coded_object();
+    ObjectRowV2 {
+        size: v1.size,
+        etag: v1.etag,
+        last_modified_ms: v1.last_modified_ms,
+        content_type: v1.content_type,
+        system_headers: v1.system_headers,
+        user_metadata: v1.user_metadata,
+        parts_count: v1.parts_count,
+        data: v1.data,
+        tags: vec![("t".into(), "v".into())],
+    }
+}
+
+fn v2_part(number: u32, body: &[u8]) -> PartRowV2 {
+    let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(body));
+    PartRowV2 {
+        number,
+        size: body.len() as u64,
+        etag: etag.clone(),
+        last_modified_ms: 5,
+        layout: PartLayout {
+            number,
+            size: body.len() as u64,
+            etag,
+            coding: Coding::default(),
+            segments: vec![],
+        },
+    }
+}
+
+#[test]
+fn v2_rows_read_as_rows_without_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("old", "r").unwrap();
+    let object = v2_object();
+    put_raw(
+        &s,
+        CF_OBJECTS,
+        &keys::object_key("old", "k").unwrap(),
+        &object,
+    );
+    let upload = UploadV2 {
+        bucket: "old".into(),
+        key: "m".into(),
+        upload_id: "u".into(),
+        initiated_ms: 9,
+        content_type: Some("text/plain".into()),
+        system_headers: vec![],
+        user_metadata: vec![],
+        tags: vec![("a".into(), "b".into())],
+    };
+    put_raw(
+        &s,
+        CF_UPLOADS,
+        &keys::upload_key("old", "m", "u").unwrap(),
+        &upload,
+    );
+    put_raw(&s, CF_PARTS, &keys::part_key("u", 1), &v2_part(1, b"hello"));
+
+    let o = s.get_object("old", "k").unwrap();
+    assert_eq!(o.tags, object.tags);
+    assert_eq!(o.data, object.data);
+    assert_eq!(o.checksum, None);
+    assert_eq!(
+        s.list_objects("old", "", None, None, 10).unwrap().objects[0].etag,
+        "abc"
+    );
+
+    let u = s.get_upload("old", "m", "u").unwrap();
+    assert_eq!((u.tags.clone(), u.checksum), (upload.tags.clone(), None));
+    let parts = s.list_parts("old", "m", "u", 0, 10).unwrap().parts;
+    assert_eq!(parts.len(), 1);
+    assert_eq!((parts[0].size, parts[0].checksums.len()), (5, 0));
+
+    // An upload whose parts predate checksums completes, without an
+    // object checksum rather than with a wrong one.
+    let done = s
+        .complete_upload(
+            "old",
+            "m",
+            "u",
+            &[(1, parts[0].etag.clone())],
+            &CompleteChecks::default(),
+            false,
+        )
+        .unwrap();
+    assert_eq!((done.size, &done.checksum), (5, &None));
+    assert_eq!(done.tags, upload.tags);
+    assert_eq!(s.get_object("old", "m").unwrap(), done);
+}
+
+#[test]
+fn v3_rows_read_as_v2_rows_for_a_rollback() {
+    let v2 = v2_object();
+    let v3 = ObjectRow {
+        size: v2.size,
+        etag: v2.etag.clone(),
+        last_modified_ms: v2.last_modified_ms,
+        content_type: v2.content_type.clone(),
+        system_headers: v2.system_headers.clone(),
+        user_metadata: v2.user_metadata.clone(),
+        parts_count: v2.parts_count,
+        data: v2.data.clone(),
+        tags: v2.tags.clone(),
+        checksum: Some(ObjectChecksum {
+            algorithm: ChecksumAlgorithm::Sha256,
+            kind: ChecksumType::Composite,
+            value: vec![7; 32],
+            parts: vec![vec![1; 32], vec![2; 32]],
+        }),
+        owner: None,
+    };
+    let raw = encode(&v3).unwrap();
+    assert_eq!(postcard::from_bytes::<ObjectRowV2>(&raw).unwrap(), v2);
+    assert_eq!(decode::<ObjectRow>(&raw, CF_OBJECTS).unwrap(), v3);
+    let part = PartRow {
+        number: 2,
+        size: 1,
+        etag: "e".into(),
+        last_modified_ms: 1,
+        layout: v2_part(2, b"x").layout,
+        checksums: vec![(ChecksumAlgorithm::Crc32, vec![1, 2, 3, 4])],
+    };
+    let raw = encode(&part).unwrap();
+    assert_eq!(postcard::from_bytes::<PartRowV2>(&raw).unwrap().number, 2);
+    assert_eq!(decode::<PartRow>(&raw, CF_PARTS).unwrap(), part);
+}
+
+/// `Bucket` as row formats v2 to v4 had it.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct BucketV4 {
+    name: String,
+    region: String,
+    created_ms: i64,
+    tags: Vec<(String, String)>,
+}
+
+fn v4_object() -> ObjectRowV4 {
+    let v2 = v2_object();
+    ObjectRowV4 {
+        size: v2.size,
+        etag: v2.etag,
+        last_modified_ms: v2.last_modified_ms,
+        content_type: v2.content_type,
+        system_headers: v2.system_headers,
+        user_metadata: v2.user_metadata,
+        parts_count: v2.parts_count,
+        data: v2.data,
+        tags: v2.tags,
+        checksum: Some(ObjectChecksum {
+            algorithm: ChecksumAlgorithm::Crc32,
+            kind: ChecksumType::FullObject,
+            value: vec![1, 2, 3, 4],
+            parts: vec![],
+        }),
+    }
+}
+
+#[test]
+fn v4_rows_read_as_rows_without_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    let bucket = BucketV4 {
+        name: "old".into(),
+        region: "r".into(),
+        created_ms: 7,
+        tags: vec![("b".into(), "1".into())],
+    };
+    put_raw(&s, CF_BUCKETS, b"old", &bucket);
+    let object = v4_object();
+    put_raw(
+        &s,
+        CF_OBJECTS,
+        &keys::object_key("old", "k").unwrap(),
+        &object,
+    );
+    let upload = UploadV4 {
+        bucket: "old".into(),
+        key: "m".into(),
+        upload_id: "u".into(),
+        initiated_ms: 9,
+        content_type: None,
+        system_headers: vec![],
+        user_metadata: vec![],
+        tags: vec![],
+        checksum: None,
+    };
+    put_raw(
+        &s,
+        CF_UPLOADS,
+        &keys::upload_key("old", "m", "u").unwrap(),
+        &upload,
+    );
+    put_raw(&s, CF_PARTS, &keys::part_key("u", 1), &v2_part(1, b"hello"));
+
+    let b = s.get_bucket("old").unwrap().unwrap();
+    assert_eq!((b.created_ms, &b.tags, &b.owner), (7, &bucket.tags, &None));
+    assert_eq!(s.list_buckets().unwrap(), vec![b]);
+    let o = s.get_object("old", "k").unwrap();
+    assert_eq!((&o.checksum, &o.owner), (&object.checksum, &None));
+    assert_eq!(o.data, object.data);
+    let listed = s.list_objects("old", "", None, None, 10).unwrap();
+    assert_eq!(listed.objects[0].owner, None);
+    let u = s.get_upload("old", "m", "u").unwrap();
+    assert_eq!((u.upload_id.as_str(), &u.owner), ("u", &None));
+    assert_eq!(
+        s.list_uploads("old", "", None, None, None, 10)
+            .unwrap()
+            .uploads,
+        vec![u]
+    );
+    // An old upload completes into an object without an owner.
+    let done = s
+        .complete_upload(
+            "old",
+            "m",
+            "u",
+            &[(1, v2_part(1, b"hello").etag)],
+            &CompleteChecks::default(),
+            false,
+        )
+        .unwrap();
+    assert_eq!(done.owner, None);
+    // Rewriting an old row (new tags) keeps the rest, owner unknown.
+    s.put_object_tags("old", "k", vec![]).unwrap();
+    assert_eq!(
+        s.get_object("old", "k").unwrap(),
+        ObjectRow { tags: vec![], ..o }
+    );
+}
+
+#[test]
+fn v5_rows_keep_their_owner_and_read_as_v4_rows_for_a_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    let b = s.create_owned_bucket("new", "r", Some("AKB")).unwrap();
+    assert_eq!(
+        s.get_bucket("new").unwrap().unwrap().owner.as_deref(),
+        Some("AKB")
+    );
+    let old = postcard::from_bytes::<BucketV4>(&encode(&b).unwrap()).unwrap();
+    assert_eq!(old.name, "new");
+
+    let v4 = v4_object();
+    let v5 = ObjectRow {
+        size: v4.size,
+        etag: v4.etag.clone(),
+        last_modified_ms: v4.last_modified_ms,
+        content_type: v4.content_type.clone(),
+        system_headers: v4.system_headers.clone(),
+        user_metadata: v4.user_metadata.clone(),
+        parts_count: v4.parts_count,
+        data: v4.data.clone(),
+        tags: v4.tags.clone(),
+        checksum: v4.checksum.clone(),
+        owner: Some("AKO".into()),
+    };
+    let raw = encode(&v5).unwrap();
+    assert_eq!(postcard::from_bytes::<ObjectRowV4>(&raw).unwrap(), v4);
+    s.put_object("new", "k", v5.clone(), false, None).unwrap();
+    s.put_object_tags("new", "k", vec![("t".into(), "1".into())])
+        .unwrap();
+    let o = s.get_object("new", "k").unwrap();
+    assert_eq!(o.owner.as_deref(), Some("AKO"), "tags keep the owner");
+    let listed = s.list_objects("new", "", None, None, 10).unwrap();
+    assert_eq!(listed.objects[0].owner.as_deref(), Some("AKO"));
+}
+
+#[test]
+fn truncated_rows_are_still_corrupt() {
+    let raw = encode(&coded_object()).unwrap();
+    // Cut inside the v1 fields: padding cannot make that whole.
+    assert!(matches!(
+        decode::<ObjectRow>(&raw[..raw.len() / 2], CF_OBJECTS),
+        Err(MetaError::Internal(_))
+    ));
+    // Families that did not grow are not padded: a GC entry cut before
+    // its last byte would decode if it were.
+    let entry = encode(&vec![ChunkPlacement {
+        node: 1,
+        chunk_id: "c".into(),
+        durable: false,
+    }])
+    .unwrap();
+    assert_eq!(entry.last(), Some(&0));
+    assert!(decode::<Vec<ChunkPlacement>>(&entry, CF_GC_QUEUE).is_ok());
+    assert!(decode::<Vec<ChunkPlacement>>(&entry[..entry.len() - 1], CF_GC_QUEUE).is_err());
+}
+
+#[test]
+fn v3_node_and_key_rows_read_as_v4_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    let info = NodeInfo {
+        id: 7,
+        addr: "127.0.0.1:1".into(),
+        zone: "z".into(),
+    };
+    put_raw(&s, CF_CLUSTER, &keys::node_key(7), &info);
+    let nodes = s.node_records().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].info, info);
+    assert_eq!(nodes[0].state, NodeState::Active);
+    assert_eq!(nodes[0].health, None);
+    // No heartbeat yet: no lease, so up whatever the time.
+    assert!(nodes[0].is_up(i64::MAX));
+
+    #[derive(Serialize)]
+    struct AccessKeyV3 {
+        access_key: String,
+        secret_key: String,
+        name: String,
+    }
+    let v3 = AccessKeyV3 {
+        access_key: "AK".into(),
+        secret_key: "SK".into(),
+        name: "old".into(),
+    };
+    put_raw(&s, CF_ACCESS_KEYS, b"AK", &v3);
+    let key = s.get_access_key("AK").unwrap().unwrap();
+    assert_eq!(key.secret_key, "SK");
+    assert!(
+        key.is_root(),
+        "keys from before grants keep every permission"
+    );
+}
+
+#[test]
+fn a_data_dir_from_before_completion_records_opens_and_gets_them() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The column families of row format v4.
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let v4 = CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .filter(|n| **n != CF_COMPLETED_UPLOADS);
+        let db = DB::open_cf(&opts, dir.path(), v4).unwrap();
+        assert!(db.cf_handle(CF_COMPLETED_UPLOADS).is_none());
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("b", "r").unwrap();
+    let upload = Upload {
+        bucket: "b".into(),
+        key: "k".into(),
+        upload_id: "u".into(),
+        initiated_ms: 1,
+        content_type: None,
+        system_headers: Vec::new(),
+        user_metadata: Vec::new(),
+        tags: Vec::new(),
+        checksum: None,
+        owner: None,
+    };
+    s.create_upload(upload).unwrap();
+    let etag = "5d41402abc4b2a76b9719d911017c592";
+    let ObjectData::Parts(mut layouts) = coded_object().data else {
+        unreachable!("coded_object has parts")
+    };
+    layouts[0].etag = etag.into();
+    let part = PartRow {
+        number: 1,
+        size: 10,
+        etag: etag.into(),
+        last_modified_ms: 1,
+        layout: layouts.remove(0),
+        checksums: Vec::new(),
+    };
+    s.put_part("b", "k", "u", part).unwrap();
+    let listed = [(1, etag.to_string())];
+    let checks = CompleteChecks::default();
+    let made = s.complete_upload("b", "k", "u", &listed, &checks, false);
+    assert!(made.is_ok());
+    assert_eq!(
+        s.complete_upload("b", "k", "u", &listed, &checks, false),
+        made
+    );
+}
