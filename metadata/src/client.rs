@@ -815,6 +815,141 @@ impl MetaClient {
             other => Err(unexpected(other)),
         }
     }
+
+    // ---- versions ----
+
+    /// Writes `row` as the key's new latest version (see
+    /// [`MetaRequest::WriteObject`]).
+    pub async fn write_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        row: ObjectRow,
+        (if_none_match, if_match): (bool, Option<String>),
+        lock: LockRequest,
+    ) -> Result<WriteAnswer> {
+        let req = MetaRequest::WriteObject {
+            bucket: bucket.into(),
+            key: key.into(),
+            row,
+            if_none_match,
+            if_match,
+            lock,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Written(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The version `version` names (NoSuchKey, NoSuchVersion; a delete
+    /// marker comes back as one).
+    pub async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+    ) -> Result<VersionView> {
+        let req = MetaRequest::GetVersion {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Version(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// DeleteObject, with or without a version id (see
+    /// [`MetaRequest::DeleteVersion`]).
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        bypass_governance: bool,
+        owner: Option<String>,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::DeleteVersion {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            bypass_governance,
+            owner,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Completes a multipart upload; returns the version made.
+    pub async fn finish_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<(u32, String)>,
+        checks: CompleteChecks,
+        if_none_match: bool,
+    ) -> Result<WriteAnswer> {
+        let req = MetaRequest::FinishUpload {
+            bucket: bucket.into(),
+            key: key.into(),
+            upload_id: upload_id.into(),
+            parts,
+            checks,
+            if_none_match,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Written(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the tags of one version; returns its id.
+    pub async fn put_version_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        tags: Vec<(String, String)>,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::PutVersionTags {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            tags,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// ListObjectVersions (see [`MetaStore::list_versions`](crate::MetaStore)).
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<String>,
+        (key_marker, version_marker): (Option<String>, Option<VersionRef>),
+        max_keys: u32,
+    ) -> Result<ListVersionsResult> {
+        let req = MetaRequest::ListVersions {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            delimiter,
+            key_marker,
+            version_marker,
+            max_keys,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Versions(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 /// A well-formed answer of the wrong kind: client and service disagree on

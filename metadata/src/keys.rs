@@ -9,6 +9,12 @@
 //!   smallest byte, so all uploads of key `k` sort before those of any longer
 //!   key starting with `k`; object keys of uploads must not contain NUL.
 //! - `completed_uploads`: as `objects` (one record per object key).
+//! - `versions`: `[len][bucket][escaped key][0x00 0x00][!order u64 BE]`.
+//!   The key is escaped (0x00 → 0x00 0xFF) and ended by 0x00 0x00, which
+//!   keeps keys in byte order whatever bytes they hold; the inverted order
+//!   puts a key's newest version first.
+//! - `null_versions`: as `objects` (the order of the key's null version,
+//!   u64 BE, while that version is in `versions`).
 //! - `parts`: `[upload id][0x00][part number u32 big-endian]`.
 //! - `cluster`: node id u32 big-endian (sorted by id).
 //! - `gc_queue`: `[time ms u64 BE][sequence u64 BE]` (oldest first).
@@ -58,6 +64,63 @@ pub fn decode_object_key(raw: &[u8], prefix_len: usize) -> Result<String, MetaEr
         .ok_or_else(|| MetaError::Internal("objects key shorter than its prefix".into()))?;
     String::from_utf8(name.to_vec())
         .map_err(|_| MetaError::Internal("objects key is not UTF-8".into()))
+}
+
+/// `[len][bucket][escaped key]`: the start of every `versions` row of
+/// keys starting with `key` (escaping keeps prefixes prefixes).
+pub fn versions_prefix(bucket: &str, key: &str) -> Result<Vec<u8>, MetaError> {
+    let mut k = bucket_prefix(bucket)?;
+    for &b in key.as_bytes() {
+        k.push(b);
+        if b == 0 {
+            k.push(0xFF);
+        }
+    }
+    Ok(k)
+}
+
+/// `[len][bucket][escaped key][0x00 0x00]`: the prefix of every `versions`
+/// row of exactly `key`.
+pub fn key_versions_prefix(bucket: &str, key: &str) -> Result<Vec<u8>, MetaError> {
+    let mut k = versions_prefix(bucket, key)?;
+    k.extend_from_slice(&[0, 0]);
+    Ok(k)
+}
+
+/// `versions` key of the version of order `order` of `key`.
+pub fn version_key(bucket: &str, key: &str, order: u64) -> Result<Vec<u8>, MetaError> {
+    let mut k = key_versions_prefix(bucket, key)?;
+    k.extend_from_slice(&(!order).to_be_bytes());
+    Ok(k)
+}
+
+/// The object key and the order of a `versions` row key of a bucket whose
+/// prefix is `prefix_len` bytes long.
+pub fn decode_version_key(raw: &[u8], prefix_len: usize) -> Result<(String, u64), MetaError> {
+    let bad = || MetaError::Internal("corrupt versions key".into());
+    let rest = raw.get(prefix_len..).ok_or_else(bad)?;
+    let mut name = Vec::with_capacity(rest.len());
+    let mut i = 0;
+    loop {
+        match (rest.get(i), rest.get(i + 1)) {
+            (Some(0), Some(0)) => break,
+            (Some(0), Some(0xFF)) => {
+                name.push(0);
+                i += 2;
+            }
+            (Some(&b), _) if b != 0 => {
+                name.push(b);
+                i += 1;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    let inv: [u8; 8] = rest
+        .get(i + 2..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(bad)?;
+    let name = String::from_utf8(name).map_err(|_| bad())?;
+    Ok((name, !u64::from_be_bytes(inv)))
 }
 
 /// `uploads` key of one upload.
@@ -158,6 +221,32 @@ mod tests {
         assert_eq!(common_prefix("x/b", "a/", "/"), None);
         assert_eq!(common_prefix("a--b--c", "a", "--"), Some("a--"));
         assert_eq!(common_prefix("a/b", "", ""), None);
+    }
+
+    #[test]
+    fn version_keys_sort_by_key_then_newest_first() {
+        let names = ["a", "a\0", "a\0b", "a\u{1}", "ab", "b"];
+        let mut all = Vec::new();
+        for n in names {
+            for order in [1u64, 7, u64::MAX >> 1] {
+                all.push((version_key("bk", n, order).unwrap(), n, order));
+            }
+        }
+        let mut sorted = all.clone();
+        sorted.sort();
+        let want: Vec<_> = names
+            .iter()
+            .flat_map(|n| [u64::MAX >> 1, 7, 1].map(|o| (*n, o)))
+            .collect();
+        let got: Vec<_> = sorted.iter().map(|(_, n, o)| (*n, *o)).collect();
+        assert_eq!(got, want);
+        for (raw, n, o) in &all {
+            assert_eq!(decode_version_key(raw, 3).unwrap(), (n.to_string(), *o));
+            let under_a = raw.starts_with(&versions_prefix("bk", "a").unwrap());
+            assert_eq!(under_a, n.starts_with('a'));
+            assert!(raw.starts_with(&key_versions_prefix("bk", n).unwrap()));
+        }
+        assert!(decode_version_key(&[2, b'b', b'k', b'a', 0, 0, 1], 3).is_err());
     }
 
     #[test]

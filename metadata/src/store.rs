@@ -67,7 +67,7 @@ pub(crate) const CF_RAFT_DEDUP: &str = "raft_dedup";
 /// The same rows by apply time, for pruning: `time_ms (BE) ++ request id`.
 pub(crate) const CF_RAFT_DEDUP_AGE: &str = "raft_dedup_age";
 /// Column families that make up the replicated state (what a snapshot holds).
-pub(crate) const CF_STATE_MACHINE: [&str; 12] = [
+pub(crate) const CF_STATE_MACHINE: [&str; 14] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -77,6 +77,8 @@ pub(crate) const CF_STATE_MACHINE: [&str; 12] = [
     CF_GC_QUEUE,
     CF_BUCKET_CONFIG,
     CF_COMPLETED_UPLOADS,
+    CF_VERSIONS,
+    CF_NULL_VERSIONS,
     CF_RAFT_APPLIED,
     CF_RAFT_DEDUP,
     CF_RAFT_DEDUP_AGE,
@@ -155,7 +157,8 @@ const EPOCH_KEY: &[u8] = b"epoch";
 fn added_fields(cf: &str) -> &'static [&'static [u8]] {
     match cf {
         CF_BUCKETS => &[V2_TAGS, V5_OWNER],
-        CF_OBJECTS | CF_UPLOADS => &[V2_TAGS, V3_CHECKSUMS, V5_OWNER],
+        CF_OBJECTS => &[V2_TAGS, V3_CHECKSUMS, V5_OWNER, V7_VERSION],
+        CF_UPLOADS => &[V2_TAGS, V3_CHECKSUMS, V5_OWNER],
         CF_PARTS => &[V3_CHECKSUMS],
         CF_ACCESS_KEYS => &[V4_GRANTS],
         CF_CLUSTER => &[V4_NODE],
@@ -522,7 +525,7 @@ impl MetaStore {
         self.require_bucket(name)?;
         let mut it = self.range_iter(CF_OBJECTS, &bp)?;
         it.seek_to_first();
-        if it.valid() {
+        if it.valid() || self.has_versions(name)? {
             return Err(MetaError::BucketNotEmpty);
         }
         it.status()?;
@@ -530,7 +533,7 @@ impl MetaStore {
         batch.delete_cf(self.cf(CF_BUCKETS)?, name);
         // Completion records go with their objects, so an empty bucket
         // has none; any left (by an older binary) go with the bucket.
-        for cf in [CF_BUCKET_CONFIG, CF_COMPLETED_UPLOADS] {
+        for cf in [CF_BUCKET_CONFIG, CF_COMPLETED_UPLOADS, CF_NULL_VERSIONS] {
             let mut it = self.range_iter(cf, &bp)?;
             it.seek_to_first();
             while let Some(k) = it.key() {
@@ -588,6 +591,11 @@ impl MetaStore {
 
     /// Removes the bucket's configuration of `kind` (no error if it had none).
     pub fn delete_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<()> {
+        if kind == BucketConfigKind::Versioning {
+            return Err(MetaError::InvalidArgument(
+                "a bucket's versioning can be suspended, never removed".into(),
+            ));
+        }
         let key = keys::bucket_config_key(bucket, kind)?;
         let _g = self.shared();
         self.require_bucket(bucket)?;
@@ -639,8 +647,10 @@ impl MetaStore {
 
     // ---- objects ----
 
-    /// Writes an object row, returning the row it replaced (whose chunks are
-    /// queued for GC in the same batch).
+    /// Writes an object as the key's new latest version (see
+    /// [`MetaStore::write_object`]), returning the row it replaced for good
+    /// (whose chunks are queued for GC in the same batch): in a versioned
+    /// bucket, none.
     pub fn put_object(
         &self,
         bucket: &str,
@@ -649,81 +659,51 @@ impl MetaStore {
         if_none_match: bool,
         if_match: Option<&str>,
     ) -> Result<Option<ObjectRow>> {
-        check_key(key)?;
-        check_tags(&row.tags)?;
-        let okey = keys::object_key(bucket, key)?;
-        let _b = self.shared();
-        let _k = self.stripe(bucket, key);
-        self.require_bucket(bucket)?;
-        let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
-        if if_none_match && old.is_some() {
-            return Err(MetaError::PreconditionFailed);
-        }
-        check_if_match(old.as_ref(), if_match)?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
-        if let Some(o) = &old {
-            self.queue_gc(
-                &mut batch,
-                &unreferenced(o.data.chunks(), &row.data.chunks()),
-            )?;
-            self.forget_completion(&mut batch, o, &okey)?;
-        }
-        self.write(batch)?;
-        Ok(old)
+        let lock = LockRequest::default();
+        let (_, replaced) =
+            self.write_object(bucket, key, row, (if_none_match, if_match), &lock)?;
+        Ok(replaced)
     }
 
-    /// The object row (NoSuchBucket / NoSuchKey).
+    /// The key's current object (NoSuchBucket / NoSuchKey; a key whose
+    /// latest version is a delete marker has none).
     pub fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectRow> {
         check_key(key)?;
-        if let Some(row) = self.get(CF_OBJECTS, &keys::object_key(bucket, key)?)? {
-            return Ok(row);
+        if let Some(v) = self.current(&keys::object_key(bucket, key)?)? {
+            return Ok(v.row);
         }
         self.require_bucket(bucket)?;
         Err(MetaError::NoSuchKey)
     }
 
-    /// Replaces the tags of an existing object (an empty list deletes them),
-    /// leaving every other field as it is: the ETag and the last-modified
-    /// time do not change (NoSuchBucket / NoSuchKey). The read and the write
-    /// happen under the key's lock, so a racing PUT or DELETE of the key is
-    /// either entirely before (its row gets the tags) or entirely after (its
-    /// row replaces this one); tags never land on a deleted key.
+    /// Replaces the tags of the key's current object (an empty list
+    /// deletes them), leaving every other field as it is: the ETag and the
+    /// last-modified time do not change (NoSuchBucket / NoSuchKey). The read
+    /// and the write happen under the key's lock, so a racing PUT or DELETE
+    /// of the key is either entirely before (its row gets the tags) or
+    /// entirely after (its row replaces this one); tags never land on a
+    /// deleted key.
     pub fn put_object_tags(
         &self,
         bucket: &str,
         key: &str,
         tags: Vec<(String, String)>,
     ) -> Result<()> {
-        check_key(key)?;
-        check_tags(&tags)?;
-        let okey = keys::object_key(bucket, key)?;
-        let _b = self.shared();
-        let _k = self.stripe(bucket, key);
-        self.require_bucket(bucket)?;
-        let mut row: ObjectRow = self.get(CF_OBJECTS, &okey)?.ok_or(MetaError::NoSuchKey)?;
-        row.tags = tags;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
-        self.write(batch)
+        self.put_version_tags(bucket, key, VersionRef::Latest, tags)?;
+        Ok(())
     }
 
-    /// Deletes an object; a missing key is success, as in S3.
+    /// Deletes an object (in a versioned bucket: adds a delete marker); a
+    /// missing key is success, as in S3. Returns the row deleted for good.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
-        check_key(key)?;
         let okey = keys::object_key(bucket, key)?;
-        let _b = self.shared();
-        let _k = self.stripe(bucket, key);
-        self.require_bucket(bucket)?;
-        let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
-        if let Some(o) = &old {
-            let mut batch = WriteBatch::default();
-            batch.delete_cf(self.cf(CF_OBJECTS)?, &okey);
-            self.queue_gc(&mut batch, &o.data.chunks())?;
-            self.forget_completion(&mut batch, o, &okey)?;
-            self.write(batch)?;
-        }
-        Ok(old)
+        let before = if self.versioning(bucket)?.is_none() {
+            self.current(&okey)?.map(|v| v.row)
+        } else {
+            None
+        };
+        self.delete_version(bucket, key, VersionRef::Latest, false, None)?;
+        Ok(before)
     }
 
     /// ListObjectsV2: keys after `start_after` with `prefix`, rolled up by
@@ -783,7 +763,7 @@ impl MetaStore {
                 }
                 continue;
             }
-            let row: ObjectRow = decode(it.value().unwrap_or_default(), CF_OBJECTS)?;
+            let row = decode::<ObjectVersion>(it.value().unwrap_or_default(), CF_OBJECTS)?.row;
             out.objects.push(ObjectSummary {
                 key: name.clone(),
                 size: row.size,
@@ -897,6 +877,20 @@ impl MetaStore {
         checks: &CompleteChecks,
         if_none_match: bool,
     ) -> Result<ObjectRow> {
+        self.finish_upload(bucket, key, upload_id, parts, checks, if_none_match)
+            .map(|a| a.row)
+    }
+
+    /// [`MetaStore::complete_upload`], answered with the version made.
+    pub fn finish_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        checks: &CompleteChecks,
+        if_none_match: bool,
+    ) -> Result<WriteAnswer> {
         if parts.is_empty() {
             return Err(MetaError::InvalidArgument(
                 "You must specify at least one part".into(),
@@ -944,11 +938,12 @@ impl MetaStore {
         }
         let checksum = completed_checksum(&upload, &used, checks)?;
         let okey = keys::object_key(bucket, key)?;
-        let old: Option<ObjectRow> = self.get(CF_OBJECTS, &okey)?;
+        let old = self.current(&okey)?;
         if if_none_match && old.is_some() {
             return Err(MetaError::PreconditionFailed);
         }
-        check_if_match(old.as_ref(), checks.if_match.as_deref())?;
+        check_if_match(old.as_ref().map(|o| &o.row), checks.if_match.as_deref())?;
+        let status = self.versioning(bucket)?;
         let etag = multipart_etag(&used)?;
         let row = ObjectRow {
             size,
@@ -964,7 +959,17 @@ impl MetaStore {
             owner: upload.owner,
         };
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
+        let live: Vec<ChunkPlacement> = row.data.chunks().into_iter().cloned().collect();
+        let live: Vec<&ChunkPlacement> = live.iter().collect();
+        let (meta, _) = self.install(
+            &mut batch,
+            (bucket, key, &okey),
+            status,
+            old,
+            row.clone(),
+            false,
+            &LockRequest::default(),
+        )?;
         let record = CompletedUpload {
             upload_id: upload_id.to_owned(),
             etag: row.etag.clone(),
@@ -980,16 +985,15 @@ impl MetaStore {
         for (number, _) in parts {
             batch.delete_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *number));
         }
-        let live = row.data.chunks();
         for (number, part) in &stored {
             batch.delete_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *number));
             self.queue_gc(&mut batch, &unreferenced(part_chunks(&part.layout), &live))?;
         }
-        if let Some(o) = &old {
-            self.queue_gc(&mut batch, &unreferenced(o.data.chunks(), &live))?;
-        }
         self.write(batch)?;
-        Ok(row)
+        Ok(WriteAnswer {
+            row,
+            version_id: status.map(|_| meta.id()),
+        })
     }
 
     /// The answer to a repeated completion of `upload_id`, whose upload row
@@ -1005,14 +1009,15 @@ impl MetaStore {
         key: &str,
         upload_id: &str,
         parts: &[(u32, String)],
-    ) -> Result<ObjectRow> {
+    ) -> Result<WriteAnswer> {
         let okey = keys::object_key(bucket, key)?;
         let Some(record) = self.get::<CompletedUpload>(CF_COMPLETED_UPLOADS, &okey)? else {
             return Err(MetaError::NoSuchUpload);
         };
-        let Some(row) = self.get::<ObjectRow>(CF_OBJECTS, &okey)? else {
+        let Some(ObjectVersion { row, version }) = self.current(&okey)? else {
             return Err(MetaError::NoSuchUpload);
         };
+        let version_id = self.versioning(bucket)?.map(|_| version.id());
         let numbers: Vec<u32> = match &row.data {
             ObjectData::Parts(layouts) => layouts.iter().map(|p| p.number).collect(),
             ObjectData::Inline(_) => Vec::new(),
@@ -1024,7 +1029,7 @@ impl MetaStore {
             && record.last_modified_ms == row.last_modified_ms
             && same_parts
         {
-            Ok(row)
+            Ok(WriteAnswer { row, version_id })
         } else {
             Err(MetaError::NoSuchUpload)
         }
@@ -1406,7 +1411,7 @@ impl MetaStore {
         let mut page = LayoutPage::default();
         let (phase, after) = match cursor.split_first() {
             None => (0u8, None),
-            Some((p, rest)) if *p <= 1 => (*p, Some(rest.to_vec())),
+            Some((p, rest)) if *p <= 2 => (*p, Some(rest.to_vec())),
             Some(_) => return Err(MetaError::InvalidArgument("bad layout cursor".into())),
         };
         if phase == 0 {
@@ -1423,7 +1428,7 @@ impl MetaStore {
                     page.next = Some([&[0u8][..], l].concat());
                     return Ok(page);
                 }
-                let row: ObjectRow = decode(v, CF_OBJECTS)?;
+                let row = decode::<ObjectVersion>(v, CF_OBJECTS)?.row;
                 if let ObjectData::Parts(parts) = row.data {
                     let (bucket, key) = split_object_key(k)?;
                     page.entries.push(LayoutEntry {
@@ -1436,9 +1441,14 @@ impl MetaStore {
             }
             it.status()?;
         }
+        if phase == 2 {
+            let after = after.as_deref().filter(|a| !a.is_empty());
+            self.scan_version_layouts(&mut page, after, limit)?;
+            return Ok(page);
+        }
         let mut it = self.db.raw_iterator_cf(self.cf(CF_UPLOADS)?);
-        match (phase, &after) {
-            (1, Some(a)) => it.seek(keys::key_successor(a)),
+        match (phase, after.as_deref()) {
+            (1, Some(a)) if !a.is_empty() => it.seek(keys::key_successor(a)),
             _ => it.seek_to_first(),
         }
         let mut last: Option<Vec<u8>> = None;
@@ -1470,6 +1480,12 @@ impl MetaStore {
             it.next();
         }
         it.status()?;
+        if page.entries.len() == limit {
+            // A full page: continue with the versions.
+            page.next = Some(vec![2u8]);
+            return Ok(page);
+        }
+        self.scan_version_layouts(&mut page, None, limit)?;
         Ok(page)
     }
 
@@ -1495,10 +1511,10 @@ impl MetaStore {
             LayoutOwner::Object { bucket, key } => {
                 let okey = keys::object_key(bucket, key)?;
                 let _k = self.stripe(bucket, key);
-                let Some(mut row) = self.get::<ObjectRow>(CF_OBJECTS, &okey)? else {
+                let Some(mut row) = self.current(&okey)? else {
                     return Ok(false);
                 };
-                let ObjectData::Parts(parts) = &mut row.data else {
+                let ObjectData::Parts(parts) = &mut row.row.data else {
                     return Ok(false);
                 };
                 let Some(part) = parts.iter_mut().find(|p| p.number == part_number) else {
@@ -1510,6 +1526,14 @@ impl MetaStore {
                 let mut batch = WriteBatch::default();
                 batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
                 self.write(batch)?;
+            }
+            LayoutOwner::Version { bucket, key, seq } => {
+                return self.swap_in_version(
+                    (bucket, key, *seq),
+                    (part_number, segment, shard),
+                    old,
+                    new,
+                );
             }
             LayoutOwner::Upload {
                 bucket,
@@ -1552,6 +1576,12 @@ impl MetaStore {
             | Q::DeleteObject { .. }
             | Q::ListObjects { .. }
             | Q::PutObjectTags { .. } => self.execute_object(req),
+            Q::WriteObject { .. }
+            | Q::GetVersion { .. }
+            | Q::DeleteVersion { .. }
+            | Q::FinishUpload { .. }
+            | Q::PutVersionTags { .. }
+            | Q::ListVersions { .. } => self.execute_version(req),
             Q::CreateUpload { .. }
             | Q::PutPart { .. }
             | Q::ListParts { .. }
@@ -1976,3 +2006,5 @@ pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
 
 #[cfg(test)]
 mod tests;
+mod versions;
+use versions::{CF_NULL_VERSIONS, CF_VERSIONS, V7_VERSION};

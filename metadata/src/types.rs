@@ -41,6 +41,18 @@
 //!   release gets the column family, empty, when it is opened; an older
 //!   binary opens it too (unknown column families are opened) and ignores it.
 //!
+//! - v7: versions. A row of `objects` (a key's current version) is an
+//!   [`ObjectVersion`]: the [`ObjectRow`] and then its [`VersionMeta`]
+//!   (order, null version, delete marker, lock), appended after the row's
+//!   last field. A row written before v7 lacks exactly the encoding of
+//!   [`VersionMeta::LEGACY`] and reads as its key's null version. New column
+//!   families: `versions` (the versions that are not current, and delete
+//!   markers) and `null_versions` (where a key's null version is when it
+//!   is in `versions`). The [`ObjectRow`] carried by requests keeps its
+//!   shape (the Raft log stores requests); version state travels in new
+//!   request variants. A binary from before v7 reads the current versions
+//!   as plain objects and ignores the new column families.
+//!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
@@ -104,6 +116,227 @@ pub struct ObjectRow {
     /// versions written before row format v5. Row format v5: must stay the
     /// last field.
     pub owner: Option<String>,
+}
+
+/// Where an object version stands among the versions of its key, and its
+/// lock (row format v7). Stored after the [`ObjectRow`] of every `objects`
+/// and `versions` row ([`ObjectVersion`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionMeta {
+    /// Orders the versions of a key (larger is newer) and names the
+    /// version ([`version_id`]); unique within the key. 0 for a row written
+    /// before v7, whose order is its last-modified time (see
+    /// [`VersionMeta::order`]).
+    pub seq: u64,
+    /// The key's null version: written while the bucket was unversioned or
+    /// suspended. Its id is `null`, whatever its `seq`.
+    pub null: bool,
+    /// A delete marker: the row holds no data (size 0, no ETag).
+    pub marker: bool,
+    /// When the version stopped being current (Unix ms; 0 while current),
+    /// from which lifecycle's noncurrent days count.
+    pub noncurrent_ms: i64,
+    /// Object Lock retention: until then the version cannot be removed.
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold: while on, the version cannot be removed.
+    pub legal_hold: bool,
+}
+
+impl VersionMeta {
+    /// A row written before row format v7: a current null version, no lock.
+    pub const LEGACY: VersionMeta = VersionMeta {
+        seq: 0,
+        null: true,
+        marker: false,
+        noncurrent_ms: 0,
+        retention: None,
+        legal_hold: false,
+    };
+
+    /// The version's place among its key's versions: its `seq`, or for a
+    /// row written before v7, one made from its last-modified time (so it
+    /// sorts before every version written after it).
+    pub fn order(&self, last_modified_ms: i64) -> u64 {
+        if self.seq != 0 {
+            self.seq
+        } else {
+            seq_at(last_modified_ms)
+        }
+    }
+
+    /// The id clients see: `null` for the null version, else [`version_id`].
+    pub fn id(&self) -> String {
+        if self.null {
+            "null".to_owned()
+        } else {
+            version_id(self.seq)
+        }
+    }
+}
+
+/// The smallest version order a version written at `ms` gets: the time in
+/// the high bits, room below for 2^20 versions of one key in one ms.
+pub fn seq_at(ms: i64) -> u64 {
+    (ms.max(1) as u64) << 20
+}
+
+/// The id of a (non-null) version of order `seq`: 16 lower-case hex digits,
+/// so ids of one key sort like the versions.
+pub fn version_id(seq: u64) -> String {
+    format!("{seq:016x}")
+}
+
+/// Which version of a key a request names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionRef {
+    /// No version id: the latest version (a GET reads the current object; a
+    /// DELETE adds a delete marker in a versioned bucket).
+    Latest,
+    /// `versionId=null`.
+    Null,
+    /// A version id (its `seq`).
+    Id(u64),
+}
+
+impl VersionRef {
+    /// Parses a `versionId` parameter: `None` or empty is the latest
+    /// version, `null` the null version; anything that is not an id this
+    /// store made is `InvalidArgument` ("Invalid version id specified").
+    pub fn parse(id: Option<&str>) -> Result<VersionRef, MetaError> {
+        match id {
+            None => Ok(VersionRef::Latest),
+            Some("null") => Ok(VersionRef::Null),
+            Some(s) if s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                match u64::from_str_radix(s, 16) {
+                    Ok(seq) if seq != 0 && !s.bytes().any(|b| b.is_ascii_uppercase()) => {
+                        Ok(VersionRef::Id(seq))
+                    }
+                    _ => Err(invalid_version_id()),
+                }
+            }
+            Some(_) => Err(invalid_version_id()),
+        }
+    }
+}
+
+fn invalid_version_id() -> MetaError {
+    MetaError::InvalidArgument("Invalid version id specified".into())
+}
+
+/// An Object Lock retention mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    /// Removable before its date by a key allowed to bypass governance.
+    Governance,
+    /// Removable by nobody before its date; the date can only be extended.
+    Compliance,
+}
+
+/// An Object Lock retention of one version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// GOVERNANCE or COMPLIANCE.
+    pub mode: LockMode,
+    /// Retain until (Unix ms).
+    pub until_ms: i64,
+}
+
+/// One stored object version: the row and its place among its key's
+/// versions. The form of every `objects` and `versions` row (row format
+/// v7; see the module notes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// The version's data and metadata (a delete marker's is empty).
+    pub row: ObjectRow,
+    /// Order, null version, delete marker, lock.
+    pub version: VersionMeta,
+}
+
+/// A bucket's versioning state (`PutBucketVersioning`); a bucket that never
+/// had one is unversioned, and can never become so again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersioningStatus {
+    /// Every write makes a new version.
+    Enabled,
+    /// Writes make or replace the null version; older versions stay.
+    Suspended,
+}
+
+/// A version as a read finds it ([`MetaRequest::GetVersion`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionView {
+    /// The version (a delete marker when `version.marker`: only when the
+    /// request named it by id, or when it is the key's latest version).
+    pub object: ObjectVersion,
+    /// The id to answer with (`x-amz-version-id`); `None` in a bucket that
+    /// never had versioning.
+    pub version_id: Option<String>,
+}
+
+/// The answer to a write that made a version ([`MetaRequest::WriteObject`],
+/// [`MetaRequest::FinishUpload`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteAnswer {
+    /// The row written.
+    pub row: ObjectRow,
+    /// Its version id; `None` in a bucket that never had versioning.
+    pub version_id: Option<String>,
+}
+
+/// The answer to a change of one version ([`MetaRequest::DeleteVersion`],
+/// [`MetaRequest::PutVersionTags`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionAnswer {
+    /// The version added (a delete marker) or changed or removed; `None`
+    /// in a bucket that never had versioning, or when nothing was there.
+    pub version_id: Option<String>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+}
+
+/// What a write asks of Object Lock ([`MetaRequest::WriteObject`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRequest {
+    /// `x-amz-object-lock-mode` and `-retain-until-date`.
+    pub retention: Option<Retention>,
+    /// `x-amz-object-lock-legal-hold: ON`.
+    pub legal_hold: bool,
+}
+
+/// One entry of a ListObjectVersions answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    /// The object key.
+    pub key: String,
+    /// `null` or the version's id.
+    pub version_id: String,
+    /// Whether it is the key's latest version.
+    pub is_latest: bool,
+    /// Whether it is a delete marker.
+    pub delete_marker: bool,
+    /// Plain bytes (0 for a marker).
+    pub size: u64,
+    /// Without quotes (empty for a marker).
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+    /// The key that wrote it.
+    pub owner: Option<String>,
+}
+
+/// Answer to a ListObjectVersions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListVersionsResult {
+    /// Versions and delete markers: keys in order, each key's newest first.
+    pub versions: Vec<VersionSummary>,
+    /// Rolled-up prefixes, in order, each ending with the delimiter.
+    pub common_prefixes: Vec<String>,
+    /// True when more entries follow.
+    pub is_truncated: bool,
+    /// When truncated: the key (or common prefix) of the last entry.
+    pub next_key_marker: Option<String>,
+    /// When truncated and the last entry is a version: its id.
+    pub next_version_id_marker: Option<String>,
 }
 
 /// An object's stored checksum.
@@ -536,6 +769,18 @@ pub enum MetaError {
     /// when it knows one. `MetaClient` follows it and never returns this.
     #[error("not the metadata leader (leader is {})", .0.as_deref().unwrap_or("unknown"))]
     NotLeader(Option<String>),
+    /// The version id names no version of the key (404 NoSuchVersion).
+    #[error("no such version")]
+    NoSuchVersion,
+    /// Object Lock forbids it (403 AccessDenied).
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// The bucket's state forbids it (409 InvalidBucketState).
+    #[error("invalid bucket state: {0}")]
+    InvalidBucketState(String),
+    /// Not allowed on this version, a delete marker (405 MethodNotAllowed).
+    #[error("method not allowed against this resource")]
+    MethodNotAllowed,
 }
 
 #[cfg(feature = "server")]
@@ -724,6 +969,62 @@ pub enum MetaRequest {
         holder: String,
         ttl_ms: u64,
     },
+    /// Writes `row` as the key's new latest version: in an unversioned
+    /// bucket it replaces the object, in a versioned one the current
+    /// version becomes noncurrent, in a suspended one it replaces the null
+    /// version. The conditions act on the current version.
+    /// → `MetaResponse::Written`.
+    WriteObject {
+        bucket: String,
+        key: String,
+        row: ObjectRow,
+        if_none_match: bool,
+        if_match: Option<String>,
+        lock: LockRequest,
+    },
+    /// The version `version` names. → `MetaResponse::Version`.
+    GetVersion {
+        bucket: String,
+        key: String,
+        version: VersionRef,
+    },
+    /// `Latest`: deletes the object, or adds a delete marker in a versioned
+    /// bucket. A version id (or `Null`): removes that version for good,
+    /// unless Object Lock keeps it. → `MetaResponse::Removed`.
+    DeleteVersion {
+        bucket: String,
+        key: String,
+        version: VersionRef,
+        bypass_governance: bool,
+        owner: Option<String>,
+    },
+    /// CompleteUpload, answered with the version it made.
+    /// → `MetaResponse::Written`.
+    FinishUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        parts: Vec<(u32, String)>,
+        checks: CompleteChecks,
+        if_none_match: bool,
+    },
+    /// Replaces the tags of one version. → `MetaResponse::Removed` (the
+    /// version's id; never a marker: tagging a marker is 405).
+    PutVersionTags {
+        bucket: String,
+        key: String,
+        version: VersionRef,
+        tags: Vec<(String, String)>,
+    },
+    /// ListObjectVersions. → `MetaResponse::Versions`.
+    ListVersions {
+        bucket: String,
+        prefix: String,
+        delimiter: Option<String>,
+        key_marker: Option<String>,
+        version_marker: Option<VersionRef>,
+        max_keys: u32,
+    },
 }
 
 /// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
@@ -745,6 +1046,15 @@ pub enum LayoutOwner {
         key: String,
         /// The upload.
         upload_id: String,
+    },
+    /// A version of `key` that is not its current one (`versions` rows).
+    Version {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+        /// The version's order ([`VersionMeta::order`]).
+        seq: u64,
     },
 }
 
@@ -786,7 +1096,9 @@ impl MetaRequest {
             | Q::GetBucketConfig { .. }
             | Q::ScanLayouts { .. }
             | Q::ClusterStatus
-            | Q::ListAccessKeys => true,
+            | Q::ListAccessKeys
+            | Q::GetVersion { .. }
+            | Q::ListVersions { .. } => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -808,7 +1120,11 @@ impl MetaRequest {
             | Q::DeleteAccessKey { .. }
             | Q::SetGrant { .. }
             | Q::Batch { .. }
-            | Q::TakeLease { .. } => false,
+            | Q::TakeLease { .. }
+            | Q::WriteObject { .. }
+            | Q::DeleteVersion { .. }
+            | Q::FinishUpload { .. }
+            | Q::PutVersionTags { .. } => false,
         }
     }
 }
@@ -834,6 +1150,10 @@ impl MetaError {
             E::Unavailable { .. } => "Unavailable",
             E::Internal { .. } => "Internal",
             E::NotLeader { .. } => "NotLeader",
+            E::NoSuchVersion => "NoSuchVersion",
+            E::AccessDenied { .. } => "AccessDenied",
+            E::InvalidBucketState { .. } => "InvalidBucketState",
+            E::MethodNotAllowed => "MethodNotAllowed",
         }
     }
 }
@@ -879,6 +1199,12 @@ impl MetaRequest {
             Q::SetGrant { .. } => "SetGrant",
             Q::Batch { .. } => "Batch",
             Q::TakeLease { .. } => "TakeLease",
+            Q::WriteObject { .. } => "WriteObject",
+            Q::GetVersion { .. } => "GetVersion",
+            Q::DeleteVersion { .. } => "DeleteVersion",
+            Q::FinishUpload { .. } => "FinishUpload",
+            Q::PutVersionTags { .. } => "PutVersionTags",
+            Q::ListVersions { .. } => "ListVersions",
         }
     }
 }
@@ -939,6 +1265,8 @@ pub enum MembershipChange {
 pub enum BucketConfigKind {
     /// `PutBucketCors`.
     Cors,
+    /// `PutBucketVersioning`.
+    Versioning,
 }
 
 impl BucketConfigKind {
@@ -946,6 +1274,7 @@ impl BucketConfigKind {
     pub fn name(self) -> &'static str {
         match self {
             BucketConfigKind::Cors => "cors",
+            BucketConfigKind::Versioning => "versioning",
         }
     }
 }
@@ -956,6 +1285,8 @@ impl BucketConfigKind {
 pub enum BucketConfig {
     /// The CORS rules, in the order given (S3 evaluates them in order).
     Cors(Vec<CorsRule>),
+    /// The versioning state (never removed once set).
+    Versioning(VersioningStatus),
 }
 
 impl BucketConfig {
@@ -963,6 +1294,7 @@ impl BucketConfig {
     pub fn kind(&self) -> BucketConfigKind {
         match self {
             BucketConfig::Cors(_) => BucketConfigKind::Cors,
+            BucketConfig::Versioning(_) => BucketConfigKind::Versioning,
         }
     }
 }
@@ -1041,4 +1373,12 @@ pub enum MetaResponse {
     Batch(Vec<Result<MetaResponse, MetaError>>),
     /// Whether the lease was taken.
     Lease(bool),
+    /// The version a write made.
+    Written(WriteAnswer),
+    /// The version a read found.
+    Version(VersionView),
+    /// The version a delete or a tagging changed.
+    Removed(VersionAnswer),
+    /// A ListObjectVersions answer.
+    Versions(ListVersionsResult),
 }

@@ -342,7 +342,8 @@ impl CorsCache {
             .await
         {
             Ok(Some(BucketConfig::Cors(rules))) => Some(Arc::new(rules)),
-            Ok(None) | Err(MetaError::NoSuchBucket) => None,
+            // (A configuration of another kind never answers for CORS.)
+            Ok(None | Some(_)) | Err(MetaError::NoSuchBucket) => None,
             Err(e) => return Err(e),
         };
         let mut entries = self.lock();

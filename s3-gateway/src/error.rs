@@ -148,6 +148,21 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
                     "We encountered an internal error. Please try again.",
                 )
             }
+            MetaError::NoSuchVersion => {
+                S3Error::with_message(C::NoSuchVersion, "The specified version does not exist.")
+            }
+            MetaError::AccessDenied(detail) => S3Error::with_message(C::AccessDenied, detail),
+            MetaError::InvalidBucketState(detail) => {
+                S3Error::with_message(C::InvalidBucketState, detail)
+            }
+            MetaError::MethodNotAllowed => {
+                let mut e = S3Error::with_message(
+                    C::MethodNotAllowed,
+                    "The specified method is not allowed against this resource.",
+                );
+                e.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
+                e
+            }
         },
         Error::Data(d) => data_error(d, &msg),
         Error::BadDigest(detail) => S3Error::with_message(C::BadDigest, detail),

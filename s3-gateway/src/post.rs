@@ -1114,7 +1114,18 @@ async fn store(
         .as_ref()
         .map(|e| e.value().to_owned())
         .unwrap_or_default();
-    Ok(success(form, base, bucket, &key, &etag))
+    let mut resp = success(form, base, bucket, &key, &etag);
+    // A versioned bucket names the version the POST made, as a PUT does.
+    if let Some(v) = out
+        .output
+        .version_id
+        .as_deref()
+        .and_then(|v| http::HeaderValue::from_str(v).ok())
+    {
+        resp.headers_mut()
+            .insert(http::HeaderName::from_static("x-amz-version-id"), v);
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use crate::auth::{self, MetaAuth};
 use crate::cors::{self, CorsCache};
 use crate::error::{Error, RequestInfo, Result, finish_error_response};
 use crate::post;
-use crate::s3::{BareETags, Gateway, StatusOverride};
+use crate::s3::{BareETags, Gateway, StatusOverride, VersionOrder};
 use crate::vhost::VirtualHosts;
 use shale_datapath::datapath::{DataPath, DataPathConfig};
 use shale_workers::gc::GcConfig;
@@ -270,6 +270,9 @@ async fn handle(
     }
     if resp.extensions().get::<BareETags>().is_some() {
         crate::s3::unquote_etags(&mut resp);
+    }
+    if let Some(VersionOrder(order)) = resp.extensions_mut().remove::<VersionOrder>() {
+        crate::s3::interleave_versions(&mut resp, &order);
     }
     let info = RequestInfo {
         method: &method,

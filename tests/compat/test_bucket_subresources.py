@@ -156,13 +156,10 @@ def test_versioning_never_enabled(server, s3, bucket):
     status, _, body = signed_raw(server, s3, "GET", f"/{bucket}?versioning")
     assert status == 200
     assert b"<VersioningConfiguration" in body and b"<Status>" not in body
-    # Turning it on is refused, clearly, and changes nothing.
-    with pytest.raises(ClientError) as e:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={
-            "Status": "Enabled"})
-    assert_client_error(e, 501, "NotImplemented")
-    assert "versioning" in e.value.response["Error"]["Message"].lower()
-    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+    # Turning it on works (test_versioning.py has the rest).
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={
+        "Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
 
 
 def test_list_object_versions_of_an_unversioned_bucket(server, s3, bucket):
@@ -245,10 +242,10 @@ def test_aws_cli_s3api_subresources(server, bucket, tmp_path):
     policy = server.aws("s3api", "get-bucket-policy", "--bucket", bucket,
                         check=False)
     assert policy.returncode != 0 and "NoSuchBucketPolicy" in policy.stderr
-    ver = server.aws("s3api", "put-bucket-versioning", "--bucket", bucket,
-                     "--versioning-configuration", "Status=Enabled",
-                     check=False)
-    assert ver.returncode != 0 and "NotImplemented" in ver.stderr
+    server.aws("s3api", "put-bucket-versioning", "--bucket", bucket,
+               "--versioning-configuration", "Status=Enabled")
+    assert server.aws_json("s3api", "get-bucket-versioning", "--bucket",
+                           bucket)["Status"] == "Enabled"
 
 
 def test_version_null_reads_and_deletes(server, s3, bucket):

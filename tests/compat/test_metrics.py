@@ -147,12 +147,12 @@ def test_dev_metrics_follow_requests_chunks_and_background_work(metered, request
         assert series(after, "shale_storage_disk_chunks", node=node)
 
     # Metadata: RPCs by kind and result, synced commits, key counts.
-    assert moved("shale_metadata_requests_total", kind="PutObject", result="ok") == 2
-    assert moved("shale_metadata_requests_total", kind="GetObject",
+    assert moved("shale_metadata_requests_total", kind="WriteObject", result="ok") == 2
+    assert moved("shale_metadata_requests_total", kind="GetVersion",
                  result="NoSuchKey") >= 1
     assert moved("shale_metadata_commit_duration_seconds_count") >= 3
     assert series(after, "shale_metadata_request_duration_seconds_bucket",
-                  kind="PutObject", le="+Inf")
+                  kind="WriteObject", le="+Inf")
     assert series(after, "shale_metadata_keys", cf="objects")
     # Raft state of the one replica `shale dev` runs: it leads a group of
     # one, and has applied what it logged.
@@ -228,7 +228,7 @@ def test_each_role_process_serves_metrics_and_logs_the_request_id(tmp_path, requ
         assert total(gateway, "shale_gateway_requests_total", op="PutObject") >= 1
         assert not series(gateway, "shale_storage_chunk_ops_total")
         meta = scrape(cluster.metrics_ports["metadata"])
-        assert total(meta, "shale_metadata_requests_total", kind="PutObject") >= 1
+        assert total(meta, "shale_metadata_requests_total", kind="WriteObject") >= 1
         for n in cluster.node_ports:
             node = scrape(cluster.metrics_ports[f"node-{n}"])
             assert total(node, "shale_storage_chunk_ops_total", node=str(n), op="write") >= 1

@@ -601,3 +601,112 @@ fn a_data_dir_from_before_completion_records_opens_and_gets_them() {
         made
     );
 }
+
+#[test]
+fn v7_version_fields_default_to_a_current_null_version() {
+    assert_eq!(encode(&VersionMeta::LEGACY).unwrap(), V7_VERSION);
+}
+
+/// A data dir of the release before versions: its column families, and
+/// objects rows without version fields (every row format from v1 to v5).
+/// It opens, each object is its key's `null` version, and versioning
+/// turned on keeps it as a noncurrent `null` version under the new one.
+#[test]
+fn a_data_dir_from_before_versions_serves_every_object_as_its_null_version() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let v6 = CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .filter(|n| **n != CF_VERSIONS && **n != CF_NULL_VERSIONS);
+        let db = DB::open_cf(&opts, dir.path(), v6).unwrap();
+        assert!(db.cf_handle(CF_VERSIONS).is_none());
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("b", "r").unwrap();
+    let v4 = v4_object();
+    let v5 = ObjectRow {
+        size: v4.size,
+        etag: v4.etag,
+        last_modified_ms: 1_000,
+        content_type: v4.content_type,
+        system_headers: v4.system_headers,
+        user_metadata: v4.user_metadata,
+        parts_count: v4.parts_count,
+        data: v4.data,
+        tags: v4.tags,
+        checksum: v4.checksum,
+        owner: Some("AKO".into()),
+    };
+    let v1 = coded_object();
+    put_raw(&s, CF_OBJECTS, &keys::object_key("b", "v5").unwrap(), &v5);
+    put_raw(&s, CF_OBJECTS, &keys::object_key("b", "v1").unwrap(), &v1);
+    for key in ["v1", "v5"] {
+        let view = s.get_version("b", key, VersionRef::Null).unwrap();
+        assert!(view.object.version.null && !view.object.version.marker);
+        assert_eq!(
+            view.version_id, None,
+            "a never-versioned bucket names no id"
+        );
+    }
+    assert_eq!(s.get_object("b", "v5").unwrap(), v5);
+    let listed = s.list_versions("b", "", None, None, None, 10).unwrap();
+    let ids: Vec<_> = listed
+        .versions
+        .iter()
+        .map(|v| (v.key.as_str(), v.version_id.as_str(), v.is_latest))
+        .collect();
+    assert_eq!(ids, [("v1", "null", true), ("v5", "null", true)]);
+
+    s.put_bucket_config("b", &BucketConfig::Versioning(VersioningStatus::Enabled))
+        .unwrap();
+    let (w, replaced) = s
+        .write_object(
+            "b",
+            "v5",
+            row_with_etag("new"),
+            (false, None),
+            &LockRequest::default(),
+        )
+        .unwrap();
+    assert!(replaced.is_none(), "the null version stays");
+    let new_id = w.version_id.unwrap();
+    assert_ne!(new_id, "null");
+    let listed = s.list_versions("b", "v5", None, None, None, 10).unwrap();
+    let got: Vec<_> = listed
+        .versions
+        .iter()
+        .map(|v| (v.version_id.clone(), v.is_latest))
+        .collect();
+    assert_eq!(got, [(new_id, true), ("null".to_owned(), false)]);
+    let old = s.get_version("b", "v5", VersionRef::Null).unwrap();
+    assert_eq!(old.object.row, v5);
+    assert_eq!(old.version_id.as_deref(), Some("null"));
+    assert!(old.object.version.noncurrent_ms > 0);
+    // Its chunks are still referenced: the healer's scan sees them.
+    let page = s.scan_layouts(&[], 100).unwrap();
+    assert!(
+        page.entries
+            .iter()
+            .any(|e| matches!(&e.owner, LayoutOwner::Version { key, .. } if key == "v5"))
+    );
+}
+
+fn row_with_etag(etag: &str) -> ObjectRow {
+    ObjectRow {
+        size: 1,
+        etag: etag.into(),
+        last_modified_ms: 2_000,
+        content_type: None,
+        system_headers: Vec::new(),
+        user_metadata: Vec::new(),
+        parts_count: None,
+        data: ObjectData::Inline(b"x".to_vec()),
+        tags: Vec::new(),
+        checksum: None,
+        owner: None,
+    }
+}

@@ -1,6 +1,6 @@
 //! Bucket and object sub-resources: tagging, CORS, ACLs, and the
 //! configurations Shale answers as S3 answers a bucket without them
-//! (policy, lifecycle, versioning, Object Lock, website, replication,
+//! (policy, lifecycle, Object Lock, website, replication,
 //! encryption, …).
 
 use super::*;
@@ -11,13 +11,16 @@ pub(super) async fn put_object_tagging(
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let input = req.input;
     check_key(&input.key)?;
-    check_version(input.version_id.as_deref())?;
+    let which = check_version(input.version_id.as_deref())?;
     let tags = tagging::from_tag_set(input.tagging.tag_set, Target::Object)?;
-    gw.meta
-        .put_object_tags(&input.bucket, &input.key, tags)
+    let done = gw
+        .meta
+        .put_version_tags(&input.bucket, &input.key, which, tags)
         .await
         .map_err(meta_err)?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    Ok(S3Response::new(PutObjectTaggingOutput {
+        version_id: done.version_id,
+    }))
 }
 
 pub(super) async fn get_object_tagging(
@@ -26,15 +29,18 @@ pub(super) async fn get_object_tagging(
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let input = req.input;
     check_key(&input.key)?;
-    check_version(input.version_id.as_deref())?;
-    let row = gw
+    let which = check_version(input.version_id.as_deref())?;
+    let view = gw
         .meta
-        .get_object(&input.bucket, &input.key)
+        .get_version(&input.bucket, &input.key, which)
         .await
         .map_err(meta_err)?;
+    if view.object.version.marker {
+        return Err(delete_marker_error(which, &view));
+    }
     Ok(S3Response::new(GetObjectTaggingOutput {
-        tag_set: tagging::to_tag_set(&row.tags),
-        version_id: None,
+        tag_set: tagging::to_tag_set(&view.object.row.tags),
+        version_id: view.version_id,
     }))
 }
 
@@ -44,12 +50,15 @@ pub(super) async fn delete_object_tagging(
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let input = req.input;
     check_key(&input.key)?;
-    check_version(input.version_id.as_deref())?;
-    gw.meta
-        .put_object_tags(&input.bucket, &input.key, Vec::new())
+    let which = check_version(input.version_id.as_deref())?;
+    let done = gw
+        .meta
+        .put_version_tags(&input.bucket, &input.key, which, Vec::new())
         .await
         .map_err(meta_err)?;
-    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+    Ok(S3Response::new(DeleteObjectTaggingOutput {
+        version_id: done.version_id,
+    }))
 }
 
 pub(super) async fn put_bucket_tagging(
@@ -125,7 +134,7 @@ pub(super) async fn get_bucket_cors(
         Some(BucketConfig::Cors(rules)) => Ok(S3Response::new(GetBucketCorsOutput {
             cors_rules: Some(cors::rules_to_s3(&rules)),
         })),
-        None => Err(s3_error!(
+        _ => Err(s3_error!(
             NoSuchCORSConfiguration,
             "The CORS configuration does not exist"
         )),
@@ -180,12 +189,8 @@ pub(super) async fn get_object_acl(
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
-    let row = gw
-        .meta
-        .get_object(&input.bucket, &input.key)
-        .await
-        .map_err(meta_err)?;
+    let which = check_version(input.version_id.as_deref())?;
+    let row = gw.version_row(&input.bucket, &input.key, which).await?;
     let key = row.owner.as_deref();
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(acl::owner_grants(key)),
@@ -199,12 +204,8 @@ pub(super) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = &req.input;
-    check_version(input.version_id.as_deref())?;
-    let row = gw
-        .meta
-        .get_object(&input.bucket, &input.key)
-        .await
-        .map_err(meta_err)?;
+    let which = check_version(input.version_id.as_deref())?;
+    let row = gw.version_row(&input.bucket, &input.key, which).await?;
     acl::check(&acl::AclRequest {
         canned: input.acl.as_ref().map(|a| a.as_str()),
         grant_full_control: input.grant_full_control.as_deref(),
@@ -261,30 +262,6 @@ pub(super) async fn delete_bucket_lifecycle(
     Ok(S3Response::with_status(
         DeleteBucketLifecycleOutput {},
         http::StatusCode::NO_CONTENT,
-    ))
-}
-
-/// Buckets have never had versioning: S3 answers an empty
-/// VersioningConfiguration (no Status) for such a bucket.
-pub(super) async fn get_bucket_versioning(
-    gw: &Gateway,
-    req: S3Request<GetBucketVersioningInput>,
-) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
-}
-
-/// Versioning is not implemented: refused with 501 NotImplemented, as
-/// S3-compatible stores without versioning answer it, and nothing
-/// changes (GetBucketVersioning keeps answering "never enabled").
-pub(super) async fn put_bucket_versioning(
-    gw: &Gateway,
-    req: S3Request<PutBucketVersioningInput>,
-) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        NotImplemented,
-        "Bucket versioning is not supported by this server"
     ))
 }
 

@@ -3,17 +3,16 @@
 
 use super::*;
 
-/// The bucket and key of `x-amz-copy-source` (buckets are unversioned:
-/// only the `null` version can be named).
-pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+/// The bucket, key and version of `x-amz-copy-source`.
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String, VersionRef)> {
     match source {
         CopySource::Bucket {
             bucket,
             key,
             version_id,
         } => {
-            check_version(version_id.as_deref())?;
-            Ok((bucket.to_string(), key.to_string()))
+            let which = check_version(version_id.as_deref())?;
+            Ok((bucket.to_string(), key.to_string(), which))
         }
         _ => Err(s3_error!(
             NotImplemented,
@@ -73,20 +72,29 @@ pub(super) async fn copy_object(
     let input = req.input;
     check_key(&input.key)?;
     object_acl!(input, caller.as_deref())?;
-    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
-    let src = gw
-        .copy_source_row(
-            &src_bucket,
-            &src_key,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
+    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+    let conditions = ReadConditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    };
+    let ReadVersion {
+        row: src,
+        version_id: src_version_id,
+    } = gw
+        .copy_source_row((&src_bucket, &src_key, src_version), conditions)
         .await?;
     let replace = replaces_metadata(&input)?;
     let tags = copied_tags(&input, &src)?;
-    if src_bucket == input.bucket && src_key == input.key && !changes_something(&input, replace) {
+    // Copying a version by its id onto its own key restores it (a new
+    // version): only a copy of the current object onto itself must change
+    // something.
+    if src_bucket == input.bucket
+        && src_key == input.key
+        && src_version == VersionRef::Latest
+        && !changes_something(&input, replace)
+    {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -123,8 +131,15 @@ pub(super) async fn copy_object(
             .check_commit_deadline(&copied.chunk_prefix)
             .map_err(to_s3_error)?;
     }
-    gw.meta
-        .put_object(&bucket, &key, row, if_none_match, if_match)
+    let written = gw
+        .meta
+        .write_object(
+            &bucket,
+            &key,
+            row,
+            (if_none_match, if_match),
+            LockRequest::default(),
+        )
         .await
         .map_err(meta_err)?;
     let mut result = CopyObjectResult {
@@ -135,6 +150,8 @@ pub(super) async fn copy_object(
     set_checksum_fields!(result, ChecksumFields::object(&copied.checksum, None), type);
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
+        version_id: written.version_id,
+        copy_source_version_id: src_version_id,
         ..Default::default()
     }))
 }
@@ -320,21 +337,23 @@ pub(super) async fn upload_part_copy(
             "Part number must be an integer between 1 and 10000, inclusive"
         ));
     }
-    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let upload = gw
         .meta
         .get_upload(&input.bucket, &input.key, &input.upload_id)
         .await
         .map_err(meta_err)?;
-    let src = gw
-        .copy_source_row(
-            &src_bucket,
-            &src_key,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
+    let conditions = ReadConditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    };
+    let ReadVersion {
+        row: src,
+        version_id: src_version_id,
+    } = gw
+        .copy_source_row((&src_bucket, &src_key, src_version), conditions)
         .await?;
     let (start, end) = parse_copy_range(input.copy_source_range.as_deref(), src.size)?;
     // The part's checksums: the upload's algorithm and CRC64NVME (for
@@ -428,6 +447,7 @@ pub(super) async fn upload_part_copy(
     set_checksum_fields!(result, fields);
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(result),
+        copy_source_version_id: src_version_id,
         ..Default::default()
     }))
 }

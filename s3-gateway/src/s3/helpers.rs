@@ -209,11 +209,8 @@ pub(super) fn body_error(e: s3s::StdError) -> Error {
 
 /// Buckets are unversioned: the only version an object has is `null`, as
 /// S3 calls it in an unversioned bucket.
-pub(super) fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
-    }
+pub(super) fn check_version(version_id: Option<&str>) -> S3Result<VersionRef> {
+    VersionRef::parse(version_id).map_err(meta_err)
 }
 
 /// The body length a PutObject or UploadPart announces. One over S3's

@@ -127,10 +127,10 @@ pub(super) async fn list_objects(
     }))
 }
 
-/// The versions of a bucket that has never had versioning: one per
-/// object, version id `null`, always the latest; no delete markers.
-/// Paging is by key: `version-id-marker` can only be `null`, and names
-/// the version of `key-marker` the page starts after.
+/// ListObjectVersions: keys in order, each key's versions newest first,
+/// delete markers among them, resuming strictly after (`key-marker`,
+/// `version-id-marker`). A bucket that never had versioning lists each
+/// object once, as its `null` version.
 pub(super) async fn list_object_versions(
     gw: &Gateway,
     req: S3Request<ListObjectVersionsInput>,
@@ -139,75 +139,75 @@ pub(super) async fn list_object_versions(
     let max_keys = page_size(input.max_keys)?;
     let key_marker = input.key_marker.clone().filter(|s| !s.is_empty());
     let version_marker = input.version_id_marker.clone().filter(|s| !s.is_empty());
-    if let Some(v) = &version_marker {
-        if key_marker.is_none() {
+    let version_marker = match &version_marker {
+        Some(_) if key_marker.is_none() => {
             return Err(s3_error!(
                 InvalidArgument,
                 "A version-id marker cannot be specified without a key marker."
             ));
         }
-        if v != "null" {
-            return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
-        }
-    }
+        Some(v) => Some(check_version(Some(v))?),
+        None => None,
+    };
     let prefix = input.prefix.clone().unwrap_or_default();
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
     let res = gw
         .meta
-        .list_objects(
+        .list_versions(
             &input.bucket,
             &prefix,
-            delimiter.as_deref(),
-            key_marker.as_deref(),
+            delimiter.clone(),
+            (key_marker, version_marker),
             max_keys,
         )
         .await
         .map_err(meta_err)?;
     let url = is_url_encoding(&input.encoding_type);
-    // The page's last entry: a version of a key, or a common prefix
-    // (which has no version, so no version-id marker).
-    let last_is_key = match (res.objects.last(), res.common_prefixes.last()) {
-        (Some(o), Some(p)) => o.key > *p,
-        (Some(_), None) => true,
-        _ => false,
-    };
-    let versions = res
-        .objects
-        .into_iter()
-        .map(|o| ObjectVersion {
-            e_tag: Some(etag(&o.etag)),
-            is_latest: Some(true),
-            key: Some(encode_key(o.key, url)),
-            last_modified: Some(ts(o.last_modified_ms)),
-            owner: Some(owner(o.owner.as_deref())),
-            size: Some(o.size as i64),
-            storage_class: Some(ObjectVersionStorageClass::from_static(
-                ObjectVersionStorageClass::STANDARD,
-            )),
-            version_id: Some("null".into()),
-            ..Default::default()
-        })
-        .collect();
-    let truncated = res.is_truncated;
-    Ok(S3Response::new(ListObjectVersionsOutput {
+    let mut versions = Vec::new();
+    let mut delete_markers = Vec::new();
+    let order = VersionOrder(res.versions.iter().map(|v| v.delete_marker).collect());
+    for v in res.versions {
+        if v.delete_marker {
+            delete_markers.push(DeleteMarkerEntry {
+                is_latest: Some(v.is_latest),
+                key: Some(encode_key(v.key, url)),
+                last_modified: Some(ts(v.last_modified_ms)),
+                owner: Some(owner(v.owner.as_deref())),
+                version_id: Some(v.version_id),
+            });
+        } else {
+            versions.push(ObjectVersion {
+                e_tag: Some(etag(&v.etag)),
+                is_latest: Some(v.is_latest),
+                key: Some(encode_key(v.key, url)),
+                last_modified: Some(ts(v.last_modified_ms)),
+                owner: Some(owner(v.owner.as_deref())),
+                size: Some(v.size as i64),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                version_id: Some(v.version_id),
+                ..Default::default()
+            });
+        }
+    }
+    let mut resp = S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
         prefix: Some(encode_key(prefix, url)),
         // S3 echoes both markers, empty when the request had none.
         key_marker: Some(encode_key(input.key_marker.unwrap_or_default(), url)),
         version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
         max_keys: Some(max_keys as i32),
-        is_truncated: Some(truncated),
-        next_key_marker: if truncated {
-            res.next_marker.map(|m| encode_key(m, url))
-        } else {
-            None
-        },
-        next_version_id_marker: (truncated && last_is_key).then(|| "null".to_owned()),
+        is_truncated: Some(res.is_truncated),
+        next_key_marker: res.next_key_marker.map(|m| encode_key(m, url)),
+        next_version_id_marker: res.next_version_id_marker,
         versions: Some(versions),
-        delete_markers: None,
+        delete_markers: Some(delete_markers),
         common_prefixes: Some(prefix_entries(res.common_prefixes, url)),
         delimiter: delimiter.map(|d| encode_key(d, url)),
         encoding_type: input.encoding_type,
         ..Default::default()
-    }))
+    });
+    resp.extensions.insert(order);
+    Ok(resp)
 }

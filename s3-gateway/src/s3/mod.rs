@@ -17,8 +17,9 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shale_common::ObjectData;
 use shale_common::checksum::{self as sums, ChecksumAlgorithm, ChecksumType};
 use shale_metadata::{
-    BucketConfig, BucketConfigKind, CompleteChecks, MetaClient, MetaError, ObjectChecksum,
-    ObjectRow, PartRow, Permission, Upload, UploadChecksum,
+    BucketConfig, BucketConfigKind, CompleteChecks, LockRequest, MetaClient, MetaError,
+    ObjectChecksum, ObjectRow, PartRow, Permission, Upload, UploadChecksum, VersionRef,
+    VersionView, VersioningStatus,
 };
 
 use crate::access::Caller;
@@ -57,6 +58,7 @@ mod multipart;
 mod object;
 #[cfg(test)]
 mod tests;
+mod versioning;
 
 use checksums::*;
 use helpers::*;
@@ -108,6 +110,71 @@ pub struct StatusOverride(pub http::StatusCode);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BareETags;
 
+/// Marks a ListObjectVersions answer with the order of its entries (true:
+/// a delete marker). S3 interleaves `<Version>` and `<DeleteMarker>` in
+/// listing order; `s3s` 0.14.1 writes all markers, then all versions, so
+/// the HTTP front (`server.rs`) puts them back in order with
+/// [`interleave_versions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionOrder(pub Vec<bool>);
+
+/// Reorders the `<Version>` and `<DeleteMarker>` elements of a
+/// ListObjectVersions body as `order` says (see [`VersionOrder`]): each
+/// list keeps its own order, and the merged sequence takes the place of
+/// the versions. A body that is not as expected is left alone.
+pub fn interleave_versions(resp: &mut http::Response<s3s::Body>, order: &[bool]) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    fn take<'a>(text: &'a str, open: &str, close: &str, out: &mut Vec<&'a str>) -> String {
+        let mut rest = String::with_capacity(text.len());
+        let mut at = 0;
+        while let Some(i) = text[at..].find(open) {
+            let start = at + i;
+            let Some(j) = text[start..].find(close) else {
+                break;
+            };
+            let end = start + j + close.len();
+            rest.push_str(&text[at..start]);
+            out.push(&text[start..end]);
+            at = end;
+        }
+        rest.push_str(&text[at..]);
+        rest
+    }
+    let (mut markers, mut versions) = (Vec::new(), Vec::new());
+    let without_markers = take(text, "<DeleteMarker>", "</DeleteMarker>", &mut markers);
+    let Some(first_version) = without_markers.find("<Version>") else {
+        return;
+    };
+    let without = take(&without_markers, "<Version>", "</Version>", &mut versions);
+    if markers.len() + versions.len() != order.len()
+        || markers.len() != order.iter().filter(|m| **m).count()
+    {
+        return;
+    }
+    let (mut m, mut v) = (markers.into_iter(), versions.into_iter());
+    let merged: String = order
+        .iter()
+        .filter_map(|is_marker| if *is_marker { m.next() } else { v.next() })
+        .collect();
+    let body = format!(
+        "{}{}{}",
+        &without[..first_version],
+        merged,
+        &without[first_version..]
+    );
+    let len = body.len();
+    *resp.body_mut() = s3s::Body::from(body);
+    if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
+        resp.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    }
+}
+
 /// Takes the quotes off every `<ETag>` element of an XML body (see
 /// [`BareETags`]). A body that is not in memory is left alone.
 pub fn unquote_etags(resp: &mut http::Response<s3s::Body>) {
@@ -131,62 +198,147 @@ pub fn unquote_etags(resp: &mut http::Response<s3s::Body>) {
     }
 }
 
+/// A GET's or a copy source's conditional headers (If-Match,
+/// If-None-Match, If-(Un)Modified-Since).
+#[derive(Clone, Copy, Default)]
+pub(super) struct ReadConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// A version as a read finds it: the row and the id to answer with
+/// (`x-amz-version-id`; none in a bucket that never had versioning).
+pub(super) struct ReadVersion {
+    pub row: ObjectRow,
+    pub version_id: Option<String>,
+}
+
+/// S3's answer to a read that finds a delete marker: the key's latest
+/// version is one (404 NoSuchKey), or the version id names one (405
+/// MethodNotAllowed); either way with `x-amz-delete-marker: true`, the
+/// marker's version id and (405) its Last-Modified.
+pub(super) fn delete_marker_error(which: VersionRef, view: &VersionView) -> S3Error {
+    let mut e = match which {
+        VersionRef::Latest => s3_error!(NoSuchKey, "The specified key does not exist."),
+        _ => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            );
+            e.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
+            e
+        }
+    };
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    h.insert(
+        http::HeaderName::from_static("x-amz-delete-marker"),
+        http::HeaderValue::from_static("true"),
+    );
+    if let Some(id) = view
+        .version_id
+        .as_deref()
+        .and_then(|v| http::HeaderValue::from_str(v).ok())
+    {
+        h.insert(http::HeaderName::from_static("x-amz-version-id"), id);
+    }
+    if which != VersionRef::Latest
+        && let Ok(v) = http::HeaderValue::from_str(&http_date(view.object.row.last_modified_ms))
+    {
+        h.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(h);
+    e
+}
+
+/// An HTTP date (RFC 7231) of a Unix time in ms.
+fn http_date(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.format(&f).unwrap_or_default()
+}
+
 impl Gateway {
-    /// The object row a GET or HEAD answers from, once its conditional
-    /// headers (If-Match, If-None-Match, If-(Un)Modified-Since) hold.
+    /// The row of the version `which` names; a delete marker is S3's 404
+    /// or 405 (ACLs and the like of a version).
+    async fn version_row(&self, bucket: &str, key: &str, which: VersionRef) -> S3Result<ObjectRow> {
+        let view = self
+            .meta
+            .get_version(bucket, key, which)
+            .await
+            .map_err(meta_err)?;
+        if view.object.version.marker {
+            return Err(delete_marker_error(which, &view));
+        }
+        Ok(view.object.row)
+    }
+
+    /// The version a GET or HEAD answers from, once its conditional
+    /// headers hold; a delete marker is S3's 404 or 405.
     async fn object_for_read(
         &self,
         bucket: &str,
         key: &str,
-        if_match: Option<&ETagCondition>,
-        if_none_match: Option<&ETagCondition>,
-        if_modified_since: Option<&Timestamp>,
-        if_unmodified_since: Option<&Timestamp>,
-    ) -> S3Result<ObjectRow> {
-        let row = self.meta.get_object(bucket, key).await.map_err(meta_err)?;
+        which: VersionRef,
+        conditions: ReadConditions<'_>,
+    ) -> S3Result<ReadVersion> {
+        let view = self
+            .meta
+            .get_version(bucket, key, which)
+            .await
+            .map_err(meta_err)?;
+        if view.object.version.marker {
+            return Err(delete_marker_error(which, &view));
+        }
         check_conditions(
-            &row,
-            if_match,
-            if_none_match,
-            if_modified_since,
-            if_unmodified_since,
+            &view.object.row,
+            conditions.if_match,
+            conditions.if_none_match,
+            conditions.if_modified_since,
+            conditions.if_unmodified_since,
         )?;
-        Ok(row)
+        Ok(ReadVersion {
+            row: view.object.row,
+            version_id: view.version_id,
+        })
     }
 
-    /// The source row of a CopyObject or UploadPartCopy, once its
+    /// The source version of a CopyObject or UploadPartCopy, once its
     /// `x-amz-copy-source-if-*` conditions hold. S3 applies them with the
     /// precedence of GET's, but answers every failure 412 PreconditionFailed
     /// (a copy has no 304): if-match true wins over if-unmodified-since
     /// false, if-none-match false fails even when if-modified-since holds.
+    /// A delete marker named by its id is 400 InvalidRequest, as S3 answers.
     async fn copy_source_row(
         &self,
-        bucket: &str,
-        key: &str,
-        if_match: Option<&ETagCondition>,
-        if_none_match: Option<&ETagCondition>,
-        if_modified_since: Option<&Timestamp>,
-        if_unmodified_since: Option<&Timestamp>,
-    ) -> S3Result<ObjectRow> {
-        self.object_for_read(
-            bucket,
-            key,
-            if_match,
-            if_none_match,
-            if_modified_since,
-            if_unmodified_since,
-        )
-        .await
-        .map_err(|e| {
-            if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
-                s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                )
-            } else {
-                e
-            }
-        })
+        (bucket, key, which): (&str, &str, VersionRef),
+        conditions: ReadConditions<'_>,
+    ) -> S3Result<ReadVersion> {
+        self.object_for_read(bucket, key, which, conditions)
+            .await
+            .map_err(|e| {
+                if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
+                    s3_error!(
+                        PreconditionFailed,
+                        "At least one of the pre-conditions you specified did not hold"
+                    )
+                } else if e.status_code() == Some(http::StatusCode::METHOD_NOT_ALLOWED) {
+                    s3_error!(
+                        InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                    )
+                } else {
+                    e
+                }
+            })
     }
 
     /// The bucket's row, or NoSuchBucket.
@@ -290,8 +442,8 @@ s3_operations! {
     config::delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput;
     config::get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput;
     config::delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput;
-    config::get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput;
-    config::put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput;
+    versioning::get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput;
+    versioning::put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput;
     config::get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput;
     config::put_bucket_request_payment(PutBucketRequestPaymentInput) -> PutBucketRequestPaymentOutput;
     config::get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput;

@@ -232,9 +232,9 @@ pub(super) async fn complete_multipart_upload(
         Some(ETagCondition::ETag(e)) => Some(strip_quotes(e.value())),
         Some(ETagCondition::Any) => Some("*".to_owned()),
     };
-    let row = gw
+    let written = gw
         .meta
-        .complete_upload(
+        .finish_upload(
             &input.bucket,
             &input.key,
             &input.upload_id,
@@ -244,11 +244,13 @@ pub(super) async fn complete_multipart_upload(
         )
         .await
         .map_err(meta_err)?;
+    let row = written.row;
     let mut out = CompleteMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
         e_tag: Some(etag(&row.etag)),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
+        version_id: written.version_id,
         ..Default::default()
     };
     if let Some(c) = &row.checksum {

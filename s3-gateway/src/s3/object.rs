@@ -183,13 +183,21 @@ pub(super) async fn put_object(
             .check_commit_deadline(&prefix)
             .map_err(to_s3_error)?;
     }
-    gw.meta
-        .put_object(&input.bucket, &input.key, row, if_none_match, if_match)
+    let written = gw
+        .meta
+        .write_object(
+            &input.bucket,
+            &input.key,
+            row,
+            (if_none_match, if_match),
+            LockRequest::default(),
+        )
         .await
         .map_err(meta_err)?;
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&etag_hex)),
         size: Some(size as i64),
+        version_id: written.version_id,
         ..Default::default()
     };
     set_checksum_fields!(out, ChecksumFields::object(&checksum, None), type);
@@ -201,16 +209,15 @@ pub(super) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
-    let row = gw
-        .object_for_read(
-            &input.bucket,
-            &input.key,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )
+    let which = check_version(input.version_id.as_deref())?;
+    let conditions = ReadConditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    };
+    let ReadVersion { row, version_id } = gw
+        .object_for_read(&input.bucket, &input.key, which, conditions)
         .await?;
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
@@ -241,6 +248,7 @@ pub(super) async fn get_object(
         set_checksum_fields!(out, fields, type);
     }
     out.body = Some(body);
+    out.version_id = version_id;
     out.content_length = Some((end - start) as i64);
     out.content_range = content_range;
     apply_overrides(
@@ -262,16 +270,15 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
-    let row = gw
-        .object_for_read(
-            &input.bucket,
-            &input.key,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )
+    let which = check_version(input.version_id.as_deref())?;
+    let conditions = ReadConditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    };
+    let ReadVersion { row, version_id } = gw
+        .object_for_read(&input.bucket, &input.key, which, conditions)
         .await?;
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
@@ -309,6 +316,7 @@ pub(super) async fn head_object(
         last_modified: o.last_modified,
         metadata: o.metadata,
         parts_count: o.parts_count,
+        version_id,
         ..Default::default()
     });
     if let Some(fields) = fields {
@@ -337,12 +345,16 @@ pub(super) async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let input = req.input;
     check_key(&input.key)?;
-    check_version(input.version_id.as_deref())?;
-    let row = gw
+    let which = check_version(input.version_id.as_deref())?;
+    let view = gw
         .meta
-        .get_object(&input.bucket, &input.key)
+        .get_version(&input.bucket, &input.key, which)
         .await
         .map_err(meta_err)?;
+    if view.object.version.marker {
+        return Err(delete_marker_error(which, &view));
+    }
+    let row = view.object.row;
     // SDKs send the list as one comma-separated header, which s3s 0.14.1
     // keeps as a single item.
     let wants = |name: &str| {
@@ -354,6 +366,7 @@ pub(super) async fn get_object_attributes(
     };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(ts(row.last_modified_ms)),
+        version_id: view.version_id,
         ..Default::default()
     };
     if wants(ObjectAttributes::ETAG) {
@@ -394,14 +407,22 @@ pub(super) async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    check_key(&req.input.key)?;
-    check_version(req.input.version_id.as_deref())?;
-    gw.meta
-        .delete_object(&req.input.bucket, &req.input.key)
+    let caller = Caller::key_id(&req.extensions);
+    let input = req.input;
+    check_key(&input.key)?;
+    let which = check_version(input.version_id.as_deref())?;
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
+    let gone = gw
+        .meta
+        .delete_version(&input.bucket, &input.key, which, bypass, caller)
         .await
         .map_err(meta_err)?;
     Ok(S3Response::with_status(
-        DeleteObjectOutput::default(),
+        DeleteObjectOutput {
+            delete_marker: gone.delete_marker.then_some(true),
+            version_id: gone.version_id,
+            ..Default::default()
+        },
         http::StatusCode::NO_CONTENT,
     ))
 }
@@ -410,7 +431,9 @@ pub(super) async fn delete_objects(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let caller = Caller::key_id(&req.extensions);
     let input = req.input;
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(
             MalformedXML,
@@ -422,24 +445,28 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for obj in input.delete.objects {
-        // Every object's one version is `null` (tools that list versions
-        // delete them by that id); any other version does not exist.
-        if let Some(v) = obj.version_id.as_deref().filter(|v| *v != "null") {
-            errors.push(s3s::dto::Error {
-                code: Some("NoSuchVersion".to_owned()),
-                key: Some(obj.key),
-                message: Some("The specified version does not exist.".to_owned()),
-                version_id: Some(v.to_owned()),
-            });
-            continue;
-        }
-        match gw.meta.delete_object(&input.bucket, &obj.key).await {
-            Ok(_) => {
+        // A version id this store never made names no version: S3 answers
+        // NoSuchVersion for it here (a single DELETE: 400 InvalidArgument).
+        let result = match VersionRef::parse(obj.version_id.as_deref()) {
+            Ok(which) => gw
+                .meta
+                .delete_version(&input.bucket, &obj.key, which, bypass, caller.clone())
+                .await
+                .map(|gone| (which, gone)),
+            Err(_) => Err(MetaError::NoSuchVersion),
+        };
+        match result {
+            Ok((which, gone)) => {
                 if !quiet {
+                    // A marker, made now or removed by its id, is named
+                    // by DeleteMarkerVersionId; a version asked for by id,
+                    // by VersionId.
+                    let _ = which;
                     deleted.push(DeletedObject {
                         key: Some(obj.key),
                         version_id: obj.version_id,
-                        ..Default::default()
+                        delete_marker: gone.delete_marker.then_some(true),
+                        delete_marker_version_id: gone.version_id.filter(|_| gone.delete_marker),
                     });
                 }
             }
@@ -449,7 +476,7 @@ pub(super) async fn delete_objects(
                     code: Some(s3e.code().as_str().to_owned()),
                     key: Some(obj.key),
                     message: s3e.message().map(str::to_owned),
-                    version_id: None,
+                    version_id: obj.version_id,
                 });
             }
         }
@@ -468,11 +495,15 @@ pub(super) async fn restore_object(
     req: S3Request<RestoreObjectInput>,
 ) -> S3Result<S3Response<RestoreObjectOutput>> {
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
-    gw.meta
-        .get_object(&input.bucket, &input.key)
+    let which = check_version(input.version_id.as_deref())?;
+    let view = gw
+        .meta
+        .get_version(&input.bucket, &input.key, which)
         .await
         .map_err(meta_err)?;
+    if view.object.version.marker {
+        return Err(delete_marker_error(which, &view));
+    }
     Err(s3_error!(
         InvalidObjectState,
         "Restore is not allowed for the object's current storage class"

@@ -255,13 +255,14 @@ impl<'a> Repair<'a> {
             // healer made the same move first) keeps it: swapping it for
             // itself tells. An upload's parts may have become an object's by
             // completion meanwhile, which no check of the upload would see:
-            // that copy is left to the orphan sweep.
+            // that copy is left to the orphan sweep, as is one of a
+            // noncurrent version, which may have become current meanwhile.
             let referenced = match &job.owner {
                 LayoutOwner::Object { .. } => meta
                     .swap_chunk(job.owner.clone(), slot, new.clone(), new)
                     .await
                     .unwrap_or(true),
-                LayoutOwner::Upload { .. } => true,
+                LayoutOwner::Upload { .. } | LayoutOwner::Version { .. } => true,
             };
             if !referenced {
                 let _ = storage.delete_chunk(&target.addr, &old.chunk_id).await;
