@@ -35,6 +35,7 @@ install_system_deps() {
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
     command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+    command -v restic >/dev/null 2>&1 || missing+=(restic)
     if [ "${#missing[@]}" -eq 0 ]; then
         echo "system packages already installed"
         return
@@ -54,7 +55,7 @@ install_python_deps() {
     python3 -m pip install -q -r tests/compat/requirements.txt
 }
 
-run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone)" install_system_deps
+run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone, restic)" install_system_deps
 run_step "install Python test dependencies" install_python_deps
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

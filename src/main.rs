@@ -26,6 +26,7 @@ use shale_storage_node::StorageNodeConfig;
 use shale_storage_node::scrub::ScrubConfig;
 use shale_workers::gc::GcConfig;
 use shale_workers::heal::HealConfig;
+use shale_workers::lifecycle::LifecycleConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -107,6 +108,10 @@ struct DevArgs {
     /// its chunks onto other nodes.
     #[arg(long, default_value_t = 600)]
     heal_lost_after_secs: u64,
+    /// Seconds in a lifecycle day (S3's is 86,400): shorter makes lifecycle
+    /// rules act within seconds, for tests and demos.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    lifecycle_day_secs: u64,
     /// Free bytes each storage node keeps on its disk: writes that would
     /// leave less are refused (PUTs answer 507 InsufficientStorage).
     #[arg(long, default_value_t = shale_storage_node::service::DEFAULT_RESERVE_BYTES)]
@@ -456,6 +461,10 @@ fn dev_gateway_config(args: &DevArgs, meta_addr: &str) -> GatewayConfig {
             enabled: true,
             lost_after_secs: args.heal_lost_after_secs,
             ..HealConfig::default()
+        },
+        lifecycle: LifecycleConfig {
+            day_secs: args.lifecycle_day_secs,
+            ..LifecycleConfig::default()
         },
         domains: args.domains.clone(),
         post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,

@@ -928,6 +928,103 @@ impl MetaClient {
         }
     }
 
+    /// Creates a bucket with its first configurations in one write.
+    pub async fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        owner: Option<&str>,
+        configs: Vec<BucketConfig>,
+    ) -> Result<Bucket> {
+        let req = MetaRequest::CreateBucketWith {
+            name: name.into(),
+            region: region.into(),
+            owner: owner.map(str::to_owned),
+            configs,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Bucket(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// PutObjectRetention (see [`MetaRequest::SetRetention`]).
+    pub async fn set_retention(
+        &self,
+        (bucket, key): (&str, &str),
+        version: VersionRef,
+        retention: Option<Retention>,
+        bypass_governance: bool,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::SetRetention {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            retention,
+            bypass_governance,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// PutObjectLegalHold (see [`MetaRequest::SetLegalHold`]).
+    pub async fn set_legal_hold(
+        &self,
+        (bucket, key): (&str, &str),
+        version: VersionRef,
+        on: bool,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::SetLegalHold {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            on,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A lifecycle action (see [`MetaRequest::Expire`]).
+    pub async fn expire(
+        &self,
+        (bucket, key): (&str, &str),
+        order: u64,
+        action: ExpireAction,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::Expire {
+            bucket: bucket.into(),
+            key: key.into(),
+            order,
+            action,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stores a background worker's progress (empty: none).
+    pub async fn set_cursor(&self, name: &str, cursor: Vec<u8>) -> Result<()> {
+        let req = MetaRequest::SetCursor {
+            name: name.into(),
+            cursor,
+        };
+        self.unit(&req).await
+    }
+
+    /// A background worker's stored progress.
+    pub async fn get_cursor(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let req = MetaRequest::GetCursor { name: name.into() };
+        match self.call(&req).await? {
+            MetaResponse::Cursor(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// ListObjectVersions (see [`MetaStore::list_versions`](crate::MetaStore)).
     pub async fn list_versions(
         &self,

@@ -500,6 +500,19 @@ impl MetaStore {
         region: &str,
         owner: Option<&str>,
     ) -> Result<Bucket> {
+        self.create_bucket_with(name, region, owner, &[])
+    }
+
+    /// Creates a bucket with its first configurations, in one batch (see
+    /// [`MetaStore::create_owned_bucket`]): a bucket created with Object
+    /// Lock has it, and versioning, from its first moment.
+    pub fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        owner: Option<&str>,
+        configs: &[BucketConfig],
+    ) -> Result<Bucket> {
         keys::bucket_prefix(name)?;
         let _g = self.exclusive();
         if self.get::<Bucket>(CF_BUCKETS, name.as_bytes())?.is_some() {
@@ -514,6 +527,10 @@ impl MetaStore {
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BUCKETS)?, name, encode(&bucket)?);
+        for config in configs {
+            let key = keys::bucket_config_key(name, config.kind())?;
+            batch.put_cf(self.cf(CF_BUCKET_CONFIG)?, key, encode(config)?);
+        }
         self.write(batch)?;
         Ok(bucket)
     }
@@ -580,10 +597,21 @@ impl MetaStore {
     /// Sets (replaces) the bucket's configuration of `config`'s kind.
     pub fn put_bucket_config(&self, bucket: &str, config: &BucketConfig) -> Result<()> {
         let key = keys::bucket_config_key(bucket, config.kind())?;
-        // Shared: a concurrent DeleteBucket (exclusive) either runs first,
-        // and this fails with NoSuchBucket, or after, and removes this row.
-        let _g = self.shared();
+        // Versioning and the lock check each other: exclusive, so no two
+        // changes pass their checks side by side. Others shared: a
+        // concurrent DeleteBucket (exclusive) either runs first, and this
+        // fails with NoSuchBucket, or after, and removes this row.
+        let (_exclusive, _shared);
+        if matches!(
+            config,
+            BucketConfig::Versioning(_) | BucketConfig::ObjectLock(_)
+        ) {
+            _exclusive = self.exclusive();
+        } else {
+            _shared = self.shared();
+        }
         self.require_bucket(bucket)?;
+        self.check_config_change(bucket, config)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BUCKET_CONFIG)?, key, encode(config)?);
         self.write(batch)
@@ -591,9 +619,12 @@ impl MetaStore {
 
     /// Removes the bucket's configuration of `kind` (no error if it had none).
     pub fn delete_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<()> {
-        if kind == BucketConfigKind::Versioning {
+        if matches!(
+            kind,
+            BucketConfigKind::Versioning | BucketConfigKind::ObjectLock
+        ) {
             return Err(MetaError::InvalidArgument(
-                "a bucket's versioning can be suspended, never removed".into(),
+                "a bucket's versioning and Object Lock are never removed".into(),
             ));
         }
         let key = keys::bucket_config_key(bucket, kind)?;
@@ -944,6 +975,9 @@ impl MetaStore {
         }
         check_if_match(old.as_ref().map(|o| &o.row), checks.if_match.as_deref())?;
         let status = self.versioning(bucket)?;
+        let mut upload = upload;
+        let lock =
+            self.effective_lock(bucket, &lock::take_upload_lock(&mut upload.system_headers))?;
         let etag = multipart_etag(&used)?;
         let row = ObjectRow {
             size,
@@ -968,7 +1002,7 @@ impl MetaStore {
             old,
             row.clone(),
             false,
-            &LockRequest::default(),
+            &lock,
         )?;
         let record = CompletedUpload {
             upload_id: upload_id.to_owned(),
@@ -1235,6 +1269,28 @@ impl MetaStore {
         );
         self.write(batch)?;
         Ok(true)
+    }
+
+    /// Stores a background worker's progress, in the `cluster` family
+    /// under `cursor/<name>` (an empty cursor removes it).
+    pub fn set_cursor(&self, name: &str, cursor: &[u8]) -> Result<()> {
+        let key = format!("cursor/{name}");
+        let mut batch = WriteBatch::default();
+        if cursor.is_empty() {
+            batch.delete_cf(self.cf(CF_CLUSTER)?, key.as_bytes());
+        } else {
+            batch.put_cf(self.cf(CF_CLUSTER)?, key.as_bytes(), cursor);
+        }
+        self.write(batch)
+    }
+
+    /// A worker's progress stored by [`MetaStore::set_cursor`].
+    pub fn get_cursor(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let key = format!("cursor/{name}");
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(CF_CLUSTER)?, key.as_bytes())?
+            .map(|v| v.to_vec()))
     }
 
     /// The map's epoch (0 before the first node joined).
@@ -1570,7 +1626,8 @@ impl MetaStore {
             | Q::PutBucketTags { .. }
             | Q::GetBucketConfig { .. }
             | Q::PutBucketConfig { .. }
-            | Q::DeleteBucketConfig { .. } => self.execute_bucket(req),
+            | Q::DeleteBucketConfig { .. }
+            | Q::CreateBucketWith { .. } => self.execute_bucket(req),
             Q::PutObject { .. }
             | Q::GetObject { .. }
             | Q::DeleteObject { .. }
@@ -1581,7 +1638,10 @@ impl MetaStore {
             | Q::DeleteVersion { .. }
             | Q::FinishUpload { .. }
             | Q::PutVersionTags { .. }
-            | Q::ListVersions { .. } => self.execute_version(req),
+            | Q::ListVersions { .. }
+            | Q::SetRetention { .. }
+            | Q::SetLegalHold { .. }
+            | Q::Expire { .. } => self.execute_version(req),
             Q::CreateUpload { .. }
             | Q::PutPart { .. }
             | Q::ListParts { .. }
@@ -1603,7 +1663,9 @@ impl MetaStore {
             | Q::ListAccessKeys
             | Q::DeleteAccessKey { .. }
             | Q::SetGrant { .. }
-            | Q::TakeLease { .. } => self.execute_cluster(req),
+            | Q::TakeLease { .. }
+            | Q::SetCursor { .. }
+            | Q::GetCursor { .. } => self.execute_cluster(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),
@@ -1620,6 +1682,12 @@ impl MetaStore {
                 region,
                 owner,
             } => R::Bucket(self.create_owned_bucket(&name, &region, owner.as_deref())?),
+            Q::CreateBucketWith {
+                name,
+                region,
+                owner,
+                configs,
+            } => R::Bucket(self.create_bucket_with(&name, &region, owner.as_deref(), &configs)?),
             Q::DeleteBucket { name } => {
                 self.delete_bucket(&name)?;
                 R::Unit
@@ -1820,6 +1888,11 @@ impl MetaStore {
                 holder,
                 ttl_ms,
             } => R::Lease(self.take_lease(&name, &holder, ttl_ms)?),
+            Q::SetCursor { name, cursor } => {
+                self.set_cursor(&name, &cursor)?;
+                R::Unit
+            }
+            Q::GetCursor { name } => R::Cursor(self.get_cursor(&name)?),
             _ => return Err(misrouted()),
         })
     }
@@ -2004,6 +2077,7 @@ pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
     Ok(format!("{}-{}", hex::encode(h.finalize()), parts.len()))
 }
 
+mod lock;
 #[cfg(test)]
 mod tests;
 mod versions;

@@ -138,8 +138,10 @@ pub struct VersionMeta {
     pub noncurrent_ms: i64,
     /// Object Lock retention: until then the version cannot be removed.
     pub retention: Option<Retention>,
-    /// Object Lock legal hold: while on, the version cannot be removed.
-    pub legal_hold: bool,
+    /// Object Lock legal hold: while on (`Some(true)`), the version
+    /// cannot be removed; `None` if no hold was ever set (S3 tells that
+    /// apart from one set OFF).
+    pub legal_hold: Option<bool>,
 }
 
 impl VersionMeta {
@@ -150,7 +152,7 @@ impl VersionMeta {
         marker: false,
         noncurrent_ms: 0,
         retention: None,
-        legal_hold: false,
+        legal_hold: None,
     };
 
     /// The version's place among its key's versions: its `seq`, or for a
@@ -241,6 +243,136 @@ pub struct Retention {
     pub until_ms: i64,
 }
 
+/// The names under which CreateMultipartUpload's lock headers ride in the
+/// upload's system headers until completion takes them out (the upload row
+/// keeps its shape): mode, retain-until (Unix ms), legal hold (`ON`).
+pub const UPLOAD_LOCK_MODE: &str = "x-amz-object-lock-mode";
+/// See [`UPLOAD_LOCK_MODE`].
+pub const UPLOAD_LOCK_UNTIL: &str = "x-amz-object-lock-retain-until-date";
+/// See [`UPLOAD_LOCK_MODE`].
+pub const UPLOAD_LOCK_HOLD: &str = "x-amz-object-lock-legal-hold";
+
+/// One lifecycle rule (`Rule` of PutBucketLifecycleConfiguration), as the
+/// gateway validated it (S3's checks: at least one action, IDs unique, …).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    /// `ID` (S3 makes one up when none is given; so does the gateway).
+    pub id: String,
+    /// `Status`: Enabled (true) or Disabled.
+    pub enabled: bool,
+    /// Which objects the rule applies to (`Filter`, or the legacy `Prefix`).
+    pub filter: LifecycleFilter,
+    /// `Expiration` of current versions.
+    pub expiration: Option<LifecycleExpiration>,
+    /// `NoncurrentVersionExpiration`.
+    pub noncurrent: Option<NoncurrentExpiration>,
+    /// `AbortIncompleteMultipartUpload`'s `DaysAfterInitiation`.
+    pub abort_uploads_after_days: Option<u32>,
+}
+
+/// A rule's filter: every condition given must hold (`And`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleFilter {
+    /// Key prefix ("" matches every key).
+    pub prefix: String,
+    /// Tags the object must carry, each with this value.
+    pub tags: Vec<(String, String)>,
+    /// `ObjectSizeGreaterThan` (bytes, exclusive).
+    pub size_greater_than: Option<u64>,
+    /// `ObjectSizeLessThan` (bytes, exclusive).
+    pub size_less_than: Option<u64>,
+}
+
+impl LifecycleFilter {
+    /// Whether an object of `key`, `size` bytes and `tags` is one the
+    /// filter selects (sizes exclusive, every tag with its value).
+    pub fn matches(&self, key: &str, size: u64, tags: &[(String, String)]) -> bool {
+        key.starts_with(&self.prefix)
+            && self.size_greater_than.is_none_or(|n| size > n)
+            && self.size_less_than.is_none_or(|n| size < n)
+            && self.tags.iter().all(|t| tags.contains(t))
+    }
+}
+
+/// `ms` rounded up to a whole day of `day_ms` milliseconds: S3 rounds a
+/// lifecycle rule's days up to the next midnight UTC.
+pub fn day_ceil(ms: i64, day_ms: i64) -> i64 {
+    let d = day_ms.max(1);
+    let whole = ms.div_euclid(d) + i64::from(ms.rem_euclid(d) != 0);
+    whole.saturating_mul(d)
+}
+
+impl LifecycleExpiration {
+    /// When a current version written at `written_ms` expires under this
+    /// rule (none for a marker-only rule).
+    pub fn expiry(&self, written_ms: i64, day_ms: i64) -> Option<i64> {
+        match (self.days, self.date_ms) {
+            (Some(days), _) => Some(day_ceil(
+                written_ms.saturating_add(i64::from(days).saturating_mul(day_ms)),
+                day_ms,
+            )),
+            (None, date) => date,
+        }
+    }
+}
+
+/// `Expiration`: one of `days`, `date_ms`, or `expired_object_delete_marker`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleExpiration {
+    /// `Days` after the version was written (a day is 86,400 s, shorter
+    /// under `--lifecycle-day-secs`), rounded up to the next day boundary.
+    pub days: Option<u32>,
+    /// `Date`: from then on (midnight UTC, Unix ms).
+    pub date_ms: Option<i64>,
+    /// `ExpiredObjectDeleteMarker`: remove a delete marker that is its
+    /// key's only version left.
+    pub expired_object_delete_marker: bool,
+}
+
+/// `NoncurrentVersionExpiration`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentExpiration {
+    /// `NoncurrentDays`: days after the version became noncurrent.
+    pub noncurrent_days: u32,
+    /// `NewerNoncurrentVersions`: this many newest noncurrent versions are
+    /// kept whatever their age.
+    pub newer_noncurrent_versions: Option<u32>,
+}
+
+/// A bucket's Object Lock configuration: its presence turns the lock on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockConfig {
+    /// The retention every new version gets when its write names none.
+    pub default_retention: Option<DefaultRetention>,
+}
+
+/// A default retention: a mode and a period (S3: Days or Years, one of
+/// them; a year is 365 days).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    /// GOVERNANCE or COMPLIANCE.
+    pub mode: LockMode,
+    /// `Days` (one of `days` and `years` is set).
+    pub days: Option<u32>,
+    /// `Years`.
+    pub years: Option<u32>,
+}
+
+impl DefaultRetention {
+    /// The retention of a version written at `now_ms`.
+    pub fn from(&self, now_ms: i64) -> Retention {
+        let days = self
+            .days
+            .map(i64::from)
+            .or(self.years.map(|y| i64::from(y) * 365))
+            .unwrap_or(0);
+        Retention {
+            mode: self.mode,
+            until_ms: now_ms.saturating_add(days.saturating_mul(86_400_000)),
+        }
+    }
+}
+
 /// One stored object version: the row and its place among its key's
 /// versions. The form of every `objects` and `versions` row (row format
 /// v7; see the module notes).
@@ -322,6 +454,10 @@ pub struct VersionSummary {
     pub last_modified_ms: i64,
     /// The key that wrote it.
     pub owner: Option<String>,
+    /// Its order among the key's versions ([`VersionMeta::order`]).
+    pub order: u64,
+    /// When it stopped being current (Unix ms; 0 while current).
+    pub noncurrent_ms: i64,
 }
 
 /// Answer to a ListObjectVersions.
@@ -1025,6 +1161,60 @@ pub enum MetaRequest {
         version_marker: Option<VersionRef>,
         max_keys: u32,
     },
+    /// CreateBucket with its first configurations, in one batch (Object
+    /// Lock: versioning and the lock at once). → `MetaResponse::Bucket`.
+    CreateBucketWith {
+        name: String,
+        region: String,
+        owner: Option<String>,
+        configs: Vec<BucketConfig>,
+    },
+    /// PutObjectRetention: sets (or, `None`, removes) one version's
+    /// retention. A COMPLIANCE retention in effect is only ever extended;
+    /// a GOVERNANCE one is loosened only with `bypass_governance`.
+    /// → `MetaResponse::Removed` (the version's id).
+    SetRetention {
+        bucket: String,
+        key: String,
+        version: VersionRef,
+        retention: Option<Retention>,
+        bypass_governance: bool,
+    },
+    /// PutObjectLegalHold. → `MetaResponse::Removed` (the version's id).
+    SetLegalHold {
+        bucket: String,
+        key: String,
+        version: VersionRef,
+        on: bool,
+    },
+    /// A lifecycle action on the version of order `order` of `key`, done
+    /// only if that version is still where the worker saw it (see
+    /// [`ExpireAction`]); a locked version is AccessDenied.
+    /// → `MetaResponse::Removed` (`version_id` none: nothing was done).
+    Expire {
+        bucket: String,
+        key: String,
+        order: u64,
+        action: ExpireAction,
+    },
+    /// Stores a background worker's progress under `name` (empty: none).
+    /// → `MetaResponse::Unit`.
+    SetCursor { name: String, cursor: Vec<u8> },
+    /// → `MetaResponse::Cursor`.
+    GetCursor { name: String },
+}
+
+/// What a lifecycle expiration does to a version ([`MetaRequest::Expire`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpireAction {
+    /// `Expiration` of the current version, if it still is the current
+    /// one: deleted (unversioned), or a delete marker added (versioned).
+    Current,
+    /// `NoncurrentVersionExpiration`: the version removed for good.
+    Noncurrent,
+    /// `ExpiredObjectDeleteMarker`: the marker removed, if it is its key's
+    /// only version left.
+    DeleteMarker,
 }
 
 /// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
@@ -1098,7 +1288,8 @@ impl MetaRequest {
             | Q::ClusterStatus
             | Q::ListAccessKeys
             | Q::GetVersion { .. }
-            | Q::ListVersions { .. } => true,
+            | Q::ListVersions { .. }
+            | Q::GetCursor { .. } => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -1124,7 +1315,12 @@ impl MetaRequest {
             | Q::WriteObject { .. }
             | Q::DeleteVersion { .. }
             | Q::FinishUpload { .. }
-            | Q::PutVersionTags { .. } => false,
+            | Q::PutVersionTags { .. }
+            | Q::CreateBucketWith { .. }
+            | Q::SetRetention { .. }
+            | Q::SetLegalHold { .. }
+            | Q::Expire { .. }
+            | Q::SetCursor { .. } => false,
         }
     }
 }
@@ -1205,6 +1401,12 @@ impl MetaRequest {
             Q::FinishUpload { .. } => "FinishUpload",
             Q::PutVersionTags { .. } => "PutVersionTags",
             Q::ListVersions { .. } => "ListVersions",
+            Q::CreateBucketWith { .. } => "CreateBucketWith",
+            Q::SetRetention { .. } => "SetRetention",
+            Q::SetLegalHold { .. } => "SetLegalHold",
+            Q::Expire { .. } => "Expire",
+            Q::SetCursor { .. } => "SetCursor",
+            Q::GetCursor { .. } => "GetCursor",
         }
     }
 }
@@ -1267,6 +1469,10 @@ pub enum BucketConfigKind {
     Cors,
     /// `PutBucketVersioning`.
     Versioning,
+    /// `PutObjectLockConfiguration` (or CreateBucket with Object Lock).
+    ObjectLock,
+    /// `PutBucketLifecycleConfiguration`.
+    Lifecycle,
 }
 
 impl BucketConfigKind {
@@ -1275,6 +1481,8 @@ impl BucketConfigKind {
         match self {
             BucketConfigKind::Cors => "cors",
             BucketConfigKind::Versioning => "versioning",
+            BucketConfigKind::ObjectLock => "object-lock",
+            BucketConfigKind::Lifecycle => "lifecycle",
         }
     }
 }
@@ -1287,6 +1495,10 @@ pub enum BucketConfig {
     Cors(Vec<CorsRule>),
     /// The versioning state (never removed once set).
     Versioning(VersioningStatus),
+    /// Object Lock is on (never removed once set), with this default.
+    ObjectLock(ObjectLockConfig),
+    /// The lifecycle rules, in the order given.
+    Lifecycle(Vec<LifecycleRule>),
 }
 
 impl BucketConfig {
@@ -1295,6 +1507,8 @@ impl BucketConfig {
         match self {
             BucketConfig::Cors(_) => BucketConfigKind::Cors,
             BucketConfig::Versioning(_) => BucketConfigKind::Versioning,
+            BucketConfig::ObjectLock(_) => BucketConfigKind::ObjectLock,
+            BucketConfig::Lifecycle(_) => BucketConfigKind::Lifecycle,
         }
     }
 }
@@ -1381,4 +1595,6 @@ pub enum MetaResponse {
     Removed(VersionAnswer),
     /// A ListObjectVersions answer.
     Versions(ListVersionsResult),
+    /// A worker's stored progress, if any.
+    Cursor(Option<Vec<u8>>),
 }

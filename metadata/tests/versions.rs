@@ -322,8 +322,7 @@ fn the_healer_sees_and_repairs_noncurrent_versions() {
 #[test]
 fn locked_versions_are_not_removed_by_any_path() {
     let (_d, s) = open();
-    s.create_bucket("b", "r").unwrap();
-    enable(&s, "b", VersioningStatus::Enabled);
+    locked_bucket(&s, "b", None);
     let far = i64::MAX / 2;
     let lock = |mode| LockRequest {
         retention: Some(Retention {
@@ -407,4 +406,255 @@ fn version_ids_are_checked() {
         VersionRef::parse(Some("00000000000000ff")).unwrap(),
         VersionRef::Id(255)
     );
+}
+
+fn locked_bucket(s: &MetaStore, name: &str, default: Option<DefaultRetention>) {
+    let configs = [
+        BucketConfig::Versioning(VersioningStatus::Enabled),
+        BucketConfig::ObjectLock(ObjectLockConfig {
+            default_retention: default,
+        }),
+    ];
+    s.create_bucket_with(name, "r", None, &configs).unwrap();
+}
+
+#[test]
+fn object_lock_needs_versioning_and_keeps_it_on() {
+    let (_d, s) = open();
+    locked_bucket(&s, "l", None);
+    let suspend = BucketConfig::Versioning(VersioningStatus::Suspended);
+    assert!(matches!(
+        s.put_bucket_config("l", &suspend),
+        Err(MetaError::InvalidBucketState(_))
+    ));
+    assert!(
+        s.delete_bucket_config("l", BucketConfigKind::ObjectLock)
+            .is_err()
+    );
+    // On an existing bucket: only once versioning is enabled.
+    s.create_bucket("p", "r").unwrap();
+    let lock = BucketConfig::ObjectLock(ObjectLockConfig::default());
+    assert!(matches!(
+        s.put_bucket_config("p", &lock),
+        Err(MetaError::InvalidBucketState(_))
+    ));
+    enable(&s, "p", VersioningStatus::Enabled);
+    s.put_bucket_config("p", &lock).unwrap();
+    // A lock asked of a bucket without Object Lock is refused.
+    s.create_bucket("u", "r").unwrap();
+    let hold = LockRequest {
+        retention: None,
+        legal_hold: true,
+    };
+    assert!(matches!(
+        s.write_object("u", "k", inline("e"), (false, None), &hold),
+        Err(MetaError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        s.set_legal_hold(("u", "k"), VersionRef::Latest, true),
+        Err(MetaError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn retention_is_extended_freely_and_loosened_only_as_s3_allows() {
+    let (_d, s) = open();
+    let default = DefaultRetention {
+        mode: LockMode::Governance,
+        days: Some(1),
+        years: None,
+    };
+    locked_bucket(&s, "l", Some(default));
+    let v = put(&s, "l", "k", row("e", "c")).unwrap();
+    let got = s.get_version("l", "k", id(&v)).unwrap().object.version;
+    let r = got.retention.expect("the bucket's default");
+    assert_eq!(r.mode, LockMode::Governance);
+    let day = 86_400_000;
+    assert!(r.until_ms > day, "{r:?}");
+    let at = ("l", "k");
+    let later = |mode, until_ms| Some(Retention { mode, until_ms });
+    // GOVERNANCE: extended without, shortened or removed only with bypass.
+    s.set_retention(
+        at,
+        id(&v),
+        later(LockMode::Governance, r.until_ms + day),
+        false,
+    )
+    .unwrap();
+    assert!(matches!(
+        s.set_retention(at, id(&v), later(LockMode::Governance, r.until_ms), false),
+        Err(MetaError::AccessDenied(_))
+    ));
+    assert!(matches!(
+        s.set_retention(at, id(&v), None, false),
+        Err(MetaError::AccessDenied(_))
+    ));
+    s.set_retention(
+        at,
+        id(&v),
+        later(LockMode::Compliance, r.until_ms + 2 * day),
+        true,
+    )
+    .unwrap();
+    // COMPLIANCE: only ever extended, bypass or not.
+    for (mode, until) in [
+        (LockMode::Compliance, r.until_ms),
+        (LockMode::Governance, r.until_ms + 3 * day),
+    ] {
+        assert!(matches!(
+            s.set_retention(at, id(&v), later(mode, until), true),
+            Err(MetaError::AccessDenied(_))
+        ));
+    }
+    assert!(matches!(
+        s.set_retention(at, id(&v), None, true),
+        Err(MetaError::AccessDenied(_))
+    ));
+    let answer = s
+        .set_retention(
+            at,
+            VersionRef::Latest,
+            later(LockMode::Compliance, r.until_ms + 5 * day),
+            false,
+        )
+        .unwrap();
+    assert_eq!(answer.version_id.as_deref(), Some(v.as_str()));
+    assert!(matches!(
+        s.delete_version("l", "k", id(&v), true, None),
+        Err(MetaError::AccessDenied(_))
+    ));
+    // A retention that has passed holds nothing.
+    let v2 = put(&s, "l", "old", inline("e")).unwrap();
+    s.set_retention(("l", "old"), id(&v2), later(LockMode::Governance, 1), true)
+        .unwrap();
+    s.set_retention(("l", "old"), id(&v2), None, false).unwrap();
+    // Legal holds: on and off, on any version, marker or not.
+    s.set_retention(("l", "old"), id(&v2), None, false).unwrap();
+    s.set_legal_hold(("l", "old"), id(&v2), true).unwrap();
+    assert!(s.delete_version("l", "old", id(&v2), true, None).is_err());
+    let marker = s
+        .delete_version("l", "old", VersionRef::Latest, false, None)
+        .unwrap();
+    assert!(matches!(
+        s.set_legal_hold(
+            ("l", "old"),
+            id(marker.version_id.as_deref().unwrap()),
+            true
+        ),
+        Err(MetaError::MethodNotAllowed)
+    ));
+    s.set_legal_hold(("l", "old"), id(&v2), false).unwrap();
+    s.delete_version("l", "old", id(&v2), false, None).unwrap();
+}
+
+#[test]
+fn multipart_uploads_carry_their_lock_to_the_object() {
+    let (_d, s) = open();
+    locked_bucket(&s, "l", None);
+    let mut u = upload("l", "k", "u1");
+    u.system_headers.extend([
+        (UPLOAD_LOCK_MODE.to_owned(), "COMPLIANCE".to_owned()),
+        (UPLOAD_LOCK_UNTIL.to_owned(), (i64::MAX / 2).to_string()),
+        (UPLOAD_LOCK_HOLD.to_owned(), "ON".to_owned()),
+    ]);
+    s.create_upload(u).unwrap();
+    s.put_part("l", "k", "u1", part(1, 10, MD5_HELLO, "p1"))
+        .unwrap();
+    let done = s
+        .finish_upload(
+            "l",
+            "k",
+            "u1",
+            &[(1, MD5_HELLO.into())],
+            &CompleteChecks::default(),
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        done.row.system_headers,
+        [("content-language".to_owned(), "fr".to_owned())]
+    );
+    let v = s
+        .get_version("l", "k", VersionRef::Latest)
+        .unwrap()
+        .object
+        .version;
+    assert_eq!(v.retention.map(|r| r.mode), Some(LockMode::Compliance));
+    assert_eq!(v.legal_hold, Some(true));
+}
+
+fn order_of(s: &MetaStore, bucket: &str, key: &str, version: &str) -> u64 {
+    s.list_versions(bucket, key, None, None, None, 1000)
+        .unwrap()
+        .versions
+        .into_iter()
+        .find(|v| v.key == key && v.version_id == version)
+        .map(|v| v.order)
+        .unwrap()
+}
+
+#[test]
+fn lifecycle_expirations_act_only_on_the_version_the_worker_saw() {
+    let (_d, s) = open();
+    s.create_bucket("u", "r").unwrap();
+    put(&s, "u", "k", inline("a"));
+    let seen = order_of(&s, "u", "k", "null");
+    put(&s, "u", "k", inline("b"));
+    // A newer write since: nothing happens.
+    let done = s.expire(("u", "k"), seen, ExpireAction::Current).unwrap();
+    assert_eq!(done.version_id, None);
+    assert_eq!(s.get_object("u", "k").unwrap().etag, "b");
+    let now = order_of(&s, "u", "k", "null");
+    let done = s.expire(("u", "k"), now, ExpireAction::Current).unwrap();
+    assert_eq!(done.version_id.as_deref(), Some("null"));
+    assert_eq!(s.get_object("u", "k").unwrap_err(), MetaError::NoSuchKey);
+
+    s.create_bucket("v", "r").unwrap();
+    enable(&s, "v", VersioningStatus::Enabled);
+    let v1 = put(&s, "v", "k", inline("a")).unwrap();
+    let v2 = put(&s, "v", "k", inline("b")).unwrap();
+    let cur = order_of(&s, "v", "k", &v2);
+    let marker = s.expire(("v", "k"), cur, ExpireAction::Current).unwrap();
+    assert!(
+        marker.delete_marker,
+        "versioned: a marker hides the current one"
+    );
+    // The current version is not noncurrent, a marker is not a version to
+    // expire as noncurrent, and a marker with versions under it stays.
+    let m = marker.version_id.unwrap();
+    let m_order = order_of(&s, "v", "k", &m);
+    for (order, action) in [
+        (m_order, ExpireAction::Noncurrent),
+        (m_order, ExpireAction::DeleteMarker),
+    ] {
+        assert_eq!(
+            s.expire(("v", "k"), order, action).unwrap().version_id,
+            None
+        );
+    }
+    for v in [&v1, &v2] {
+        let o = order_of(&s, "v", "k", v);
+        let gone = s.expire(("v", "k"), o, ExpireAction::Noncurrent).unwrap();
+        assert_eq!(gone.version_id.as_deref(), Some(v.as_str()));
+    }
+    // Now the marker is the key's only version: it goes.
+    let gone = s
+        .expire(("v", "k"), m_order, ExpireAction::DeleteMarker)
+        .unwrap();
+    assert!(gone.delete_marker);
+    assert!(listing(&s, "v").is_empty());
+}
+
+#[test]
+fn worker_cursors_are_kept_and_cleared() {
+    let (_d, s) = open();
+    assert_eq!(s.get_cursor("lifecycle").unwrap(), None);
+    s.set_cursor("lifecycle", b"pos").unwrap();
+    assert_eq!(
+        s.get_cursor("lifecycle").unwrap().as_deref(),
+        Some(&b"pos"[..])
+    );
+    s.set_cursor("lifecycle", b"").unwrap();
+    assert_eq!(s.get_cursor("lifecycle").unwrap(), None);
+    assert!(s.node_records().unwrap().is_empty(), "not a node row");
 }

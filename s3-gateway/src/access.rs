@@ -107,7 +107,10 @@ pub fn required(operation: &str) -> Option<Permission> {
         | "GetBucketLocation"
         | "GetObjectAcl"
         | "GetBucketAcl"
-        | "GetBucketVersioning" => Permission::Read,
+        | "GetBucketVersioning"
+        | "GetObjectRetention"
+        | "GetObjectLegalHold"
+        | "GetObjectLockConfiguration" => Permission::Read,
         "PutObject"
         | "DeleteObject"
         | "DeleteObjects"

@@ -183,10 +183,21 @@ impl AdminRoute {
 
     /// The `heal` and `gc` sections of `status`: this gateway's healer and
     /// collector (null when it runs none).
-    fn workers_status(&self) -> (Value, Value) {
+    fn workers_status(&self) -> (Value, Value, Value) {
         let Some(w) = &self.workers else {
-            return (Value::Null, Value::Null);
+            return (Value::Null, Value::Null, Value::Null);
         };
+        let l = w.lifecycle.status();
+        let lifecycle = json!({
+            "scanned": l.scanned,
+            "expired": l.expired,
+            "noncurrent_removed": l.noncurrent_removed,
+            "markers_removed": l.markers_removed,
+            "uploads_aborted": l.uploads_aborted,
+            "locked_kept": l.locked_kept,
+            "rounds": l.rounds,
+            "last_round_unix_ms": (l.last_round_ms > 0).then_some(l.last_round_ms),
+        });
         let h = w.heal.stats().status();
         let g = w.gc.status();
         let heal = json!({
@@ -216,7 +227,7 @@ impl AdminRoute {
             "orphan_candidates": g.orphan_candidates,
             "rounds": g.rounds,
         });
-        (heal, gc)
+        (heal, gc, lifecycle)
     }
 
     /// Chunks some layout places on `node` (a scan of every layout).
@@ -304,10 +315,11 @@ impl AdminRoute {
                 })
             })
             .collect();
-        let (heal, gc) = self.workers_status();
+        let (heal, gc, lifecycle) = self.workers_status();
         Ok(json!({
             "heal": heal,
             "gc": gc,
+            "lifecycle": lifecycle,
             "region": self.region,
             "metadata": self.metadata_group().await,
             "epoch": view.epoch,

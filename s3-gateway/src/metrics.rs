@@ -20,8 +20,6 @@
 use http_body::{Body, Frame, SizeHint};
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use shale_common::metrics::{Handles, intern, status_label};
-use shale_workers::gc::GcStats;
-use shale_workers::heal::Healer;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -181,13 +179,25 @@ impl<B: Body<Data = bytes::Bytes> + Unpin> Body for CountingBody<B> {
 
 /// Registers the scrape hook that reports the garbage collector's and the
 /// healer's counters; it stops once `stopped` is set.
-pub fn report_background(gc: Arc<GcStats>, healer: Arc<Healer>, stopped: Arc<AtomicBool>) {
+pub fn report_background(workers: Arc<crate::server::Workers>, stopped: Arc<AtomicBool>) {
     shale_common::metrics::on_scrape(move || {
-        let (gc, healer, stopped) = (gc.clone(), healer.clone(), stopped.clone());
+        let (workers, stopped) = (workers.clone(), stopped.clone());
         Box::pin(async move {
             if stopped.load(Ordering::Relaxed) {
                 return false;
             }
+            let (gc, healer) = (&workers.gc, &workers.heal);
+            let lc = workers.lifecycle.status();
+            counter!("shale_gateway_lifecycle_scanned_total").absolute(lc.scanned);
+            counter!("shale_gateway_lifecycle_expired_total").absolute(lc.expired);
+            counter!("shale_gateway_lifecycle_noncurrent_removed_total")
+                .absolute(lc.noncurrent_removed);
+            counter!("shale_gateway_lifecycle_markers_removed_total").absolute(lc.markers_removed);
+            counter!("shale_gateway_lifecycle_uploads_aborted_total").absolute(lc.uploads_aborted);
+            counter!("shale_gateway_lifecycle_locked_kept_total").absolute(lc.locked_kept);
+            counter!("shale_gateway_lifecycle_rounds_total").absolute(lc.rounds);
+            gauge!("shale_gateway_lifecycle_last_round_unix_seconds")
+                .set(lc.last_round_ms as f64 / 1000.0);
             let gc = gc.status();
             counter!("shale_gateway_gc_entries_done_total").absolute(gc.entries_done);
             counter!("shale_gateway_gc_chunks_deleted_total").absolute(gc.chunks_deleted);

@@ -40,6 +40,7 @@ use crate::vhost::VirtualHosts;
 use shale_datapath::datapath::{DataPath, DataPathConfig};
 use shale_workers::gc::GcConfig;
 use shale_workers::heal::HealConfig;
+use shale_workers::lifecycle::LifecycleConfig;
 
 /// How long in-flight requests may run on after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -64,6 +65,9 @@ pub struct GatewayConfig {
     /// The healer of corrupt chunks.
     #[serde(default)]
     pub heal: HealConfig,
+    /// The lifecycle worker (buckets' expiration rules).
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
     /// Domains for virtual-host-style addressing: with `s3.example.com`
     /// here, `Host: photos.s3.example.com` addresses bucket `photos`.
     /// Path-style requests work on any host whatever this says.
@@ -140,7 +144,8 @@ async fn build_service_with(
     }
     let data = Arc::new(data);
     data.refresh_nodes().await?;
-    let gateway = Gateway::new(meta.clone(), Arc::clone(&data), config.region.clone());
+    let gateway = Gateway::new(meta.clone(), Arc::clone(&data), config.region.clone())
+        .with_lifecycle_day_secs(config.lifecycle.day_secs);
     let cors = gateway.cors_cache();
     let keys = Arc::new(Keys::new(meta.clone()));
     let post_cx = post::PostContext {
@@ -235,6 +240,7 @@ async fn handle(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let unanswered_expect = expects_continue_without_body(&req);
+    let expects_continue = expects_continue(&req);
 
     let mut resp = match post_bucket {
         Some(post_bucket) => {
@@ -303,7 +309,12 @@ async fn handle(
         resp.headers_mut().insert("x-amz-request-id", v.clone());
         resp.headers_mut().insert("x-amz-id-2", v);
     }
-    if unanswered_expect {
+    // An error answered to `Expect: 100-continue` may come before the body
+    // was asked for (a header S3 refuses): the client then never sends
+    // it, and hyper, which would drain a small unread body, would take the
+    // next request's first bytes for it. Closing the connection ends that.
+    let refused_before_body = expects_continue && !resp.status().is_success();
+    if unanswered_expect || refused_before_body {
         // hyper sends `100 Continue` only when a body is read, so a request
         // with `Expect: 100-continue` and an empty body gets its final
         // answer straight away. botocore (boto3, the AWS CLI) then keeps
@@ -420,12 +431,16 @@ fn error_message(resp: &http::Response<s3s::Body>) -> Option<String> {
 
 /// True for a request that asks for `100 Continue` but has no body to send
 /// after it (`Content-Length: 0`).
-fn expects_continue_without_body<B>(req: &http::Request<B>) -> bool {
-    let h = req.headers();
-    let expects = h
+fn expects_continue<B>(req: &http::Request<B>) -> bool {
+    req.headers()
         .get(http::header::EXPECT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+}
+
+fn expects_continue_without_body<B>(req: &http::Request<B>) -> bool {
+    let h = req.headers();
+    let expects = expects_continue(req);
     let empty = h
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -445,6 +460,8 @@ pub struct Workers {
     pub heal: Arc<shale_workers::heal::Healer>,
     /// The garbage collector's figures.
     pub gc: Arc<shale_workers::gc::GcStats>,
+    /// The lifecycle worker's figures.
+    pub lifecycle: Arc<shale_workers::lifecycle::LifecycleStats>,
 }
 
 /// The JSON body of `/_shale/status`.
@@ -452,6 +469,7 @@ pub struct Workers {
 struct WorkersStatus {
     heal: shale_workers::heal::HealStatus,
     gc: shale_workers::gc::GcStatus,
+    lifecycle: shale_workers::lifecycle::LifecycleStatus,
 }
 
 impl Workers {
@@ -459,6 +477,7 @@ impl Workers {
         let status = WorkersStatus {
             heal: self.heal.stats().status(),
             gc: self.gc.status(),
+            lifecycle: self.lifecycle.status(),
         };
         let body = serde_json::to_vec(&status).unwrap_or_default();
         let mut resp = http::Response::new(s3s::Body::from(bytes::Bytes::from(body)));
@@ -504,17 +523,19 @@ pub async fn serve(
     let post_cx = Arc::new(post_cx);
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    crate::metrics::report_background(
-        Arc::clone(&workers.gc),
-        Arc::clone(&workers.heal),
-        Arc::clone(&stopped),
-    );
+    crate::metrics::report_background(Arc::clone(&workers), Arc::clone(&stopped));
     let map_follower = tokio::spawn(data.follow_map(gc_stopped.clone()));
     let collector = tokio::spawn(shale_workers::gc::run(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
         config.gc,
         Arc::clone(&workers.gc),
+        gc_stopped.clone(),
+    ));
+    let lifecycle = tokio::spawn(shale_workers::lifecycle::run(
+        MetaClient::new(&config.metadata_addr),
+        config.lifecycle,
+        Arc::clone(&workers.lifecycle),
         gc_stopped.clone(),
     ));
     let healer = tokio::spawn(shale_workers::heal::run(
@@ -627,6 +648,7 @@ pub async fn serve(
     }
     // A round in progress may be waiting on a node; it is safe to cut short.
     collector.abort();
+    lifecycle.abort();
     healer.abort();
     map_follower.abort();
     Ok(())

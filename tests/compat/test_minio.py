@@ -236,3 +236,49 @@ def test_object_and_bucket_tags(mc, mbucket):
     assert dict(mc.get_bucket_tags(mbucket)) == {"owner": "team-a"}
     mc.delete_bucket_tags(mbucket)
     assert mc.get_bucket_tags(mbucket) is None
+
+
+def test_versioning_and_object_lock(mc, request):
+    """Versioning and Object Lock through the MinIO SDK's own calls."""
+    from datetime import datetime, timezone
+    from minio.commonconfig import ENABLED, GOVERNANCE
+    from minio.objectlockconfig import DAYS, ObjectLockConfig
+    from minio.retention import Retention
+    from minio.versioningconfig import VersioningConfig
+
+    name = unique_bucket_name(request.node.name)
+    mc.make_bucket(name)
+    mc.set_bucket_versioning(name, VersioningConfig(ENABLED))
+    assert mc.get_bucket_versioning(name).status == ENABLED
+    ids = [mc.put_object(name, "k", io.BytesIO(b), len(b)).version_id
+           for b in (b"one", b"two")]
+    assert None not in ids and ids[0] != ids[1]
+    listed = [(o.version_id, o.is_latest, o.is_delete_marker) for o in
+              mc.list_objects(name, include_version=True)]
+    assert listed == [(ids[1], "true", False), (ids[0], "false", False)]
+    old = mc.get_object(name, "k", version_id=ids[0])
+    assert old.read() == b"one"
+    old.close()
+    mc.remove_object(name, "k")
+    assert any(o.is_delete_marker for o in
+               mc.list_objects(name, include_version=True))
+    for o in list(mc.list_objects(name, include_version=True)):
+        mc.remove_object(name, o.object_name, version_id=o.version_id)
+    mc.remove_bucket(name)
+
+    locked = unique_bucket_name(request.node.name + "-lock")
+    mc.make_bucket(locked, object_lock=True)
+    mc.set_object_lock_config(locked, ObjectLockConfig(GOVERNANCE, 1, DAYS))
+    config = mc.get_object_lock_config(locked)
+    assert (config.mode, config.duration, config.duration_unit) == (
+        GOVERNANCE, 1, DAYS)
+    v = mc.put_object(locked, "k", io.BytesIO(b"x"), 1).version_id
+    retention = mc.get_object_retention(locked, "k", version_id=v)
+    assert retention.mode == GOVERNANCE
+    assert retention.retain_until_date > datetime.now(timezone.utc)
+    later = retention.retain_until_date.replace(year=retention.retain_until_date.year + 1)
+    mc.set_object_retention(locked, "k", Retention(GOVERNANCE, later), version_id=v)
+    assert mc.get_object_retention(locked, "k", version_id=v).mode == GOVERNANCE
+    with pytest.raises(S3Error) as err:
+        mc.remove_object(locked, "k", version_id=v)
+    assert err.value.code == "AccessDenied"

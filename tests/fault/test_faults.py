@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import volumes
-from workload import MIB, Workload, report, sha256
+from workload import MIB, VersionWorkload, Workload, report, sha256
 
 SEED = int(os.environ.get("SHALE_FAULT_SEED", "0")) or random.randrange(1 << 30)
 
@@ -361,3 +361,107 @@ def test_7_paused_node_slows_nothing(make_cluster, seed):
     finish("7 SIGSTOP a storage node", c, work, 1, before, heal_s)
     report("7 SIGSTOP a storage node", ops_while_paused=30,
            seconds_while_paused=f"{spent:.1f}")
+
+
+def second_gateway(c, request):
+    """A second `shale gateway` of cluster `c` (same configuration, its own
+    port), stopped by its PID at the end. Returns (Proc, endpoint)."""
+    from conftest import LOOPBACK, Proc, free_port
+    port = free_port()
+    text = c.gateway.config.read_text().replace(
+        f'listen = "{LOOPBACK}:{c.gateway_port}"', f'listen = "{LOOPBACK}:{port}"')
+    assert str(port) in text
+    gw = Proc(c, "gateway-b", "gateway", text)
+    request.addfinalizer(gw.stop)
+    gw.start()
+    c.wait_port(port, gw)
+    endpoint = f"http://{LOOPBACK}:{port}"
+    probe = version_client(endpoint, read_timeout=5)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            probe.list_buckets()
+            return gw, endpoint
+        except Exception:
+            assert time.monotonic() < deadline and gw.alive(), (
+                f"second gateway not ready\n{gw.log_tail()}")
+            time.sleep(0.1)
+
+
+def version_client(endpoint, read_timeout=30):
+    """A client that sends each request once: every attempt is the
+    workload's to count."""
+    import boto3
+    from botocore.config import Config
+    from conftest import ACCESS_KEY, SECRET_KEY
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=5,
+                      read_timeout=read_timeout,
+                      retries={"max_attempts": 1, "mode": "standard"}))
+
+
+def test_8_versions_under_faults(make_cluster, seed, request):
+    # A versioned bucket, three metadata replicas (as scenario 3), two
+    # gateways; writers PUT versions, add delete markers and remove older
+    # versions by id while the metadata leader is killed twice and one
+    # gateway once (mid-upload). Afterwards ListObjectVersions must hold
+    # every acknowledged version and marker not acknowledged-removed, in
+    # the order they were acknowledged, each reading back by its id.
+    c = make_cluster(meta_replicas=3, gc_grace=2)
+    gw_b, endpoint_b = second_gateway(c, request)
+    bucket = new_bucket(c, "versions-faults")
+    s3 = c.client()
+    s3.put_bucket_versioning(Bucket=bucket,
+                             VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
+    endpoints = [c.endpoint, endpoint_b]
+    work = VersionWorkload(lambda g: version_client(endpoints[g]), len(endpoints),
+                           bucket, seed)
+    started = time.monotonic()
+    work.start()
+    work.wait_acks(60, min_seconds=4)
+    faults = []  # (what, when)
+
+    def kill_leader():
+        leader = c.meta_leader()
+        faults.append((f"meta-leader-{leader}", time.monotonic()))
+        c.metas[leader].kill9()
+        # Writes go on through a leader elected among the other two.
+        work.wait_acks(60, min_seconds=4)
+        assert c.meta_leader(exclude=(leader,)) != leader
+        c.restart_meta(leader)
+        c.wait_meta_caught_up(leader)
+        work.wait_acks(30, min_seconds=2)
+        return leader
+
+    killed = [kill_leader()]
+    # The first gateway, while a PUT of 1 MiB or more goes through it.
+    mid_upload = work.wait_inflight(gw=0, min_size=MIB)
+    faults.append(("gateway", time.monotonic()))
+    c.gateway.kill9()
+    work.wait_acks(40, min_seconds=3)
+    c.start_gateway()
+    work.wait_acks(40, min_seconds=3)
+    killed.append(kill_leader())  # the leader elected after the first
+    work.wait_acks(40, min_seconds=3)
+    stopped = time.monotonic()
+    work.stop()
+    ran = time.monotonic() - started
+
+    # Every process is up again.
+    for p in [*c.procs(), gw_b]:
+        assert p.alive(), f"{p.name} is down\n{p.log_tail()}"
+    heal_s = c.wait_healed()
+    ends = [t for _, t in faults[1:]] + [stopped]
+    unavailable = [work.unavailable(t, end) for (_, t), end in zip(faults, ends)]
+    figures, problems = work.verify(c.client(), version_client(endpoint_b))
+    report("8 versions under faults", **figures, faults=len(faults),
+           leaders_killed=killed, gateway_killed_mid_upload=mid_upload,
+           seconds_unavailable="/".join(f"{u:.1f}" for u in unavailable),
+           workload_s=f"{ran:.1f}", time_to_heal_s=f"{heal_s:.1f}")
+    assert not problems, "\n".join(problems)
+    assert figures["markers"] > 0 and figures["removals"] > 0
+    for p in [c.gateway, gw_b, *c.metas.values()]:
+        assert "panicked" not in p.log_text(), p.log_tail()

@@ -15,6 +15,8 @@ import os
 import random
 import threading
 import time
+import urllib.request
+import xml.etree.ElementTree as ET
 
 from botocore.exceptions import ClientError
 
@@ -212,3 +214,503 @@ def report(name, **figures):
     """Prints a scenario's figures in one line (pytest -s, or the CI log)."""
     text = " ".join(f"{k}={v}" for k, v in figures.items())
     print(f"\n[fault figures] {name}: {text}", flush=True)
+
+
+# -- versions ----------------------------------------------------------------
+
+def _local(tag):
+    """An XML element's name without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child_text(el, name):
+    for ch in el:
+        if _local(ch.tag) == name:
+            return ch.text or ""
+    return None
+
+
+def _error_code(e):
+    if isinstance(e, ClientError):
+        return (e.response.get("Error", {}).get("Code") or "?",
+                e.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    return (type(e).__name__, None)
+
+
+class VersionWorkload:
+    """Writer threads on a versioned bucket: PUTs of new versions of a few
+    keys (small inline bodies and erasure-coded ones of 1 MiB and more),
+    DELETEs without a version id (delete markers), DELETEs of one older
+    version by its id, and GETs by version id.
+
+    Every attempt is one HTTP request (the clients never retry by
+    themselves: `make_client` must give clients with `max_attempts` 1) and
+    is recorded with its start and end. A writer repeats a failed operation
+    (on the other gateway) until it is acknowledged, for `op_deadline`
+    seconds at most; its failed attempts may or may not have happened, so
+    each may have made at most one version (PUT, marker) or removed its
+    version (DELETE ?versionId). Acknowledged: a PUT with the version id it
+    was given and its body's SHA-256, a marker with its id, a removal with
+    the id it removed.
+    """
+
+    def __init__(self, make_client, gateways, bucket, seed, keys=6, writers=4,
+                 op_deadline=45.0):
+        self.bucket = bucket
+        self.gateways = gateways
+        self.keys = [f"ver/{i:02d}" for i in range(keys)]
+        self.op_deadline = op_deadline
+        self.seed = seed
+        # Clients made here, in one thread: one per writer and gateway.
+        self.clients = {w: [make_client(g) for g in range(gateways)]
+                        for w in range(writers)}
+        self.lock = threading.Lock()
+        self.attempts = []      # every finished PUT / marker / removal attempt
+        self.reads = []         # every mid-stream GET by version id
+        self.inflight = {}      # id(record) -> record, attempts under way
+        self.acked = {k: [] for k in self.keys}  # key -> acknowledged creations
+        self.removed = set()    # (key, version id) acknowledged removed
+        self.acks = []          # time.monotonic() of every acknowledged write
+        self.anomalies = []     # answers that break the protocol, seen at once
+        self.gave_up = []       # operations that failed for op_deadline seconds
+        self.counts = {"put": 0, "marker": 0, "remove": 0}
+        self._stop = threading.Event()
+        self._threads = []
+        self.t0 = time.monotonic()
+
+    # -- one attempt -------------------------------------------------------
+
+    def _attempts(self, w, rec_fields, call):
+        """Runs `call(s3)` until acknowledged (then returns the answer and
+        the attempt's record, not yet filed) or until `op_deadline` passed
+        (returns None, None); failed attempts are filed as they fail."""
+        g = w % self.gateways  # each operation starts on its own gateway
+        deadline = time.monotonic() + self.op_deadline
+        while True:
+            rec = dict(rec_fields, writer=w, gw=g, start=time.monotonic(), acked=False)
+            with self.lock:
+                self.inflight[id(rec)] = rec
+            try:
+                resp = call(self.clients[w][g])
+            except Exception as e:  # it may or may not have happened
+                rec["end"] = time.monotonic()
+                rec["error"] = _error_code(e)
+                rec["error_text"] = repr(e)[:300]
+                with self.lock:
+                    del self.inflight[id(rec)]
+                    self.attempts.append(rec)
+                if time.monotonic() > deadline:
+                    with self.lock:
+                        self.gave_up.append(rec)
+                    return None, None
+                g = (g + 1) % self.gateways
+                time.sleep(0.1)
+                continue
+            rec["end"] = time.monotonic()
+            rec["acked"] = True
+            with self.lock:
+                del self.inflight[id(rec)]
+            return resp, rec
+
+    def _file_ack(self, rec, creation):
+        with self.lock:
+            self.attempts.append(rec)
+            self.acks.append(rec["end"])
+            self.counts[rec["kind"]] += 1
+            if creation:
+                self.acked[rec["key"]].append(rec)
+            else:
+                self.removed.add((rec["key"], rec["vid"]))
+
+    def _anomaly(self, text):
+        with self.lock:
+            self.anomalies.append(text)
+
+    # -- operations --------------------------------------------------------
+
+    def put(self, w, rng, key):
+        if rng.random() < 0.6:
+            size = rng.randint(0, 60 * KIB)  # inline in the metadata row
+        else:
+            size = rng.randint(MIB, 2 * MIB + 512 * KIB)  # erasure-coded
+        data = os.urandom(size)
+        digest = sha256(data)
+        resp, rec = self._attempts(
+            w, {"kind": "put", "key": key, "sha": digest, "size": size},
+            lambda s3: s3.put_object(Bucket=self.bucket, Key=key, Body=data))
+        if rec is None:
+            return
+        rec["vid"] = resp.get("VersionId")
+        if not rec["vid"] or rec["vid"] == "null":
+            self._anomaly(f"PUT {key} acknowledged without a version id: {rec['vid']!r}")
+            return
+        self._file_ack(rec, True)
+
+    def marker(self, w, rng, key):
+        resp, rec = self._attempts(
+            w, {"kind": "marker", "key": key},
+            lambda s3: s3.delete_object(Bucket=self.bucket, Key=key))
+        if rec is None:
+            return
+        rec["vid"] = resp.get("VersionId")
+        if not resp.get("DeleteMarker") or not rec["vid"] or rec["vid"] == "null":
+            self._anomaly(f"DELETE {key} acknowledged without a delete marker: "
+                          f"DeleteMarker={resp.get('DeleteMarker')!r} "
+                          f"VersionId={rec['vid']!r}")
+            return
+        self._file_ack(rec, True)
+
+    def remove(self, w, rng, key):
+        """DELETE ?versionId of one of the key's older acknowledged versions
+        (or markers): never the newest acknowledged one."""
+        with self.lock:
+            live = [r for r in self.acked[key] if (key, r["vid"]) not in self.removed]
+        if len(live) < 2:
+            return self.put(w, rng, key)
+        target = rng.choice(live[:-1])
+        vid = target["vid"]
+        resp, rec = self._attempts(
+            w, {"kind": "remove", "key": key, "vid": vid, "target": target["kind"]},
+            lambda s3: s3.delete_object(Bucket=self.bucket, Key=key, VersionId=vid))
+        if rec is None:
+            return
+        if resp.get("VersionId") != vid or bool(resp.get("DeleteMarker")) != (
+                target["kind"] == "marker"):
+            self._anomaly(f"DELETE {key}?versionId={vid} ({target['kind']}) answered "
+                          f"VersionId={resp.get('VersionId')!r} "
+                          f"DeleteMarker={resp.get('DeleteMarker')!r}")
+        self._file_ack(rec, False)
+
+    def read(self, w, rng):
+        """One GET by version id of an acknowledged version: its bytes
+        must be that version's (judged in `verify` when it is missing: a
+        removal of it may have been under way)."""
+        with self.lock:
+            live = [r for k in self.keys for r in self.acked[k]
+                    if r["kind"] == "put" and (k, r["vid"]) not in self.removed]
+        if not live:
+            return
+        target = rng.choice(live)
+        g = rng.randrange(self.gateways)
+        rec = {"kind": "read", "key": target["key"], "vid": target["vid"], "gw": g,
+               "writer": w, "start": time.monotonic()}
+        try:
+            body = self.clients[w][g].get_object(
+                Bucket=self.bucket, Key=target["key"],
+                VersionId=target["vid"])["Body"].read()
+            rec["outcome"] = "ok" if sha256(body) == target["sha"] else "wrong"
+            rec["got"] = (len(body), sha256(body))
+        except ClientError as e:
+            code, status = _error_code(e)
+            rec["outcome"] = "missing" if status == 404 else "error"
+            rec["error"] = (code, status)
+        except Exception as e:
+            rec["outcome"] = "error"
+            rec["error"] = _error_code(e)
+        rec["end"] = time.monotonic()
+        with self.lock:
+            self.reads.append(rec)
+
+    def _writer(self, w):
+        rng = random.Random(self.seed * 31 + w)
+        while not self._stop.is_set():
+            key = rng.choice(self.keys)
+            r = rng.random()
+            if r < 0.55:
+                self.put(w, rng, key)
+            elif r < 0.67:
+                self.marker(w, rng, key)
+            elif r < 0.85:
+                self.remove(w, rng, key)
+            else:
+                self.read(w, rng)
+
+    # -- in the background -------------------------------------------------
+
+    def start(self):
+        self.t0 = time.monotonic()
+        for w in self.clients:
+            t = threading.Thread(target=self._writer, args=(w,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def wait_acks(self, n, timeout=120, min_seconds=0.0):
+        """Until `n` more writes were acknowledged (and `min_seconds` passed)."""
+        start = time.monotonic()
+        target = len(self.acks) + n
+        while len(self.acks) < target or time.monotonic() - start < min_seconds:
+            assert all(t.is_alive() for t in self._threads), "a writer thread died"
+            assert time.monotonic() - start < timeout, (
+                f"writes stalled at {len(self.acks)} acknowledged "
+                f"(last errors: {[a.get('error_text') for a in self.attempts[-3:]]})")
+            time.sleep(0.05)
+
+    def wait_inflight(self, gw, min_size, timeout=15):
+        """Until a PUT of at least `min_size` bytes has been under way
+        through gateway `gw` for a moment: the fault hits it mid-upload.
+        Returns whether one was found."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            with self.lock:
+                busy = [r for r in self.inflight.values()
+                        if r["gw"] == gw and r.get("size", 0) >= min_size
+                        and now - r["start"] > 0.02]
+            if busy:
+                return True
+            time.sleep(0.005)
+        return False
+
+    def stop(self, timeout=120):
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        assert not any(t.is_alive() for t in self._threads), (
+            "a writer did not stop (a hung request?)")
+
+    def unavailable(self, since, until):
+        """The longest time in [since, until] without an acknowledged write
+        (from `since`, a fault, to the first one after it included)."""
+        with self.lock:
+            acks = sorted(a for a in self.acks if since < a <= until)
+        points = [since] + acks
+        gaps = [b - a for a, b in zip(points, points[1:])]
+        if not acks:
+            return until - since
+        return max(gaps)
+
+    # -- checking ----------------------------------------------------------
+
+    def list_versions(self, s3, page=1000):
+        """ListObjectVersions, every page, from the raw XML: entries in the
+        order listed (versions and delete markers interleaved)."""
+        entries = []
+        key_marker = vid_marker = None
+        for _ in range(10000):
+            params = {"Bucket": self.bucket, "MaxKeys": page}
+            if key_marker is not None:
+                params["KeyMarker"] = key_marker
+                if vid_marker:
+                    params["VersionIdMarker"] = vid_marker
+            url = s3.generate_presigned_url("list_object_versions", Params=params,
+                                            ExpiresIn=600)
+            with urllib.request.urlopen(url, timeout=60) as r:
+                root = ET.fromstring(r.read())
+            for el in root:
+                tag = _local(el.tag)
+                if tag in ("Version", "DeleteMarker"):
+                    entries.append({
+                        "key": _child_text(el, "Key"),
+                        "vid": _child_text(el, "VersionId"),
+                        "latest": _child_text(el, "IsLatest") == "true",
+                        "marker": tag == "DeleteMarker",
+                        "size": int(_child_text(el, "Size") or 0),
+                    })
+            if _child_text(root, "IsTruncated") != "true":
+                return entries
+            key_marker = _child_text(root, "NextKeyMarker")
+            vid_marker = _child_text(root, "NextVersionIdMarker")
+            assert key_marker, "a truncated listing without NextKeyMarker"
+        raise AssertionError("ListObjectVersions never ended")
+
+    def verify(self, s3, s3_other=None, page=7):
+        """Checks the bucket against every acknowledged outcome; returns
+        (figures, problems)."""
+        problems = list(self.anomalies)
+        P = problems.append
+
+        def t(x):
+            return f"{x - self.t0:.2f}s"
+
+        def who(r):
+            return (f"{r['kind']} {r['vid']} (writer {r['writer']}, gw {r['gw']}, "
+                    f"sent {t(r['start'])}, acked {t(r['end'])})")
+
+        for r in self.gave_up:
+            P(f"{r['kind']} {r['key']}: no attempt acknowledged within "
+              f"{self.op_deadline:.0f} s (last: {r.get('error_text')})")
+
+        # The listing: whole, by small pages, and through the other gateway.
+        listing = self.list_versions(s3)
+        paged = self.list_versions(s3, page=page)
+        if [(e["key"], e["vid"], e["marker"], e["latest"]) for e in paged] != [
+                (e["key"], e["vid"], e["marker"], e["latest"]) for e in listing]:
+            P(f"ListObjectVersions by pages of {page} differs from one page: "
+              f"{len(paged)} vs {len(listing)} entries")
+        if s3_other is not None:
+            other = self.list_versions(s3_other)
+            if other != listing:
+                P("the two gateways list different versions")
+        per_key = {}
+        for e in listing:
+            per_key.setdefault(e["key"], []).append(e)
+        pos = {}  # (key, vid) -> position in its key's list (0: newest)
+        for key, es in per_key.items():
+            if key not in self.acked:
+                P(f"listed key {key!r} was never written")
+            for i, e in enumerate(es):
+                if (key, e["vid"]) in pos:
+                    P(f"{key}: version {e['vid']} listed twice")
+                pos[(key, e["vid"])] = i
+                if e["latest"] != (i == 0):
+                    P(f"{key}: version {e['vid']} at position {i} has IsLatest={e['latest']}")
+                if i and not es[i - 1]["vid"] > e["vid"]:
+                    P(f"{key}: version ids not descending in the listing: "
+                      f"{es[i - 1]['vid']} then {e['vid']}")
+        listed = {(e["key"], e["vid"]): e for e in listing}
+
+        created = {}  # (key, vid) -> acknowledged creation
+        for key, recs in self.acked.items():
+            for r in recs:
+                if (key, r["vid"]) in created:
+                    P(f"{key}: version id {r['vid']} given to two acknowledged writes: "
+                      f"{who(created[(key, r['vid'])])} and {who(r)}")
+                created[(key, r["vid"])] = r
+        maybe_removed = {(a["key"], a["vid"]) for a in self.attempts
+                         if a["kind"] == "remove" and not a["acked"]} - self.removed
+        failed = [a for a in self.attempts if not a["acked"]]
+
+        # Every acknowledged version and marker not removed is listed, as
+        # what it is.
+        lost = 0
+        for (key, vid), r in sorted(created.items()):
+            e = listed.get((key, vid))
+            if (key, vid) in self.removed:
+                if e is not None:
+                    P(f"{key}: {who(r)} was removed (acknowledged) but is listed")
+                continue
+            if e is None:
+                if (key, vid) not in maybe_removed:
+                    lost += 1
+                    P(f"{key}: acknowledged {who(r)} is not listed")
+                continue
+            if e["marker"] != (r["kind"] == "marker"):
+                P(f"{key}: {who(r)} is listed as a {'marker' if e['marker'] else 'version'}")
+            elif r["kind"] == "put" and e["size"] != r["size"]:
+                P(f"{key}: {who(r)} listed with size {e['size']}, written {r['size']}")
+
+        # Order: a write acknowledged before another was sent is older
+        # (so, in particular, each writer's own writes of a key are in its
+        # order).
+        order_violations = 0
+        for key, recs in self.acked.items():
+            shown = [r for r in recs if (key, r["vid"]) in pos]
+            for a in shown:
+                for b in shown:
+                    if a["end"] < b["start"] and pos[(key, b["vid"])] > pos[(key, a["vid"])]:
+                        order_violations += 1
+                        if order_violations <= 20:
+                            same = " (same writer)" if a["writer"] == b["writer"] else ""
+                            P(f"{key}: {who(b)} is listed older than {who(a)}, which "
+                              f"was acknowledged before it was sent{same}")
+
+        # Every listed version reads back by its id: acknowledged ones with
+        # their bytes; the others must be what a failed attempt sent.
+        verified = bytes_verified = 0
+        unacked = {}  # (key, sha or "marker") -> versions listed, not acknowledged
+        shas = {}
+        for e in listing:
+            key, vid = e["key"], e["vid"]
+            r = created.get((key, vid))
+            if e["marker"]:
+                try:
+                    s3.head_object(Bucket=self.bucket, Key=key, VersionId=vid)
+                    P(f"{key}: marker {vid} answered HEAD by id with an object")
+                except ClientError as err:
+                    if _error_code(err)[1] != 405:
+                        P(f"{key}: marker {vid}: HEAD by id answered {_error_code(err)}")
+                if r is None:
+                    unacked[(key, "marker")] = unacked.get((key, "marker"), 0) + 1
+                continue
+            try:
+                body = s3.get_object(Bucket=self.bucket, Key=key,
+                                     VersionId=vid)["Body"].read()
+            except ClientError as err:
+                P(f"{key}: listed version {vid} does not read back by id: "
+                  f"{_error_code(err)}")
+                continue
+            digest = sha256(body)
+            shas[(key, vid)] = digest
+            if r is not None:
+                if digest != r["sha"]:
+                    P(f"{key}: {who(r)} reads back {len(body)} bytes of the wrong "
+                      f"content (written {r['size']} bytes)")
+                else:
+                    verified += 1
+                    bytes_verified += len(body)
+            else:
+                unacked[(key, digest)] = unacked.get((key, digest), 0) + 1
+        # A failed attempt makes one version at most.
+        for (key, what), n in sorted(unacked.items()):
+            if what == "marker":
+                chances = sum(1 for a in failed if a["kind"] == "marker" and a["key"] == key)
+                label = "delete markers"
+            else:
+                chances = sum(1 for a in failed if a["kind"] == "put" and a["key"] == key
+                              and a["sha"] == what)
+                label = f"versions with body {what[:12]}"
+            if n > chances:
+                P(f"{key}: {n} unacknowledged {label} listed, from {chances} failed "
+                  f"attempts (a write applied twice, or bytes never written)")
+
+        # Acknowledged removals are gone for good.
+        for key, vid in sorted(self.removed):
+            if (key, vid) in created and (key, vid) in listed:
+                continue  # reported above
+            try:
+                s3.head_object(Bucket=self.bucket, Key=key, VersionId=vid)
+                P(f"{key}: removed version {vid} still answers HEAD by id")
+            except ClientError as err:
+                if _error_code(err)[1] != 404:
+                    P(f"{key}: removed version {vid}: HEAD by id answered "
+                      f"{_error_code(err)}")
+
+        # Each key's current version is the newest listed.
+        for key in self.keys:
+            es = per_key.get(key, [])
+            try:
+                body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                got = sha256(body)
+            except ClientError as err:
+                got = _error_code(err)
+            if not es or es[0]["marker"]:
+                if not (isinstance(got, tuple) and got[1] == 404):
+                    P(f"{key}: latest is {'a marker' if es else 'nothing'}, GET answered {got}")
+            elif got != shas.get((key, es[0]["vid"])):
+                P(f"{key}: GET answers {got}, not the newest listed version {es[0]['vid']}")
+
+        # Mid-stream reads: right bytes, and missing only while (or after)
+        # a removal of that version was sent.
+        for rd in self.reads:
+            if rd["outcome"] == "wrong":
+                P(f"{rd['key']}: GET ?versionId={rd['vid']} at {t(rd['start'])} via gw "
+                  f"{rd['gw']} served other bytes: {rd['got']}")
+            elif rd["outcome"] == "missing":
+                removal = [a for a in self.attempts if a["kind"] == "remove"
+                           and a["key"] == rd["key"] and a["vid"] == rd["vid"]
+                           and a["start"] < rd["end"]]
+                if not removal:
+                    P(f"{rd['key']}: GET ?versionId={rd['vid']} at {t(rd['start'])} via gw "
+                      f"{rd['gw']} answered {rd['error']} and no removal of it was sent")
+
+        errors = {}
+        for a in failed:
+            code = a["error"][0] if a["error"][1] is None else f"{a['error'][0]}/{a['error'][1]}"
+            errors[code] = errors.get(code, 0) + 1
+        figures = {
+            "versions_written": self.counts["put"],
+            "markers": self.counts["marker"],
+            "removals": self.counts["remove"],
+            "failed_attempts": len(failed),
+            "unacked_listed": sum(unacked.values()),
+            "versions_listed": len(listing),
+            "lost": lost,
+            "order_violations": order_violations,
+            "versions_verified": verified,
+            "bytes_verified": bytes_verified,
+            "reads_midway": sum(1 for rd in self.reads if rd["outcome"] == "ok"),
+            "read_errors_midway": sum(1 for rd in self.reads if rd["outcome"] == "error"),
+            "errors": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "-",
+        }
+        return figures, problems

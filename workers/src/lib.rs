@@ -1,6 +1,7 @@
 //! A cluster's background work: the healer ([`heal`]: rebuilds, drains,
-//! rebalancing) and the garbage collector ([`gc`]: the GC queue and the
-//! orphan sweep); next, lifecycle and replication. The gateway process runs
+//! rebalancing), the garbage collector ([`gc`]: the GC queue and the
+//! orphan sweep) and the lifecycle worker ([`lifecycle`]: buckets'
+//! expiration rules); next, replication. The gateway process runs
 //! them, but they never go through the S3 handlers.
 //!
 //! Depends on: the data path (`shale-datapath`: coding, placement, chunk
@@ -13,5 +14,6 @@
 
 pub mod gc;
 pub mod heal;
+pub mod lifecycle;
 
 pub use shale_datapath::{Error, Result};

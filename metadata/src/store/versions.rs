@@ -33,11 +33,20 @@ fn id_in(status: Option<VersioningStatus>, meta: &VersionMeta) -> Option<String>
 }
 
 /// Whether `which` names `v` (never `Latest`).
-fn names(which: VersionRef, v: &ObjectVersion) -> bool {
+pub(super) fn names(which: VersionRef, v: &ObjectVersion) -> bool {
     match which {
         VersionRef::Latest => false,
         VersionRef::Null => v.version.null,
         VersionRef::Id(seq) => !v.version.null && v.version.seq == seq,
+    }
+}
+
+/// The reference a removal by id uses for `v`.
+fn id_ref(v: &ObjectVersion) -> VersionRef {
+    if v.version.null {
+        VersionRef::Null
+    } else {
+        VersionRef::Id(v.version.seq)
     }
 }
 
@@ -134,6 +143,30 @@ impl MetaStore {
                 version_marker,
                 max_keys,
             )?),
+            Q::SetRetention {
+                bucket,
+                key,
+                version,
+                retention,
+                bypass_governance,
+            } => R::Removed(self.set_retention(
+                (&bucket, &key),
+                version,
+                retention,
+                bypass_governance,
+            )?),
+            Q::SetLegalHold {
+                bucket,
+                key,
+                version,
+                on,
+            } => R::Removed(self.set_legal_hold((&bucket, &key), version, on)?),
+            Q::Expire {
+                bucket,
+                key,
+                order,
+                action,
+            } => R::Removed(self.expire((&bucket, &key), order, action)?),
             _ => return Err(super::misrouted()),
         })
     }
@@ -165,7 +198,7 @@ impl MetaStore {
     }
 
     /// The version `which` names among the key's rows in `versions`.
-    fn find_other(
+    pub(super) fn find_other(
         &self,
         bucket: &str,
         key: &str,
@@ -198,7 +231,7 @@ impl MetaStore {
                 "Access Denied because object protected by object lock.".into(),
             ))
         };
-        if v.version.legal_hold {
+        if v.version.legal_hold == Some(true) {
             return denied();
         }
         match v.version.retention {
@@ -303,7 +336,7 @@ impl MetaStore {
             marker,
             noncurrent_ms: 0,
             retention: lock.retention,
-            legal_hold: lock.legal_hold,
+            legal_hold: lock.legal_hold.then_some(true),
         };
         let live = row.data.chunks();
         let mut replaced = None;
@@ -369,6 +402,7 @@ impl MetaStore {
         let _k = self.stripe(bucket, key);
         self.require_bucket(bucket)?;
         let status = self.versioning(bucket)?;
+        let lock = self.effective_lock(bucket, lock)?;
         let cur = self.current(&okey)?;
         if if_none_match && cur.is_some() {
             return Err(MetaError::PreconditionFailed);
@@ -382,7 +416,7 @@ impl MetaStore {
             cur,
             row.clone(),
             false,
-            lock,
+            &lock,
         )?;
         self.write(batch)?;
         let answer = WriteAnswer {
@@ -448,6 +482,18 @@ impl MetaStore {
         let okey = keys::object_key(bucket, key)?;
         let _b = self.shared();
         let _k = self.stripe(bucket, key);
+        self.delete_version_locked((bucket, key, &okey), which, bypass, owner)
+    }
+
+    /// [`MetaStore::delete_version`], under the key's lock already held.
+    fn delete_version_locked(
+        &self,
+        (bucket, key, okey): (&str, &str, &[u8]),
+        which: VersionRef,
+        bypass: bool,
+        owner: Option<String>,
+    ) -> Result<VersionAnswer> {
+        let okey = okey.to_vec();
         self.require_bucket(bucket)?;
         let status = self.versioning(bucket)?;
         let cur = self.current(&okey)?;
@@ -542,28 +588,11 @@ impl MetaStore {
         let _k = self.stripe(bucket, key);
         self.require_bucket(bucket)?;
         let status = self.versioning(bucket)?;
-        let (mut v, current) = match self.current(&okey)? {
-            Some(c) if which == VersionRef::Latest || names(which, &c) => (c, true),
-            _ if which == VersionRef::Latest => return Err(MetaError::NoSuchKey),
-            _ => {
-                let (_, v) = self
-                    .find_other(bucket, key, &okey, which)?
-                    .ok_or(MetaError::NoSuchVersion)?;
-                if v.version.marker {
-                    return Err(MetaError::MethodNotAllowed);
-                }
-                (v, false)
-            }
-        };
+        let at = (bucket, key, okey.as_slice());
+        let (mut v, current) = self.version_to_change(at, which)?;
         v.row.tags = tags;
         let mut batch = WriteBatch::default();
-        if current {
-            batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&v)?);
-        } else {
-            let order = v.version.order(v.row.last_modified_ms);
-            let vkey = keys::version_key(bucket, key, order)?;
-            batch.put_cf(self.cf(CF_VERSIONS)?, vkey, encode(&v)?);
-        }
+        self.rewrite_version(&mut batch, at, &v, current)?;
         self.write(batch)?;
         Ok(VersionAnswer {
             version_id: id_in(status, &v.version),
@@ -722,6 +751,8 @@ impl MetaStore {
                 is_latest,
                 delete_marker: v.version.marker,
                 size: v.row.size,
+                order: v.version.order(v.row.last_modified_ms),
+                noncurrent_ms: v.version.noncurrent_ms,
                 etag: v.row.etag,
                 last_modified_ms: v.row.last_modified_ms,
                 owner: v.row.owner,
@@ -736,6 +767,72 @@ impl MetaStore {
             out.next_version_id_marker = version;
         }
         Ok(out)
+    }
+
+    /// A lifecycle action (see [`MetaRequest::Expire`]): done only if the
+    /// version of order `order` is still where the worker saw it, and
+    /// through the same paths as a client's DELETE, so Object Lock holds.
+    pub fn expire(
+        &self,
+        (bucket, key): (&str, &str),
+        order: u64,
+        action: ExpireAction,
+    ) -> Result<VersionAnswer> {
+        check_key(key)?;
+        let okey = keys::object_key(bucket, key)?;
+        let nothing = Ok(VersionAnswer::default());
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        let which = {
+            let cur = self.current(&okey)?;
+            let vkey = keys::version_key(bucket, key, order)?;
+            match action {
+                ExpireAction::Current => match &cur {
+                    Some(c) if c.version.order(c.row.last_modified_ms) == order => {
+                        VersionRef::Latest
+                    }
+                    _ => return nothing,
+                },
+                ExpireAction::Noncurrent => match self.get::<ObjectVersion>(CF_VERSIONS, &vkey)? {
+                    Some(v) if !v.version.marker => id_ref(&v),
+                    _ => return nothing,
+                },
+                ExpireAction::DeleteMarker => {
+                    let only = cur.is_none()
+                        && self
+                            .newest_other(bucket, key)?
+                            .is_some_and(|(o, v)| o == order && v.version.marker)
+                        && self.versions_of(bucket, key)? == 1;
+                    if !only {
+                        return nothing;
+                    }
+                    match self.get::<ObjectVersion>(CF_VERSIONS, &vkey)? {
+                        Some(v) => id_ref(&v),
+                        None => return nothing,
+                    }
+                }
+            }
+        };
+        // Still under the key's lock: no write slips in between. (An
+        // unversioned bucket's delete names no version: `null` says it
+        // happened.)
+        let mut done = self.delete_version_locked((bucket, key, &okey), which, false, None)?;
+        done.version_id.get_or_insert_with(|| "null".to_owned());
+        Ok(done)
+    }
+
+    /// How many rows the key has in `versions` (counted up to 2).
+    fn versions_of(&self, bucket: &str, key: &str) -> Result<usize> {
+        let prefix = keys::key_versions_prefix(bucket, key)?;
+        let mut it = self.range_iter(CF_VERSIONS, &prefix)?;
+        it.seek_to_first();
+        let mut n = 0;
+        while it.valid() && n < 2 {
+            n += 1;
+            it.next();
+        }
+        it.status()?;
+        Ok(n)
     }
 
     /// ScanLayouts' third phase: the erasure-coded versions in `versions`.

@@ -72,12 +72,23 @@ pub(super) async fn create_bucket(
             c
         ));
     }
+    // With Object Lock: versioning and the lock from the first moment,
+    // in the same write as the bucket.
+    let configs = if input.object_lock_enabled_for_bucket == Some(true) {
+        vec![
+            BucketConfig::Versioning(VersioningStatus::Enabled),
+            BucketConfig::ObjectLock(shale_metadata::ObjectLockConfig::default()),
+        ]
+    } else {
+        Vec::new()
+    };
     let created = gw
         .meta
-        .create_bucket(
+        .create_bucket_with(
             &input.bucket,
             &gw.region,
             caller.as_ref().map(|k| k.access_key.as_str()),
+            configs,
         )
         .await;
     // A key with grants owns what it creates; a bucket of another key

@@ -30,14 +30,7 @@ pub(super) async fn get_object_tagging(
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;
-    let view = gw
-        .meta
-        .get_version(&input.bucket, &input.key, which)
-        .await
-        .map_err(meta_err)?;
-    if view.object.version.marker {
-        return Err(delete_marker_error(which, &view));
-    }
+    let view = gw.live_version(&input.bucket, &input.key, which).await?;
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: tagging::to_tag_set(&view.object.row.tags),
         version_id: view.version_id,
@@ -242,29 +235,6 @@ pub(super) async fn delete_bucket_policy(
     ))
 }
 
-/// Lifecycle rules are not supported: a bucket never has any.
-pub(super) async fn get_bucket_lifecycle_configuration(
-    gw: &Gateway,
-    req: S3Request<GetBucketLifecycleConfigurationInput>,
-) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        NoSuchLifecycleConfiguration,
-        "The lifecycle configuration does not exist"
-    ))
-}
-
-pub(super) async fn delete_bucket_lifecycle(
-    gw: &Gateway,
-    req: S3Request<DeleteBucketLifecycleInput>,
-) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Ok(S3Response::with_status(
-        DeleteBucketLifecycleOutput {},
-        http::StatusCode::NO_CONTENT,
-    ))
-}
-
 pub(super) async fn get_bucket_request_payment(
     gw: &Gateway,
     req: S3Request<GetBucketRequestPaymentInput>,
@@ -291,18 +261,6 @@ pub(super) async fn put_bucket_request_payment(
         ));
     }
     Ok(S3Response::new(PutBucketRequestPaymentOutput {}))
-}
-
-/// Object Lock is not supported: no bucket has its configuration.
-pub(super) async fn get_object_lock_configuration(
-    gw: &Gateway,
-    req: S3Request<GetObjectLockConfigurationInput>,
-) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        ObjectLockConfigurationNotFoundError,
-        "Object Lock configuration does not exist for this bucket"
-    ))
 }
 
 /// As S3 answers for every bucket it creates today: ACLs disabled,
@@ -420,28 +378,4 @@ pub(super) async fn get_bucket_encryption(
     );
     e.set_status_code(http::StatusCode::NOT_FOUND);
     Err(e)
-}
-
-/// Retention needs Object Lock, which no bucket has.
-pub(super) async fn get_object_retention(
-    gw: &Gateway,
-    req: S3Request<GetObjectRetentionInput>,
-) -> S3Result<S3Response<GetObjectRetentionOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        InvalidRequest,
-        "Bucket is missing Object Lock Configuration"
-    ))
-}
-
-/// Legal holds need Object Lock, which no bucket has.
-pub(super) async fn get_object_legal_hold(
-    gw: &Gateway,
-    req: S3Request<GetObjectLegalHoldInput>,
-) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        InvalidRequest,
-        "Bucket is missing Object Lock Configuration"
-    ))
 }

@@ -73,18 +73,21 @@ pub(super) async fn copy_object(
     check_key(&input.key)?;
     object_acl!(input, caller.as_deref())?;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
-    let conditions = ReadConditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    };
+    let conditions = read_conditions!(copy input);
     let ReadVersion {
         row: src,
         version_id: src_version_id,
+        ..
     } = gw
         .copy_source_row((&src_bucket, &src_key, src_version), conditions)
         .await?;
+    // The copy's lock is its own request's (a copy's body is checked by
+    // the store: no Content-MD5 needed), never the source's.
+    let lock = lock::lock_request(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let replace = replaces_metadata(&input)?;
     let tags = copied_tags(&input, &src)?;
     // Copying a version by its id onto its own key restores it (a new
@@ -133,13 +136,7 @@ pub(super) async fn copy_object(
     }
     let written = gw
         .meta
-        .write_object(
-            &bucket,
-            &key,
-            row,
-            (if_none_match, if_match),
-            LockRequest::default(),
-        )
+        .write_object(&bucket, &key, row, (if_none_match, if_match), lock)
         .await
         .map_err(meta_err)?;
     let mut result = CopyObjectResult {
@@ -148,8 +145,10 @@ pub(super) async fn copy_object(
         ..Default::default()
     };
     set_checksum_fields!(result, ChecksumFields::object(&copied.checksum, None), type);
+    let expiration = gw.expiration(&bucket, &key, &written.row).await;
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
+        expiration,
         version_id: written.version_id,
         copy_source_version_id: src_version_id,
         ..Default::default()
@@ -343,15 +342,11 @@ pub(super) async fn upload_part_copy(
         .get_upload(&input.bucket, &input.key, &input.upload_id)
         .await
         .map_err(meta_err)?;
-    let conditions = ReadConditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    };
+    let conditions = read_conditions!(copy input);
     let ReadVersion {
         row: src,
         version_id: src_version_id,
+        ..
     } = gw
         .copy_source_row((&src_bucket, &src_key, src_version), conditions)
         .await?;

@@ -29,6 +29,7 @@ use crate::cors::{self, CorsCache};
 use crate::error::{Error, to_s3_error, with_fields};
 use crate::tagging::{self, Target};
 use shale_datapath::datapath::{DataPath, WriteTarget};
+use shale_metadata::{UPLOAD_LOCK_HOLD, UPLOAD_LOCK_MODE, UPLOAD_LOCK_UNTIL};
 
 /// The ACL a write (PutObject, CopyObject, CreateMultipartUpload) by
 /// access key `$owner` asks for with `x-amz-acl` and `x-amz-grant-*`: only
@@ -53,7 +54,9 @@ mod checksums;
 mod config;
 mod copy;
 mod helpers;
+mod lifecycle;
 mod list;
+mod lock;
 mod multipart;
 mod object;
 #[cfg(test)]
@@ -75,18 +78,39 @@ pub struct Gateway {
     data: Arc<DataPath>,
     region: String,
     cors: Arc<CorsCache>,
+    /// Buckets' lifecycle rules, for `x-amz-expiration`.
+    lifecycle: Arc<crate::rules_cache::RulesCache>,
+    /// A lifecycle day in ms (86,400,000 unless `--lifecycle-day-secs`).
+    day_ms: i64,
 }
 
 impl Gateway {
     /// A gateway for `region` over the given metadata client and data path.
     pub fn new(meta: MetaClient, data: Arc<DataPath>, region: String) -> Self {
         let cors = Arc::new(CorsCache::new(meta.clone()));
+        let lifecycle = Arc::new(crate::rules_cache::RulesCache::new(meta.clone()));
         Gateway {
             meta,
             data,
             region,
             cors,
+            lifecycle,
+            day_ms: 86_400_000,
         }
+    }
+
+    /// The same gateway with lifecycle days of `secs` seconds (as the
+    /// lifecycle worker counts them), for `x-amz-expiration`.
+    pub fn with_lifecycle_day_secs(mut self, secs: u64) -> Self {
+        self.day_ms = (secs.max(1) as i64).saturating_mul(1000);
+        self
+    }
+
+    /// The `x-amz-expiration` value of `row`, the current version of `key`
+    /// in `bucket`, if a lifecycle rule will expire it.
+    async fn expiration(&self, bucket: &str, key: &str, row: &ObjectRow) -> Option<String> {
+        let rules = self.lifecycle.rules(bucket).await?;
+        lifecycle::expiration_header(&rules, key, row, self.day_ms)
     }
 
     /// The cache of buckets' CORS rules this gateway keeps current; the HTTP
@@ -213,6 +237,8 @@ pub(super) struct ReadConditions<'a> {
 pub(super) struct ReadVersion {
     pub row: ObjectRow,
     pub version_id: Option<String>,
+    /// Its order, marker flag and lock.
+    pub version: shale_metadata::VersionMeta,
 }
 
 /// S3's answer to a read that finds a delete marker: the key's latest
@@ -266,10 +292,37 @@ fn http_date(ms: i64) -> String {
     t.format(&f).unwrap_or_default()
 }
 
+/// The [`ReadConditions`] of a request's `If-*` headers, or (`copy`) of
+/// its `x-amz-copy-source-if-*` headers.
+macro_rules! read_conditions {
+    ($input:expr) => {
+        ReadConditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+    (copy $input:expr) => {
+        ReadConditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+use read_conditions;
+
 impl Gateway {
-    /// The row of the version `which` names; a delete marker is S3's 404
-    /// or 405 (ACLs and the like of a version).
-    async fn version_row(&self, bucket: &str, key: &str, which: VersionRef) -> S3Result<ObjectRow> {
+    /// The version `which` names, if it is not a delete marker (which is
+    /// S3's 404 for the latest version, 405 by id).
+    async fn live_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+    ) -> S3Result<VersionView> {
         let view = self
             .meta
             .get_version(bucket, key, which)
@@ -278,7 +331,13 @@ impl Gateway {
         if view.object.version.marker {
             return Err(delete_marker_error(which, &view));
         }
-        Ok(view.object.row)
+        Ok(view)
+    }
+
+    /// The row of the version `which` names (ACLs and the like of a
+    /// version).
+    async fn version_row(&self, bucket: &str, key: &str, which: VersionRef) -> S3Result<ObjectRow> {
+        Ok(self.live_version(bucket, key, which).await?.object.row)
     }
 
     /// The version a GET or HEAD answers from, once its conditional
@@ -290,14 +349,7 @@ impl Gateway {
         which: VersionRef,
         conditions: ReadConditions<'_>,
     ) -> S3Result<ReadVersion> {
-        let view = self
-            .meta
-            .get_version(bucket, key, which)
-            .await
-            .map_err(meta_err)?;
-        if view.object.version.marker {
-            return Err(delete_marker_error(which, &view));
-        }
+        let view = self.live_version(bucket, key, which).await?;
         check_conditions(
             &view.object.row,
             conditions.if_match,
@@ -308,6 +360,7 @@ impl Gateway {
         Ok(ReadVersion {
             row: view.object.row,
             version_id: view.version_id,
+            version: view.object.version,
         })
     }
 
@@ -440,13 +493,17 @@ s3_operations! {
     config::put_object_acl(PutObjectAclInput) -> PutObjectAclOutput;
     config::get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput;
     config::delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput;
-    config::get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput;
-    config::delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput;
+    lifecycle::get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput;
+    lifecycle::put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput;
+    lifecycle::delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput;
     versioning::get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput;
     versioning::put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput;
     config::get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput;
     config::put_bucket_request_payment(PutBucketRequestPaymentInput) -> PutBucketRequestPaymentOutput;
-    config::get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput;
+    lock::get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput;
+    lock::put_object_lock_configuration(PutObjectLockConfigurationInput) -> PutObjectLockConfigurationOutput;
+    lock::put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput;
+    lock::put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput;
     config::get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput;
     config::get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput;
     config::get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput;
@@ -456,6 +513,6 @@ s3_operations! {
     config::get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput) -> GetBucketAccelerateConfigurationOutput;
     config::get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput;
     config::get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput;
-    config::get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput;
-    config::get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput;
+    lock::get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput;
+    lock::get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput;
 }

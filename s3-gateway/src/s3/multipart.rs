@@ -17,7 +17,12 @@ pub(super) async fn create_multipart_upload(
         input.checksum_type.as_ref(),
     )
     .map_err(to_s3_error)?;
-    let headers = collect_headers(
+    let lock = lock::lock_request(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
+    let mut headers = collect_headers(
         input.content_type.map(|c| c.to_string()),
         input.cache_control,
         input.content_disposition,
@@ -26,6 +31,42 @@ pub(super) async fn create_multipart_upload(
         input.expires,
         input.metadata,
     )?;
+    // The lock rides with the upload's headers until completion applies
+    // it (`shale_metadata::UPLOAD_LOCK_MODE`); a bucket without Object
+    // Lock refuses it now, as S3 does.
+    if lock.retention.is_some() || lock.legal_hold {
+        match gw
+            .meta
+            .get_bucket_config(&input.bucket, BucketConfigKind::ObjectLock)
+            .await
+            .map_err(meta_err)?
+        {
+            Some(BucketConfig::ObjectLock(_)) => {}
+            _ => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Bucket is missing Object Lock Configuration"
+                ));
+            }
+        }
+    }
+    if let Some(r) = lock.retention {
+        let mode = match r.mode {
+            shale_metadata::LockMode::Governance => "GOVERNANCE",
+            shale_metadata::LockMode::Compliance => "COMPLIANCE",
+        };
+        headers
+            .system
+            .push((UPLOAD_LOCK_MODE.to_owned(), mode.to_owned()));
+        headers
+            .system
+            .push((UPLOAD_LOCK_UNTIL.to_owned(), r.until_ms.to_string()));
+    }
+    if lock.legal_hold {
+        headers
+            .system
+            .push((UPLOAD_LOCK_HOLD.to_owned(), "ON".to_owned()));
+    }
     let upload_id = uuid::Uuid::new_v4().simple().to_string();
     let upload = Upload {
         bucket: input.bucket.clone(),
@@ -245,7 +286,9 @@ pub(super) async fn complete_multipart_upload(
         .await
         .map_err(meta_err)?;
     let row = written.row;
+    let expiration = gw.expiration(&input.bucket, &input.key, &row).await;
     let mut out = CompleteMultipartUploadOutput {
+        expiration,
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
         e_tag: Some(etag(&row.etag)),

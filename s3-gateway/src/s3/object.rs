@@ -103,6 +103,12 @@ pub(super) async fn put_object(
     // its signature and policy checked, its form fields as the input.
     let input = req.input;
     check_key(&input.key)?;
+    let lock = lock::lock_request(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
+    lock::require_integrity(&lock, &req.headers)?;
     // S3 stores the checksum the client sent, or computes the one it
     // named in x-amz-sdk-checksum-algorithm, or its default, CRC64NVME.
     let algorithm = match (checks.announced(), &input.checksum_algorithm) {
@@ -190,14 +196,16 @@ pub(super) async fn put_object(
             &input.key,
             row,
             (if_none_match, if_match),
-            LockRequest::default(),
+            lock,
         )
         .await
         .map_err(meta_err)?;
+    let expiration = gw.expiration(&input.bucket, &input.key, &written.row).await;
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&etag_hex)),
         size: Some(size as i64),
         version_id: written.version_id,
+        expiration,
         ..Default::default()
     };
     set_checksum_fields!(out, ChecksumFields::object(&checksum, None), type);
@@ -210,15 +218,20 @@ pub(super) async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
-    let conditions = ReadConditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    };
-    let ReadVersion { row, version_id } = gw
+    let conditions = read_conditions!(input);
+    let ReadVersion {
+        row,
+        version_id,
+        version,
+    } = gw
         .object_for_read(&input.bucket, &input.key, which, conditions)
         .await?;
+    let held = lock::lock_out(&version);
+    let expiration = if which == VersionRef::Latest {
+        gw.expiration(&input.bucket, &input.key, &row).await
+    } else {
+        None
+    };
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
     let body = match &row.data {
@@ -249,6 +262,10 @@ pub(super) async fn get_object(
     }
     out.body = Some(body);
     out.version_id = version_id;
+    out.expiration = expiration;
+    out.object_lock_mode = held.mode;
+    out.object_lock_retain_until_date = held.until;
+    out.object_lock_legal_hold_status = held.hold;
     out.content_length = Some((end - start) as i64);
     out.content_range = content_range;
     apply_overrides(
@@ -271,15 +288,20 @@ pub(super) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
-    let conditions = ReadConditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    };
-    let ReadVersion { row, version_id } = gw
+    let conditions = read_conditions!(input);
+    let ReadVersion {
+        row,
+        version_id,
+        version,
+    } = gw
         .object_for_read(&input.bucket, &input.key, which, conditions)
         .await?;
+    let held = lock::lock_out(&version);
+    let expiration = if which == VersionRef::Latest {
+        gw.expiration(&input.bucket, &input.key, &row).await
+    } else {
+        None
+    };
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
     let mut o = object_output(&row, part.as_ref());
@@ -317,6 +339,10 @@ pub(super) async fn head_object(
         metadata: o.metadata,
         parts_count: o.parts_count,
         version_id,
+        expiration,
+        object_lock_mode: held.mode,
+        object_lock_retain_until_date: held.until,
+        object_lock_legal_hold_status: held.hold,
         ..Default::default()
     });
     if let Some(fields) = fields {
@@ -346,14 +372,7 @@ pub(super) async fn get_object_attributes(
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;
-    let view = gw
-        .meta
-        .get_version(&input.bucket, &input.key, which)
-        .await
-        .map_err(meta_err)?;
-    if view.object.version.marker {
-        return Err(delete_marker_error(which, &view));
-    }
+    let view = gw.live_version(&input.bucket, &input.key, which).await?;
     let row = view.object.row;
     // SDKs send the list as one comma-separated header, which s3s 0.14.1
     // keeps as a single item.
@@ -408,10 +427,14 @@ pub(super) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let caller = Caller::key_id(&req.extensions);
+    let bypass = lock::bypass(
+        req.input.bypass_governance_retention,
+        &req.extensions,
+        &req.input.bucket,
+    );
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;
-    let bypass = input.bypass_governance_retention.unwrap_or(false);
     let gone = gw
         .meta
         .delete_version(&input.bucket, &input.key, which, bypass, caller)
@@ -432,8 +455,12 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let caller = Caller::key_id(&req.extensions);
+    let bypass = lock::bypass(
+        req.input.bypass_governance_retention,
+        &req.extensions,
+        &req.input.bucket,
+    );
     let input = req.input;
-    let bypass = input.bypass_governance_retention.unwrap_or(false);
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(
             MalformedXML,
@@ -496,14 +523,7 @@ pub(super) async fn restore_object(
 ) -> S3Result<S3Response<RestoreObjectOutput>> {
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
-    let view = gw
-        .meta
-        .get_version(&input.bucket, &input.key, which)
-        .await
-        .map_err(meta_err)?;
-    if view.object.version.marker {
-        return Err(delete_marker_error(which, &view));
-    }
+    gw.live_version(&input.bucket, &input.key, which).await?;
     Err(s3_error!(
         InvalidObjectState,
         "Restore is not allowed for the object's current storage class"
