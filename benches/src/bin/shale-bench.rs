@@ -1,5 +1,5 @@
 //! `shale-bench`: an S3 load generator. Runs one workload (put, get, mixed,
-//! list, multipart) against a Shale endpoint, or against a trivial
+//! list, multipart, versions) against a Shale endpoint, or against a trivial
 //! baseline server started in the same process, and prints one JSON line on
 //! stdout and one line for people on stderr. Exits non-zero on any error.
 //!
@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use shale_benches::loadgen::client::Endpoint;
-use shale_benches::loadgen::run::{Mode, Plan, Stop};
+use shale_benches::loadgen::run::{Mode, Plan, Stop, Versioning};
 use shale_benches::loadgen::stats::Report;
 use shale_benches::loadgen::units::{Mix, parse_duration, parse_mix, parse_size};
 
@@ -69,10 +69,21 @@ struct Args {
     /// Operation weights of mixed mode.
     #[arg(long, default_value = "get=70,put=20,delete=10", value_parser = parse_mix)]
     mix: Mix,
-    /// Distinct objects get/mixed read and list lists, PUT before timing starts
-    /// [default: get/mixed 100 (at most 1 GiB in all), list 1000].
+    /// Distinct objects get/mixed read and list/versions list, PUT before timing
+    /// starts [default: get/mixed 100 (at most 1 GiB in all), list/versions 1000].
     #[arg(long)]
     keys: Option<u64>,
+    /// PUTs of each of the --keys keys before timing starts, in versions mode.
+    #[arg(long, default_value_t = 1)]
+    versions_per_key: u64,
+    /// Connections that PUT the --keys objects before timing starts
+    /// [default: --concurrency].
+    #[arg(long)]
+    populate_concurrency: Option<usize>,
+    /// Set the bucket's versioning (PutBucketVersioning) after creating it
+    /// [default: leave it as it is].
+    #[arg(long, value_enum)]
+    versioning: Option<Versioning>,
     /// Part size of multipart mode.
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     part_size: u64,
@@ -103,7 +114,7 @@ fn credential(flag: Option<String>, vars: [&str; 2], what: &str) -> Result<Strin
 /// more than 1 GiB to write before timing starts.
 fn default_keys(mode: Mode, size: u64) -> u64 {
     match mode {
-        Mode::List => 1000,
+        Mode::List | Mode::Versions => 1000,
         _ => (1u64 << 30).checked_div(size).unwrap_or(100).clamp(1, 100),
     }
 }
@@ -146,9 +157,18 @@ async fn bench(args: Args) -> Result<ExitCode> {
         part_size: args.part_size,
         bucket: args.bucket.clone(),
         timeout: args.timeout,
+        versioning: args.versioning,
+        versions_per_key: args.versions_per_key,
+        populate_concurrency: args.populate_concurrency.unwrap_or(args.concurrency),
     };
-    if plan.keys == 0 && matches!(plan.mode, Mode::Get | Mode::Mixed | Mode::List) {
+    if plan.keys == 0 && plan.mode.populates() {
         bail!("--keys must be at least 1 in {} mode", plan.mode.name());
+    }
+    if plan.versions_per_key == 0 {
+        bail!("--versions-per-key must be at least 1");
+    }
+    if plan.versions_per_key > 1 && plan.mode != Mode::Versions {
+        bail!("--versions-per-key is for versions mode");
     }
 
     // The baseline server lives until the end of main.
@@ -157,6 +177,9 @@ async fn bench(args: Args) -> Result<ExitCode> {
         Target::Baseline => {
             if !matches!(plan.mode, Mode::Put | Mode::Get | Mode::Mixed) {
                 bail!("--target baseline serves put, get and mixed only");
+            }
+            if plan.versioning.is_some() {
+                bail!("--target baseline has no versioning");
             }
             let server =
                 shale_benches::loadgen::baseline::start(args.baseline_dir.as_deref()).await?;

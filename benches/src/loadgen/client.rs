@@ -211,3 +211,32 @@ pub fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let len = xml[start..].find(&format!("</{tag}>"))?;
     Some(&xml[start..start + len])
 }
+
+/// Undoes XML's five predefined entities (`&amp;` last, so `&amp;lt;`
+/// stays `&lt;`), enough for keys and markers in listings.
+pub fn xml_unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_helpers() {
+        let xml =
+            "<R><IsTruncated>true</IsTruncated><NextKeyMarker>a&amp;lt;b&lt;c</NextKeyMarker></R>";
+        assert_eq!(xml_tag(xml, "IsTruncated"), Some("true"));
+        assert_eq!(xml_tag(xml, "Missing"), None);
+        let key = xml_tag(xml, "NextKeyMarker").expect("present");
+        assert_eq!(xml_unescape(key), "a&lt;b<c");
+        assert_eq!(xml_unescape("plain/key-0000001"), "plain/key-0000001");
+    }
+}

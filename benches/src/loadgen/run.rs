@@ -14,7 +14,7 @@ use http::header::ETAG;
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-use super::client::{Conn, Endpoint, drain, read_all, xml_tag};
+use super::client::{Conn, Endpoint, drain, read_all, xml_tag, xml_unescape};
 use super::stats::WorkerStats;
 use super::units::Mix;
 
@@ -41,6 +41,9 @@ pub enum Mode {
     List,
     /// Multipart uploads of `size` bytes in `part_size` parts.
     Multipart,
+    /// ListObjectVersions (max-keys 1000) of `keys` keys with
+    /// `versions_per_key` versions each; one page is one operation.
+    Versions,
 }
 
 impl Mode {
@@ -52,6 +55,31 @@ impl Mode {
             Mode::Mixed => "mixed",
             Mode::List => "list",
             Mode::Multipart => "multipart",
+            Mode::Versions => "versions",
+        }
+    }
+
+    /// Whether the run PUTs `keys` objects before timing starts.
+    pub fn populates(self) -> bool {
+        matches!(self, Mode::Get | Mode::Mixed | Mode::List | Mode::Versions)
+    }
+}
+
+/// The versioning state the bucket is put in before the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Versioning {
+    /// Every PUT of a key adds a version.
+    Enabled,
+    /// A PUT replaces the key's `null` version.
+    Suspended,
+}
+
+impl Versioning {
+    /// The `Status` of PutBucketVersioning.
+    pub fn status(self) -> &'static str {
+        match self {
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
         }
     }
 }
@@ -86,6 +114,33 @@ pub struct Plan {
     pub bucket: String,
     /// Longest one operation may take before it counts as an error.
     pub timeout: Duration,
+    /// Versioning to set on the bucket after creating it (none: leave it).
+    pub versioning: Option<Versioning>,
+    /// PUTs of each populated key (`versions` mode).
+    pub versions_per_key: u64,
+    /// Connections that populate the keys before timing starts.
+    pub populate_concurrency: usize,
+}
+
+impl Plan {
+    /// Versions a full ListObjectVersions pass of the populated keys lists:
+    /// one per PUT when versioning is enabled, else one (`null`) per key.
+    pub fn expected_versions(&self) -> u64 {
+        if self.versioning == Some(Versioning::Enabled) {
+            self.keys.saturating_mul(self.versions_per_key)
+        } else {
+            self.keys
+        }
+    }
+
+    /// PUTs before timing starts.
+    fn populate_puts(&self) -> u64 {
+        match self.mode {
+            Mode::Versions => self.keys.saturating_mul(self.versions_per_key),
+            m if m.populates() => self.keys,
+            _ => 0,
+        }
+    }
 }
 
 /// What all workers must share.
@@ -97,6 +152,8 @@ struct Shared {
     prefix: String,
     budget: Budget,
     errors_logged: AtomicU32,
+    /// Full ListObjectVersions passes whose count was checked (`versions`).
+    passes: AtomicU64,
 }
 
 enum Budget {
@@ -140,8 +197,8 @@ impl Shared {
 /// Runs `plan` against `endpoint`: set-up, then the timed phase. Returns the
 /// merged stats and the wall-clock time of the timed phase.
 pub async fn run(endpoint: Arc<Endpoint>, plan: Plan) -> Result<(WorkerStats, Duration)> {
-    if plan.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
+    if plan.concurrency == 0 || plan.populate_concurrency == 0 {
+        bail!("--concurrency and --populate-concurrency must be at least 1");
     }
     if plan.mode == Mode::Multipart && plan.part_size == 0 {
         bail!("--part-size must be at least 1 byte");
@@ -162,11 +219,24 @@ pub async fn run(endpoint: Arc<Endpoint>, plan: Plan) -> Result<(WorkerStats, Du
         prefix,
         budget,
         errors_logged: AtomicU32::new(0),
+        passes: AtomicU64::new(0),
     };
 
     create_bucket(&shared).await?;
-    if matches!(shared.plan.mode, Mode::Get | Mode::Mixed | Mode::List) {
+    if let Some(v) = shared.plan.versioning {
+        put_bucket_versioning(&shared, v).await?;
+    }
+    let puts = shared.plan.populate_puts();
+    if puts > 0 {
+        let started = Instant::now();
         populate(&shared).await?;
+        let secs = started.elapsed().as_secs_f64();
+        // Untimed, but the rate of the versions mode's overwrites is worth
+        // seeing: one line, after the set-up, on stderr.
+        eprintln!(
+            "shale-bench: populated {puts} PUTs in {secs:.2} s: {:.1} PUT/s",
+            puts as f64 / secs.max(1e-9)
+        );
     }
 
     let start = Instant::now();
@@ -181,7 +251,15 @@ pub async fn run(endpoint: Arc<Endpoint>, plan: Plan) -> Result<(WorkerStats, Du
     for w in workers {
         total.merge(w.await.context("a worker panicked")?);
     }
-    Ok((total, start.elapsed()))
+    let elapsed = start.elapsed();
+    if shared.plan.mode == Mode::Versions {
+        eprintln!(
+            "shale-bench: {} full ListObjectVersions pass(es) of {} versions checked",
+            shared.passes.load(Ordering::Relaxed),
+            shared.plan.expected_versions()
+        );
+    }
+    Ok((total, elapsed))
 }
 
 async fn create_bucket(shared: &Shared) -> Result<()> {
@@ -198,19 +276,40 @@ async fn create_bucket(shared: &Shared) -> Result<()> {
     }
 }
 
-/// PUTs the `keys` objects that get, mixed and list read, untimed, with
-/// `concurrency` connections.
+/// PutBucketVersioning. The body is not signed (`UNSIGNED-PAYLOAD`), and
+/// S3 asks no Content-MD5 for this call.
+async fn put_bucket_versioning(shared: &Shared, v: Versioning) -> Result<()> {
+    let mut conn = Conn::new(shared.endpoint.clone());
+    let path = format!("/{}", shared.plan.bucket);
+    let body = format!(
+        "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Status>{}</Status></VersioningConfiguration>",
+        v.status()
+    );
+    let reply = conn
+        .request(Method::PUT, &path, &[("versioning", "")], Bytes::from(body))
+        .await
+        .with_context(|| format!("setting versioning {} on {path}", v.status()))?;
+    drain(reply.body).await?;
+    Ok(())
+}
+
+/// PUTs the objects that get, mixed, list and versions read, untimed, with
+/// `populate_concurrency` connections: `keys` objects, and in versions mode
+/// `versions_per_key` PUTs of each (interleaved, so a key's versions are
+/// written concurrently when there are fewer keys than connections).
 async fn populate(shared: &Shared) -> Result<()> {
     let next = AtomicU64::new(0);
-    let lanes = (0..shared.plan.concurrency).map(|_| async {
+    let total = shared.plan.populate_puts();
+    let lanes = (0..shared.plan.populate_concurrency).map(|_| async {
         let mut conn = Conn::new(shared.endpoint.clone());
         let mut rng = SmallRng::from_os_rng();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= shared.plan.keys {
+            if i >= total {
                 return Ok::<_, anyhow::Error>(());
             }
-            let key = shared.populated_key(i);
+            let key = shared.populated_key(i % shared.plan.keys);
             let reply = conn
                 .request(Method::PUT, &key, &[], shared.body(&mut rng))
                 .await
@@ -233,6 +332,18 @@ struct Worker {
     written: VecDeque<String>,
     seq: u64,
     stats: WorkerStats,
+    /// Where this worker's ListObjectVersions pass resumes (`versions`).
+    pass: VersionsPass,
+}
+
+/// One worker's walk through the run prefix with ListObjectVersions.
+#[derive(Default)]
+struct VersionsPass {
+    /// `NextKeyMarker` and `NextVersionIdMarker` of the last page; `None`
+    /// at the start of a pass.
+    marker: Option<(String, String)>,
+    /// Versions listed so far in this pass.
+    listed: u64,
 }
 
 /// The operation a worker chose.
@@ -243,6 +354,7 @@ enum Op {
     Delete,
     List,
     Multipart,
+    Versions,
 }
 
 async fn worker(shared: Arc<Shared>, id: usize) -> WorkerStats {
@@ -261,6 +373,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> WorkerStats {
         written: VecDeque::new(),
         seq: 0,
         stats: WorkerStats::default(),
+        pass: VersionsPass::default(),
     };
     while w.shared.budget.take() {
         let op = w.choose();
@@ -278,6 +391,8 @@ async fn worker(shared: Arc<Shared>, id: usize) -> WorkerStats {
                 for c in &mut w.conns {
                     c.reset();
                 }
+                // A pass with a failed page cannot be counted: start over.
+                w.pass = VersionsPass::default();
                 // Do not spin when the endpoint is down.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -293,6 +408,7 @@ impl Worker {
             Mode::Get => Op::Get,
             Mode::List => Op::List,
             Mode::Multipart => Op::Multipart,
+            Mode::Versions => Op::Versions,
             Mode::Mixed => {
                 let Mix { get, put, delete } = self.shared.plan.mix;
                 let r = self.rng.random_range(0..get + put + delete);
@@ -358,7 +474,79 @@ impl Worker {
             }
             Op::List => self.list().await,
             Op::Multipart => self.multipart().await,
+            Op::Versions => self.versions_page().await,
         }
+    }
+
+    /// One page of ListObjectVersions (max-keys 1000) of the run prefix,
+    /// resuming after the previous page's markers. At the end of a pass
+    /// (`IsTruncated` false) the versions listed over the whole pass must
+    /// be `Plan::expected_versions`.
+    async fn versions_page(&mut self) -> Result<u64> {
+        let s = self.shared.clone();
+        let path = format!("/{}", s.plan.bucket);
+        let prefix = format!("{}/", s.prefix);
+        let mut query = vec![
+            ("versions", ""),
+            ("max-keys", "1000"),
+            ("prefix", prefix.as_str()),
+        ];
+        if let Some((key, version)) = &self.pass.marker {
+            query.push(("key-marker", key.as_str()));
+            query.push(("version-id-marker", version.as_str()));
+        }
+        let reply = self.conns[0]
+            .request(Method::GET, &path, &query, Bytes::new())
+            .await?;
+        let body = read_all(reply.body).await?;
+        let text = String::from_utf8_lossy(&body);
+        let on_page = text.matches("<Version>").count() as u64;
+        let markers = text.matches("<DeleteMarker>").count();
+        let truncated = match xml_tag(&text, "IsTruncated") {
+            Some("true") => true,
+            Some("false") => false,
+            other => bail!("ListObjectVersions {path}: IsTruncated {other:?}"),
+        };
+        let expected = s.plan.expected_versions();
+        let listed = self.pass.listed + on_page;
+        let at = match &self.pass.marker {
+            Some((k, v)) => format!("after ({k}, {v})"),
+            None => "from the start".to_owned(),
+        };
+        if markers > 0 || on_page > 1000 || listed > expected {
+            bail!(
+                "ListObjectVersions {path} {at}: {on_page} versions and {markers} delete \
+                 markers on the page, {listed} in the pass so far, expected {expected} in all"
+            );
+        }
+        if truncated {
+            let next = xml_tag(&text, "NextKeyMarker")
+                .zip(xml_tag(&text, "NextVersionIdMarker"))
+                .map(|(k, v)| (xml_unescape(k), xml_unescape(v)));
+            let Some(next) = next else {
+                bail!(
+                    "ListObjectVersions {path} {at}: truncated without NextKeyMarker and NextVersionIdMarker"
+                );
+            };
+            if on_page == 0 || self.pass.marker.as_ref() == Some(&next) {
+                bail!(
+                    "ListObjectVersions {path} {at}: truncated page made no progress ({on_page} versions, next {next:?})"
+                );
+            }
+            self.pass = VersionsPass {
+                marker: Some(next),
+                listed,
+            };
+        } else {
+            self.pass = VersionsPass::default();
+            if listed != expected {
+                bail!(
+                    "ListObjectVersions {path}: a full pass listed {listed} versions, expected {expected}"
+                );
+            }
+            s.passes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(body.len() as u64)
     }
 
     async fn list(&mut self) -> Result<u64> {
