@@ -1210,8 +1210,20 @@ pub enum ExpireAction {
     /// `Expiration` of the current version, if it still is the current
     /// one: deleted (unversioned), or a delete marker added (versioned).
     Current,
-    /// `NoncurrentVersionExpiration`: the version removed for good.
-    Noncurrent,
+    /// `NoncurrentVersionExpiration`: the version removed for good, if it
+    /// still is due when the request is applied: noncurrent for `days_ms`
+    /// (rounded up to a day of `day_ms`), with at least `keep_newer`
+    /// noncurrent versions newer than it (both checked under the key's lock
+    /// at the entry's time, so a client's change since the worker looked
+    /// never makes it go early).
+    Noncurrent {
+        /// `NoncurrentDays` in ms.
+        days_ms: i64,
+        /// The length of a lifecycle day in ms.
+        day_ms: i64,
+        /// `NewerNoncurrentVersions` (0: none kept).
+        keep_newer: u32,
+    },
     /// `ExpiredObjectDeleteMarker`: the marker removed, if it is its key's
     /// only version left.
     DeleteMarker,

@@ -583,6 +583,13 @@ fn multipart_uploads_carry_their_lock_to_the_object() {
     assert_eq!(v.legal_hold, Some(true));
 }
 
+/// A noncurrent expiration due at once, keeping none.
+const NOW_DUE: ExpireAction = ExpireAction::Noncurrent {
+    days_ms: 0,
+    day_ms: 1,
+    keep_newer: 0,
+};
+
 fn order_of(s: &MetaStore, bucket: &str, key: &str, version: &str) -> u64 {
     s.list_versions(bucket, key, None, None, None, 1000)
         .unwrap()
@@ -623,10 +630,7 @@ fn lifecycle_expirations_act_only_on_the_version_the_worker_saw() {
     // expire as noncurrent, and a marker with versions under it stays.
     let m = marker.version_id.unwrap();
     let m_order = order_of(&s, "v", "k", &m);
-    for (order, action) in [
-        (m_order, ExpireAction::Noncurrent),
-        (m_order, ExpireAction::DeleteMarker),
-    ] {
+    for (order, action) in [(m_order, NOW_DUE), (m_order, ExpireAction::DeleteMarker)] {
         assert_eq!(
             s.expire(("v", "k"), order, action).unwrap().version_id,
             None
@@ -634,7 +638,7 @@ fn lifecycle_expirations_act_only_on_the_version_the_worker_saw() {
     }
     for v in [&v1, &v2] {
         let o = order_of(&s, "v", "k", v);
-        let gone = s.expire(("v", "k"), o, ExpireAction::Noncurrent).unwrap();
+        let gone = s.expire(("v", "k"), o, NOW_DUE).unwrap();
         assert_eq!(gone.version_id.as_deref(), Some(v.as_str()));
     }
     // Now the marker is the key's only version: it goes.
@@ -657,4 +661,30 @@ fn worker_cursors_are_kept_and_cleared() {
     s.set_cursor("lifecycle", b"").unwrap();
     assert_eq!(s.get_cursor("lifecycle").unwrap(), None);
     assert!(s.node_records().unwrap().is_empty(), "not a node row");
+}
+
+#[test]
+fn noncurrent_expirations_are_rechecked_when_applied() {
+    let (_d, s) = open();
+    s.create_bucket("v", "r").unwrap();
+    enable(&s, "v", VersioningStatus::Enabled);
+    let v1 = put(&s, "v", "k", inline("a")).unwrap();
+    put(&s, "v", "k", inline("b"));
+    put(&s, "v", "k", inline("c"));
+    let o1 = order_of(&s, "v", "k", &v1);
+    let with = |days_ms, keep_newer| ExpireAction::Noncurrent {
+        days_ms,
+        day_ms: 1,
+        keep_newer,
+    };
+    // Not noncurrent for long enough yet, or too few newer noncurrent
+    // versions (a client removed one since the worker looked): kept.
+    let not_yet = with(i64::MAX / 4, 0);
+    assert_eq!(s.expire(("v", "k"), o1, not_yet).unwrap().version_id, None);
+    assert_eq!(
+        s.expire(("v", "k"), o1, with(0, 2)).unwrap().version_id,
+        None
+    );
+    let gone = s.expire(("v", "k"), o1, with(0, 1)).unwrap();
+    assert_eq!(gone.version_id.as_deref(), Some(v1.as_str()));
 }

@@ -62,6 +62,13 @@ def pytest_configure(config):
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
+def _toml(v):
+    """A TOML scalar."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
 class Proc:
     """One role process: its config, log and PID."""
 
@@ -153,7 +160,7 @@ class Cluster:
 
     def __init__(self, root, nodes=6, heal_interval=1, lost_after=600,
                  gc_grace=300, orphan_grace=3600, node_disk=None,
-                 node_reserve=None, meta_replicas=1):
+                 node_reserve=None, meta_replicas=1, lifecycle=None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.meta_ports = {i: free_port() for i in range(1, meta_replicas + 1)}
@@ -200,7 +207,12 @@ class Cluster:
             f"gc = {{ grace_secs = {gc_grace}, interval_secs = 2, "
             f"orphan_grace_secs = {orphan_grace} }}\n"
             f"heal = {{ interval_secs = {heal_interval}, "
-            f"lost_after_secs = {lost_after} }}\n"))
+            f"lost_after_secs = {lost_after} }}\n"
+            # The lifecycle worker (`GatewayConfig::lifecycle`, a table of
+            # `[gateway]`: enabled, day_secs, interval_secs); e.g.
+            # {"day_secs": 2, "interval_secs": 1} for days of 2 s.
+            + (f"lifecycle = {{ {', '.join(f'{k} = {_toml(v)}' for k, v in lifecycle.items())} }}\n"
+               if lifecycle else "")))
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -4,18 +4,21 @@ readable byte for byte, every deleted key gone, and the healer's backlog
 back to 0.
 """
 
+import json
 import os
 import random
 import socket
 import subprocess
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
 import volumes
-from workload import MIB, VersionWorkload, Workload, report, sha256
+from workload import (LIFECYCLE, MIB, VersionWorkload, Workload, lifecycle_rules, report,
+                      sha256)
 
 SEED = int(os.environ.get("SHALE_FAULT_SEED", "0")) or random.randrange(1 << 30)
 
@@ -463,5 +466,161 @@ def test_8_versions_under_faults(make_cluster, seed, request):
            workload_s=f"{ran:.1f}", time_to_heal_s=f"{heal_s:.1f}")
     assert not problems, "\n".join(problems)
     assert figures["markers"] > 0 and figures["removals"] > 0
+    for p in [c.gateway, gw_b, *c.metas.values()]:
+        assert "panicked" not in p.log_text(), p.log_tail()
+
+
+def gateway_lifecycle(endpoint):
+    """The `lifecycle` figures of one gateway's `/_shale/status` (None when
+    it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_shale/status", timeout=5) as r:
+            return json.loads(r.read())["lifecycle"]
+    except OSError:
+        return None
+
+
+def wait_lifecycle(endpoints, done, what, timeout):
+    """Until `done(figures)` holds for one gateway's lifecycle figures;
+    returns (its index, seconds taken)."""
+    start = time.monotonic()
+    while True:
+        figs = [gateway_lifecycle(e) for e in endpoints]
+        for i, f in enumerate(figs):
+            if f is not None and done(i, f):
+                return i, time.monotonic() - start
+        assert time.monotonic() - start < timeout, (
+            f"lifecycle: {what} not seen within {timeout}s: {figs}")
+        time.sleep(0.2)
+
+
+def test_9_lifecycle_under_faults(make_cluster, seed, request):
+    # Scenario 8 with a lifecycle rule on part of the bucket (keys `lc/`:
+    # NoncurrentVersionExpiration after 1 day keeping the 2 newest
+    # noncurrent versions; ExpiredObjectDeleteMarker) and days of 2 s: while
+    # versions, markers and removals go on, the metadata leader is killed
+    # (lifecycle at work), then the gateway running the lifecycle worker
+    # (mid-upload when one is under way; another takes over once its lease
+    # lapses, from the stored cursor), then the new leader. Lifecycle must
+    # remove no version and no marker early (`VersionWorkload.
+    # lifecycle_veto`), and nothing else may be lost; afterwards every `lc/`
+    # key is trimmed to 2 noncurrent versions.
+    lc = dict(LIFECYCLE)
+    c = make_cluster(meta_replicas=3, gc_grace=2,
+                     lifecycle={"day_secs": lc["day_secs"], "interval_secs": 1})
+    gw_b, endpoint_b = second_gateway(c, request)
+    bucket = new_bucket(c, "lifecycle-faults")
+    s3 = c.client()
+    s3.put_bucket_versioning(Bucket=bucket,
+                             VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket,
+                                          LifecycleConfiguration=lifecycle_rules(lc))
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": lc["noncurrent_days"],
+        "NewerNoncurrentVersions": lc["keep"]}, rule
+    endpoints = [c.endpoint, endpoint_b]
+    gateways = [c.gateway, gw_b]
+    work = VersionWorkload(lambda g: version_client(endpoints[g]), len(endpoints),
+                           bucket, seed, lifecycle=lc)
+    started = time.monotonic()
+    work.start()
+    work.wait_acks(60, min_seconds=4)
+    # Lifecycle at work before the first fault.
+    wait_lifecycle(endpoints, lambda i, f: f["noncurrent_removed"] > 0,
+                   "a noncurrent version removed", timeout=30)
+    faults = []  # (what, when)
+
+    def kill_leader():
+        leader = c.meta_leader()
+        faults.append((f"meta-leader-{leader}", time.monotonic()))
+        c.metas[leader].kill9()
+        work.wait_acks(60, min_seconds=4)
+        assert c.meta_leader(exclude=(leader,)) != leader
+        c.restart_meta(leader)
+        c.wait_meta_caught_up(leader)
+        work.wait_acks(30, min_seconds=2)
+        return leader
+
+    killed = [kill_leader()]
+    # The gateway running the worker (its rounds go up; the other's do not:
+    # it has not the lease).
+    base = [gateway_lifecycle(e) for e in endpoints]
+    worker, _ = wait_lifecycle(
+        endpoints, lambda i, f: base[i] is not None and f["rounds"] > base[i]["rounds"],
+        "rounds going on", timeout=30)
+    mid_upload = work.wait_inflight(gw=worker, min_size=MIB)
+    before_kill = gateway_lifecycle(endpoints[worker])
+    faults.append((f"gateway-{worker}", time.monotonic()))
+    gateways[worker].kill9()
+    killed_at = time.monotonic()
+    other = 1 - worker
+    other_rounds = (gateway_lifecycle(endpoints[other]) or {"rounds": 0})["rounds"]
+    work.wait_acks(40, min_seconds=3)
+    if worker == 0:
+        c.start_gateway()
+    else:
+        gw_b.start()
+        c.wait_port(int(endpoint_b.rsplit(":", 1)[1]), gw_b)
+        probe = version_client(endpoint_b, read_timeout=5)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                probe.list_buckets()
+                break
+            except Exception:
+                assert time.monotonic() < deadline and gw_b.alive(), gw_b.log_tail()
+                time.sleep(0.1)
+    # A worker takes over (the restarted gateway is a new lease holder):
+    # once the dead one's lease (30 s) has lapsed.
+    resumed_by, _ = wait_lifecycle(
+        endpoints, lambda i, f: f["rounds"] > (other_rounds if i == other else 0),
+        "a round after the worker's gateway was killed", timeout=60)
+    takeover_s = time.monotonic() - killed_at
+    work.wait_acks(20, min_seconds=2)
+    rounds_before = sum((gateway_lifecycle(e) or {"rounds": 0})["rounds"] for e in endpoints)
+    killed.append(kill_leader())  # the leader elected after the first
+    work.wait_acks(40, min_seconds=3)
+    stopped = time.monotonic()
+    work.stop()
+    ran = time.monotonic() - started
+
+    for p in [*c.procs(), gw_b]:
+        assert p.alive(), f"{p.name} is down\n{p.log_tail()}"
+    # The worker goes on after the last fault and trims every lc/ key.
+    trim_s = work.wait_trimmed(c.client(), timeout=30)
+    rounds_after = sum((gateway_lifecycle(e) or {"rounds": 0})["rounds"] for e in endpoints)
+    heal_s = c.wait_healed()
+    ends = [t for _, t in faults[1:]] + [stopped]
+    unavailable = [work.unavailable(t, end) for (_, t), end in zip(faults, ends)]
+    figures, problems = work.verify(c.client(), version_client(endpoint_b))
+    figs = [gateway_lifecycle(e) for e in endpoints]
+    assert all(f is not None for f in figs), figs
+
+    def per_gw(name):
+        return "/".join(str(f[name]) for f in figs)
+
+    report("9 lifecycle under faults", **figures, faults=len(faults),
+           leaders_killed=killed, worker_gateway_killed=worker,
+           worker_killed_mid_upload=mid_upload,
+           # The killed worker's figures (noncurrent/markers removed) as
+           # last read before the kill: its counters died with it.
+           worker_removed_before_kill=(f"{before_kill['noncurrent_removed']}/"
+                                       f"{before_kill['markers_removed']}"),
+           resumed_on_gw=resumed_by, lease_takeover_s=f"{takeover_s:.1f}",
+           lc_rounds=per_gw("rounds"), lc_scanned=per_gw("scanned"),
+           lc_noncurrent_removed=per_gw("noncurrent_removed"),
+           lc_markers_removed=per_gw("markers_removed"), lc_expired=per_gw("expired"),
+           lc_rounds_after_last_fault=rounds_after - rounds_before,
+           seconds_unavailable="/".join(f"{u:.1f}" for u in unavailable),
+           workload_s=f"{ran:.1f}", time_to_trim_s=f"{trim_s:.1f}",
+           time_to_heal_s=f"{heal_s:.1f}")
+    assert not problems, "\n".join(problems)
+    assert figures["markers"] > 0 and figures["removals"] > 0
+    assert any(f["rounds"] > 0 and f["noncurrent_removed"] > 0 for f in figs), figs
+    assert rounds_after > rounds_before, "no lifecycle round after the last fault"
+    assert figures["lc_versions_gone"] > 0
+    for f in figs:  # nothing outside the rule's actions
+        assert f["expired"] == 0 and f["uploads_aborted"] == 0, figs
     for p in [c.gateway, gw_b, *c.metas.values()]:
         assert "panicked" not in p.log_text(), p.log_tail()

@@ -230,6 +230,31 @@ def _child_text(el, name):
     return None
 
 
+# A versioned bucket's lifecycle rule (`VersionWorkload(lifecycle=...)`):
+# under `prefix`, NoncurrentVersionExpiration {NoncurrentDays:
+# `noncurrent_days`, NewerNoncurrentVersions: `keep`} and Expiration
+# {ExpiredObjectDeleteMarker: true}; a day lasts `day_secs` (the gateways'
+# `lifecycle.day_secs`).
+LIFECYCLE = {"prefix": "lc/", "day_secs": 2, "noncurrent_days": 1, "keep": 2}
+
+
+def lifecycle_rules(lc):
+    """The bucket lifecycle configuration (boto3) of rule `lc`."""
+    return {"Rules": [{
+        "ID": "trim-noncurrent",
+        "Filter": {"Prefix": lc["prefix"]},
+        "Status": "Enabled",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": lc["noncurrent_days"],
+                                        "NewerNoncurrentVersions": lc["keep"]},
+        "Expiration": {"ExpiredObjectDeleteMarker": True},
+    }]}
+
+
+def day_ceil(ms, day_ms):
+    """`ms` rounded up to a whole day (as shale_metadata::day_ceil)."""
+    return -(-ms // day_ms) * day_ms
+
+
 def _error_code(e):
     if isinstance(e, ClientError):
         return (e.response.get("Error", {}).get("Code") or "?",
@@ -252,13 +277,24 @@ class VersionWorkload:
     version (DELETE ?versionId). Acknowledged: a PUT with the version id it
     was given and its body's SHA-256, a marker with its id, a removal with
     the id it removed.
+
+    With `lifecycle` (a rule as `LIFECYCLE`, put on the bucket by the
+    caller) there are `lc_keys` more keys under the rule's prefix, now and
+    then swept (a marker, then every older version removed: a lone marker),
+    and a watcher lists that prefix all along: a version or marker of those
+    keys may vanish only as `lifecycle_veto` allows.
     """
 
     def __init__(self, make_client, gateways, bucket, seed, keys=6, writers=4,
-                 op_deadline=45.0):
+                 op_deadline=45.0, lifecycle=None, lc_keys=3):
         self.bucket = bucket
         self.gateways = gateways
         self.keys = [f"ver/{i:02d}" for i in range(keys)]
+        # The bucket's lifecycle rule, when it has one (see `LIFECYCLE`):
+        # `lc_keys` more keys under its prefix, judged by its rules.
+        self.lifecycle = dict(LIFECYCLE, **lifecycle) if lifecycle else None
+        if self.lifecycle:
+            self.keys += [f"{self.lifecycle['prefix']}{i:02d}" for i in range(lc_keys)]
         self.op_deadline = op_deadline
         self.seed = seed
         # Clients made here, in one thread: one per writer and gateway.
@@ -274,9 +310,17 @@ class VersionWorkload:
         self.anomalies = []     # answers that break the protocol, seen at once
         self.gave_up = []       # operations that failed for op_deadline seconds
         self.counts = {"put": 0, "marker": 0, "remove": 0}
+        # Lifecycle evidence: listings of the rule's prefix taken all along
+        # (`snapshots`, by start time) and markers a DELETE ?versionId found
+        # already gone (`gone`).
+        self.watch_clients = ([make_client(g) for g in range(gateways)]
+                              if self.lifecycle else [])
+        self.snapshots = []
+        self.gone = []
         self._stop = threading.Event()
         self._threads = []
         self.t0 = time.monotonic()
+        self.wall_offset = time.time() - time.monotonic()
 
     # -- one attempt -------------------------------------------------------
 
@@ -359,6 +403,7 @@ class VersionWorkload:
                           f"VersionId={rec['vid']!r}")
             return
         self._file_ack(rec, True)
+        return rec
 
     def remove(self, w, rng, key):
         """DELETE ?versionId of one of the key's older acknowledged versions
@@ -367,14 +412,43 @@ class VersionWorkload:
             live = [r for r in self.acked[key] if (key, r["vid"]) not in self.removed]
         if len(live) < 2:
             return self.put(w, rng, key)
-        target = rng.choice(live[:-1])
+        self._remove(w, key, rng.choice(live[:-1]))
+
+    def sweep(self, w, rng, key):
+        """A delete marker, then DELETE ?versionId of every older
+        acknowledged version and marker of the key: the marker is left its
+        key's only version (unless another writer's write came between),
+        for lifecycle's ExpiredObjectDeleteMarker."""
+        rec = self.marker(w, rng, key)
+        if rec is None:
+            return
+        with self.lock:
+            older = [r for r in self.acked[key]
+                     if (key, r["vid"]) not in self.removed and r["vid"] < rec["vid"]]
+            # Not those lifecycle removed already (as far as the last
+            # listing tells).
+            snap = self.snapshots[-1] if self.snapshots else None
+        if snap is not None:
+            older = [r for r in older
+                     if (key, r["vid"]) in snap["entries"] or r["end"] > snap["start"]]
+        for target in older:
+            self._remove(w, key, target)
+
+    def _remove(self, w, key, target):
         vid = target["vid"]
         resp, rec = self._attempts(
             w, {"kind": "remove", "key": key, "vid": vid, "target": target["kind"]},
             lambda s3: s3.delete_object(Bucket=self.bucket, Key=key, VersionId=vid))
         if rec is None:
             return
-        if resp.get("VersionId") != vid or bool(resp.get("DeleteMarker")) != (
+        if (self.in_rule(key) and target["kind"] == "marker"
+                and resp.get("VersionId") == vid and not resp.get("DeleteMarker")):
+            # The marker was gone already: lifecycle's doing, if it was its
+            # key's only version (judged in `verify`).
+            with self.lock:
+                self.gone.append(dict(target, by=rec["end"], by_start=rec["start"],
+                                      removal=rec))
+        elif resp.get("VersionId") != vid or bool(resp.get("DeleteMarker")) != (
                 target["kind"] == "marker"):
             self._anomaly(f"DELETE {key}?versionId={vid} ({target['kind']}) answered "
                           f"VersionId={resp.get('VersionId')!r} "
@@ -416,7 +490,9 @@ class VersionWorkload:
         while not self._stop.is_set():
             key = rng.choice(self.keys)
             r = rng.random()
-            if r < 0.55:
+            if self.in_rule(key) and r < 0.01:
+                self.sweep(w, rng, key)
+            elif r < 0.55:
                 self.put(w, rng, key)
             elif r < 0.67:
                 self.marker(w, rng, key)
@@ -429,10 +505,71 @@ class VersionWorkload:
 
     def start(self):
         self.t0 = time.monotonic()
+        self.wall_offset = time.time() - time.monotonic()
         for w in self.clients:
             t = threading.Thread(target=self._writer, args=(w,), daemon=True)
             t.start()
             self._threads.append(t)
+        if self.lifecycle:
+            t = threading.Thread(target=self._watch, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def in_rule(self, key):
+        return bool(self.lifecycle) and key.startswith(self.lifecycle["prefix"])
+
+    def snapshot(self, s3, tag):
+        """Lists the lifecycle rule's prefix, every page; files it as a
+        snapshot (None when the listing failed: a gateway down)."""
+        start = time.monotonic()
+        try:
+            entries = self.list_versions(s3, prefix=self.lifecycle["prefix"], timeout=10)
+        except Exception:
+            return None
+        snap = {"start": start, "end": time.monotonic(), "tag": tag, "by_key": {},
+                "entries": {(e["key"], e["vid"]): e for e in entries}}
+        for e in entries:
+            snap["by_key"].setdefault(e["key"], []).append(e)
+        with self.lock:
+            self.snapshots.append(snap)
+        return snap
+
+    def _watch(self):
+        """Lists the rule's prefix every ~0.25 s, through each gateway in
+        turn, while the writers run."""
+        i = 0
+        while not self._stop.is_set():
+            g = i % self.gateways
+            i += 1
+            self.snapshot(self.watch_clients[g], f"gw{g}")
+            self._stop.wait(0.25)
+
+    def untrimmed(self, snap):
+        """Keys under the rule the worker still has work on in `snap`:
+        key -> (noncurrent object versions, whether a lone marker)."""
+        keep = self.lifecycle["keep"]
+        out = {}
+        for key, es in snap["by_key"].items():
+            noncurrent = sum(1 for e in es if not e["latest"] and not e["marker"])
+            lone_marker = len(es) == 1 and es[0]["marker"]
+            if noncurrent > keep or lone_marker:
+                out[key] = (noncurrent, lone_marker)
+        return out
+
+    def wait_trimmed(self, s3, timeout=30):
+        """After the writers stopped: until every key under the rule has at
+        most `keep` noncurrent object versions and no key is a lone marker
+        (the worker has nothing left to do). Returns the seconds taken."""
+        start = time.monotonic()
+        while True:
+            snap = self.snapshot(s3, "trim")
+            left = self.untrimmed(snap) if snap else {"(listing failed)": None}
+            if not left:
+                return time.monotonic() - start
+            assert time.monotonic() - start < timeout, (
+                f"lifecycle did not trim within {timeout}s: key -> (noncurrent "
+                f"versions, lone marker): {left}")
+            time.sleep(0.3)
 
     def wait_acks(self, n, timeout=120, min_seconds=0.0):
         """Until `n` more writes were acknowledged (and `min_seconds` passed)."""
@@ -482,20 +619,118 @@ class VersionWorkload:
 
     # -- checking ----------------------------------------------------------
 
-    def list_versions(self, s3, page=1000):
+    def wall(self, t):
+        """Unix seconds of monotonic time `t`."""
+        return t + self.wall_offset
+
+    def lifecycle_veto(self, r, by):
+        """Why lifecycle may NOT have removed acknowledged creation `r` (a
+        version or marker of a key under the rule) by monotonic time `by`;
+        None when it may have. Conservative: every bound leans towards
+        allowing the removal, so a reason given is a removal made early.
+
+        - A marker: only while it is its key's only version; so never while
+          a version older than it still exists: one listed by a listing
+          begun after `by` existed at the removal too.
+        - A version: never one of the `keep` newest noncurrent object
+          versions: at its removal there were at least `keep` newer
+          noncurrent object versions and a newer latest one, so at least
+          keep+1 newer versions, or keep newer ones and a newer marker,
+          written before `by`. Every acknowledged write with a greater
+          version id counts, and every failed attempt that may have been
+          applied after `r` was sent.
+        - A version: not before day_ceil(noncurrent since + days). It became
+          noncurrent no earlier than it was sent; and if a listing begun at
+          T showed it latest, the write that demoted it committed after T
+          (reads are linearizable), and that write was stamped no earlier
+          than it was sent: an acknowledged write that ended after T, or
+          any failed attempt (it may commit at any time).
+        """
+        lc = self.lifecycle
+        key, vid = r["key"], r["vid"]
+        t = lambda x: f"{x - self.t0:.2f}s"  # noqa: E731
+        with self.lock:
+            snaps = sorted(self.snapshots, key=lambda s: s["start"])
+            writes = [a for a in self.attempts
+                      if a["key"] == key and a["kind"] in ("put", "marker")]
+        if r["kind"] == "marker":
+            for snap in snaps:
+                if snap["start"] <= by:
+                    continue
+                older = [e for e in snap["by_key"].get(key, []) if e["vid"] < vid]
+                if older:
+                    what = "marker" if older[0]["marker"] else "version"
+                    return (f"gone by {t(by)}, but the older {what} {older[0]['vid']} is "
+                            f"listed at {t(snap['start'])} ({snap['tag']}): the marker was "
+                            f"never its key's only version")
+            return None
+
+        def newer(kind):
+            return sum(1 for a in writes if a["kind"] == kind and a["start"] < by and (
+                a["vid"] > vid if a["acked"] else a["end"] > r["start"] - 0.5))
+
+        objs, markers = newer("put"), newer("marker")
+        keep = lc["keep"]
+        if not (objs >= keep + 1 or (objs >= keep and markers >= 1)):
+            return (f"gone by {t(by)}, but at most {objs} newer versions and {markers} "
+                    f"newer markers were written by then: it was one of the {keep} newest "
+                    f"noncurrent versions")
+        since, why = r["start"], "it was sent"
+        failed_starts = [a["start"] for a in writes if not a["acked"] and a["start"] < by]
+        for snap in snaps:
+            if snap["start"] >= by:
+                break
+            e = snap["entries"].get((key, vid))
+            if not (e and e["latest"]):
+                continue
+            after = failed_starts + [a["start"] for a in writes if a["acked"]
+                                     and a["end"] > snap["start"] and a["start"] < by]
+            if not after:
+                return (f"gone by {t(by)}, but it was listed latest at "
+                        f"{t(snap['start'])} and no write of {key} came after")
+            if min(after) > since:
+                since, why = min(after), f"it was listed latest at {t(snap['start'])}"
+        day_ms = lc["day_secs"] * 1000
+        due_ms = day_ceil(int(self.wall(since) * 1000) - 5 + lc["noncurrent_days"] * day_ms,
+                          day_ms)
+        by_ms = self.wall(by) * 1000 + 5
+        if due_ms > by_ms:
+            return (f"gone by {t(by)}, but noncurrent no earlier than {t(since)} ({why}): "
+                    f"not due before {t(due_ms / 1000 - self.wall_offset)}")
+        return None
+
+    def gone_for_good(self, key, vid, after):
+        """The end of the first snapshot begun after `after` that does not
+        list (key, vid), when no later one lists it (versions never come
+        back); None when there is none."""
+        with self.lock:
+            snaps = sorted(self.snapshots, key=lambda s: s["start"])
+        first = None
+        for snap in snaps:
+            if snap["start"] <= after:
+                continue
+            if (key, vid) in snap["entries"]:
+                first = None
+            elif first is None:
+                first = snap["end"]
+        return first
+
+    def list_versions(self, s3, page=1000, prefix=None, timeout=60):
         """ListObjectVersions, every page, from the raw XML: entries in the
         order listed (versions and delete markers interleaved)."""
         entries = []
         key_marker = vid_marker = None
         for _ in range(10000):
             params = {"Bucket": self.bucket, "MaxKeys": page}
+            if prefix:
+                params["Prefix"] = prefix
             if key_marker is not None:
                 params["KeyMarker"] = key_marker
                 if vid_marker:
                     params["VersionIdMarker"] = vid_marker
             url = s3.generate_presigned_url("list_object_versions", Params=params,
                                             ExpiresIn=600)
-            with urllib.request.urlopen(url, timeout=60) as r:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
                 root = ET.fromstring(r.read())
             for el in root:
                 tag = _local(el.tag)
@@ -506,6 +741,7 @@ class VersionWorkload:
                         "latest": _child_text(el, "IsLatest") == "true",
                         "marker": tag == "DeleteMarker",
                         "size": int(_child_text(el, "Size") or 0),
+                        "modified": _child_text(el, "LastModified"),
                     })
             if _child_text(root, "IsTruncated") != "true":
                 return entries
@@ -532,8 +768,21 @@ class VersionWorkload:
               f"{self.op_deadline:.0f} s (last: {r.get('error_text')})")
 
         # The listing: whole, by small pages, and through the other gateway.
+        listed_at = time.monotonic()
         listing = self.list_versions(s3)
+        listing_end = time.monotonic()
         paged = self.list_versions(s3, page=page)
+        if self.lifecycle:
+            # Lifecycle has nothing left to do (`wait_trimmed`), yet it still
+            # runs: this last listing is evidence like the others.
+            snap = {"start": listed_at, "end": listing_end, "tag": "final",
+                    "by_key": {}, "entries": {}}
+            for e in listing:
+                if self.in_rule(e["key"]):
+                    snap["entries"][(e["key"], e["vid"])] = e
+                    snap["by_key"].setdefault(e["key"], []).append(e)
+            with self.lock:
+                self.snapshots.append(snap)
         if [(e["key"], e["vid"], e["marker"], e["latest"]) for e in paged] != [
                 (e["key"], e["vid"], e["marker"], e["latest"]) for e in listing]:
             P(f"ListObjectVersions by pages of {page} differs from one page: "
@@ -572,10 +821,32 @@ class VersionWorkload:
         failed = [a for a in self.attempts if not a["acked"]]
 
         # Every acknowledged version and marker not removed is listed, as
-        # what it is.
+        # what it is; under the lifecycle rule, unless lifecycle may have
+        # removed it (`lifecycle_veto`) by the time it was gone for good.
         lost = 0
+        lc_removed = {"put": 0, "marker": 0}
+        lc_gone = set()  # (key, vid) judged removed by lifecycle
+        removal_starts = {}  # (key, vid) -> first removal attempt sent
+        for a in self.attempts:
+            if a["kind"] == "remove":
+                k = (a["key"], a["vid"])
+                removal_starts[k] = min(a["start"], removal_starts.get(k, a["start"]))
         for (key, vid), r in sorted(created.items()):
             e = listed.get((key, vid))
+            if self.in_rule(key):
+                # Gone for good before any removal of it was sent: lifecycle
+                # removed it, and had to be allowed to.
+                by = self.gone_for_good(key, vid, r["end"])
+                if by is not None and by < removal_starts.get((key, vid), float("inf")):
+                    veto = self.lifecycle_veto(r, by)
+                    lc_gone.add((key, vid))
+                    if veto:
+                        lost += 1
+                        P(f"{key}: acknowledged {who(r)} removed early by lifecycle: {veto}")
+                        continue
+                    if e is None:
+                        lc_removed[r["kind"]] += 1
+                        continue
             if (key, vid) in self.removed:
                 if e is not None:
                     P(f"{key}: {who(r)} was removed (acknowledged) but is listed")
@@ -583,12 +854,30 @@ class VersionWorkload:
             if e is None:
                 if (key, vid) not in maybe_removed:
                     lost += 1
-                    P(f"{key}: acknowledged {who(r)} is not listed")
+                    why = (" (and no listing after it was acknowledged showed it gone: "
+                           "lifecycle is no excuse)" if self.in_rule(key) else "")
+                    P(f"{key}: acknowledged {who(r)} is not listed{why}")
                 continue
             if e["marker"] != (r["kind"] == "marker"):
                 P(f"{key}: {who(r)} is listed as a {'marker' if e['marker'] else 'version'}")
             elif r["kind"] == "put" and e["size"] != r["size"]:
                 P(f"{key}: {who(r)} listed with size {e['size']}, written {r['size']}")
+
+        # Markers a removal found already gone: lifecycle's, unless another
+        # removal of it was sent before this one was answered.
+        for g in self.gone:
+            other = [a for a in self.attempts if a["kind"] == "remove"
+                     and (a["key"], a["vid"]) == (g["key"], g["vid"])
+                     and a is not g["removal"] and a["start"] < g["by"]]
+            if other or (g["key"], g["vid"]) in lc_gone:
+                continue  # (or judged above already)
+            lc_removed["marker"] += 1
+            veto = self.lifecycle_veto(g, g["by"])
+            if veto:
+                lost += 1
+                P(f"{g['key']}: acknowledged {who(g)}: DELETE ?versionId at "
+                  f"{t(g['by_start'])} found it gone; lifecycle may not have removed it: "
+                  f"{veto}")
 
         # Order: a write acknowledged before another was sent is older
         # (so, in particular, each writer's own writes of a key are in its
@@ -690,9 +979,23 @@ class VersionWorkload:
                 removal = [a for a in self.attempts if a["kind"] == "remove"
                            and a["key"] == rd["key"] and a["vid"] == rd["vid"]
                            and a["start"] < rd["end"]]
-                if not removal:
+                if removal:
+                    continue
+                if self.in_rule(rd["key"]):
+                    # Lifecycle's, if allowed by then and it never came back.
+                    back = [sn for sn in self.snapshots if sn["start"] > rd["end"]
+                            and (rd["key"], rd["vid"]) in sn["entries"]]
+                    veto = ("it is listed again at "
+                            f"{t(min(sn['start'] for sn in back))}" if back else
+                            self.lifecycle_veto(created[(rd["key"], rd["vid"])], rd["end"]))
+                    if not veto:
+                        continue
                     P(f"{rd['key']}: GET ?versionId={rd['vid']} at {t(rd['start'])} via gw "
-                      f"{rd['gw']} answered {rd['error']} and no removal of it was sent")
+                      f"{rd['gw']} answered {rd['error']}, no removal of it was sent, and "
+                      f"lifecycle may not have removed it: {veto}")
+                    continue
+                P(f"{rd['key']}: GET ?versionId={rd['vid']} at {t(rd['start'])} via gw "
+                  f"{rd['gw']} answered {rd['error']} and no removal of it was sent")
 
         errors = {}
         for a in failed:
@@ -713,4 +1016,11 @@ class VersionWorkload:
             "read_errors_midway": sum(1 for rd in self.reads if rd["outcome"] == "error"),
             "errors": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "-",
         }
+        if self.lifecycle:
+            figures.update({
+                "lc_snapshots": len(self.snapshots),
+                "lc_versions_gone": lc_removed["put"],
+                "lc_markers_gone": lc_removed["marker"],
+                "lc_versions_listed": sum(1 for e in listing if self.in_rule(e["key"])),
+            })
         return figures, problems

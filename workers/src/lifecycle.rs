@@ -427,7 +427,13 @@ impl Worker {
                 } else if v.is_latest {
                     ExpireAction::Current
                 } else {
-                    ExpireAction::Noncurrent
+                    let n = rule.noncurrent.as_ref();
+                    ExpireAction::Noncurrent {
+                        days_ms: n
+                            .map_or(0, |n| i64::from(n.noncurrent_days).saturating_mul(day_ms)),
+                        day_ms,
+                        keep_newer: n.and_then(|n| n.newer_noncurrent_versions).unwrap_or(0),
+                    }
                 });
                 break;
             }
@@ -438,7 +444,7 @@ impl Worker {
                 Ok(done) if done.version_id.is_some() => {
                     let counter = match action {
                         ExpireAction::Current => &self.stats.expired,
-                        ExpireAction::Noncurrent => &self.stats.noncurrent_removed,
+                        ExpireAction::Noncurrent { .. } => &self.stats.noncurrent_removed,
                         ExpireAction::DeleteMarker => &self.stats.markers_removed,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);

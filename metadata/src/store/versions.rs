@@ -793,8 +793,23 @@ impl MetaStore {
                     }
                     _ => return nothing,
                 },
-                ExpireAction::Noncurrent => match self.get::<ObjectVersion>(CF_VERSIONS, &vkey)? {
-                    Some(v) if !v.version.marker => id_ref(&v),
+                ExpireAction::Noncurrent {
+                    days_ms,
+                    day_ms,
+                    keep_newer,
+                } => match self.get::<ObjectVersion>(CF_VERSIONS, &vkey)? {
+                    Some(v) if !v.version.marker => {
+                        let since = if v.version.noncurrent_ms > 0 {
+                            v.version.noncurrent_ms
+                        } else {
+                            v.row.last_modified_ms
+                        };
+                        let due = day_ceil(since.saturating_add(days_ms), day_ms) <= self.now_ms();
+                        if !due || self.newer_noncurrent(bucket, key, order)? < keep_newer {
+                            return nothing;
+                        }
+                        id_ref(&v)
+                    }
                     _ => return nothing,
                 },
                 ExpireAction::DeleteMarker => {
@@ -819,6 +834,26 @@ impl MetaStore {
         let mut done = self.delete_version_locked((bucket, key, &okey), which, false, None)?;
         done.version_id.get_or_insert_with(|| "null".to_owned());
         Ok(done)
+    }
+
+    /// How many noncurrent object versions (not markers) of the key are
+    /// newer than the one of order `order`.
+    fn newer_noncurrent(&self, bucket: &str, key: &str, order: u64) -> Result<u32> {
+        let prefix = keys::key_versions_prefix(bucket, key)?;
+        let mut it = self.range_iter(CF_VERSIONS, &prefix)?;
+        it.seek_to_first();
+        let mut n = 0u32;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if order_in(k, &prefix)? <= order {
+                break;
+            }
+            if !decode::<ObjectVersion>(v, CF_VERSIONS)?.version.marker {
+                n += 1;
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(n)
     }
 
     /// How many rows the key has in `versions` (counted up to 2).
