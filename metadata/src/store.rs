@@ -1566,26 +1566,17 @@ impl MetaStore {
         match owner {
             LayoutOwner::Object { bucket, key } => {
                 let okey = keys::object_key(bucket, key)?;
-                let _k = self.stripe(bucket, key);
-                let Some(mut row) = self.current(&okey)? else {
-                    return Ok(false);
-                };
-                let ObjectData::Parts(parts) = &mut row.row.data else {
-                    return Ok(false);
-                };
-                let Some(part) = parts.iter_mut().find(|p| p.number == part_number) else {
-                    return Ok(false);
-                };
-                if !swap_in(part, segment, shard, old, new) {
-                    return Ok(false);
-                }
-                let mut batch = WriteBatch::default();
-                batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&row)?);
-                self.write(batch)?;
+                return self.swap_in_version(
+                    (bucket, key, CF_OBJECTS, &okey),
+                    (part_number, segment, shard),
+                    old,
+                    new,
+                );
             }
             LayoutOwner::Version { bucket, key, seq } => {
+                let vkey = keys::version_key(bucket, key, *seq)?;
                 return self.swap_in_version(
-                    (bucket, key, *seq),
+                    (bucket, key, CF_VERSIONS, &vkey),
                     (part_number, segment, shard),
                     old,
                     new,

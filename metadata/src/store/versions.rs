@@ -912,17 +912,17 @@ impl MetaStore {
         Ok(())
     }
 
-    /// SwapChunk for a version in `versions`.
+    /// SwapChunk for one version row: the current one (`objects`) or
+    /// another (`versions`), named by its family and key.
     pub(super) fn swap_in_version(
         &self,
-        (bucket, key, seq): (&str, &str, u64),
+        (bucket, key, cf, vkey): (&str, &str, &str, &[u8]),
         (part_number, segment, shard): (u32, u32, u32),
         old: &ChunkPlacement,
         new: &ChunkPlacement,
     ) -> Result<bool> {
-        let vkey = keys::version_key(bucket, key, seq)?;
         let _k = self.stripe(bucket, key);
-        let Some(mut v) = self.get::<ObjectVersion>(CF_VERSIONS, &vkey)? else {
+        let Some(mut v) = self.get::<ObjectVersion>(cf, vkey)? else {
             return Ok(false);
         };
         let ObjectData::Parts(parts) = &mut v.row.data else {
@@ -935,7 +935,7 @@ impl MetaStore {
             return Ok(false);
         }
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&v)?);
+        batch.put_cf(self.cf(cf)?, vkey, encode(&v)?);
         self.write(batch)?;
         Ok(true)
     }
