@@ -9,12 +9,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use bytes::Bytes;
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use http_body_util::{BodyExt, Full};
 use serde_json::Value;
-use shale_common::sigv4;
+use shale_common::admin_client::AdminClient;
 
 /// How long one admin request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,6 +55,33 @@ enum AdminCommand {
     /// The metadata group (talks to the replicas directly): status,
     /// add-replica, remove-replica, campaign.
     Metadata(crate::admin_meta::MetadataArgs),
+    /// Linked regions (one deployment, one bucket namespace): list, add,
+    /// remove. Link every region with every other, in each region.
+    #[command(subcommand)]
+    Region(RegionCommand),
+}
+
+#[derive(Subcommand)]
+enum RegionCommand {
+    /// This region and the regions it is linked with.
+    List,
+    /// Link a region (or this one, by its own name: every region lists
+    /// itself too): its S3 endpoint, and the root key to sign with there.
+    Add {
+        name: String,
+        /// Its S3 endpoint, http://HOST:PORT.
+        endpoint: String,
+        /// The root key requests to it are signed with (default: this
+        /// command's; keys are the same in every region).
+        #[arg(long)]
+        link_key: Option<String>,
+        /// It is the deployment's namespace region (the registry of bucket
+        /// names, and the identities): exactly one region is.
+        #[arg(long)]
+        namespace: bool,
+    },
+    /// Unlink a region.
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +147,26 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let (method, op, params): (&str, &str, Vec<(&str, String)>) = match &args.command {
         AdminCommand::Metadata(_) => return Ok(()), // answered above
         AdminCommand::Status => ("GET", "status", vec![]),
+        AdminCommand::Region(RegionCommand::List) => ("GET", "region-list", vec![]),
+        AdminCommand::Region(RegionCommand::Add {
+            name,
+            endpoint,
+            link_key,
+            namespace,
+        }) => {
+            let mut p = vec![
+                ("name", name.clone()),
+                ("endpoint", endpoint.clone()),
+                ("namespace", namespace.to_string()),
+            ];
+            if let Some(k) = link_key {
+                p.push(("access_key", k.clone()));
+            }
+            ("POST", "region-add", p)
+        }
+        AdminCommand::Region(RegionCommand::Remove { name }) => {
+            ("POST", "region-remove", vec![("name", name.clone())])
+        }
         AdminCommand::Bucket(BucketCommand::List) => ("GET", "bucket-list", vec![]),
         AdminCommand::Bucket(BucketCommand::Info { bucket }) => {
             ("GET", "bucket-info", vec![("bucket", bucket.clone())])
@@ -170,6 +215,23 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     match &args.command {
         AdminCommand::Metadata(_) => {}
         AdminCommand::Status => print_status(&answer),
+        AdminCommand::Region(RegionCommand::List) => {
+            println!("this region: {}", s(&answer["region"]));
+            for r in answer["regions"].as_array().into_iter().flatten() {
+                let ns = if r["namespace"] == true {
+                    "\tnamespace"
+                } else {
+                    ""
+                };
+                println!(
+                    "{}\t{}\t{}{ns}",
+                    s(&r["name"]),
+                    s(&r["endpoint"]),
+                    s(&r["access_key"])
+                );
+            }
+        }
+        AdminCommand::Region(_) => println!("{answer}"),
         AdminCommand::Bucket(BucketCommand::List) => {
             for b in answer.as_array().into_iter().flatten() {
                 println!("{}\t{}", s(&b["name"]), s(&b["region"]));
@@ -496,94 +558,12 @@ async fn call(
     op: &str,
     params: &[(&str, String)],
 ) -> Result<Value> {
-    let endpoint = args.endpoint.trim_end_matches('/');
-    let Some(authority) = endpoint.strip_prefix("http://") else {
-        bail!("--endpoint {endpoint}: shale admin speaks http:// only");
-    };
-    let mut query: Vec<(&str, &str)> = vec![("shale-admin", op)];
-    query.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
-    let now = time::OffsetDateTime::now_utc();
-    let amz_date = now
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .context("formatting the date")?;
-    let payload_hash = sigv4::sha256_hex(b"");
-    let headers = [
-        ("host", authority),
-        ("x-amz-date", amz_date.as_str()),
-        ("x-amz-content-sha256", payload_hash.as_str()),
-    ];
-    let key = sigv4::SigningKey::new(
-        args.secret_key.as_deref().unwrap_or_default(),
-        &amz_date[..8],
-        &args.region,
-        "s3",
-    );
-    let (authorization, _) = sigv4::authorization(
+    let client = AdminClient::new(
+        &args.endpoint,
         args.access_key.as_deref().unwrap_or_default(),
-        &key,
-        &amz_date,
-        &sigv4::Request {
-            method,
-            path: "/",
-            query: &query,
-            headers: &headers,
-            payload_hash: &payload_hash,
-        },
+        args.secret_key.as_deref().unwrap_or_default(),
+        &args.region,
+        TIMEOUT,
     );
-    let query_string = query
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                sigv4::uri_encode(k, false),
-                sigv4::uri_encode(v, false)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("{endpoint}/?{query_string}"))
-        .header("authorization", authorization);
-    for (k, v) in headers {
-        request = request.header(k, v);
-    }
-    let request = request
-        .body(Full::new(Bytes::new()))
-        .context("building the request")?;
-    let client = shale_common::rpc::http_client();
-    let exchange = async {
-        let resp = client
-            .request(request)
-            .await
-            .with_context(|| format!("{endpoint}: cannot reach the gateway"))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .context("reading the answer")?
-            .to_bytes();
-        anyhow::Ok((status, body))
-    };
-    let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
-        .await
-        .with_context(|| format!("{endpoint}: no answer within {TIMEOUT:?}"))??;
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body);
-        let field = |name: &str| {
-            text.split(&format!("<{name}>"))
-                .nth(1)
-                .and_then(|t| t.split(&format!("</{name}>")).next())
-                .map(str::to_owned)
-        };
-        match (field("Code"), field("Message")) {
-            (Some(code), Some(message)) => bail!("{op}: {code}: {message} (HTTP {status})"),
-            (Some(code), None) => bail!("{op}: {code} (HTTP {status})"),
-            _ => bail!("{op}: HTTP {status}: {text}"),
-        }
-    }
-    serde_json::from_slice(&body).with_context(|| format!("{op}: the answer is not JSON"))
+    Ok(client.call(method, op, params).await?)
 }

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use shale_common::NodeInfo;
 use shale_datapath::DataPathConfig;
-use shale_metadata::{AccessKey, MetaClient, MetadataConfig};
+use shale_metadata::{AccessKey, MetaClient, MetadataConfig, RegionLink};
 use shale_s3_gateway::GatewayConfig;
 use shale_storage_node::StorageNodeConfig;
 use shale_storage_node::scrub::ScrubConfig;
@@ -78,6 +78,12 @@ struct DevArgs {
     /// Region this cluster serves.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// Run several linked regions instead, comma-separated (the first is
+    /// the namespace region), each a whole cluster with its data in
+    /// DATA_DIR/<region>: the first's S3 endpoint at --listen, each next
+    /// one's on the next port.
+    #[arg(long, conflicts_with = "region", value_name = "REGION,REGION,…")]
+    regions: Option<String>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -298,12 +304,138 @@ async fn dev(args: DevArgs) -> Result<()> {
     let creds = root_credentials(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     roles::start_metrics(args.metrics_addr, &stop_rx).await?;
-    let mut tasks = Vec::new();
+    let names = dev_regions(&args)?;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
 
+    // One cluster per region: the first at --listen and in the data dir
+    // itself when it is the only one, each in DATA_DIR/<region> otherwise.
+    let mut regions = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let dir = if names.len() == 1 {
+            data_dir.clone()
+        } else {
+            data_dir.join(name)
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("data_dir {}: cannot create", dir.display()))?;
+        let port = args.listen.port().checked_add(i as u16).with_context(|| {
+            format!(
+                "--listen {}: no port for region {name} after it",
+                args.listen
+            )
+        })?;
+        let listen = SocketAddr::new(args.listen.ip(), port);
+        regions.push(start_region(&args, name, &dir, listen, &creds, &stop_rx).await?);
+    }
+    if regions.len() > 1 {
+        link_regions(&regions, &creds).await?;
+    }
+    // The gateways serve once the links are in place.
+    for region in &mut regions {
+        region.serve(&args, &stop_rx)?;
+    }
+    print_ready(&args, scheme, &regions, &data_dir, &creds)?;
+
+    let gateways = regions
+        .iter_mut()
+        .filter_map(|r| r.gateway.as_mut())
+        .collect::<Vec<_>>();
+    let any_gateway = futures_select_all(gateways);
+    tokio::select! {
+        r = wait_for_signal() => r?,
+        (i, r) = any_gateway => {
+            let _ = stop_tx.send(true);
+            let name = &names[i];
+            match r {
+                Ok(Err(e)) => bail!("the gateway of {name} stopped: {e}"),
+                Ok(Ok(())) => bail!("the gateway of {name} stopped unexpectedly"),
+                Err(e) => bail!("the gateway task of {name} failed: {e}"),
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let deadline = Duration::from_secs(20);
+    for region in regions {
+        let Some(gateway) = region.gateway else {
+            continue;
+        };
+        match tokio::time::timeout(deadline, gateway).await {
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "gateway stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "gateway task failed"),
+            Err(_) => tracing::error!("gateway did not stop in time"),
+            Ok(Ok(Ok(()))) => {}
+        }
+        for t in region.tasks {
+            let _ = tokio::time::timeout(deadline, t).await;
+        }
+        let _ = tokio::time::timeout(deadline, region.meta_task).await;
+    }
+    Ok(())
+}
+
+/// The regions `shale dev` runs: `--regions`, else `--region` alone.
+fn dev_regions(args: &DevArgs) -> Result<Vec<String>> {
+    let Some(list) = &args.regions else {
+        return Ok(vec![args.region.clone()]);
+    };
+    let names: Vec<String> = list
+        .split(',')
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        bail!("--regions: name at least one region");
+    }
+    for (i, n) in names.iter().enumerate() {
+        let valid = n.len() <= 64
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            bail!("--regions: {n:?} is not a region name (lowercase letters, digits and '-')");
+        }
+        if names[..i].contains(n) {
+            bail!("--regions: {n} is named twice");
+        }
+    }
+    if names.len() > 1 && args.tls_cert.is_some() {
+        bail!("--regions with --tls-cert: linked regions talk over http only (for now)");
+    }
+    Ok(names)
+}
+
+/// One running region of `shale dev`.
+struct DevRegion {
+    name: String,
+    endpoint: SocketAddr,
+    meta: MetaClient,
+    meta_addr: String,
+    /// The gateway's listener, until [`DevRegion::serve`] starts it.
+    listener: Option<TcpListener>,
+    /// The gateway, once it serves.
+    gateway: Option<tokio::task::JoinHandle<shale_s3_gateway::Result<()>>>,
+    tasks: Vec<tokio::task::JoinHandle<shale_storage_node::Result<()>>>,
+    meta_task: tokio::task::JoinHandle<std::result::Result<(), shale_metadata::ServeError>>,
+}
+
+/// Starts one region's cluster (metadata, six storage nodes, a gateway on
+/// `listen`) with its data in `data_dir`.
+async fn start_region(
+    args: &DevArgs,
+    name: &str,
+    data_dir: &Path,
+    listen: SocketAddr,
+    creds: &RootCredentials,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<DevRegion> {
     // Every internal listener first, on the ports of the last run, so that
     // the addresses the metadata group and the cluster map recorded stay
     // true.
-    let (meta_listener, node_listeners) = bind_internal(&data_dir, args.listen.port()).await?;
+    let (meta_listener, node_listeners) = bind_internal(data_dir, listen.port()).await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
     // A metadata group of one replica: the same Raft code path as a cluster.
     let meta_config = MetadataConfig::single(data_dir.join("meta"));
@@ -314,7 +446,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     ));
 
     let meta = MetaClient::new(&meta_addr);
-    tasks.extend(start_storage_nodes(&args, &data_dir, node_listeners, &meta, &stop_rx).await?);
+    let tasks = start_storage_nodes(args, data_dir, node_listeners, &meta, stop_rx).await?;
     meta.put_access_key(AccessKey {
         access_key: creds.access_key.clone(),
         secret_key: creds.secret_key.clone(),
@@ -324,49 +456,77 @@ async fn dev(args: DevArgs) -> Result<()> {
     .await
     .context("storing the root access key")?;
 
-    let gateway_listener = TcpListener::bind(args.listen)
+    let gateway_listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listen {}: cannot bind", args.listen))?;
-    let gateway_addr = gateway_listener.local_addr()?;
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let gateway_config = dev_gateway_config(&args, &meta_addr);
-    let mut gateway_task = tokio::spawn(shale_s3_gateway::serve(
-        gateway_config,
-        gateway_listener,
-        on_shutdown(stop_rx.clone()),
-    ));
+        .with_context(|| format!("listen {listen}: cannot bind"))?;
+    let endpoint = gateway_listener.local_addr()?;
+    Ok(DevRegion {
+        name: name.to_owned(),
+        endpoint,
+        meta,
+        meta_addr,
+        listener: Some(gateway_listener),
+        gateway: None,
+        tasks,
+        meta_task,
+    })
+}
 
-    print_ready(&args, scheme, gateway_addr, &data_dir, &creds)?;
+impl DevRegion {
+    /// Starts the region's gateway on its listener.
+    fn serve(&mut self, args: &DevArgs, stop_rx: &watch::Receiver<bool>) -> Result<()> {
+        let listener = self.listener.take().context("the gateway serves already")?;
+        let config = dev_gateway_config(args, &self.name, &self.meta_addr);
+        self.gateway = Some(tokio::spawn(shale_s3_gateway::serve(
+            config,
+            listener,
+            on_shutdown(stop_rx.clone()),
+        )));
+        Ok(())
+    }
+}
 
-    tokio::select! {
-        r = wait_for_signal() => r?,
-        r = &mut gateway_task => {
-            let _ = stop_tx.send(true);
-            match r {
-                Ok(Err(e)) => bail!("the gateway stopped: {e}"),
-                Ok(Ok(())) => bail!("the gateway stopped unexpectedly"),
-                Err(e) => bail!("the gateway task failed: {e}"),
+/// Links every region of `shale dev` with every other (the first is the
+/// namespace region), signed with the shared root key.
+async fn link_regions(regions: &[DevRegion], creds: &RootCredentials) -> Result<()> {
+    for region in regions {
+        for (i, other) in regions.iter().enumerate() {
+            let mut addr = other.endpoint;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
+            let link = RegionLink {
+                endpoint: format!("http://{addr}"),
+                access_key: creds.access_key.clone(),
+                namespace: i == 0,
+            };
+            // The namespace region may have moved: unlink the old one first.
+            if i == 0 {
+                for (name, old) in region.meta.list_regions().await? {
+                    if old.namespace && name != other.name {
+                        region.meta.put_region(&name, None).await?;
+                    }
+                }
+            }
+            region
+                .meta
+                .put_region(&other.name, Some(link))
+                .await
+                .with_context(|| format!("linking {} to {}", region.name, other.name))?;
         }
     }
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    let deadline = Duration::from_secs(20);
-    match tokio::time::timeout(deadline, gateway_task).await {
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "gateway stopped with an error"),
-        Ok(Err(e)) => tracing::error!(error = %e, "gateway task failed"),
-        Err(_) => tracing::error!("gateway did not stop in time"),
-        Ok(Ok(Ok(()))) => {}
-    }
-    for t in tasks {
-        let _ = tokio::time::timeout(deadline, t).await;
-    }
-    let _ = tokio::time::timeout(deadline, meta_task).await;
     Ok(())
+}
+
+/// The first of `gateways` to end, with its region's name.
+async fn futures_select_all(
+    gateways: Vec<&mut tokio::task::JoinHandle<shale_s3_gateway::Result<()>>>,
+) -> (
+    usize,
+    std::result::Result<shale_s3_gateway::Result<()>, tokio::task::JoinError>,
+) {
+    let (r, i, _) = futures::future::select_all(gateways).await;
+    (i, r)
 }
 
 /// Binds `shale dev`'s internal listeners (the metadata service, then each
@@ -444,9 +604,9 @@ async fn start_storage_nodes(
 }
 
 /// The gateway of `shale dev`, as its flags set it.
-fn dev_gateway_config(args: &DevArgs, meta_addr: &str) -> GatewayConfig {
+fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayConfig {
     GatewayConfig {
-        region: args.region.clone(),
+        region: region.to_owned(),
         metadata_addr: meta_addr.to_owned(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
@@ -472,22 +632,37 @@ fn dev_gateway_config(args: &DevArgs, meta_addr: &str) -> GatewayConfig {
     }
 }
 
-/// What `shale dev` prints once it serves: the endpoint, the root key and
-/// a command to try.
+/// What `shale dev` prints once it serves: every region's endpoint, the
+/// root key and a command to try.
 fn print_ready(
     args: &DevArgs,
     scheme: &str,
-    gateway_addr: std::net::SocketAddr,
+    regions: &[DevRegion],
     data_dir: &Path,
     creds: &RootCredentials,
 ) -> Result<()> {
-    println!(
-        "Shale dev cluster is ready: 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway"
-    );
-    println!("  endpoint:   {scheme}://{gateway_addr}");
-    println!("  region:     {}", args.region);
+    let first = &regions[0];
+    if regions.len() == 1 {
+        println!(
+            "Shale dev cluster is ready: 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway"
+        );
+        println!("  endpoint:   {scheme}://{}", first.endpoint);
+        println!("  region:     {}", first.name);
+    } else {
+        println!(
+            "Shale dev deployment is ready: {} linked regions, each 1 metadata service, {DEV_NODES} storage nodes (4+2 erasure coding), 1 S3 gateway",
+            regions.len()
+        );
+        for (i, r) in regions.iter().enumerate() {
+            let role = if i == 0 { "  (namespace region)" } else { "" };
+            println!(
+                "  region {:<14} endpoint {scheme}://{}{role}",
+                r.name, r.endpoint
+            );
+        }
+    }
     for domain in &args.domains {
-        let port = gateway_addr.port();
+        let port = first.endpoint.port();
         println!("  virtual hosts: {scheme}://BUCKET.{domain}:{port}");
     }
     println!("  data:       {}", data_dir.display());
@@ -496,8 +671,8 @@ fn print_ready(
     println!();
     println!("Try it:");
     println!(
-        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{gateway_addr} s3 mb s3://my-bucket",
-        creds.access_key, creds.secret_key, args.region
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{} s3 mb s3://my-bucket",
+        creds.access_key, creds.secret_key, first.name, first.endpoint
     );
     use std::io::Write;
     std::io::stdout().flush()?;

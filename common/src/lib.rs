@@ -10,6 +10,7 @@
 //! generator, replication).
 //! Depends on: nothing of Shale. Must never: talk to RocksDB or to disks.
 
+pub mod admin_client;
 pub mod checksum;
 pub mod layout;
 pub mod metrics;

@@ -1025,6 +1025,69 @@ impl MetaClient {
         }
     }
 
+    /// Links region `name`, or unlinks it (`None`).
+    pub async fn put_region(&self, name: &str, link: Option<RegionLink>) -> Result<()> {
+        let req = MetaRequest::PutRegion {
+            name: name.into(),
+            link,
+        };
+        self.unit(&req).await
+    }
+
+    /// The linked regions, by name.
+    pub async fn list_regions(&self) -> Result<Vec<(String, RegionLink)>> {
+        match self.call(&MetaRequest::ListRegions).await? {
+            MetaResponse::Regions(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Takes a bucket name for `region` (see [`MetaRequest::ClaimBucket`]).
+    pub async fn claim_bucket(
+        &self,
+        bucket: &str,
+        region: &str,
+        owner: Option<&str>,
+    ) -> Result<()> {
+        let req = MetaRequest::ClaimBucket {
+            bucket: bucket.into(),
+            region: region.into(),
+            owner: owner.map(str::to_owned),
+        };
+        self.unit(&req).await
+    }
+
+    /// Gives `region`'s claim on a bucket name back.
+    pub async fn release_bucket(&self, bucket: &str, region: &str) -> Result<()> {
+        let req = MetaRequest::ReleaseBucket {
+            bucket: bucket.into(),
+            region: region.into(),
+        };
+        self.unit(&req).await
+    }
+
+    /// Where a bucket lives, if anywhere (see [`MetaRequest::GetClaim`]).
+    pub async fn get_claim(&self, bucket: &str) -> Result<Option<BucketClaim>> {
+        let req = MetaRequest::GetClaim {
+            bucket: bucket.into(),
+        };
+        match self.call(&req).await? {
+            MetaResponse::Claim(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The claims of `region` (every claim with an empty one).
+    pub async fn list_claims(&self, region: &str) -> Result<Vec<(String, BucketClaim)>> {
+        let req = MetaRequest::ListClaims {
+            region: region.into(),
+        };
+        match self.call(&req).await? {
+            MetaResponse::Claims(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// ListObjectVersions (see [`MetaStore::list_versions`](crate::MetaStore)).
     pub async fn list_versions(
         &self,

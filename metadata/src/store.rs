@@ -67,7 +67,7 @@ pub(crate) const CF_RAFT_DEDUP: &str = "raft_dedup";
 /// The same rows by apply time, for pruning: `time_ms (BE) ++ request id`.
 pub(crate) const CF_RAFT_DEDUP_AGE: &str = "raft_dedup_age";
 /// Column families that make up the replicated state (what a snapshot holds).
-pub(crate) const CF_STATE_MACHINE: [&str; 14] = [
+pub(crate) const CF_STATE_MACHINE: [&str; 15] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -79,6 +79,7 @@ pub(crate) const CF_STATE_MACHINE: [&str; 14] = [
     CF_COMPLETED_UPLOADS,
     CF_VERSIONS,
     CF_NULL_VERSIONS,
+    CF_REGIONS,
     CF_RAFT_APPLIED,
     CF_RAFT_DEDUP,
     CF_RAFT_DEDUP_AGE,
@@ -518,6 +519,8 @@ impl MetaStore {
         if self.get::<Bucket>(CF_BUCKETS, name.as_bytes())?.is_some() {
             return Err(MetaError::BucketAlreadyOwnedByYou);
         }
+        // In the namespace region: a name another region claimed is taken.
+        self.check_unclaimed(name, region, owner)?;
         let bucket = Bucket {
             name: name.to_string(),
             region: region.to_string(),
@@ -1657,6 +1660,12 @@ impl MetaStore {
             | Q::TakeLease { .. }
             | Q::SetCursor { .. }
             | Q::GetCursor { .. } => self.execute_cluster(req),
+            Q::PutRegion { .. }
+            | Q::ListRegions
+            | Q::ClaimBucket { .. }
+            | Q::ReleaseBucket { .. }
+            | Q::GetClaim { .. }
+            | Q::ListClaims { .. } => self.execute_region(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),
@@ -2069,7 +2078,9 @@ pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
 }
 
 mod lock;
+mod regions;
 #[cfg(test)]
 mod tests;
 mod versions;
+use regions::CF_REGIONS;
 use versions::{CF_NULL_VERSIONS, CF_VERSIONS, V7_VERSION};

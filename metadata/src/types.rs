@@ -53,6 +53,12 @@
 //!   request variants. A binary from before v7 reads the current versions
 //!   as plain objects and ignores the new column families.
 //!
+//! - v8: regions. A new column family, `regions`: the linked regions
+//!   (`link/<name>` → [`RegionLink`]) and, in the namespace region, the
+//!   registry of bucket names (`claim/<bucket>` → [`BucketClaim`]). An
+//!   older data dir gets it, empty, when it is opened: a region that was
+//!   never linked. An older binary opens it and ignores it.
+//!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
@@ -1202,6 +1208,59 @@ pub enum MetaRequest {
     SetCursor { name: String, cursor: Vec<u8> },
     /// → `MetaResponse::Cursor`.
     GetCursor { name: String },
+    /// Links region `name` (`None`: unlinks it). → `MetaResponse::Unit`.
+    PutRegion {
+        name: String,
+        link: Option<RegionLink>,
+    },
+    /// → `MetaResponse::Regions`.
+    ListRegions,
+    /// Takes the name `bucket` for `region` in the deployment's registry
+    /// (the namespace region's): `BucketAlreadyExists` (or
+    /// `BucketAlreadyOwnedByYou`, same owner) when a bucket here or a claim
+    /// of another region has it; again for the same region, nothing.
+    /// → `MetaResponse::Unit`.
+    ClaimBucket {
+        bucket: String,
+        region: String,
+        owner: Option<String>,
+    },
+    /// Gives the name back (only `region`'s claim goes), with every grant
+    /// on it. → `MetaResponse::Unit`.
+    ReleaseBucket { bucket: String, region: String },
+    /// Where `bucket` lives: a bucket here, else a claim.
+    /// → `MetaResponse::Claim`.
+    GetClaim { bucket: String },
+    /// Every claim of `region` (all with an empty one).
+    /// → `MetaResponse::Claims`.
+    ListClaims { region: String },
+}
+
+/// A linked region, as this region knows it (`shale admin region add`),
+/// kept in the `regions` family under `link/<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionLink {
+    /// Its S3 endpoint, `http://host:port`.
+    pub endpoint: String,
+    /// The access key requests to that region are signed with: a root key
+    /// of the deployment (keys are the same in every region).
+    pub access_key: String,
+    /// True for the deployment's namespace region: it holds the registry
+    /// of bucket names and the identities the other regions mirror.
+    pub namespace: bool,
+}
+
+/// A bucket name taken in the namespace region's registry, kept in the
+/// `regions` family under `claim/<bucket>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketClaim {
+    /// The region that holds the bucket.
+    pub region: String,
+    /// The access key that created it (`None`: a root key, or before keys
+    /// had owners).
+    pub owner: Option<String>,
+    /// When the name was taken (the Raft entry's time).
+    pub created_ms: i64,
 }
 
 /// What a lifecycle expiration does to a version ([`MetaRequest::Expire`]).
@@ -1301,7 +1360,10 @@ impl MetaRequest {
             | Q::ListAccessKeys
             | Q::GetVersion { .. }
             | Q::ListVersions { .. }
-            | Q::GetCursor { .. } => true,
+            | Q::GetCursor { .. }
+            | Q::ListRegions
+            | Q::GetClaim { .. }
+            | Q::ListClaims { .. } => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -1332,7 +1394,10 @@ impl MetaRequest {
             | Q::SetRetention { .. }
             | Q::SetLegalHold { .. }
             | Q::Expire { .. }
-            | Q::SetCursor { .. } => false,
+            | Q::SetCursor { .. }
+            | Q::PutRegion { .. }
+            | Q::ClaimBucket { .. }
+            | Q::ReleaseBucket { .. } => false,
         }
     }
 }
@@ -1419,6 +1484,12 @@ impl MetaRequest {
             Q::Expire { .. } => "Expire",
             Q::SetCursor { .. } => "SetCursor",
             Q::GetCursor { .. } => "GetCursor",
+            Q::PutRegion { .. } => "PutRegion",
+            Q::ListRegions => "ListRegions",
+            Q::ClaimBucket { .. } => "ClaimBucket",
+            Q::ReleaseBucket { .. } => "ReleaseBucket",
+            Q::GetClaim { .. } => "GetClaim",
+            Q::ListClaims { .. } => "ListClaims",
         }
     }
 }
@@ -1609,4 +1680,10 @@ pub enum MetaResponse {
     Versions(ListVersionsResult),
     /// A worker's stored progress, if any.
     Cursor(Option<Vec<u8>>),
+    /// Linked regions by name.
+    Regions(Vec<(String, RegionLink)>),
+    /// Where a bucket lives, if anywhere.
+    Claim(Option<BucketClaim>),
+    /// Claims by bucket name.
+    Claims(Vec<(String, BucketClaim)>),
 }

@@ -17,6 +17,19 @@
 //! | `key-list` | GET | | keys and grants, no secrets |
 //! | `key-delete` | POST | `access_key` | |
 //! | `key-grant` | POST | `access_key`, `bucket`, `permission` (`none` revokes) | |
+//! | `region-list` | GET | | this region's name, the linked regions (endpoint, link key, namespace) |
+//! | `region-add` | POST | `name`, `endpoint`, `access_key` (default: the caller's), `namespace` | |
+//! | `region-remove` | POST | `name` | |
+//!
+//! Between regions (a linked region's gateway, signed with the link's root
+//! key): `region-claim` / `region-release` (POST `bucket`, `region`,
+//! `owner`), `region-locate` (GET `bucket`), `region-claims` (GET
+//! `region`), `region-keys` (GET: every key with its secret and grants, for
+//! the other regions' mirror), `region-create-bucket` (POST `bucket`,
+//! `owner`, `object_lock`: CreateBucket with this region's
+//! `LocationConstraint`, sent from another region). In a region that is not
+//! the namespace region, `key-create`, `key-delete` and `key-grant` are
+//! passed on to the namespace region, which owns the identities.
 
 use std::sync::Arc;
 
@@ -28,6 +41,7 @@ use serde_json::{Value, json};
 use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission, RaftStatus};
 
 use crate::access::Keys;
+use crate::regions::Regions;
 use crate::server::Workers;
 use shale_datapath::datapath::DataPath;
 use shale_storage_node::StorageClient;
@@ -55,6 +69,8 @@ pub struct AdminRoute {
     /// Asks the nodes for their scrubbers' progress (briefly: a node that
     /// does not answer shows none).
     storage: StorageClient,
+    /// The linked regions.
+    regions: Arc<Regions>,
 }
 
 impl AdminRoute {
@@ -66,8 +82,10 @@ impl AdminRoute {
         region: String,
         metadata_addr: String,
         workers: Option<Arc<Workers>>,
+        regions: Arc<Regions>,
     ) -> Self {
         AdminRoute {
+            regions,
             meta,
             data,
             keys,
@@ -594,6 +612,140 @@ impl AdminRoute {
     }
 }
 
+impl AdminRoute {
+    /// A key change made in a region that is not the namespace region:
+    /// made there, then mirrored here at once.
+    async fn pass_to_namespace(
+        &self,
+        ns: &str,
+        op: &str,
+        params: &[(String, String)],
+    ) -> S3Result<Value> {
+        let peer = self.regions.peer(ns).await.map_err(meta_err)?;
+        let params: Vec<(&str, String)> = params
+            .iter()
+            .filter(|(k, _)| k != PARAM)
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let answer = peer.call("POST", op, &params).await.map_err(|e| match e {
+            shale_common::admin_client::AdminError::Refused { code, message, .. } => {
+                S3Error::with_message(code.parse().unwrap_or(S3ErrorCode::InternalError), message)
+            }
+            other => s3_error!(ServiceUnavailable, "the namespace region {}: {}", ns, other),
+        })?;
+        if let Err(e) = self.regions.sync_once().await {
+            tracing::warn!(error = %e, "mirroring the namespace region's keys failed");
+        }
+        Ok(answer)
+    }
+
+    async fn region_list(&self) -> S3Result<Value> {
+        let links = self.meta.list_regions().await.map_err(meta_err)?;
+        Ok(json!({
+            "region": self.region,
+            "regions": links
+                .iter()
+                .map(|(name, l)| json!({
+                    "name": name,
+                    "endpoint": l.endpoint,
+                    "access_key": l.access_key,
+                    "namespace": l.namespace,
+                }))
+                .collect::<Vec<_>>(),
+        }))
+    }
+
+    async fn region_add(
+        &self,
+        params: &[(String, String)],
+        caller: Option<String>,
+    ) -> S3Result<Value> {
+        let name = required(params, "name")?;
+        let endpoint = required(params, "endpoint")?.trim_end_matches('/');
+        if !endpoint.starts_with("http://") || endpoint.len() <= "http://".len() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "endpoint must be http://HOST:PORT, not {:?}",
+                endpoint
+            ));
+        }
+        let access_key = match param(params, "access_key").filter(|k| !k.is_empty()) {
+            Some(k) => k.to_owned(),
+            None => caller.ok_or_else(|| s3_error!(InvalidArgument, "missing access_key"))?,
+        };
+        let namespace = match param(params, "namespace").unwrap_or("false") {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "namespace must be true or false, not {:?}",
+                    other
+                ));
+            }
+        };
+        let link = shale_metadata::RegionLink {
+            endpoint: endpoint.to_owned(),
+            access_key: access_key.clone(),
+            namespace,
+        };
+        self.meta
+            .put_region(name, Some(link))
+            .await
+            .map_err(meta_err)?;
+        self.regions.forget_links();
+        Ok(
+            json!({"name": name, "endpoint": endpoint, "access_key": access_key, "namespace": namespace}),
+        )
+    }
+
+    /// Owner on `bucket` for `owner`, when it is a key with grants.
+    async fn grant_owner(&self, owner: &str, bucket: &str) -> S3Result<()> {
+        if let Some(key) = self.meta.get_access_key(owner).await.map_err(meta_err)?
+            && !key.is_root()
+        {
+            self.meta
+                .set_grant(owner, bucket, Some(Permission::Owner))
+                .await
+                .map_err(meta_err)?;
+            self.keys.forget(owner);
+        }
+        Ok(())
+    }
+
+    /// CreateBucket with this region's `LocationConstraint`, sent from
+    /// another region on behalf of `owner`.
+    async fn region_create_bucket(&self, params: &[(String, String)]) -> S3Result<Value> {
+        let bucket = required(params, "bucket")?;
+        let owner = match param(params, "owner") {
+            Some(o) => self.keys.get(o).await.map_err(meta_err)?,
+            None => None,
+        };
+        let configs = if param(params, "object_lock") == Some("true") {
+            vec![
+                shale_metadata::BucketConfig::Versioning(shale_metadata::VersioningStatus::Enabled),
+                shale_metadata::BucketConfig::ObjectLock(
+                    shale_metadata::ObjectLockConfig::default(),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        self.regions
+            .create_here(bucket, owner.as_deref(), configs)
+            .await
+            .map_err(meta_err)?;
+        if let Some(k) = owner.filter(|k| !k.is_root()) {
+            self.grant_owner(&k.access_key, bucket).await?;
+            self.regions
+                .share_grant(&k.access_key, bucket, Some(Permission::Owner))
+                .await
+                .map_err(meta_err)?;
+        }
+        Ok(json!({"bucket": bucket, "region": self.region}))
+    }
+}
+
 #[async_trait::async_trait]
 impl S3Route for AdminRoute {
     fn is_match(
@@ -626,7 +778,14 @@ impl S3Route for AdminRoute {
         let op = param(&params, PARAM).unwrap_or_default().to_owned();
         let reading = matches!(
             op.as_str(),
-            "status" | "bucket-list" | "bucket-info" | "key-list"
+            "status"
+                | "bucket-list"
+                | "bucket-info"
+                | "key-list"
+                | "region-list"
+                | "region-locate"
+                | "region-claims"
+                | "region-keys"
         );
         let method_ok = if reading {
             req.method == Method::GET
@@ -677,10 +836,69 @@ impl S3Route for AdminRoute {
                 let force = param(&params, "force") == Some("true");
                 self.node_remove(node_id(&params)?, force).await?
             }
+            "key-create" | "key-delete" | "key-grant"
+                if let Some(ns) = self.regions.namespace_elsewhere().await.map_err(meta_err)? =>
+            {
+                self.pass_to_namespace(&ns, &op, &params).await?
+            }
             "key-create" => self.key_create(&params).await?,
             "key-list" => self.key_list().await?,
             "key-delete" => self.key_delete(required(&params, "access_key")?).await?,
             "key-grant" => self.key_grant(&params).await?,
+            "region-list" => self.region_list().await?,
+            "region-add" => {
+                let caller = req.credentials.as_ref().map(|c| c.access_key.clone());
+                self.region_add(&params, caller).await?
+            }
+            "region-remove" => {
+                let name = required(&params, "name")?;
+                self.meta.put_region(name, None).await.map_err(meta_err)?;
+                self.regions.forget_links();
+                json!({"removed": name})
+            }
+            "region-claim" => {
+                let bucket = required(&params, "bucket")?;
+                let region = required(&params, "region")?;
+                self.meta
+                    .claim_bucket(bucket, region, param(&params, "owner"))
+                    .await
+                    .map_err(meta_err)?;
+                if let Some(owner) = param(&params, "owner") {
+                    self.grant_owner(owner, bucket).await?;
+                }
+                json!({"bucket": bucket, "region": region})
+            }
+            "region-release" => {
+                let bucket = required(&params, "bucket")?;
+                let region = required(&params, "region")?;
+                self.meta
+                    .release_bucket(bucket, region)
+                    .await
+                    .map_err(meta_err)?;
+                json!({"bucket": bucket, "released": region})
+            }
+            "region-locate" => {
+                let claim = self
+                    .meta
+                    .get_claim(required(&params, "bucket")?)
+                    .await
+                    .map_err(meta_err)?;
+                json!({"region": claim.map(|c| c.region)})
+            }
+            "region-claims" => {
+                let claims = self
+                    .meta
+                    .list_claims(param(&params, "region").unwrap_or(""))
+                    .await
+                    .map_err(meta_err)?;
+                crate::regions::claims_json(&claims)
+            }
+            "region-keys" => {
+                let keys = self.meta.list_access_keys().await.map_err(meta_err)?;
+                serde_json::to_value(keys)
+                    .map_err(|e| s3_error!(InternalError, "encoding keys: {}", e))?
+            }
+            "region-create-bucket" => self.region_create_bucket(&params).await?,
             other => {
                 return Err(s3_error!(
                     InvalidArgument,

@@ -25,6 +25,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod metrics;
 pub mod post;
+pub mod regions;
 pub mod rules_cache;
 pub mod s3;
 pub mod server;

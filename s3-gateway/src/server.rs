@@ -35,6 +35,7 @@ use crate::auth::{self, MetaAuth};
 use crate::cors::{self, CorsCache};
 use crate::error::{Error, RequestInfo, Result, finish_error_response};
 use crate::post;
+use crate::regions::{Regions, Route};
 use crate::s3::{BareETags, Gateway, StatusOverride, VersionOrder};
 use crate::vhost::VirtualHosts;
 use shale_datapath::datapath::{DataPath, DataPathConfig};
@@ -144,10 +145,15 @@ async fn build_service_with(
     }
     let data = Arc::new(data);
     data.refresh_nodes().await?;
-    let gateway = Gateway::new(meta.clone(), Arc::clone(&data), config.region.clone())
+    let keys = Arc::new(Keys::new(meta.clone()));
+    let regions = Arc::new(Regions::new(
+        &config.region,
+        meta.clone(),
+        Arc::clone(&keys),
+    ));
+    let gateway = Gateway::new(meta.clone(), Arc::clone(&data), Arc::clone(&regions))
         .with_lifecycle_day_secs(config.lifecycle.day_secs);
     let cors = gateway.cors_cache();
-    let keys = Arc::new(Keys::new(meta.clone()));
     let post_cx = post::PostContext {
         gateway: gateway.clone(),
         keys: Arc::clone(&keys),
@@ -163,6 +169,7 @@ async fn build_service_with(
         config.region.clone(),
         config.metadata_addr.clone(),
         workers,
+        regions,
     ));
     if !hosts.is_empty() {
         builder.set_host(hosts);
@@ -184,6 +191,26 @@ fn request_bucket(hosts: &VirtualHosts, host: &str, path: &str) -> Option<String
     }
     let first = path.trim_start_matches('/').split('/').next()?;
     (!first.is_empty()).then(|| first.to_owned())
+}
+
+/// The bucket requests every region answers itself, whichever region
+/// holds the bucket: CreateBucket (its name is claimed, or its
+/// `LocationConstraint` sends it on), GetBucketLocation, and CORS
+/// preflights.
+fn answered_by_bucket_region<B>(req: &http::Request<B>, hosts: &VirtualHosts, host: &str) -> bool {
+    let query = req.uri().query().unwrap_or("");
+    let path = req.uri().path().trim_start_matches('/');
+    let bucket_only = if hosts.bucket_of(host).is_some() {
+        path.is_empty()
+    } else {
+        !path.trim_end_matches('/').contains('/')
+    };
+    let method = req.method();
+    (method == http::Method::PUT && bucket_only && query.is_empty())
+        || (method == http::Method::GET
+            && bucket_only
+            && form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "location"))
+        || method == http::Method::OPTIONS
 }
 
 /// A CORS preflight, as S3 answers it (see [`crate::cors::preflight`]).
@@ -242,8 +269,27 @@ async fn handle(
     let unanswered_expect = expects_continue_without_body(&req);
     let expects_continue = expects_continue(&req);
 
-    let mut resp = match post_bucket {
-        Some(post_bucket) => {
+    let route = match &bucket {
+        Some(b) if !answered_by_bucket_region(&req, hosts, &host) => {
+            post_cx.gateway.regions().route(&req, b).await
+        }
+        _ => Route::Here,
+    };
+    let mut resp = match (route, post_bucket) {
+        (Route::Redirect { region, endpoint }, _) => {
+            crate::metrics::set_operation("PermanentRedirect");
+            Ok(crate::regions::redirect(
+                bucket.as_deref().unwrap_or_default(),
+                &region,
+                &endpoint,
+            ))
+        }
+        (Route::Forward { region, endpoint }, _) => {
+            crate::metrics::set_operation("Forwarded");
+            tracing::debug!(%region, %endpoint, "passing the request on to the bucket's region");
+            Ok(post_cx.gateway.regions().forward(&endpoint, req).await)
+        }
+        (Route::Here, Some(post_bucket)) => {
             let base = format!("{scheme}://{host}");
             AssertUnwindSafe(post::upload(post_cx, req, post_bucket, &base))
                 .catch_unwind()
@@ -253,7 +299,7 @@ async fn handle(
                     internal_error_response()
                 })
         }
-        None => {
+        (Route::Here, None) => {
             answer_through_s3s(
                 service,
                 cors_cache,
@@ -547,6 +593,8 @@ pub async fn serve(
         missing_rx,
         gc_stopped,
     ));
+    let region_sync =
+        tokio::spawn(Arc::clone(post_cx.gateway.regions()).run_sync(stop_gc.subscribe()));
     let hosts = Arc::new(VirtualHosts::new(&config.domains)?);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -649,6 +697,7 @@ pub async fn serve(
     // A round in progress may be waiting on a node; it is safe to cut short.
     collector.abort();
     lifecycle.abort();
+    region_sync.abort();
     healer.abort();
     map_follower.abort();
     Ok(())

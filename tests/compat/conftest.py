@@ -299,7 +299,9 @@ class ShaleServer:
         self.port = free_port()
         self.starts += 1
         cmd = [str(binary), "dev", "--data-dir", str(self.data_dir),
-               "--listen", f"{LOOPBACK}:{self.port}", "--region", "us-east-1"]
+               "--listen", f"{LOOPBACK}:{self.port}"]
+        if "--regions" not in self.extra_args:
+            cmd += ["--region", "us-east-1"]
         if self.tls:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key",
                     str(self.tls[1])]

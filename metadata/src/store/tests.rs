@@ -710,3 +710,35 @@ fn row_with_etag(etag: &str) -> ObjectRow {
         owner: None,
     }
 }
+
+/// Row format v8 added the `regions` family: a data dir of v7 (every
+/// family but it) opens, keeps its buckets and objects, and is a region
+/// that was never linked.
+#[test]
+fn a_data_dir_from_before_regions_opens_unlinked() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let v7 = CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .filter(|n| **n != CF_REGIONS);
+        let db = DB::open_cf(&opts, dir.path(), v7).unwrap();
+        assert!(db.cf_handle(CF_REGIONS).is_none());
+    }
+    {
+        let s = MetaStore::open(dir.path()).unwrap();
+        s.create_bucket("b", "r").unwrap();
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    assert_eq!(s.list_regions().unwrap(), vec![]);
+    assert_eq!(s.get_claim("b").unwrap().unwrap().region, "r");
+    assert_eq!(s.get_claim("c").unwrap(), None);
+    s.claim_bucket("c", "other", None).unwrap();
+    assert_eq!(
+        s.create_bucket("c", "r"),
+        Err(MetaError::BucketAlreadyExists)
+    );
+}

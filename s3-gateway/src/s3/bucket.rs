@@ -62,19 +62,32 @@ pub(super) async fn create_bucket(
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)
         .map(|c| c.as_str().to_owned());
-    if let Some(c) = &constraint
-        && !c.is_empty()
-        && *c != gw.region
+    let object_lock = input.object_lock_enabled_for_bucket == Some(true);
+    if let Some(c) = constraint
+        .as_deref()
+        .filter(|c| !c.is_empty() && *c != gw.region)
     {
-        return Err(s3_error!(
-            IllegalLocationConstraintException,
-            "The {} location constraint is incompatible for the region specific endpoint this request was sent to.",
-            c
-        ));
+        // Another linked region's constraint: the bucket is made there.
+        if gw.regions.endpoint(c).await.is_none() {
+            return Err(s3_error!(
+                IllegalLocationConstraintException,
+                "The {} location constraint is incompatible for the region specific endpoint this request was sent to.",
+                c
+            ));
+        }
+        let owner = caller.as_ref().map(|k| k.access_key.as_str());
+        let created = gw
+            .regions
+            .create_in(c, &input.bucket, owner, object_lock)
+            .await;
+        own_bucket_answer(created, caller.as_deref(), &input.bucket)?;
+        return Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        }));
     }
     // With Object Lock: versioning and the lock from the first moment,
     // in the same write as the bucket.
-    let configs = if input.object_lock_enabled_for_bucket == Some(true) {
+    let configs = if object_lock {
         vec![
             BucketConfig::Versioning(VersioningStatus::Enabled),
             BucketConfig::ObjectLock(shale_metadata::ObjectLockConfig::default()),
@@ -83,36 +96,41 @@ pub(super) async fn create_bucket(
         Vec::new()
     };
     let created = gw
-        .meta
-        .create_bucket_with(
-            &input.bucket,
-            &gw.region,
-            caller.as_ref().map(|k| k.access_key.as_str()),
-            configs,
-        )
-        .await;
-    // A key with grants owns what it creates; a bucket of another key
-    // is someone else's, as S3 answers it.
-    let grantee = caller.filter(|k| !k.is_root());
-    match (created, &grantee) {
-        (Err(MetaError::BucketAlreadyOwnedByYou), Some(k))
-            if k.permission(&input.bucket).is_none() =>
-        {
-            return Err(meta_err(MetaError::BucketAlreadyExists));
-        }
-        (r, _) => {
-            r.map_err(meta_err)?;
-        }
-    }
-    if let Some(k) = grantee {
+        .regions
+        .create_here(&input.bucket, caller.as_deref(), configs)
+        .await
+        .map(drop);
+    own_bucket_answer(created, caller.as_deref(), &input.bucket)?;
+    // A key with grants owns what it creates, in every region.
+    if let Some(k) = caller.filter(|k| !k.is_root()) {
         gw.meta
             .set_grant(&k.access_key, &input.bucket, Some(Permission::Owner))
+            .await
+            .map_err(meta_err)?;
+        gw.regions
+            .share_grant(&k.access_key, &input.bucket, Some(Permission::Owner))
             .await
             .map_err(meta_err)?;
     }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
+}
+
+/// CreateBucket's answer when the name was taken: a bucket of another key
+/// is someone else's (BucketAlreadyExists), as S3 answers it, even when
+/// the metadata saw the same owner (a root key).
+fn own_bucket_answer(
+    created: Result<(), MetaError>,
+    caller: Option<&shale_metadata::AccessKey>,
+    bucket: &str,
+) -> S3Result<()> {
+    match (created, caller.filter(|k| !k.is_root())) {
+        (Err(MetaError::BucketAlreadyOwnedByYou), Some(k)) if k.permission(bucket).is_none() => {
+            Err(meta_err(MetaError::BucketAlreadyExists))
+        }
+        (r, _) => r.map_err(meta_err),
+    }
 }
 
 pub(super) async fn head_bucket(
@@ -143,6 +161,8 @@ pub(super) async fn delete_bucket(
         .map_err(meta_err)?;
     // Its configurations went with it (same metadata batch).
     gw.cors.changed(&req.input.bucket, None);
+    // And its name is free again in every region.
+    gw.regions.release(&req.input.bucket).await;
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 
@@ -150,15 +170,23 @@ pub(super) async fn get_bucket_location(
     gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    let bucket = gw
+    // Any region answers for a bucket of any linked region.
+    let region = match gw
         .meta
         .get_bucket(&req.input.bucket)
         .await
         .map_err(meta_err)?
-        .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+    {
+        Some(b) => b.region,
+        None => gw
+            .regions
+            .locate(&req.input.bucket)
+            .await
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?,
+    };
     // S3 answers an empty LocationConstraint for us-east-1.
     let location_constraint =
-        (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+        (region != "us-east-1").then(|| BucketLocationConstraint::from(region));
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint,
     }))

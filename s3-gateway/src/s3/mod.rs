@@ -82,21 +82,33 @@ pub struct Gateway {
     lifecycle: Arc<crate::rules_cache::RulesCache>,
     /// A lifecycle day in ms (86,400,000 unless `--lifecycle-day-secs`).
     day_ms: i64,
+    /// The linked regions: the bucket namespace, redirects.
+    regions: Arc<crate::regions::Regions>,
 }
 
 impl Gateway {
     /// A gateway for `region` over the given metadata client and data path.
-    pub fn new(meta: MetaClient, data: Arc<DataPath>, region: String) -> Self {
+    pub fn new(
+        meta: MetaClient,
+        data: Arc<DataPath>,
+        regions: Arc<crate::regions::Regions>,
+    ) -> Self {
         let cors = Arc::new(CorsCache::new(meta.clone()));
         let lifecycle = Arc::new(crate::rules_cache::RulesCache::new(meta.clone()));
         Gateway {
             meta,
             data,
-            region,
+            region: regions.me().to_owned(),
             cors,
             lifecycle,
             day_ms: 86_400_000,
+            regions,
         }
+    }
+
+    /// The linked regions, as this gateway knows them.
+    pub fn regions(&self) -> &Arc<crate::regions::Regions> {
+        &self.regions
     }
 
     /// The same gateway with lifecycle days of `secs` seconds (as the
