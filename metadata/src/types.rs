@@ -1485,6 +1485,8 @@ pub enum BucketConfigKind {
     ObjectLock,
     /// `PutBucketLifecycleConfiguration`.
     Lifecycle,
+    /// `PutBucketReplication`.
+    Replication,
 }
 
 impl BucketConfigKind {
@@ -1495,6 +1497,7 @@ impl BucketConfigKind {
             BucketConfigKind::Versioning => "versioning",
             BucketConfigKind::ObjectLock => "object-lock",
             BucketConfigKind::Lifecycle => "lifecycle",
+            BucketConfigKind::Replication => "replication",
         }
     }
 }
@@ -1511,6 +1514,8 @@ pub enum BucketConfig {
     ObjectLock(ObjectLockConfig),
     /// The lifecycle rules, in the order given.
     Lifecycle(Vec<LifecycleRule>),
+    /// The replication configuration (`crate::replication`).
+    Replication(crate::ReplicationConfig),
 }
 
 impl BucketConfig {
@@ -1521,6 +1526,7 @@ impl BucketConfig {
             BucketConfig::Versioning(_) => BucketConfigKind::Versioning,
             BucketConfig::ObjectLock(_) => BucketConfigKind::ObjectLock,
             BucketConfig::Lifecycle(_) => BucketConfigKind::Lifecycle,
+            BucketConfig::Replication(_) => BucketConfigKind::Replication,
         }
     }
 }
