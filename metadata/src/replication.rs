@@ -135,10 +135,11 @@ impl ReplicationConfig {
     /// no enabled rule selects it. With rules of several destinations, S3
     /// replicates to each; see [`ReplicationConfig::rules_for`].
     pub fn rule_for(&self, key: &str, tags: &[(String, String)]) -> Option<&ReplicationRule> {
-        self.matching(key, tags).fold(None, |best: Option<&ReplicationRule>, r| match best {
-            Some(b) if rank(b) >= rank(r) => Some(b),
-            _ => Some(r),
-        })
+        self.matching(key, tags)
+            .fold(None, |best: Option<&ReplicationRule>, r| match best {
+                Some(b) if rank(b) >= rank(r) => Some(b),
+                _ => Some(r),
+            })
     }
 
     /// The rules an object of `key` with `tags` is replicated by: one per
@@ -208,7 +209,13 @@ mod tests {
             .collect()
     }
 
-    fn v2(id: &str, priority: i32, prefix: &str, tags: &[(&str, &str)], dest: &str) -> ReplicationRule {
+    fn v2(
+        id: &str,
+        priority: i32,
+        prefix: &str,
+        tags: &[(&str, &str)],
+        dest: &str,
+    ) -> ReplicationRule {
         ReplicationRule {
             id: id.into(),
             priority: Some(priority),

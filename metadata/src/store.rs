@@ -604,7 +604,9 @@ impl MetaStore {
         let (_exclusive, _shared);
         if matches!(
             config,
-            BucketConfig::Versioning(_) | BucketConfig::ObjectLock(_) | BucketConfig::Replication(_)
+            BucketConfig::Versioning(_)
+                | BucketConfig::ObjectLock(_)
+                | BucketConfig::Replication(_)
         ) {
             _exclusive = self.exclusive();
         } else {
