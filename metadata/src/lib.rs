@@ -34,6 +34,7 @@ pub mod proposer;
 pub mod raft;
 #[cfg(feature = "server")]
 pub mod raft_net;
+mod replication;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]
@@ -41,6 +42,7 @@ pub mod store;
 pub mod types;
 
 pub use client::MetaClient;
+pub use replication::*;
 #[cfg(feature = "server")]
 pub use service::{MetadataConfig, RaftTuning, Replica, ServeError, serve};
 #[cfg(feature = "server")]

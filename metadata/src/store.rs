@@ -600,14 +600,16 @@ impl MetaStore {
     /// Sets (replaces) the bucket's configuration of `config`'s kind.
     pub fn put_bucket_config(&self, bucket: &str, config: &BucketConfig) -> Result<()> {
         let key = keys::bucket_config_key(bucket, config.kind())?;
-        // Versioning and the lock check each other: exclusive, so no two
-        // changes pass their checks side by side. Others shared: a
+        // Versioning, the lock and replication check each other: exclusive,
+        // so no two changes pass their checks side by side. Others shared: a
         // concurrent DeleteBucket (exclusive) either runs first, and this
         // fails with NoSuchBucket, or after, and removes this row.
         let (_exclusive, _shared);
         if matches!(
             config,
-            BucketConfig::Versioning(_) | BucketConfig::ObjectLock(_)
+            BucketConfig::Versioning(_)
+                | BucketConfig::ObjectLock(_)
+                | BucketConfig::Replication(_)
         ) {
             _exclusive = self.exclusive();
         } else {

@@ -1556,6 +1556,8 @@ pub enum BucketConfigKind {
     ObjectLock,
     /// `PutBucketLifecycleConfiguration`.
     Lifecycle,
+    /// `PutBucketReplication`.
+    Replication,
 }
 
 impl BucketConfigKind {
@@ -1566,6 +1568,7 @@ impl BucketConfigKind {
             BucketConfigKind::Versioning => "versioning",
             BucketConfigKind::ObjectLock => "object-lock",
             BucketConfigKind::Lifecycle => "lifecycle",
+            BucketConfigKind::Replication => "replication",
         }
     }
 }
@@ -1582,6 +1585,8 @@ pub enum BucketConfig {
     ObjectLock(ObjectLockConfig),
     /// The lifecycle rules, in the order given.
     Lifecycle(Vec<LifecycleRule>),
+    /// The replication configuration (`crate::replication`).
+    Replication(crate::ReplicationConfig),
 }
 
 impl BucketConfig {
@@ -1592,6 +1597,7 @@ impl BucketConfig {
             BucketConfig::Versioning(_) => BucketConfigKind::Versioning,
             BucketConfig::ObjectLock(_) => BucketConfigKind::ObjectLock,
             BucketConfig::Lifecycle(_) => BucketConfigKind::Lifecycle,
+            BucketConfig::Replication(_) => BucketConfigKind::Replication,
         }
     }
 }

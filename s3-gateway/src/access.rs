@@ -226,6 +226,13 @@ mod tests {
         assert_eq!(required("PutObject"), Some(Permission::Write));
         assert_eq!(required("UploadPart"), Some(Permission::Write));
         assert_eq!(required("PutBucketCors"), Some(Permission::Owner));
+        for op in [
+            "PutBucketReplication",
+            "GetBucketReplication",
+            "DeleteBucketReplication",
+        ] {
+            assert_eq!(required(op), Some(Permission::Owner), "{op}");
+        }
         assert_eq!(required("DeleteBucket"), Some(Permission::Owner));
         assert_eq!(required("SomethingNew"), Some(Permission::Owner));
         assert_eq!(required("ListBuckets"), None);

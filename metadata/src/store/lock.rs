@@ -71,9 +71,16 @@ impl MetaStore {
         })
     }
 
+    /// Whether the bucket has a replication configuration.
+    fn has_replication(&self, bucket: &str) -> Result<bool> {
+        let key = keys::bucket_config_key(bucket, BucketConfigKind::Replication)?;
+        Ok(self.get::<BucketConfig>(CF_BUCKET_CONFIG, &key)?.is_some())
+    }
+
     /// What a bucket configuration may not change, checked under the
-    /// exclusive lock: the lock needs versioning Enabled, and a locked
-    /// bucket's versioning is never suspended.
+    /// exclusive lock: the lock and replication need versioning Enabled,
+    /// and the versioning of a locked bucket, or of one with a replication
+    /// configuration, is never suspended (S3's messages).
     pub(super) fn check_config_change(&self, bucket: &str, config: &BucketConfig) -> Result<()> {
         match config {
             BucketConfig::Versioning(VersioningStatus::Suspended)
@@ -81,6 +88,21 @@ impl MetaStore {
             {
                 Err(MetaError::InvalidBucketState(
                     "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+                ))
+            }
+            BucketConfig::Versioning(VersioningStatus::Suspended)
+                if self.has_replication(bucket)? =>
+            {
+                Err(MetaError::InvalidBucketState(
+                    "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.".into(),
+                ))
+            }
+            BucketConfig::Replication(_)
+                if self.versioning(bucket)? != Some(VersioningStatus::Enabled) =>
+            {
+                Err(MetaError::InvalidRequest(
+                    "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
+                        .into(),
                 ))
             }
             BucketConfig::ObjectLock(_)

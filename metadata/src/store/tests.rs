@@ -741,4 +741,50 @@ fn a_data_dir_from_before_regions_opens_unlinked() {
         s.create_bucket("c", "r"),
         Err(MetaError::BucketAlreadyExists)
     );
+
+#[test]
+fn replication_needs_versioning_and_holds_it() {
+    use crate::{ReplicationConfig, ReplicationRule};
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("b", "r").unwrap();
+    let replication = BucketConfig::Replication(ReplicationConfig {
+        role: String::new(),
+        rules: vec![ReplicationRule {
+            id: "r".into(),
+            enabled: true,
+            ..Default::default()
+        }],
+    });
+    let refused = |r: Result<()>| match r {
+        Err(MetaError::InvalidRequest(m)) => m,
+        Err(MetaError::InvalidBucketState(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    // Unversioned, then suspended: refused.
+    assert!(refused(s.put_bucket_config("b", &replication)).starts_with("Versioning must be"));
+    s.put_bucket_config("b", &BucketConfig::Versioning(VersioningStatus::Suspended))
+        .unwrap();
+    assert!(refused(s.put_bucket_config("b", &replication)).starts_with("Versioning must be"));
+    s.put_bucket_config("b", &BucketConfig::Versioning(VersioningStatus::Enabled))
+        .unwrap();
+    s.put_bucket_config("b", &replication).unwrap();
+    assert_eq!(
+        s.get_bucket_config("b", BucketConfigKind::Replication)
+            .unwrap(),
+        Some(replication.clone())
+    );
+    // Its versioning is held: Suspended refused, Enabled again is fine.
+    let suspend = BucketConfig::Versioning(VersioningStatus::Suspended);
+    assert!(refused(s.put_bucket_config("b", &suspend)).starts_with("A replication configuration"));
+    s.put_bucket_config("b", &BucketConfig::Versioning(VersioningStatus::Enabled))
+        .unwrap();
+    s.delete_bucket_config("b", BucketConfigKind::Replication)
+        .unwrap();
+    assert_eq!(
+        s.get_bucket_config("b", BucketConfigKind::Replication)
+            .unwrap(),
+        None
+    );
+    s.put_bucket_config("b", &suspend).unwrap();
 }

@@ -1,7 +1,6 @@
 //! Bucket and object sub-resources: tagging, CORS, ACLs, and the
 //! configurations Shale answers as S3 answers a bucket without them
-//! (policy, lifecycle, Object Lock, website, replication,
-//! encryption, …).
+//! (policy, website, encryption, …).
 
 use super::*;
 
@@ -350,18 +349,6 @@ pub(super) async fn get_bucket_accelerate_configuration(
     gw.require_bucket(&req.input.bucket).await?;
     Ok(S3Response::new(
         GetBucketAccelerateConfigurationOutput::default(),
-    ))
-}
-
-/// Bucket replication is not configured on any bucket yet.
-pub(super) async fn get_bucket_replication(
-    gw: &Gateway,
-    req: S3Request<GetBucketReplicationInput>,
-) -> S3Result<S3Response<GetBucketReplicationOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        ReplicationConfigurationNotFoundError,
-        "The replication configuration was not found"
     ))
 }
 

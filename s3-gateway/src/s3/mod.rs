@@ -3,7 +3,8 @@
 //! build error XML: errors go through [`crate::error::to_s3_error`].
 //!
 //! One module per operation family (`bucket`, `object`, `list`,
-//! `multipart`, `copy`, `config`); what they share is in `helpers`
+//! `multipart`, `copy`, `config`, `versioning`, `lifecycle`, `lock`,
+//! `replication`); what they share is in `helpers`
 //! and `checksums`. `impl S3 for Gateway` at the end of this file is only
 //! the table that routes each operation to its family.
 
@@ -59,6 +60,7 @@ mod list;
 mod lock;
 mod multipart;
 mod object;
+mod replication;
 #[cfg(test)]
 mod tests;
 mod versioning;
@@ -523,7 +525,9 @@ s3_operations! {
     config::get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput;
     config::get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput;
     config::get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput) -> GetBucketAccelerateConfigurationOutput;
-    config::get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput;
+    replication::put_bucket_replication(PutBucketReplicationInput) -> PutBucketReplicationOutput;
+    replication::get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput;
+    replication::delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput;
     config::get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput;
     lock::get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput;
     lock::get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput;
