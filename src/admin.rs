@@ -59,6 +59,21 @@ enum AdminCommand {
     /// remove. Link every region with every other, in each region.
     #[command(subcommand)]
     Region(RegionCommand),
+    /// Bucket replication: status (backlog, lag, failures), retry of
+    /// FAILED versions.
+    #[command(subcommand)]
+    Replication(ReplicationCommand),
+}
+
+#[derive(Subcommand)]
+enum ReplicationCommand {
+    /// One screen: per source and destination bucket, the backlog, the
+    /// oldest pending version, lag p50/p99 of the last minutes,
+    /// throughput, failures and the last error.
+    Status { bucket: Option<String> },
+    /// Put the FAILED versions (of BUCKET, or of every bucket) back in the
+    /// queue.
+    Retry { bucket: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +163,16 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Metadata(_) => return Ok(()), // answered above
         AdminCommand::Status => ("GET", "status", vec![]),
         AdminCommand::Region(RegionCommand::List) => ("GET", "region-list", vec![]),
+        AdminCommand::Replication(ReplicationCommand::Status { bucket }) => (
+            "GET",
+            "replication-status",
+            bucket.iter().map(|b| ("bucket", b.clone())).collect(),
+        ),
+        AdminCommand::Replication(ReplicationCommand::Retry { bucket }) => (
+            "POST",
+            "replication-retry",
+            bucket.iter().map(|b| ("bucket", b.clone())).collect(),
+        ),
         AdminCommand::Region(RegionCommand::Add {
             name,
             endpoint,
@@ -232,6 +257,13 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             }
         }
         AdminCommand::Region(_) => println!("{answer}"),
+        AdminCommand::Replication(ReplicationCommand::Status { .. }) => print_replication(&answer),
+        AdminCommand::Replication(ReplicationCommand::Retry { .. }) => {
+            println!(
+                "{} FAILED versions put back in the queue",
+                answer["retried"]
+            );
+        }
         AdminCommand::Bucket(BucketCommand::List) => {
             for b in answer.as_array().into_iter().flatten() {
                 println!("{}\t{}", s(&b["name"]), s(&b["region"]));
@@ -548,6 +580,54 @@ fn print_metadata_group(m: &Value) {
             s(&r["applied"]),
             s(&r["lag"])
         );
+    }
+}
+
+/// `shale admin replication status` as one screen.
+fn print_replication(answer: &Value) {
+    println!("region: {}", s(&answer["region"]));
+    let pairs = answer["pairs"].as_array().cloned().unwrap_or_default();
+    if pairs.is_empty() {
+        println!("no replication in this region");
+        return;
+    }
+    println!(
+        "{:<24} {:<24} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>11} {:>7} {:>7}",
+        "bucket",
+        "destination",
+        "backlog",
+        "bytes",
+        "oldest",
+        "lag p50",
+        "lag p99",
+        "copied",
+        "throughput",
+        "retries",
+        "failed"
+    );
+    let ms = |v: &Value| match v.as_u64() {
+        Some(n) if n >= 10_000 => format!("{:.0} s", n as f64 / 1000.0),
+        Some(n) => format!("{n} ms"),
+        None => "-".into(),
+    };
+    for p in &pairs {
+        println!(
+            "{:<24} {:<24} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>9}/s {:>7} {:>7}",
+            s(&p["bucket"]),
+            s(&p["destination"]),
+            p["pending"],
+            bytes(p["pending_bytes"].as_u64()),
+            ms(&p["oldest_pending_ms"]),
+            ms(&p["lag_p50_ms"]),
+            ms(&p["lag_p99_ms"]),
+            p["replicated"],
+            bytes(p["bytes_per_sec"].as_u64()),
+            p["retries"],
+            p["failed"].as_u64().unwrap_or(0) + p["failed_pending"].as_u64().unwrap_or(0),
+        );
+        if let Some(e) = p["last_error"].as_str() {
+            println!("    last error: {e}");
+        }
     }
 }
 

@@ -626,6 +626,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             day_secs: args.lifecycle_day_secs,
             ..LifecycleConfig::default()
         },
+        replication: shale_workers::replication::ReplicationWorkerConfig::default(),
         domains: args.domains.clone(),
         post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,
         data: DataPathConfig::default(),

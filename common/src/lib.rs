@@ -15,6 +15,7 @@ pub mod checksum;
 pub mod layout;
 pub mod metrics;
 pub mod rpc;
+pub mod s3_client;
 pub mod sigv4;
 
 pub use layout::*;

@@ -3,6 +3,7 @@
 //! to read its answer is `MetaError::Unavailable`. It follows the metadata
 //! group's leader itself (see [`MetaClient`]).
 
+use crate::replication::{ReplicationOutcome, ReplicationTask};
 use crate::types::*;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -1084,6 +1085,71 @@ impl MetaClient {
         };
         match self.call(&req).await? {
             MetaResponse::Claims(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Keeps a replica of a version of another bucket (see
+    /// [`MetaRequest::WriteReplica`]).
+    pub async fn write_replica(
+        &self,
+        (bucket, key): (&str, &str),
+        row: ObjectRow,
+        order: u64,
+        marker: bool,
+        lock: LockRequest,
+    ) -> Result<WriteAnswer> {
+        let req = MetaRequest::WriteReplica {
+            bucket: bucket.into(),
+            key: key.into(),
+            row,
+            order,
+            marker,
+            lock,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Written(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Up to `limit` tasks of the replication queue after task key `after`.
+    pub async fn replication_tasks(
+        &self,
+        after: Vec<u8>,
+        limit: u32,
+    ) -> Result<Vec<(Vec<u8>, ReplicationTask)>> {
+        match self
+            .call(&MetaRequest::ReplicationTasks { after, limit })
+            .await?
+        {
+            MetaResponse::ReplicationTasks(t) => Ok(t),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// How one destination of a replication task went.
+    pub async fn replication_done(
+        &self,
+        task: Vec<u8>,
+        destination: &str,
+        outcome: ReplicationOutcome,
+    ) -> Result<()> {
+        let req = MetaRequest::ReplicationDone {
+            task,
+            destination: destination.into(),
+            outcome,
+        };
+        self.unit(&req).await
+    }
+
+    /// Puts FAILED replication tasks back in the queue; how many.
+    pub async fn replication_retry(&self, bucket: &str) -> Result<u64> {
+        let req = MetaRequest::ReplicationRetry {
+            bucket: bucket.into(),
+        };
+        match self.call(&req).await? {
+            MetaResponse::Count(n) => Ok(n),
             other => Err(unexpected(other)),
         }
     }

@@ -193,6 +193,99 @@ impl ReplicationConfig {
     }
 }
 
+impl ReplicationConfig {
+    /// The destination buckets a new version of `key` with `tags` goes to.
+    pub fn version_destinations(&self, key: &str, tags: &[(String, String)]) -> Vec<String> {
+        self.rules_for(key, tags)
+            .into_iter()
+            .map(|r| r.destination.bucket.clone())
+            .collect()
+    }
+
+    /// The destination buckets a delete marker on `key` goes to: those of
+    /// the rules that replicate markers (see
+    /// [`ReplicationConfig::replicates_delete_markers`]).
+    pub fn marker_destinations(&self, key: &str) -> Vec<String> {
+        let v1 = self.is_v1();
+        self.rules_for(key, &[])
+            .into_iter()
+            .filter(|r| v1 || (r.delete_marker_replication && !r.has_tag_filter()))
+            .map(|r| r.destination.bucket.clone())
+            .collect()
+    }
+}
+
+/// The header an object version's replication status is stored and
+/// answered in (`PENDING`, `COMPLETED`, `FAILED` on a source, `REPLICA` on
+/// a destination), kept among the version's system headers.
+pub const REPLICATION_STATUS: &str = "x-amz-replication-status";
+
+/// What a replication task copies to its destinations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReplicationKind {
+    /// A new object version: its data, metadata, tags and lock.
+    Version,
+    /// A delete marker.
+    Marker,
+}
+
+impl ReplicationKind {
+    /// A static label.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplicationKind::Version => "version",
+            ReplicationKind::Marker => "marker",
+        }
+    }
+}
+
+/// One entry of the replication queue (column family `replication`),
+/// written in the same batch as the write it copies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationTask {
+    /// The source bucket.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
+    /// The version's order (its id is these 16 hex digits).
+    pub order: u64,
+    /// What is copied.
+    pub kind: ReplicationKind,
+    /// The destination buckets not done yet.
+    pub destinations: Vec<String>,
+    /// When the write was committed (the Raft entry's time).
+    pub enqueued_ms: i64,
+    /// The version's size in bytes (0 for a marker).
+    pub size: u64,
+    /// Attempts that failed so far.
+    pub attempts: u32,
+    /// Not to be tried again before this time (after a transient failure).
+    pub not_before_ms: i64,
+    /// Failed for good (a permanent error) until `replication retry`.
+    pub failed: bool,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// How one destination of a task went ([`crate::MetaRequest::ReplicationDone`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicationOutcome {
+    /// The destination has the version: the destination is done.
+    Completed,
+    /// A transient failure: tried again after `not_before_ms`.
+    Retry {
+        /// What went wrong.
+        error: String,
+        /// Not before this time.
+        not_before_ms: i64,
+    },
+    /// A permanent failure: the task is FAILED until retried by hand.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
 /// A rule's rank among matching rules: its priority (a V1 rule has none,
 /// and no other V1 rule matches the same key).
 fn rank(rule: &ReplicationRule) -> i32 {

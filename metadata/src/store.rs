@@ -67,7 +67,7 @@ pub(crate) const CF_RAFT_DEDUP: &str = "raft_dedup";
 /// The same rows by apply time, for pruning: `time_ms (BE) ++ request id`.
 pub(crate) const CF_RAFT_DEDUP_AGE: &str = "raft_dedup_age";
 /// Column families that make up the replicated state (what a snapshot holds).
-pub(crate) const CF_STATE_MACHINE: [&str; 15] = [
+pub(crate) const CF_STATE_MACHINE: [&str; 16] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -80,6 +80,7 @@ pub(crate) const CF_STATE_MACHINE: [&str; 15] = [
     CF_VERSIONS,
     CF_NULL_VERSIONS,
     CF_REGIONS,
+    CF_REPLICATION,
     CF_RAFT_APPLIED,
     CF_RAFT_DEDUP,
     CF_RAFT_DEDUP_AGE,
@@ -1668,6 +1669,10 @@ impl MetaStore {
             | Q::ReleaseBucket { .. }
             | Q::GetClaim { .. }
             | Q::ListClaims { .. } => self.execute_region(req),
+            Q::WriteReplica { .. }
+            | Q::ReplicationTasks { .. }
+            | Q::ReplicationDone { .. }
+            | Q::ReplicationRetry { .. } => self.execute_replication(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),
@@ -2081,8 +2086,10 @@ pub fn multipart_etag(parts: &[PartRow]) -> Result<String> {
 
 mod lock;
 mod regions;
+mod replication;
 #[cfg(test)]
 mod tests;
 mod versions;
 use regions::CF_REGIONS;
+use replication::CF_REPLICATION;
 use versions::{CF_NULL_VERSIONS, CF_VERSIONS, V7_VERSION};

@@ -57,7 +57,12 @@
 //!   (`link/<name>` → [`RegionLink`]) and, in the namespace region, the
 //!   registry of bucket names (`claim/<bucket>` → [`BucketClaim`]). An
 //!   older data dir gets it, empty, when it is opened: a region that was
-//!   never linked. An older binary opens it and ignores it.
+//!   never linked. An older binary opens it and ignores it. And the
+//!   `replication` family: the replication queue
+//!   (`[order u64 BE][len][bucket][key][kind]` → [`ReplicationTask`]),
+//!   written in the batch of the write it copies. A version's replication
+//!   status is one of its system headers ([`crate::REPLICATION_STATUS`]): no row
+//!   changes its shape.
 //!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
@@ -67,6 +72,7 @@
 //! The RPC messages carry these types as well; gateway and metadata service
 //! are upgraded together (mixed versions are not supported on the wire).
 
+use crate::replication::{ReplicationOutcome, ReplicationTask};
 use serde::{Deserialize, Serialize};
 use shale_common::checksum::{ChecksumAlgorithm, ChecksumType};
 use shale_common::{NodeInfo, ObjectData, PartLayout};
@@ -1234,6 +1240,33 @@ pub enum MetaRequest {
     /// Every claim of `region` (all with an empty one).
     /// → `MetaResponse::Claims`.
     ListClaims { region: String },
+    /// A replica of a version of another bucket, kept with its order (its
+    /// version id): newest, it becomes current; older than the key's
+    /// newest, it takes its place among the noncurrent versions; already
+    /// here, nothing is done (its chunks go to GC). Its status is REPLICA
+    /// and it is never replicated again. → `MetaResponse::Written`.
+    WriteReplica {
+        bucket: String,
+        key: String,
+        row: ObjectRow,
+        order: u64,
+        marker: bool,
+        lock: LockRequest,
+    },
+    /// Up to `limit` tasks of the replication queue after task key `after`
+    /// (pending, waiting and failed ones), oldest first.
+    /// → `MetaResponse::ReplicationTasks`.
+    ReplicationTasks { after: Vec<u8>, limit: u32 },
+    /// How destination `destination` of task `task` went: the task and
+    /// the version's `x-amz-replication-status` follow. → `MetaResponse::Unit`.
+    ReplicationDone {
+        task: Vec<u8>,
+        destination: String,
+        outcome: ReplicationOutcome,
+    },
+    /// Puts the FAILED tasks of `bucket` (every bucket: empty) back in the
+    /// queue, their versions PENDING again. → `MetaResponse::Count`.
+    ReplicationRetry { bucket: String },
 }
 
 /// A linked region, as this region knows it (`shale admin region add`),
@@ -1363,7 +1396,8 @@ impl MetaRequest {
             | Q::GetCursor { .. }
             | Q::ListRegions
             | Q::GetClaim { .. }
-            | Q::ListClaims { .. } => true,
+            | Q::ListClaims { .. }
+            | Q::ReplicationTasks { .. } => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -1397,7 +1431,10 @@ impl MetaRequest {
             | Q::SetCursor { .. }
             | Q::PutRegion { .. }
             | Q::ClaimBucket { .. }
-            | Q::ReleaseBucket { .. } => false,
+            | Q::ReleaseBucket { .. }
+            | Q::WriteReplica { .. }
+            | Q::ReplicationDone { .. }
+            | Q::ReplicationRetry { .. } => false,
         }
     }
 }
@@ -1490,6 +1527,10 @@ impl MetaRequest {
             Q::ReleaseBucket { .. } => "ReleaseBucket",
             Q::GetClaim { .. } => "GetClaim",
             Q::ListClaims { .. } => "ListClaims",
+            Q::WriteReplica { .. } => "WriteReplica",
+            Q::ReplicationTasks { .. } => "ReplicationTasks",
+            Q::ReplicationDone { .. } => "ReplicationDone",
+            Q::ReplicationRetry { .. } => "ReplicationRetry",
         }
     }
 }
@@ -1692,4 +1733,8 @@ pub enum MetaResponse {
     Claim(Option<BucketClaim>),
     /// Claims by bucket name.
     Claims(Vec<(String, BucketClaim)>),
+    /// Replication tasks with their keys, oldest first.
+    ReplicationTasks(Vec<(Vec<u8>, ReplicationTask)>),
+    /// How many rows a request changed.
+    Count(u64),
 }

@@ -20,6 +20,8 @@
 //! | `region-list` | GET | | this region's name, the linked regions (endpoint, link key, namespace) |
 //! | `region-add` | POST | `name`, `endpoint`, `access_key` (default: the caller's), `namespace` | |
 //! | `region-remove` | POST | `name` | |
+//! | `replication-status` | GET | `bucket` (optional) | per source and destination bucket: backlog (tasks, bytes, oldest), failed tasks, the last error; this gateway's worker's copies, lag p50/p99/max, bytes per second, retries |
+//! | `replication-retry` | POST | `bucket` (optional) | FAILED tasks put back in the queue (how many) |
 //!
 //! Between regions (a linked region's gateway, signed with the link's root
 //! key): `region-claim` / `region-release` (POST `bucket`, `region`,
@@ -27,7 +29,8 @@
 //! `region`), `region-keys` (GET: every key with its secret and grants, for
 //! the other regions' mirror), `region-create-bucket` (POST `bucket`,
 //! `owner`, `object_lock`: CreateBucket with this region's
-//! `LocationConstraint`, sent from another region). In a region that is not
+//! `LocationConstraint`, sent from another region), `region-bucket` (GET
+//! `bucket`: its versioning, for a replication rule's destination check). In a region that is not
 //! the namespace region, `key-create`, `key-delete` and `key-grant` are
 //! passed on to the namespace region, which owns the identities.
 
@@ -613,6 +616,106 @@ impl AdminRoute {
 }
 
 impl AdminRoute {
+    /// Per (source bucket, destination bucket): the queue's backlog (tasks,
+    /// bytes, the oldest one's age, failed ones and the last error), read
+    /// from metadata, and this gateway's worker's figures (copied, lag
+    /// p50/p99/max over the last five minutes, bytes per second over the
+    /// last minute, retries).
+    async fn replication_status(&self, only: &str) -> S3Result<Value> {
+        #[derive(Default)]
+        struct Backlog {
+            tasks: u64,
+            bytes: u64,
+            oldest_ms: Option<i64>,
+            failed: u64,
+            last_error: Option<String>,
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut backlog: std::collections::BTreeMap<(String, String), Backlog> =
+            std::collections::BTreeMap::new();
+        let mut after = Vec::new();
+        loop {
+            let page = self
+                .meta
+                .replication_tasks(after.clone(), 1000)
+                .await
+                .map_err(meta_err)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = last.clone();
+            let more = page.len() == 1000;
+            for (_, t) in page {
+                if !only.is_empty() && t.bucket != only {
+                    continue;
+                }
+                for dest in &t.destinations {
+                    let b = backlog.entry((t.bucket.clone(), dest.clone())).or_default();
+                    if t.failed {
+                        b.failed += 1;
+                    } else {
+                        b.tasks += 1;
+                        b.bytes += t.size;
+                        b.oldest_ms =
+                            Some(b.oldest_ms.map_or(t.enqueued_ms, |o| o.min(t.enqueued_ms)));
+                    }
+                    if t.last_error.is_some() {
+                        b.last_error.clone_from(&t.last_error);
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        let pairs = self
+            .workers
+            .as_ref()
+            .map(|w| w.replication.pairs())
+            .unwrap_or_default();
+        let mut keys: std::collections::BTreeSet<(String, String)> =
+            backlog.keys().cloned().collect();
+        for p in &pairs {
+            if only.is_empty() || p.bucket == only {
+                keys.insert((p.bucket.clone(), p.destination.clone()));
+            }
+        }
+        let rows: Vec<Value> = keys
+            .into_iter()
+            .map(|(bucket, destination)| {
+                let b = backlog
+                    .remove(&(bucket.clone(), destination.clone()))
+                    .unwrap_or_default();
+                let p = pairs
+                    .iter()
+                    .find(|p| p.bucket == bucket && p.destination == destination)
+                    .cloned()
+                    .unwrap_or_default();
+                json!({
+                    "bucket": bucket,
+                    "destination": destination,
+                    "pending": b.tasks,
+                    "pending_bytes": b.bytes,
+                    "oldest_pending_ms": b.oldest_ms.map(|o| (now - o).max(0)),
+                    "failed_pending": b.failed,
+                    "replicated": p.replicated,
+                    "replicated_bytes": p.replicated_bytes,
+                    "lag_p50_ms": p.lag_p50_ms,
+                    "lag_p99_ms": p.lag_p99_ms,
+                    "lag_max_ms": p.lag_max_ms,
+                    "bytes_per_sec": p.bytes_per_sec,
+                    "retries": p.retries,
+                    "failed": p.failed,
+                    "last_error": b.last_error.or(p.last_error),
+                })
+            })
+            .collect();
+        Ok(json!({"region": self.region, "pairs": rows}))
+    }
+
     /// A key change made in a region that is not the namespace region:
     /// made there, then mirrored here at once.
     async fn pass_to_namespace(
@@ -786,6 +889,8 @@ impl S3Route for AdminRoute {
                 | "region-locate"
                 | "region-claims"
                 | "region-keys"
+                | "region-bucket"
+                | "replication-status"
         );
         let method_ok = if reading {
             req.method == Method::GET
@@ -899,6 +1004,38 @@ impl S3Route for AdminRoute {
                     .map_err(|e| s3_error!(InternalError, "encoding keys: {}", e))?
             }
             "region-create-bucket" => self.region_create_bucket(&params).await?,
+            "replication-status" => {
+                self.replication_status(param(&params, "bucket").unwrap_or(""))
+                    .await?
+            }
+            "replication-retry" => {
+                let bucket = param(&params, "bucket").unwrap_or("");
+                let n = self
+                    .meta
+                    .replication_retry(bucket)
+                    .await
+                    .map_err(meta_err)?;
+                json!({"bucket": bucket, "retried": n})
+            }
+            "region-bucket" => {
+                let bucket = required(&params, "bucket")?;
+                let versioning = match self
+                    .meta
+                    .get_bucket_config(bucket, shale_metadata::BucketConfigKind::Versioning)
+                    .await
+                {
+                    Ok(Some(shale_metadata::BucketConfig::Versioning(v))) => Some(match v {
+                        shale_metadata::VersioningStatus::Enabled => "Enabled",
+                        shale_metadata::VersioningStatus::Suspended => "Suspended",
+                    }),
+                    Ok(_) => None,
+                    Err(MetaError::NoSuchBucket) => {
+                        return Err(s3_error!(NoSuchBucket, "no bucket {}", bucket));
+                    }
+                    Err(e) => return Err(meta_err(e)),
+                };
+                json!({"bucket": bucket, "region": self.region, "versioning": versioning})
+            }
             other => {
                 return Err(s3_error!(
                     InvalidArgument,

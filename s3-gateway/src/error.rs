@@ -135,6 +135,18 @@ pub fn to_s3_error(e: impl Into<Error>) -> S3Error {
                 )
             }
             MetaError::Unavailable(detail) => {
+                // Another region that did not answer (see `regions.rs`):
+                // named, without its address.
+                if let Some(region) = detail
+                    .strip_prefix("region ")
+                    .and_then(|d| d.split(':').next())
+                {
+                    tracing::warn!(%detail, "a linked region is unavailable");
+                    return S3Error::with_message(
+                        C::ServiceUnavailable,
+                        format!("Region {region} cannot be reached now; retry"),
+                    );
+                }
                 tracing::warn!(%detail, "metadata service unavailable");
                 S3Error::with_message(
                     C::ServiceUnavailable,

@@ -31,6 +31,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use shale_common::admin_client::{AdminClient, AdminError};
+use shale_common::s3_client::S3Target;
 use shale_metadata::{
     AccessKey, Bucket, BucketConfig, MetaClient, MetaError, Permission, RegionLink,
 };
@@ -76,6 +77,8 @@ pub enum Route {
         /// Its S3 endpoint.
         endpoint: String,
     },
+    /// Not here, and where it is cannot be told now: 503.
+    Unknown(MetaError),
 }
 
 type Links = Arc<Vec<(String, RegionLink)>>;
@@ -89,6 +92,9 @@ pub struct Regions {
     located: Mutex<HashMap<String, (Instant, Option<String>)>>,
     here: Mutex<HashMap<String, Instant>>,
     client: Client<HttpConnector, hyper::body::Incoming>,
+    /// This gateway's own S3 endpoint (`http://host:port`), for
+    /// replication into a bucket of this region when it is not linked.
+    own_endpoint: Mutex<Option<String>>,
 }
 
 /// The namespace region among `links`.
@@ -142,6 +148,7 @@ impl Regions {
             links: Mutex::new(None),
             located: Mutex::new(HashMap::new()),
             here: Mutex::new(HashMap::new()),
+            own_endpoint: Mutex::new(None),
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
@@ -151,6 +158,63 @@ impl Regions {
     /// This region's name.
     pub fn me(&self) -> &str {
         &self.me
+    }
+
+    /// Sets this gateway's own S3 endpoint (see [`Regions::target_of`]).
+    pub fn set_own_endpoint(&self, endpoint: String) {
+        *self.own_endpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(endpoint);
+    }
+
+    /// Where replication writes into `bucket` go: its region's endpoint
+    /// and link key (this region's own link, or this gateway and a root
+    /// key when not linked); `None` when no region has the bucket.
+    pub async fn target_of(&self, bucket: &str) -> Result<Option<S3Target>, String> {
+        let here = self
+            .meta
+            .get_bucket(bucket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let region = match here {
+            Some(b) => b.region,
+            None => match self.locate(bucket).await.map_err(|e| e.to_string())? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        let links = self.links().await;
+        let (endpoint, key_id) = match links.iter().find(|(n, _)| *n == region) {
+            Some((_, link)) => (link.endpoint.clone(), link.access_key.clone()),
+            None if region == self.me => {
+                let endpoint = self
+                    .own_endpoint
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                    .ok_or("this gateway's endpoint is not known yet")?;
+                let root = self
+                    .meta
+                    .list_access_keys()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .find(|k| k.is_root())
+                    .ok_or("no root key to replicate with")?;
+                (endpoint, root.access_key)
+            }
+            None => return Err(format!("region {region} is not linked")),
+        };
+        let key = self
+            .keys
+            .get(&key_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the replication key {key_id} is not known here"))?;
+        Ok(Some(S3Target {
+            endpoint,
+            access_key: key_id,
+            secret_key: key.secret_key.clone(),
+            region,
+        }))
     }
 
     /// The linked regions (this one too, when it is linked), read again
@@ -334,9 +398,11 @@ impl Regions {
     }
 
     /// The region that holds `bucket`, as the namespace region's registry
-    /// says (remembered [`LOCATED_TTL`]); `None` when no region does or
-    /// the registry cannot be asked.
-    pub async fn locate(&self, bucket: &str) -> Option<String> {
+    /// says (remembered [`LOCATED_TTL`]); `None` when no region does;
+    /// `Unavailable` when the registry cannot be asked (a region cut off
+    /// from the namespace region cannot tell a bucket of another region
+    /// from none).
+    pub async fn locate(&self, bucket: &str) -> Result<Option<String>, MetaError> {
         if let Some((at, region)) = self
             .located
             .lock()
@@ -344,24 +410,23 @@ impl Regions {
             .get(bucket)
             && at.elapsed() < LOCATED_TTL
         {
-            return region.clone();
+            return Ok(region.clone());
         }
         let found = match self.namespace_elsewhere().await {
             Ok(None) => self
                 .meta
                 .get_claim(bucket)
                 .await
-                .map(|c| c.map(|c| c.region))
-                .map_err(|e| e.to_string()),
+                .map(|c| c.map(|c| c.region)),
             Ok(Some(ns)) => match self.peer(&ns).await {
                 Ok(peer) => peer
                     .call("GET", "region-locate", &[("bucket", bucket.to_owned())])
                     .await
                     .map(|v| v["region"].as_str().map(str::to_owned))
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                    .map_err(|e| peer_error(&ns, e)),
+                Err(e) => Err(e),
             },
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
         match found {
             Ok(region) => {
@@ -372,11 +437,11 @@ impl Regions {
                 if located.len() < LOCATED_MAX {
                     located.insert(bucket.to_owned(), (Instant::now(), region.clone()));
                 }
-                region
+                Ok(region)
             }
             Err(e) => {
                 tracing::warn!(bucket, error = %e, "locating the bucket failed");
-                None
+                Err(e)
             }
         }
     }
@@ -414,8 +479,10 @@ impl Regions {
         if !self.linked().await || self.is_here(bucket).await {
             return Route::Here;
         }
-        let Some(region) = self.locate(bucket).await.filter(|r| *r != self.me) else {
-            return Route::Here;
+        let region = match self.locate(bucket).await {
+            Ok(Some(r)) if r != self.me => r,
+            Ok(_) => return Route::Here,
+            Err(e) => return Route::Unknown(e),
         };
         let Some(endpoint) = self.endpoint(&region).await else {
             return Route::Here;
@@ -559,6 +626,22 @@ impl Regions {
         Ok(())
     }
 
+    /// The versioning status (`Enabled`, `Suspended`, none) of bucket
+    /// `bucket` of linked region `region`, asked of it.
+    pub async fn remote_versioning(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> Result<Option<String>, MetaError> {
+        let answer = self
+            .peer(region)
+            .await?
+            .call("GET", "region-bucket", &[("bucket", bucket.to_owned())])
+            .await
+            .map_err(|e| peer_error(region, e))?;
+        Ok(answer["versioning"].as_str().map(str::to_owned))
+    }
+
     /// Sets a grant in the namespace region too, when it is another one
     /// (a bucket's creator gets Owner on it in every region).
     pub async fn share_grant(
@@ -587,6 +670,16 @@ impl Regions {
             .await
             .map(drop)
             .map_err(|e| peer_error(&ns, e))
+    }
+}
+
+impl shale_workers::replication::Destinations for Regions {
+    fn target(
+        &self,
+        bucket: &str,
+    ) -> futures::future::BoxFuture<'_, Result<Option<S3Target>, String>> {
+        let bucket = bucket.to_owned();
+        Box::pin(async move { self.target_of(&bucket).await })
     }
 }
 

@@ -42,6 +42,7 @@ use shale_datapath::datapath::{DataPath, DataPathConfig};
 use shale_workers::gc::GcConfig;
 use shale_workers::heal::HealConfig;
 use shale_workers::lifecycle::LifecycleConfig;
+use shale_workers::replication::ReplicationWorkerConfig;
 
 /// How long in-flight requests may run on after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -69,6 +70,9 @@ pub struct GatewayConfig {
     /// The lifecycle worker (buckets' expiration rules).
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
+    /// The replication worker (buckets' replication rules).
+    #[serde(default)]
+    pub replication: ReplicationWorkerConfig,
     /// Domains for virtual-host-style addressing: with `s3.example.com`
     /// here, `Host: photos.s3.example.com` addresses bucket `photos`.
     /// Path-style requests work on any host whatever this says.
@@ -284,6 +288,7 @@ async fn handle(
                 &endpoint,
             ))
         }
+        (Route::Unknown(e), _) => crate::error::to_s3_error(Error::Meta(e)).to_http_response(),
         (Route::Forward { region, endpoint }, _) => {
             crate::metrics::set_operation("Forwarded");
             tracing::debug!(%region, %endpoint, "passing the request on to the bucket's region");
@@ -508,6 +513,8 @@ pub struct Workers {
     pub gc: Arc<shale_workers::gc::GcStats>,
     /// The lifecycle worker's figures.
     pub lifecycle: Arc<shale_workers::lifecycle::LifecycleStats>,
+    /// The replication worker's figures.
+    pub replication: Arc<shale_workers::replication::ReplicationStats>,
 }
 
 /// The JSON body of `/_shale/status`.
@@ -570,7 +577,7 @@ pub async fn serve(
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     crate::metrics::report_background(Arc::clone(&workers), Arc::clone(&stopped));
-    let map_follower = tokio::spawn(data.follow_map(gc_stopped.clone()));
+    let map_follower = tokio::spawn(Arc::clone(&data).follow_map(gc_stopped.clone()));
     let collector = tokio::spawn(shale_workers::gc::run(
         MetaClient::new(&config.metadata_addr),
         StorageClient::new(),
@@ -593,8 +600,19 @@ pub async fn serve(
         missing_rx,
         gc_stopped,
     ));
-    let region_sync =
-        tokio::spawn(Arc::clone(post_cx.gateway.regions()).run_sync(stop_gc.subscribe()));
+    let regions = Arc::clone(post_cx.gateway.regions());
+    if let Ok(addr) = listener.local_addr() {
+        regions.set_own_endpoint(format!("http://{addr}"));
+    }
+    let region_sync = tokio::spawn(Arc::clone(&regions).run_sync(stop_gc.subscribe()));
+    let replicator = tokio::spawn(shale_workers::replication::run(
+        MetaClient::new(&config.metadata_addr),
+        Arc::clone(&data),
+        regions,
+        config.replication,
+        Arc::clone(&workers.replication),
+        stop_gc.subscribe(),
+    ));
     let hosts = Arc::new(VirtualHosts::new(&config.domains)?);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -698,6 +716,7 @@ pub async fn serve(
     collector.abort();
     lifecycle.abort();
     region_sync.abort();
+    replicator.abort();
     healer.abort();
     map_follower.abort();
     Ok(())

@@ -7,6 +7,11 @@ SIGSTOP, wipe or fill exactly one of them. Every process is started in its
 own session and stopped by its PID at the end (SIGCONT first, then SIGTERM,
 then SIGKILL). Nothing sleeps a fixed time to wait: readiness and healing
 are polled with deadlines.
+
+`Deployment` (fixture `make_deployment`) runs several regions, each such a
+cluster with its own region name, linked with `shale admin region add`;
+the links between regions may cross an emulated WAN (`wan.py`) that adds
+delay and can be cut.
 """
 
 import json
@@ -16,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +35,7 @@ REPO_ROOT = HERE.parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "compat"))
 
 import volumes  # noqa: E402  (tests/compat/volumes.py)
+from wan import WanProxy  # noqa: E402  (tests/fault/wan.py)
 
 LOOPBACK = "127.0.0.1"
 ACCESS_KEY = "AKSHFAULTTEST0000001"
@@ -160,8 +167,10 @@ class Cluster:
 
     def __init__(self, root, nodes=6, heal_interval=1, lost_after=600,
                  gc_grace=300, orphan_grace=3600, node_disk=None,
-                 node_reserve=None, meta_replicas=1, lifecycle=None):
+                 node_reserve=None, meta_replicas=1, lifecycle=None,
+                 region="us-east-1"):
         self.root = Path(root)
+        self.region = region  # the gateway's `region`; clients sign for it
         self.root.mkdir(parents=True, exist_ok=True)
         self.meta_ports = {i: free_port() for i in range(1, meta_replicas + 1)}
         self.meta_port = self.meta_ports[1]
@@ -202,7 +211,7 @@ class Cluster:
                 f"scrub = {{ bytes_per_sec = {1 << 30}, pause_secs = 1 }}\n"))
         self.gateway = Proc(self, "gateway", "gateway", (
             f'listen = "{LOOPBACK}:{self.gateway_port}"\n\n[gateway]\n'
-            f'region = "us-east-1"\n'
+            f'region = "{region}"\n'
             f"metadata_addr = {meta_list}\n"
             f"gc = {{ grace_secs = {gc_grace}, interval_secs = 2, "
             f"orphan_grace_secs = {orphan_grace} }}\n"
@@ -330,13 +339,34 @@ class Cluster:
     def endpoint(self):
         return f"http://{LOOPBACK}:{self.gateway_port}"
 
-    def client(self, retries=3, read_timeout=60):
+    def client(self, retries=3, read_timeout=60, signing_region=None,
+               access_key=ACCESS_KEY, secret_key=SECRET_KEY):
+        """boto3 for this gateway, signing for its region (or
+        `signing_region`) with the root key (or the one given). `retries`
+        is boto3's `max_attempts`: retries after the first attempt."""
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=signing_region or self.region,
             config=Config(s3={"addressing_style": "path"}, connect_timeout=5,
                           read_timeout=read_timeout,
                           retries={"max_attempts": retries, "mode": "standard"}))
+
+    def admin(self, *args, timeout=60, check=True):
+        """`shale admin --json ARGS` against this gateway with the root key:
+        the parsed answer (or, with check=False, the CompletedProcess)."""
+        env = dict(os.environ, SHALE_ACCESS_KEY=ACCESS_KEY, SHALE_SECRET_KEY=SECRET_KEY)
+        for name in ("SHALE_ENDPOINT", "SHALE_REGION"):
+            env.pop(name, None)
+        cmd = [str(shale_bin()), "admin", "--endpoint", self.endpoint,
+               "--region", self.region, "--json", *[str(a) for a in args]]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if not check:
+            return r
+        if r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd[1:])}: exit {r.returncode}\n"
+                                 f"{r.stdout}{r.stderr}")
+        return json.loads(r.stdout) if r.stdout.strip() else None
 
     def status(self):
         """The gateway's worker figures (`/_shale/status`)."""
@@ -388,3 +418,141 @@ def make_cluster(tmp_path):
     yield make
     for c in made:
         c.stop()
+
+
+# -- several regions -----------------------------------------------------------
+
+class Deployment:
+    """Linked regions, each a full `Cluster` of its own processes (metadata,
+    storage nodes, gateway) with its own region name and the same root key,
+    linked with `shale admin region add` in every region for every region
+    (itself included); the first region is the namespace region.
+
+    With `wan_delay` (seconds, one way), the link from region X to region Y
+    points at a `wan.WanProxy` in front of Y's gateway instead of the
+    gateway itself, so region-to-region traffic crosses an emulated WAN
+    (2 x `wan_delay` of added round-trip time) that a test can cut
+    (`cut`/`restore`). Clients of the tests always talk to a gateway
+    directly."""
+
+    def __init__(self, root, names=("us-east-1", "eu-west-1"), wan_delay=None,
+                 **cluster_kwargs):
+        self.root = Path(root)
+        self.names = list(names)
+        self.namespace = self.names[0]
+        self.regions = {name: Cluster(self.root / name, region=name, **cluster_kwargs)
+                        for name in self.names}
+        self.wan_delay = wan_delay
+        self.wans = {}  # (from, to) -> WanProxy the link from `from` to `to` crosses
+
+    def __getitem__(self, name):
+        return self.regions[name]
+
+    def start(self):
+        # The regions' processes start side by side: two clusters' start-up
+        # in the time of one.
+        errors = []
+
+        def start(c):
+            try:
+                c.start()
+            except BaseException as e:  # noqa: BLE001 (raised below)
+                errors.append(e)
+
+        threads = [threading.Thread(target=start, args=(c,)) for c in self.regions.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        if self.wan_delay is not None:
+            for src in self.names:
+                for dst in self.names:
+                    if src != dst:
+                        self.wans[(src, dst)] = WanProxy(
+                            self.regions[dst].gateway_port, delay=self.wan_delay,
+                            name=f"wan-{src}-to-{dst}").start()
+        self.link()
+        return self
+
+    def link_endpoint(self, src, dst):
+        """The endpoint region `src`'s link to region `dst` names."""
+        if src != dst and (src, dst) in self.wans:
+            return self.wans[(src, dst)].endpoint
+        return self.regions[dst].endpoint
+
+    def link(self):
+        for src, c in self.regions.items():
+            for dst in self.names:
+                c.admin("region", "add", dst, self.link_endpoint(src, dst),
+                        *(["--namespace"] if dst == self.namespace else []))
+        for src, c in self.regions.items():
+            listed = c.admin("region", "list")
+            got = {r["name"]: (r["endpoint"], r["namespace"]) for r in listed["regions"]}
+            want = {dst: (self.link_endpoint(src, dst), dst == self.namespace)
+                    for dst in self.names}
+            assert listed["region"] == src and got == want, (src, listed)
+
+    # -- the WAN -------------------------------------------------------------
+
+    def _pairs(self, a, b):
+        a = a or self.names
+        b = b or self.names
+        a = [a] if isinstance(a, str) else a
+        b = [b] if isinstance(b, str) else b
+        return [self.wans[(x, y)] for x in a for y in b if (x, y) in self.wans]
+
+    def cut(self, a=None, b=None, both_ways=True):
+        """Cuts the links from region(s) `a` to region(s) `b` (every region
+        when not given), and back with `both_ways`. Returns connections
+        reset."""
+        assert self.wans, "a deployment without wan_delay has no link to cut"
+        proxies = self._pairs(a, b) + (self._pairs(b, a) if both_ways else [])
+        return sum(p.cut() for p in set(proxies))
+
+    def restore(self, a=None, b=None, both_ways=True):
+        proxies = self._pairs(a, b) + (self._pairs(b, a) if both_ways else [])
+        for p in set(proxies):
+            p.restore()
+
+    def stop(self):
+        """Every proxy, then every region's processes (side by side), each
+        stopped even when another failed to."""
+        errors = []
+        for p in self.wans.values():
+            try:
+                p.stop()
+            except Exception as e:  # noqa: BLE001 (raised below)
+                errors.append(e)
+
+        def stop(c):
+            try:
+                c.stop()
+            except BaseException as e:  # noqa: BLE001 (raised below)
+                errors.append(e)
+
+        threads = [threading.Thread(target=stop, args=(c,)) for c in self.regions.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def make_deployment(tmp_path):
+    """`make_deployment(names=..., wan_delay=..., **cluster_kwargs)`: a
+    started, linked `Deployment`; every process and proxy of it stopped at
+    the end (by PID), also when starting it failed half-way."""
+    made = []
+
+    def make(**kwargs):
+        d = Deployment(tmp_path / f"d{len(made)}", **kwargs)
+        made.append(d)
+        return d.start()
+
+    yield make
+    for d in made:
+        d.stop()

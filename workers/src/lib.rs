@@ -15,5 +15,6 @@
 pub mod gc;
 pub mod heal;
 pub mod lifecycle;
+pub mod replication;
 
 pub use shale_datapath::{Error, Result};

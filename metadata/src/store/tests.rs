@@ -716,6 +716,7 @@ fn row_with_etag(etag: &str) -> ObjectRow {
 /// that was never linked.
 #[test]
 fn a_data_dir_from_before_regions_opens_unlinked() {
+    // And without the replication queue's family, also new in v8.
     let dir = tempfile::tempdir().unwrap();
     {
         let mut opts = Options::default();
@@ -724,7 +725,7 @@ fn a_data_dir_from_before_regions_opens_unlinked() {
         let v7 = CF_STATE_MACHINE
             .iter()
             .chain(&CF_LOG_STORE)
-            .filter(|n| **n != CF_REGIONS);
+            .filter(|n| **n != CF_REGIONS && **n != CF_REPLICATION);
         let db = DB::open_cf(&opts, dir.path(), v7).unwrap();
         assert!(db.cf_handle(CF_REGIONS).is_none());
     }
@@ -734,6 +735,7 @@ fn a_data_dir_from_before_regions_opens_unlinked() {
     }
     let s = MetaStore::open(dir.path()).unwrap();
     assert_eq!(s.list_regions().unwrap(), vec![]);
+    assert_eq!(s.replication_tasks(&[], 10).unwrap(), vec![]);
     assert_eq!(s.get_claim("b").unwrap().unwrap().region, "r");
     assert_eq!(s.get_claim("c").unwrap(), None);
     s.claim_bucket("c", "other", None).unwrap();
@@ -741,6 +743,7 @@ fn a_data_dir_from_before_regions_opens_unlinked() {
         s.create_bucket("c", "r"),
         Err(MetaError::BucketAlreadyExists)
     );
+}
 
 #[test]
 fn replication_needs_versioning_and_holds_it() {

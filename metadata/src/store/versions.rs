@@ -186,7 +186,11 @@ impl MetaStore {
     }
 
     /// The newest of the key's rows in `versions`, with its order.
-    fn newest_other(&self, bucket: &str, key: &str) -> Result<Option<(u64, ObjectVersion)>> {
+    pub(super) fn newest_other(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(u64, ObjectVersion)>> {
         let prefix = keys::key_versions_prefix(bucket, key)?;
         let mut it = self.range_iter(CF_VERSIONS, &prefix)?;
         it.seek_to_first();
@@ -246,7 +250,7 @@ impl MetaStore {
 
     /// Moves `cur`, the key's current version, to `versions`: it stops
     /// being current now.
-    fn demote(
+    pub(super) fn demote(
         &self,
         batch: &mut WriteBatch,
         (bucket, key, okey): (&str, &str, &[u8]),
@@ -318,7 +322,7 @@ impl MetaStore {
         (bucket, key, okey): (&str, &str, &[u8]),
         status: Option<VersioningStatus>,
         cur: Option<ObjectVersion>,
-        row: ObjectRow,
+        mut row: ObjectRow,
         marker: bool,
         lock: &LockRequest,
     ) -> Result<(VersionMeta, Option<ObjectRow>)> {
@@ -338,6 +342,8 @@ impl MetaStore {
             retention: lock.retention,
             legal_hold: lock.legal_hold.then_some(true),
         };
+        // Its replication task, in this same batch.
+        self.enqueue_replication(batch, (bucket, key), &mut row, meta.seq, marker)?;
         let live = row.data.chunks();
         let mut replaced = None;
         if let Some(c) = cur {

@@ -182,6 +182,7 @@ pub(super) async fn get_bucket_location(
             .regions
             .locate(&req.input.bucket)
             .await
+            .map_err(meta_err)?
             .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?,
     };
     // S3 answers an empty LocationConstraint for us-east-1.

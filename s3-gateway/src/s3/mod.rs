@@ -60,6 +60,7 @@ mod list;
 mod lock;
 mod multipart;
 mod object;
+mod replica;
 mod replication;
 #[cfg(test)]
 mod tests;

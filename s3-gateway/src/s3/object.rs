@@ -88,6 +88,8 @@ pub(super) fn object_output(row: &ObjectRow, part: Option<&PartRead>) -> GetObje
         content_length: Some(row.size as i64),
         // Sent only when the object has tags, as S3 does.
         tag_count: (!row.tags.is_empty()).then_some(row.tags.len() as i32),
+        replication_status: header(&row.system_headers, shale_metadata::REPLICATION_STATUS)
+            .map(|s| ReplicationStatus::from(s.to_owned())),
         ..Default::default()
     }
 }
@@ -99,6 +101,7 @@ pub(super) async fn put_object(
     let trailers = req.trailing_headers.clone();
     let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
     let caller = Caller::key_id(&req.extensions);
+    let replica = replica::replica_of(&req.headers, &req.extensions)?;
     // A browser upload (POST Object) arrives here too, from `post.rs`,
     // its signature and policy checked, its form fields as the input.
     let input = req.input;
@@ -174,7 +177,7 @@ pub(super) async fn put_object(
     let row = ObjectRow {
         size,
         etag: etag_hex.clone(),
-        last_modified_ms: now_ms(),
+        last_modified_ms: replica.map_or_else(now_ms, |r| r.last_modified_ms),
         content_type: headers.content_type,
         system_headers: headers.system,
         user_metadata: headers.user,
@@ -189,17 +192,24 @@ pub(super) async fn put_object(
             .check_commit_deadline(&prefix)
             .map_err(to_s3_error)?;
     }
-    let written = gw
-        .meta
-        .write_object(
-            &input.bucket,
-            &input.key,
-            row,
-            (if_none_match, if_match),
-            lock,
-        )
-        .await
-        .map_err(meta_err)?;
+    let written = match replica {
+        Some(r) => gw
+            .meta
+            .write_replica((&input.bucket, &input.key), row, r.order, false, lock)
+            .await
+            .map_err(meta_err)?,
+        None => gw
+            .meta
+            .write_object(
+                &input.bucket,
+                &input.key,
+                row,
+                (if_none_match, if_match),
+                lock,
+            )
+            .await
+            .map_err(meta_err)?,
+    };
     let expiration = gw.expiration(&input.bucket, &input.key, &written.row).await;
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&etag_hex)),
@@ -338,6 +348,7 @@ pub(super) async fn head_object(
         last_modified: o.last_modified,
         metadata: o.metadata,
         parts_count: o.parts_count,
+        replication_status: o.replication_status,
         version_id,
         expiration,
         object_lock_mode: held.mode,
@@ -432,9 +443,39 @@ pub(super) async fn delete_object(
         &req.extensions,
         &req.input.bucket,
     );
+    let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;
+    if let Some(r) = replica {
+        // A delete marker of the source bucket, kept with its id.
+        if which != VersionRef::Latest {
+            return Err(s3_error!(
+                InvalidRequest,
+                "A replicated delete marker is a DELETE without a version id"
+            ));
+        }
+        let marker = replica::marker_row(r.last_modified_ms, caller);
+        let written = gw
+            .meta
+            .write_replica(
+                (&input.bucket, &input.key),
+                marker,
+                r.order,
+                true,
+                LockRequest::default(),
+            )
+            .await
+            .map_err(meta_err)?;
+        return Ok(S3Response::with_status(
+            DeleteObjectOutput {
+                delete_marker: Some(true),
+                version_id: written.version_id,
+                ..Default::default()
+            },
+            http::StatusCode::NO_CONTENT,
+        ));
+    }
     let gone = gw
         .meta
         .delete_version(&input.bucket, &input.key, which, bypass, caller)

@@ -125,7 +125,24 @@ async fn destination_check(gw: &Gateway, bucket: &str) -> S3Result<()> {
         .map_err(meta_err)?
         .is_none()
     {
-        return Err(s3_error!(InvalidRequest, "Destination bucket must exist."));
+        // A bucket of another linked region: asked there.
+        return match gw.regions.locate(bucket).await.map_err(meta_err)? {
+            Some(region) if region != gw.region => {
+                let versioning = gw
+                    .regions
+                    .remote_versioning(&region, bucket)
+                    .await
+                    .map_err(meta_err)?;
+                match versioning.as_deref() {
+                    Some("Enabled") => Ok(()),
+                    _ => Err(s3_error!(
+                        InvalidRequest,
+                        "Destination bucket must have versioning enabled."
+                    )),
+                }
+            }
+            _ => Err(s3_error!(InvalidRequest, "Destination bucket must exist.")),
+        };
     }
     match gw
         .meta

@@ -1,0 +1,375 @@
+//! The replication queue and replicas.
+//!
+//! A write to a bucket with a replication configuration adds its task to
+//! the queue in the batch of the write itself ([`MetaStore::install`]
+//! calls [`MetaStore::enqueue_replication`]), so a committed write always
+//! has its task: no crash between the two can lose one. The version is
+//! marked `PENDING` in the same batch. The replication worker reads the
+//! queue ([`MetaStore::replication_tasks`]), copies the version to each
+//! destination, and reports each destination's outcome
+//! ([`MetaStore::replication_done`]), which removes the task once every
+//! destination has the version and marks the version `COMPLETED` (or
+//! `FAILED`), under the key's lock.
+//!
+//! At a destination a replica keeps its version's order (its id), so the
+//! same version written twice (a task retried after its answer was lost)
+//! is found and kept once ([`MetaStore::write_replica`]).
+
+use super::*;
+use crate::replication::{
+    REPLICATION_STATUS, ReplicationConfig, ReplicationKind, ReplicationOutcome, ReplicationTask,
+};
+
+/// The column family of the replication queue (row format v8).
+pub(crate) const CF_REPLICATION: &str = "replication";
+
+/// The status a version has at a destination.
+const REPLICA: &str = "REPLICA";
+
+/// A task's key: oldest version first, then bucket, key and kind.
+fn task_key(order: u64, bucket: &str, key: &str, kind: ReplicationKind) -> Result<Vec<u8>> {
+    let mut k = order.to_be_bytes().to_vec();
+    k.extend_from_slice(&keys::bucket_prefix(bucket)?);
+    k.extend_from_slice(key.as_bytes());
+    k.push(kind as u8);
+    Ok(k)
+}
+
+/// Sets (or, `None`, removes) the replication status among `row`'s system
+/// headers.
+fn set_status(row: &mut ObjectRow, status: Option<&str>) {
+    row.system_headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case(REPLICATION_STATUS));
+    if let Some(s) = status {
+        row.system_headers
+            .push((REPLICATION_STATUS.to_owned(), s.to_owned()));
+    }
+}
+
+/// The replication status `row` carries.
+fn status_of(row: &ObjectRow) -> Option<&str> {
+    row.system_headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(REPLICATION_STATUS))
+        .map(|(_, v)| v.as_str())
+}
+
+impl MetaStore {
+    /// The bucket's replication configuration, if it has one.
+    fn replication_config(&self, bucket: &str) -> Result<Option<ReplicationConfig>> {
+        let key = keys::bucket_config_key(bucket, BucketConfigKind::Replication)?;
+        Ok(match self.get::<BucketConfig>(CF_BUCKET_CONFIG, &key)? {
+            Some(BucketConfig::Replication(c)) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Adds the replication task of a new version (or marker) of `key`, of
+    /// order `order`, to `batch` when a rule replicates it, and marks `row`
+    /// `PENDING`; a status `row` brought along (a copy of a replicated
+    /// object) is dropped otherwise.
+    pub(super) fn enqueue_replication(
+        &self,
+        batch: &mut WriteBatch,
+        (bucket, key): (&str, &str),
+        row: &mut ObjectRow,
+        order: u64,
+        marker: bool,
+    ) -> Result<()> {
+        set_status(row, None);
+        let Some(config) = self.replication_config(bucket)? else {
+            return Ok(());
+        };
+        let destinations = if marker {
+            config.marker_destinations(key)
+        } else {
+            config.version_destinations(key, &row.tags)
+        };
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        let kind = if marker {
+            ReplicationKind::Marker
+        } else {
+            ReplicationKind::Version
+        };
+        let task = ReplicationTask {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            order,
+            kind,
+            destinations,
+            enqueued_ms: self.now_ms(),
+            size: if marker { 0 } else { row.size },
+            attempts: 0,
+            not_before_ms: 0,
+            failed: false,
+            last_error: None,
+        };
+        set_status(row, Some("PENDING"));
+        batch.put_cf(
+            self.cf(CF_REPLICATION)?,
+            task_key(order, bucket, key, kind)?,
+            encode(&task)?,
+        );
+        Ok(())
+    }
+
+    /// Keeps `row` as the version of order `order` of `key`, a replica (see
+    /// [`MetaRequest::WriteReplica`]). Returns the answer, and the row whose
+    /// chunks went to GC unused (this one, when the version was here
+    /// already).
+    pub fn write_replica(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut row: ObjectRow,
+        order: u64,
+        (marker, lock): (bool, &LockRequest),
+    ) -> Result<(WriteAnswer, Option<ObjectRow>)> {
+        check_key(key)?;
+        check_tags(&row.tags)?;
+        if order == 0 {
+            return Err(MetaError::InvalidArgument(
+                "a replica needs its version id".into(),
+            ));
+        }
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        if self.versioning(bucket)? != Some(VersioningStatus::Enabled) {
+            return Err(MetaError::InvalidRequest(
+                "Destination bucket must have versioning enabled.".into(),
+            ));
+        }
+        let answer = |row: ObjectRow| WriteAnswer {
+            row,
+            version_id: Some(version_id(order)),
+        };
+        let cur = self.current(&okey)?;
+        let cur_order = cur
+            .as_ref()
+            .map(|c| c.version.order(c.row.last_modified_ms));
+        let vkey = keys::version_key(bucket, key, order)?;
+        if cur_order == Some(order) || self.get::<ObjectVersion>(CF_VERSIONS, &vkey)?.is_some() {
+            // Here already: the copy just made is not needed.
+            let mut batch = WriteBatch::default();
+            self.queue_gc(&mut batch, &row.data.chunks())?;
+            self.write(batch)?;
+            return Ok((answer(row.clone()), Some(row)));
+        }
+        set_status(&mut row, Some(REPLICA));
+        let newest = match self.newest_other(bucket, key)? {
+            Some((o, _)) => cur_order.unwrap_or(0).max(o),
+            None => cur_order.unwrap_or(0),
+        };
+        let meta = VersionMeta {
+            seq: order,
+            null: false,
+            marker,
+            noncurrent_ms: 0,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold.then_some(true),
+        };
+        let mut stored = ObjectVersion {
+            row: row.clone(),
+            version: meta,
+        };
+        let mut batch = WriteBatch::default();
+        if order > newest {
+            // The newest version of the key: current (a marker: the key's
+            // latest, the current object demoted).
+            if let Some(c) = cur {
+                self.forget_completion(&mut batch, &c.row, &okey)?;
+                self.demote(&mut batch, (bucket, key, &okey), c)?;
+                if marker {
+                    batch.delete_cf(self.cf(CF_OBJECTS)?, &okey);
+                }
+            }
+            if marker {
+                batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&stored)?);
+            } else {
+                batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&stored)?);
+            }
+        } else {
+            // Older than what the key has: among its noncurrent versions.
+            stored.version.noncurrent_ms = self.now_ms();
+            batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&stored)?);
+        }
+        self.write(batch)?;
+        Ok((answer(row), None))
+    }
+
+    /// Up to `limit` tasks after task key `after`, oldest first.
+    pub fn replication_tasks(
+        &self,
+        after: &[u8],
+        limit: u32,
+    ) -> Result<Vec<(Vec<u8>, ReplicationTask)>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_REPLICATION)?);
+        if after.is_empty() {
+            it.seek_to_first();
+        } else {
+            it.seek(after);
+            if it.key() == Some(after) {
+                it.next();
+            }
+        }
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if out.len() >= limit as usize {
+                break;
+            }
+            out.push((k.to_vec(), decode(v, CF_REPLICATION)?));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Records how `destination` of task `task` went (see the module
+    /// notes). A task no longer queued (done by another worker) is left.
+    pub fn replication_done(
+        &self,
+        task: &[u8],
+        destination: &str,
+        outcome: &ReplicationOutcome,
+    ) -> Result<()> {
+        let Some(mut t) = self.get::<ReplicationTask>(CF_REPLICATION, task)? else {
+            return Ok(());
+        };
+        let _b = self.shared();
+        let _k = self.stripe(&t.bucket, &t.key);
+        // Read again under the key's lock.
+        let Some(current) = self.get::<ReplicationTask>(CF_REPLICATION, task)? else {
+            return Ok(());
+        };
+        t = current;
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_REPLICATION)?;
+        match outcome {
+            ReplicationOutcome::Completed => {
+                t.destinations.retain(|d| d != destination);
+                if t.destinations.is_empty() {
+                    batch.delete_cf(cf, task);
+                    let status = if t.failed { "FAILED" } else { "COMPLETED" };
+                    self.set_version_status(&mut batch, &t, status)?;
+                } else {
+                    batch.put_cf(cf, task, encode(&t)?);
+                }
+            }
+            ReplicationOutcome::Retry {
+                error,
+                not_before_ms,
+            } => {
+                t.attempts = t.attempts.saturating_add(1);
+                t.last_error = Some(error.clone());
+                t.not_before_ms = *not_before_ms;
+                batch.put_cf(cf, task, encode(&t)?);
+            }
+            ReplicationOutcome::Failed { error } => {
+                t.attempts = t.attempts.saturating_add(1);
+                t.last_error = Some(format!("{destination}: {error}"));
+                t.failed = true;
+                batch.put_cf(cf, task, encode(&t)?);
+                self.set_version_status(&mut batch, &t, "FAILED")?;
+            }
+        }
+        self.write(batch)
+    }
+
+    /// Puts `bucket`'s FAILED tasks (every bucket's: empty) back in the
+    /// queue, their versions PENDING again; how many.
+    pub fn replication_retry(&self, bucket: &str) -> Result<u64> {
+        let mut count = 0;
+        let mut after = Vec::new();
+        loop {
+            let page = self.replication_tasks(&after, 1000)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = last.clone();
+            for (k, t) in page {
+                if !t.failed || !(bucket.is_empty() || t.bucket == bucket) {
+                    continue;
+                }
+                let _b = self.shared();
+                let _g = self.stripe(&t.bucket, &t.key);
+                let Some(mut t) = self.get::<ReplicationTask>(CF_REPLICATION, &k)? else {
+                    continue;
+                };
+                t.failed = false;
+                t.not_before_ms = 0;
+                t.attempts = 0;
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(CF_REPLICATION)?, &k, encode(&t)?);
+                self.set_version_status(&mut batch, &t, "PENDING")?;
+                self.write(batch)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Marks the version of task `t` with `status`, wherever it is (gone:
+    /// nothing). Called under the key's lock.
+    fn set_version_status(
+        &self,
+        batch: &mut WriteBatch,
+        t: &ReplicationTask,
+        status: &str,
+    ) -> Result<()> {
+        let okey = keys::object_key(&t.bucket, &t.key)?;
+        if let Some(mut cur) = self.current(&okey)?
+            && cur.version.order(cur.row.last_modified_ms) == t.order
+        {
+            if status_of(&cur.row) != Some(status) {
+                set_status(&mut cur.row, Some(status));
+                batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&cur)?);
+            }
+            return Ok(());
+        }
+        let vkey = keys::version_key(&t.bucket, &t.key, t.order)?;
+        if let Some(mut v) = self.get::<ObjectVersion>(CF_VERSIONS, &vkey)?
+            && status_of(&v.row) != Some(status)
+        {
+            set_status(&mut v.row, Some(status));
+            batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&v)?);
+        }
+        Ok(())
+    }
+
+    /// [`Self::execute`] for replication.
+    pub(super) fn execute_replication(&self, req: MetaRequest) -> Result<MetaResponse> {
+        use MetaRequest as Q;
+        use MetaResponse as R;
+        Ok(match req {
+            Q::WriteReplica {
+                bucket,
+                key,
+                row,
+                order,
+                marker,
+                lock,
+            } => {
+                let (answer, _unused) =
+                    self.write_replica(&bucket, &key, row, order, (marker, &lock))?;
+                R::Written(answer)
+            }
+            Q::ReplicationTasks { after, limit } => {
+                R::ReplicationTasks(self.replication_tasks(&after, limit)?)
+            }
+            Q::ReplicationDone {
+                task,
+                destination,
+                outcome,
+            } => {
+                self.replication_done(&task, &destination, &outcome)?;
+                R::Unit
+            }
+            Q::ReplicationRetry { bucket } => R::Count(self.replication_retry(&bucket)?),
+            _ => return Err(misrouted()),
+        })
+    }
+}

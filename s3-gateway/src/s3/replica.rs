@@ -1,0 +1,81 @@
+//! Replica writes: the headers with which a replication worker writes a
+//! version of another bucket here, keeping its version id and time.
+//!
+//! They are honoured only from a root key of the deployment (the key the
+//! regions' links sign with, allowed to replicate into every bucket);
+//! from any other key they are refused with 403 AccessDenied, never
+//! ignored: a client that could set them could forge versions, ids and
+//! times (MinIO's CVE-2023-28434 family).
+
+use super::*;
+
+/// The version id (16 hex digits: its order) a replica keeps.
+pub const REPLICA_VERSION: &str = "x-shale-replica-version";
+/// The source version's Last-Modified, in ms since the epoch.
+pub const REPLICA_LAST_MODIFIED: &str = "x-shale-replica-last-modified";
+
+/// A replica write's identity at its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replica {
+    /// The version's order (its id's value).
+    pub order: u64,
+    /// Its Last-Modified at the source.
+    pub last_modified_ms: i64,
+}
+
+/// The replica a request writes, if it carries the replica headers:
+/// both of them, well formed, from a root key.
+pub(super) fn replica_of(
+    headers: &http::HeaderMap,
+    extensions: &http::Extensions,
+) -> S3Result<Option<Replica>> {
+    let version = headers.get(REPLICA_VERSION);
+    let modified = headers.get(REPLICA_LAST_MODIFIED);
+    if version.is_none() && modified.is_none() {
+        return Ok(None);
+    }
+    let root = extensions.get::<Caller>().is_some_and(|c| c.0.is_root());
+    if !root {
+        return Err(s3_error!(
+            AccessDenied,
+            "Replica headers are accepted only from the deployment's replication key"
+        ));
+    }
+    let parse = || -> Option<Replica> {
+        let v = version?.to_str().ok()?;
+        let order = (v.len() == 16)
+            .then(|| u64::from_str_radix(v, 16).ok())
+            .flatten()
+            .filter(|o| *o != 0)?;
+        let last_modified_ms = modified?.to_str().ok()?.parse().ok()?;
+        Some(Replica {
+            order,
+            last_modified_ms,
+        })
+    };
+    parse().map(Some).ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "{} must be 16 hex digits and {} a time in ms, both given",
+            REPLICA_VERSION,
+            REPLICA_LAST_MODIFIED
+        )
+    })
+}
+
+/// The row of a replicated delete marker.
+pub(super) fn marker_row(last_modified_ms: i64, owner: Option<String>) -> ObjectRow {
+    ObjectRow {
+        size: 0,
+        etag: String::new(),
+        last_modified_ms,
+        content_type: None,
+        system_headers: Vec::new(),
+        user_metadata: Vec::new(),
+        parts_count: None,
+        data: ObjectData::Inline(Vec::new()),
+        tags: Vec::new(),
+        checksum: None,
+        owner,
+    }
+}

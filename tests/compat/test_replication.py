@@ -1,0 +1,346 @@
+"""Bucket replication across two regions (`shale dev --regions`), with
+boto3 and the AWS CLI: new versions and delete markers arrive at the
+destination with their version id, time, ETag, metadata, tags, checksum and
+lock; statuses (PENDING/COMPLETED/FAILED on the source, REPLICA on the
+destination); a DELETE of a version id stays home; two-way rules never
+loop; FAILED versions come back with `shale admin replication retry`; the
+replica headers are refused from ordinary keys.
+
+One deployment is shared by the module's tests; each owns its buckets."""
+
+import json
+import subprocess
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import (
+    ServerFactory,
+    _client_env,
+    aws_cli_command,
+    error_code,
+    shale_bin,
+    unique_bucket_name,
+)
+
+US, EU = "us-east-1", "eu-west-1"
+REGIONS = (US, EU)
+DEADLINE = 30.0
+
+
+class Deployment:
+    def __init__(self, server):
+        self.server = server
+
+    def endpoint(self, region):
+        return f"http://127.0.0.1:{self.server.port + REGIONS.index(region)}"
+
+    def client(self, region, access_key=None, secret_key=None):
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint(region), region_name=region,
+            aws_access_key_id=access_key or self.server.access_key,
+            aws_secret_access_key=secret_key or self.server.secret_key,
+            config=Config(s3={"addressing_style": "path"}))
+
+    def admin(self, region, *args):
+        env = _client_env()
+        env["SHALE_ACCESS_KEY"] = self.server.access_key
+        env["SHALE_SECRET_KEY"] = self.server.secret_key
+        cmd = [str(shale_bin()), "admin", "--endpoint", self.endpoint(region),
+               "--region", region, *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              timeout=60, check=True).stdout
+
+    def aws(self, region, *args):
+        env = _client_env()
+        env["AWS_ACCESS_KEY_ID"] = self.server.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = self.server.secret_key
+        env["AWS_DEFAULT_REGION"] = region
+        env["AWS_PAGER"] = ""
+        cmd = [*aws_cli_command(), "--endpoint-url", self.endpoint(region),
+               *[str(a) for a in args]]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              timeout=120, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    factory = ServerFactory(tmp_path_factory.mktemp("replication"))
+    server = factory.new(extra_args=["--regions", ",".join(REGIONS)])
+    yield Deployment(server)
+    factory.close()
+
+
+def eventually(check, deadline=DEADLINE):
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return check()
+        except (AssertionError, ClientError):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
+
+
+def versioned_bucket(client, region, hint):
+    name = unique_bucket_name(hint)
+    if region == US:
+        client.create_bucket(Bucket=name)
+    else:
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={
+            "LocationConstraint": region})
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+        "Status": "Enabled"})
+    return name
+
+
+def rule(dest, prefix="", priority=1, markers=True, rule_id="r", tags=None):
+    flt = {"Prefix": prefix}
+    if tags:
+        flt = {"And": {"Prefix": prefix, "Tags": [
+            {"Key": k, "Value": v} for k, v in tags.items()]}}
+    return {"ID": rule_id, "Priority": priority, "Status": "Enabled",
+            "Filter": flt,
+            "DeleteMarkerReplication": {
+                "Status": "Enabled" if markers else "Disabled"},
+            "Destination": {"Bucket": f"arn:aws:s3:::{dest}"}}
+
+
+def replicate(client, bucket, *rules):
+    client.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
+        "Role": "", "Rules": list(rules)})
+
+
+@pytest.fixture
+def pair(deployment):
+    """A versioned source in us-east-1, a versioned destination in
+    eu-west-1, a rule between them (delete markers replicated)."""
+    us, eu = deployment.client(US), deployment.client(EU)
+    src = versioned_bucket(us, US, "src")
+    dst = versioned_bucket(eu, EU, "dst")
+    replicate(us, src, rule(dst))
+    return us, eu, src, dst
+
+
+def status(client, bucket, key, version=None):
+    kwargs = {"VersionId": version} if version else {}
+    return client.head_object(Bucket=bucket, Key=key, **kwargs).get(
+        "ReplicationStatus")
+
+
+def test_a_new_version_arrives_with_everything_it_carries(pair):
+    us, eu, src, dst = pair
+    body = b"replicate me " * 1000
+    put = us.put_object(
+        Bucket=src, Key="dir/a.txt", Body=body, ContentType="text/plain",
+        CacheControl="max-age=60", ContentDisposition="inline",
+        Metadata={"colour": "blue", "word": "=?UTF-8?Q?caf=C3=A9?="}, Tagging="team=a&n=1",
+        ChecksumAlgorithm="SHA256")
+    vid = put["VersionId"]
+    replica = eventually(lambda: eu.head_object(
+        Bucket=dst, Key="dir/a.txt", ChecksumMode="ENABLED"))
+    source = us.head_object(Bucket=src, Key="dir/a.txt",
+                            ChecksumMode="ENABLED")
+    assert replica["VersionId"] == vid
+    assert replica["ReplicationStatus"] == "REPLICA"
+    for field in ("ETag", "LastModified", "ContentLength", "ContentType",
+                  "CacheControl", "ContentDisposition", "Metadata",
+                  "ChecksumSHA256"):
+        assert replica[field] == source[field], field
+    assert eu.get_object(Bucket=dst, Key="dir/a.txt")["Body"].read() == body
+    tags = eu.get_object_tagging(Bucket=dst, Key="dir/a.txt", VersionId=vid)
+    assert sorted((t["Key"], t["Value"]) for t in tags["TagSet"]) == [
+        ("n", "1"), ("team", "a")]
+    eventually(lambda: assert_status(us, src, "dir/a.txt", "COMPLETED"))
+
+
+def assert_status(client, bucket, key, want, version=None):
+    assert status(client, bucket, key, version) == want
+
+
+def test_large_objects_stream_across_and_keep_their_etag(pair):
+    us, eu, src, dst = pair
+    data = bytes(range(256)) * (9 * 4096 + 17)  # > 8 MiB: the large lane
+    put = us.put_object(Bucket=src, Key="big", Body=data)
+    got = eventually(lambda: eu.get_object(Bucket=dst, Key="big"))
+    assert got["ETag"] == put["ETag"]
+    assert got["VersionId"] == put["VersionId"]
+    assert got["Body"].read() == data
+
+
+def test_versions_keep_their_order_and_ids(pair):
+    us, eu, src, dst = pair
+    ids = [us.put_object(Bucket=src, Key="k", Body=f"v{i}".encode())[
+        "VersionId"] for i in range(5)]
+
+    def all_there():
+        listed = eu.list_object_versions(Bucket=dst, Prefix="k")
+        assert [v["VersionId"] for v in listed.get("Versions", [])] == \
+            ids[::-1]
+    eventually(all_there)
+    assert eu.get_object(Bucket=dst, Key="k")["Body"].read() == b"v4"
+
+
+def test_delete_markers_replicate_when_the_rule_says_so(deployment, pair):
+    us, eu, src, dst = pair
+    us.put_object(Bucket=src, Key="gone", Body=b"x")
+    eventually(lambda: eu.head_object(Bucket=dst, Key="gone"))
+    marker = us.delete_object(Bucket=src, Key="gone")
+    assert marker["DeleteMarker"]
+
+    def marked():
+        listed = eu.list_object_versions(Bucket=dst, Prefix="gone")
+        markers = listed.get("DeleteMarkers", [])
+        assert [(m["VersionId"], m["IsLatest"]) for m in markers] == [
+            (marker["VersionId"], True)]
+    eventually(marked)
+    with pytest.raises(ClientError) as e:
+        eu.get_object(Bucket=dst, Key="gone")
+    assert error_code(e.value) == "NoSuchKey"
+
+    # Without DeleteMarkerReplication: the marker stays home.
+    src2 = versioned_bucket(us, US, "src")
+    dst2 = versioned_bucket(eu, EU, "dst")
+    replicate(us, src2, rule(dst2, markers=False))
+    us.put_object(Bucket=src2, Key="k", Body=b"x")
+    eventually(lambda: eu.head_object(Bucket=dst2, Key="k"))
+    us.delete_object(Bucket=src2, Key="k")
+    us.put_object(Bucket=src2, Key="after", Body=b"y")
+    eventually(lambda: eu.head_object(Bucket=dst2, Key="after"))
+    assert eu.head_object(Bucket=dst2, Key="k")["ContentLength"] == 1
+
+
+def test_a_delete_of_a_version_id_is_never_replicated(pair):
+    us, eu, src, dst = pair
+    v = us.put_object(Bucket=src, Key="keep", Body=b"x")["VersionId"]
+    eventually(lambda: eu.head_object(Bucket=dst, Key="keep"))
+    us.delete_object(Bucket=src, Key="keep", VersionId=v)
+    us.put_object(Bucket=src, Key="after", Body=b"y")
+    eventually(lambda: eu.head_object(Bucket=dst, Key="after"))
+    assert eu.head_object(Bucket=dst, Key="keep")["VersionId"] == v
+
+
+def test_only_what_the_filter_selects_is_replicated(deployment):
+    us, eu = deployment.client(US), deployment.client(EU)
+    src = versioned_bucket(us, US, "src")
+    dst = versioned_bucket(eu, EU, "dst")
+    replicate(us, src, rule(dst, prefix="logs/", tags={"copy": "yes"},
+                            markers=False))
+    us.put_object(Bucket=src, Key="logs/a", Body=b"a", Tagging="copy=yes")
+    us.put_object(Bucket=src, Key="logs/b", Body=b"b", Tagging="copy=no")
+    us.put_object(Bucket=src, Key="other", Body=b"c", Tagging="copy=yes")
+    eventually(lambda: eu.head_object(Bucket=dst, Key="logs/a"))
+    assert status(us, src, "logs/a") in ("PENDING", "COMPLETED")
+    assert status(us, src, "logs/b") is None
+    assert status(us, src, "other") is None
+    listed = eu.list_object_versions(Bucket=dst)
+    assert [v["Key"] for v in listed.get("Versions", [])] == ["logs/a"]
+
+
+def test_same_region_destination(deployment):
+    us = deployment.client(US)
+    src = versioned_bucket(us, US, "src")
+    dst = versioned_bucket(us, US, "dst")
+    replicate(us, src, rule(dst))
+    v = us.put_object(Bucket=src, Key="k", Body=b"local")["VersionId"]
+    got = eventually(lambda: us.get_object(Bucket=dst, Key="k"))
+    assert (got["VersionId"], got["Body"].read()) == (v, b"local")
+    assert got["ReplicationStatus"] == "REPLICA"
+
+
+def test_two_way_replication_never_loops(deployment):
+    us, eu = deployment.client(US), deployment.client(EU)
+    a = versioned_bucket(us, US, "two-a")
+    b = versioned_bucket(eu, EU, "two-b")
+    replicate(us, a, rule(b))
+    replicate(eu, b, rule(a))
+    va = us.put_object(Bucket=a, Key="from-a", Body=b"1")["VersionId"]
+    vb = eu.put_object(Bucket=b, Key="from-b", Body=b"2")["VersionId"]
+    eventually(lambda: eu.head_object(Bucket=b, Key="from-a"))
+    eventually(lambda: us.head_object(Bucket=a, Key="from-b"))
+    # A marker written after: each side's last write is seen everywhere,
+    # and each key has exactly its one version on both sides.
+    us.put_object(Bucket=a, Key="fence", Body=b"f")
+    eventually(lambda: eu.head_object(Bucket=b, Key="fence"))
+    time.sleep(1.0)
+    for client, bucket in ((us, a), (eu, b)):
+        listed = client.list_object_versions(Bucket=bucket)
+        ids = sorted((v["Key"], v["VersionId"]) for v in listed["Versions"])
+        assert [i for i in ids if i[0] != "fence"] == sorted(
+            [("from-a", va), ("from-b", vb)])
+    assert status(us, a, "from-b") == "REPLICA"
+    assert status(eu, b, "from-a") == "REPLICA"
+    assert status(us, a, "from-a") == "COMPLETED"
+
+
+def test_failed_versions_come_back_with_retry(deployment):
+    us, eu = deployment.client(US), deployment.client(EU)
+    src = versioned_bucket(us, US, "src")
+    dst = versioned_bucket(eu, EU, "dst")
+    replicate(us, src, rule(dst))
+    # The destination goes away: a permanent failure.
+    eu.delete_bucket(Bucket=dst)
+    v = us.put_object(Bucket=src, Key="k", Body=b"x")["VersionId"]
+    eventually(lambda: assert_status(us, src, "k", "FAILED"))
+    shown = deployment.admin(US, "--json", "replication", "status", src)
+    pairs = json.loads(shown)["pairs"]
+    assert pairs and pairs[0]["destination"] == dst
+    assert "NoSuchBucket" in (pairs[0]["last_error"] or "")
+    text = deployment.admin(US, "replication", "status")
+    assert src in text and "last error" in text
+    # Back, and retried by hand: it arrives, COMPLETED.
+    eu.create_bucket(Bucket=dst, CreateBucketConfiguration={
+        "LocationConstraint": EU})
+    eu.put_bucket_versioning(Bucket=dst, VersioningConfiguration={
+        "Status": "Enabled"})
+    out = deployment.admin(US, "replication", "retry", src)
+    assert out.startswith("1 ")
+    got = eventually(lambda: eu.head_object(Bucket=dst, Key="k"))
+    assert got["VersionId"] == v
+    eventually(lambda: assert_status(us, src, "k", "COMPLETED"))
+
+
+def test_replica_headers_are_refused_from_ordinary_keys(deployment):
+    us = deployment.client(US)
+    bucket = versioned_bucket(us, US, "forge")
+    key = json.loads(deployment.admin(
+        US, "--json", "key", "create", "--name", "writer", "--grant",
+        f"{bucket}:write"))
+    writer = deployment.client(US, key["access_key"], key["secret_key"])
+    eventually(lambda: writer.list_objects_v2(Bucket=bucket))
+
+    def forge(request, **kwargs):
+        request.headers["x-shale-replica-version"] = "0000000000100000"
+        request.headers["x-shale-replica-last-modified"] = "1000"
+    writer.meta.events.register_first("before-sign.s3.PutObject", forge)
+    with pytest.raises(ClientError) as e:
+        writer.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert error_code(e.value) == "AccessDenied"
+    writer.meta.events.register_first("before-sign.s3.DeleteObject", forge)
+    with pytest.raises(ClientError) as e:
+        writer.delete_object(Bucket=bucket, Key="k")
+    assert error_code(e.value) == "AccessDenied"
+    listed = us.list_object_versions(Bucket=bucket)
+    assert "Versions" not in listed and "DeleteMarkers" not in listed
+
+
+def test_the_aws_cli_sets_a_rule_and_reads_the_status(deployment, tmp_path):
+    us, eu = deployment.client(US), deployment.client(EU)
+    src = versioned_bucket(us, US, "cli-src")
+    dst = versioned_bucket(eu, EU, "cli-dst")
+    config = tmp_path / "replication.json"
+    config.write_text(json.dumps({"Role": "", "Rules": [rule(dst)]}))
+    deployment.aws(US, "s3api", "put-bucket-replication", "--bucket", src,
+                   "--replication-configuration", f"file://{config}")
+    f = tmp_path / "f.txt"
+    f.write_text("via the cli")
+    deployment.aws(US, "s3", "cp", f, f"s3://{src}/f.txt")
+    eventually(lambda: eu.head_object(Bucket=dst, Key="f.txt"))
+    out = deployment.aws(EU, "s3", "cp", f"s3://{dst}/f.txt", "-")
+    assert out == "via the cli"
+    head = json.loads(deployment.aws(EU, "s3api", "head-object", "--bucket",
+                                     dst, "--key", "f.txt"))
+    assert head["ReplicationStatus"] == "REPLICA"
