@@ -985,10 +985,11 @@ impl MetaStore {
         let lock =
             self.effective_lock(bucket, &lock::take_upload_lock(&mut upload.system_headers))?;
         let etag = multipart_etag(&used)?;
+        let replica = replication::take_upload_replica(&mut upload.system_headers);
         let row = ObjectRow {
             size,
             etag,
-            last_modified_ms: self.now_ms(),
+            last_modified_ms: replica.map_or_else(|| self.now_ms(), |(_, ms)| ms),
             content_type: upload.content_type,
             system_headers: upload.system_headers,
             user_metadata: upload.user_metadata,
@@ -1001,15 +1002,35 @@ impl MetaStore {
         let mut batch = WriteBatch::default();
         let live: Vec<ChunkPlacement> = row.data.chunks().into_iter().cloned().collect();
         let live: Vec<&ChunkPlacement> = live.iter().collect();
-        let (meta, _) = self.install(
-            &mut batch,
-            (bucket, key, &okey),
-            status,
-            old,
-            row.clone(),
-            false,
-            &lock,
-        )?;
+        // A replica's upload (see `UPLOAD_REPLICA_VERSION`) completes as
+        // that version; made already, its parts go to GC.
+        let version_id = match replica {
+            Some((order, _)) => {
+                let (answer, kept) = self.install_replica(
+                    &mut batch,
+                    (bucket, key, &okey),
+                    row.clone(),
+                    order,
+                    (false, &lock),
+                )?;
+                if !kept {
+                    self.queue_gc(&mut batch, &live)?;
+                }
+                answer.version_id
+            }
+            None => {
+                let (meta, _) = self.install(
+                    &mut batch,
+                    (bucket, key, &okey),
+                    status,
+                    old,
+                    row.clone(),
+                    false,
+                    &lock,
+                )?;
+                status.map(|_| meta.id())
+            }
+        };
         let record = CompletedUpload {
             upload_id: upload_id.to_owned(),
             etag: row.etag.clone(),
@@ -1030,10 +1051,7 @@ impl MetaStore {
             self.queue_gc(&mut batch, &unreferenced(part_chunks(&part.layout), &live))?;
         }
         self.write(batch)?;
-        Ok(WriteAnswer {
-            row,
-            version_id: status.map(|_| meta.id()),
-        })
+        Ok(WriteAnswer { row, version_id })
     }
 
     /// The answer to a repeated completion of `upload_id`, whose upload row

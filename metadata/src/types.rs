@@ -263,6 +263,13 @@ pub const UPLOAD_LOCK_MODE: &str = "x-amz-object-lock-mode";
 pub const UPLOAD_LOCK_UNTIL: &str = "x-amz-object-lock-retain-until-date";
 /// See [`UPLOAD_LOCK_MODE`].
 pub const UPLOAD_LOCK_HOLD: &str = "x-amz-object-lock-legal-hold";
+/// The name under which a replica's version id (16 hex digits) rides in
+/// its multipart upload's system headers (set only by the gateway, for
+/// the replication key), until completion keeps the object as that
+/// version ([`MetaRequest::WriteReplica`]'s rules).
+pub const UPLOAD_REPLICA_VERSION: &str = "x-shale-replica-version";
+/// See [`UPLOAD_REPLICA_VERSION`]: the source version's Last-Modified (ms).
+pub const UPLOAD_REPLICA_LAST_MODIFIED: &str = "x-shale-replica-last-modified";
 
 /// One lifecycle rule (`Rule` of PutBucketLifecycleConfiguration), as the
 /// gateway validated it (S3's checks: at least one action, IDs unique, …).

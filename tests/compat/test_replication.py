@@ -171,6 +171,56 @@ def test_large_objects_stream_across_and_keep_their_etag(pair):
     assert got["Body"].read() == data
 
 
+def test_multipart_objects_keep_their_parts_and_etag(pair):
+    us, eu, src, dst = pair
+    mib = 1024 * 1024
+    sizes = [5 * mib, 5 * mib + 7, 123]
+    mpu = us.create_multipart_upload(Bucket=src, Key="mp", ContentType="a/b",
+                                     Metadata={"m": "1"},
+                                     ChecksumAlgorithm="CRC32")
+    parts, blobs = [], []
+    for n, size in zip((1, 3, 4), sizes):
+        blob = bytes([n]) * size
+        blobs.append(blob)
+        r = us.upload_part(Bucket=src, Key="mp", PartNumber=n,
+                           UploadId=mpu["UploadId"], Body=blob,
+                           ChecksumAlgorithm="CRC32")
+        parts.append({"PartNumber": n, "ETag": r["ETag"],
+                      "ChecksumCRC32": r["ChecksumCRC32"]})
+    done = us.complete_multipart_upload(
+        Bucket=src, Key="mp", UploadId=mpu["UploadId"],
+        MultipartUpload={"Parts": parts})
+    replica = eventually(lambda: eu.head_object(
+        Bucket=dst, Key="mp", ChecksumMode="ENABLED"))
+    source = us.head_object(Bucket=src, Key="mp", ChecksumMode="ENABLED")
+    assert replica["ETag"] == done["ETag"] == source["ETag"]
+    assert replica["VersionId"] == done["VersionId"]
+    for field in ("LastModified", "ContentLength", "ContentType", "Metadata",
+                  "ChecksumCRC32"):
+        assert replica[field] == source[field], field
+    # The same part boundaries: part 2 of the replica is the source's.
+    p2 = eu.head_object(Bucket=dst, Key="mp", PartNumber=2)
+    assert p2["PartsCount"] == 3
+    assert p2["ContentLength"] == sizes[1]
+    assert eu.get_object(Bucket=dst, Key="mp")["Body"].read() == b"".join(
+        blobs)
+    assert eu.list_multipart_uploads(Bucket=dst).get("Uploads") is None
+    eventually(lambda: assert_status(us, src, "mp", "COMPLETED"))
+    # Without a checksum named at creation (the default CRC64NVME).
+    mpu = us.create_multipart_upload(Bucket=src, Key="plain")
+    parts = []
+    for n in (1, 2):
+        r = us.upload_part(Bucket=src, Key="plain", PartNumber=n,
+                           UploadId=mpu["UploadId"], Body=b"z" * (5 * mib))
+        parts.append({"PartNumber": n, "ETag": r["ETag"]})
+    done = us.complete_multipart_upload(
+        Bucket=src, Key="plain", UploadId=mpu["UploadId"],
+        MultipartUpload={"Parts": parts})
+    replica = eventually(lambda: eu.head_object(Bucket=dst, Key="plain"))
+    assert (replica["ETag"], replica["VersionId"]) == (done["ETag"],
+                                                      done["VersionId"])
+
+
 def test_versions_keep_their_order_and_ids(pair):
     us, eu, src, dst = pair
     ids = [us.put_object(Bucket=src, Key="k", Body=f"v{i}".encode())[

@@ -528,6 +528,13 @@ impl Worker {
                     )
                     .await
             }
+            ReplicationKind::Version if v.row.parts_count.is_some() => {
+                headers.extend(version_headers(v));
+                return match self.copy_multipart(task, v, &target, &path, headers).await {
+                    Ok(()) => ReplicationOutcome::Completed,
+                    Err(outcome) => outcome,
+                };
+            }
             ReplicationKind::Version => {
                 headers.extend(version_headers(v));
                 let body = match self.body(v, &target.endpoint).await {
@@ -547,23 +554,174 @@ impl Worker {
                     .await
             }
         };
+        match Self::judge(task, &target, answer) {
+            Ok(_) => ReplicationOutcome::Completed,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// A destination's answer: the successful one, or the outcome of a
+    /// failure (transient: retried; permanent: FAILED).
+    fn judge(
+        task: &ReplicationTask,
+        target: &S3Target,
+        answer: Result<s3_client::S3Answer, s3_client::Unreachable>,
+    ) -> Result<s3_client::S3Answer, ReplicationOutcome> {
         match answer {
-            Err(e) => Self::retry(task, e.to_string()),
-            Ok(a) if a.status.is_success() => ReplicationOutcome::Completed,
+            Err(e) => Err(Self::retry(task, e.to_string())),
+            // CompleteMultipartUpload may fail in a 200.
+            Ok(a) if a.status.is_success() && a.error_code().is_none() => Ok(a),
             Ok(a) => {
                 let code = a.error_code().unwrap_or_else(|| a.status.to_string());
                 let error = format!("{} from {}", code, target.endpoint);
-                let transient = a.status.is_server_error()
+                let transient = a.status.is_success()
+                    || a.status.is_server_error()
                     || a.status.is_redirection()
                     || a.status == http::StatusCode::TOO_MANY_REQUESTS
                     || a.status == http::StatusCode::REQUEST_TIMEOUT;
                 if transient {
-                    Self::retry(task, error)
+                    Err(Self::retry(task, error))
                 } else {
-                    ReplicationOutcome::Failed { error }
+                    Err(ReplicationOutcome::Failed { error })
                 }
             }
         }
+    }
+
+    /// Copies a multipart version part by part, with its part boundaries
+    /// (so the destination computes the same ETag and part count): an
+    /// upload created as the replica (`headers`), each part streamed, the
+    /// upload completed; aborted on a failure.
+    async fn copy_multipart(
+        &self,
+        task: &ReplicationTask,
+        v: &ObjectVersion,
+        target: &S3Target,
+        path: &str,
+        mut headers: Vec<(String, String)>,
+    ) -> Result<(), ReplicationOutcome> {
+        let ObjectData::Parts(parts) = &v.row.data else {
+            return Err(ReplicationOutcome::Failed {
+                error: "a multipart version without parts".into(),
+            });
+        };
+        if let Some(c) = &v.row.checksum {
+            headers.push(("x-amz-checksum-algorithm".into(), c.algorithm.name().into()));
+            headers.push(("x-amz-checksum-type".into(), c.kind.name().into()));
+        }
+        let small = Duration::from_secs(60);
+        let created = self
+            .client
+            .send(
+                target,
+                "POST",
+                path,
+                &[("uploads", "")],
+                &headers,
+                (s3_client::full(Bytes::new()), 0),
+                small,
+            )
+            .await;
+        let created = Self::judge(task, target, created)?;
+        let upload_id = xml_field(&created.body, "UploadId")
+            .ok_or_else(|| Self::retry(task, format!("no UploadId from {}", target.endpoint)))?;
+        let result = self
+            .send_parts(task, v, parts, target, path, &upload_id)
+            .await;
+        if result.is_err() {
+            let _ = self
+                .client
+                .send(
+                    target,
+                    "DELETE",
+                    path,
+                    &[("uploadId", upload_id.as_str())],
+                    &[],
+                    (s3_client::full(Bytes::new()), 0),
+                    small,
+                )
+                .await;
+        }
+        result
+    }
+
+    /// The parts of a multipart copy, then its completion.
+    async fn send_parts(
+        &self,
+        task: &ReplicationTask,
+        v: &ObjectVersion,
+        parts: &[shale_common::PartLayout],
+        target: &S3Target,
+        path: &str,
+        upload_id: &str,
+    ) -> Result<(), ReplicationOutcome> {
+        use base64::Engine;
+        let mut done = String::from("<CompleteMultipartUpload>");
+        for (i, part) in parts.iter().enumerate() {
+            let number = part.number.to_string();
+            let mut headers = Vec::new();
+            if let Some(c) = &v.row.checksum
+                && let Some(digest) = c.parts.get(i)
+            {
+                headers.push((
+                    c.algorithm.header().to_owned(),
+                    base64::engine::general_purpose::STANDARD.encode(digest),
+                ));
+            }
+            let one = ObjectVersion {
+                row: shale_metadata::ObjectRow {
+                    size: part.size,
+                    data: ObjectData::Parts(vec![part.clone()]),
+                    ..v.row.clone()
+                },
+                version: v.version.clone(),
+            };
+            let body = self
+                .body(&one, &target.endpoint)
+                .await
+                .map_err(|e| Self::retry(task, format!("reading part {number}: {e}")))?;
+            let answer = self
+                .client
+                .send(
+                    target,
+                    "PUT",
+                    path,
+                    &[("partNumber", number.as_str()), ("uploadId", upload_id)],
+                    &headers,
+                    (body, part.size),
+                    Duration::from_secs(60 + part.size / (256 * 1024)),
+                )
+                .await;
+            Self::judge(task, target, answer)?;
+            // An upload with a checksum wants each part's in the list.
+            let checksum = match &v.row.checksum {
+                Some(c) => c.parts.get(i).map_or_else(String::new, |d| {
+                    let name = format!("Checksum{}", c.algorithm.name());
+                    let value = base64::engine::general_purpose::STANDARD.encode(d);
+                    format!("<{name}>{value}</{name}>")
+                }),
+                None => String::new(),
+            };
+            done.push_str(&format!(
+                "<Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag>{checksum}</Part>",
+                part.etag
+            ));
+        }
+        done.push_str("</CompleteMultipartUpload>");
+        let len = done.len() as u64;
+        let answer = self
+            .client
+            .send(
+                target,
+                "POST",
+                path,
+                &[("uploadId", upload_id)],
+                &[("content-type".to_owned(), "application/xml".to_owned())],
+                (s3_client::full(Bytes::from(done)), len),
+                Duration::from_secs(120),
+            )
+            .await;
+        Self::judge(task, target, answer).map(drop)
     }
 
     /// The version's bytes, streamed from the data path (throttled).
@@ -594,6 +752,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// The text of the first `<name>` element of an XML answer.
+fn xml_field(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+    let len = text[start..].find(&format!("</{name}>"))?;
+    Some(text[start..start + len].to_owned())
 }
 
 /// The headers that carry a version's metadata, tags, checksum and lock.

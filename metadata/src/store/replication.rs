@@ -26,6 +26,25 @@ pub(crate) const CF_REPLICATION: &str = "replication";
 /// The status a version has at a destination.
 const REPLICA: &str = "REPLICA";
 
+/// Takes a replica's identity (order, Last-Modified) out of an upload's
+/// system headers (see [`UPLOAD_REPLICA_VERSION`]).
+pub(super) fn take_upload_replica(headers: &mut Vec<(String, String)>) -> Option<(u64, i64)> {
+    let mut order = None;
+    let mut modified = None;
+    headers.retain(|(name, value)| match name.as_str() {
+        UPLOAD_REPLICA_VERSION => {
+            order = u64::from_str_radix(value, 16).ok();
+            false
+        }
+        UPLOAD_REPLICA_LAST_MODIFIED => {
+            modified = value.parse().ok();
+            false
+        }
+        _ => true,
+    });
+    Some((order?, modified?))
+}
+
 /// A task's key: oldest version first, then bucket, key and kind.
 fn task_key(order: u64, bucket: &str, key: &str, kind: ReplicationKind) -> Result<Vec<u8>> {
     let mut k = order.to_be_bytes().to_vec();
@@ -123,41 +142,62 @@ impl MetaStore {
         &self,
         bucket: &str,
         key: &str,
-        mut row: ObjectRow,
+        row: ObjectRow,
         order: u64,
         (marker, lock): (bool, &LockRequest),
     ) -> Result<(WriteAnswer, Option<ObjectRow>)> {
         check_key(key)?;
         check_tags(&row.tags)?;
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        let mut batch = WriteBatch::default();
+        let (answer, kept) =
+            self.install_replica(&mut batch, (bucket, key, &okey), row, order, (marker, lock))?;
+        let unused = if kept {
+            None
+        } else {
+            // Here already: the copy just made is not needed.
+            self.queue_gc(&mut batch, &answer.row.data.chunks())?;
+            Some(answer.row.clone())
+        };
+        self.write(batch)?;
+        Ok((answer, unused))
+    }
+
+    /// [`MetaStore::write_replica`] into `batch`, under the key's lock
+    /// already held: false when the version is here already (nothing put
+    /// in the batch).
+    pub(super) fn install_replica(
+        &self,
+        batch: &mut WriteBatch,
+        (bucket, key, okey): (&str, &str, &[u8]),
+        mut row: ObjectRow,
+        order: u64,
+        (marker, lock): (bool, &LockRequest),
+    ) -> Result<(WriteAnswer, bool)> {
         if order == 0 {
             return Err(MetaError::InvalidArgument(
                 "a replica needs its version id".into(),
             ));
         }
-        let okey = keys::object_key(bucket, key)?;
-        let _b = self.shared();
-        let _k = self.stripe(bucket, key);
-        self.require_bucket(bucket)?;
         if self.versioning(bucket)? != Some(VersioningStatus::Enabled) {
             return Err(MetaError::InvalidRequest(
                 "Destination bucket must have versioning enabled.".into(),
             ));
         }
-        let answer = |row: ObjectRow| WriteAnswer {
-            row,
-            version_id: Some(version_id(order)),
-        };
-        let cur = self.current(&okey)?;
+        let cur = self.current(okey)?;
         let cur_order = cur
             .as_ref()
             .map(|c| c.version.order(c.row.last_modified_ms));
         let vkey = keys::version_key(bucket, key, order)?;
         if cur_order == Some(order) || self.get::<ObjectVersion>(CF_VERSIONS, &vkey)?.is_some() {
-            // Here already: the copy just made is not needed.
-            let mut batch = WriteBatch::default();
-            self.queue_gc(&mut batch, &row.data.chunks())?;
-            self.write(batch)?;
-            return Ok((answer(row.clone()), Some(row)));
+            let answer = WriteAnswer {
+                row,
+                version_id: Some(version_id(order)),
+            };
+            return Ok((answer, false));
         }
         set_status(&mut row, Some(REPLICA));
         let newest = match self.newest_other(bucket, key)? {
@@ -176,29 +216,31 @@ impl MetaStore {
             row: row.clone(),
             version: meta,
         };
-        let mut batch = WriteBatch::default();
         if order > newest {
             // The newest version of the key: current (a marker: the key's
             // latest, the current object demoted).
             if let Some(c) = cur {
-                self.forget_completion(&mut batch, &c.row, &okey)?;
-                self.demote(&mut batch, (bucket, key, &okey), c)?;
+                self.forget_completion(batch, &c.row, okey)?;
+                self.demote(batch, (bucket, key, okey), c)?;
                 if marker {
-                    batch.delete_cf(self.cf(CF_OBJECTS)?, &okey);
+                    batch.delete_cf(self.cf(CF_OBJECTS)?, okey);
                 }
             }
             if marker {
                 batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&stored)?);
             } else {
-                batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&stored)?);
+                batch.put_cf(self.cf(CF_OBJECTS)?, okey, encode(&stored)?);
             }
         } else {
             // Older than what the key has: among its noncurrent versions.
             stored.version.noncurrent_ms = self.now_ms();
             batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&stored)?);
         }
-        self.write(batch)?;
-        Ok((answer(row), None))
+        let answer = WriteAnswer {
+            row,
+            version_id: Some(version_id(order)),
+        };
+        Ok((answer, true))
     }
 
     /// Up to `limit` tasks after task key `after`, oldest first.

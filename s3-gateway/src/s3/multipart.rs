@@ -8,6 +8,7 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let caller = Caller::key_id(&req.extensions);
+    let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let input = req.input;
     check_key(&input.key)?;
     object_acl!(input, caller.as_deref())?;
@@ -66,6 +67,17 @@ pub(super) async fn create_multipart_upload(
         headers
             .system
             .push((UPLOAD_LOCK_HOLD.to_owned(), "ON".to_owned()));
+    }
+    // A replica's identity rides the same way (`UPLOAD_REPLICA_VERSION`).
+    if let Some(r) = replica {
+        headers.system.push((
+            shale_metadata::UPLOAD_REPLICA_VERSION.to_owned(),
+            shale_metadata::version_id(r.order),
+        ));
+        headers.system.push((
+            shale_metadata::UPLOAD_REPLICA_LAST_MODIFIED.to_owned(),
+            r.last_modified_ms.to_string(),
+        ));
     }
     let upload_id = uuid::Uuid::new_v4().simple().to_string();
     let upload = Upload {
