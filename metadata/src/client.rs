@@ -1131,16 +1131,38 @@ impl MetaClient {
     /// How one destination of a replication task went.
     pub async fn replication_done(
         &self,
-        task: Vec<u8>,
+        (task, enqueued_ms): (Vec<u8>, i64),
         destination: &str,
         outcome: ReplicationOutcome,
     ) -> Result<()> {
         let req = MetaRequest::ReplicationDone {
             task,
+            enqueued_ms,
             destination: destination.into(),
             outcome,
         };
         self.unit(&req).await
+    }
+
+    /// A change of a replica's tags and/or lock, made by replication.
+    pub async fn replica_change(
+        &self,
+        (bucket, key): (&str, &str),
+        order: u64,
+        tags: Option<Vec<(String, String)>>,
+        lock: Option<(Option<Retention>, Option<bool>)>,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::ReplicaChange {
+            bucket: bucket.into(),
+            key: key.into(),
+            order,
+            tags,
+            lock,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Puts FAILED replication tasks back in the queue; how many.

@@ -194,6 +194,17 @@ impl ReplicationConfig {
 }
 
 impl ReplicationConfig {
+    /// The destination buckets a change a client made to a replica (its
+    /// tags, its lock) goes back to: those of the rules with
+    /// `ReplicaModifications` Enabled.
+    pub fn replica_change_destinations(&self, key: &str, tags: &[(String, String)]) -> Vec<String> {
+        self.rules_for(key, tags)
+            .into_iter()
+            .filter(|r| r.replica_modifications)
+            .map(|r| r.destination.bucket.clone())
+            .collect()
+    }
+
     /// The destination buckets a new version of `key` with `tags` goes to.
     pub fn version_destinations(&self, key: &str, tags: &[(String, String)]) -> Vec<String> {
         self.rules_for(key, tags)
@@ -227,6 +238,10 @@ pub enum ReplicationKind {
     Version,
     /// A delete marker.
     Marker,
+    /// A change of a replicated version's tags.
+    Tags,
+    /// A change of a replicated version's retention or legal hold.
+    Lock,
 }
 
 impl ReplicationKind {
@@ -235,6 +250,8 @@ impl ReplicationKind {
         match self {
             ReplicationKind::Version => "version",
             ReplicationKind::Marker => "marker",
+            ReplicationKind::Tags => "tags",
+            ReplicationKind::Lock => "lock",
         }
     }
 }

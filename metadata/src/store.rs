@@ -1690,7 +1690,8 @@ impl MetaStore {
             Q::WriteReplica { .. }
             | Q::ReplicationTasks { .. }
             | Q::ReplicationDone { .. }
-            | Q::ReplicationRetry { .. } => self.execute_replication(req),
+            | Q::ReplicationRetry { .. }
+            | Q::ReplicaChange { .. } => self.execute_replication(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),

@@ -1268,12 +1268,25 @@ pub enum MetaRequest {
     /// the version's `x-amz-replication-status` follow. → `MetaResponse::Unit`.
     ReplicationDone {
         task: Vec<u8>,
+        /// The task's `enqueued_ms` as the worker read it: a task written
+        /// again since (a newer change of the same version) stays.
+        enqueued_ms: i64,
         destination: String,
         outcome: ReplicationOutcome,
     },
     /// Puts the FAILED tasks of `bucket` (every bucket: empty) back in the
     /// queue, their versions PENDING again. → `MetaResponse::Count`.
     ReplicationRetry { bucket: String },
+    /// A change of a replica's tags and/or lock, made by replication: set
+    /// as given (the source kept S3's rules), never replicated again.
+    /// → `MetaResponse::Removed` (the version's id).
+    ReplicaChange {
+        bucket: String,
+        key: String,
+        order: u64,
+        tags: Option<Vec<(String, String)>>,
+        lock: Option<(Option<Retention>, Option<bool>)>,
+    },
 }
 
 /// A linked region, as this region knows it (`shale admin region add`),
@@ -1441,7 +1454,8 @@ impl MetaRequest {
             | Q::ReleaseBucket { .. }
             | Q::WriteReplica { .. }
             | Q::ReplicationDone { .. }
-            | Q::ReplicationRetry { .. } => false,
+            | Q::ReplicationRetry { .. }
+            | Q::ReplicaChange { .. } => false,
         }
     }
 }
@@ -1538,6 +1552,7 @@ impl MetaRequest {
             Q::ReplicationTasks { .. } => "ReplicationTasks",
             Q::ReplicationDone { .. } => "ReplicationDone",
             Q::ReplicationRetry { .. } => "ReplicationRetry",
+            Q::ReplicaChange { .. } => "ReplicaChange",
         }
     }
 }

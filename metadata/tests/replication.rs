@@ -73,6 +73,14 @@ fn tasks(s: &MetaStore) -> Vec<(Vec<u8>, ReplicationTask)> {
     s.replication_tasks(&[], 1000).unwrap()
 }
 
+/// The enqueue time of the task at `key` now.
+fn t0(s: &MetaStore, key: &[u8]) -> i64 {
+    tasks(s)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map_or(0, |(_, t)| t.enqueued_ms)
+}
+
 fn order(id: &str) -> u64 {
     u64::from_str_radix(id, 16).unwrap()
 }
@@ -145,11 +153,12 @@ fn outcomes_complete_retry_and_fail_the_version() {
     let v = put(&s, "src", "k", inline("e"));
     let (key, t) = tasks(&s).remove(0);
     assert_eq!(t.destinations, ["d1", "d2"]);
-    s.replication_done(&key, "d1", &ReplicationOutcome::Completed)
+    s.replication_done(&key, t0(&s, &key), "d1", &ReplicationOutcome::Completed)
         .unwrap();
     assert_eq!(status(&s, "src", "k", &v).as_deref(), Some("PENDING"));
     s.replication_done(
         &key,
+        t0(&s, &key),
         "d2",
         &ReplicationOutcome::Retry {
             error: "down".into(),
@@ -163,12 +172,12 @@ fn outcomes_complete_retry_and_fail_the_version() {
         (vec!["d2".to_owned()], 1, 123)
     );
     assert_eq!(status(&s, "src", "k", &v).as_deref(), Some("PENDING"));
-    s.replication_done(&key, "d2", &ReplicationOutcome::Completed)
+    s.replication_done(&key, t0(&s, &key), "d2", &ReplicationOutcome::Completed)
         .unwrap();
     assert!(tasks(&s).is_empty());
     assert_eq!(status(&s, "src", "k", &v).as_deref(), Some("COMPLETED"));
     // A second report of a finished task changes nothing.
-    s.replication_done(&key, "d2", &ReplicationOutcome::Completed)
+    s.replication_done(&key, t0(&s, &key), "d2", &ReplicationOutcome::Completed)
         .unwrap();
 
     // Failed for good, then put back by hand, then done.
@@ -176,6 +185,7 @@ fn outcomes_complete_retry_and_fail_the_version() {
     let (key, _) = tasks(&s).remove(0);
     s.replication_done(
         &key,
+        t0(&s, &key),
         "d1",
         &ReplicationOutcome::Failed {
             error: "NoSuchBucket".into(),
@@ -298,4 +308,94 @@ fn marker_row() -> ObjectRow {
     r.size = 0;
     r.data = shale_common::ObjectData::Inline(Vec::new());
     r
+}
+
+#[test]
+fn changes_of_replicated_versions_are_queued_and_replicas_changes_only_back() {
+    let (_d, s) = open();
+    versioned(&s, "src");
+    replicate(&s, "src", vec![rule("a", "", &[], "dst", false)]);
+    let v = put(&s, "src", "k", inline("e"));
+    let (vkey, _) = tasks(&s).remove(0);
+    s.replication_done(&vkey, t0(&s, &vkey), "dst", &ReplicationOutcome::Completed)
+        .unwrap();
+    s.put_version_tags(
+        "src",
+        "k",
+        VersionRef::parse(Some(&v)).unwrap(),
+        tags(&[("a", "1")]),
+    )
+    .unwrap();
+    let t = tasks(&s);
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].1.kind, t[0].1.order),
+        (ReplicationKind::Tags, order(&v))
+    );
+    let first = t[0].1.enqueued_ms;
+    // A newer change of the same version: one task, the newer one; an
+    // outcome reported for the older one leaves it.
+    s.put_version_tags("src", "k", VersionRef::Latest, tags(&[("a", "2")]))
+        .unwrap();
+    let t = tasks(&s);
+    assert_eq!(t.len(), 1);
+    assert!(t[0].1.enqueued_ms > first);
+    s.replication_done(&t[0].0, first, "dst", &ReplicationOutcome::Completed)
+        .unwrap();
+    assert_eq!(tasks(&s).len(), 1);
+    s.replication_done(
+        &t[0].0,
+        t[0].1.enqueued_ms,
+        "dst",
+        &ReplicationOutcome::Completed,
+    )
+    .unwrap();
+    assert!(tasks(&s).is_empty());
+    assert_eq!(status(&s, "src", "k", &v).as_deref(), Some("COMPLETED"));
+    // A version written before the rule is not replicated: nor its changes.
+    let plain = {
+        s.delete_bucket_config("src", BucketConfigKind::Replication)
+            .unwrap();
+        let p = put(&s, "src", "old", inline("o"));
+        replicate(&s, "src", vec![rule("a", "", &[], "dst", false)]);
+        p
+    };
+    s.put_version_tags(
+        "src",
+        "old",
+        VersionRef::parse(Some(&plain)).unwrap(),
+        tags(&[("x", "y")]),
+    )
+    .unwrap();
+    assert!(tasks(&s).is_empty());
+
+    // At a destination: replication's own change is never queued; a
+    // client's change of a replica goes back only with ReplicaModifications.
+    versioned(&s, "dst");
+    let o = 9 << 20;
+    s.write_replica("dst", "r", inline("e"), o, (false, &LockRequest::default()))
+        .unwrap();
+    let mut back = rule("back", "", &[], "src", false);
+    replicate(&s, "dst", vec![back.clone()]);
+    s.replica_change(("dst", "r"), o, Some(tags(&[("t", "1")])), None)
+        .unwrap();
+    s.put_version_tags("dst", "r", VersionRef::Latest, tags(&[("t", "2")]))
+        .unwrap();
+    assert!(tasks(&s).is_empty(), "no ReplicaModifications: stays");
+    back.replica_modifications = true;
+    replicate(&s, "dst", vec![back]);
+    s.put_version_tags("dst", "r", VersionRef::Latest, tags(&[("t", "3")]))
+        .unwrap();
+    let t = tasks(&s);
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].1.bucket.as_str(), t[0].1.kind),
+        ("dst", ReplicationKind::Tags)
+    );
+    assert_eq!(
+        status(&s, "dst", "r", &version_id(o)).as_deref(),
+        Some("REPLICA")
+    );
+    let v = s.get_version("dst", "r", VersionRef::Latest).unwrap();
+    assert_eq!(v.object.row.tags, tags(&[("t", "3")]));
 }

@@ -394,3 +394,93 @@ def test_the_aws_cli_sets_a_rule_and_reads_the_status(deployment, tmp_path):
     head = json.loads(deployment.aws(EU, "s3api", "head-object", "--bucket",
                                      dst, "--key", "f.txt"))
     assert head["ReplicationStatus"] == "REPLICA"
+
+
+def test_tag_and_lock_changes_follow_the_version(deployment):
+    us, eu = deployment.client(US), deployment.client(EU)
+    src = unique_bucket_name("lock-src")
+    us.create_bucket(Bucket=src, ObjectLockEnabledForBucket=True)
+    dst = unique_bucket_name("lock-dst")
+    eu.create_bucket(Bucket=dst, ObjectLockEnabledForBucket=True,
+                     CreateBucketConfiguration={"LocationConstraint": EU})
+    replicate(us, src, rule(dst))
+    v = us.put_object(Bucket=src, Key="k", Body=b"x", Tagging="a=1",
+                      ChecksumAlgorithm="CRC32")["VersionId"]
+    eventually(lambda: eu.head_object(Bucket=dst, Key="k", VersionId=v))
+    us.put_object_tagging(Bucket=src, Key="k", VersionId=v, Tagging={
+        "TagSet": [{"Key": "a", "Value": "2"}, {"Key": "b", "Value": "3"}]})
+
+    def tagged():
+        got = eu.get_object_tagging(Bucket=dst, Key="k", VersionId=v)
+        assert sorted((t["Key"], t["Value"]) for t in got["TagSet"]) == [
+            ("a", "2"), ("b", "3")]
+    eventually(tagged)
+    import datetime
+    until = (datetime.datetime.now(datetime.timezone.utc)
+             + datetime.timedelta(days=2)).replace(microsecond=0)
+    us.put_object_retention(Bucket=src, Key="k", VersionId=v, Retention={
+        "Mode": "GOVERNANCE", "RetainUntilDate": until})
+    us.put_object_legal_hold(Bucket=src, Key="k", VersionId=v,
+                             LegalHold={"Status": "ON"})
+
+    def locked():
+        r = eu.get_object_retention(Bucket=dst, Key="k", VersionId=v)
+        assert r["Retention"]["Mode"] == "GOVERNANCE"
+        assert r["Retention"]["RetainUntilDate"] == until
+        h = eu.get_object_legal_hold(Bucket=dst, Key="k", VersionId=v)
+        assert h["LegalHold"]["Status"] == "ON"
+    eventually(locked)
+    # The replica is locked at the destination as at the source.
+    with pytest.raises(ClientError) as e:
+        eu.delete_object(Bucket=dst, Key="k", VersionId=v)
+    assert error_code(e.value) == "AccessDenied"
+    us.put_object_legal_hold(Bucket=src, Key="k", VersionId=v,
+                             LegalHold={"Status": "OFF"})
+    us.put_object_retention(Bucket=src, Key="k", VersionId=v, Retention={},
+                            BypassGovernanceRetention=True)
+
+    def unlocked():
+        h = eu.get_object_legal_hold(Bucket=dst, Key="k", VersionId=v)
+        assert h["LegalHold"]["Status"] == "OFF"
+        try:
+            eu.get_object_retention(Bucket=dst, Key="k", VersionId=v)
+        except ClientError as exc:
+            assert error_code(exc) == "NoSuchObjectLockConfiguration"
+        else:
+            raise AssertionError("the retention is still there")
+    eventually(unlocked)
+    eu.delete_object(Bucket=dst, Key="k", VersionId=v)
+
+
+def test_changes_made_on_a_replica_go_back_only_with_replica_modifications(
+        deployment):
+    us, eu = deployment.client(US), deployment.client(EU)
+    a = versioned_bucket(us, US, "mod-a")
+    b = versioned_bucket(eu, EU, "mod-b")
+    replicate(us, a, rule(b))
+    back = rule(a)
+    replicate(eu, b, back)
+    v = us.put_object(Bucket=a, Key="k", Body=b"x")["VersionId"]
+    eventually(lambda: eu.head_object(Bucket=b, Key="k"))
+    eu.put_object_tagging(Bucket=b, Key="k", VersionId=v, Tagging={
+        "TagSet": [{"Key": "from", "Value": "replica"}]})
+    # A fence: a later write in b arrives in a; the tag did not.
+    f = eu.put_object(Bucket=b, Key="fence", Body=b"f")["VersionId"]
+    eventually(lambda: us.head_object(Bucket=a, Key="fence", VersionId=f))
+    time.sleep(0.5)
+    assert us.get_object_tagging(Bucket=a, Key="k", VersionId=v)[
+        "TagSet"] == []
+    back["SourceSelectionCriteria"] = {
+        "ReplicaModifications": {"Status": "Enabled"}}
+    replicate(eu, b, back)
+    eu.put_object_tagging(Bucket=b, Key="k", VersionId=v, Tagging={
+        "TagSet": [{"Key": "from", "Value": "replica2"}]})
+
+    def back_home():
+        got = us.get_object_tagging(Bucket=a, Key="k", VersionId=v)
+        assert got["TagSet"] == [{"Key": "from", "Value": "replica2"}]
+    eventually(back_home)
+    # And it does not bounce: a's tags stay, b's are the client's.
+    time.sleep(0.5)
+    assert eu.get_object_tagging(Bucket=b, Key="k", VersionId=v)[
+        "TagSet"] == [{"Key": "from", "Value": "replica2"}]

@@ -54,6 +54,8 @@ const LATENCY_SAMPLES: usize = 100_000;
 pub const REPLICA_VERSION: &str = "x-shale-replica-version";
 /// The header of a replica's Last-Modified (ms).
 pub const REPLICA_LAST_MODIFIED: &str = "x-shale-replica-last-modified";
+/// The header of a replicated lock change's legal hold (`ON`, `OFF`).
+pub const REPLICA_LEGAL_HOLD: &str = "x-shale-replica-legal-hold";
 
 /// How the worker runs (`[gateway.replication]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -461,7 +463,7 @@ impl Worker {
             }
             if let Err(e) = self
                 .meta
-                .replication_done(key.to_vec(), dest, outcome)
+                .replication_done((key.to_vec(), task.enqueued_ms), dest, outcome)
                 .await
             {
                 // The task stays queued: it is copied again (kept once).
@@ -514,6 +516,9 @@ impl Worker {
             ),
         ];
         let timeout = Duration::from_secs(60 + v.row.size / (256 * 1024));
+        if matches!(task.kind, ReplicationKind::Tags | ReplicationKind::Lock) {
+            return self.copy_change(task, v, &target, &path, headers).await;
+        }
         let answer = match task.kind {
             ReplicationKind::Marker => {
                 self.client
@@ -535,7 +540,7 @@ impl Worker {
                     Err(outcome) => outcome,
                 };
             }
-            ReplicationKind::Version => {
+            ReplicationKind::Version | ReplicationKind::Tags | ReplicationKind::Lock => {
                 headers.extend(version_headers(v));
                 let body = match self.body(v, &target.endpoint).await {
                     Ok(b) => b,
@@ -557,6 +562,91 @@ impl Worker {
         match Self::judge(task, &target, answer) {
             Ok(_) => ReplicationOutcome::Completed,
             Err(outcome) => outcome,
+        }
+    }
+
+    /// Copies a change of version `v`'s tags or lock: PutObjectTagging, or
+    /// PutObjectRetention with the legal hold beside it, of that version,
+    /// as a replica's change. The version not there yet is a transient
+    /// failure (its own task may still be on its way).
+    async fn copy_change(
+        &self,
+        task: &ReplicationTask,
+        v: &ObjectVersion,
+        target: &S3Target,
+        path: &str,
+        mut headers: Vec<(String, String)>,
+    ) -> ReplicationOutcome {
+        let id = version_id(task.order);
+        let (query, body): ([(&str, &str); 2], String) = if task.kind == ReplicationKind::Tags {
+            let tags: String = v
+                .row
+                .tags
+                .iter()
+                .map(|(k, val)| {
+                    format!(
+                        "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
+                        xml_escape(k),
+                        xml_escape(val)
+                    )
+                })
+                .collect();
+            (
+                [("tagging", ""), ("versionId", id.as_str())],
+                format!("<Tagging><TagSet>{tags}</TagSet></Tagging>"),
+            )
+        } else {
+            let retention = match v.version.retention {
+                Some(r) => {
+                    let mode = match r.mode {
+                        LockMode::Governance => "GOVERNANCE",
+                        LockMode::Compliance => "COMPLIANCE",
+                    };
+                    let until = rfc3339(r.until_ms).unwrap_or_default();
+                    format!("<Mode>{mode}</Mode><RetainUntilDate>{until}</RetainUntilDate>")
+                }
+                None => String::new(),
+            };
+            if let Some(hold) = v.version.legal_hold {
+                headers.push((
+                    REPLICA_LEGAL_HOLD.to_owned(),
+                    if hold { "ON" } else { "OFF" }.to_owned(),
+                ));
+            }
+            (
+                [("retention", ""), ("versionId", id.as_str())],
+                format!("<Retention>{retention}</Retention>"),
+            )
+        };
+        use base64::Engine;
+        let md5 = {
+            use md5::Digest;
+            base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body.as_bytes()))
+        };
+        headers.push(("content-md5".to_owned(), md5));
+        headers.push(("content-type".to_owned(), "application/xml".to_owned()));
+        let len = body.len() as u64;
+        let answer = self
+            .client
+            .send(
+                target,
+                "PUT",
+                path,
+                &query,
+                &headers,
+                (s3_client::full(Bytes::from(body)), len),
+                Duration::from_secs(60),
+            )
+            .await;
+        match answer {
+            Ok(a) if a.status == http::StatusCode::NOT_FOUND => Self::retry(
+                task,
+                format!("the version is not at {} yet", target.endpoint),
+            ),
+            other => match Self::judge(task, target, other) {
+                Ok(_) => ReplicationOutcome::Completed,
+                Err(outcome) => outcome,
+            },
         }
     }
 
@@ -752,6 +842,23 @@ impl Worker {
             }
         }
     }
+}
+
+/// Text escaped for an XML element.
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// A time in ms as RFC 3339 (Object Lock dates).
+fn rfc3339(ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// The text of the first `<name>` element of an XML answer.

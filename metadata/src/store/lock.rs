@@ -182,6 +182,7 @@ impl MetaStore {
         change(&mut v.version, self.now_ms())?;
         let mut batch = WriteBatch::default();
         self.rewrite_version(&mut batch, at, &v, current)?;
+        self.enqueue_change(&mut batch, (bucket, key), &v, crate::ReplicationKind::Lock)?;
         self.write(batch)?;
         Ok(VersionAnswer {
             version_id: Some(v.version.id()),

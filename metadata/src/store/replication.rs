@@ -134,6 +134,91 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Adds the task of a client's change (`kind`: tags or lock) of version
+    /// `v` of `key` to `batch`: for a replicated version, to the
+    /// destinations its rules name; for a replica, back to those of the
+    /// rules with `ReplicaModifications`; for any other version, none.
+    pub(super) fn enqueue_change(
+        &self,
+        batch: &mut WriteBatch,
+        (bucket, key): (&str, &str),
+        v: &ObjectVersion,
+        kind: ReplicationKind,
+    ) -> Result<()> {
+        let Some(status) = status_of(&v.row) else {
+            return Ok(());
+        };
+        let Some(config) = self.replication_config(bucket)? else {
+            return Ok(());
+        };
+        let destinations = if status == REPLICA {
+            config.replica_change_destinations(key, &v.row.tags)
+        } else {
+            config.version_destinations(key, &v.row.tags)
+        };
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        let order = v.version.order(v.row.last_modified_ms);
+        let tkey = task_key(order, bucket, key, kind)?;
+        // A change replaces a pending one of the same version, and is
+        // always later than it (see `replication_done`).
+        let enqueued_ms = match self.get::<ReplicationTask>(CF_REPLICATION, &tkey)? {
+            Some(old) => self.now_ms().max(old.enqueued_ms + 1),
+            None => self.now_ms(),
+        };
+        let task = ReplicationTask {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            order,
+            kind,
+            destinations,
+            enqueued_ms,
+            size: 0,
+            attempts: 0,
+            not_before_ms: 0,
+            failed: false,
+            last_error: None,
+        };
+        batch.put_cf(self.cf(CF_REPLICATION)?, tkey, encode(&task)?);
+        Ok(())
+    }
+
+    /// A change of a replica's tags and/or lock, made by replication (see
+    /// [`MetaRequest::ReplicaChange`]): never queued again.
+    pub fn replica_change(
+        &self,
+        (bucket, key): (&str, &str),
+        order: u64,
+        tags: Option<Vec<(String, String)>>,
+        lock: Option<(Option<Retention>, Option<bool>)>,
+    ) -> Result<VersionAnswer> {
+        check_key(key)?;
+        if let Some(t) = &tags {
+            check_tags(t)?;
+        }
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        let at = (bucket, key, okey.as_slice());
+        let (mut v, current) = self.version_to_change(at, VersionRef::Id(order))?;
+        if let Some(t) = tags {
+            v.row.tags = t;
+        }
+        if let Some((retention, hold)) = lock {
+            v.version.retention = retention;
+            v.version.legal_hold = hold;
+        }
+        let mut batch = WriteBatch::default();
+        self.rewrite_version(&mut batch, at, &v, current)?;
+        self.write(batch)?;
+        Ok(VersionAnswer {
+            version_id: Some(version_id(order)),
+            delete_marker: false,
+        })
+    }
+
     /// Keeps `row` as the version of order `order` of `key`, a replica (see
     /// [`MetaRequest::WriteReplica`]). Returns the answer, and the row whose
     /// chunks went to GC unused (this one, when the version was here
@@ -275,6 +360,7 @@ impl MetaStore {
     pub fn replication_done(
         &self,
         task: &[u8],
+        enqueued_ms: i64,
         destination: &str,
         outcome: &ReplicationOutcome,
     ) -> Result<()> {
@@ -283,10 +369,14 @@ impl MetaStore {
         };
         let _b = self.shared();
         let _k = self.stripe(&t.bucket, &t.key);
-        // Read again under the key's lock.
+        // Read again under the key's lock; a task written again since the
+        // worker read it (a newer change) is left for the next attempt.
         let Some(current) = self.get::<ReplicationTask>(CF_REPLICATION, task)? else {
             return Ok(());
         };
+        if current.enqueued_ms != enqueued_ms {
+            return Ok(());
+        }
         t = current;
         let mut batch = WriteBatch::default();
         let cf = self.cf(CF_REPLICATION)?;
@@ -355,13 +445,17 @@ impl MetaStore {
     }
 
     /// Marks the version of task `t` with `status`, wherever it is (gone:
-    /// nothing). Called under the key's lock.
+    /// nothing; a task of a change leaves the status as it is). Called
+    /// under the key's lock.
     fn set_version_status(
         &self,
         batch: &mut WriteBatch,
         t: &ReplicationTask,
         status: &str,
     ) -> Result<()> {
+        if !matches!(t.kind, ReplicationKind::Version | ReplicationKind::Marker) {
+            return Ok(());
+        }
         let okey = keys::object_key(&t.bucket, &t.key)?;
         if let Some(mut cur) = self.current(&okey)?
             && cur.version.order(cur.row.last_modified_ms) == t.order
@@ -404,12 +498,20 @@ impl MetaStore {
             }
             Q::ReplicationDone {
                 task,
+                enqueued_ms,
                 destination,
                 outcome,
             } => {
-                self.replication_done(&task, &destination, &outcome)?;
+                self.replication_done(&task, enqueued_ms, &destination, &outcome)?;
                 R::Unit
             }
+            Q::ReplicaChange {
+                bucket,
+                key,
+                order,
+                tags,
+                lock,
+            } => R::Removed(self.replica_change((&bucket, &key), order, tags, lock)?),
             Q::ReplicationRetry { bucket } => R::Count(self.replication_retry(&bucket)?),
             _ => return Err(misrouted()),
         })

@@ -599,6 +599,7 @@ impl MetaStore {
         v.row.tags = tags;
         let mut batch = WriteBatch::default();
         self.rewrite_version(&mut batch, at, &v, current)?;
+        self.enqueue_change(&mut batch, (bucket, key), &v, crate::ReplicationKind::Tags)?;
         self.write(batch)?;
         Ok(VersionAnswer {
             version_id: id_in(status, &v.version),

@@ -8,15 +8,24 @@ pub(super) async fn put_object_tagging(
     gw: &Gateway,
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;
     let tags = tagging::from_tag_set(input.tagging.tag_set, Target::Object)?;
-    let done = gw
-        .meta
-        .put_version_tags(&input.bucket, &input.key, which, tags)
-        .await
-        .map_err(meta_err)?;
+    let done = match replica {
+        // A replica's tags, set by replication.
+        Some(r) => gw
+            .meta
+            .replica_change((&input.bucket, &input.key), r.order, Some(tags), None)
+            .await
+            .map_err(meta_err)?,
+        None => gw
+            .meta
+            .put_version_tags(&input.bucket, &input.key, which, tags)
+            .await
+            .map_err(meta_err)?,
+    };
     Ok(S3Response::new(PutObjectTaggingOutput {
         version_id: done.version_id,
     }))

@@ -284,6 +284,16 @@ pub(super) async fn put_object_retention(
         &req.extensions,
         &req.input.bucket,
     );
+    let replica = replica::replica_of(&req.headers, &req.extensions)?;
+    let hold = match req
+        .headers
+        .get(replica::REPLICA_LEGAL_HOLD)
+        .map(|v| v.as_bytes())
+    {
+        Some(b"ON") => Some(true),
+        Some(b"OFF") => Some(false),
+        _ => None,
+    };
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;
@@ -293,7 +303,9 @@ pub(super) async fn put_object_retention(
             (None, None) => None,
             (Some(m), Some(u)) => {
                 let until_ms = ms_of(&u);
-                check_future(until_ms)?;
+                if replica.is_none() {
+                    check_future(until_ms)?;
+                }
                 Some(Retention {
                     mode: mode_of(m.as_str())?,
                     until_ms,
@@ -302,6 +314,19 @@ pub(super) async fn put_object_retention(
             _ => return Err(malformed()),
         },
     };
+    // A replica's lock (retention and legal hold), set by replication.
+    if let Some(r) = replica {
+        gw.meta
+            .replica_change(
+                (&input.bucket, &input.key),
+                r.order,
+                None,
+                Some((retention, hold)),
+            )
+            .await
+            .map_err(meta_err)?;
+        return Ok(S3Response::new(PutObjectRetentionOutput::default()));
+    }
     let done = gw
         .meta
         .set_retention((&input.bucket, &input.key), which, retention, bypass)

@@ -13,6 +13,9 @@ use super::*;
 pub const REPLICA_VERSION: &str = "x-shale-replica-version";
 /// The source version's Last-Modified, in ms since the epoch.
 pub const REPLICA_LAST_MODIFIED: &str = "x-shale-replica-last-modified";
+/// A replicated lock change's legal hold (`ON`, `OFF`; absent: none),
+/// beside the retention of its PutObjectRetention.
+pub const REPLICA_LEGAL_HOLD: &str = "x-shale-replica-legal-hold";
 
 /// A replica write's identity at its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
