@@ -74,6 +74,109 @@ enum ReplicationCommand {
     /// Put the FAILED versions (of BUCKET, or of every bucket) back in the
     /// queue.
     Retry { bucket: Option<String> },
+    /// Replicate what was in BUCKET before its rules (S3's Batch
+    /// Replication): every version and marker without a replication
+    /// status is queued, page by page, with a progress bar. Run again
+    /// after a crash, it goes on where it stopped.
+    Resync {
+        bucket: String,
+        /// Only versions written before this: a date (2026-12-01T00:00:00Z)
+        /// or an age (90s, 30m, 12h, 7d).
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Start from the first key, not where the last run stopped.
+        #[arg(long)]
+        restart: bool,
+    },
+}
+
+/// `--older-than`: a date, or an age before now; Unix ms.
+fn older_than_ms(text: &str) -> Result<i64> {
+    let now = time::OffsetDateTime::now_utc();
+    let unit = |c: char| match c {
+        's' => Some(1),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86_400),
+        _ => None,
+    };
+    if let Some(last) = text.chars().last()
+        && let Some(secs) = unit(last)
+        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
+    {
+        let at = now - time::Duration::seconds(n.saturating_mul(secs));
+        return Ok((at.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--older-than {text}: a date (RFC 3339) or an age (90s, 30m, 12h, 7d): {e}"
+            )
+        })?;
+    Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// `shale admin replication resync`: pages until done, with a progress
+/// bar on stderr.
+async fn resync(
+    args: &AdminArgs,
+    bucket: &str,
+    older_than: Option<&str>,
+    restart: bool,
+) -> Result<()> {
+    let older = older_than.map(older_than_ms).transpose()?;
+    let total = call(
+        args,
+        "GET",
+        "replication-resync-total",
+        &[("bucket", bucket.to_owned())],
+    )
+    .await?["versions"]
+        .as_u64()
+        .unwrap_or(0);
+    let (mut scanned, mut queued) = (0u64, 0u64);
+    let mut first = true;
+    loop {
+        let mut params = vec![("bucket", bucket.to_owned())];
+        if let Some(t) = older {
+            params.push(("older_than_ms", t.to_string()));
+        }
+        if restart && first {
+            params.push(("restart", "true".to_owned()));
+        }
+        first = false;
+        let page = call(args, "POST", "replication-resync", &params).await?;
+        scanned += page["scanned"].as_u64().unwrap_or(0);
+        queued += page["queued"].as_u64().unwrap_or(0);
+        let done = page["done"] == true;
+        let shown = if done {
+            total.max(scanned)
+        } else {
+            scanned.min(total)
+        };
+        let pct = if total == 0 {
+            100
+        } else {
+            shown * 100 / total.max(1)
+        };
+        let bar: String = (0..30)
+            .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
+            .collect();
+        eprint!("\r[{bar}] {pct:>3}% {shown}/{total} versions looked at, {queued} queued");
+        if done {
+            eprintln!();
+            break;
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"bucket": bucket, "scanned": scanned, "queued": queued})
+        );
+    } else {
+        println!("{queued} versions of {bucket} queued for replication ({scanned} looked at)");
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -159,6 +262,14 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             "a root access key is needed: --access-key and --secret-key (or SHALE_ACCESS_KEY and SHALE_SECRET_KEY)"
         );
     }
+    if let AdminCommand::Replication(ReplicationCommand::Resync {
+        bucket,
+        older_than,
+        restart,
+    }) = &args.command
+    {
+        return resync(&args, bucket, older_than.as_deref(), *restart).await;
+    }
     let (method, op, params): (&str, &str, Vec<(&str, String)>) = match &args.command {
         AdminCommand::Metadata(_) => return Ok(()), // answered above
         AdminCommand::Status => ("GET", "status", vec![]),
@@ -168,6 +279,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             "replication-status",
             bucket.iter().map(|b| ("bucket", b.clone())).collect(),
         ),
+        AdminCommand::Replication(ReplicationCommand::Resync { .. }) => return Ok(()),
         AdminCommand::Replication(ReplicationCommand::Retry { bucket }) => (
             "POST",
             "replication-retry",
@@ -238,7 +350,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         return Ok(());
     }
     match &args.command {
-        AdminCommand::Metadata(_) => {}
+        AdminCommand::Metadata(_)
+        | AdminCommand::Replication(ReplicationCommand::Resync { .. }) => {}
         AdminCommand::Status => print_status(&answer),
         AdminCommand::Region(RegionCommand::List) => {
             println!("this region: {}", s(&answer["region"]));

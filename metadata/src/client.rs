@@ -1144,6 +1144,27 @@ impl MetaClient {
         self.unit(&req).await
     }
 
+    /// One page of a replication resync (see
+    /// [`MetaRequest::ReplicationResync`]).
+    pub async fn replication_resync(
+        &self,
+        bucket: &str,
+        older_than_ms: Option<i64>,
+        restart: bool,
+        limit: u32,
+    ) -> Result<ResyncPage> {
+        let req = MetaRequest::ReplicationResync {
+            bucket: bucket.into(),
+            older_than_ms,
+            restart,
+            limit,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Resync(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// A change of a replica's tags and/or lock, made by replication.
     pub async fn replica_change(
         &self,

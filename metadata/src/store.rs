@@ -1691,7 +1691,8 @@ impl MetaStore {
             | Q::ReplicationTasks { .. }
             | Q::ReplicationDone { .. }
             | Q::ReplicationRetry { .. }
-            | Q::ReplicaChange { .. } => self.execute_replication(req),
+            | Q::ReplicaChange { .. }
+            | Q::ReplicationResync { .. } => self.execute_replication(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),

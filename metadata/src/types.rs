@@ -1277,6 +1277,19 @@ pub enum MetaRequest {
     /// Puts the FAILED tasks of `bucket` (every bucket: empty) back in the
     /// queue, their versions PENDING again. → `MetaResponse::Count`.
     ReplicationRetry { bucket: String },
+    /// One page (up to `limit` versions, markers too) of a resync of
+    /// `bucket` (S3's Batch Replication): every version without a
+    /// replication status written before `older_than_ms` is queued as a
+    /// new write would be, and marked PENDING. The position is kept in
+    /// metadata (`cursor/resync/<bucket>`, in the page's batch), so the
+    /// next page, or a resync run again after a crash, goes on from there;
+    /// `restart` starts from the first key. → `MetaResponse::Resync`.
+    ReplicationResync {
+        bucket: String,
+        older_than_ms: Option<i64>,
+        restart: bool,
+        limit: u32,
+    },
     /// A change of a replica's tags and/or lock, made by replication: set
     /// as given (the source kept S3's rules), never replicated again.
     /// → `MetaResponse::Removed` (the version's id).
@@ -1455,7 +1468,8 @@ impl MetaRequest {
             | Q::WriteReplica { .. }
             | Q::ReplicationDone { .. }
             | Q::ReplicationRetry { .. }
-            | Q::ReplicaChange { .. } => false,
+            | Q::ReplicaChange { .. }
+            | Q::ReplicationResync { .. } => false,
         }
     }
 }
@@ -1553,6 +1567,7 @@ impl MetaRequest {
             Q::ReplicationDone { .. } => "ReplicationDone",
             Q::ReplicationRetry { .. } => "ReplicationRetry",
             Q::ReplicaChange { .. } => "ReplicaChange",
+            Q::ReplicationResync { .. } => "ReplicationResync",
         }
     }
 }
@@ -1759,4 +1774,17 @@ pub enum MetaResponse {
     ReplicationTasks(Vec<(Vec<u8>, ReplicationTask)>),
     /// How many rows a request changed.
     Count(u64),
+    /// A page of a resync.
+    Resync(ResyncPage),
+}
+
+/// One page of a replication resync ([`MetaRequest::ReplicationResync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncPage {
+    /// Versions and markers looked at.
+    pub scanned: u64,
+    /// Of them, queued for replication.
+    pub queued: u64,
+    /// True when the page reached the bucket's end (the position is gone).
+    pub done: bool,
 }

@@ -399,3 +399,54 @@ fn changes_of_replicated_versions_are_queued_and_replicas_changes_only_back() {
     let v = s.get_version("dst", "r", VersionRef::Latest).unwrap();
     assert_eq!(v.object.row.tags, tags(&[("t", "3")]));
 }
+
+#[test]
+fn a_resync_queues_what_was_there_before_the_rule_page_by_page() {
+    let (_d, s) = open();
+    versioned(&s, "src");
+    let mut ids = Vec::new();
+    for k in ["a", "b", "c"] {
+        ids.push(put(&s, "src", k, inline("1")));
+        ids.push(put(&s, "src", k, inline("2")));
+    }
+    s.delete_version("src", "c", VersionRef::Latest, false, None)
+        .unwrap();
+    // No rule: refused.
+    assert!(matches!(
+        s.replication_resync("src", None, false, 10),
+        Err(MetaError::InvalidRequest(_))
+    ));
+    replicate(&s, "src", vec![rule("r", "", &[], "dst", true)]);
+    let mut newer = inline("new");
+    newer.last_modified_ms = 4_000_000_000_000;
+    put(&s, "src", "d", newer);
+    assert_eq!(tasks(&s).len(), 1, "the new write is queued by itself");
+    // Versions written before a time only (d's is not older).
+    let cutoff = 4_000_000_000_000;
+    let mut pages = Vec::new();
+    loop {
+        let p = s.replication_resync("src", Some(cutoff), false, 3).unwrap();
+        pages.push(p);
+        if p.done {
+            break;
+        }
+    }
+    let scanned: u64 = pages.iter().map(|p| p.scanned).sum();
+    let queued: u64 = pages.iter().map(|p| p.queued).sum();
+    assert_eq!((scanned, queued), (8, 7), "{pages:?}");
+    assert!(pages.len() >= 3);
+    let t = tasks(&s);
+    assert_eq!(t.len(), 8);
+    assert_eq!(
+        t.iter()
+            .filter(|(_, t)| t.kind == ReplicationKind::Marker)
+            .count(),
+        1
+    );
+    for (k, id) in ["a", "a", "b", "b", "c", "c"].iter().zip(&ids) {
+        assert_eq!(status(&s, "src", k, id).as_deref(), Some("PENDING"));
+    }
+    // Run again from the start: everything has a status, nothing more.
+    let again = s.replication_resync("src", None, true, 1000).unwrap();
+    assert_eq!((again.scanned, again.queued, again.done), (8, 0, true));
+}

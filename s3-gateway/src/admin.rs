@@ -22,6 +22,8 @@
 //! | `region-remove` | POST | `name` | |
 //! | `replication-status` | GET | `bucket` (optional) | per source and destination bucket: backlog (tasks, bytes, oldest), failed tasks, the last error; this gateway's worker's copies, lag p50/p99/max, bytes per second, retries |
 //! | `replication-retry` | POST | `bucket` (optional) | FAILED tasks put back in the queue (how many) |
+//! | `replication-resync` | POST | `bucket`, `older_than_ms`, `restart` | one page (1,000 versions) of a resync: versions without a replication status queued; the position kept in metadata (scanned, queued, done) |
+//! | `replication-resync-total` | GET | `bucket` | the bucket's versions and markers (a resync's 100%) |
 //!
 //! Between regions (a linked region's gateway, signed with the link's root
 //! key): `region-claim` / `region-release` (POST `bucket`, `region`,
@@ -891,6 +893,7 @@ impl S3Route for AdminRoute {
                 | "region-keys"
                 | "region-bucket"
                 | "replication-status"
+                | "replication-resync-total"
         );
         let method_ok = if reading {
             req.method == Method::GET
@@ -1007,6 +1010,44 @@ impl S3Route for AdminRoute {
             "replication-status" => {
                 self.replication_status(param(&params, "bucket").unwrap_or(""))
                     .await?
+            }
+            "replication-resync" => {
+                let bucket = required(&params, "bucket")?;
+                let older_than_ms = match param(&params, "older_than_ms") {
+                    Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                        s3_error!(InvalidArgument, "older_than_ms must be a time in ms")
+                    })?),
+                    None => None,
+                };
+                let restart = param(&params, "restart") == Some("true");
+                let page = self
+                    .meta
+                    .replication_resync(bucket, older_than_ms, restart, 1000)
+                    .await
+                    .map_err(meta_err)?;
+                json!({"bucket": bucket, "scanned": page.scanned, "queued": page.queued, "done": page.done})
+            }
+            "replication-resync-total" => {
+                let bucket = required(&params, "bucket")?;
+                let mut marker: (Option<String>, Option<shale_metadata::VersionRef>) = (None, None);
+                let mut total: u64 = 0;
+                loop {
+                    let page = self
+                        .meta
+                        .list_versions(bucket, "", None, marker, 1000)
+                        .await
+                        .map_err(meta_err)?;
+                    total += page.versions.len() as u64;
+                    if !page.is_truncated {
+                        break;
+                    }
+                    marker = (
+                        page.next_key_marker,
+                        shale_metadata::VersionRef::parse(page.next_version_id_marker.as_deref())
+                            .ok(),
+                    );
+                }
+                json!({"bucket": bucket, "versions": total})
             }
             "replication-retry" => {
                 let bucket = param(&params, "bucket").unwrap_or("");

@@ -484,3 +484,37 @@ def test_changes_made_on_a_replica_go_back_only_with_replica_modifications(
     time.sleep(0.5)
     assert eu.get_object_tagging(Bucket=b, Key="k", VersionId=v)[
         "TagSet"] == [{"Key": "from", "Value": "replica2"}]
+
+
+def test_a_resync_replicates_what_was_there_before_the_rule(deployment):
+    us, eu = deployment.client(US), deployment.client(EU)
+    src = versioned_bucket(us, US, "resync-src")
+    dst = versioned_bucket(eu, EU, "resync-dst")
+    before = {}
+    for i in range(25):
+        key = f"old/{i:02d}"
+        before[key] = us.put_object(Bucket=src, Key=key,
+                                    Body=f"v{i}".encode())["VersionId"]
+    marker = us.delete_object(Bucket=src, Key="old/00")["VersionId"]
+    replicate(us, src, rule(dst))
+    new = us.put_object(Bucket=src, Key="new", Body=b"n")["VersionId"]
+    eventually(lambda: eu.head_object(Bucket=dst, Key="new"))
+    # The rule copies new writes only; the older versions wait for a resync.
+    assert status(us, src, "old/01") is None
+    assert eu.list_object_versions(Bucket=dst, Prefix="old/").get(
+        "Versions") is None
+    out = deployment.admin(US, "replication", "resync", src, "--older-than",
+                           "0s")
+    assert out.startswith("26 versions of ")  # 25 versions and a marker
+
+    def all_there():
+        listed = eu.list_object_versions(Bucket=dst)
+        ids = {(v["Key"], v["VersionId"]) for v in listed.get("Versions", [])}
+        assert ids == {(k, v) for k, v in before.items()} | {("new", new)}
+        assert [(m["Key"], m["VersionId"]) for m in listed.get(
+            "DeleteMarkers", [])] == [("old/00", marker)]
+    eventually(all_there)
+    eventually(lambda: assert_status(us, src, "old/07", "COMPLETED"))
+    # Again: nothing more to do.
+    out = deployment.admin(US, "replication", "resync", src, "--restart")
+    assert out.startswith("0 versions of ")

@@ -436,11 +436,16 @@ class Deployment:
     directly."""
 
     def __init__(self, root, names=("us-east-1", "eu-west-1"), wan_delay=None,
-                 **cluster_kwargs):
+                 region_kwargs=None, **cluster_kwargs):
         self.root = Path(root)
         self.names = list(names)
         self.namespace = self.names[0]
-        self.regions = {name: Cluster(self.root / name, region=name, **cluster_kwargs)
+        # `region_kwargs` ({name: {...}}): a region's own `Cluster` arguments
+        # over the shared ones (e.g. a three-replica metadata group in one
+        # region only).
+        self.regions = {name: Cluster(self.root / name, region=name,
+                                      **{**cluster_kwargs,
+                                         **(region_kwargs or {}).get(name, {})})
                         for name in self.names}
         self.wan_delay = wan_delay
         self.wans = {}  # (from, to) -> WanProxy the link from `from` to `to` crosses

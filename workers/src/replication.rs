@@ -13,7 +13,10 @@
 //!
 //! Outcomes, reported per destination (`ReplicationDone`): a 2xx is done; a
 //! transient failure (no answer, a timeout, 5xx, 429, a redirect) is tried
-//! again with back-off, the version PENDING meanwhile; a permanent one
+//! again with back-off (1 s doubling to 60 s), the version PENDING
+//! meanwhile, and at once when a copy to the same destination has worked
+//! since (the outage is over: a backlog drains without waiting out its
+//! back-offs); a permanent one
 //! (the destination bucket gone or unversioned, access denied, another
 //! 4xx) makes it FAILED until `shale admin replication retry`. A version
 //! removed before it was copied is done (nothing to copy). A task is
@@ -293,6 +296,13 @@ struct Worker {
     client: S3Client,
     throttles: Mutex<HashMap<String, Arc<Throttle>>>,
     in_flight: Mutex<HashSet<Vec<u8>>>,
+    /// Tasks waiting out a back-off: when their last attempt failed, and
+    /// for which destination buckets.
+    waiting: Mutex<HashMap<Vec<u8>, (i64, Vec<String>)>>,
+    /// The last copy that worked, per destination bucket: a task that
+    /// failed before it need not wait out its back-off (the destination
+    /// is back), so a backlog drains as soon as an outage ends.
+    last_success: Mutex<HashMap<String, i64>>,
     small: Arc<Semaphore>,
     large: Arc<Semaphore>,
     done: Notify,
@@ -320,6 +330,8 @@ pub async fn run(
         client: S3Client::new(),
         throttles: Mutex::new(HashMap::new()),
         in_flight: Mutex::new(HashSet::new()),
+        waiting: Mutex::new(HashMap::new()),
+        last_success: Mutex::new(HashMap::new()),
         small: Arc::new(Semaphore::new(config.concurrency.max(1))),
         large: Arc::new(Semaphore::new(config.large_concurrency.max(1))),
         done: Notify::new(),
@@ -386,7 +398,7 @@ impl Worker {
             after = last.clone();
             let full = page.len() < PAGE as usize;
             for (key, task) in page {
-                if task.failed || task.not_before_ms > now {
+                if task.failed || (task.not_before_ms > now && !self.back_since(&key)) {
                     continue;
                 }
                 let lane = if task.size >= self.config.large_bytes {
@@ -452,10 +464,22 @@ impl Worker {
                     if version.is_some() {
                         let lag = (now_ms() - task.enqueued_ms).max(0) as u64;
                         self.stats.copied(&task.bucket, dest, lag, task.size);
+                        self.last_success
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(dest.clone(), now_ms());
                     }
+                    self.waiting
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(key);
                 }
                 ReplicationOutcome::Retry { error, .. } => {
-                    self.stats.error(&task.bucket, dest, error, false)
+                    self.stats.error(&task.bucket, dest, error, false);
+                    let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                    if waiting.len() < 1_000_000 {
+                        waiting.insert(key.to_vec(), (now_ms(), task.destinations.clone()));
+                    }
                 }
                 ReplicationOutcome::Failed { error } => {
                     self.stats.error(&task.bucket, dest, error, true)
@@ -471,6 +495,24 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// True when a destination of waiting task `key` took a copy since the
+    /// task's last attempt failed: its back-off is over.
+    fn back_since(&self, key: &[u8]) -> bool {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((failed_ms, dests)) = waiting.get(key) else {
+            return false;
+        };
+        // At most one early try a second: a version that keeps failing
+        // while others get through does not spin.
+        if now_ms() - failed_ms < 1_000 {
+            return false;
+        }
+        let success = self.last_success.lock().unwrap_or_else(|e| e.into_inner());
+        dests
+            .iter()
+            .any(|d| success.get(d).is_some_and(|ok| ok > failed_ms))
     }
 
     /// A retry after a transient failure, later each time.

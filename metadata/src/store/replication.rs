@@ -219,6 +219,127 @@ impl MetaStore {
         })
     }
 
+    /// One page of a resync of `bucket` (see
+    /// [`MetaRequest::ReplicationResync`]), in one batch under the
+    /// exclusive lock (no write slips between a version's check and its
+    /// task).
+    pub fn replication_resync(
+        &self,
+        bucket: &str,
+        older_than_ms: Option<i64>,
+        restart: bool,
+        limit: u32,
+    ) -> Result<ResyncPage> {
+        self.require_bucket(bucket)?;
+        let Some(config) = self.replication_config(bucket)? else {
+            return Err(MetaError::InvalidRequest(
+                "The bucket has no replication configuration".into(),
+            ));
+        };
+        let cursor_key = format!("cursor/resync/{bucket}");
+        let _g = self.exclusive();
+        let position: Option<(String, String)> = if restart {
+            None
+        } else {
+            self.get(CF_CLUSTER, cursor_key.as_bytes())?
+        };
+        let (key_marker, version_marker) = match &position {
+            Some((k, v)) => (Some(k.as_str()), VersionRef::parse(Some(v)).ok()),
+            None => (None, None),
+        };
+        let page = self.list_versions(
+            bucket,
+            "",
+            None,
+            key_marker,
+            version_marker,
+            limit.clamp(1, 1000),
+        )?;
+        let mut batch = WriteBatch::default();
+        let mut out = ResyncPage::default();
+        for s in &page.versions {
+            out.scanned += 1;
+            if older_than_ms.is_some_and(|t| s.last_modified_ms >= t) {
+                continue;
+            }
+            let Some((mut v, cf, rowkey)) = self.locate_version(bucket, &s.key, s.order)? else {
+                continue;
+            };
+            if status_of(&v.row).is_some() {
+                continue;
+            }
+            let destinations = if v.version.marker {
+                config.marker_destinations(&s.key)
+            } else {
+                config.version_destinations(&s.key, &v.row.tags)
+            };
+            if destinations.is_empty() {
+                continue;
+            }
+            let kind = if v.version.marker {
+                ReplicationKind::Marker
+            } else {
+                ReplicationKind::Version
+            };
+            let task = ReplicationTask {
+                bucket: bucket.to_owned(),
+                key: s.key.clone(),
+                order: s.order,
+                kind,
+                destinations,
+                enqueued_ms: self.now_ms(),
+                size: if v.version.marker { 0 } else { v.row.size },
+                attempts: 0,
+                not_before_ms: 0,
+                failed: false,
+                last_error: None,
+            };
+            batch.put_cf(
+                self.cf(CF_REPLICATION)?,
+                task_key(s.order, bucket, &s.key, kind)?,
+                encode(&task)?,
+            );
+            set_status(&mut v.row, Some("PENDING"));
+            batch.put_cf(self.cf(cf)?, &rowkey, encode(&v)?);
+            out.queued += 1;
+        }
+        match (&page.next_key_marker, &page.next_version_id_marker) {
+            (Some(k), Some(v)) if page.is_truncated => {
+                batch.put_cf(
+                    self.cf(CF_CLUSTER)?,
+                    cursor_key.as_bytes(),
+                    encode(&(k, v))?,
+                );
+            }
+            _ => {
+                batch.delete_cf(self.cf(CF_CLUSTER)?, cursor_key.as_bytes());
+                out.done = true;
+            }
+        }
+        self.write(batch)?;
+        Ok(out)
+    }
+
+    /// The version of order `order` of `key`, with its column family and
+    /// row key.
+    fn locate_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        order: u64,
+    ) -> Result<Option<(ObjectVersion, &'static str, Vec<u8>)>> {
+        let okey = keys::object_key(bucket, key)?;
+        if let Some(cur) = self.current(&okey)?
+            && cur.version.order(cur.row.last_modified_ms) == order
+        {
+            return Ok(Some((cur, CF_OBJECTS, okey)));
+        }
+        let vkey = keys::version_key(bucket, key, order)?;
+        Ok(self
+            .get::<ObjectVersion>(CF_VERSIONS, &vkey)?
+            .map(|v| (v, CF_VERSIONS, vkey)))
+    }
+
     /// Keeps `row` as the version of order `order` of `key`, a replica (see
     /// [`MetaRequest::WriteReplica`]). Returns the answer, and the row whose
     /// chunks went to GC unused (this one, when the version was here
@@ -456,22 +577,11 @@ impl MetaStore {
         if !matches!(t.kind, ReplicationKind::Version | ReplicationKind::Marker) {
             return Ok(());
         }
-        let okey = keys::object_key(&t.bucket, &t.key)?;
-        if let Some(mut cur) = self.current(&okey)?
-            && cur.version.order(cur.row.last_modified_ms) == t.order
-        {
-            if status_of(&cur.row) != Some(status) {
-                set_status(&mut cur.row, Some(status));
-                batch.put_cf(self.cf(CF_OBJECTS)?, &okey, encode(&cur)?);
-            }
-            return Ok(());
-        }
-        let vkey = keys::version_key(&t.bucket, &t.key, t.order)?;
-        if let Some(mut v) = self.get::<ObjectVersion>(CF_VERSIONS, &vkey)?
+        if let Some((mut v, cf, rowkey)) = self.locate_version(&t.bucket, &t.key, t.order)?
             && status_of(&v.row) != Some(status)
         {
             set_status(&mut v.row, Some(status));
-            batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&v)?);
+            batch.put_cf(self.cf(cf)?, &rowkey, encode(&v)?);
         }
         Ok(())
     }
@@ -512,6 +622,12 @@ impl MetaStore {
                 tags,
                 lock,
             } => R::Removed(self.replica_change((&bucket, &key), order, tags, lock)?),
+            Q::ReplicationResync {
+                bucket,
+                older_than_ms,
+                restart,
+                limit,
+            } => R::Resync(self.replication_resync(&bucket, older_than_ms, restart, limit)?),
             Q::ReplicationRetry { bucket } => R::Count(self.replication_retry(&bucket)?),
             _ => return Err(misrouted()),
         })
