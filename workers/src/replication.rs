@@ -286,6 +286,10 @@ impl Throttle {
     }
 }
 
+/// A task waiting out a back-off: when its last attempt failed, and its
+/// destination buckets.
+type Waiting = (i64, Vec<String>);
+
 /// The worker's shared parts.
 struct Worker {
     meta: MetaClient,
@@ -298,7 +302,7 @@ struct Worker {
     in_flight: Mutex<HashSet<Vec<u8>>>,
     /// Tasks waiting out a back-off: when their last attempt failed, and
     /// for which destination buckets.
-    waiting: Mutex<HashMap<Vec<u8>, (i64, Vec<String>)>>,
+    waiting: Mutex<HashMap<Vec<u8>, Waiting>>,
     /// The last copy that worked, per destination bucket: a task that
     /// failed before it need not wait out its back-off (the destination
     /// is back), so a backlog drains as soon as an outage ends.
