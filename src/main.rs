@@ -313,15 +313,10 @@ async fn dev(args: DevArgs) -> Result<()> {
 
     // One cluster per region: the first at --listen and in the data dir
     // itself when it is the only one, each in DATA_DIR/<region> otherwise.
-    let mut regions = Vec::new();
+    // Every region's S3 endpoint first, so that no internal role of one
+    // region takes the port of another's.
+    let mut endpoints = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let dir = if names.len() == 1 {
-            data_dir.clone()
-        } else {
-            data_dir.join(name)
-        };
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("data_dir {}: cannot create", dir.display()))?;
         let port = args.listen.port().checked_add(i as u16).with_context(|| {
             format!(
                 "--listen {}: no port for region {name} after it",
@@ -329,7 +324,22 @@ async fn dev(args: DevArgs) -> Result<()> {
             )
         })?;
         let listen = SocketAddr::new(args.listen.ip(), port);
-        regions.push(start_region(&args, name, &dir, listen, &creds, &stop_rx).await?);
+        endpoints.push(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listen {listen}: cannot bind"))?,
+        );
+    }
+    let mut regions = Vec::new();
+    for (name, listener) in names.iter().zip(endpoints) {
+        let dir = if names.len() == 1 {
+            data_dir.clone()
+        } else {
+            data_dir.join(name)
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("data_dir {}: cannot create", dir.display()))?;
+        regions.push(start_region(&args, name, &dir, listener, &creds, &stop_rx).await?);
     }
     if regions.len() > 1 {
         link_regions(&regions, &creds).await?;
@@ -422,20 +432,22 @@ struct DevRegion {
     meta_task: tokio::task::JoinHandle<std::result::Result<(), shale_metadata::ServeError>>,
 }
 
-/// Starts one region's cluster (metadata, six storage nodes, a gateway on
-/// `listen`) with its data in `data_dir`.
+/// Starts one region's cluster (metadata, six storage nodes; its gateway,
+/// on `gateway_listener`, serves once [`DevRegion::serve`] is called) with
+/// its data in `data_dir`.
 async fn start_region(
     args: &DevArgs,
     name: &str,
     data_dir: &Path,
-    listen: SocketAddr,
+    gateway_listener: TcpListener,
     creds: &RootCredentials,
     stop_rx: &watch::Receiver<bool>,
 ) -> Result<DevRegion> {
+    let endpoint = gateway_listener.local_addr()?;
     // Every internal listener first, on the ports of the last run, so that
     // the addresses the metadata group and the cluster map recorded stay
     // true.
-    let (meta_listener, node_listeners) = bind_internal(data_dir, listen.port()).await?;
+    let (meta_listener, node_listeners) = bind_internal(data_dir, endpoint.port()).await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
     // A metadata group of one replica: the same Raft code path as a cluster.
     let meta_config = MetadataConfig::single(data_dir.join("meta"));
@@ -456,10 +468,6 @@ async fn start_region(
     .await
     .context("storing the root access key")?;
 
-    let gateway_listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listen {listen}: cannot bind"))?;
-    let endpoint = gateway_listener.local_addr()?;
     Ok(DevRegion {
         name: name.to_owned(),
         endpoint,

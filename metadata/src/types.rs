@@ -130,6 +130,25 @@ pub struct ObjectRow {
     pub owner: Option<String>,
 }
 
+impl ObjectRow {
+    /// The row of a delete marker written at `now_ms` by `owner`: no data.
+    pub fn delete_marker(now_ms: i64, owner: Option<String>) -> ObjectRow {
+        ObjectRow {
+            size: 0,
+            etag: String::new(),
+            last_modified_ms: now_ms,
+            content_type: None,
+            system_headers: Vec::new(),
+            user_metadata: Vec::new(),
+            parts_count: None,
+            data: ObjectData::Inline(Vec::new()),
+            tags: Vec::new(),
+            checksum: None,
+            owner,
+        }
+    }
+}
+
 /// Where an object version stands among the versions of its key, and its
 /// lock (row format v7). Stored after the [`ObjectRow`] of every `objects`
 /// and `versions` row ([`ObjectVersion`]).

@@ -326,7 +326,11 @@ class ShaleServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 code = self.stop()
-                if "address already in use" in self.log_tail().lower():
+                # (The whole log: a backtrace may push the error out of
+                # the tail; with --regions, a next region's port may be
+                # the one taken.)
+                if "address already in use" in self.log_tail(
+                        lines=100_000).lower():
                     raise PortTaken(self.port)
                 raise RuntimeError(
                     f"shale exited with {code} before it was "

@@ -10,106 +10,19 @@ this module; each test owns its bucket names."""
 import json
 import subprocess
 import threading
-import time
 
-import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import (
-    ServerFactory,
-    _client_env,
-    aws_cli_command,
-    error_code,
-    parse_error,
-    raw_request,
-    shale_bin,
-    unique_bucket_name,
-)
-
-REGIONS = ("us-east-1", "eu-west-1")
-SYNC_DEADLINE = 20.0
-
-
-class Deployment:
-    """The two regions of one `shale dev --regions` process."""
-
-    def __init__(self, server):
-        self.server = server
-
-    def endpoint(self, region):
-        return f"http://127.0.0.1:{self.server.port + REGIONS.index(region)}"
-
-    def client(self, region, signing_region=None, access_key=None,
-               secret_key=None):
-        """boto3 for `region`'s endpoint, signing for `signing_region`
-        (default: the endpoint's own)."""
-        return boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint(region),
-            aws_access_key_id=access_key or self.server.access_key,
-            aws_secret_access_key=secret_key or self.server.secret_key,
-            region_name=signing_region or region,
-            config=Config(s3={"addressing_style": "path"}),
-        )
-
-    def aws(self, region, signing_region, *args, check=True):
-        env = _client_env()
-        env["AWS_ACCESS_KEY_ID"] = self.server.access_key
-        env["AWS_SECRET_ACCESS_KEY"] = self.server.secret_key
-        env["AWS_DEFAULT_REGION"] = signing_region
-        env["AWS_PAGER"] = ""
-        cmd = [*aws_cli_command(), "--endpoint-url", self.endpoint(region),
-               *[str(a) for a in args]]
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                                timeout=120)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{cmd}: {result.stderr}")
-        return result
-
-    def admin(self, region, *args):
-        env = _client_env()
-        env["SHALE_ACCESS_KEY"] = self.server.access_key
-        env["SHALE_SECRET_KEY"] = self.server.secret_key
-        cmd = [str(shale_bin()), "admin", "--endpoint", self.endpoint(region),
-               "--region", region, *args]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              timeout=60, check=True).stdout
-
-    def signed(self, region, signing_region, method, path):
-        """A raw SigV4 request to `region`'s endpoint, signed for
-        `signing_region`: (status, headers, body)."""
-        url = self.endpoint(region) + path
-        request = AWSRequest(method=method, url=url, headers={
-            "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
-        SigV4Auth(Credentials(self.server.access_key, self.server.secret_key),
-                  "s3", signing_region).add_auth(request)
-        return raw_request(self.endpoint(region), method, path,
-                           headers=dict(request.headers.items()))
+from conftest import error_code, parse_error, unique_bucket_name
+from regions import REGIONS, eventually, start
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    factory = ServerFactory(tmp_path_factory.mktemp("regions"))
-    server = factory.new(extra_args=["--regions", ",".join(REGIONS)])
-    yield Deployment(server)
+    factory, d = start(tmp_path_factory, "regions")
+    yield d
     factory.close()
-
-
-def eventually(check, deadline=SYNC_DEADLINE):
-    """`check()` once it stops raising, within `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return check()
-        except (AssertionError, ClientError):
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
 
 
 def test_dev_prints_every_region_and_links_them(deployment):

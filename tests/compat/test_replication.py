@@ -9,80 +9,22 @@ replica headers are refused from ordinary keys.
 One deployment is shared by the module's tests; each owns its buckets."""
 
 import json
-import subprocess
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import (
-    ServerFactory,
-    _client_env,
-    aws_cli_command,
-    error_code,
-    shale_bin,
-    unique_bucket_name,
-)
+from conftest import error_code, unique_bucket_name
+from regions import REGIONS, eventually, start
 
-US, EU = "us-east-1", "eu-west-1"
-REGIONS = (US, EU)
-DEADLINE = 30.0
-
-
-class Deployment:
-    def __init__(self, server):
-        self.server = server
-
-    def endpoint(self, region):
-        return f"http://127.0.0.1:{self.server.port + REGIONS.index(region)}"
-
-    def client(self, region, access_key=None, secret_key=None):
-        return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint(region), region_name=region,
-            aws_access_key_id=access_key or self.server.access_key,
-            aws_secret_access_key=secret_key or self.server.secret_key,
-            config=Config(s3={"addressing_style": "path"}))
-
-    def admin(self, region, *args):
-        env = _client_env()
-        env["SHALE_ACCESS_KEY"] = self.server.access_key
-        env["SHALE_SECRET_KEY"] = self.server.secret_key
-        cmd = [str(shale_bin()), "admin", "--endpoint", self.endpoint(region),
-               "--region", region, *args]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              timeout=60, check=True).stdout
-
-    def aws(self, region, *args):
-        env = _client_env()
-        env["AWS_ACCESS_KEY_ID"] = self.server.access_key
-        env["AWS_SECRET_ACCESS_KEY"] = self.server.secret_key
-        env["AWS_DEFAULT_REGION"] = region
-        env["AWS_PAGER"] = ""
-        cmd = [*aws_cli_command(), "--endpoint-url", self.endpoint(region),
-               *[str(a) for a in args]]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              timeout=120, check=True).stdout
+US, EU = REGIONS
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    factory = ServerFactory(tmp_path_factory.mktemp("replication"))
-    server = factory.new(extra_args=["--regions", ",".join(REGIONS)])
-    yield Deployment(server)
+    factory, d = start(tmp_path_factory, "replication")
+    yield d
     factory.close()
-
-
-def eventually(check, deadline=DEADLINE):
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return check()
-        except (AssertionError, ClientError):
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)
 
 
 def versioned_bucket(client, region, hint):
@@ -359,7 +301,8 @@ def test_replica_headers_are_refused_from_ordinary_keys(deployment):
     key = json.loads(deployment.admin(
         US, "--json", "key", "create", "--name", "writer", "--grant",
         f"{bucket}:write"))
-    writer = deployment.client(US, key["access_key"], key["secret_key"])
+    writer = deployment.client(US, access_key=key["access_key"],
+                               secret_key=key["secret_key"])
     eventually(lambda: writer.list_objects_v2(Bucket=bucket))
 
     def forge(request, **kwargs):
@@ -383,16 +326,16 @@ def test_the_aws_cli_sets_a_rule_and_reads_the_status(deployment, tmp_path):
     dst = versioned_bucket(eu, EU, "cli-dst")
     config = tmp_path / "replication.json"
     config.write_text(json.dumps({"Role": "", "Rules": [rule(dst)]}))
-    deployment.aws(US, "s3api", "put-bucket-replication", "--bucket", src,
+    deployment.aws(US, US, "s3api", "put-bucket-replication", "--bucket", src,
                    "--replication-configuration", f"file://{config}")
     f = tmp_path / "f.txt"
     f.write_text("via the cli")
-    deployment.aws(US, "s3", "cp", f, f"s3://{src}/f.txt")
+    deployment.aws(US, US, "s3", "cp", f, f"s3://{src}/f.txt")
     eventually(lambda: eu.head_object(Bucket=dst, Key="f.txt"))
-    out = deployment.aws(EU, "s3", "cp", f"s3://{dst}/f.txt", "-")
+    out = deployment.aws(EU, EU, "s3", "cp", f"s3://{dst}/f.txt", "-").stdout
     assert out == "via the cli"
-    head = json.loads(deployment.aws(EU, "s3api", "head-object", "--bucket",
-                                     dst, "--key", "f.txt"))
+    head = json.loads(deployment.aws(EU, EU, "s3api", "head-object",
+                                     "--bucket", dst, "--key", "f.txt").stdout)
     assert head["ReplicationStatus"] == "REPLICA"
 
 

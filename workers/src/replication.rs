@@ -930,7 +930,7 @@ fn version_headers(v: &ObjectVersion) -> Vec<(String, String)> {
     for (name, value) in &row.user_metadata {
         h.push((
             format!("x-amz-meta-{}", name.to_ascii_lowercase()),
-            mail_safe(value),
+            shale_common::mail_safe(value),
         ));
     }
     if !row.tags.is_empty() {
@@ -971,32 +971,12 @@ fn version_headers(v: &ObjectVersion) -> Vec<(String, String)> {
     h
 }
 
-/// A header value as S3 sends user metadata that is not printable ASCII:
-/// one RFC 2047 `Q` word (the gateway decodes it on the way in).
-fn mail_safe(value: &str) -> String {
-    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return value.to_owned();
-    }
-    let mut out = String::from("=?UTF-8?Q?");
-    for b in value.bytes() {
-        match b {
-            b' ' => out.push('_'),
-            b'=' | b'?' | b'_' => out.push_str(&format!("={b:02X}")),
-            0x21..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("={b:02X}")),
-        }
-    }
-    out.push_str("?=");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn non_ascii_metadata_travels_as_one_q_word() {
-        assert_eq!(mail_safe("plain"), "plain");
-        assert_eq!(mail_safe("café au lait"), "=?UTF-8?Q?caf=C3=A9_au_lait?=");
+    fn an_xml_text_is_escaped() {
+        assert_eq!(xml_escape("a<b>&'\""), "a&lt;b&gt;&amp;&apos;&quot;");
     }
 }

@@ -59,23 +59,6 @@ fn order_in(raw: &[u8], prefix: &[u8]) -> Result<u64> {
         .ok_or_else(|| MetaError::Internal("corrupt versions key".into()))
 }
 
-/// An empty row: a delete marker's, written by `owner` at `now`.
-fn marker_row(now: i64, owner: Option<String>) -> ObjectRow {
-    ObjectRow {
-        size: 0,
-        etag: String::new(),
-        last_modified_ms: now,
-        content_type: None,
-        system_headers: Vec::new(),
-        user_metadata: Vec::new(),
-        parts_count: None,
-        data: ObjectData::Inline(Vec::new()),
-        tags: Vec::new(),
-        checksum: None,
-        owner,
-    }
-}
-
 impl MetaStore {
     /// [`MetaStore::execute`] for the requests that name versions.
     pub(super) fn execute_version(&self, req: MetaRequest) -> Result<MetaResponse> {
@@ -514,7 +497,7 @@ impl MetaStore {
                 }
                 return Ok(VersionAnswer::default());
             }
-            let row = marker_row(self.now_ms(), owner);
+            let row = ObjectRow::delete_marker(self.now_ms(), owner);
             let lock = LockRequest::default();
             let (meta, _) = self.install(
                 &mut batch,

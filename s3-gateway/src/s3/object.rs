@@ -455,7 +455,7 @@ pub(super) async fn delete_object(
                 "A replicated delete marker is a DELETE without a version id"
             ));
         }
-        let marker = replica::marker_row(r.last_modified_ms, caller);
+        let marker = ObjectRow::delete_marker(r.last_modified_ms, caller);
         let written = gw
             .meta
             .write_replica(

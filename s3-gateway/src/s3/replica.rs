@@ -65,20 +65,3 @@ pub(super) fn replica_of(
         )
     })
 }
-
-/// The row of a replicated delete marker.
-pub(super) fn marker_row(last_modified_ms: i64, owner: Option<String>) -> ObjectRow {
-    ObjectRow {
-        size: 0,
-        etag: String::new(),
-        last_modified_ms,
-        content_type: None,
-        system_headers: Vec::new(),
-        user_metadata: Vec::new(),
-        parts_count: None,
-        data: ObjectData::Inline(Vec::new()),
-        tags: Vec::new(),
-        checksum: None,
-        owner,
-    }
-}
