@@ -82,7 +82,7 @@ impl Default for ReplicationWorkerConfig {
     fn default() -> Self {
         ReplicationWorkerConfig {
             enabled: true,
-            concurrency: 32,
+            concurrency: 128,
             large_concurrency: 4,
             large_bytes: 8 << 20,
             bandwidth_bytes_per_sec: 0,
@@ -303,6 +303,9 @@ struct Worker {
     /// Tasks waiting out a back-off: when their last attempt failed, and
     /// for which destination buckets.
     waiting: Mutex<HashMap<Vec<u8>, Waiting>>,
+    /// Tasks finished lately: a page of the queue read before a task
+    /// finished still lists it, and must not start it again.
+    finished: Mutex<HashMap<Vec<u8>, Instant>>,
     /// The last copy that worked, per destination bucket: a task that
     /// failed before it need not wait out its back-off (the destination
     /// is back), so a backlog drains as soon as an outage ends.
@@ -335,6 +338,7 @@ pub async fn run(
         throttles: Mutex::new(HashMap::new()),
         in_flight: Mutex::new(HashSet::new()),
         waiting: Mutex::new(HashMap::new()),
+        finished: Mutex::new(HashMap::new()),
         last_success: Mutex::new(HashMap::new()),
         small: Arc::new(Semaphore::new(config.concurrency.max(1))),
         large: Arc::new(Semaphore::new(config.large_concurrency.max(1))),
@@ -395,6 +399,7 @@ impl Worker {
             if self.small.available_permits() == 0 && self.large.available_permits() == 0 {
                 break;
             }
+            let page_read = Instant::now();
             let page = self.meta.replication_tasks(after.clone(), PAGE).await?;
             let Some((last, _)) = page.last() else {
                 break;
@@ -413,6 +418,15 @@ impl Worker {
                 let Ok(permit) = Arc::clone(lane).try_acquire_owned() else {
                     continue;
                 };
+                if self
+                    .finished
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .is_some_and(|at| *at >= page_read)
+                {
+                    continue;
+                }
                 if !self
                     .in_flight
                     .lock()
@@ -426,6 +440,14 @@ impl Worker {
                 let worker = Arc::clone(&self);
                 tokio::spawn(async move {
                     worker.task(&key, &task).await;
+                    {
+                        let mut finished =
+                            worker.finished.lock().unwrap_or_else(|e| e.into_inner());
+                        if finished.len() >= 4096 {
+                            finished.retain(|_, at| at.elapsed() < Duration::from_secs(30));
+                        }
+                        finished.insert(key.clone(), Instant::now());
+                    }
                     worker
                         .in_flight
                         .lock()
