@@ -453,24 +453,30 @@ class Deployment:
     def __getitem__(self, name):
         return self.regions[name]
 
-    def start(self):
-        # The regions' processes start side by side: two clusters' start-up
-        # in the time of one.
+    def _each_region(self, action):
+        """`action(cluster)` for every region side by side; the first error
+        raised once all are done."""
         errors = []
 
-        def start(c):
+        def run(c):
             try:
-                c.start()
+                action(c)
             except BaseException as e:  # noqa: BLE001 (raised below)
                 errors.append(e)
 
-        threads = [threading.Thread(target=start, args=(c,)) for c in self.regions.values()]
+        threads = [threading.Thread(target=run, args=(c,))
+                   for c in self.regions.values()]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         if errors:
             raise errors[0]
+
+    def start(self):
+        # The regions' processes start side by side: two clusters' start-up
+        # in the time of one.
+        self._each_region(lambda c: c.start())
         if self.wan_delay is not None:
             for src in self.names:
                 for dst in self.names:
@@ -530,18 +536,10 @@ class Deployment:
                 p.stop()
             except Exception as e:  # noqa: BLE001 (raised below)
                 errors.append(e)
-
-        def stop(c):
-            try:
-                c.stop()
-            except BaseException as e:  # noqa: BLE001 (raised below)
-                errors.append(e)
-
-        threads = [threading.Thread(target=stop, args=(c,)) for c in self.regions.values()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        try:
+            self._each_region(lambda c: c.stop())
+        except BaseException as e:  # noqa: BLE001 (raised below)
+            errors.append(e)
         if errors:
             raise errors[0]
 
