@@ -738,6 +738,13 @@ fn print_replication(answer: &Value) {
             p["retries"],
             p["failed"].as_u64().unwrap_or(0) + p["failed_pending"].as_u64().unwrap_or(0),
         );
+        let rules: Vec<&str> = p["rules"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !rules.is_empty() {
+            println!("    rules: {}", rules.join(", "));
+        }
         if let Some(e) = p["last_error"].as_str() {
             println!("    last error: {e}");
         }

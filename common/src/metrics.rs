@@ -12,7 +12,7 @@
 //! counts) are set by [`on_scrape`] hooks when `/metrics` is read.
 //!
 //! Names are `shale_<role>_<thing>_<unit>` (Prometheus naming); every duration is
-//! a histogram in seconds with [`LATENCY_BUCKETS`].
+//! a histogram in seconds with [`LATENCY_BUCKETS`] (replication lag: [`LAG_BUCKETS`]).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -25,6 +25,16 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0,
+];
+
+/// The replication lag histogram's name: source commit to destination
+/// commit, per source and destination bucket.
+pub const REPLICATION_LATENCY: &str = "shale_gateway_replication_latency_seconds";
+
+/// Bucket bounds (seconds) of [`REPLICATION_LATENCY`]: 10 ms to an hour, as
+/// a backlog after an outage is minutes old.
+pub const LAG_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
 ];
 
 /// Distinct strings [`intern`] keeps at most; later ones map to `"other"`.
@@ -152,7 +162,9 @@ pub use exporter::{install, serve};
 
 #[cfg(feature = "exporter")]
 mod exporter {
-    use super::{ENABLED, LATENCY_BUCKETS, Ordering, run_scrape_hooks};
+    use super::{
+        ENABLED, LAG_BUCKETS, LATENCY_BUCKETS, Ordering, REPLICATION_LATENCY, run_scrape_hooks,
+    };
     use bytes::Bytes;
     use http::{Method, Request, Response, StatusCode};
     use http_body_util::Full;
@@ -176,6 +188,9 @@ mod exporter {
         }
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .map_err(|e| e.to_string())?
+            // A full name is matched before any suffix.
+            .set_buckets_for_metric(Matcher::Full(REPLICATION_LATENCY.into()), LAG_BUCKETS)
             .map_err(|e| e.to_string())?
             .install_recorder()
             .map_err(|e| format!("installing the metrics recorder: {e}"))?;

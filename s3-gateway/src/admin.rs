@@ -20,7 +20,7 @@
 //! | `region-list` | GET | | this region's name, the linked regions (endpoint, link key, namespace) |
 //! | `region-add` | POST | `name`, `endpoint`, `access_key` (default: the caller's), `namespace` | |
 //! | `region-remove` | POST | `name` | |
-//! | `replication-status` | GET | `bucket` (optional) | per source and destination bucket: backlog (tasks, bytes, oldest), failed tasks, the last error; this gateway's worker's copies, lag p50/p99/max, bytes per second, retries |
+//! | `replication-status` | GET | `bucket` (optional) | per source and destination bucket: its rules, backlog (tasks, bytes, oldest), failed tasks, the last error; this gateway's worker's copies, lag p50/p99/max, bytes per second, retries |
 //! | `replication-retry` | POST | `bucket` (optional) | FAILED tasks put back in the queue (how many) |
 //! | `replication-resync` | POST | `bucket`, `older_than_ms`, `restart` | one page (1,000 versions) of a resync: versions without a replication status queued; the position kept in metadata (scanned, queued, done) |
 //! | `replication-resync-total` | GET | `bucket` | the bucket's versions and markers (a resync's 100%) |
@@ -36,6 +36,7 @@
 //! the namespace region, `key-create`, `key-delete` and `key-grant` are
 //! passed on to the namespace region, which owns the identities.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hyper::http::Extensions;
@@ -43,7 +44,10 @@ use hyper::{HeaderMap, Method, Uri};
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use serde_json::{Value, json};
-use shale_metadata::{AccessKey, MetaClient, MetaError, NodeState, Permission, RaftStatus};
+use shale_metadata::{
+    AccessKey, BucketConfig, BucketConfigKind, MetaClient, MetaError, NodeState, Permission,
+    RaftStatus,
+};
 
 use crate::access::Keys;
 use crate::regions::Regions;
@@ -618,61 +622,23 @@ impl AdminRoute {
 }
 
 impl AdminRoute {
-    /// Per (source bucket, destination bucket): the queue's backlog (tasks,
-    /// bytes, the oldest one's age, failed ones and the last error), read
-    /// from metadata, and this gateway's worker's figures (copied, lag
-    /// p50/p99/max over the last five minutes, bytes per second over the
-    /// last minute, retries).
+    /// Per (source bucket, destination bucket): the rules that send the
+    /// one to the other, the queue's backlog (tasks, bytes, the oldest
+    /// one's age, failed ones and the last error), read from metadata, and
+    /// this gateway's worker's figures (copied, lag p50/p99/max over the
+    /// last five minutes, bytes per second over the last minute, retries).
     async fn replication_status(&self, only: &str) -> S3Result<Value> {
-        #[derive(Default)]
-        struct Backlog {
-            tasks: u64,
-            bytes: u64,
-            oldest_ms: Option<i64>,
-            failed: u64,
-            last_error: Option<String>,
-        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let mut backlog: std::collections::BTreeMap<(String, String), Backlog> =
-            std::collections::BTreeMap::new();
-        let mut after = Vec::new();
-        loop {
-            let page = self
-                .meta
-                .replication_tasks(after.clone(), 1000)
-                .await
-                .map_err(meta_err)?;
-            let Some((last, _)) = page.last() else {
-                break;
-            };
-            after = last.clone();
-            let more = page.len() == 1000;
-            for (_, t) in page {
-                if !only.is_empty() && t.bucket != only {
-                    continue;
-                }
-                for dest in &t.destinations {
-                    let b = backlog.entry((t.bucket.clone(), dest.clone())).or_default();
-                    if t.failed {
-                        b.failed += 1;
-                    } else {
-                        b.tasks += 1;
-                        b.bytes += t.size;
-                        b.oldest_ms =
-                            Some(b.oldest_ms.map_or(t.enqueued_ms, |o| o.min(t.enqueued_ms)));
-                    }
-                    if t.last_error.is_some() {
-                        b.last_error.clone_from(&t.last_error);
-                    }
-                }
-            }
-            if !more {
-                break;
-            }
-        }
+        let (mut backlog, _) = shale_workers::replication::backlog(
+            &self.meta,
+            (!only.is_empty()).then_some(only),
+            usize::MAX,
+        )
+        .await
+        .map_err(meta_err)?;
         let pairs = self
             .workers
             .as_ref()
@@ -683,6 +649,29 @@ impl AdminRoute {
         for p in &pairs {
             if only.is_empty() || p.bucket == only {
                 keys.insert((p.bucket.clone(), p.destination.clone()));
+            }
+        }
+        // The rules of each pair, from the buckets' configurations: a rule
+        // with nothing queued or copied yet is shown too.
+        let buckets: Vec<String> = if only.is_empty() {
+            let listed = self.meta.list_buckets().await.map_err(meta_err)?;
+            listed.into_iter().map(|b| b.name).collect()
+        } else {
+            vec![only.to_owned()]
+        };
+        let mut rules: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for bucket in buckets {
+            if let Some(BucketConfig::Replication(c)) = self
+                .meta
+                .get_bucket_config(&bucket, BucketConfigKind::Replication)
+                .await
+                .map_err(meta_err)?
+            {
+                for r in c.rules.iter().filter(|r| r.enabled) {
+                    let pair = (bucket.clone(), r.destination.bucket.clone());
+                    keys.insert(pair.clone());
+                    rules.entry(pair).or_default().push(r.id.clone());
+                }
             }
         }
         let rows: Vec<Value> = keys
@@ -696,12 +685,16 @@ impl AdminRoute {
                     .find(|p| p.bucket == bucket && p.destination == destination)
                     .cloned()
                     .unwrap_or_default();
+                let rules = rules
+                    .remove(&(bucket.clone(), destination.clone()))
+                    .unwrap_or_default();
                 json!({
                     "bucket": bucket,
                     "destination": destination,
+                    "rules": rules,
                     "pending": b.tasks,
                     "pending_bytes": b.bytes,
-                    "oldest_pending_ms": b.oldest_ms.map(|o| (now - o).max(0)),
+                    "oldest_pending_ms": b.oldest_enqueued_ms.map(|o| (now - o).max(0)),
                     "failed_pending": b.failed,
                     "replicated": p.replicated,
                     "replicated_bytes": p.replicated_bytes,
@@ -828,10 +821,8 @@ impl AdminRoute {
         };
         let configs = if param(params, "object_lock") == Some("true") {
             vec![
-                shale_metadata::BucketConfig::Versioning(shale_metadata::VersioningStatus::Enabled),
-                shale_metadata::BucketConfig::ObjectLock(
-                    shale_metadata::ObjectLockConfig::default(),
-                ),
+                BucketConfig::Versioning(shale_metadata::VersioningStatus::Enabled),
+                BucketConfig::ObjectLock(shale_metadata::ObjectLockConfig::default()),
             ]
         } else {
             Vec::new()
@@ -1062,10 +1053,10 @@ impl S3Route for AdminRoute {
                 let bucket = required(&params, "bucket")?;
                 let versioning = match self
                     .meta
-                    .get_bucket_config(bucket, shale_metadata::BucketConfigKind::Versioning)
+                    .get_bucket_config(bucket, BucketConfigKind::Versioning)
                     .await
                 {
-                    Ok(Some(shale_metadata::BucketConfig::Versioning(v))) => Some(match v {
+                    Ok(Some(BucketConfig::Versioning(v))) => Some(match v {
                         shale_metadata::VersioningStatus::Enabled => "Enabled",
                         shale_metadata::VersioningStatus::Suspended => "Suspended",
                     }),

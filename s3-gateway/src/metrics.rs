@@ -227,6 +227,71 @@ pub fn report_background(workers: Arc<crate::server::Workers>, stopped: Arc<Atom
     });
 }
 
+/// Pages of the replication queue a scrape reads at most (1,000 tasks
+/// each): past that the pending gauges are lower bounds, the oldest
+/// pending task's age stays exact (the queue is in commit order).
+const BACKLOG_PAGES: usize = 100;
+
+/// Registers the scrape hook that reports the replication queue's backlog
+/// per source and destination bucket (`shale_gateway_replication_pending_operations`,
+/// `_pending_bytes`, `_oldest_pending_seconds`, `_failed_operations`), read
+/// from metadata, so every gateway of a region reports the same figures; a
+/// pair whose backlog is gone reads 0. It stops once `stopped` is set.
+pub fn report_replication(meta: shale_metadata::MetaClient, stopped: Arc<AtomicBool>) {
+    let reported: Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>> =
+        Arc::default();
+    shale_common::metrics::on_scrape(move || {
+        let (meta, stopped, reported) = (meta.clone(), stopped.clone(), reported.clone());
+        Box::pin(async move {
+            if stopped.load(Ordering::Relaxed) {
+                return false;
+            }
+            let backlog =
+                match shale_workers::replication::backlog(&meta, None, BACKLOG_PAGES).await {
+                    Ok((backlog, _)) => backlog,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reading the replication backlog failed");
+                        return true;
+                    }
+                };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());
+            for pair in reported.iter() {
+                if !backlog.contains_key(pair) {
+                    let labels = shale_workers::replication::pair_labels(&pair.0, &pair.1);
+                    for name in BACKLOG_GAUGES {
+                        gauge!(name, &labels).set(0.0);
+                    }
+                }
+            }
+            reported.clear();
+            for ((bucket, dest), b) in backlog {
+                let labels = shale_workers::replication::pair_labels(&bucket, &dest);
+                let oldest = b
+                    .oldest_enqueued_ms
+                    .map_or(0.0, |o| (now - o).max(0) as f64 / 1000.0);
+                let values = [b.tasks as f64, b.bytes as f64, oldest, b.failed as f64];
+                for (name, value) in BACKLOG_GAUGES.into_iter().zip(values) {
+                    gauge!(name, &labels).set(value);
+                }
+                reported.insert((bucket, dest));
+            }
+            true
+        })
+    });
+}
+
+/// The replication backlog's gauges, in [`report_replication`]'s order.
+const BACKLOG_GAUGES: [&str; 4] = [
+    "shale_gateway_replication_pending_operations",
+    "shale_gateway_replication_pending_bytes",
+    "shale_gateway_replication_oldest_pending_seconds",
+    "shale_gateway_replication_failed_operations",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

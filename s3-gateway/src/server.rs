@@ -577,6 +577,10 @@ pub async fn serve(
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     crate::metrics::report_background(Arc::clone(&workers), Arc::clone(&stopped));
+    crate::metrics::report_replication(
+        MetaClient::new(&config.metadata_addr),
+        Arc::clone(&stopped),
+    );
     let map_follower = tokio::spawn(Arc::clone(&data).follow_map(gc_stopped.clone()));
     let collector = tokio::spawn(shale_workers::gc::run(
         MetaClient::new(&config.metadata_addr),

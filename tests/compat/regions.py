@@ -14,9 +14,11 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from conftest import (
+    LOOPBACK,
     ServerFactory,
     _client_env,
     aws_cli_command,
+    free_port,
     raw_request,
     shale_bin,
 )
@@ -30,6 +32,7 @@ class Deployment:
 
     def __init__(self, server):
         self.server = server
+        self.metrics_port = None
 
     def endpoint(self, region):
         return f"http://127.0.0.1:{self.server.port + REGIONS.index(region)}"
@@ -83,10 +86,16 @@ class Deployment:
 
 
 def start(tmp_path_factory, name):
-    """A deployment of REGIONS, and the factory to close at the end."""
+    """A deployment of REGIONS (its metrics at `deployment.metrics_port`),
+    and the factory to close at the end."""
     factory = ServerFactory(tmp_path_factory.mktemp(name))
-    server = factory.new(extra_args=["--regions", ",".join(REGIONS)])
-    return factory, Deployment(server)
+    metrics_port = free_port()
+    server = factory.new(extra_args=[
+        "--regions", ",".join(REGIONS),
+        "--metrics-addr", f"{LOOPBACK}:{metrics_port}"])
+    deployment = Deployment(server)
+    deployment.metrics_port = metrics_port
+    return factory, deployment
 
 
 def eventually(check, deadline=DEADLINE):

@@ -3,8 +3,9 @@ boto3 and the AWS CLI: new versions and delete markers arrive at the
 destination with their version id, time, ETag, metadata, tags, checksum and
 lock; statuses (PENDING/COMPLETED/FAILED on the source, REPLICA on the
 destination); a DELETE of a version id stays home; two-way rules never
-loop; FAILED versions come back with `shale admin replication retry`; the
-replica headers are refused from ordinary keys.
+loop; FAILED versions come back with `shale admin replication retry`, and
+the status screen and the Prometheus metrics (per source and destination
+bucket) show them; the replica headers are refused from ordinary keys.
 
 One deployment is shared by the module's tests; each owns its buckets."""
 
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from conftest import error_code, unique_bucket_name
 from regions import REGIONS, eventually, start
+from test_metrics import scrape, total
 
 US, EU = REGIONS
 
@@ -281,8 +283,21 @@ def test_failed_versions_come_back_with_retry(deployment):
     pairs = json.loads(shown)["pairs"]
     assert pairs and pairs[0]["destination"] == dst
     assert "NoSuchBucket" in (pairs[0]["last_error"] or "")
+    assert pairs[0]["rules"] == ["r"]
     text = deployment.admin(US, "replication", "status")
-    assert src in text and "last error" in text
+    assert src in text and "last error" in text and "rules: r\n" in text
+    pair = {"bucket": src, "destination": dst}
+
+    def failed_gauge(value):
+        samples = scrape(deployment.metrics_port)
+        assert total(samples, "shale_gateway_replication_failed_operations",
+                     **pair) == value
+        return samples
+    samples = eventually(lambda: failed_gauge(1))
+    assert total(samples, "shale_gateway_replication_failed_total",
+                 **pair) >= 1
+    assert total(samples, "shale_gateway_replication_pending_operations",
+                 **pair) == 0
     # Back, and retried by hand: it arrives, COMPLETED.
     eu.create_bucket(Bucket=dst, CreateBucketConfiguration={
         "LocationConstraint": EU})
@@ -293,6 +308,15 @@ def test_failed_versions_come_back_with_retry(deployment):
     got = eventually(lambda: eu.head_object(Bucket=dst, Key="k"))
     assert got["VersionId"] == v
     eventually(lambda: assert_status(us, src, "k", "COMPLETED"))
+    samples = eventually(lambda: failed_gauge(0))
+    assert total(samples, "shale_gateway_replication_replicated_total",
+                 **pair) == 1
+    assert total(samples, "shale_gateway_replication_replicated_bytes_total",
+                 **pair) == 1
+    assert total(samples, "shale_gateway_replication_latency_seconds_count",
+                 **pair) == 1
+    assert total(samples, "shale_gateway_replication_oldest_pending_seconds",
+                 **pair) == 0
 
 
 def test_replica_headers_are_refused_from_ordinary_keys(deployment):

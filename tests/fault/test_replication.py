@@ -24,7 +24,8 @@ Scenarios: 1 the destination region cut off for 60 s under load and back
 (1b: its gateway SIGSTOPped 60 s), 2 the source gateway (the worker)
 killed -9 mid-copy, 3 the source region's metadata leader killed -9
 mid-copy (three replicas in region A), 4 a link with 100 ms of added
-round-trip time: lag figures.
+round-trip time: lag figures, 5 the source region lost as a whole: reads
+fail over to the replica.
 """
 
 import concurrent.futures
@@ -661,3 +662,56 @@ def test_4_lag_over_a_100ms_link(make_deployment, seed):
            drain_after_last_write_s=f"{drain_s:.2f}", replicated=row["replicated"],
            lag_p99_ms_max_sample=max(lags) if lags else None,
            link_bytes_up=wan.bytes_up, **figures, **lag_figures(row))
+
+
+@pytest.mark.timeout(180)
+def test_5_source_region_lost_reads_fail_over_to_the_replica(make_deployment, seed):
+    """The README walk-through's last step: region A lost as a whole (every
+    process killed -9) once its backlog is drained. Readers switch to the
+    replica bucket in B and get every key's current version, bytes and
+    version id, as REPLICA; a key whose newest version is a delete marker
+    is gone there too. B keeps serving and taking writes; for A's bucket B
+    answers an error that is not NoSuchBucket (the name is taken)."""
+    d = make_deployment(wan_delay=0.05)
+    writer, watch = start_replicating(d, seed, sizes="small", keys=20)
+    writer.wait_acks(40)
+    writer.stop()
+    drain_s, _, _ = wait_drained(d[A], 60, "before region A is lost")
+    watch.stop()
+    check_replicated(d, writer, random.Random(seed))
+    acked = {(r["key"], r["vid"]): r for r in writer.acked}
+    src, _ = list_versions(d[A].client(), SRC)
+    latest = {key: (vid, marker) for (key, vid, marker), e in src.items() if e["latest"]}
+    for p in d[A].procs():
+        p.kill9()
+    lost_at = time.monotonic()
+    b = d[B].client(retries=0)
+    served = gone = 0
+    for key, (vid, marker) in sorted(latest.items()):
+        if marker:
+            with pytest.raises(ClientError) as e:
+                b.get_object(Bucket=DST, Key=key)
+            assert code(e.value) == "NoSuchKey", key
+            gone += 1
+            continue
+        got = b.get_object(Bucket=DST, Key=key)
+        body = got["Body"].read()
+        assert got["VersionId"] == vid, key
+        assert got.get("ReplicationStatus") == "REPLICA", key
+        if (key, vid) in acked:
+            assert sha256(body) == acked[(key, vid)]["sha"], key
+        served += 1
+    read_all_s = time.monotonic() - lost_at
+    # B goes on: its bucket takes writes with region A gone.
+    b.put_object(Bucket=DST, Key="written-after-failover", Body=b"b")
+    assert b.get_object(Bucket=DST, Key="written-after-failover")["Body"].read() == b"b"
+    try:
+        b.head_bucket(Bucket=SRC)
+        answer = 200
+    except ClientError as e:
+        answer = int(e.response["ResponseMetadata"]["HTTPStatusCode"])
+    assert answer != 404 and answer >= 300, answer
+    report("replication 5: source region lost, reads fail over to the replica",
+           writes_acked=len(writer.acked), drained_before_loss_s=f"{drain_s:.1f}",
+           keys_served_from_replica=served, keys_deleted_there_too=gone,
+           read_all_after_loss_s=f"{read_all_s:.1f}", source_bucket_from_b=answer)

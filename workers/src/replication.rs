@@ -24,7 +24,7 @@
 //! moment leaves its tasks in the queue, and a copy made twice is kept once
 //! at the destination (it has the version's id).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -166,9 +166,11 @@ impl ReplicationStats {
 
     fn copied(&self, bucket: &str, dest: &str, lag_ms: u64, bytes: u64) {
         self.replicated.fetch_add(1, Ordering::Relaxed);
-        metrics::histogram!("shale_replication_latency_seconds").record(lag_ms as f64 / 1000.0);
-        metrics::counter!("shale_replication_replicated_total").increment(1);
-        metrics::counter!("shale_replication_replicated_bytes_total").increment(bytes);
+        let labels = pair_labels(bucket, dest);
+        metrics::histogram!(LATENCY_METRIC, &labels).record(lag_ms as f64 / 1000.0);
+        metrics::counter!("shale_gateway_replication_replicated_total", &labels).increment(1);
+        metrics::counter!("shale_gateway_replication_replicated_bytes_total", &labels)
+            .increment(bytes);
         self.pair(bucket, dest, |p| {
             p.replicated += 1;
             p.replicated_bytes += bytes;
@@ -186,9 +188,12 @@ impl ReplicationStats {
 
     fn error(&self, bucket: &str, dest: &str, error: &str, permanent: bool) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("shale_replication_errors_total",
-            "kind" => if permanent { "failed" } else { "retry" })
-        .increment(1);
+        let name = if permanent {
+            "shale_gateway_replication_failed_total"
+        } else {
+            "shale_gateway_replication_retries_total"
+        };
+        metrics::counter!(name, &pair_labels(bucket, dest)).increment(1);
         self.pair(bucket, dest, |p| {
             if permanent {
                 p.failed += 1;
@@ -244,6 +249,80 @@ impl ReplicationStats {
         out.sort_by(|a, b| (&a.bucket, &a.destination).cmp(&(&b.bucket, &b.destination)));
         out
     }
+}
+
+/// The replication lag histogram (source commit to destination commit),
+/// per source and destination bucket, with buckets up to an hour.
+pub use shale_common::metrics::REPLICATION_LATENCY as LATENCY_METRIC;
+
+/// The labels of one (source bucket, destination bucket) pair's metrics.
+pub fn pair_labels(bucket: &str, dest: &str) -> [(&'static str, String); 2] {
+    [
+        ("bucket", bucket.to_owned()),
+        ("destination", dest.to_owned()),
+    ]
+}
+
+/// One (source bucket, destination bucket) pair's share of the queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backlog {
+    /// Tasks waiting to be copied (PENDING versions, markers, changes).
+    pub tasks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// When the oldest of them was queued (ms since the epoch).
+    pub oldest_enqueued_ms: Option<i64>,
+    /// Tasks that failed for good (FAILED until `replication retry`).
+    pub failed: u64,
+    /// The last error a task of the pair recorded.
+    pub last_error: Option<String>,
+}
+
+/// The queue's backlog per (source bucket, destination bucket), of source
+/// bucket `only` (all when None), read a page at a time, at most
+/// `max_pages` pages of [`PAGE`] tasks; true as well when the whole queue
+/// was read (otherwise the counts are lower bounds; the oldest task is on
+/// the first page, tasks being in commit order).
+pub async fn backlog(
+    meta: &MetaClient,
+    only: Option<&str>,
+    max_pages: usize,
+) -> Result<(BTreeMap<(String, String), Backlog>, bool), MetaError> {
+    let mut out: BTreeMap<(String, String), Backlog> = BTreeMap::new();
+    let mut after = Vec::new();
+    for _ in 0..max_pages {
+        let page = meta.replication_tasks(after.clone(), PAGE).await?;
+        let Some((last, _)) = page.last() else {
+            return Ok((out, true));
+        };
+        after.clone_from(last);
+        let more = page.len() == PAGE as usize;
+        for (_, t) in page {
+            if only.is_some_and(|b| b != t.bucket) {
+                continue;
+            }
+            for dest in &t.destinations {
+                let b = out.entry((t.bucket.clone(), dest.clone())).or_default();
+                if t.failed {
+                    b.failed += 1;
+                } else {
+                    b.tasks += 1;
+                    b.bytes += t.size;
+                    b.oldest_enqueued_ms = Some(
+                        b.oldest_enqueued_ms
+                            .map_or(t.enqueued_ms, |o| o.min(t.enqueued_ms)),
+                    );
+                }
+                if t.last_error.is_some() {
+                    b.last_error.clone_from(&t.last_error);
+                }
+            }
+        }
+        if !more {
+            return Ok((out, true));
+        }
+    }
+    Ok((out, false))
 }
 
 fn now_ms() -> i64 {
