@@ -16,7 +16,12 @@
 //! again with back-off (1 s doubling to 60 s), the version PENDING
 //! meanwhile, and at once when a copy to the same destination has worked
 //! since (the outage is over: a backlog drains without waiting out its
-//! back-offs); a permanent one
+//! back-offs). A transient failure also holds its destination: while held,
+//! no other task is tried against it, one probe tries when the hold ends
+//! (1 s, doubling to 5 s), and its first success releases it; so a
+//! destination that is down costs the source neither an attempt nor a
+//! Raft write per new version, only the reading of the queue, which is
+//! read less often the longer it is (20 ms a page). A permanent one
 //! (the destination bucket gone or unversioned, access denied, another
 //! 4xx) makes it FAILED until `shale admin replication retry`. A version
 //! removed before it was copied is done (nothing to copy). A task is
@@ -369,6 +374,101 @@ impl Throttle {
 /// destination buckets.
 type Waiting = (i64, Vec<String>);
 
+/// Longest hold of a destination that does not answer.
+const MAX_HOLD_MS: i64 = 5_000;
+
+/// A destination bucket held after a transient failure: no new task is
+/// tried against it until `until_ms`, then one task (the probe) tries; its
+/// success releases the hold, its failure holds twice as long (at most
+/// `MAX_HOLD_MS`). While a destination is down, its tasks wait in the
+/// queue untouched instead of each failing once (a Raft write apiece).
+#[derive(Debug)]
+struct Held {
+    until_ms: i64,
+    failures: u32,
+    probe: Option<Vec<u8>>,
+}
+
+/// The held destinations (see `Held`).
+#[derive(Debug, Default)]
+struct Holds(Mutex<HashMap<String, Held>>);
+
+impl Holds {
+    /// The destinations of task `key` it may be tried against now: those
+    /// not held, and a held one whose hold is over and that has no probe
+    /// yet (this task becomes its probe).
+    fn admit(&self, key: &[u8], dests: &[String], now: i64) -> Vec<String> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        dests
+            .iter()
+            .filter(|d| match held.get_mut(d.as_str()) {
+                None => true,
+                Some(h) if h.probe.is_none() && h.until_ms <= now => {
+                    h.probe = Some(key.to_vec());
+                    true
+                }
+                Some(_) => false,
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Records what an attempt at `dest` says of the destination: a
+    /// transient failure holds it (longer when the probe failed, or when
+    /// the hold had ended), an answer releases it.
+    fn settle(&self, key: &[u8], dest: &str, outcome: &ReplicationOutcome, copied: bool, now: i64) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            ReplicationOutcome::Retry { .. } => match held.get_mut(dest) {
+                None => {
+                    held.insert(
+                        dest.to_owned(),
+                        Held {
+                            until_ms: now + 1_000,
+                            failures: 1,
+                            probe: None,
+                        },
+                    );
+                }
+                Some(h) => {
+                    let probe = h.probe.as_deref() == Some(key);
+                    if probe || (h.probe.is_none() && h.until_ms <= now) {
+                        h.failures = h.failures.saturating_add(1);
+                        let hold = (1_000i64 << (h.failures - 1).min(5)).min(MAX_HOLD_MS);
+                        h.until_ms = now + hold + rand::random_range(0..=hold / 4);
+                        h.probe = None;
+                    }
+                }
+            },
+            ReplicationOutcome::Completed if !copied => {
+                // Nothing was sent: says nothing of the destination; the
+                // next task probes.
+                if let Some(h) = held.get_mut(dest)
+                    && h.probe.as_deref() == Some(key)
+                {
+                    h.probe = None;
+                }
+            }
+            ReplicationOutcome::Completed | ReplicationOutcome::Failed { .. } => {
+                held.remove(dest);
+            }
+        }
+    }
+
+    /// Frees the probes task `key` held and did not settle (it stopped
+    /// early).
+    fn release(&self, key: &[u8], dests: &[String]) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for d in dests {
+            if let Some(h) = held.get_mut(d)
+                && h.probe.as_deref() == Some(key)
+            {
+                h.probe = None;
+            }
+        }
+    }
+}
+
 /// The worker's shared parts.
 struct Worker {
     meta: MetaClient,
@@ -389,6 +489,8 @@ struct Worker {
     /// failed before it need not wait out its back-off (the destination
     /// is back), so a backlog drains as soon as an outage ends.
     last_success: Mutex<HashMap<String, i64>>,
+    /// Destination buckets held after a transient failure.
+    held: Holds,
     small: Arc<Semaphore>,
     large: Arc<Semaphore>,
     done: Notify,
@@ -419,6 +521,7 @@ pub async fn run(
         waiting: Mutex::new(HashMap::new()),
         finished: Mutex::new(HashMap::new()),
         last_success: Mutex::new(HashMap::new()),
+        held: Holds::default(),
         small: Arc::new(Semaphore::new(config.concurrency.max(1))),
         large: Arc::new(Semaphore::new(config.large_concurrency.max(1))),
         done: Notify::new(),
@@ -449,16 +552,21 @@ pub async fn run(
                 }
             }
         }
-        let started = match Arc::clone(&worker).dispatch().await {
+        let (started, pages) = match Arc::clone(&worker).dispatch().await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the replication queue failed");
-                0
+                (0, 0)
             }
         };
         if started == 0 {
+            // A long queue with nothing to start (its destinations held or
+            // backing off) is read again less often: 20 ms a page, at most
+            // a second.
+            let pace =
+                idle.max(Duration::from_millis(20 * pages as u64).min(Duration::from_secs(1)));
             tokio::select! {
-                () = tokio::time::sleep(idle) => {}
+                () = tokio::time::sleep(pace) => {}
                 () = worker.done.notified() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
@@ -469,17 +577,20 @@ pub async fn run(
 }
 
 impl Worker {
-    /// Starts the due tasks there is room for; how many.
-    async fn dispatch(self: Arc<Self>) -> Result<usize, MetaError> {
+    /// Starts the due tasks there is room for; how many, and how many
+    /// pages of the queue it read.
+    async fn dispatch(self: Arc<Self>) -> Result<(usize, usize), MetaError> {
         let now = now_ms();
         let mut after = Vec::new();
         let mut started = 0;
+        let mut pages = 0;
         loop {
             if self.small.available_permits() == 0 && self.large.available_permits() == 0 {
                 break;
             }
             let page_read = Instant::now();
             let page = self.meta.replication_tasks(after.clone(), PAGE).await?;
+            pages += 1;
             let Some((last, _)) = page.last() else {
                 break;
             };
@@ -506,19 +617,28 @@ impl Worker {
                 {
                     continue;
                 }
-                if !self
+                if self
                     .in_flight
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.clone())
+                    .contains(&key)
                 {
                     continue;
                 }
+                let allowed = self.held.admit(&key, &task.destinations, now);
+                if allowed.is_empty() {
+                    continue;
+                }
+                self.in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone());
                 started += 1;
                 self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
                 let worker = Arc::clone(&self);
                 tokio::spawn(async move {
-                    worker.task(&key, &task).await;
+                    worker.task(&key, &task, &allowed).await;
+                    worker.held.release(&key, &allowed);
                     {
                         let mut finished =
                             worker.finished.lock().unwrap_or_else(|e| e.into_inner());
@@ -541,11 +661,12 @@ impl Worker {
                 break;
             }
         }
-        Ok(started)
+        Ok((started, pages))
     }
 
-    /// Copies one task's version to each of its destinations and reports.
-    async fn task(&self, key: &[u8], task: &ReplicationTask) {
+    /// Copies one task's version to each destination in `allowed` and
+    /// reports.
+    async fn task(&self, key: &[u8], task: &ReplicationTask, allowed: &[String]) {
         let version = match self
             .meta
             .get_version(&task.bucket, &task.key, VersionRef::Id(task.order))
@@ -558,12 +679,14 @@ impl Worker {
                 return;
             }
         };
-        for dest in &task.destinations {
+        for dest in allowed {
             let outcome = match &version {
                 // Removed before it was copied: nothing to copy.
                 None => ReplicationOutcome::Completed,
                 Some(v) => self.copy(task, v, dest).await,
             };
+            self.held
+                .settle(key, dest, &outcome, version.is_some(), now_ms());
             match &outcome {
                 ReplicationOutcome::Completed => {
                     if version.is_some() {
@@ -1079,5 +1202,89 @@ mod tests {
     #[test]
     fn an_xml_text_is_escaped() {
         assert_eq!(xml_escape("a<b>&'\""), "a&lt;b&gt;&amp;&apos;&quot;");
+    }
+
+    fn retry() -> ReplicationOutcome {
+        ReplicationOutcome::Retry {
+            error: "connection refused".into(),
+            not_before_ms: 0,
+        }
+    }
+
+    fn dests(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_failing_destination_is_held_and_probed_by_one_task() {
+        let holds = Holds::default();
+        let both = dests(&["down", "up"]);
+        assert_eq!(holds.admit(b"t1", &both, 0), both);
+        holds.settle(b"t1", "down", &retry(), true, 0);
+        holds.settle(b"t1", "up", &ReplicationOutcome::Completed, true, 0);
+        // Held for a second: the next tasks go only to the other bucket.
+        assert_eq!(holds.admit(b"t2", &both, 500), dests(&["up"]));
+        assert!(holds.admit(b"t3", &dests(&["down"]), 999).is_empty());
+        // The hold over, one task probes; the others still wait.
+        assert_eq!(
+            holds.admit(b"t4", &dests(&["down"]), 1_000),
+            dests(&["down"])
+        );
+        assert!(holds.admit(b"t5", &dests(&["down"]), 1_001).is_empty());
+        // Tasks started before the hold fail late: no longer hold.
+        holds.settle(b"t0", "down", &retry(), true, 1_002);
+        assert!(holds.admit(b"t5", &dests(&["down"]), 1_003).is_empty());
+        // The probe fails: held twice as long (plus up to a quarter).
+        holds.settle(b"t4", "down", &retry(), true, 1_100);
+        assert!(holds.admit(b"t5", &dests(&["down"]), 3_099).is_empty());
+        assert_eq!(
+            holds.admit(b"t5", &dests(&["down"]), 3_700),
+            dests(&["down"])
+        );
+        // The probe gets through: released for every task.
+        holds.settle(b"t5", "down", &ReplicationOutcome::Completed, true, 3_800);
+        assert_eq!(
+            holds.admit(b"t6", &dests(&["down"]), 3_801),
+            dests(&["down"])
+        );
+        assert_eq!(
+            holds.admit(b"t7", &dests(&["down"]), 3_801),
+            dests(&["down"])
+        );
+    }
+
+    #[test]
+    fn a_hold_grows_to_its_ceiling_and_a_probe_that_stops_early_is_freed() {
+        let holds = Holds::default();
+        let d = dests(&["down"]);
+        holds.settle(b"t0", "down", &retry(), true, 0);
+        let mut now = 0;
+        for i in 1..20u8 {
+            now += MAX_HOLD_MS + MAX_HOLD_MS / 4 + 1;
+            let key = [i];
+            assert_eq!(holds.admit(&key, &d, now), d, "probe {i}");
+            holds.settle(&key, "down", &retry(), true, now);
+        }
+        // Never held past the ceiling (with its jitter).
+        now += MAX_HOLD_MS + MAX_HOLD_MS / 4 + 1;
+        assert_eq!(holds.admit(b"p", &d, now), d);
+        // A probe that ends without an answer frees the next one at once.
+        holds.release(b"p", &d);
+        assert_eq!(holds.admit(b"q", &d, now), d);
+        // A probe whose version was gone (nothing sent) says nothing.
+        holds.settle(b"q", "down", &ReplicationOutcome::Completed, false, now);
+        assert_eq!(holds.admit(b"r", &d, now), d);
+        // A permanent answer releases the hold.
+        holds.settle(
+            b"r",
+            "down",
+            &ReplicationOutcome::Failed {
+                error: "AccessDenied".into(),
+            },
+            true,
+            now,
+        );
+        assert_eq!(holds.admit(b"s", &d, now), d);
+        assert_eq!(holds.admit(b"t", &d, now), d);
     }
 }
