@@ -131,6 +131,20 @@ struct DevArgs {
     /// host either way.
     #[arg(long = "domain", value_name = "DOMAIN")]
     domains: Vec<String>,
+    /// Seconds a client has to send a request's headers (from connecting
+    /// or from the previous answer) before the gateway closes the
+    /// connection: slow clients and idle keep-alive connections.
+    #[arg(long, default_value_t = shale_s3_gateway::server::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Connections each gateway serves at once; more are closed at once.
+    #[arg(long, default_value_t = shale_s3_gateway::server::DEFAULT_MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Failed authentications per minute and source address before the
+    /// gateway answers that address 503 SlowDown (0: no limit).
+    #[arg(long, default_value_t = shale_s3_gateway::server::DEFAULT_AUTH_FAILURES_PER_MINUTE)]
+    auth_failures_per_minute: u32,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -637,6 +651,11 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
         replication: shale_workers::replication::ReplicationWorkerConfig::default(),
         domains: args.domains.clone(),
         post_object_max_size: shale_s3_gateway::server::DEFAULT_POST_OBJECT_MAX_SIZE,
+        edge: shale_s3_gateway::server::EdgeConfig {
+            header_read_timeout_secs: args.header_read_timeout_secs,
+            max_connections: args.max_connections as usize,
+            auth_failures_per_minute: args.auth_failures_per_minute,
+        },
         data: DataPathConfig::default(),
     }
 }

@@ -12,7 +12,11 @@
 //! The check runs inside `s3s` ([`S3Access`]), after the signature is
 //! verified and the operation is known, before the handler. Keys are read
 //! from the metadata service and cached for [`KEY_TTL`], so a deleted key or
-//! a changed grant takes effect on every gateway within that time.
+//! a changed grant takes effect on every gateway within that time. A key
+//! the metadata service does not know is remembered as unknown for
+//! [`UNKNOWN_KEY_TTL`] (at most [`UNKNOWN_KEYS_MAX`] of them), so a client
+//! hammering with a wrong key costs the metadata service one read per key
+//! and period, not one per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,10 +29,17 @@ use shale_metadata::{AccessKey, MetaClient, MetaError, Permission};
 /// How long a key (its secret and grants) is trusted before it is read again.
 pub const KEY_TTL: Duration = Duration::from_secs(5);
 
+/// How long an access key the metadata service did not know is answered
+/// as unknown without asking again.
+pub const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(2);
+/// Most unknown keys remembered.
+pub const UNKNOWN_KEYS_MAX: usize = 65_536;
+
 /// The access keys, read through from the metadata service.
 pub struct Keys {
     meta: MetaClient,
     cache: RwLock<HashMap<String, (Instant, Arc<AccessKey>)>>,
+    unknown: RwLock<HashMap<String, Instant>>,
 }
 
 impl Keys {
@@ -37,12 +48,25 @@ impl Keys {
         Keys {
             meta,
             cache: RwLock::new(HashMap::new()),
+            unknown: RwLock::new(HashMap::new()),
         }
     }
 
-    /// The key, if it exists (cached for [`KEY_TTL`]; absence is not cached,
-    /// so a key made a moment ago works at once).
+    /// The key, if it exists (cached for [`KEY_TTL`]; its absence for
+    /// [`UNKNOWN_KEY_TTL`], so a key made on another gateway after this one
+    /// was asked for it works within that time; one made on this gateway
+    /// works at once).
     pub async fn get(&self, access_key: &str) -> Result<Option<Arc<AccessKey>>, MetaError> {
+        if self
+            .unknown
+            .read()
+            .ok()
+            .and_then(|u| u.get(access_key).copied())
+            .is_some_and(|at| at.elapsed() < UNKNOWN_KEY_TTL)
+        {
+            metrics::counter!("shale_gateway_unknown_key_cache_hits_total").increment(1);
+            return Ok(None);
+        }
         if let Some((at, key)) = self
             .cache
             .read()
@@ -56,6 +80,9 @@ impl Keys {
         if let Ok(mut c) = self.cache.write() {
             match &key {
                 Some(k) => {
+                    if c.len() >= UNKNOWN_KEYS_MAX {
+                        c.retain(|_, (at, _)| at.elapsed() < KEY_TTL);
+                    }
                     c.insert(access_key.to_owned(), (Instant::now(), Arc::clone(k)));
                 }
                 None => {
@@ -63,13 +90,35 @@ impl Keys {
                 }
             }
         }
+        if let Ok(mut u) = self.unknown.write() {
+            match &key {
+                Some(_) => {
+                    u.remove(access_key);
+                }
+                None => {
+                    if u.len() >= UNKNOWN_KEYS_MAX {
+                        u.retain(|_, at| at.elapsed() < UNKNOWN_KEY_TTL);
+                        if u.len() >= UNKNOWN_KEYS_MAX {
+                            // A flood of distinct keys: forget them all
+                            // rather than grow (each costs a read again).
+                            u.clear();
+                        }
+                    }
+                    u.insert(access_key.to_owned(), Instant::now());
+                }
+            }
+        }
         Ok(key)
     }
 
-    /// Drops a key from this gateway's cache (after this gateway changed it).
+    /// Drops a key from this gateway's cache (after this gateway changed
+    /// it), and its absence.
     pub fn forget(&self, access_key: &str) {
         if let Ok(mut c) = self.cache.write() {
             c.remove(access_key);
+        }
+        if let Ok(mut u) = self.unknown.write() {
+            u.remove(access_key);
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod auth;
 pub mod checksum;
 pub mod cors;
+pub mod edge;
 pub mod error;
 pub mod fuzzing;
 pub mod metrics;

@@ -106,6 +106,45 @@ pub fn record_request(
     }
 }
 
+/// One connection to the public listener, counted in
+/// `shale_gateway_connections_open` while it lives; it holds its slot of
+/// `max_connections`.
+pub struct ConnectionOpen(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl ConnectionOpen {
+    /// A connection accepted into `slot`.
+    pub fn new(slot: tokio::sync::OwnedSemaphorePermit) -> Self {
+        gauge!("shale_gateway_connections_open").increment(1.0);
+        counter!("shale_gateway_connections_accepted_total").increment(1);
+        ConnectionOpen(slot)
+    }
+}
+
+impl Drop for ConnectionOpen {
+    fn drop(&mut self) {
+        gauge!("shale_gateway_connections_open").decrement(1.0);
+    }
+}
+
+/// A connection closed as soon as accepted: `max_connections` reached.
+pub fn connection_refused() {
+    counter!("shale_gateway_connections_refused_total").increment(1);
+}
+
+/// A connection closed because its client was too slow to send a
+/// request's headers (or, with TLS, to shake hands).
+pub fn connection_timed_out() {
+    counter!("shale_gateway_connections_timed_out_total").increment(1);
+}
+
+/// A connection that ended with error `e`: counted when it is the header
+/// timeout.
+pub fn connection_ended(e: &hyper::Error) {
+    if e.is_timeout() {
+        connection_timed_out();
+    }
+}
+
 /// The S3 error code of an answer, as the HTTP front found it (before a
 /// HEAD answer's body is dropped); a response extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -79,6 +79,9 @@ pub enum Route {
     },
     /// Not here, and where it is cannot be told now: 503.
     Unknown(MetaError),
+    /// The caller's address failed to authenticate too often: 503
+    /// SlowDown, the request not looked at (see `crate::edge`).
+    Held,
 }
 
 type Links = Arc<Vec<(String, RegionLink)>>;

@@ -83,8 +83,48 @@ pub struct GatewayConfig {
     /// the data path, so this does not bound memory (nothing needs to).
     #[serde(default = "default_post_object_max_size")]
     pub post_object_max_size: u64,
+    /// The public listener's limits against slow and hostile clients.
+    #[serde(default)]
+    pub edge: EdgeConfig,
     #[serde(skip)]
     pub data: DataPathConfig,
+}
+
+/// The public listener's limits (`[gateway.edge]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Seconds a client has to send a request's headers, counted from the
+    /// connection's start or the previous answer: a connection that
+    /// sends none (idle keep-alive) or sends them too slowly (slowloris)
+    /// is closed when they run out. At least 1.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; one more is closed as soon as it is
+    /// accepted (clients retry), so the process's tasks and descriptors
+    /// stay bounded.
+    pub max_connections: usize,
+    /// Failed authentications (`InvalidAccessKeyId`,
+    /// `SignatureDoesNotMatch`) per minute and source address; past them
+    /// the address is answered `503 SlowDown` (see [`crate::edge`]). 0: no
+    /// limit.
+    pub auth_failures_per_minute: u32,
+}
+
+/// Default of [`EdgeConfig::header_read_timeout_secs`].
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 30;
+/// Default of [`EdgeConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default of [`EdgeConfig::auth_failures_per_minute`].
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 600;
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+        }
+    }
 }
 
 /// Default of [`GatewayConfig::post_object_max_size`]: 5 GiB, as in S3.
@@ -236,15 +276,30 @@ async fn preflight(
 /// One request, through `s3s` (or `post.rs` for a browser upload), with the
 /// checks before it and the finishing touches after it (see the module
 /// docs). Never fails: every outcome is an HTTP answer.
+/// What every request of the public listener is answered with.
+struct Front {
+    service: S3Service,
+    post_cx: Arc<post::PostContext>,
+    cors_cache: Arc<CorsCache>,
+    hosts: Arc<VirtualHosts>,
+    scheme: &'static str,
+    auth_failures: crate::edge::AuthFailures,
+}
+
 async fn handle(
-    service: &S3Service,
-    post_cx: &post::PostContext,
-    cors_cache: &CorsCache,
-    hosts: &VirtualHosts,
-    scheme: &str,
+    front: &Front,
     req: http::Request<hyper::body::Incoming>,
     request_id: &str,
+    held: bool,
 ) -> http::Response<s3s::Body> {
+    let Front {
+        service,
+        post_cx,
+        cors_cache,
+        hosts,
+        scheme,
+        ..
+    } = front;
     let method = req.method().clone();
     let host = req
         .headers()
@@ -274,6 +329,7 @@ async fn handle(
     let expects_continue = expects_continue(&req);
 
     let route = match &bucket {
+        _ if held => Route::Held,
         Some(b) if !answered_by_bucket_region(&req, hosts, &host) => {
             post_cx.gateway.regions().route(&req, b).await
         }
@@ -289,6 +345,14 @@ async fn handle(
             ))
         }
         (Route::Unknown(e), _) => crate::error::to_s3_error(Error::Meta(e)).to_http_response(),
+        (Route::Held, _) => {
+            crate::metrics::set_operation("AuthFailuresHeld");
+            s3s::s3_error!(
+                SlowDown,
+                "Too many failed authentications from your address; slow down."
+            )
+            .to_http_response()
+        }
         (Route::Forward { region, endpoint }, _) => {
             crate::metrics::set_operation("Forwarded");
             tracing::debug!(%region, %endpoint, "passing the request on to the bucket's region");
@@ -426,15 +490,13 @@ async fn answer_through_s3s(
 /// [`handle`] as part of request `id` (internal RPCs carry it), counted
 /// and timed in [`crate::metrics`], logged at debug level when answered.
 async fn handle_measured(
-    service: &S3Service,
-    post_cx: &post::PostContext,
-    cors_cache: &CorsCache,
-    hosts: &VirtualHosts,
-    scheme: &str,
+    front: &Front,
     req: http::Request<hyper::body::Incoming>,
     id: String,
+    peer: std::net::IpAddr,
 ) -> http::Response<crate::metrics::CountingBody<s3s::Body>> {
     let started = std::time::Instant::now();
+    let held = front.auth_failures.held(peer);
     let received = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -446,7 +508,7 @@ async fn handle_measured(
     let header = http::HeaderValue::from_str(&id).expect("request ids are hex digits");
     let (resp, op) = crate::metrics::with_operation(shale_common::rpc::with_request_id(
         header,
-        handle(service, post_cx, cors_cache, hosts, scheme, req, &id),
+        handle(front, req, &id, held),
     ))
     .await;
     let seconds = started.elapsed().as_secs_f64();
@@ -456,6 +518,9 @@ async fn handle_measured(
         .get::<crate::metrics::ErrorCode>()
         .map(|c| c.0);
     crate::metrics::record_request(op, status, seconds, received, code);
+    if code.is_some_and(crate::edge::is_auth_failure) {
+        front.auth_failures.failed(peer);
+    }
     if let Some((method, uri)) = line {
         // A client's mistake is logged here only (`s3s` would log the ones
         // it raises at ERROR; the binary's log set-up drops those).
@@ -622,6 +687,17 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let request_seq = Arc::new(AtomicU64::new(0));
     let instance: u32 = rand::random();
+    let edge = config.edge;
+    let header_timeout = Duration::from_secs(edge.header_read_timeout_secs.max(1));
+    let connections = Arc::new(tokio::sync::Semaphore::new(edge.max_connections.max(1)));
+    let front = Arc::new(Front {
+        service,
+        post_cx: Arc::clone(&post_cx),
+        cors_cache,
+        hosts,
+        scheme,
+        auth_failures: crate::edge::AuthFailures::new(edge.auth_failures_per_minute),
+    });
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -635,11 +711,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(slot) = Arc::clone(&connections).try_acquire_owned() else {
+            // Full: closed at once (the client retries); counted.
+            crate::metrics::connection_refused();
+            tracing::debug!(%peer, "connection refused: max_connections reached");
+            drop(stream);
+            continue;
+        };
+        let open = crate::metrics::ConnectionOpen::new(slot);
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        let post_cx = Arc::clone(&post_cx);
-        let cors_cache = Arc::clone(&cors_cache);
-        let hosts = Arc::clone(&hosts);
+        let front = Arc::clone(&front);
         let seq = Arc::clone(&request_seq);
         let workers = Arc::clone(&workers);
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
@@ -654,31 +735,32 @@ pub async fn serve(
                     Ok::<_, std::convert::Infallible>(answer)
                 });
             }
-            let service = service.clone();
-            let post_cx = Arc::clone(&post_cx);
-            let cors_cache = Arc::clone(&cors_cache);
-            let hosts = Arc::clone(&hosts);
+            let front = Arc::clone(&front);
             let id = format!("{instance:08X}{:016X}", seq.fetch_add(1, Ordering::Relaxed));
             let span = tracing::info_span!("request", request_id = %id);
             futures::future::Either::Right(
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        handle_measured(&service, &post_cx, &cors_cache, &hosts, scheme, req, id)
-                            .await,
+                        handle_measured(&front, req, id, peer.ip()).await,
                     )
                 }
                 .instrument(span),
             )
         });
-        let builder = hyper::server::conn::http1::Builder::new();
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout);
         match &tls {
             None => {
                 let conn = builder.serve_connection(TokioIo::new(stream), handler);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
+                        crate::metrics::connection_ended(&e);
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(open);
                 });
             }
             Some(acceptor) => {
@@ -686,7 +768,7 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let stream = match tokio::time::timeout(
-                        Duration::from_secs(10),
+                        header_timeout.min(Duration::from_secs(10)),
                         acceptor.accept(stream),
                     )
                     .await
@@ -696,13 +778,18 @@ pub async fn serve(
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
                             return;
                         }
-                        Err(_) => return,
+                        Err(_) => {
+                            crate::metrics::connection_timed_out();
+                            return;
+                        }
                     };
                     let conn =
                         watcher.watch(builder.serve_connection(TokioIo::new(stream), handler));
                     if let Err(e) = conn.await {
+                        crate::metrics::connection_ended(&e);
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(open);
                 });
             }
         }

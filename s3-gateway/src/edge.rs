@@ -1,0 +1,117 @@
+//! The public edge's defences that need per-client state: the limit on
+//! failed authentications per source address.
+//!
+//! Every answer `InvalidAccessKeyId` or `SignatureDoesNotMatch` takes a
+//! token from its source address's bucket (`auth_failures_per_minute`
+//! tokens, refilled at that rate); an address whose bucket is empty is
+//! answered `503 SlowDown` before its request is looked at (no key read,
+//! no signature checked) until a token has come back. Guessing keys or
+//! secrets from one address is thus held to that rate, and costs the
+//! metadata service nothing while held.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Most source addresses tracked; past it, the full buckets (addresses
+/// that failed nothing lately) are forgotten first.
+const ADDRESSES_MAX: usize = 65_536;
+
+/// Failed authentications per source address (see the module).
+pub struct AuthFailures {
+    per_minute: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl AuthFailures {
+    /// `per_minute` failures allowed per address (0: no limit).
+    pub fn new(per_minute: u32) -> Self {
+        AuthFailures {
+            per_minute: f64::from(per_minute),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refill(&self, tokens: f64, since: Instant, now: Instant) -> f64 {
+        (tokens + now.duration_since(since).as_secs_f64() * self.per_minute / 60.0)
+            .min(self.per_minute)
+    }
+
+    /// True when `ip` has used up its failures: answer it `SlowDown`.
+    pub fn held(&self, ip: IpAddr) -> bool {
+        if self.per_minute == 0.0 {
+            return false;
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets
+            .get(&ip)
+            .is_some_and(|(tokens, at)| self.refill(*tokens, *at, Instant::now()) < 1.0)
+    }
+
+    /// Counts one failed authentication from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        if self.per_minute == 0.0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= ADDRESSES_MAX && !buckets.contains_key(&ip) {
+            buckets.retain(|_, (tokens, at)| self.refill(*tokens, *at, now) < self.per_minute);
+            if buckets.len() >= ADDRESSES_MAX {
+                // Addresses without number: start over rather than grow.
+                buckets.clear();
+            }
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((self.per_minute, now));
+        *tokens = (self.refill(*tokens, *at, now) - 1.0).max(0.0);
+        *at = now;
+    }
+}
+
+/// True for the S3 error codes of a failed authentication.
+pub fn is_auth_failure(code: &str) -> bool {
+    matches!(code, "InvalidAccessKeyId" | "SignatureDoesNotMatch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_held_after_its_failures_and_others_are_not() {
+        let f = AuthFailures::new(5);
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let b: IpAddr = "127.0.0.3".parse().unwrap();
+        for _ in 0..4 {
+            f.failed(a);
+            assert!(!f.held(a));
+        }
+        f.failed(a);
+        assert!(f.held(a));
+        assert!(!f.held(b));
+        // A token comes back after 60 / 5 = 12 s: not within this test.
+        f.failed(a);
+        assert!(f.held(a));
+    }
+
+    #[test]
+    fn no_limit_holds_nobody() {
+        let f = AuthFailures::new(0);
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        for _ in 0..1000 {
+            f.failed(a);
+        }
+        assert!(!f.held(a));
+    }
+
+    #[test]
+    fn tokens_come_back_at_the_rate() {
+        let f = AuthFailures::new(60);
+        let now = Instant::now();
+        let earlier = now - std::time::Duration::from_secs(3);
+        // Empty three seconds ago: three tokens since.
+        assert!((f.refill(0.0, earlier, now) - 3.0).abs() < 0.01);
+        assert_eq!(f.refill(59.5, earlier, now), 60.0);
+    }
+}
