@@ -21,7 +21,7 @@ pub mod volume;
 
 pub use chunk::{ChunkHeader, DEFAULT_BLOCK_SIZE, encode_chunk, parse_chunk_bytes};
 pub use client::StorageClient;
-pub use service::{StorageNodeConfig, serve, serve_store};
+pub use service::{PutBudget, StorageNodeConfig, serve, serve_store, serve_store_with};
 pub use store::{ChunkInfo, ChunkLocation, ChunkStore, DiskStatus, NodeStatus};
 
 /// Everything that can go wrong in the storage node and its client.

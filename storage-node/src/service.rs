@@ -2,7 +2,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `PUT /chunks/{id}` (body = data, at most [`MAX_CHUNK_BODY`]) | 201 created, 200 replaced, 413 too large |
+//! | `PUT /chunks/{id}` (body = data, at most [`MAX_CHUNK_BODY`]) | 201 created, 200 replaced, 413 too large, 408 body stalled for [`PUT_BODY_IDLE`], 503 no room in the node's [`PUT_BUDGET_BYTES`] within [`PUT_BUDGET_WAIT`] |
 //! | `GET /chunks/{id}` (optional `Range: bytes=a-b`, `a-`, `-n`) | 200 / 206 + `content-range`, 416 bad range |
 //! | `HEAD /chunks/{id}` | 200, `content-length` = data size, `x-shale-block-size` |
 //! | `DELETE /chunks/{id}` | 204 |
@@ -46,6 +46,53 @@ use tracing::Instrument;
 
 /// Largest chunk body a PUT may carry.
 pub const MAX_CHUNK_BODY: u64 = 64 * 1024 * 1024;
+
+/// Bytes of chunk bodies a node reads at once: a PUT takes its announced
+/// size (or [`MAX_CHUNK_BODY`] when it announces none, at most the whole
+/// budget) before it reads its body, and waits for it up to
+/// [`PUT_BUDGET_WAIT`]; so however many PUTs arrive, the bodies held in
+/// memory stay within this.
+pub const PUT_BUDGET_BYTES: u32 = 256 << 20;
+/// How long a PUT waits for its share of the budget before it is answered
+/// 503 (the gateway tries again or writes elsewhere).
+pub const PUT_BUDGET_WAIT: Duration = Duration::from_secs(30);
+/// Longest pause between two pieces of a chunk body: a PUT that stalls
+/// longer is answered 408 and gives its share of the budget back.
+pub const PUT_BODY_IDLE: Duration = Duration::from_secs(30);
+
+/// The budget of chunk bodies being read (see [`PUT_BUDGET_BYTES`]).
+#[derive(Clone, Debug)]
+pub struct PutBudget {
+    bytes: Arc<tokio::sync::Semaphore>,
+    total: u32,
+    wait: Duration,
+    idle: Duration,
+}
+
+impl PutBudget {
+    /// `total` bytes at once; a PUT waits `wait` for its share.
+    pub fn new(total: u32, wait: Duration) -> Self {
+        let total = total.max(1);
+        PutBudget {
+            bytes: Arc::new(tokio::sync::Semaphore::new(total as usize)),
+            total,
+            wait,
+            idle: PUT_BODY_IDLE,
+        }
+    }
+
+    /// The same, a body stalling longer than `idle` refused.
+    pub fn with_body_idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+}
+
+impl Default for PutBudget {
+    fn default() -> Self {
+        PutBudget::new(PUT_BUDGET_BYTES, PUT_BUDGET_WAIT)
+    }
+}
 /// Header naming the kind of error of an error answer.
 pub const ERROR_HEADER: &str = "x-shale-error";
 /// Header carrying a chunk's block size on HEAD answers.
@@ -136,6 +183,16 @@ pub async fn serve_store(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_store_with(store, listener, PutBudget::default(), shutdown).await
+}
+
+/// Like [`serve_store`], with the budget of chunk bodies read at once.
+pub async fn serve_store_with(
+    store: ChunkStore,
+    listener: TcpListener,
+    budget: PutBudget,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, disks = store.disks().len(), "storage node listening");
     }
@@ -150,7 +207,7 @@ pub async fn serve_store(
                     let _ = stream.set_nodelay(true);
                     let store = store.clone();
                     let stop = stop_rx.clone();
-                    connections.spawn(serve_connection(store, stream, stop));
+                    connections.spawn(serve_connection(store, budget.clone(), stream, stop));
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -177,12 +234,14 @@ pub async fn serve_store(
 
 async fn serve_connection(
     store: ChunkStore,
+    budget: PutBudget,
     stream: tokio::net::TcpStream,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let service = service_fn(move |req| {
         let store = store.clone();
-        async move { Ok::<_, Infallible>(handle(&store, req).await) }
+        let budget = budget.clone();
+        async move { Ok::<_, Infallible>(handle(&store, &budget, req).await) }
     });
     let conn = http1::Builder::new()
         // With a timer, hyper drops clients that trickle their headers.
@@ -207,7 +266,11 @@ async fn serve_connection(
 
 /// One request inside its span (request id, node), logged and counted
 /// when it ends.
-async fn handle(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    store: &ChunkStore,
+    budget: &PutBudget,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let op = crate::metrics::request_op(req.method(), req.uri().path());
     let node = store.metrics().map_or("", |m| m.node.as_str());
@@ -219,7 +282,7 @@ async fn handle(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Byt
     // Only what the debug line needs, and only when it is on.
     let line = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
-    let resp = route(store, req).instrument(span.clone()).await;
+    let resp = route(store, budget, req).instrument(span.clone()).await;
     let seconds = started.elapsed().as_secs_f64();
     if let Some((method, path)) = line {
         span.in_scope(|| {
@@ -234,7 +297,11 @@ async fn handle(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Byt
 }
 
 /// Routes one request and turns any error into its answer.
-async fn route(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(
+    store: &ChunkStore,
+    budget: &PutBudget,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let result = match path.as_str() {
@@ -252,7 +319,7 @@ async fn route(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Byte
         },
         _ => match path.strip_prefix("/chunks/") {
             Some(id) => match method {
-                Method::PUT => put_chunk(store, id, req).await,
+                Method::PUT => put_chunk(store, budget, id, req).await,
                 Method::GET => get_chunk(store, id, &req).await,
                 Method::HEAD => head_chunk(store, id).await,
                 Method::DELETE => store
@@ -282,6 +349,7 @@ async fn route(store: &ChunkStore, req: Request<Incoming>) -> Response<Full<Byte
 
 async fn put_chunk(
     store: &ChunkStore,
+    budget: &PutBudget,
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>> {
@@ -297,12 +365,44 @@ async fn put_chunk(
             limit: MAX_CHUNK_BODY,
         });
     }
+    let share = announced
+        .unwrap_or(MAX_CHUNK_BODY)
+        .min(u64::from(budget.total)) as u32;
+    let _permit = match tokio::time::timeout(
+        budget.wait,
+        Arc::clone(&budget.bytes).acquire_many_owned(share),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return Ok(error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!(
+                    "too many chunk bodies being written: no room for {share} bytes within {} s",
+                    budget.wait.as_secs()
+                ),
+            ));
+        }
+    };
     // The body's frames are kept as they arrived: the store writes the
     // chunk from them without gathering them in one buffer.
     let mut body = req.into_body();
     let mut parts = Vec::new();
     let mut size = 0u64;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = match tokio::time::timeout(budget.idle, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                return Ok(error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!("the body stalled for {} ms", budget.idle.as_millis()),
+                ));
+            }
+        };
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => {

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use shale_storage_node::{
-    ChunkStore, Error, StorageClient, StorageNodeConfig, scrub, serve, serve_store,
+    ChunkStore, Error, PutBudget, StorageClient, StorageNodeConfig, scrub, serve, serve_store,
+    serve_store_with,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -541,6 +542,68 @@ async fn the_scrubber_finds_rot_and_forgets_it_once_rewritten() {
         ));
         assert_eq!(client.status(a).await.unwrap().scrub.corrupt, vec!["c03"]);
         node.stop().await;
+    })
+    .await;
+}
+
+/// Sends a PUT's head and the first `sent` bytes of a `len`-byte body.
+async fn partial_put(addr: &str, id: &str, len: usize, sent: usize) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head =
+        format!("PUT /chunks/{id} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&data(len)[..sent]).await.unwrap();
+    s
+}
+
+/// The status line of the answer on `s`.
+async fn status_of(s: &mut tokio::net::TcpStream) -> String {
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn chunk_bodies_read_at_once_stay_within_the_budget() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(vec![dir.path().join("d0")], 4096).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let budget = PutBudget::new(1 << 20, Duration::from_millis(500))
+            .with_body_idle(Duration::from_secs(3));
+        let task = tokio::spawn(serve_store_with(store.clone(), listener, budget, async {
+            let _ = stopped.await;
+        }));
+        // A slow PUT holds the whole budget while its body trickles in.
+        let len = 1 << 20;
+        let mut slow = partial_put(&addr, "slow", len, 1000).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Another finds no room within the wait: 503, nothing stored.
+        let mut other = partial_put(&addr, "other", 4096, 4096).await;
+        assert!(status_of(&mut other).await.contains(" 503 "));
+        assert!(store.locate("other").is_none());
+        // The slow one finishes and is stored; then there is room again.
+        slow.write_all(&data(len)[1000..]).await.unwrap();
+        assert!(status_of(&mut slow).await.contains(" 201 "));
+        let mut again = partial_put(&addr, "other", 4096, 4096).await;
+        assert!(status_of(&mut again).await.contains(" 201 "));
+        // A body announced larger than the budget takes all of it, and fits.
+        let mut big = partial_put(&addr, "big", 2 << 20, 2 << 20).await;
+        assert!(status_of(&mut big).await.contains(" 201 "));
+        // A body that stalls is refused and gives its share back.
+        let mut stalled = partial_put(&addr, "stalled", len, 10).await;
+        assert!(status_of(&mut stalled).await.contains(" 408 "));
+        assert!(store.locate("stalled").is_none());
+        let mut after = partial_put(&addr, "after", len, len).await;
+        assert!(status_of(&mut after).await.contains(" 201 "));
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
     })
     .await;
 }
