@@ -34,6 +34,8 @@ pub const KEY_TTL: Duration = Duration::from_secs(5);
 pub const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(2);
 /// Most unknown keys remembered.
 pub const UNKNOWN_KEYS_MAX: usize = 65_536;
+/// Keys cached past which the expired ones are dropped.
+const KNOWN_KEYS_MAX: usize = 65_536;
 
 /// The access keys, read through from the metadata service.
 pub struct Keys {
@@ -80,7 +82,7 @@ impl Keys {
         if let Ok(mut c) = self.cache.write() {
             match &key {
                 Some(k) => {
-                    if c.len() >= UNKNOWN_KEYS_MAX {
+                    if c.len() >= KNOWN_KEYS_MAX {
                         c.retain(|_, (at, _)| at.elapsed() < KEY_TTL);
                     }
                     c.insert(access_key.to_owned(), (Instant::now(), Arc::clone(k)));

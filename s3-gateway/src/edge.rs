@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Instant;
 
 /// Most source addresses tracked; past it, the full buckets (addresses
@@ -21,7 +21,7 @@ const ADDRESSES_MAX: usize = 65_536;
 /// Failed authentications per source address (see the module).
 pub struct AuthFailures {
     per_minute: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: RwLock<HashMap<IpAddr, (f64, Instant)>>,
 }
 
 impl AuthFailures {
@@ -29,7 +29,7 @@ impl AuthFailures {
     pub fn new(per_minute: u32) -> Self {
         AuthFailures {
             per_minute: f64::from(per_minute),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: RwLock::new(HashMap::new()),
         }
     }
 
@@ -43,7 +43,9 @@ impl AuthFailures {
         if self.per_minute == 0.0 {
             return false;
         }
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        // Every request reads this: a shared lock, taken by writers only
+        // on a failed authentication.
+        let buckets = self.buckets.read().unwrap_or_else(|e| e.into_inner());
         buckets
             .get(&ip)
             .is_some_and(|(tokens, at)| self.refill(*tokens, *at, Instant::now()) < 1.0)
@@ -55,7 +57,7 @@ impl AuthFailures {
             return;
         }
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.write().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= ADDRESSES_MAX && !buckets.contains_key(&ip) {
             buckets.retain(|_, (tokens, at)| self.refill(*tokens, *at, now) < self.per_minute);
             if buckets.len() >= ADDRESSES_MAX {
