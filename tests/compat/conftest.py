@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import string
 import subprocess
@@ -41,6 +40,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import ports
 import volumes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -106,9 +106,7 @@ def shale_bin():
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    return ports.free_port(LOOPBACK)
 
 
 def md5_hex(data):

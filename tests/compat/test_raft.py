@@ -20,7 +20,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +29,7 @@ from botocore.config import Config
 
 from conftest import (_client_env, aws_cli_command, random_bytes, shale_bin,
                       unique_bucket_name)
+from ports import free_port
 from roles import RoleProcesses
 
 ACCESS_KEY = "AKSHRAFTTEST00000001"
@@ -37,12 +37,6 @@ SECRET_KEY = "raft-test-secret-key-0123456789abcdefgh"
 GATEWAY_HOST = "127.0.0.1"
 # Writes must resume this long after the leader dies (election + retries).
 RESUME_LIMIT = 15.0
-
-
-def free_port(host):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class RaftCluster(RoleProcesses):

@@ -35,6 +35,7 @@ REPO_ROOT = HERE.parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "compat"))
 
 import volumes  # noqa: E402  (tests/compat/volumes.py)
+from ports import free_port  # noqa: E402,F401  (tests/compat/ports.py)
 from wan import WanProxy  # noqa: E402  (tests/fault/wan.py)
 
 LOOPBACK = "127.0.0.1"
@@ -51,12 +52,6 @@ def shale_bin():
     if not target.is_absolute():
         target = REPO_ROOT / target
     return target / "debug" / "shale"
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 def pytest_configure(config):
@@ -158,7 +153,16 @@ class Proc:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return "(no log)"
-        return "\n".join(lines[-n:])
+        # An error's own lines come before its backtrace: keep them.
+        head = []
+        for i, line in enumerate(lines):
+            if line.startswith("Error:"):
+                head = lines[i:i + 8]
+                break
+        tail = lines[-n:]
+        if head and head[0] not in tail:
+            return "\n".join(head + ["[...]"] + tail)
+        return "\n".join(tail)
 
 
 class Cluster:

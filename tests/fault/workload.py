@@ -356,6 +356,15 @@ class VersionWorkload:
                 del self.inflight[id(rec)]
             return resp, rec
 
+    def _removal_raced(self, key, vid, rec):
+        """Whether another removal of `key`'s version `vid` (a failed attempt
+        of this one, or another writer's) was sent before `rec` was
+        answered."""
+        with self.lock:
+            others = list(self.attempts) + list(self.inflight.values())
+        return any(o is not rec and o.get("kind") == "remove" and o.get("key") == key
+                   and o.get("vid") == vid and o["start"] < rec["end"] for o in others)
+
     def _file_ack(self, rec, creation):
         with self.lock:
             self.attempts.append(rec)
@@ -441,8 +450,14 @@ class VersionWorkload:
             lambda s3: s3.delete_object(Bucket=self.bucket, Key=key, VersionId=vid))
         if rec is None:
             return
-        if (self.in_rule(key) and target["kind"] == "marker"
-                and resp.get("VersionId") == vid and not resp.get("DeleteMarker")):
+        gone_already = (target["kind"] == "marker" and resp.get("VersionId") == vid
+                        and not resp.get("DeleteMarker"))
+        if gone_already and self._removal_raced(key, vid, rec):
+            # An earlier attempt of this removal failed after it took effect,
+            # or another writer removed the marker first: S3 answers a
+            # removal of a version that is not there (any more) the same way.
+            pass
+        elif gone_already and self.in_rule(key):
             # The marker was gone already: lifecycle's doing, if it was its
             # key's only version (judged in `verify`).
             with self.lock:
