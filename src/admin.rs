@@ -55,6 +55,9 @@ enum AdminCommand {
     /// The metadata group (talks to the replicas directly): status,
     /// add-replica, remove-replica, campaign.
     Metadata(crate::admin_meta::MetadataArgs),
+    /// The cluster's secrets file, which every role signs its internal
+    /// requests with: create, list, and rotate (add, use, retire).
+    ClusterSecret(crate::admin_secret::SecretArgs),
     /// Linked regions (one deployment, one bucket namespace): list, add,
     /// remove. Link every region with every other, in each region.
     #[command(subcommand)]
@@ -257,6 +260,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     if let AdminCommand::Metadata(m) = &args.command {
         return crate::admin_meta::run(m.clone()).await;
     }
+    if let AdminCommand::ClusterSecret(s) = &args.command {
+        return crate::admin_secret::run(s.clone());
+    }
     if args.access_key.is_none() || args.secret_key.is_none() {
         bail!(
             "a root access key is needed: --access-key and --secret-key (or SHALE_ACCESS_KEY and SHALE_SECRET_KEY)"
@@ -271,7 +277,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         return resync(&args, bucket, older_than.as_deref(), *restart).await;
     }
     let (method, op, params): (&str, &str, Vec<(&str, String)>) = match &args.command {
-        AdminCommand::Metadata(_) => return Ok(()), // answered above
+        AdminCommand::Metadata(_) | AdminCommand::ClusterSecret(_) => return Ok(()), // answered above
         AdminCommand::Status => ("GET", "status", vec![]),
         AdminCommand::Region(RegionCommand::List) => ("GET", "region-list", vec![]),
         AdminCommand::Replication(ReplicationCommand::Status { bucket }) => (
@@ -351,6 +357,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     }
     match &args.command {
         AdminCommand::Metadata(_)
+        | AdminCommand::ClusterSecret(_)
         | AdminCommand::Replication(ReplicationCommand::Resync { .. }) => {}
         AdminCommand::Status => print_status(&answer),
         AdminCommand::Region(RegionCommand::List) => {

@@ -21,6 +21,11 @@ pub struct MetadataArgs {
     /// The metadata group's replicas (`host:port`, comma-separated).
     #[arg(long, env = "SHALE_METADATA", default_value = "127.0.0.1:7100")]
     metadata: String,
+    /// The cluster's secrets file (else `SHALE_CLUSTER_SECRET_FILE` or
+    /// `SHALE_CLUSTER_SECRET`): the metadata group answers only its
+    /// cluster's roles.
+    #[arg(long)]
+    cluster_secret_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: MetadataCommand,
 }
@@ -54,7 +59,12 @@ enum MetadataCommand {
 
 /// Runs one `shale admin metadata` command.
 pub async fn run(args: MetadataArgs) -> Result<()> {
-    let client = MetaClient::new(&args.metadata);
+    let auth = shale_common::cluster_auth::ClusterAuth::configured(
+        args.cluster_secret_file.as_deref(),
+        "admin",
+    )
+    .map_err(anyhow::Error::msg)?;
+    let client = MetaClient::new(&args.metadata, auth);
     match args.command {
         MetadataCommand::Status => status(&client).await,
         MetadataCommand::AddReplica { id, addr } => {

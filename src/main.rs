@@ -8,6 +8,7 @@
 
 mod admin;
 mod admin_meta;
+mod admin_secret;
 mod logging;
 mod roles;
 
@@ -19,11 +20,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use shale_common::NodeInfo;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_datapath::DataPathConfig;
 use shale_metadata::{AccessKey, MetaClient, MetadataConfig, RegionLink};
 use shale_s3_gateway::GatewayConfig;
-use shale_storage_node::StorageNodeConfig;
 use shale_storage_node::scrub::ScrubConfig;
+use shale_storage_node::{StorageClient, StorageNodeConfig};
 use shale_workers::gc::GcConfig;
 use shale_workers::heal::HealConfig;
 use shale_workers::lifecycle::LifecycleConfig;
@@ -316,6 +318,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         .with_context(|| format!("data_dir {}: cannot create", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
     let creds = root_credentials(&data_dir)?;
+    let auth = dev_cluster_auth(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     roles::start_metrics(args.metrics_addr, &stop_rx).await?;
     let names = dev_regions(&args)?;
@@ -353,7 +356,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         };
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("data_dir {}: cannot create", dir.display()))?;
-        regions.push(start_region(&args, name, &dir, listener, &creds, &stop_rx).await?);
+        regions.push(start_region(&args, name, &dir, listener, &creds, &auth, &stop_rx).await?);
     }
     if regions.len() > 1 {
         link_regions(&regions, &creds).await?;
@@ -432,12 +435,35 @@ fn dev_regions(args: &DevArgs) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The credential `shale dev`'s roles share: from the environment when it
+/// names one (as for `shale metadata` and the other roles), else the
+/// secrets file `cluster.secret` of the data directory, made on the first
+/// run (0600).
+fn dev_cluster_auth(data_dir: &Path) -> Result<ClusterAuth> {
+    use shale_common::cluster_auth::{self as ca, ClusterSecret, SecretSet};
+    if std::env::var_os(ca::SECRET_FILE_ENV).is_some() || std::env::var_os(ca::SECRET_ENV).is_some()
+    {
+        return roles::cluster_auth(None, "dev");
+    }
+    let path = data_dir.join(DEV_SECRET_FILE);
+    if !path.exists() {
+        ca::write_secrets_file(&path, &SecretSet::one(ClusterSecret::generate()))
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    roles::cluster_auth(Some(&path), "dev")
+}
+
+/// The secrets file `shale dev` keeps in its data directory.
+pub const DEV_SECRET_FILE: &str = "cluster.secret";
+
 /// One running region of `shale dev`.
 struct DevRegion {
     name: String,
     endpoint: SocketAddr,
     meta: MetaClient,
     meta_addr: String,
+    /// The cluster credential its roles share.
+    auth: ClusterAuth,
     /// The gateway's listener, until [`DevRegion::serve`] starts it.
     listener: Option<TcpListener>,
     /// The gateway, once it serves.
@@ -455,6 +481,7 @@ async fn start_region(
     data_dir: &Path,
     gateway_listener: TcpListener,
     creds: &RootCredentials,
+    auth: &ClusterAuth,
     stop_rx: &watch::Receiver<bool>,
 ) -> Result<DevRegion> {
     let endpoint = gateway_listener.local_addr()?;
@@ -467,12 +494,13 @@ async fn start_region(
     let meta_config = MetadataConfig::single(data_dir.join("meta"));
     let meta_task = tokio::spawn(shale_metadata::serve(
         meta_config,
+        auth.clone(),
         meta_listener,
         on_shutdown(stop_rx.clone()),
     ));
 
-    let meta = MetaClient::new(&meta_addr);
-    let tasks = start_storage_nodes(args, data_dir, node_listeners, &meta, stop_rx).await?;
+    let meta = MetaClient::new(&meta_addr, auth.clone());
+    let tasks = start_storage_nodes(args, data_dir, node_listeners, &meta, auth, stop_rx).await?;
     meta.put_access_key(AccessKey {
         access_key: creds.access_key.clone(),
         secret_key: creds.secret_key.clone(),
@@ -487,6 +515,7 @@ async fn start_region(
         endpoint,
         meta,
         meta_addr,
+        auth: auth.clone(),
         listener: Some(gateway_listener),
         gateway: None,
         tasks,
@@ -501,6 +530,7 @@ impl DevRegion {
         let config = dev_gateway_config(args, &self.name, &self.meta_addr);
         self.gateway = Some(tokio::spawn(shale_s3_gateway::serve(
             config,
+            self.auth.clone(),
             listener,
             on_shutdown(stop_rx.clone()),
         )));
@@ -584,9 +614,11 @@ async fn start_storage_nodes(
     data_dir: &Path,
     listeners: Vec<TcpListener>,
     meta: &MetaClient,
+    auth: &ClusterAuth,
     stop_rx: &watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<shale_storage_node::Result<()>>>> {
     let mut tasks = Vec::new();
+    let storage = StorageClient::new(auth.clone());
     for (id, listener) in (1..=DEV_NODES).zip(listeners) {
         let addr = listener.local_addr()?.to_string();
         let config = StorageNodeConfig {
@@ -601,6 +633,7 @@ async fn start_storage_nodes(
         };
         tasks.push(tokio::spawn(shale_storage_node::serve(
             config,
+            auth.clone(),
             listener,
             on_shutdown(stop_rx.clone()),
         )));
@@ -611,11 +644,12 @@ async fn start_storage_nodes(
             zone: String::new(),
         };
         let beats = roles::HeartbeatConfig::default();
-        roles::heartbeat_once(meta, &info, &addr, &beats)
+        roles::heartbeat_once(meta, &storage, &info, &addr, &beats)
             .await
             .context("registering a storage node")?;
         tokio::spawn(roles::heartbeats(
             meta.clone(),
+            storage.clone(),
             info,
             addr,
             beats,

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use shale_common::NodeInfo;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_metadata::{
     AccessKey, DiskReport, MetaClient, MetadataConfig, NodeHealth, RaftTuning, Replica,
 };
@@ -47,6 +48,10 @@ pub struct MetadataFile {
     /// Address of the Prometheus `/metrics` endpoint; none when absent.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// The cluster's secrets file (see `shale admin cluster-secret`);
+    /// without it, `SHALE_CLUSTER_SECRET_FILE` or `SHALE_CLUSTER_SECRET`.
+    #[serde(default)]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 fn default_node_id() -> u64 {
@@ -79,6 +84,10 @@ pub struct StorageFile {
     /// without a report makes it down.
     #[serde(default)]
     pub heartbeat: HeartbeatConfig,
+    /// The cluster's secrets file (see `shale admin cluster-secret`);
+    /// without it, `SHALE_CLUSTER_SECRET_FILE` or `SHALE_CLUSTER_SECRET`.
+    #[serde(default)]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 /// A storage node's heartbeats (`[heartbeat]` in its file).
@@ -142,11 +151,12 @@ fn health_of(status: NodeStatus, config: &HeartbeatConfig) -> NodeHealth {
 /// its own HTTP API, so a node that cannot answer does not claim to be up).
 pub async fn heartbeat_once(
     meta: &MetaClient,
+    storage: &StorageClient,
     info: &NodeInfo,
     local: &str,
     config: &HeartbeatConfig,
 ) -> Result<()> {
-    let status = StorageClient::new()
+    let status = storage
         .status(local)
         .await
         .map_err(|e| anyhow::anyhow!("reading the node's own status: {e}"))?;
@@ -159,6 +169,7 @@ pub async fn heartbeat_once(
 /// The first one registers the node (see [`heartbeat_once`]).
 pub async fn heartbeats(
     meta: MetaClient,
+    storage: StorageClient,
     info: NodeInfo,
     local: String,
     config: HeartbeatConfig,
@@ -173,7 +184,7 @@ pub async fn heartbeats(
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = heartbeat_once(&meta, &info, &local, &config).await {
+        if let Err(e) = heartbeat_once(&meta, &storage, &info, &local, &config).await {
             tracing::warn!(node = info.id, error = %e, "heartbeat failed");
         }
     }
@@ -190,6 +201,18 @@ pub struct GatewayFile {
     pub metrics_listen: Option<SocketAddr>,
     /// Region, metadata address, TLS, virtual-host domains, GC and healing.
     pub gateway: GatewayConfig,
+    /// The cluster's secrets file (see `shale admin cluster-secret`);
+    /// without it, `SHALE_CLUSTER_SECRET_FILE` or `SHALE_CLUSTER_SECRET`.
+    #[serde(default)]
+    pub cluster_secret_file: Option<PathBuf>,
+}
+
+/// The role's cluster credential: from `file` (its config's
+/// `cluster_secret_file`), else from the environment.
+pub fn cluster_auth(file: Option<&Path>, role: &'static str) -> Result<ClusterAuth> {
+    let auth = ClusterAuth::configured(file, role).map_err(anyhow::Error::msg)?;
+    tracing::info!(role, ids = ?auth.ids(), "cluster secrets");
+    Ok(auth)
 }
 
 /// Reads and checks a role's configuration file.
@@ -206,6 +229,7 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
     std::fs::create_dir_all(&file.path)
         .with_context(|| format!("path {}: cannot create", file.path.display()))?;
     let creds = root_credentials(&file.path)?;
+    let auth = cluster_auth(file.cluster_secret_file.as_deref(), "metadata")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     start_metrics(file.metrics_listen, &stop_rx).await?;
     let listener = TcpListener::bind(file.listen)
@@ -219,13 +243,14 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
             peers: file.peers.clone(),
             raft: file.raft,
         },
+        auth.clone(),
         listener,
         on_shutdown(stop_rx),
     ));
     // The root key is a write like any other: it goes through the group's
     // leader (every replica stores it on start; the write is idempotent).
     let meta = if file.peers.is_empty() {
-        MetaClient::new(&addr.to_string())
+        MetaClient::new(&addr.to_string(), auth)
     } else {
         MetaClient::with_addrs(
             &file
@@ -233,6 +258,7 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
                 .iter()
                 .map(|p| p.addr.clone())
                 .collect::<Vec<_>>(),
+            auth,
         )
     };
     retry("storing the root access key", || {
@@ -252,6 +278,7 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
 /// map under its `node_id`.
 pub async fn storage_node(mut file: StorageFile) -> Result<()> {
     file.heartbeat.validate()?;
+    let auth = cluster_auth(file.cluster_secret_file.as_deref(), "storage")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     start_metrics(file.metrics_listen, &stop_rx).await?;
     file.node.node_id = Some(file.node_id);
@@ -265,10 +292,12 @@ pub async fn storage_node(mut file: StorageFile) -> Result<()> {
     let local = listener.local_addr()?.to_string();
     let mut task = tokio::spawn(shale_storage_node::serve(
         file.node,
+        auth.clone(),
         listener,
         on_shutdown(stop_rx.clone()),
     ));
-    let meta = MetaClient::new(&file.metadata);
+    let meta = MetaClient::new(&file.metadata, auth.clone());
+    let storage = StorageClient::new(auth);
     let info = NodeInfo {
         id: file.node_id,
         addr: addr.clone(),
@@ -276,16 +305,24 @@ pub async fn storage_node(mut file: StorageFile) -> Result<()> {
     };
     // The first heartbeat registers the node.
     retry("registering with the metadata service", || {
-        heartbeat_once(&meta, &info, &local, &file.heartbeat)
+        heartbeat_once(&meta, &storage, &info, &local, &file.heartbeat)
     })
     .await?;
-    tokio::spawn(heartbeats(meta, info, local, file.heartbeat, stop_rx));
+    tokio::spawn(heartbeats(
+        meta,
+        storage,
+        info,
+        local,
+        file.heartbeat,
+        stop_rx,
+    ));
     println!("shale storage node {} listening on {addr}", file.node_id);
     run_until_signal(&mut task, stop_tx, "storage node").await
 }
 
 /// Runs an S3 gateway until SIGTERM or Ctrl-C.
 pub async fn gateway(file: GatewayFile) -> Result<()> {
+    let auth = cluster_auth(file.cluster_secret_file.as_deref(), "gateway")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     start_metrics(file.metrics_listen, &stop_rx).await?;
     let listener = TcpListener::bind(file.listen)
@@ -299,6 +336,7 @@ pub async fn gateway(file: GatewayFile) -> Result<()> {
     };
     let mut task = tokio::spawn(shale_s3_gateway::serve(
         file.gateway,
+        auth,
         listener,
         on_shutdown(stop_rx),
     ));

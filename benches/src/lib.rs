@@ -10,6 +10,7 @@
 
 pub mod loadgen;
 
+use shale_common::cluster_auth::ClusterAuth;
 use std::sync::Arc;
 
 use shale_common::NodeInfo;
@@ -35,12 +36,14 @@ pub async fn start_cluster(nodes: u32) -> Cluster {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let meta_addr = listener.local_addr().expect("addr").to_string();
+    let auth = ClusterAuth::ephemeral("bench");
     tokio::spawn(shale_metadata::serve(
         MetadataConfig::single(dir.path().join("meta")),
+        auth.clone(),
         listener,
         stopper(rx.clone()),
     ));
-    let meta = MetaClient::new(&meta_addr);
+    let meta = MetaClient::new(&meta_addr, auth.clone());
     for id in 1..=nodes {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
@@ -50,6 +53,7 @@ pub async fn start_cluster(nodes: u32) -> Cluster {
         };
         tokio::spawn(shale_storage_node::serve(
             config,
+            auth.clone(),
             listener,
             stopper(rx.clone()),
         ));
@@ -62,7 +66,8 @@ pub async fn start_cluster(nodes: u32) -> Cluster {
         .expect("register node");
     }
     let data = Arc::new(
-        DataPath::new(DataPathConfig::default(), StorageClient::new(), meta).expect("data path"),
+        DataPath::new(DataPathConfig::default(), StorageClient::new(auth), meta)
+            .expect("data path"),
     );
     data.refresh_nodes().await.expect("cluster map");
     Cluster {

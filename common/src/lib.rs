@@ -7,11 +7,13 @@
 //! plumbing (static labels, scrape hooks, the Prometheus exporter) and the
 //! request id that follows a request across roles, and SigV4 signing
 //! ([`sigv4`]) for every Shale client that talks S3 (admin CLI, load
-//! generator, replication).
+//! generator, replication), and the cluster credential every role signs its
+//! internal requests with and checks its callers by ([`cluster_auth`]).
 //! Depends on: nothing of Shale. Must never: talk to RocksDB or to disks.
 
 pub mod admin_client;
 pub mod checksum;
+pub mod cluster_auth;
 pub mod layout;
 pub mod metrics;
 pub mod rpc;

@@ -129,6 +129,12 @@ pub struct DataPath {
 }
 
 impl DataPath {
+    /// The client it talks to storage nodes with (signed with the
+    /// cluster's credential).
+    pub fn storage(&self) -> &StorageClient {
+        &self.storage
+    }
+
     /// A data path writing with `config.coding` through `storage`, with the
     /// cluster map read from `meta`.
     pub fn new(config: DataPathConfig, storage: StorageClient, meta: MetaClient) -> Result<Self> {

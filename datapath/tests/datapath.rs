@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use shale_common::NodeInfo;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_datapath::datapath::{DataPath, DataPathConfig, WriteTarget};
 use shale_datapath::{Error, Result};
 use shale_metadata::{MetaClient, MetadataConfig};
@@ -18,6 +19,7 @@ struct Cluster {
     nodes: Vec<NodeInfo>,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::watch::Sender<bool>,
+    auth: ClusterAuth,
 }
 
 async fn stopper(mut rx: tokio::sync::watch::Receiver<bool>) {
@@ -29,12 +31,14 @@ async fn cluster(nodes: u32) -> Cluster {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let meta_addr = listener.local_addr().expect("addr").to_string();
+    let auth = ClusterAuth::ephemeral("test");
     tokio::spawn(shale_metadata::serve(
         MetadataConfig::single(dir.path().join("meta")),
+        auth.clone(),
         listener,
         stopper(rx.clone()),
     ));
-    let meta = MetaClient::new(&meta_addr);
+    let meta = MetaClient::new(&meta_addr, auth.clone());
     let mut infos = Vec::new();
     for id in 1..=nodes {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -45,6 +49,7 @@ async fn cluster(nodes: u32) -> Cluster {
         };
         tokio::spawn(shale_storage_node::serve(
             config,
+            auth.clone(),
             listener,
             stopper(rx.clone()),
         ));
@@ -60,6 +65,7 @@ async fn cluster(nodes: u32) -> Cluster {
     }
     Cluster {
         meta,
+        auth,
         nodes: infos,
         _dir: dir,
         _stop: stop,
@@ -76,8 +82,10 @@ fn config() -> DataPathConfig {
 }
 
 async fn data_path(c: &Cluster) -> Arc<DataPath> {
-    let dp =
-        Arc::new(DataPath::new(config(), StorageClient::new(), c.meta.clone()).expect("data path"));
+    let dp = Arc::new(
+        DataPath::new(config(), StorageClient::new(c.auth.clone()), c.meta.clone())
+            .expect("data path"),
+    );
     dp.refresh_nodes().await.expect("cluster map");
     dp
 }
@@ -307,14 +315,14 @@ async fn a_chunk_lost_by_its_node_is_reported_by_the_read_and_rebuilt_in_place()
         let c = cluster(6).await;
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let dp = Arc::new(
-            DataPath::new(config(), StorageClient::new(), c.meta.clone())
+            DataPath::new(config(), StorageClient::new(c.auth.clone()), c.meta.clone())
                 .expect("data path")
                 .report_missing_to(tx),
         );
         dp.refresh_nodes().await.expect("cluster map");
         let data = body(600_000);
         let w = put(&dp, "lost", &data).await.expect("put");
-        let storage = StorageClient::new();
+        let storage = StorageClient::new(c.auth.clone());
         let lost = w.part.segments[1].chunks[2].clone();
         let node = c.nodes.iter().find(|n| n.id == lost.node).expect("node");
         storage

@@ -8,6 +8,7 @@ use crate::types::*;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use shale_common::cluster_auth::ClusterAuth;
 use shale_common::rpc::{HttpClient, http_client};
 use shale_common::{ChunkPlacement, NodeInfo};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,7 @@ const WRITE_ID_HEADER: &str = "x-shale-write-id";
 #[derive(Clone)]
 pub struct MetaClient {
     http: HttpClient,
+    auth: ClusterAuth,
     /// `http://host:port` of every configured replica.
     addrs: Arc<Vec<String>>,
     /// The replica that answered last (index into `addrs` or a redirect).
@@ -106,20 +108,21 @@ impl MetaClient {
     /// A client of the metadata group at `addrs`: one `host:port` (or
     /// `http://host:port`), or several separated by commas. Nothing is
     /// contacted until the first call.
-    pub fn new(addrs: &str) -> MetaClient {
+    pub fn new(addrs: &str, auth: ClusterAuth) -> MetaClient {
         let list: Vec<String> = addrs
             .split(',')
             .filter(|a| !a.trim().is_empty())
             .map(|a| a.to_string())
             .collect();
-        MetaClient::with_addrs(&list)
+        MetaClient::with_addrs(&list, auth)
     }
 
     /// A client of the metadata group whose replicas are at `addrs`.
-    pub fn with_addrs<S: AsRef<str>>(addrs: &[S]) -> MetaClient {
+    pub fn with_addrs<S: AsRef<str>>(addrs: &[S], auth: ClusterAuth) -> MetaClient {
         let addrs: Vec<String> = addrs.iter().map(|a| base_uri(a.as_ref())).collect();
         MetaClient {
             http: http_client(),
+            auth,
             addrs: Arc::new(addrs),
             leader: Arc::new(Mutex::new(None)),
         }
@@ -227,12 +230,14 @@ impl MetaClient {
         if let Some(trace) = shale_common::rpc::request_id() {
             builder = builder.header(shale_common::rpc::REQUEST_ID_HEADER, trace);
         }
-        let request = match builder.body(Full::new(body)) {
+        let hash = blake3::hash(&body);
+        let mut request = match builder.body(Full::new(body)) {
             Ok(r) => r,
             Err(e) => {
                 return Attempt::Failed(MetaError::Unavailable(format!("bad address {uri}: {e}")));
             }
         };
+        self.auth.sign_request(&mut request, &hash);
         let exchange = async {
             let resp = self
                 .http
@@ -318,10 +323,12 @@ impl MetaClient {
     /// True when some replica answers `GET /health` with 200.
     pub async fn health(&self) -> bool {
         for base in self.addrs.iter() {
-            let Ok(req) = Request::get(format!("{base}/health")).body(Full::new(Bytes::new()))
+            let Ok(mut req) = Request::get(format!("{base}/health")).body(Full::new(Bytes::new()))
             else {
                 continue;
             };
+            self.auth
+                .sign_request(&mut req, &shale_common::cluster_auth::empty_body_hash());
             if matches!(
                 tokio::time::timeout(RPC_TIMEOUT, self.http.request(req)).await,
                 Ok(Ok(resp)) if resp.status() == StatusCode::OK
@@ -335,9 +342,11 @@ impl MetaClient {
     /// The Raft state of the replica at `addr` (`GET /raft/status`).
     pub async fn raft_status(&self, addr: &str) -> Result<RaftStatus> {
         let uri = format!("{}/raft/status", base_uri(addr));
-        let req = Request::get(&uri)
+        let mut req = Request::get(&uri)
             .body(Full::new(Bytes::new()))
             .map_err(|e| MetaError::Unavailable(format!("bad address {uri}: {e}")))?;
+        self.auth
+            .sign_request(&mut req, &shale_common::cluster_auth::empty_body_hash());
         let resp = tokio::time::timeout(RPC_TIMEOUT, self.http.request(req))
             .await
             .map_err(|_| MetaError::Unavailable(format!("{uri}: timed out")))?
@@ -365,6 +374,7 @@ impl MetaClient {
     pub async fn campaign(&self, addr: &str) -> Result<()> {
         let one = MetaClient {
             http: self.http.clone(),
+            auth: self.auth.clone(),
             addrs: Arc::new(vec![base_uri(addr)]),
             leader: Arc::new(Mutex::new(None)),
         };

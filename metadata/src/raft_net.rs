@@ -22,6 +22,7 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode, Snapshot, SnapshotMeta, Vote};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_common::rpc::{HttpClient, http_client};
 use std::future::Future;
 use std::io::Cursor;
@@ -41,16 +42,20 @@ pub struct SnapshotMessage {
     pub data: Vec<u8>,
 }
 
-/// Makes one [`Peer`] per target replica; all share one HTTP pool.
+/// Makes one [`Peer`] per target replica; all share one HTTP pool and
+/// sign with the replica's cluster credential.
 #[derive(Clone)]
 pub struct Network {
     http: HttpClient,
+    auth: ClusterAuth,
 }
 
-impl Default for Network {
-    fn default() -> Self {
+impl Network {
+    /// A network whose messages are signed with `auth`.
+    pub fn new(auth: ClusterAuth) -> Network {
         Network {
             http: http_client(),
+            auth,
         }
     }
 }
@@ -61,6 +66,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         Peer {
             http: self.http.clone(),
+            auth: self.auth.clone(),
             target,
             base: base_uri(&node.addr),
         }
@@ -80,6 +86,7 @@ pub fn base_uri(addr: &str) -> String {
 /// The connection to one replica.
 pub struct Peer {
     http: HttpClient,
+    auth: ClusterAuth,
     target: NodeId,
     base: String,
 }
@@ -102,11 +109,13 @@ impl Peer {
         ttl: Duration,
     ) -> Result<A, CallError> {
         let body = postcard::to_stdvec(req).map_err(|e| CallError::Network(e.to_string()))?;
-        let request = Request::builder()
+        let hash = blake3::hash(&body);
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}{path}", self.base))
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| CallError::Network(e.to_string()))?;
+        self.auth.sign_request(&mut request, &hash);
         let exchange = async {
             let resp = self
                 .http

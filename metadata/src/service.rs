@@ -34,12 +34,14 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use openraft::BasicNode;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use serde::Deserialize;
+use shale_common::cluster_auth::{Claim, ClusterAuth};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +151,7 @@ struct Node {
     store: Arc<MetaStore>,
     raft: MetaRaft,
     proposer: Proposer,
+    auth: ClusterAuth,
 }
 
 /// Opens the catalogue at `config.path`, starts this Raft replica, and
@@ -157,6 +160,7 @@ struct Node {
 /// returning (so the directory can be reopened at once).
 pub async fn serve(
     config: MetadataConfig,
+    auth: ClusterAuth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -196,7 +200,7 @@ pub async fn serve(
     let raft = MetaRaft::new(
         config.node_id,
         Arc::new(raft_config),
-        Network::default(),
+        Network::new(auth.clone()),
         log_store,
         state_machine,
     )
@@ -206,12 +210,14 @@ pub async fn serve(
         store: store.clone(),
         raft: raft.clone(),
         proposer: Proposer::start(raft.clone()),
+        auth: auth.clone(),
     });
     crate::metrics::report_on_scrape(Arc::downgrade(&store), raft.metrics());
     drop(store);
     tracing::info!(path = %config.path.display(), id = config.node_id, addr = %self_addr, "metadata replica started");
     let boot = tokio::spawn(bootstrap(
         raft.clone(),
+        auth,
         config.node_id,
         self_addr,
         config.peers.clone(),
@@ -237,8 +243,11 @@ pub async fn serve(
                 let node = node.clone();
                 let mut stop_rx = stop_rx.clone();
                 conns.spawn(async move {
-                    let svc = service_fn(move |req| handle(node.clone(), req));
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                    let svc = service_fn(move |req| handle(node.clone(), peer, req));
+                    let conn = http1::Builder::new()
+                        // With a timer, hyper drops peers that trickle their headers.
+                        .timer(TokioTimer::new())
+                        .serve_connection(TokioIo::new(stream), svc);
                     tokio::pin!(conn);
                     let result = tokio::select! {
                         r = conn.as_mut() => r,
@@ -276,6 +285,7 @@ pub async fn serve(
         store,
         raft,
         proposer,
+        auth: _,
     } = match Arc::try_unwrap(node) {
         Ok(n) => n,
         Err(_) => {
@@ -310,7 +320,13 @@ pub async fn serve(
 /// would say so: a wiped replica never starts a second group). A group of
 /// one that exists gets its replica's address updated instead
 /// ([`readdress_single`]).
-async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replica>) {
+async fn bootstrap(
+    raft: MetaRaft,
+    auth: ClusterAuth,
+    id: u64,
+    self_addr: String,
+    peers: Vec<Replica>,
+) {
     let http = shale_common::rpc::http_client();
     loop {
         if raft.is_initialized().await.unwrap_or(true) {
@@ -333,9 +349,10 @@ async fn bootstrap(raft: MetaRaft, id: u64, self_addr: String, peers: Vec<Replic
         let mut initialized = false;
         for p in peers.iter().filter(|p| p.id != id) {
             let uri = format!("{}/raft/status", base_uri(&p.addr));
-            let Ok(req) = Request::get(uri).body(Full::new(Bytes::new())) else {
+            let Ok(mut req) = Request::get(uri).body(Full::new(Bytes::new())) else {
                 continue;
             };
+            auth.sign_request(&mut req, &shale_common::cluster_auth::empty_body_hash());
             let status = async {
                 let resp = http.request(req).await.ok()?;
                 let bytes = resp.into_body().collect().await.ok()?.to_bytes();
@@ -458,20 +475,43 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     resp
 }
 
+/// A request whose credential passed: what its body must be, and who sent
+/// it (for the log of a refusal).
+struct Signed {
+    claim: Claim,
+    peer: SocketAddr,
+}
+
+/// Checks the request's cluster credential before anything else (whatever
+/// the path: a route added later is behind it too), then routes it.
 async fn handle(
     node: Arc<Node>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> std::result::Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let (parts, body) = req.into_parts();
+    let signed = match node.auth.verify(&parts, Some(peer)) {
+        Ok(claim) => Signed { claim, peer },
+        Err(why) => return Ok(reply(why.status(), why.to_string())),
+    };
+    route(node, signed, Request::from_parts(parts, body)).await
+}
+
+async fn route(
+    node: Arc<Node>,
+    signed: Signed,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let path = req.uri().path().to_string();
     Ok(match (req.method(), path.as_str()) {
         (&Method::GET, "/health") => reply(StatusCode::OK, "ok"),
-        (&Method::POST, "/rpc") => rpc(node, req).await,
+        (&Method::POST, "/rpc") => rpc(node, signed, req).await,
         (&Method::GET, "/raft/status") => match postcard::to_stdvec(&raft_status(&node.raft)) {
             Ok(b) => reply(StatusCode::OK, b),
             Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
         (&Method::POST, p) if p.starts_with("/raft/") => {
-            let body = match read_body(req, MAX_RAFT_BYTES).await {
+            let body = match read_body(&node.auth, &signed, req, MAX_RAFT_BYTES).await {
                 Ok(b) => b,
                 Err(resp) => return Ok(resp),
             };
@@ -500,12 +540,23 @@ async fn handle(
     })
 }
 
+/// The body, at most `limit` bytes, when it is the one signed.
 async fn read_body(
+    auth: &ClusterAuth,
+    signed: &Signed,
     req: Request<Incoming>,
     limit: usize,
 ) -> std::result::Result<Bytes, Response<Full<Bytes>>> {
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => {
+            let b = b.to_bytes();
+            if let Err(why) = signed.claim.check_body(&b) {
+                auth.refused(why, &parts.method, parts.uri.path(), Some(signed.peer));
+                return Err(reply(why.status(), why.to_string()));
+            }
+            Ok(b)
+        }
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
@@ -700,15 +751,19 @@ async fn change_membership(
 /// used only to trace them in the logs.)
 pub const WRITE_ID_HEADER: &str = "x-shale-write-id";
 
-async fn rpc(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn rpc(node: Arc<Node>, signed: Signed, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let span = tracing::info_span!(
         "meta_request",
         request_id = shale_common::rpc::request_id_of(req.headers()).unwrap_or("-"),
     );
-    rpc_in_span(node, req).instrument(span).await
+    rpc_in_span(node, signed, req).instrument(span).await
 }
 
-async fn rpc_in_span(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn rpc_in_span(
+    node: Arc<Node>,
+    signed: Signed,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
     let write_id = req
         .headers()
@@ -716,7 +771,7 @@ async fn rpc_in_span(node: Arc<Node>, req: Request<Incoming>) -> Response<Full<B
         .and_then(|v| v.to_str().ok())
         .and_then(|v| u128::from_str_radix(v, 16).ok())
         .unwrap_or(0);
-    let body = match read_body(req, MAX_REQUEST_BYTES).await {
+    let body = match read_body(&node.auth, &signed, req, MAX_REQUEST_BYTES).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

@@ -4,6 +4,7 @@
 //! restarted at another address.
 
 use shale_common::ObjectData;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_metadata::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +39,12 @@ fn tuning() -> RaftTuning {
     }
 }
 
+/// The credential every replica and client of these tests shares.
+fn auth() -> ClusterAuth {
+    static AUTH: std::sync::OnceLock<ClusterAuth> = std::sync::OnceLock::new();
+    AUTH.get_or_init(|| ClusterAuth::ephemeral("test")).clone()
+}
+
 fn start(m: &mut Member, listener: TcpListener, peers: &[Replica]) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = MetadataConfig {
@@ -46,7 +53,7 @@ fn start(m: &mut Member, listener: TcpListener, peers: &[Replica]) {
         peers: peers.to_vec(),
         raft: tuning(),
     };
-    let task = tokio::spawn(serve(config, listener, async {
+    let task = tokio::spawn(serve(config, auth(), listener, async {
         let _ = stopped.await;
     }));
     m.running = Some((stop, task));
@@ -202,7 +209,7 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
         let tmp = tempfile::tempdir().unwrap();
         let (mut members, peers) = start_group(tmp.path()).await;
         let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
-        let client = MetaClient::with_addrs(&addrs);
+        let client = MetaClient::with_addrs(&addrs, auth());
         let client = &client;
 
         // Election: the group forms and agrees on one leader.
@@ -226,7 +233,7 @@ async fn three_replicas_elect_replicate_fail_over_and_catch_up() {
         }
         // A follower refuses to answer and names the leader.
         let follower = members.iter().find(|m| m.id != first).unwrap();
-        let one = MetaClient::new(&follower.addr);
+        let one = MetaClient::new(&follower.addr, auth());
         let s = one.raft_status(&follower.addr).await.unwrap();
         assert_eq!(s.leader, Some(first));
 
@@ -303,10 +310,13 @@ async fn replay_write(_follower: &str, members: &[Member], leader: u64) -> bool 
     .unwrap();
     let mut answers = Vec::new();
     for _ in 0..2 {
-        let req = http::Request::post(format!("http://{addr}/rpc"))
+        // The same write id twice (each request signed anew: a signed
+        // request itself cannot be sent twice).
+        let mut req = http::Request::post(format!("http://{addr}/rpc"))
             .header("x-shale-write-id", format!("{:032x}", 0xfeed_u128))
             .body(Full::new(Bytes::from(body.clone())))
             .unwrap();
+        auth().sign_request(&mut req, &blake3::hash(&body));
         let resp = http.request(req).await.unwrap();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let answer: Result<MetaResponse, MetaError> = postcard::from_bytes(&bytes).unwrap();
@@ -328,7 +338,7 @@ async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
         let tmp = tempfile::tempdir().unwrap();
         let (mut members, _) = start_group(tmp.path()).await;
         let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
-        let client = MetaClient::with_addrs(&addrs);
+        let client = MetaClient::with_addrs(&addrs, auth());
         let first = leader(&client, &members).await;
         let leader_addr = members[first as usize - 1].addr.clone();
         client.create_bucket("b", "r", None).await.unwrap();
@@ -452,7 +462,7 @@ async fn a_group_of_one_restarted_at_another_address_records_it() {
         };
         std::fs::create_dir_all(&m.dir).unwrap();
         start(&mut m, listener, &[]);
-        let client = MetaClient::new(&m.addr);
+        let client = MetaClient::new(&m.addr, auth());
         client.create_bucket("b", "r", None).await.unwrap();
         put_many(&client, 0, 10).await;
         let old = m.addr.clone();
@@ -463,7 +473,7 @@ async fn a_group_of_one_restarted_at_another_address_records_it() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         m.addr = listener.local_addr().unwrap().to_string();
         start(&mut m, listener, &[]);
-        let client = MetaClient::new(&m.addr);
+        let client = MetaClient::new(&m.addr, auth());
         let expected = vec![ReplicaStatus {
             id: 1,
             addr: m.addr.clone(),

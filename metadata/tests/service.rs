@@ -3,11 +3,18 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use shale_common::ObjectData;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_metadata::*;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
 const LIMIT: Duration = Duration::from_secs(30);
+
+/// The credential the service and clients of these tests share.
+fn auth() -> ClusterAuth {
+    static AUTH: std::sync::OnceLock<ClusterAuth> = std::sync::OnceLock::new();
+    AUTH.get_or_init(|| ClusterAuth::ephemeral("test")).clone()
+}
 
 struct Running {
     client: MetaClient,
@@ -21,10 +28,10 @@ async fn start(dir: &std::path::Path) -> Running {
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = MetadataConfig::single(dir.to_path_buf());
-    let task = tokio::spawn(serve(config, listener, async {
+    let task = tokio::spawn(serve(config, auth(), listener, async {
         let _ = stopped.await;
     }));
-    let client = MetaClient::new(&addr);
+    let client = MetaClient::new(&addr, auth());
     // Poll with a deadline rather than sleeping: the database opens first.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !client.health().await {
@@ -202,14 +209,28 @@ async fn bad_bodies_and_unreachable_service() {
         let dir = tempfile::tempdir().unwrap();
         let svc = start(dir.path()).await;
         let http = shale_common::rpc::http_client();
-        let req = http::Request::post(format!("http://{}/rpc", svc.addr))
-            .body(Full::new(Bytes::from_static(b"\xff\xff\xff garbage")))
-            .unwrap();
+        let garbage = Bytes::from_static(b"\xff\xff\xff garbage");
+        let post = || {
+            http::Request::post(format!("http://{}/rpc", svc.addr))
+                .body(Full::new(garbage.clone()))
+                .unwrap()
+        };
+        // Unsigned, or signed for another body: refused before decoding.
+        let resp = http.request(post()).await.unwrap();
+        assert_eq!(resp.status(), http::StatusCode::UNAUTHORIZED);
+        let mut req = post();
+        auth().sign_request(&mut req, &blake3::hash(b"another body"));
+        let resp = http.request(req).await.unwrap();
+        assert_eq!(resp.status(), http::StatusCode::UNAUTHORIZED);
+        // Signed: decoded, and refused as undecodable.
+        let mut req = post();
+        auth().sign_request(&mut req, &blake3::hash(&garbage));
         let resp = http.request(req).await.unwrap();
         assert_eq!(resp.status(), http::StatusCode::BAD_REQUEST);
-        let req = http::Request::get(format!("http://{}/nope", svc.addr))
+        let mut req = http::Request::get(format!("http://{}/nope", svc.addr))
             .body(Full::new(Bytes::new()))
             .unwrap();
+        auth().sign_request(&mut req, &blake3::hash(b""));
         assert_eq!(
             http.request(req).await.unwrap().status(),
             http::StatusCode::NOT_FOUND
@@ -217,7 +238,7 @@ async fn bad_bodies_and_unreachable_service() {
         svc.stop().await;
 
         // Nothing listens any more: a typed Unavailable, not a panic.
-        let client = MetaClient::new(&unused_port().await);
+        let client = MetaClient::new(&unused_port().await, auth());
         assert!(matches!(
             client.list_buckets().await,
             Err(MetaError::Unavailable(_))

@@ -93,6 +93,7 @@ impl AdminRoute {
         workers: Option<Arc<Workers>>,
         regions: Arc<Regions>,
     ) -> Self {
+        let storage = data.storage().clone();
         AdminRoute {
             regions,
             meta,
@@ -101,7 +102,7 @@ impl AdminRoute {
             region,
             metadata_addr,
             workers,
-            storage: StorageClient::new().with_timeout(SCRUB_ASK_TIMEOUT),
+            storage: storage.with_timeout(SCRUB_ASK_TIMEOUT),
         }
     }
 }

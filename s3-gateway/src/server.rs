@@ -20,6 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use serde::Deserialize;
+use shale_common::cluster_auth::ClusterAuth;
 use shale_metadata::MetaClient;
 use shale_storage_node::StorageClient;
 use tokio::net::TcpListener;
@@ -164,8 +165,8 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
 }
 
 /// Builds the S3 service of a gateway (`s3s` over [`Gateway`]).
-pub async fn build_service(config: &GatewayConfig) -> Result<S3Service> {
-    Ok(build_service_with(config, None, None).await?.0)
+pub async fn build_service(config: &GatewayConfig, auth: ClusterAuth) -> Result<S3Service> {
+    Ok(build_service_with(config, auth, None, None).await?.0)
 }
 
 /// What [`build_service_with`] makes.
@@ -175,15 +176,16 @@ type Built = (S3Service, Arc<CorsCache>, Arc<DataPath>, post::PostContext);
 /// also returns the gateway's CORS cache (for the HTTP front).
 async fn build_service_with(
     config: &GatewayConfig,
+    auth: ClusterAuth,
     missing: Option<tokio::sync::mpsc::Sender<(shale_common::NodeId, String)>>,
     workers: Option<Arc<Workers>>,
 ) -> Result<Built> {
     let hosts = VirtualHosts::new(&config.domains)?;
-    let meta = MetaClient::new(&config.metadata_addr);
+    let meta = MetaClient::new(&config.metadata_addr, auth.clone());
     let mut data_config = config.data.clone();
     // Uploads commit well within the orphan sweep's grace (see gc.rs).
     data_config.commit_deadline = Duration::from_secs(config.gc.orphan_grace_secs / 2);
-    let mut data = DataPath::new(data_config, StorageClient::new(), meta.clone())?;
+    let mut data = DataPath::new(data_config, StorageClient::new(auth.clone()), meta.clone())?;
     if let Some(to) = missing {
         data = data.report_missing_to(to);
     }
@@ -620,6 +622,7 @@ fn internal_error_response() -> s3s::S3Result<http::Response<s3s::Body>> {
 /// requests finish (up to a grace period).
 pub async fn serve(
     config: GatewayConfig,
+    auth: ClusterAuth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -636,33 +639,38 @@ pub async fn serve(
     };
     let (missing_tx, missing_rx) = tokio::sync::mpsc::channel(shale_workers::heal::MISSING_QUEUE);
     let workers = Arc::new(Workers::default());
-    let (service, cors_cache, data, post_cx) =
-        build_service_with(&config, Some(missing_tx), Some(Arc::clone(&workers))).await?;
+    let (service, cors_cache, data, post_cx) = build_service_with(
+        &config,
+        auth.clone(),
+        Some(missing_tx),
+        Some(Arc::clone(&workers)),
+    )
+    .await?;
     let post_cx = Arc::new(post_cx);
     let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     crate::metrics::report_background(Arc::clone(&workers), Arc::clone(&stopped));
     crate::metrics::report_replication(
-        MetaClient::new(&config.metadata_addr),
+        MetaClient::new(&config.metadata_addr, auth.clone()),
         Arc::clone(&stopped),
     );
     let map_follower = tokio::spawn(Arc::clone(&data).follow_map(gc_stopped.clone()));
     let collector = tokio::spawn(shale_workers::gc::run(
-        MetaClient::new(&config.metadata_addr),
-        StorageClient::new(),
+        MetaClient::new(&config.metadata_addr, auth.clone()),
+        StorageClient::new(auth.clone()),
         config.gc,
         Arc::clone(&workers.gc),
         gc_stopped.clone(),
     ));
     let lifecycle = tokio::spawn(shale_workers::lifecycle::run(
-        MetaClient::new(&config.metadata_addr),
+        MetaClient::new(&config.metadata_addr, auth.clone()),
         config.lifecycle,
         Arc::clone(&workers.lifecycle),
         gc_stopped.clone(),
     ));
     let healer = tokio::spawn(shale_workers::heal::run(
-        MetaClient::new(&config.metadata_addr),
-        StorageClient::new(),
+        MetaClient::new(&config.metadata_addr, auth.clone()),
+        StorageClient::new(auth.clone()),
         config.data.coding,
         config.heal,
         Arc::clone(&workers.heal),
@@ -675,7 +683,7 @@ pub async fn serve(
     }
     let region_sync = tokio::spawn(Arc::clone(&regions).run_sync(stop_gc.subscribe()));
     let replicator = tokio::spawn(shale_workers::replication::run(
-        MetaClient::new(&config.metadata_addr),
+        MetaClient::new(&config.metadata_addr, auth.clone()),
         Arc::clone(&data),
         regions,
         config.replication,

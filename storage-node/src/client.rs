@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use shale_common::cluster_auth::ClusterAuth;
 use shale_common::is_valid_chunk_id;
 use shale_common::rpc::{HttpClient, http_client};
 use std::time::Duration;
@@ -24,13 +25,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct StorageClient {
     http: HttpClient,
+    auth: ClusterAuth,
     timeout: Duration,
-}
-
-impl Default for StorageClient {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl std::fmt::Debug for StorageClient {
@@ -49,15 +45,17 @@ struct Answer {
 }
 
 impl StorageClient {
-    /// A client with its own connection pool and [`DEFAULT_TIMEOUT`].
-    pub fn new() -> Self {
-        Self::with_http_client(http_client())
+    /// A client with its own connection pool and [`DEFAULT_TIMEOUT`],
+    /// signing its requests with `auth`.
+    pub fn new(auth: ClusterAuth) -> Self {
+        Self::with_http_client(http_client(), auth)
     }
 
     /// A client sharing an existing connection pool.
-    pub fn with_http_client(http: HttpClient) -> Self {
+    pub fn with_http_client(http: HttpClient, auth: ClusterAuth) -> Self {
         StorageClient {
             http,
+            auth,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -215,9 +213,11 @@ impl StorageClient {
         if let Some(id) = shale_common::rpc::request_id() {
             request = request.header(shale_common::rpc::REQUEST_ID_HEADER, id);
         }
-        let request = request
+        let hash = blake3::hash(&body);
+        let mut request = request
             .body(Full::new(body))
             .map_err(|e| Error::Network(format!("bad request: {e}")))?;
+        self.auth.sign_request(&mut request, &hash);
         let exchange = async {
             let response = self.http.request(request).await.map_err(network)?;
             let (parts, incoming) = response.into_parts();

@@ -62,6 +62,10 @@ pub enum Error {
     /// A local disk operation failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The request's cluster credential was refused (or the body was not
+    /// the one signed); nothing was done.
+    #[error("refused: {0}")]
+    Unauthenticated(shale_common::cluster_auth::Refusal),
     /// The node could not be reached, or the exchange broke off or timed out.
     #[error("network error: {0}")]
     Network(String),

@@ -35,8 +35,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
+use shale_common::cluster_auth::{Claim, ClusterAuth};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,6 +145,7 @@ impl Default for StorageNodeConfig {
 /// cannot be created.
 pub async fn serve(
     config: StorageNodeConfig,
+    auth: ClusterAuth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -170,7 +173,7 @@ pub async fn serve(
     crate::metrics::report_on_scrape(&store, Arc::clone(&stopped));
     let (stop_scrub, scrub_stopped) = tokio::sync::watch::channel(false);
     let scrubber = tokio::spawn(scrub::run(store.clone(), config.scrub, scrub_stopped));
-    let served = serve_store(store, listener, shutdown).await;
+    let served = serve_store(store, auth, listener, shutdown).await;
     stopped.store(true, Ordering::Relaxed);
     let _ = stop_scrub.send(true);
     let _ = scrubber.await;
@@ -180,15 +183,17 @@ pub async fn serve(
 /// Like [`serve`], over an already opened store.
 pub async fn serve_store(
     store: ChunkStore,
+    auth: ClusterAuth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve_store_with(store, listener, PutBudget::default(), shutdown).await
+    serve_store_with(store, auth, listener, PutBudget::default(), shutdown).await
 }
 
 /// Like [`serve_store`], with the budget of chunk bodies read at once.
 pub async fn serve_store_with(
     store: ChunkStore,
+    auth: ClusterAuth,
     listener: TcpListener,
     budget: PutBudget,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -203,11 +208,12 @@ pub async fn serve_store_with(
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let store = store.clone();
                     let stop = stop_rx.clone();
-                    connections.spawn(serve_connection(store, budget.clone(), stream, stop));
+                    let guard = Guard { auth: auth.clone(), budget: budget.clone(), peer };
+                    connections.spawn(serve_connection(store, guard, stream, stop));
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -232,16 +238,25 @@ pub async fn serve_store_with(
     Ok(())
 }
 
+/// What stands between a connection's peer and the store: the cluster
+/// credential its requests must carry, and the budget of chunk bodies.
+#[derive(Clone)]
+struct Guard {
+    auth: ClusterAuth,
+    budget: PutBudget,
+    peer: SocketAddr,
+}
+
 async fn serve_connection(
     store: ChunkStore,
-    budget: PutBudget,
+    guard: Guard,
     stream: tokio::net::TcpStream,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let service = service_fn(move |req| {
         let store = store.clone();
-        let budget = budget.clone();
-        async move { Ok::<_, Infallible>(handle(&store, &budget, req).await) }
+        let guard = guard.clone();
+        async move { Ok::<_, Infallible>(handle(&store, &guard, req).await) }
     });
     let conn = http1::Builder::new()
         // With a timer, hyper drops clients that trickle their headers.
@@ -268,7 +283,7 @@ async fn serve_connection(
 /// when it ends.
 async fn handle(
     store: &ChunkStore,
-    budget: &PutBudget,
+    guard: &Guard,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
@@ -282,7 +297,9 @@ async fn handle(
     // Only what the debug line needs, and only when it is on.
     let line = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
-    let resp = route(store, budget, req).instrument(span.clone()).await;
+    let resp = authenticated(store, guard, req)
+        .instrument(span.clone())
+        .await;
     let seconds = started.elapsed().as_secs_f64();
     if let Some((method, path)) = line {
         span.in_scope(|| {
@@ -296,10 +313,25 @@ async fn handle(
     resp
 }
 
+/// Checks the request's cluster credential before anything else (whatever
+/// the path: a route added later is behind it too), then routes it.
+async fn authenticated(
+    store: &ChunkStore,
+    guard: &Guard,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    match guard.auth.verify(&parts, Some(guard.peer)) {
+        Ok(claim) => route(store, guard, claim, Request::from_parts(parts, body)).await,
+        Err(why) => error_response(why.status(), "unauthenticated", why.to_string()),
+    }
+}
+
 /// Routes one request and turns any error into its answer.
 async fn route(
     store: &ChunkStore,
-    budget: &PutBudget,
+    guard: &Guard,
+    claim: Claim,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let method = req.method().clone();
@@ -319,7 +351,7 @@ async fn route(
         },
         _ => match path.strip_prefix("/chunks/") {
             Some(id) => match method {
-                Method::PUT => put_chunk(store, budget, id, req).await,
+                Method::PUT => put_chunk(store, guard, claim, id, req).await,
                 Method::GET => get_chunk(store, id, &req).await,
                 Method::HEAD => head_chunk(store, id).await,
                 Method::DELETE => store
@@ -349,10 +381,12 @@ async fn route(
 
 async fn put_chunk(
     store: &ChunkStore,
-    budget: &PutBudget,
+    guard: &Guard,
+    claim: Claim,
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>> {
+    let budget = &guard.budget;
     // Refuse before reading the body when its announced size is too large.
     let announced = req
         .headers()
@@ -426,7 +460,27 @@ async fn put_chunk(
             }
         }
     }
-    let created = store.put_parts(id, parts).await?;
+    // The body's hash is computed as the chunk is laid out, and checked
+    // against the signed one before a byte is written.
+    let created = match store
+        .put_parts_checked(id, parts, Some(claim.body_hash()))
+        .await
+    {
+        Err(Error::Unauthenticated(why)) => {
+            guard.auth.refused(
+                why,
+                &Method::PUT,
+                &format!("/chunks/{id}"),
+                Some(guard.peer),
+            );
+            return Ok(error_response(
+                why.status(),
+                "unauthenticated",
+                why.to_string(),
+            ));
+        }
+        other => other?,
+    };
     Ok(empty(if created {
         StatusCode::CREATED
     } else {
@@ -546,6 +600,7 @@ fn response_for_error(e: &Error) -> Response<Full<Bytes>> {
         Error::InvalidChunkId(_) => (StatusCode::BAD_REQUEST, "invalid-chunk-id"),
         Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
         Error::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk-full"),
+        Error::Unauthenticated(why) => (why.status(), "unauthenticated"),
         Error::Config(_) | Error::Io(_) | Error::Network(_) | Error::Remote { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }

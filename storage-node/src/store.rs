@@ -281,13 +281,25 @@ impl ChunkStore {
     /// Like [`ChunkStore::put`], for data that arrived in pieces: the chunk
     /// is written from them, without gathering them in one buffer first.
     pub async fn put_parts(&self, id: &str, parts: Vec<Bytes>) -> Result<bool> {
+        self.put_parts_checked(id, parts, None).await
+    }
+
+    /// Like [`ChunkStore::put_parts`], refusing data whose BLAKE3 is not
+    /// `expected` ([`Error::Unauthenticated`]) before anything is written;
+    /// the hash is the one the chunk's trailer is made of, computed once.
+    pub async fn put_parts_checked(
+        &self,
+        id: &str,
+        parts: Vec<Bytes>,
+        expected: Option<blake3::Hash>,
+    ) -> Result<bool> {
         check_id(id)?;
         let started = Instant::now();
         let bytes = parts.iter().map(|p| p.len() as u64).sum();
         let disk = self.inner.metrics.get().map(|_| self.disk_for(id));
         let store = self.clone();
         let id = id.to_owned();
-        let result = blocking(move || store.put_blocking(&id, &parts)).await;
+        let result = blocking(move || store.put_blocking(&id, &parts, expected)).await;
         self.record(ChunkOp::Write, disk, bytes, started, &result);
         result
     }
@@ -511,7 +523,12 @@ impl ChunkStore {
         (pick % self.inner.disks.len() as u64) as usize
     }
 
-    fn put_blocking(&self, id: &str, parts: &[Bytes]) -> Result<bool> {
+    fn put_blocking(
+        &self,
+        id: &str,
+        parts: &[Bytes],
+        expected: Option<blake3::Hash>,
+    ) -> Result<bool> {
         let data_len = parts.iter().map(|p| p.len() as u64).sum();
         let header = ChunkHeader::new(id, self.inner.block_size, data_len)?;
         let chunk_len = header.file_len().expect("ChunkHeader::new checked it");
@@ -524,6 +541,13 @@ impl ChunkStore {
             &mut crcs,
             &mut trailer,
         );
+        // The last slice is the BLAKE3 trailer just computed.
+        let computed = slices.last().map(|t| &t[..]);
+        if expected.is_some_and(|h| computed != Some(h.as_bytes().as_slice())) {
+            return Err(Error::Unauthenticated(
+                shale_common::cluster_auth::Refusal::BodyMismatch,
+            ));
+        }
         let d = self.disk_for(id);
         let disk = &self.inner.disks[d];
         let record_len = PREFIX_LEN + chunk_len;
@@ -650,7 +674,7 @@ impl ChunkStore {
             let bytes = fs::read(path)?;
             match chunk::parse_chunk_bytes(&bytes) {
                 Ok((header, data)) if &header.chunk_id == id => {
-                    self.put_blocking(id, &[Bytes::from(data)])?;
+                    self.put_blocking(id, &[Bytes::from(data)], None)?;
                     fs::remove_file(path)?;
                     moved += 1;
                 }

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use shale_common::cluster_auth::ClusterAuth;
 use shale_storage_node::{
     ChunkStore, Error, PutBudget, StorageClient, StorageNodeConfig, scrub, serve, serve_store,
     serve_store_with,
@@ -47,7 +48,7 @@ impl Node {
         let (stop, stopped) = oneshot::channel::<()>();
         let store = ChunkStore::open(disks.clone(), block_size).unwrap();
         assert!(disks.iter().all(|d| d.is_dir()));
-        let task = tokio::spawn(serve_store(store.clone(), listener, async {
+        let task = tokio::spawn(serve_store(store.clone(), auth(), listener, async {
             let _ = stopped.await;
         }));
         Node {
@@ -89,6 +90,12 @@ impl Node {
     }
 }
 
+/// The credential every node and client of these tests shares.
+fn auth() -> ClusterAuth {
+    static AUTH: std::sync::OnceLock<ClusterAuth> = std::sync::OnceLock::new();
+    AUTH.get_or_init(|| ClusterAuth::ephemeral("test")).clone()
+}
+
 fn data(len: usize) -> Bytes {
     Bytes::from((0..len).map(|i| (i * 7 % 253) as u8).collect::<Vec<_>>())
 }
@@ -104,10 +111,9 @@ async fn raw(
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let resp = client
-        .request(req.body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
+    let mut req = req.body(Full::new(Bytes::new())).unwrap();
+    auth().sign_request(&mut req, &blake3::hash(b""));
+    let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     (parts.status, parts.headers, body)
@@ -117,7 +123,7 @@ async fn raw(
 async fn put_get_range_head_list_delete() {
     bounded(async {
         let node = Node::start(2, 1024).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let a = &node.addr;
         let big = data(3 * 1024 + 512); // 3.5 blocks
         client.put_chunk(a, "big", big.clone()).await.unwrap();
@@ -187,7 +193,7 @@ async fn put_get_range_head_list_delete() {
 async fn bad_ranges_and_ids() {
     bounded(async {
         let node = Node::start(1, 64).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let a = &node.addr;
         client.put_chunk(a, "c", data(100)).await.unwrap();
         for (offset, len) in [(0, 101), (100, 1), (99, 2), (101, 0), (u64::MAX, 5)] {
@@ -246,14 +252,26 @@ async fn bad_ranges_and_ids() {
 async fn oversized_put_is_refused_with_413() {
     bounded(async {
         let node = Node::start(1, 64).await;
-        let mut stream = tokio::net::TcpStream::connect(&node.addr).await.unwrap();
-        let head = "PUT /chunks/huge HTTP/1.1\r\nhost: x\r\ncontent-length: 100000000\r\n\r\n";
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut answer = vec![0u8; 12];
-        stream.read_exact(&mut answer).await.unwrap();
-        assert_eq!(&answer, b"HTTP/1.1 413");
+        // Unsigned: refused before anything else; signed: refused for its
+        // announced size before the body is read.
+        for (signed, status) in [(false, "401"), (true, "413")] {
+            let mut stream = tokio::net::TcpStream::connect(&node.addr).await.unwrap();
+            let auth_line = if signed {
+                let v = auth().sign(&http::Method::PUT, "/chunks/huge", "x", &blake3::hash(b""));
+                format!("x-shale-auth: {}\r\n", v.to_str().unwrap())
+            } else {
+                String::new()
+            };
+            let head = format!(
+                "PUT /chunks/huge HTTP/1.1\r\nhost: x\r\ncontent-length: 100000000\r\n{auth_line}\r\n"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = vec![0u8; 12];
+            stream.read_exact(&mut answer).await.unwrap();
+            assert_eq!(answer, format!("HTTP/1.1 {status}").into_bytes());
+        }
 
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let res = client
             .put_chunk(
                 &node.addr,
@@ -272,7 +290,7 @@ async fn oversized_put_is_refused_with_413() {
 async fn corruption_on_disk_is_detected_over_http() {
     bounded(async {
         let node = Node::start(2, 256).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let a = &node.addr;
         let d = data(1024); // 4 blocks of 256
         client.put_chunk(a, "victim", d.clone()).await.unwrap();
@@ -334,7 +352,7 @@ async fn corruption_on_disk_is_detected_over_http() {
 async fn stray_files_are_not_listed_and_status_reports_disks() {
     bounded(async {
         let node = Node::start(3, 64).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let a = &node.addr;
         for i in 0..30 {
             client
@@ -385,7 +403,7 @@ async fn stray_files_are_not_listed_and_status_reports_disks() {
 async fn concurrent_clients() {
     bounded(async {
         let node = Node::start(2, 4096).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..32usize {
             let (client, addr) = (client.clone(), node.addr.clone());
@@ -416,7 +434,7 @@ async fn unreachable_node_is_a_network_error() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let client = StorageClient::new().with_timeout(Duration::from_secs(5));
+        let client = StorageClient::new(auth()).with_timeout(Duration::from_secs(5));
         let res = client.get_chunk(&addr, "c", 0, 1).await;
         assert!(matches!(res, Err(Error::Network(_))), "{res:?}");
         let res = client.status(&addr).await;
@@ -429,7 +447,7 @@ async fn unreachable_node_is_a_network_error() {
 async fn invalid_config_fails_at_start() {
     bounded(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let res = serve(StorageNodeConfig::default(), listener, async {}).await;
+        let res = serve(StorageNodeConfig::default(), auth(), listener, async {}).await;
         match res {
             Err(Error::Config(msg)) => assert!(msg.contains("storage_node.disks"), "{msg}"),
             other => panic!("expected a config error, got {other:?}"),
@@ -442,7 +460,7 @@ async fn invalid_config_fails_at_start() {
 async fn data_survives_a_restart() {
     bounded(async {
         let node = Node::start(2, 128).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         client
             .put_chunk(&node.addr, "keep", data(500))
             .await
@@ -465,7 +483,7 @@ async fn data_survives_a_restart() {
             ..Default::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(config, listener, async {
+        let task = tokio::spawn(serve(config, auth(), listener, async {
             let _ = stopped.await;
         }));
         assert_eq!(
@@ -495,7 +513,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 async fn the_scrubber_finds_rot_and_forgets_it_once_rewritten() {
     bounded(async {
         let node = Node::start(2, 256).await;
-        let client = StorageClient::new();
+        let client = StorageClient::new(auth());
         let a = &node.addr;
         for i in 0..20 {
             client
@@ -549,8 +567,12 @@ async fn the_scrubber_finds_rot_and_forgets_it_once_rewritten() {
 /// Sends a PUT's head and the first `sent` bytes of a `len`-byte body.
 async fn partial_put(addr: &str, id: &str, len: usize, sent: usize) -> tokio::net::TcpStream {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head =
-        format!("PUT /chunks/{id} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\n\r\n");
+    let path = format!("/chunks/{id}");
+    let signed = auth().sign(&http::Method::PUT, &path, addr, &blake3::hash(&data(len)));
+    let signed = signed.to_str().unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nx-shale-auth: {signed}\r\n\r\n"
+    );
     s.write_all(head.as_bytes()).await.unwrap();
     s.write_all(&data(len)[..sent]).await.unwrap();
     s
@@ -577,9 +599,15 @@ async fn chunk_bodies_read_at_once_stay_within_the_budget() {
         let (stop, stopped) = oneshot::channel::<()>();
         let budget = PutBudget::new(1 << 20, Duration::from_millis(500))
             .with_body_idle(Duration::from_secs(3));
-        let task = tokio::spawn(serve_store_with(store.clone(), listener, budget, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(serve_store_with(
+            store.clone(),
+            auth(),
+            listener,
+            budget,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         // A slow PUT holds the whole budget while its body trickles in.
         let len = 1 << 20;
         let mut slow = partial_put(&addr, "slow", len, 1000).await;

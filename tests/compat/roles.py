@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 
+import cluster_secret
 from conftest import LOOPBACK, READY_TIMEOUT, shale_bin
 
 
@@ -15,8 +16,12 @@ class RoleProcesses:
     def __init__(self, root, access_key, secret_key):
         self.root = root
         self.procs = {}
+        # Every role of the cluster signs with the same secrets file.
+        self.secret_file = root / "cluster.secret"
+        self.secret = cluster_secret.create(self.secret_file)
         self.env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=access_key,
-                        SHALE_ROOT_SECRET_KEY=secret_key)
+                        SHALE_ROOT_SECRET_KEY=secret_key,
+                        SHALE_CLUSTER_SECRET_FILE=str(self.secret_file))
 
     def write(self, name, text):
         path = self.root / name

@@ -8,7 +8,6 @@ stopped by its PID at the end. Waits poll with a deadline; nothing sleeps a
 fixed time to let something happen.
 """
 
-import http.client
 import json
 import subprocess
 import time
@@ -21,6 +20,7 @@ from botocore.exceptions import ClientError
 from conftest import (LOOPBACK, MIB, _client_env,
                       aws_cli_command, error_code, free_port, random_bytes,
                       shale_bin, unique_bucket_name)
+import cluster_secret
 from roles import RoleProcesses
 
 ACCESS_KEY = "AKSHOPSTEST000000001"
@@ -125,14 +125,10 @@ class OpsCluster(RoleProcesses):
 
     def chunks(self, n):
         """Chunks node `n` holds, asked of the node itself."""
-        conn = http.client.HTTPConnection(LOOPBACK, self.node_ports[n], timeout=30)
-        try:
-            conn.request("GET", "/status")
-            resp = conn.getresponse()
-            assert resp.status == 200
-            return sum(d["chunks"] for d in json.loads(resp.read())["disks"])
-        finally:
-            conn.close()
+        status, _, body = cluster_secret.request(self.secret, LOOPBACK, self.node_ports[n],
+                                                 "GET", "/status")
+        assert status == 200, body
+        return sum(d["chunks"] for d in json.loads(body)["disks"])
 
     def wait_following(self, epoch):
         """Waits until both gateways place by map epoch `epoch` or later."""

@@ -94,7 +94,7 @@ class RaftCluster(RoleProcesses):
     def admin(self, *args, addrs=None):
         r = subprocess.run(
             [str(shale_bin()), "admin", "metadata", "--metadata", addrs or self.meta_list]
-            + list(args), capture_output=True, timeout=60)
+            + list(args), capture_output=True, timeout=60, env=self.env)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
 
     def cluster_status(self, json_out=True):

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "compat"))
 
 import volumes  # noqa: E402  (tests/compat/volumes.py)
 from ports import free_port  # noqa: E402,F401  (tests/compat/ports.py)
+import cluster_secret  # noqa: E402  (tests/compat/cluster_secret.py)
 from wan import WanProxy  # noqa: E402  (tests/fault/wan.py)
 
 LOOPBACK = "127.0.0.1"
@@ -79,6 +80,9 @@ class Proc:
         self.name = name
         self.role = role
         self.config = cluster.root / f"{name}.toml"
+        # Every role signs its internal requests with the cluster's secret.
+        if not config_text.startswith("cluster_secret_file"):
+            config_text = f'cluster_secret_file = "{cluster.secret_file}"\n' + config_text
         self.config.write_text(config_text)
         self.popen = None
         self.starts = 0
@@ -176,6 +180,8 @@ class Cluster:
         self.root = Path(root)
         self.region = region  # the gateway's `region`; clients sign for it
         self.root.mkdir(parents=True, exist_ok=True)
+        self.secret_file = self.root / "cluster.secret"
+        self.secret = cluster_secret.create(self.secret_file)
         self.meta_ports = {i: free_port() for i in range(1, meta_replicas + 1)}
         self.meta_port = self.meta_ports[1]
         self.gateway_port = free_port()
@@ -297,7 +303,8 @@ class Cluster:
         replicas that answer, the leader's id or None)."""
         addrs = ",".join(f"{LOOPBACK}:{p}" for p in self.meta_ports.values())
         r = subprocess.run([str(shale_bin()), "admin", "metadata", "--metadata", addrs,
-                            "status"], capture_output=True, timeout=60)
+                            "--cluster-secret-file", str(self.secret_file), "status"],
+                           capture_output=True, timeout=60)
         out = r.stdout.decode()
         replicas = {}
         for m in re.finditer(r"replica (\d+) at \S+: (\w+) term \d+ last_log \S+ "
