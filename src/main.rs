@@ -157,6 +157,10 @@ struct RootCredentials {
 }
 
 fn main() -> Result<()> {
+    // Whatever a role creates (data directories, RocksDB files, chunk
+    // volumes, credentials, secrets files) is its user's alone: 0700
+    // directories, 0600 files.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     logging::init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -680,6 +680,33 @@ fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
+/// A fuzz entry point (`fuzz/`, target `internal_rpc`): `data` up to its
+/// first newline as an [`AUTH_HEADER`] value, the rest as the request's path,
+/// checked by a role; any input is refused or passes, never panics.
+pub fn fuzz_verify(data: &[u8]) {
+    static AUTH: std::sync::OnceLock<ClusterAuth> = std::sync::OnceLock::new();
+    let auth = AUTH.get_or_init(|| ClusterAuth::ephemeral("fuzz"));
+    let (header, path) = match data.iter().position(|&b| b == b'\n') {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &b"/"[..]),
+    };
+    let Ok(value) = HeaderValue::from_bytes(header) else {
+        return;
+    };
+    let uri = std::str::from_utf8(path)
+        .ok()
+        .and_then(|p| p.parse::<http::Uri>().ok());
+    let mut req = http::Request::builder()
+        .uri(uri.unwrap_or_else(|| http::Uri::from_static("/")))
+        .body(())
+        .expect("a valid request");
+    req.headers_mut().insert(AUTH_HEADER, value);
+    let (parts, ()) = req.into_parts();
+    if let Ok(claim) = auth.verify_at(&parts, now_ms()) {
+        let _ = claim.check_body(path);
+    }
+}
+
 /// The BLAKE3 of an empty body.
 pub fn empty_body_hash() -> blake3::Hash {
     blake3::hash(b"")

@@ -22,6 +22,7 @@
 //! types, so the gateway and the fuzz targets can be built without RocksDB.
 
 pub mod client;
+pub mod fuzzing;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]

@@ -228,3 +228,25 @@ def test_the_cluster_secret_rotates_under_load_without_a_failed_request(cluster,
         samples = scrape(c.metrics_ports[name])
         assert total(samples, "shale_internal_auth_refused_total",
                      reason="unknown_key") <= (1 if name == "node-1" else 0), name
+
+
+def test_what_the_roles_create_is_their_users_alone(cluster, request):
+    """Data directories 0700, files 0600: RocksDB's, the chunk volumes, the
+    root credentials (none here: they come from the environment)."""
+    import os
+    import stat
+    c = cluster
+    s3 = c.client()
+    bucket = unique_bucket_name(request.node.name)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=random_bytes(100_000))
+    open_to_others, seen = [], 0
+    for top in [c.root / "meta"] + [c.root / f"node-{n}" for n in c.node_ports]:
+        assert top.is_dir(), top
+        for path in [top, *top.rglob("*")]:
+            seen += 1
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            if mode & 0o077:
+                open_to_others.append(f"{path}: {mode:o}")
+    assert seen > 20
+    assert not open_to_others, open_to_others[:10]
