@@ -147,6 +147,11 @@ struct DevArgs {
     /// gateway answers that address 503 SlowDown (0: no limit).
     #[arg(long, default_value_t = shale_s3_gateway::server::DEFAULT_AUTH_FAILURES_PER_MINUTE)]
     auth_failures_per_minute: u32,
+    /// Seconds a request body may go without a byte before the gateway
+    /// answers 400 RequestTimeout (a stalled upload).
+    #[arg(long, default_value_t = shale_s3_gateway::server::DEFAULT_BODY_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    body_idle_timeout_secs: u64,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -693,6 +698,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             header_read_timeout_secs: args.header_read_timeout_secs,
             max_connections: args.max_connections as usize,
             auth_failures_per_minute: args.auth_failures_per_minute,
+            body_idle_timeout_secs: args.body_idle_timeout_secs,
         },
         data: DataPathConfig::default(),
     }

@@ -1,5 +1,6 @@
-//! The public edge's defences that need per-client state: the limit on
-//! failed authentications per source address.
+//! The public edge's defences that need per-client or per-request state:
+//! the limit on failed authentications per source address, and the idle
+//! timeout of request bodies ([`IdleBody`]).
 //!
 //! Every answer `InvalidAccessKeyId` or `SignatureDoesNotMatch` takes a
 //! token from its source address's bucket (`auth_failures_per_minute`
@@ -74,6 +75,91 @@ impl AuthFailures {
 /// True for the S3 error codes of a failed authentication.
 pub fn is_auth_failure(code: &str) -> bool {
     matches!(code, "InvalidAccessKeyId" | "SignatureDoesNotMatch")
+}
+
+/// A request body that fails with S3's `RequestTimeout` (400) when none of
+/// it arrives for `idle`: a client that sends its headers and then trickles
+/// or stalls its body would otherwise hold its connection, its task and the
+/// upload's buffers for as long as it likes (the header-read timeout stops
+/// at the headers).
+pub struct IdleBody<B> {
+    inner: B,
+    idle: std::time::Duration,
+    last: tokio::time::Instant,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> IdleBody<B> {
+    /// `inner`, failing after `idle` without a frame.
+    pub fn new(inner: B, idle: std::time::Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        IdleBody {
+            inner,
+            idle,
+            last: now,
+            timer: Box::pin(tokio::time::sleep_until(now + idle)),
+        }
+    }
+}
+
+/// The error a stalled body ends with (taken back as the S3 error by the
+/// handlers' `body_error`).
+fn request_timeout() -> s3s::StdError {
+    let mut e = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::RequestTimeout,
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    Box::new(e)
+}
+
+impl<B> http_body::Body for IdleBody<B>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: Into<s3s::StdError>,
+{
+    type Data = bytes::Bytes;
+    type Error = s3s::StdError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                // No timer reset per frame: the deadline moves only when the
+                // timer fires early (below).
+                this.last = tokio::time::Instant::now();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => loop {
+                let due = this.last + this.idle;
+                if this.timer.deadline() != due {
+                    this.timer.as_mut().reset(due);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) if tokio::time::Instant::now() >= due => {
+                        return Poll::Ready(Some(Err(request_timeout())));
+                    }
+                    Poll::Ready(()) => continue,
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,8 @@ pub struct PostContext {
     pub keys: Arc<Keys>,
     /// Largest file accepted ([`MAX_FILE_SIZE`] unless configured lower).
     pub max_file_size: u64,
+    /// How long the body may go without a byte (`RequestTimeout` after).
+    pub body_idle: std::time::Duration,
 }
 
 /// An S3 error with the extra elements S3 puts in some error documents
@@ -971,6 +973,7 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let body = crate::edge::IdleBody::new(body, cx.body_idle);
     let (form, mut reader) = match read_form(&content_type, body).await {
         Ok(read) => read,
         Err(f) => return closing(f.into_response()),

@@ -109,6 +109,10 @@ pub struct EdgeConfig {
     /// the address is answered `503 SlowDown` (see [`crate::edge`]). 0: no
     /// limit.
     pub auth_failures_per_minute: u32,
+    /// Seconds a request body may go without a byte before the request is
+    /// answered `400 RequestTimeout` (a client that stalls its upload). At
+    /// least 1.
+    pub body_idle_timeout_secs: u64,
 }
 
 /// Default of [`EdgeConfig::header_read_timeout_secs`].
@@ -117,6 +121,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default of [`EdgeConfig::auth_failures_per_minute`].
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 600;
+/// Default of [`EdgeConfig::body_idle_timeout_secs`].
+pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 30;
 
 impl Default for EdgeConfig {
     fn default() -> Self {
@@ -124,6 +130,7 @@ impl Default for EdgeConfig {
             header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            body_idle_timeout_secs: DEFAULT_BODY_IDLE_TIMEOUT_SECS,
         }
     }
 }
@@ -204,6 +211,7 @@ async fn build_service_with(
         gateway: gateway.clone(),
         keys: Arc::clone(&keys),
         max_file_size: config.post_object_max_size.min(post::MAX_FILE_SIZE),
+        body_idle: Duration::from_secs(config.edge.body_idle_timeout_secs.max(1)),
     };
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth::with_keys(Arc::clone(&keys)));
@@ -376,6 +384,7 @@ async fn handle(
                 cors_cache,
                 hosts,
                 req,
+                post_cx.body_idle,
                 bucket.as_deref(),
                 request_id,
             )
@@ -454,11 +463,12 @@ async fn answer_through_s3s(
     cors_cache: &CorsCache,
     hosts: &VirtualHosts,
     req: http::Request<hyper::body::Incoming>,
+    body_idle: Duration,
     bucket: Option<&str>,
     request_id: &str,
 ) -> s3s::S3Result<http::Response<s3s::Body>> {
     let method = req.method().clone();
-    let mut req = req.map(s3s::Body::from);
+    let mut req = req.map(|body| s3s::Body::http_body(crate::edge::IdleBody::new(body, body_idle)));
     let checked = if method == http::Method::OPTIONS {
         crate::metrics::set_operation(crate::metrics::PREFLIGHT_OP);
         Err(preflight(cors_cache, req.headers(), bucket).await)

@@ -243,3 +243,46 @@ def test_an_address_that_keeps_failing_to_authenticate_is_slowed_down(server_fac
     # A token comes back every 60 / limit = 3 s.
     time.sleep(60 / limit + 0.5)
     assert _bad_signature_request(server, ATTACKER) == (403, "SignatureDoesNotMatch")
+
+
+def test_a_stalled_upload_is_answered_request_timeout(server_factory):
+    """A PUT whose body stops arriving: 400 RequestTimeout once the body
+    has been idle for --body-idle-timeout-secs, the connection closed, and
+    nothing stored."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    server, _ = edge_server(server_factory, "--body-idle-timeout-secs", str(TIMEOUT_S))
+    s3 = server.client()
+    bucket = unique_bucket_name("stall")
+    s3.create_bucket(Bucket=bucket)
+    length = 100_000
+    url = f"http://{LOOPBACK}:{server.port}/{bucket}/stalled"
+    req = AWSRequest(method="PUT", url=url, headers={"Content-Length": str(length)})
+    req.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    S3SigV4Auth(Credentials(server.access_key, server.secret_key), "s3",
+                "us-east-1").add_auth(req)
+    head = f"PUT /{bucket}/stalled HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in req.headers.items() if k.lower() != "host")
+    s = attacker_socket(server)
+    try:
+        s.sendall(head.encode() + b"\r\n" + b"x" * 1000)
+        started = time.monotonic()
+        s.settimeout(TIMEOUT_S + 15)
+        answer = b""
+        while b"</Error>" not in answer:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+        assert b"<Code>RequestTimeout</Code>" in answer, answer[-400:]
+        assert waited >= TIMEOUT_S - 0.5, waited
+        assert closed_by_server(s, time.monotonic() + 10), "the stalled connection stayed open"
+    finally:
+        s.close()
+    with pytest.raises(Exception) as e:
+        s3.head_object(Bucket=bucket, Key="stalled")
+    assert "404" in str(e.value)
