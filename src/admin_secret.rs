@@ -66,7 +66,7 @@ pub fn run(args: SecretArgs) -> Result<()> {
         SecretCommand::List => print_ids(&load(path)?),
         SecretCommand::Add => {
             let secret = ClusterSecret::generate();
-            let id = secret.id();
+            let id = secret.id().to_owned();
             let set = load(path)?.with_added(secret);
             save(path, &set)?;
             println!("added secret {id} (accepted, not signing yet)");

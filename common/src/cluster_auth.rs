@@ -63,10 +63,21 @@ pub const MAX_REMEMBERED_NONCES: usize = 2_400_000;
 const CONTEXT: &str = "shale-internal-v1";
 
 /// One cluster secret.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ClusterSecret {
     key: [u8; 32],
+    /// Its public id, computed once (it is sent with every request).
+    id: String,
 }
+
+impl PartialEq for ClusterSecret {
+    fn eq(&self, other: &Self) -> bool {
+        // Through `blake3::Hash`, whose equality is constant-time.
+        blake3::Hash::from_bytes(self.key) == blake3::Hash::from_bytes(other.key)
+    }
+}
+
+impl Eq for ClusterSecret {}
 
 impl std::fmt::Debug for ClusterSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,7 +90,15 @@ impl ClusterSecret {
     pub fn generate() -> ClusterSecret {
         let mut key = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut key[..]);
-        ClusterSecret { key }
+        ClusterSecret::from_key(key)
+    }
+
+    fn from_key(key: [u8; 32]) -> ClusterSecret {
+        let h = blake3::derive_key("shale cluster secret id v1", &key);
+        ClusterSecret {
+            key,
+            id: hex::encode(&h[..4]),
+        }
     }
 
     /// Parses `shale-cluster-v1:<64 hex>`.
@@ -91,7 +110,7 @@ impl ClusterSecret {
         let mut key = [0u8; 32];
         hex::decode_to_slice(hex_part, &mut key)
             .map_err(|_| "a cluster secret is 64 hex digits after its prefix".to_string())?;
-        Ok(ClusterSecret { key })
+        Ok(ClusterSecret::from_key(key))
     }
 
     /// The textual form, for a secrets file.
@@ -101,9 +120,8 @@ impl ClusterSecret {
 
     /// A public name for the secret (8 hex digits of a hash of it), sent
     /// with each request and shown by the admin CLI.
-    pub fn id(&self) -> String {
-        let h = blake3::derive_key("shale cluster secret id v1", &self.key);
-        hex::encode(&h[..4])
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     fn mac(&self, canonical: &[u8]) -> blake3::Hash {
@@ -177,7 +195,7 @@ impl SecretSet {
         let at = self
             .secrets
             .iter()
-            .position(|s| s.id() == id)
+            .position(|s| s.id == id)
             .ok_or_else(|| format!("no secret {id} in the set"))?;
         let mut secrets = self.secrets.clone();
         let s = secrets.remove(at);
@@ -197,7 +215,7 @@ impl SecretSet {
     }
 
     fn by_id(&self, id: &str) -> Option<&ClusterSecret> {
-        self.secrets.iter().find(|s| s.id() == id)
+        self.secrets.iter().find(|s| s.id == id)
     }
 }
 
@@ -330,9 +348,40 @@ pub struct ReplayGuard {
 
 #[derive(Debug, Default)]
 struct Generations {
-    current: HashSet<u128>,
-    previous: HashSet<u128>,
+    current: HashSet<u128, NonceHash>,
+    previous: HashSet<u128, NonceHash>,
     started_ms: i64,
+}
+
+/// Nonces are random (and only inserted once their request's MAC has
+/// passed): their low 64 bits serve as their hash, no hashing needed.
+#[derive(Clone, Copy, Debug, Default)]
+struct NonceHash;
+
+impl std::hash::BuildHasher for NonceHash {
+    type Hasher = NonceHasher;
+    fn build_hasher(&self) -> NonceHasher {
+        NonceHasher(0)
+    }
+}
+
+#[derive(Debug)]
+struct NonceHasher(u64);
+
+impl std::hash::Hasher for NonceHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64 ^ (n >> 64) as u64;
+    }
 }
 
 impl ReplayGuard {
@@ -465,7 +514,7 @@ impl ClusterAuth {
 
     /// The ids of the secrets in use, the signing one first.
     pub fn ids(&self) -> Vec<String> {
-        self.set().secrets.iter().map(|s| s.id()).collect()
+        self.set().secrets.iter().map(|s| s.id.clone()).collect()
     }
 
     fn set(&self) -> Arc<SecretSet> {
@@ -635,10 +684,13 @@ impl ClusterAuth {
     fn verify_at(&self, parts: &http::request::Parts, now: i64) -> Result<Claim, Refusal> {
         let value = parts.headers.get(AUTH_HEADER).ok_or(Refusal::Missing)?;
         let value = value.to_str().map_err(|_| Refusal::Malformed)?;
-        let fields: Vec<&str> = value.split(' ').collect();
-        let [version, id, time, nonce, body, mac] = fields[..] else {
+        let mut fields = value.split(' ');
+        let mut next = || fields.next().ok_or(Refusal::Malformed);
+        let (version, id, time, nonce, body, mac) =
+            (next()?, next()?, next()?, next()?, next()?, next()?);
+        if fields.next().is_some() {
             return Err(Refusal::Malformed);
-        };
+        }
         if version != "v1" || nonce.len() != 32 {
             return Err(Refusal::Malformed);
         }
@@ -809,8 +861,8 @@ mod tests {
         let before = ClusterAuth::new(SecretSet::one(old.clone()), "a");
         let added = SecretSet::one(old.clone()).with_added(new.clone());
         let during = ClusterAuth::new(added.clone(), "b");
-        let switched = ClusterAuth::new(added.with_signing(&new.id()).unwrap(), "c");
-        let after = ClusterAuth::new(added.with_signing(&new.id()).unwrap().retired(), "d");
+        let switched = ClusterAuth::new(added.with_signing(new.id()).unwrap(), "c");
+        let after = ClusterAuth::new(added.with_signing(new.id()).unwrap().retired(), "d");
         // Every role of a step accepts what the roles of the step before
         // and after it sign.
         let steps = [&before, &during, &switched, &after];

@@ -86,18 +86,19 @@ pub struct IdleBody<B> {
     inner: B,
     idle: std::time::Duration,
     last: tokio::time::Instant,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Made when the body first has to wait: none for a body that is
+    /// already whole (most small requests).
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<B> IdleBody<B> {
     /// `inner`, failing after `idle` without a frame.
     pub fn new(inner: B, idle: std::time::Duration) -> Self {
-        let now = tokio::time::Instant::now();
         IdleBody {
             inner,
             idle,
-            last: now,
-            timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            last: tokio::time::Instant::now(),
+            timer: None,
         }
     }
 }
@@ -139,10 +140,13 @@ where
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => loop {
                 let due = this.last + this.idle;
-                if this.timer.deadline() != due {
-                    this.timer.as_mut().reset(due);
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                if timer.deadline() != due {
+                    timer.as_mut().reset(due);
                 }
-                match this.timer.as_mut().poll(cx) {
+                match timer.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(()) if tokio::time::Instant::now() >= due => {
                         return Poll::Ready(Some(Err(request_timeout())));
