@@ -111,23 +111,18 @@ fn bench_cluster_auth(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(2));
     for (name, len) in [("rpc_200B", 200usize), ("chunk_1MiB", 1 << 20)] {
         let body = vec![7u8; len];
+        let signed = || {
+            let mut req = http::Request::post("http://127.0.0.1:7100/rpc")
+                .body(())
+                .expect("request");
+            client.sign_request(&mut req, &blake3::hash(black_box(&body)));
+            req
+        };
         group.throughput(Throughput::Elements(1));
-        group.bench_function(format!("sign_{name}"), |b| {
-            b.iter(|| {
-                let mut req = http::Request::post("http://127.0.0.1:7100/rpc")
-                    .body(())
-                    .expect("request");
-                client.sign_request(&mut req, &blake3::hash(black_box(&body)));
-                req
-            })
-        });
+        group.bench_function(format!("sign_{name}"), |b| b.iter(signed));
         group.bench_function(format!("sign_and_verify_{name}"), |b| {
             b.iter(|| {
-                let mut req = http::Request::post("http://127.0.0.1:7100/rpc")
-                    .body(())
-                    .expect("request");
-                client.sign_request(&mut req, &blake3::hash(black_box(&body)));
-                let (parts, ()) = req.into_parts();
+                let (parts, ()) = signed().into_parts();
                 let claim = server.verify(&parts, None).expect("signed");
                 claim.check_body(black_box(&body)).expect("same body");
             })
