@@ -23,7 +23,7 @@
 
 use crate::proposer::Proposer;
 use crate::raft::{LogStore, MetaRaft, StateMachine};
-use crate::raft_net::{self, MAX_RAFT_BYTES, Network, base_uri};
+use crate::raft_net::{self, MAX_RAFT_BYTES, Network};
 use crate::store::MetaStore;
 use crate::types::{
     MembershipChange, MetaError, MetaRequest, MetaResponse, RaftStatus, ReplicaStatus,
@@ -327,7 +327,8 @@ async fn bootstrap(
     self_addr: String,
     peers: Vec<Replica>,
 ) {
-    let http = shale_common::rpc::http_client();
+    // Asks the peers for their Raft state (signed like every internal call).
+    let peers_client = crate::client::MetaClient::with_addrs(&[] as &[&str], auth);
     loop {
         if raft.is_initialized().await.unwrap_or(true) {
             if peers.is_empty() {
@@ -348,19 +349,11 @@ async fn bootstrap(
         let mut fresh = 1;
         let mut initialized = false;
         for p in peers.iter().filter(|p| p.id != id) {
-            let uri = format!("{}/raft/status", base_uri(&p.addr));
-            let Ok(mut req) = Request::get(uri).body(Full::new(Bytes::new())) else {
-                continue;
-            };
-            auth.sign_request(&mut req, &shale_common::cluster_auth::empty_body_hash());
-            let status = async {
-                let resp = http.request(req).await.ok()?;
-                let bytes = resp.into_body().collect().await.ok()?.to_bytes();
-                postcard::from_bytes::<RaftStatus>(&bytes).ok()
-            };
-            match tokio::time::timeout(Duration::from_secs(2), status).await {
-                Ok(Some(s)) if s.members.is_empty() && s.last_log.is_none() => fresh += 1,
-                Ok(Some(_)) => initialized = true,
+            match tokio::time::timeout(Duration::from_secs(2), peers_client.raft_status(&p.addr))
+                .await
+            {
+                Ok(Ok(s)) if s.members.is_empty() && s.last_log.is_none() => fresh += 1,
+                Ok(Ok(_)) => initialized = true,
                 _ => {}
             }
         }
