@@ -36,6 +36,9 @@ install_system_deps() {
     command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
     command -v rclone >/dev/null 2>&1 || missing+=(rclone)
     command -v restic >/dev/null 2>&1 || missing+=(restic)
+    # LazyFS (tests/fault/lazyfs.py): fusermount, and libfuse.so.2 for fusepy.
+    dpkg -s fuse >/dev/null 2>&1 || missing+=(fuse)
+    dpkg -s libfuse2 >/dev/null 2>&1 || missing+=(libfuse2)
     if [ "${#missing[@]}" -eq 0 ]; then
         echo "system packages already installed"
         return
@@ -55,7 +58,7 @@ install_python_deps() {
     python3 -m pip install -q -r tests/compat/requirements.txt
 }
 
-run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone, restic)" install_system_deps
+run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone, restic, fuse, libfuse2)" install_system_deps
 run_step "install Python test dependencies" install_python_deps
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

@@ -58,6 +58,10 @@ enum AdminCommand {
     /// The cluster's secrets file, which every role signs its internal
     /// requests with: create, list, and rotate (add, use, retire).
     ClusterSecret(crate::admin_secret::SecretArgs),
+    /// The metadata replicas' secrets key file, which access-key secrets
+    /// are sealed under at rest: create, list, and rotate (add, use,
+    /// retire).
+    SecretsKey(crate::admin_secret::SecretsKeyArgs),
     /// Linked regions (one deployment, one bucket namespace): list, add,
     /// remove. Link every region with every other, in each region.
     #[command(subcommand)]
@@ -263,6 +267,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     if let AdminCommand::ClusterSecret(s) = &args.command {
         return crate::admin_secret::run(s.clone());
     }
+    if let AdminCommand::SecretsKey(s) = &args.command {
+        return crate::admin_secret::run_secrets_key(s.clone());
+    }
     if args.access_key.is_none() || args.secret_key.is_none() {
         bail!(
             "a root access key is needed: --access-key and --secret-key (or SHALE_ACCESS_KEY and SHALE_SECRET_KEY)"
@@ -277,7 +284,11 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         return resync(&args, bucket, older_than.as_deref(), *restart).await;
     }
     let (method, op, params): (&str, &str, Vec<(&str, String)>) = match &args.command {
-        AdminCommand::Metadata(_) | AdminCommand::ClusterSecret(_) => return Ok(()), // answered above
+        AdminCommand::Metadata(_)
+        | AdminCommand::ClusterSecret(_)
+        | AdminCommand::SecretsKey(_) => {
+            return Ok(()); // answered above
+        }
         AdminCommand::Status => ("GET", "status", vec![]),
         AdminCommand::Region(RegionCommand::List) => ("GET", "region-list", vec![]),
         AdminCommand::Replication(ReplicationCommand::Status { bucket }) => (
@@ -358,6 +369,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     match &args.command {
         AdminCommand::Metadata(_)
         | AdminCommand::ClusterSecret(_)
+        | AdminCommand::SecretsKey(_)
         | AdminCommand::Replication(ReplicationCommand::Resync { .. }) => {}
         AdminCommand::Status => print_status(&answer),
         AdminCommand::Region(RegionCommand::List) => {

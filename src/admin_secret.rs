@@ -9,13 +9,26 @@
 //!    roles that have not re-read yet are still understood);
 //! 3. `retire`: only the signing secret is left.
 //!
+//! Least privilege: metadata replicas and the admin CLI hold the secrets
+//! file itself; gateways and storage nodes should be given only their
+//! role's keys, `derive --role gateway|storage-node --out FILE` (derived
+//! from every secret of the file, in its order). Re-derive after each step
+//! of a rotation and give each role its new file.
+//!
+//! `shale admin secrets-key …` keeps the metadata service's secrets key
+//! (what access-key secrets are sealed under) the same way.
+//!
 //! Secrets are never printed: only their ids (a hash of each).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use shale_common::cluster_auth::{ClusterSecret, SecretSet, read_secrets_file, write_secrets_file};
+use shale_common::cluster_auth::{
+    ClusterSecret, KeyRing, RoleKeys, SecretSet, read_secrets_file, write_private_file,
+    write_secrets_file,
+};
+use shale_common::sealing::{SealingKey, SealingKeys};
 
 /// `shale admin cluster-secret`.
 #[derive(clap::Args, Clone)]
@@ -42,6 +55,16 @@ enum SecretCommand {
     },
     /// Rotation, step 3: drop every secret but the signing one.
     Retire,
+    /// Writes the keys of one role (gateway or storage-node), derived from
+    /// every secret of the file: what that role needs and nothing more.
+    Derive {
+        /// gateway or storage-node.
+        #[arg(long)]
+        role: String,
+        /// The role's key file to write (0600, replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs one `shale admin cluster-secret` command.
@@ -82,6 +105,101 @@ pub fn run(args: SecretArgs) -> Result<()> {
             let set = load(path)?.retired();
             save(path, &set)?;
             print_ids(&set);
+        }
+        SecretCommand::Derive { role, out } => {
+            let role = RoleKeys::parse(&role).map_err(anyhow::Error::msg)?;
+            let set = load(path)?;
+            write_private_file(&out, KeyRing::role_file_text(&set, role).as_bytes())
+                .with_context(|| format!("{}: cannot write", out.display()))?;
+            println!("wrote the {} keys to {}", role.label(), out.display());
+            print_ids(&set);
+        }
+    }
+    Ok(())
+}
+
+/// `shale admin secrets-key`.
+#[derive(clap::Args, Clone)]
+pub struct SecretsKeyArgs {
+    /// The secrets key file of the metadata replicas (0600; one key a
+    /// line, the first seals).
+    #[arg(long, env = "SHALE_SECRETS_KEY_FILE")]
+    file: PathBuf,
+    #[command(subcommand)]
+    command: KeyCommand,
+}
+
+#[derive(Subcommand, Clone)]
+enum KeyCommand {
+    /// Make a new key file with one fresh key (refused if it exists).
+    Create,
+    /// The ids of the keys, the sealing one first.
+    List,
+    /// Rotation, step 1: add a fresh key (opens, does not seal yet).
+    Add,
+    /// Rotation, step 2: make the key ID the sealing one; each replica
+    /// seals every secret under it again when it next starts.
+    Use {
+        /// Its id (from `add` or `list`).
+        id: String,
+    },
+    /// Rotation, step 3, once every replica restarted after `use`: drop
+    /// every key but the sealing one.
+    Retire,
+}
+
+/// Runs one `shale admin secrets-key` command.
+pub fn run_secrets_key(args: SecretsKeyArgs) -> Result<()> {
+    let path = args.file.as_path();
+    let load = || SealingKeys::read_file(path).map_err(anyhow::Error::msg);
+    let save = |keys: &SealingKeys| {
+        keys.write_file(path)
+            .with_context(|| format!("{}: cannot write", path.display()))
+    };
+    let print = |keys: &SealingKeys| {
+        for (i, k) in keys.keys().iter().enumerate() {
+            println!(
+                "{}  {}",
+                k.id(),
+                if i == 0 { "seals, opens" } else { "opens" }
+            );
+        }
+    };
+    match args.command {
+        KeyCommand::Create => {
+            if path.exists() {
+                bail!(
+                    "{}: exists already (rotate it with `add`, `use`, `retire`)",
+                    path.display()
+                );
+            }
+            let keys = SealingKeys::one(SealingKey::generate());
+            save(&keys)?;
+            println!(
+                "created {} with key {}",
+                path.display(),
+                keys.keys()[0].id()
+            );
+        }
+        KeyCommand::List => print(&load()?),
+        KeyCommand::Add => {
+            let key = SealingKey::generate();
+            let id = key.id().to_owned();
+            let keys = load()?.with_added(key);
+            save(&keys)?;
+            println!("added key {id} (opens, does not seal yet)");
+            print(&keys);
+        }
+        KeyCommand::Use { id } => {
+            let keys = load()?.with_sealing(&id).map_err(anyhow::Error::msg)?;
+            save(&keys)?;
+            println!("key {id} seals now (restart each metadata replica to seal again under it)");
+            print(&keys);
+        }
+        KeyCommand::Retire => {
+            let keys = load()?.retired();
+            save(&keys)?;
+            print(&keys);
         }
     }
     Ok(())

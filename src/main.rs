@@ -20,7 +20,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use shale_common::NodeInfo;
-use shale_common::cluster_auth::ClusterAuth;
+use shale_common::cluster_auth::{ClusterAuth, Tier};
+use shale_common::sealing::SealingKeys;
 use shale_datapath::DataPathConfig;
 use shale_metadata::{AccessKey, MetaClient, MetadataConfig, RegionLink};
 use shale_s3_gateway::GatewayConfig;
@@ -152,6 +153,10 @@ struct DevArgs {
     #[arg(long, default_value_t = shale_s3_gateway::server::DEFAULT_BODY_IDLE_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     body_idle_timeout_secs: u64,
+    /// Answer `/_shale/status` (the workers' figures) only to root keys,
+    /// through `shale admin status`, not to anyone on the S3 port.
+    #[arg(long)]
+    no_public_status: bool,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -327,7 +332,10 @@ async fn dev(args: DevArgs) -> Result<()> {
         .with_context(|| format!("data_dir {}: cannot create", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
     let creds = root_credentials(&data_dir)?;
-    let auth = dev_cluster_auth(&data_dir)?;
+    let keys = DevKeys {
+        auth: dev_cluster_auth(&data_dir)?,
+        secrets: dev_secrets_keys(&data_dir)?,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     roles::start_metrics(args.metrics_addr, &stop_rx).await?;
     let names = dev_regions(&args)?;
@@ -365,7 +373,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         };
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("data_dir {}: cannot create", dir.display()))?;
-        regions.push(start_region(&args, name, &dir, listener, &creds, &auth, &stop_rx).await?);
+        regions.push(start_region(&args, name, &dir, listener, &creds, &keys, &stop_rx).await?);
     }
     if regions.len() > 1 {
         link_regions(&regions, &creds).await?;
@@ -462,6 +470,34 @@ fn dev_cluster_auth(data_dir: &Path) -> Result<ClusterAuth> {
     roles::cluster_auth(Some(&path), "dev")
 }
 
+/// The secrets key `shale dev`'s metadata services seal access-key secrets
+/// under: from the environment when it names one (as for `shale
+/// metadata`), else the file `secrets.key` of the data directory, made on
+/// the first run (0600).
+fn dev_secrets_keys(data_dir: &Path) -> Result<SealingKeys> {
+    use shale_common::sealing as s;
+    if std::env::var_os(s::KEY_FILE_ENV).is_some() || std::env::var_os(s::KEY_ENV).is_some() {
+        return SealingKeys::configured(None).map_err(anyhow::Error::msg);
+    }
+    let path = data_dir.join(DEV_SECRETS_KEY_FILE);
+    if !path.exists() {
+        SealingKeys::one(s::SealingKey::generate())
+            .write_file(&path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    SealingKeys::configured(Some(&path)).map_err(anyhow::Error::msg)
+}
+
+/// The secrets key file `shale dev` keeps in its data directory.
+pub const DEV_SECRETS_KEY_FILE: &str = "secrets.key";
+
+/// What `shale dev`'s roles are given: the cluster credential (each role
+/// signs as its own tier with it) and the secrets key.
+struct DevKeys {
+    auth: ClusterAuth,
+    secrets: SealingKeys,
+}
+
 /// The secrets file `shale dev` keeps in its data directory.
 pub const DEV_SECRET_FILE: &str = "cluster.secret";
 
@@ -490,9 +526,10 @@ async fn start_region(
     data_dir: &Path,
     gateway_listener: TcpListener,
     creds: &RootCredentials,
-    auth: &ClusterAuth,
+    keys: &DevKeys,
     stop_rx: &watch::Receiver<bool>,
 ) -> Result<DevRegion> {
+    let auth = &keys.auth;
     let endpoint = gateway_listener.local_addr()?;
     // Every internal listener first, on the ports of the last run, so that
     // the addresses the metadata group and the cluster map recorded stay
@@ -500,7 +537,8 @@ async fn start_region(
     let (meta_listener, node_listeners) = bind_internal(data_dir, endpoint.port()).await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
     // A metadata group of one replica: the same Raft code path as a cluster.
-    let meta_config = MetadataConfig::single(data_dir.join("meta"));
+    let mut meta_config = MetadataConfig::single(data_dir.join("meta"));
+    meta_config.secrets = Some(keys.secrets.clone());
     let meta_task = tokio::spawn(shale_metadata::serve(
         meta_config,
         auth.clone(),
@@ -509,7 +547,18 @@ async fn start_region(
     ));
 
     let meta = MetaClient::new(&meta_addr, auth.clone());
-    let tasks = start_storage_nodes(args, data_dir, node_listeners, &meta, auth, stop_rx).await?;
+    // Each role signs as its own tier, as it would with its own key file.
+    let node_auth = auth.acting_as(Tier::Node);
+    let node_meta = MetaClient::new(&meta_addr, node_auth.clone());
+    let tasks = start_storage_nodes(
+        args,
+        data_dir,
+        node_listeners,
+        &node_meta,
+        &node_auth,
+        stop_rx,
+    )
+    .await?;
     meta.put_access_key(AccessKey {
         access_key: creds.access_key.clone(),
         secret_key: creds.secret_key.clone(),
@@ -539,7 +588,7 @@ impl DevRegion {
         let config = dev_gateway_config(args, &self.name, &self.meta_addr);
         self.gateway = Some(tokio::spawn(shale_s3_gateway::serve(
             config,
-            self.auth.clone(),
+            self.auth.acting_as(Tier::Gateway),
             listener,
             on_shutdown(stop_rx.clone()),
         )));
@@ -699,6 +748,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             max_connections: args.max_connections as usize,
             auth_failures_per_minute: args.auth_failures_per_minute,
             body_idle_timeout_secs: args.body_idle_timeout_secs,
+            public_status: !args.no_public_status,
         },
         data: DataPathConfig::default(),
     }

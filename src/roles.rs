@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use shale_common::NodeInfo;
-use shale_common::cluster_auth::ClusterAuth;
+use shale_common::cluster_auth::{ClusterAuth, Tier};
+use shale_common::sealing::SealingKeys;
 use shale_metadata::{
     AccessKey, DiskReport, MetaClient, MetadataConfig, NodeHealth, RaftTuning, Replica,
 };
@@ -52,6 +53,11 @@ pub struct MetadataFile {
     /// without it, `SHALE_CLUSTER_SECRET_FILE` or `SHALE_CLUSTER_SECRET`.
     #[serde(default)]
     pub cluster_secret_file: Option<PathBuf>,
+    /// The secrets key access-key secrets are sealed under (see `shale
+    /// admin secrets-key`); without it, `SHALE_SECRETS_KEY_FILE` or
+    /// `SHALE_SECRETS_KEY`. Keep it apart from `path`.
+    #[serde(default)]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 fn default_node_id() -> u64 {
@@ -230,6 +236,16 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
         .with_context(|| format!("path {}: cannot create", file.path.display()))?;
     let creds = root_credentials(&file.path)?;
     let auth = cluster_auth(file.cluster_secret_file.as_deref(), "metadata")?;
+    if auth.identity() != Tier::Root {
+        bail!(
+            "cluster_secret_file: a metadata replica needs the cluster secret itself, \
+             not a role's keys (`shale admin cluster-secret derive` makes those for \
+             gateways and storage nodes)"
+        );
+    }
+    let secrets =
+        SealingKeys::configured(file.secrets_key_file.as_deref()).map_err(anyhow::Error::msg)?;
+    tracing::info!(ids = ?secrets.keys().iter().map(|k| k.id()).collect::<Vec<_>>(), "secrets keys");
     let (stop_tx, stop_rx) = watch::channel(false);
     start_metrics(file.metrics_listen, &stop_rx).await?;
     let listener = TcpListener::bind(file.listen)
@@ -242,6 +258,7 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
             node_id: file.node_id,
             peers: file.peers.clone(),
             raft: file.raft,
+            secrets: Some(secrets),
         },
         auth.clone(),
         listener,

@@ -131,5 +131,29 @@ fn bench_cluster_auth(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_hashing, bench_cluster_auth);
+/// What sealing access-key secrets at rest costs: one seal when a key is
+/// stored, one open each time a gateway fetches a key (a 40-byte secret).
+fn bench_sealing(c: &mut Criterion) {
+    use shale_common::sealing::{SealingKey, SealingKeys};
+    let keys = SealingKeys::one(SealingKey::generate());
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let sealed = keys.seal(secret, "AKIAIOSFODNN7EXAMPLE");
+    let mut group = c.benchmark_group("sealing");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("seal_40B", |b| {
+        b.iter(|| keys.seal(black_box(secret), "AKIAIOSFODNN7EXAMPLE"))
+    });
+    group.bench_function("open_40B", |b| {
+        b.iter(|| {
+            keys.open(black_box(&sealed), "AKIAIOSFODNN7EXAMPLE")
+                .expect("opens")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_hashing, bench_cluster_auth, bench_sealing);
 criterion_main!(benches);

@@ -123,10 +123,6 @@ impl ClusterSecret {
     pub fn id(&self) -> &str {
         &self.id
     }
-
-    fn mac(&self, canonical: &[u8]) -> blake3::Hash {
-        blake3::keyed_hash(&self.key, canonical)
-    }
 }
 
 /// The secrets a role signs with (the first) and accepts (all).
@@ -209,13 +205,219 @@ impl SecretSet {
             secrets: vec![self.secrets[0].clone()],
         }
     }
+}
 
-    fn signing(&self) -> &ClusterSecret {
-        &self.secrets[0]
+/// Prefix of a role's key line (a file `derive` makes for one role).
+pub const ROLE_KEY_PREFIX: &str = "shale-role-key-v1:";
+
+/// What a credential may do: each tier signs with its own key, derived from
+/// the cluster secret, so that a role given only its own keys cannot sign
+/// as another.
+///
+/// - `Root`: the cluster secret itself: metadata replicas (Raft) and the
+///   admin CLI.
+/// - `Gateway`: gateways, toward the metadata service (every RPC, the
+///   access keys' secrets included).
+/// - `Node`: storage nodes, toward the metadata service (their heartbeat
+///   only).
+/// - `Data`: anyone, toward storage nodes (chunks): gateways, storage
+///   nodes and the metadata service hold it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// The cluster secret.
+    Root,
+    /// A gateway.
+    Gateway,
+    /// A storage node.
+    Node,
+    /// The chunk API of storage nodes.
+    Data,
+}
+
+impl Tier {
+    const ALL: [Tier; 4] = [Tier::Root, Tier::Gateway, Tier::Node, Tier::Data];
+
+    /// Its name in headers, metrics and key files.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tier::Root => "root",
+            Tier::Gateway => "gateway",
+            Tier::Node => "node",
+            Tier::Data => "data",
+        }
     }
 
-    fn by_id(&self, id: &str) -> Option<&ClusterSecret> {
-        self.secrets.iter().find(|s| s.id == id)
+    fn parse(s: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.label() == s)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The key of this tier under the cluster secret `root`.
+    fn derive(self, root: &[u8; 32]) -> [u8; 32] {
+        match self {
+            // The cluster secret itself (what every role signed with
+            // before tiers existed: such requests still verify as root).
+            Tier::Root => *root,
+            t => blake3::derive_key(&format!("shale cluster tier key v1 {}", t.label()), root),
+        }
+    }
+}
+
+/// The role a key file is made for (`shale admin cluster-secret derive`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleKeys {
+    /// A gateway: the `Gateway` and `Data` keys.
+    Gateway,
+    /// A storage node: the `Node` and `Data` keys.
+    StorageNode,
+}
+
+impl RoleKeys {
+    /// Its name in key files and on the command line.
+    pub fn label(self) -> &'static str {
+        match self {
+            RoleKeys::Gateway => "gateway",
+            RoleKeys::StorageNode => "storage-node",
+        }
+    }
+
+    /// Parses `gateway` or `storage-node`.
+    pub fn parse(s: &str) -> Result<RoleKeys, String> {
+        match s {
+            "gateway" => Ok(RoleKeys::Gateway),
+            "storage-node" => Ok(RoleKeys::StorageNode),
+            _ => Err(format!("no role {s:?}: gateway or storage-node")),
+        }
+    }
+
+    fn tier(self) -> Tier {
+        match self {
+            RoleKeys::Gateway => Tier::Gateway,
+            RoleKeys::StorageNode => Tier::Node,
+        }
+    }
+}
+
+/// The keys of one cluster secret a role holds.
+#[derive(Clone)]
+struct Held {
+    id: String,
+    keys: [Option<[u8; 32]>; 4],
+}
+
+/// Every key a role holds, the signing secret's first, and the tier the
+/// role is (`Root` for the cluster secret itself).
+#[derive(Clone)]
+pub struct KeyRing {
+    held: Vec<Held>,
+    identity: Tier,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("identity", &self.identity)
+            .field("ids", &self.held.iter().map(|h| &h.id).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl From<&SecretSet> for KeyRing {
+    fn from(set: &SecretSet) -> KeyRing {
+        KeyRing {
+            held: set
+                .secrets
+                .iter()
+                .map(|s| Held {
+                    id: s.id.clone(),
+                    keys: Tier::ALL.map(|t| Some(t.derive(&s.key))),
+                })
+                .collect(),
+            identity: Tier::Root,
+        }
+    }
+}
+
+impl KeyRing {
+    /// Parses a key file: a cluster secrets file (the root), or a file of
+    /// one role's keys (`derive`).
+    pub fn parse(text: &str) -> Result<KeyRing, String> {
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .map(|(n, l)| (n + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if lines.iter().all(|(_, l)| !l.starts_with(ROLE_KEY_PREFIX)) {
+            return SecretSet::parse(text).map(|s| KeyRing::from(&s));
+        }
+        let mut held: Vec<Held> = Vec::new();
+        let mut role = None;
+        for (n, line) in lines {
+            let bad = || {
+                format!("line {n}: a role key is {ROLE_KEY_PREFIX}<role>:<id>:<64 hex>:<64 hex>")
+            };
+            let rest = line.strip_prefix(ROLE_KEY_PREFIX).ok_or_else(bad)?;
+            let f: Vec<&str> = rest.split(':').collect();
+            if f.len() != 4 || f[1].len() != 8 || !f[1].bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            let r = RoleKeys::parse(f[0]).map_err(|e| format!("line {n}: {e}"))?;
+            if role.is_some_and(|x| x != r) {
+                return Err(format!("line {n}: keys of two roles in one file"));
+            }
+            role = Some(r);
+            let mut own = [0u8; 32];
+            let mut data = [0u8; 32];
+            hex::decode_to_slice(f[2], &mut own).map_err(|_| bad())?;
+            hex::decode_to_slice(f[3], &mut data).map_err(|_| bad())?;
+            let mut keys = [None; 4];
+            keys[r.tier().index()] = Some(own);
+            keys[Tier::Data.index()] = Some(data);
+            if !held.iter().any(|h| h.id == f[1]) {
+                held.push(Held {
+                    id: f[1].to_owned(),
+                    keys,
+                });
+            }
+        }
+        let role = role.ok_or("no key in it")?;
+        Ok(KeyRing {
+            held,
+            identity: role.tier(),
+        })
+    }
+
+    /// The text of the key file of `role` under the cluster secrets `set`
+    /// (same order: the first signs).
+    pub fn role_file_text(set: &SecretSet, role: RoleKeys) -> String {
+        let mut out = format!(
+            "# Shale keys of a {} (shale admin cluster-secret derive): the first signs.\n\
+             # Keep this file 0600. It cannot sign as any other role.\n",
+            role.label()
+        );
+        for s in &set.secrets {
+            out.push_str(&format!(
+                "{ROLE_KEY_PREFIX}{}:{}:{}:{}\n",
+                role.label(),
+                s.id,
+                hex::encode(role.tier().derive(&s.key)),
+                hex::encode(Tier::Data.derive(&s.key)),
+            ));
+        }
+        out
+    }
+
+    /// The tier this ring's role is.
+    pub fn identity(&self) -> Tier {
+        self.identity
+    }
+
+    fn by_id(&self, id: &str) -> Option<&Held> {
+        self.held.iter().find(|h| h.id == id)
     }
 }
 
@@ -226,9 +428,22 @@ pub fn read_secrets_file(path: &Path) -> Result<SecretSet, String> {
     SecretSet::parse(&text).map_err(|e| format!("cluster secrets {}: {e}", path.display()))
 }
 
+/// Reads a key file (a cluster secrets file, or a role's keys).
+pub fn read_key_file(path: &Path) -> Result<KeyRing, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading cluster secrets {}: {e}", path.display()))?;
+    KeyRing::parse(&text).map_err(|e| format!("cluster secrets {}: {e}", path.display()))
+}
+
 /// Writes a secrets file, 0600, through a temporary file renamed over it
 /// (fsynced), so that a role re-reading it sees the old or the new set.
 pub fn write_secrets_file(path: &Path, set: &SecretSet) -> std::io::Result<()> {
+    write_private_file(path, set.to_text().as_bytes())
+}
+
+/// Writes `bytes` to `path`, 0600, through a temporary file renamed over
+/// it, fsynced (file and directory): a reader sees the old or the new file.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -238,7 +453,7 @@ pub fn write_secrets_file(path: &Path, set: &SecretSet) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(set.to_text().as_bytes())?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)?;
@@ -267,6 +482,8 @@ pub enum Refusal {
     BodyMismatch,
     /// The replay guard is full.
     Busy,
+    /// A valid credential of a role that may not make this request.
+    WrongRole,
 }
 
 impl Refusal {
@@ -281,14 +498,16 @@ impl Refusal {
             Refusal::Replayed => "replayed",
             Refusal::BodyMismatch => "body_mismatch",
             Refusal::Busy => "busy",
+            Refusal::WrongRole => "wrong_role",
         }
     }
 
     /// The HTTP status: 401 without valid credentials, 403 for valid
-    /// credentials that cannot be used again (replayed, stale), 503 busy.
+    /// credentials that cannot be used again (replayed, stale) or that
+    /// belong to a role that may not make the request, 503 busy.
     pub fn status(self) -> http::StatusCode {
         match self {
-            Refusal::Replayed | Refusal::Stale => http::StatusCode::FORBIDDEN,
+            Refusal::Replayed | Refusal::Stale | Refusal::WrongRole => http::StatusCode::FORBIDDEN,
             Refusal::Busy => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::UNAUTHORIZED,
         }
@@ -306,6 +525,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Replayed => "request seen before",
             Refusal::BodyMismatch => "body is not the one signed",
             Refusal::Busy => "too many requests to remember",
+            Refusal::WrongRole => "this role's credential may not make this request",
         })
     }
 }
@@ -314,9 +534,24 @@ impl std::fmt::Display for Refusal {
 #[derive(Debug, Clone, Copy)]
 pub struct Claim {
     body: blake3::Hash,
+    tier: Tier,
 }
 
 impl Claim {
+    /// The tier the request was signed as.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// `Ok` when the request was signed as one of `tiers`.
+    pub fn require(&self, tiers: &[Tier]) -> Result<(), Refusal> {
+        if tiers.contains(&self.tier) {
+            Ok(())
+        } else {
+            Err(Refusal::WrongRole)
+        }
+    }
+
     /// The body's BLAKE3 as signed.
     pub fn body_hash(&self) -> blake3::Hash {
         self.body
@@ -419,7 +654,7 @@ enum Source {
 }
 
 struct Inner {
-    set: RwLock<Arc<SecretSet>>,
+    set: RwLock<Arc<KeyRing>>,
     source: Source,
     guard: ReplayGuard,
     role: &'static str,
@@ -432,12 +667,18 @@ struct Inner {
 #[derive(Clone)]
 pub struct ClusterAuth {
     inner: Arc<Inner>,
+    /// The tier this handle signs toward the metadata service as, when
+    /// narrower than its keys' ([`ClusterAuth::acting_as`]).
+    acting: Option<Tier>,
+    /// True for a handle that signs toward storage nodes (`Data`).
+    toward_storage: bool,
 }
 
 impl std::fmt::Debug for ClusterAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterAuth")
             .field("role", &self.inner.role)
+            .field("tier", &self.signing_tier())
             .field("ids", &self.ids())
             .finish()
     }
@@ -455,7 +696,12 @@ impl ClusterAuth {
     /// A credential holding `set`, for the role named `role` (metrics and
     /// logs).
     pub fn new(set: SecretSet, role: &'static str) -> ClusterAuth {
-        ClusterAuth::with_source(set, Source::Fixed, role)
+        ClusterAuth::with_source(KeyRing::from(&set), Source::Fixed, role)
+    }
+
+    /// A credential holding the keys of `ring` (a role's keys, or all).
+    pub fn with_keys(ring: KeyRing, role: &'static str) -> ClusterAuth {
+        ClusterAuth::with_source(ring, Source::Fixed, role)
     }
 
     /// A credential with a fresh secret of its own, for a cluster whose
@@ -467,7 +713,7 @@ impl ClusterAuth {
     /// A credential read from the secrets file at `path`, re-read when the
     /// file changes.
     pub fn from_file(path: &Path, role: &'static str) -> Result<ClusterAuth, String> {
-        let set = read_secrets_file(path)?;
+        let set = read_key_file(path)?;
         let stamp = file_stamp(path);
         Ok(ClusterAuth::with_source(
             set,
@@ -499,8 +745,10 @@ impl ClusterAuth {
         ))
     }
 
-    fn with_source(set: SecretSet, source: Source, role: &'static str) -> ClusterAuth {
+    fn with_source(set: KeyRing, source: Source, role: &'static str) -> ClusterAuth {
         ClusterAuth {
+            acting: None,
+            toward_storage: false,
             inner: Arc::new(Inner {
                 set: RwLock::new(Arc::new(set)),
                 source,
@@ -514,10 +762,44 @@ impl ClusterAuth {
 
     /// The ids of the secrets in use, the signing one first.
     pub fn ids(&self) -> Vec<String> {
-        self.set().secrets.iter().map(|s| s.id.clone()).collect()
+        self.set().held.iter().map(|s| s.id.clone()).collect()
     }
 
-    fn set(&self) -> Arc<SecretSet> {
+    /// The tier this credential's keys make it (`Root` for the cluster
+    /// secret itself).
+    pub fn identity(&self) -> Tier {
+        self.set().identity
+    }
+
+    /// This credential, signing toward the metadata service as `tier`
+    /// rather than as its keys' identity: for roles that share one process
+    /// and one root credential (`shale dev`), so that each still signs as
+    /// itself. A tier whose key it does not hold signs as its identity.
+    pub fn acting_as(&self, tier: Tier) -> ClusterAuth {
+        ClusterAuth {
+            acting: Some(tier),
+            ..self.clone()
+        }
+    }
+
+    /// This credential, signing toward storage nodes (the `Data` tier).
+    pub fn toward_storage(&self) -> ClusterAuth {
+        ClusterAuth {
+            toward_storage: true,
+            ..self.clone()
+        }
+    }
+
+    /// The tier this handle signs as.
+    pub fn signing_tier(&self) -> Tier {
+        if self.toward_storage {
+            Tier::Data
+        } else {
+            self.acting.unwrap_or_else(|| self.set().identity)
+        }
+    }
+
+    fn set(&self) -> Arc<KeyRing> {
         self.maybe_reload();
         self.inner
             .set
@@ -552,9 +834,9 @@ impl ClusterAuth {
         if seen == *known {
             return;
         }
-        match read_secrets_file(path) {
+        match read_key_file(path) {
             Ok(set) => {
-                tracing::info!(role = self.inner.role, ids = ?set.secrets.iter().map(|s| s.id()).collect::<Vec<_>>(),
+                tracing::info!(role = self.inner.role, ids = ?set.held.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
                     "cluster secrets re-read");
                 *self.inner.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
                 *known = seen;
@@ -595,7 +877,16 @@ impl ClusterAuth {
         nonce: u128,
     ) -> HeaderValue {
         let set = self.set();
-        let secret = set.signing();
+        let held = &set.held[0];
+        let mut tier = if self.toward_storage {
+            Tier::Data
+        } else {
+            self.acting.unwrap_or(set.identity)
+        };
+        if held.keys[tier.index()].is_none() {
+            tier = set.identity;
+        }
+        let key = held.keys[tier.index()].expect("a ring holds its identity's key");
         let nonce = format!("{nonce:032x}");
         let body = body_hash.to_hex();
         let canonical = canonical(
@@ -606,12 +897,17 @@ impl ClusterAuth {
             &nonce,
             &body,
         );
-        let mac = secret.mac(canonical.as_bytes());
-        let value = format!(
-            "v1 {} {time_ms} {nonce} {body} {}",
-            secret.id(),
-            mac.to_hex()
-        );
+        let mac = blake3::keyed_hash(&key, canonical.as_bytes());
+        // The root tier's key id is the secret's id alone (as before tiers).
+        let value = match tier {
+            Tier::Root => format!("v1 {} {time_ms} {nonce} {body} {}", held.id, mac.to_hex()),
+            t => format!(
+                "v1 {}.{} {time_ms} {nonce} {body} {}",
+                held.id,
+                t.label(),
+                mac.to_hex()
+            ),
+        };
         HeaderValue::from_str(&value).expect("hex and digits are a valid header value")
     }
 
@@ -698,8 +994,15 @@ impl ClusterAuth {
         let nonce_value = u128::from_str_radix(nonce, 16).map_err(|_| Refusal::Malformed)?;
         let body_hash = blake3::Hash::from_hex(body).map_err(|_| Refusal::Malformed)?;
         let mac = blake3::Hash::from_hex(mac).map_err(|_| Refusal::Malformed)?;
+        let (id, tier) = match id.split_once('.') {
+            Some((id, t)) => (id, Tier::parse(t).ok_or(Refusal::Malformed)?),
+            None => (id, Tier::Root),
+        };
         let set = self.set();
-        let secret = set.by_id(id).ok_or(Refusal::UnknownKey)?;
+        let key = set
+            .by_id(id)
+            .and_then(|h| h.keys[tier.index()])
+            .ok_or(Refusal::UnknownKey)?;
         let host = parts
             .headers
             .get(http::header::HOST)
@@ -712,14 +1015,17 @@ impl ClusterAuth {
             .unwrap_or("/");
         let canonical = canonical(parts.method.as_str(), pq, host, time_ms, nonce, body);
         // `blake3::Hash`'s equality is constant-time.
-        if secret.mac(canonical.as_bytes()) != mac {
+        if blake3::keyed_hash(&key, canonical.as_bytes()) != mac {
             return Err(Refusal::BadSignature);
         }
         if (now - time_ms).abs() > MAX_SKEW_MS {
             return Err(Refusal::Stale);
         }
         self.inner.guard.first_sight(nonce_value, now)?;
-        Ok(Claim { body: body_hash })
+        Ok(Claim {
+            body: body_hash,
+            tier,
+        })
     }
 }
 
@@ -899,5 +1205,91 @@ mod tests {
         assert!(SecretSet::parse("# only a comment\n").is_err());
         assert!(ClusterSecret::parse("shale-cluster-v1:abc").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_tier_signs_as_itself_and_no_other() {
+        let set = SecretSet::one(ClusterSecret::generate());
+        let root = ClusterAuth::new(set.clone(), "metadata");
+        let gw = ClusterAuth::with_keys(
+            KeyRing::parse(&KeyRing::role_file_text(&set, RoleKeys::Gateway)).unwrap(),
+            "gateway",
+        );
+        let node = ClusterAuth::with_keys(
+            KeyRing::parse(&KeyRing::role_file_text(&set, RoleKeys::StorageNode)).unwrap(),
+            "storage",
+        );
+        assert_eq!(gw.identity(), Tier::Gateway);
+        assert_eq!(node.identity(), Tier::Node);
+        assert_eq!(gw.ids(), root.ids());
+        // The metadata service (root) verifies every tier, each as itself.
+        for (signer, tier) in [
+            (&root, Tier::Root),
+            (&gw, Tier::Gateway),
+            (&node, Tier::Node),
+            (&gw.toward_storage(), Tier::Data),
+            (&node.toward_storage(), Tier::Data),
+            (&root.toward_storage(), Tier::Data),
+            (&root.acting_as(Tier::Gateway), Tier::Gateway),
+            (&root.acting_as(Tier::Node), Tier::Node),
+        ] {
+            let parts = request(signer, Method::POST, "/rpc", b"x");
+            assert_eq!(root.verify(&parts, None).unwrap().tier(), tier);
+        }
+        // A storage node verifies the data tier of anyone, and nothing else.
+        let parts = request(&gw.toward_storage(), Method::PUT, "/chunks/a", b"");
+        assert_eq!(node.verify(&parts, None).unwrap().tier(), Tier::Data);
+        for signer in [&gw, &root] {
+            let parts = request(signer, Method::PUT, "/chunks/a", b"");
+            assert_eq!(node.verify(&parts, None).unwrap_err(), Refusal::UnknownKey);
+        }
+        // A node cannot claim the gateway's tier: the tag is in the key id,
+        // and it does not hold that key.
+        let parts = request(&node, Method::POST, "/rpc", b"x");
+        let v = parts.headers[AUTH_HEADER]
+            .to_str()
+            .unwrap()
+            .replace(".node ", ".gateway ");
+        let mut forged = parts.clone();
+        forged.headers.insert(AUTH_HEADER, v.parse().unwrap());
+        assert_eq!(
+            root.verify(&forged, None).unwrap_err(),
+            Refusal::BadSignature
+        );
+        // A node's ring acting as a gateway still signs as a node.
+        let parts = request(&node.acting_as(Tier::Gateway), Method::POST, "/rpc", b"y");
+        assert_eq!(root.verify(&parts, None).unwrap().tier(), Tier::Node);
+        let claim = root
+            .verify(&request(&node, Method::POST, "/rpc", b"z"), None)
+            .unwrap();
+        assert_eq!(
+            claim.require(&[Tier::Gateway, Tier::Root]),
+            Err(Refusal::WrongRole)
+        );
+        assert_eq!(Refusal::WrongRole.status(), http::StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn role_files_follow_a_rotation() {
+        let old = ClusterSecret::generate();
+        let new = ClusterSecret::generate();
+        let set = SecretSet::one(old).with_added(new.clone());
+        let switched = set.with_signing(new.id()).unwrap();
+        let root_before = ClusterAuth::new(set.clone(), "m");
+        let gw_after = ClusterAuth::with_keys(
+            KeyRing::parse(&KeyRing::role_file_text(&switched, RoleKeys::Gateway)).unwrap(),
+            "g",
+        );
+        let parts = request(&gw_after, Method::POST, "/rpc", b"x");
+        assert_eq!(
+            root_before.verify(&parts, None).unwrap().tier(),
+            Tier::Gateway
+        );
+        assert_eq!(gw_after.ids()[0], new.id());
+        // Two roles' keys in one file, or a broken line, are refused.
+        let mixed = KeyRing::role_file_text(&set, RoleKeys::Gateway)
+            + &KeyRing::role_file_text(&set, RoleKeys::StorageNode);
+        assert!(KeyRing::parse(&mixed).is_err());
+        assert!(KeyRing::parse("shale-role-key-v1:gateway:zz").is_err());
     }
 }

@@ -18,6 +18,7 @@ pub mod layout;
 pub mod metrics;
 pub mod rpc;
 pub mod s3_client;
+pub mod sealing;
 pub mod sigv4;
 
 pub use layout::*;

@@ -38,7 +38,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use openraft::BasicNode;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use serde::Deserialize;
-use shale_common::cluster_auth::{Claim, ClusterAuth};
+use shale_common::cluster_auth::{Claim, ClusterAuth, Refusal, Tier};
+use shale_common::sealing::SealingKeys;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -71,6 +72,11 @@ pub struct MetadataConfig {
     /// Raft timing and log compaction.
     #[serde(default)]
     pub raft: RaftTuning,
+    /// The secrets key access-key secrets are sealed under before they are
+    /// proposed or stored (`shale_common::sealing`). Roles always give one;
+    /// without it (in-process tests) secrets are stored as given.
+    #[serde(skip)]
+    pub secrets: Option<SealingKeys>,
 }
 
 fn default_node_id() -> u64 {
@@ -85,6 +91,7 @@ impl MetadataConfig {
             node_id: default_node_id(),
             peers: Vec::new(),
             raft: RaftTuning::default(),
+            secrets: None,
         }
     }
 }
@@ -180,6 +187,19 @@ pub async fn serve(
         .map_err(|e| ServeError::Open(MetaError::Internal(e.to_string())))?
         .map_err(ServeError::Open)?;
     let store = Arc::new(store);
+    if let Some(keys) = config.secrets.clone() {
+        store.set_sealing(keys);
+        // Rows from before sealing (or sealed under a retired key) are
+        // sealed under the sealing key before anything is served.
+        let s = store.clone();
+        let resealed = tokio::task::spawn_blocking(move || s.reseal_access_keys())
+            .await
+            .map_err(|e| ServeError::Open(MetaError::Internal(e.to_string())))?
+            .map_err(ServeError::Open)?;
+        if resealed > 0 {
+            tracing::info!(resealed, "access-key secrets sealed under the secrets key");
+        }
+    }
     let t = &config.raft;
     let raft_config = openraft::Config {
         cluster_name: "shale-metadata".into(),
@@ -487,6 +507,19 @@ async fn handle(
         Ok(claim) => Signed { claim, peer },
         Err(why) => return Ok(reply(why.status(), why.to_string())),
     };
+    // Raft and its administration are the replicas' (and the admin CLI's)
+    // only; the data tier is for storage nodes' chunks, nothing here.
+    let allowed: &[Tier] = if parts.uri.path().starts_with("/raft/") && parts.method == Method::POST
+    {
+        &[Tier::Root]
+    } else {
+        &[Tier::Root, Tier::Gateway, Tier::Node]
+    };
+    if let Err(why) = signed.claim.require(allowed) {
+        node.auth
+            .refused(why, &parts.method, parts.uri.path(), Some(peer));
+        return Ok(reply(why.status(), why.to_string()));
+    }
     route(node, signed, Request::from_parts(parts, body)).await
 }
 
@@ -738,6 +771,17 @@ async fn change_membership(
     Ok(raft_status(raft))
 }
 
+/// What each tier may ask of `/rpc`: a storage node its heartbeat only
+/// (which registers it); gateways and the root everything. So a storage
+/// node's keys never read an access key's secret, a bucket or an object.
+fn allowed_for(tier: Tier, request: &MetaRequest) -> std::result::Result<(), Refusal> {
+    match (tier, request) {
+        (Tier::Root | Tier::Gateway, _) => Ok(()),
+        (Tier::Node, MetaRequest::Heartbeat { .. }) => Ok(()),
+        _ => Err(Refusal::WrongRole),
+    }
+}
+
 /// The header that carries a write's idempotency id (32 hex digits), the
 /// same on every retry of it. (`x-shale-request-id` is something else: the
 /// gateway's S3 request id, shared by all the RPCs of one S3 request and
@@ -773,7 +817,18 @@ async fn rpc_in_span(
         Err(e) => return reply(StatusCode::BAD_REQUEST, format!("undecodable request: {e}")),
     };
     let kind = request.kind();
+    if let Err(why) = allowed_for(signed.claim.tier(), &request) {
+        node.auth
+            .refused(why, &Method::POST, "/rpc", Some(signed.peer));
+        crate::metrics::record_request(kind, "WrongRole", started);
+        return reply(why.status(), format!("{why}: {kind}"));
+    }
     stamp(&mut request);
+    // Secrets are sealed before they are proposed: the Raft log and its
+    // snapshots never hold one in the clear.
+    if let MetaRequest::PutAccessKey { key } = &mut request {
+        node.store.seal_secret(key);
+    }
     let result: std::result::Result<MetaResponse, MetaError> = if request.is_read() {
         // Linearizable: this replica is the leader (a quorum confirmed it
         // after the read arrived) and has applied everything committed.

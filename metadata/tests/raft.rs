@@ -52,6 +52,7 @@ fn start(m: &mut Member, listener: TcpListener, peers: &[Replica]) {
         node_id: m.id,
         peers: peers.to_vec(),
         raft: tuning(),
+        secrets: None,
     };
     let task = tokio::spawn(serve(config, auth(), listener, async {
         let _ = stopped.await;

@@ -113,6 +113,10 @@ pub struct EdgeConfig {
     /// answered `400 RequestTimeout` (a client that stalls its upload). At
     /// least 1.
     pub body_idle_timeout_secs: u64,
+    /// Whether `/_shale/status` (the workers' figures) answers anyone on
+    /// the S3 port. False: the path is an S3 request like any other (the
+    /// figures stay available to root keys through `shale admin status`).
+    pub public_status: bool,
 }
 
 /// Default of [`EdgeConfig::header_read_timeout_secs`].
@@ -131,6 +135,7 @@ impl Default for EdgeConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
             body_idle_timeout_secs: DEFAULT_BODY_IDLE_TIMEOUT_SECS,
+            public_status: true,
         }
     }
 }
@@ -578,7 +583,8 @@ fn expects_continue_without_body<B>(req: &http::Request<B>) -> bool {
 
 /// Where the gateway answers its background workers' figures as JSON
 /// (`GET`, unauthenticated like a metrics endpoint; it names no bucket or
-/// key). No bucket can be named `_shale`, so it never hides an S3 request.
+/// key; off with [`EdgeConfig::public_status`] false). No bucket can be
+/// named `_shale`, so it never hides an S3 request.
 pub const WORKERS_STATUS_PATH: &str = "/_shale/status";
 
 /// The gateway's background workers, whose figures `/_shale/status` shows.
@@ -741,8 +747,12 @@ pub async fn serve(
         let front = Arc::clone(&front);
         let seq = Arc::clone(&request_seq);
         let workers = Arc::clone(&workers);
+        let public_status = edge.public_status;
         let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            if req.method() == http::Method::GET && req.uri().path() == WORKERS_STATUS_PATH {
+            if public_status
+                && req.method() == http::Method::GET
+                && req.uri().path() == WORKERS_STATUS_PATH
+            {
                 let answer = workers.status_response().map(|body| {
                     crate::metrics::CountingBody::new(
                         body,

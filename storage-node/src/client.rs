@@ -46,7 +46,8 @@ struct Answer {
 
 impl StorageClient {
     /// A client with its own connection pool and [`DEFAULT_TIMEOUT`],
-    /// signing its requests with `auth`.
+    /// signing its requests with `auth`'s data-tier key (the only one a
+    /// storage node accepts).
     pub fn new(auth: ClusterAuth) -> Self {
         Self::with_http_client(http_client(), auth)
     }
@@ -55,7 +56,7 @@ impl StorageClient {
     pub fn with_http_client(http: HttpClient, auth: ClusterAuth) -> Self {
         StorageClient {
             http,
-            auth,
+            auth: auth.toward_storage(),
             timeout: DEFAULT_TIMEOUT,
         }
     }

@@ -35,7 +35,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
-use shale_common::cluster_auth::{Claim, ClusterAuth};
+use shale_common::cluster_auth::{Claim, ClusterAuth, Tier};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -321,7 +321,21 @@ async fn authenticated(
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    match guard.auth.verify(&parts, Some(guard.peer)) {
+    // Only the data tier: a node's callers (gateways, other nodes, the
+    // node's own heartbeat) sign toward it with that key, which grants
+    // nothing on the metadata service.
+    let checked = guard
+        .auth
+        .verify(&parts, Some(guard.peer))
+        .and_then(|claim| {
+            claim.require(&[Tier::Data]).inspect_err(|why| {
+                guard
+                    .auth
+                    .refused(*why, &parts.method, parts.uri.path(), Some(guard.peer))
+            })?;
+            Ok(claim)
+        });
+    match checked {
         Ok(claim) => route(store, guard, claim, Request::from_parts(parts, body)).await,
         Err(why) => error_response(why.status(), "unauthenticated", why.to_string()),
     }

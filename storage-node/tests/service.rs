@@ -112,7 +112,9 @@ async fn raw(
         req = req.header(*name, *value);
     }
     let mut req = req.body(Full::new(Bytes::new())).unwrap();
-    auth().sign_request(&mut req, &blake3::hash(b""));
+    auth()
+        .toward_storage()
+        .sign_request(&mut req, &blake3::hash(b""));
     let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
@@ -257,7 +259,7 @@ async fn oversized_put_is_refused_with_413() {
         for (signed, status) in [(false, "401"), (true, "413")] {
             let mut stream = tokio::net::TcpStream::connect(&node.addr).await.unwrap();
             let auth_line = if signed {
-                let v = auth().sign(&http::Method::PUT, "/chunks/huge", "x", &blake3::hash(b""));
+                let v = auth().toward_storage().sign(&http::Method::PUT, "/chunks/huge", "x", &blake3::hash(b""));
                 format!("x-shale-auth: {}\r\n", v.to_str().unwrap())
             } else {
                 String::new()
@@ -568,7 +570,10 @@ async fn the_scrubber_finds_rot_and_forgets_it_once_rewritten() {
 async fn partial_put(addr: &str, id: &str, len: usize, sent: usize) -> tokio::net::TcpStream {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let path = format!("/chunks/{id}");
-    let signed = auth().sign(&http::Method::PUT, &path, addr, &blake3::hash(&data(len)));
+    let signed =
+        auth()
+            .toward_storage()
+            .sign(&http::Method::PUT, &path, addr, &blake3::hash(&data(len)));
     let signed = signed.to_str().unwrap();
     let head = format!(
         "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nx-shale-auth: {signed}\r\n\r\n"

@@ -16,12 +16,25 @@ class RoleProcesses:
     def __init__(self, root, access_key, secret_key):
         self.root = root
         self.procs = {}
-        # Every role of the cluster signs with the same secrets file.
+        # The metadata service holds the cluster secret; gateways and
+        # storage nodes only their own role's keys, derived from it (as an
+        # operator gives them with `shale admin cluster-secret derive`).
         self.secret_file = root / "cluster.secret"
         self.secret = cluster_secret.create(self.secret_file)
+        self.role_files = {role: root / f"{role}.key" for role in ("gateway", "storage-node")}
+        self.derive()
+        self.secrets_key_file = root / "secrets.key"
+        cluster_secret.create_secrets_key(self.secrets_key_file)
         self.env = dict(os.environ, SHALE_ROOT_ACCESS_KEY=access_key,
                         SHALE_ROOT_SECRET_KEY=secret_key,
-                        SHALE_CLUSTER_SECRET_FILE=str(self.secret_file))
+                        SHALE_CLUSTER_SECRET_FILE=str(self.secret_file),
+                        SHALE_SECRETS_KEY_FILE=str(self.secrets_key_file))
+
+    def derive(self):
+        """(Re)writes the gateway's and storage nodes' key files from the
+        cluster secrets file (after each step of a rotation)."""
+        for role, path in self.role_files.items():
+            cluster_secret.derive(self.secret_file, role, path)
 
     def write(self, name, text):
         path = self.root / name
@@ -32,8 +45,11 @@ class RoleProcesses:
         """Starts `shale ARGS`, its output in NAME.log (appended to, for a
         restart whose earlier lines must stay; else started anew)."""
         log = open(self.root / f"{name}.log", "ab" if append else "wb")
+        env = self.env
+        if args and args[0] in self.role_files:
+            env = dict(env, SHALE_CLUSTER_SECRET_FILE=str(self.role_files[args[0]]))
         self.procs[name] = subprocess.Popen(
-            [str(shale_bin()), *args], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            [str(shale_bin()), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def wait_port(self, port, host=LOOPBACK):
         deadline = time.monotonic() + READY_TIMEOUT

@@ -25,8 +25,9 @@ class Cluster(RoleProcesses):
     """With `metrics`, every role serves `/metrics` on a port of its own
     (`self.metrics_ports[name]`); `env` is added to every role's environment."""
 
-    def __init__(self, root, env=None, metrics=False):
+    def __init__(self, root, env=None, metrics=False, meta_extra=""):
         super().__init__(root, ACCESS_KEY, SECRET_KEY)
+        self.meta_extra = meta_extra
         self.env.update(env or {})
         self.meta_port = free_port()
         self.gateway_port = free_port()
@@ -41,7 +42,8 @@ class Cluster(RoleProcesses):
     def start(self):
         meta = self.write("metadata.toml", f'listen = "{LOOPBACK}:{self.meta_port}"\n'
                                            f'path = "{self.root / "meta"}"\n'
-                                           + self.metrics_line("metadata"))
+                                           + self.metrics_line("metadata")
+                                           + self.meta_extra)
         self.spawn("metadata", ["metadata", "--config", str(meta)])
         for n, port in self.node_ports.items():
             cfg = self.write(f"node-{n}.toml", (

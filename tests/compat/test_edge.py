@@ -286,3 +286,41 @@ def test_a_stalled_upload_is_answered_request_timeout(server_factory):
     with pytest.raises(Exception) as e:
         s3.head_object(Bucket=bucket, Key="stalled")
     assert "404" in str(e.value)
+
+
+def test_the_workers_figures_can_be_kept_from_the_public_port(server_factory):
+    """`/_shale/status` answers anyone by default; with
+    --no-public-status it is an S3 request like any other (refused without
+    a bucket name S3 refuses), and root keys still get the figures through the admin
+    API (`shale admin status`)."""
+    import json
+    import os
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from conftest import shale_bin
+
+    def fetch(server):
+        try:
+            with urllib.request.urlopen(
+                    f"http://{LOOPBACK}:{server.port}/_shale/status", timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    open_server, _ = edge_server(server_factory)
+    status, body = fetch(open_server)
+    assert status == 200 and "heal" in json.loads(body)
+
+    closed, _ = edge_server(server_factory, "--no-public-status")
+    status, body = fetch(closed)
+    # What S3 answers an unsigned request for a bucket named `_shale`.
+    assert status == 400 and b"<Code>InvalidBucketName</Code>" in body, (status, body[:300])
+    assert b"heal" not in body
+    env = dict(os.environ, SHALE_ENDPOINT=f"http://{LOOPBACK}:{closed.port}",
+               SHALE_ACCESS_KEY=closed.access_key, SHALE_SECRET_KEY=closed.secret_key)
+    r = subprocess.run([str(shale_bin()), "admin", "--json", "status"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "heal" in json.loads(r.stdout)

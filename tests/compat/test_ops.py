@@ -126,7 +126,7 @@ class OpsCluster(RoleProcesses):
     def chunks(self, n):
         """Chunks node `n` holds, asked of the node itself."""
         status, _, body = cluster_secret.request(self.secret, LOOPBACK, self.node_ports[n],
-                                                 "GET", "/status")
+                                                 "GET", "/status", tier="data")
         assert status == 200, body
         return sum(d["chunks"] for d in json.loads(body)["disks"])
 

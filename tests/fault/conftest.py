@@ -80,9 +80,16 @@ class Proc:
         self.name = name
         self.role = role
         self.config = cluster.root / f"{name}.toml"
-        # Every role signs its internal requests with the cluster's secret.
+        # Every role signs its internal requests with the cluster's secret:
+        # the metadata service holds it, gateways and storage nodes only
+        # their role's keys; the metadata service seals access-key secrets
+        # under the secrets key.
         if not config_text.startswith("cluster_secret_file"):
-            config_text = f'cluster_secret_file = "{cluster.secret_file}"\n' + config_text
+            keys = cluster.role_key_files.get(role, cluster.secret_file)
+            extra = ""
+            if role == "metadata":
+                extra = f'secrets_key_file = "{cluster.secrets_key_file}"\n'
+            config_text = f'cluster_secret_file = "{keys}"\n' + extra + config_text
         self.config.write_text(config_text)
         self.popen = None
         self.starts = 0
@@ -182,6 +189,12 @@ class Cluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self.secret_file = self.root / "cluster.secret"
         self.secret = cluster_secret.create(self.secret_file)
+        self.role_key_files = {role: self.root / f"{role}.key"
+                               for role in ("gateway", "storage-node")}
+        for role, path in self.role_key_files.items():
+            cluster_secret.derive(self.secret_file, role, path)
+        self.secrets_key_file = self.root / "secrets.key"
+        cluster_secret.create_secrets_key(self.secrets_key_file)
         self.meta_ports = {i: free_port() for i in range(1, meta_replicas + 1)}
         self.meta_port = self.meta_ports[1]
         self.gateway_port = free_port()

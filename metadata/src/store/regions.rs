@@ -121,7 +121,7 @@ impl MetaStore {
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_REGIONS)?, &key);
         let keys_cf = self.cf(CF_ACCESS_KEYS)?;
-        for mut k in self.list_access_keys()? {
+        for mut k in self.access_key_rows()? {
             if let Some(grants) = k.grants.as_mut()
                 && grants.iter().any(|(b, _)| b == bucket)
             {

@@ -791,3 +791,93 @@ fn replication_needs_versioning_and_holds_it() {
     );
     s.put_bucket_config("b", &suspend).unwrap();
 }
+
+#[test]
+fn secrets_in_the_clear_from_an_older_release_are_sealed_when_the_store_opens() {
+    use shale_common::sealing::{SealingKey, SealingKeys, is_sealed};
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLAINSECRET";
+    {
+        // The previous release: a v4 row, its secret in the clear.
+        let s = MetaStore::open(dir.path()).unwrap();
+        put_raw(
+            &s,
+            CF_ACCESS_KEYS,
+            b"AKOLD",
+            &AccessKey {
+                access_key: "AKOLD".into(),
+                secret_key: secret.into(),
+                name: "old".into(),
+                grants: Some(vec![("b".into(), Permission::Read)]),
+            },
+        );
+    }
+    let in_files = |needle: &str| {
+        walk(dir.path()).into_iter().any(|p| {
+            std::fs::read(&p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+    };
+    assert!(in_files(secret), "the scan sees a secret in the clear");
+    let keys = SealingKeys::one(SealingKey::generate());
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.set_sealing(keys.clone());
+    assert_eq!(s.reseal_access_keys().unwrap(), 1);
+    assert_eq!(s.reseal_access_keys().unwrap(), 0, "once is enough");
+    let raw = s.access_key_row("AKOLD").unwrap().unwrap();
+    assert!(is_sealed(&raw.secret_key));
+    let key = s.get_access_key("AKOLD").unwrap().unwrap();
+    assert_eq!(key.secret_key, secret);
+    assert_eq!(key.grants, Some(vec![("b".into(), Permission::Read)]));
+    // Writes seal; edits of grants keep the seal.
+    s.put_access_key(&AccessKey::root(
+        "AKNEW".into(),
+        "new-secret-0123456789".into(),
+        "n".into(),
+    ))
+    .unwrap();
+    assert!(is_sealed(
+        &s.access_key_row("AKNEW").unwrap().unwrap().secret_key
+    ));
+    s.set_grant("AKOLD", "c", Some(Permission::Write)).unwrap();
+    assert!(is_sealed(
+        &s.access_key_row("AKOLD").unwrap().unwrap().secret_key
+    ));
+    let listed = s.list_access_keys().unwrap();
+    assert_eq!(listed[1].access_key, "AKOLD");
+    assert_eq!(listed[1].secret_key, secret);
+    drop(s);
+    let holders: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(
+        holders.is_empty(),
+        "files holding the old secret in the clear: {holders:?}"
+    );
+    assert!(!in_files("new-secret-0123456789"));
+    // Without the key, the secret does not read (an error, not the sealed text).
+    let s = MetaStore::open(dir.path()).unwrap();
+    assert!(s.get_access_key("AKOLD").is_err());
+    // Another deployment's key neither.
+    s.set_sealing(SealingKeys::one(SealingKey::generate()));
+    assert!(s.get_access_key("AKOLD").is_err());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
