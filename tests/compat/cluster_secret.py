@@ -26,16 +26,16 @@ ROLE_TIER = {"gateway": "gateway", "storage-node": "node"}
 
 def create(path):
     """A secrets file at `path` (0600) with one fresh secret; its text."""
-    text = PREFIX + secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    return text
+    return _create_key_file(path, PREFIX)
 
 
 def create_secrets_key(path):
     """A metadata secrets key file at `path` (0600); its text."""
-    text = SECRETS_KEY_PREFIX + secrets.token_hex(32)
+    return _create_key_file(path, SECRETS_KEY_PREFIX)
+
+
+def _create_key_file(path, prefix):
+    text = prefix + secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
