@@ -35,6 +35,8 @@ pub mod proposer;
 pub mod raft;
 #[cfg(feature = "server")]
 pub mod raft_net;
+#[cfg(feature = "raft-types")]
+pub mod raft_types;
 mod replication;
 #[cfg(feature = "server")]
 pub mod service;

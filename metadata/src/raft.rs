@@ -50,32 +50,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-/// A replica's id in the group.
-pub type NodeId = u64;
-
-/// One Raft log entry's application data: a mutating request, with what a
-/// deterministic apply needs fixed in it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Command {
-    /// The request, as the client sent it.
-    pub req: MetaRequest,
-    /// The leader's clock when it proposed the entry (Unix ms): the time of
-    /// every timestamp and GC queue entry the request writes.
-    pub now_ms: i64,
-    /// The client's id of the request (kept across its retries); 0: none,
-    /// the request is applied however often it is proposed.
-    pub request_id: u128,
-}
-
-/// The answer of an applied entry, returned through `client_write`.
-pub type Answer = Result<MetaResponse, MetaError>;
-
-openraft::declare_raft_types!(
-    /// Shale's Raft types: commands in, answers out, `BasicNode` addresses.
-    pub TypeConfig:
-        D = Command,
-        R = Answer,
-);
+pub use crate::raft_types::{Answer, Command, NodeId, TypeConfig};
 
 /// The Raft handle of a metadata replica.
 pub type MetaRaft = openraft::Raft<TypeConfig>;

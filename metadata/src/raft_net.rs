@@ -1,46 +1,45 @@
 //! Raft's network: HTTP on the metadata service's own listener, postcard
 //! bodies, through the pooled internal HTTP client.
 //!
-//! `POST /raft/append`, `/raft/vote` and `/raft/snapshot` (the whole
-//! snapshot in one body) carry openraft's requests; the answer is HTTP 200
-//! with a postcard `Result<response, String>` (the error of the remote Raft
-//! as text: every such error is fatal on the remote side anyway).
+//! `POST /raft/append`, `/raft/vote` and `/raft/install` carry openraft's
+//! requests; the answer is HTTP 200 with a postcard `Result<response,
+//! String>` (the error of the remote Raft as text: every such error is
+//! fatal on the remote side anyway).
+//!
+//! A snapshot travels in chunks of at most [`RaftTuning::snapshot_chunk_bytes`]
+//! (openraft's chunked transport: one `/raft/install` request per chunk,
+//! each signed and checked on its own, the receiving Raft assembling them),
+//! so no request body is larger than a chunk: `/raft/install` takes at most
+//! [`MAX_SNAPSHOT_CHUNK_BODY`].
+//!
+//! [`RaftTuning::snapshot_chunk_bytes`]: crate::RaftTuning
 
 use crate::raft::{MetaRaft, NodeId, TypeConfig};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, ReplicationClosed,
-    StreamingError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    SnapshotResponse, VoteRequest, VoteResponse,
+    VoteRequest, VoteResponse,
 };
-use openraft::{AnyError, BasicNode, Snapshot, SnapshotMeta, Vote};
+use openraft::{AnyError, BasicNode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shale_common::cluster_auth::ClusterAuth;
 use shale_common::rpc::{HttpClient, http_client};
-use std::future::Future;
-use std::io::Cursor;
 use std::time::Duration;
 
-/// Largest Raft message body (a snapshot travels whole).
+/// Largest body of `/raft/append` and `/raft/vote` (a batch of entries).
 pub const MAX_RAFT_BYTES: usize = 1024 * 1024 * 1024;
 
-/// The whole-snapshot message of `POST /raft/snapshot`.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct SnapshotMessage {
-    /// The leader's vote.
-    pub vote: Vote<NodeId>,
-    /// The snapshot's meta.
-    pub meta: SnapshotMeta<NodeId, BasicNode>,
-    /// The snapshot's data.
-    pub data: Vec<u8>,
-}
+/// Largest snapshot chunk a replica sends or takes.
+pub const MAX_SNAPSHOT_CHUNK: u64 = 64 * 1024 * 1024;
+
+/// Largest body of `/raft/install`: a chunk and its request's other fields
+/// (vote, snapshot meta with the membership, offset).
+pub const MAX_SNAPSHOT_CHUNK_BODY: usize = MAX_SNAPSHOT_CHUNK as usize + 1024 * 1024;
 
 /// Makes one [`Peer`] per target replica; all share one HTTP pool and
 /// sign with the replica's cluster credential.
@@ -170,17 +169,17 @@ impl RaftNetwork<TypeConfig> for Peer {
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        // Snapshots travel whole (`full_snapshot`); openraft never sends
-        // chunks when `full_snapshot` is implemented.
-        Err(RPCError::Network(NetworkError::new(&AnyError::error(
-            "chunked snapshots are not used: snapshots travel whole",
-        ))))
+        // One chunk (openraft's `full_snapshot` cuts the snapshot and calls
+        // this for each, retrying a chunk that fails).
+        self.call("/raft/install", &rpc, option.hard_ttl())
+            .await
+            .map_err(|e| self.rpc_error(e))
     }
 
     async fn vote(
@@ -193,44 +192,12 @@ impl RaftNetwork<TypeConfig> for Peer {
             .map_err(|e| self.rpc_error(e))
     }
 
-    async fn full_snapshot(
-        &mut self,
-        vote: Vote<NodeId>,
-        snapshot: Snapshot<TypeConfig>,
-        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
-        _option: RPCOption,
-    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
-        let msg = SnapshotMessage {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot.into_inner(),
-        };
-        // A snapshot may be large: allow a minute, and stop when openraft
-        // cancels the transfer.
-        let send = self.call::<_, SnapshotResponse<NodeId>>(
-            "/raft/snapshot",
-            &msg,
-            Duration::from_secs(60),
-        );
-        tokio::select! {
-            closed = cancel => Err(StreamingError::Closed(closed)),
-            r = send => r.map_err(|e| match e {
-                CallError::Unreachable(m) => {
-                    StreamingError::Unreachable(Unreachable::new(&AnyError::error(m)))
-                }
-                CallError::Network(m) | CallError::Remote(m) => {
-                    StreamingError::Network(NetworkError::new(&AnyError::error(m)))
-                }
-            }),
-        }
-    }
-
     fn backoff(&self) -> openraft::network::Backoff {
         openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
     }
 }
 
-/// Serves one Raft message (`kind`: append, vote, snapshot) to the local
+/// Serves one Raft message (`kind`: append, vote, install) to the local
 /// replica; the answer body for HTTP 200, or an error status and text.
 pub async fn handle(
     raft: &MetaRaft,
@@ -259,13 +226,23 @@ pub async fn handle(
             let req: VoteRequest<NodeId> = postcard::from_bytes(body).map_err(undecodable)?;
             answer(raft.vote(req).await)
         }
-        "snapshot" => {
-            let msg: SnapshotMessage = postcard::from_bytes(body).map_err(undecodable)?;
-            let snapshot = Snapshot {
-                meta: msg.meta,
-                snapshot: Box::new(Cursor::new(msg.data)),
-            };
-            answer(raft.install_full_snapshot(msg.vote, snapshot).await)
+        "install" => {
+            let req: InstallSnapshotRequest<TypeConfig> =
+                postcard::from_bytes(body).map_err(undecodable)?;
+            if req.data.len() as u64 > MAX_SNAPSHOT_CHUNK {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "snapshot chunk too large".into(),
+                ));
+            }
+            tracing::info!(
+                snapshot = %req.meta.snapshot_id,
+                offset = req.offset,
+                len = req.data.len(),
+                done = req.done,
+                "snapshot chunk received"
+            );
+            answer(raft.install_snapshot(req).await)
         }
         _ => Err((StatusCode::NOT_FOUND, String::new())),
     }

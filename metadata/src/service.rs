@@ -120,6 +120,9 @@ pub struct RaftTuning {
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot (for slow followers).
     pub logs_to_keep: u64,
+    /// A snapshot is sent in chunks of at most this many bytes (one
+    /// signed request each), at most 64 MiB.
+    pub snapshot_chunk_bytes: u64,
 }
 
 impl Default for RaftTuning {
@@ -129,6 +132,7 @@ impl Default for RaftTuning {
             election_timeout_ms: 800,
             snapshot_every: 20_000,
             logs_to_keep: 2_000,
+            snapshot_chunk_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -208,6 +212,12 @@ pub async fn serve(
         election_timeout_max: t.election_timeout_ms * 2,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_every),
         max_in_snapshot_log_to_keep: t.logs_to_keep,
+        snapshot_max_chunk_size: t
+            .snapshot_chunk_bytes
+            .clamp(1, raft_net::MAX_SNAPSHOT_CHUNK),
+        // A chunk's round trip; the last one's includes the install of the
+        // whole snapshot on the receiver (as the whole transfer had before).
+        install_snapshot_timeout: 60_000,
         ..Default::default()
     }
     .validate()
@@ -537,7 +547,12 @@ async fn route(
             Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
         (&Method::POST, p) if p.starts_with("/raft/") => {
-            let body = match read_body(&node.auth, &signed, req, MAX_RAFT_BYTES).await {
+            let limit = if p == "/raft/install" {
+                raft_net::MAX_SNAPSHOT_CHUNK_BODY
+            } else {
+                MAX_RAFT_BYTES
+            };
+            let body = match read_body(&node.auth, &signed, req, limit).await {
                 Ok(b) => b,
                 Err(resp) => return Ok(resp),
             };

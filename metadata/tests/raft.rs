@@ -36,6 +36,8 @@ fn tuning() -> RaftTuning {
         // only catch up from a snapshot.
         snapshot_every: 40,
         logs_to_keep: 0,
+        // In many chunks: each one request of its own.
+        snapshot_chunk_bytes: 1024,
     }
 }
 

@@ -31,7 +31,7 @@ PAYLOAD_MARK = b"PAYLOAD-MARK-" + secrets.token_hex(8).encode()
 # first whatever the path). Bodies are what an attacker would send.
 META_ROUTES = [
     ("GET", "/health"), ("POST", "/rpc"), ("GET", "/raft/status"),
-    ("POST", "/raft/append"), ("POST", "/raft/vote"), ("POST", "/raft/snapshot"),
+    ("POST", "/raft/append"), ("POST", "/raft/vote"), ("POST", "/raft/install"),
     ("POST", "/raft/membership"), ("POST", "/raft/campaign"),
     # Not routes: still refused before anything else.
     ("GET", "/rpc"), ("DELETE", "/raft/status"), ("POST", "/raft/unknown"),
@@ -309,7 +309,7 @@ def test_each_role_may_do_what_it_needs_and_no_more(cluster):
                    (403,))
     expect("data GET /health", signed(c, meta, "GET", "/health", tier="data"), (403,))
     for tier in ("gateway", "node", "data"):
-        for path in ("/raft/append", "/raft/vote", "/raft/snapshot", "/raft/membership",
+        for path in ("/raft/append", "/raft/vote", "/raft/install", "/raft/membership",
                      "/raft/campaign"):
             expect(f"{tier} POST {path}", signed(c, meta, "POST", path, b"\0", tier=tier),
                    (403,))

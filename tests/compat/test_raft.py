@@ -61,8 +61,9 @@ class RaftCluster(RoleProcesses):
             f'path = "{self.meta_dir(i)}"\n'
             f"node_id = {i}\n\n"
             # Snapshot often, keep little log: a wiped replica must catch up
-            # from a snapshot.
-            "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 100\nlogs_to_keep = 10\n\n"
+            # from a snapshot, sent in many small chunks.
+            "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 100\nlogs_to_keep = 10\n"
+            "snapshot_chunk_bytes = 4096\n\n"
             + peers))
         self.spawn(f"meta-{i}", append=True, args=["metadata", "--config", str(cfg)])
 
@@ -289,6 +290,10 @@ def test_metadata_leader_killed_mid_stream_and_a_wiped_replica_takes_over(tmp_pa
             assert time.monotonic() < deadline, (replicas, cluster.log(f"meta-{leader}"))
             time.sleep(0.2)
         assert snapshot.exists(), "the wiped replica caught up without a snapshot"
+        # In chunks: several requests, none larger than a chunk.
+        log = (tmp_path / f"meta-{leader}.log").read_text(errors="replace")
+        chunks = log.count("snapshot chunk received")
+        assert chunks >= 2, chunks
 
         # It can lead: kill the current leader and let it campaign.
         cluster.kill(f"meta-{new_leader}")
