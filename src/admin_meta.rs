@@ -26,6 +26,10 @@ pub struct MetadataArgs {
     /// cluster's roles.
     #[arg(long)]
     cluster_secret_file: Option<std::path::PathBuf>,
+    /// The cluster's CA (PEM) when the replicas serve TLS between roles
+    /// (`internal_tls`): they are called over https, trusting it.
+    #[arg(long, env = "SHALE_INTERNAL_TLS_CA")]
+    internal_tls_ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: MetadataCommand,
 }
@@ -64,6 +68,10 @@ pub async fn run(args: MetadataArgs) -> Result<()> {
         "admin",
     )
     .map_err(anyhow::Error::msg)?;
+    let auth = match &args.internal_tls_ca {
+        Some(ca) => auth.with_tls(shale_common::tls::client_only(ca).map_err(anyhow::Error::msg)?),
+        None => auth,
+    };
     let client = MetaClient::new(&args.metadata, auth);
     match args.command {
         MetadataCommand::Status => status(&client).await,

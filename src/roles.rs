@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use shale_common::NodeInfo;
 use shale_common::cluster_auth::{ClusterAuth, Tier};
 use shale_common::sealing::SealingKeys;
+use shale_common::tls::InternalTls;
 use shale_metadata::{
     AccessKey, DiskReport, MetaClient, MetadataConfig, NodeHealth, RaftTuning, Replica,
 };
@@ -58,6 +59,14 @@ pub struct MetadataFile {
     /// `SHALE_SECRETS_KEY`. Keep it apart from `path`.
     #[serde(default)]
     pub secrets_key_file: Option<PathBuf>,
+    /// TLS between roles: `{ cert, key, ca }` (PEM files); see SECURITY.md.
+    #[serde(default)]
+    pub internal_tls: Option<InternalTls>,
+    /// Send internal traffic in the clear to and from other hosts (refused
+    /// without it when an address is not loopback and `internal_tls` is
+    /// not set).
+    #[serde(default)]
+    pub plaintext_between_hosts: bool,
 }
 
 fn default_node_id() -> u64 {
@@ -94,6 +103,14 @@ pub struct StorageFile {
     /// without it, `SHALE_CLUSTER_SECRET_FILE` or `SHALE_CLUSTER_SECRET`.
     #[serde(default)]
     pub cluster_secret_file: Option<PathBuf>,
+    /// TLS between roles: `{ cert, key, ca }` (PEM files); see SECURITY.md.
+    #[serde(default)]
+    pub internal_tls: Option<InternalTls>,
+    /// Send internal traffic in the clear to and from other hosts (refused
+    /// without it when an address is not loopback and `internal_tls` is
+    /// not set).
+    #[serde(default)]
+    pub plaintext_between_hosts: bool,
 }
 
 /// A storage node's heartbeats (`[heartbeat]` in its file).
@@ -211,6 +228,14 @@ pub struct GatewayFile {
     /// without it, `SHALE_CLUSTER_SECRET_FILE` or `SHALE_CLUSTER_SECRET`.
     #[serde(default)]
     pub cluster_secret_file: Option<PathBuf>,
+    /// TLS between roles: the gateway calls the metadata service and the
+    /// storage nodes over TLS, trusting `ca` (its `cert` and `key` are not
+    /// served: the S3 port has `gateway.tls_cert`).
+    #[serde(default)]
+    pub internal_tls: Option<InternalTls>,
+    /// Send internal traffic in the clear to other hosts.
+    #[serde(default)]
+    pub plaintext_between_hosts: bool,
 }
 
 /// The role's cluster credential: from `file` (its config's
@@ -219,6 +244,22 @@ pub fn cluster_auth(file: Option<&Path>, role: &'static str) -> Result<ClusterAu
     let auth = ClusterAuth::configured(file, role).map_err(anyhow::Error::msg)?;
     tracing::info!(role, ids = ?auth.ids(), "cluster secrets");
     Ok(auth)
+}
+
+/// The role's credential with its TLS between roles, after refusing
+/// plaintext to other hosts (`addrs`: what it listens on and calls).
+fn secured<'a>(
+    auth: ClusterAuth,
+    tls: Option<&InternalTls>,
+    plaintext_between_hosts: bool,
+    addrs: impl IntoIterator<Item = &'a str>,
+) -> Result<ClusterAuth> {
+    shale_common::tls::check_plaintext(tls, plaintext_between_hosts, addrs)
+        .map_err(anyhow::Error::msg)?;
+    match tls {
+        Some(t) => Ok(auth.with_tls(t.load().map_err(anyhow::Error::msg)?)),
+        None => Ok(auth),
+    }
 }
 
 /// Reads and checks a role's configuration file.
@@ -243,6 +284,13 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
              gateways and storage nodes)"
         );
     }
+    let listen = file.listen.to_string();
+    let auth = secured(
+        auth,
+        file.internal_tls.as_ref(),
+        file.plaintext_between_hosts,
+        std::iter::once(listen.as_str()).chain(file.peers.iter().map(|p| p.addr.as_str())),
+    )?;
     let secrets =
         SealingKeys::configured(file.secrets_key_file.as_deref()).map_err(anyhow::Error::msg)?;
     tracing::info!(ids = ?secrets.keys().iter().map(|k| k.id()).collect::<Vec<_>>(), "secrets keys");
@@ -296,6 +344,15 @@ pub async fn metadata(file: MetadataFile) -> Result<()> {
 pub async fn storage_node(mut file: StorageFile) -> Result<()> {
     file.heartbeat.validate()?;
     let auth = cluster_auth(file.cluster_secret_file.as_deref(), "storage")?;
+    let listen = file.listen.to_string();
+    let auth = secured(
+        auth,
+        file.internal_tls.as_ref(),
+        file.plaintext_between_hosts,
+        std::iter::once(listen.as_str())
+            .chain(file.advertise.as_deref())
+            .chain(file.metadata.split(',')),
+    )?;
     let (stop_tx, stop_rx) = watch::channel(false);
     start_metrics(file.metrics_listen, &stop_rx).await?;
     file.node.node_id = Some(file.node_id);
@@ -340,6 +397,12 @@ pub async fn storage_node(mut file: StorageFile) -> Result<()> {
 /// Runs an S3 gateway until SIGTERM or Ctrl-C.
 pub async fn gateway(file: GatewayFile) -> Result<()> {
     let auth = cluster_auth(file.cluster_secret_file.as_deref(), "gateway")?;
+    let auth = secured(
+        auth,
+        file.internal_tls.as_ref(),
+        file.plaintext_between_hosts,
+        file.gateway.metadata_addr.split(','),
+    )?;
     let (stop_tx, stop_rx) = watch::channel(false);
     start_metrics(file.metrics_listen, &stop_rx).await?;
     let listener = TcpListener::bind(file.listen)

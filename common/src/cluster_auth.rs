@@ -672,6 +672,8 @@ pub struct ClusterAuth {
     acting: Option<Tier>,
     /// True for a handle that signs toward storage nodes (`Data`).
     toward_storage: bool,
+    /// The role's TLS between roles, when configured.
+    tls: Option<crate::tls::Tls>,
 }
 
 impl std::fmt::Debug for ClusterAuth {
@@ -749,6 +751,7 @@ impl ClusterAuth {
         ClusterAuth {
             acting: None,
             toward_storage: false,
+            tls: None,
             inner: Arc::new(Inner {
                 set: RwLock::new(Arc::new(set)),
                 source,
@@ -780,6 +783,25 @@ impl ClusterAuth {
             acting: Some(tier),
             ..self.clone()
         }
+    }
+
+    /// This credential, with the role's TLS between roles: its listeners
+    /// serve TLS and its clients call `https` (see `crate::tls`).
+    pub fn with_tls(&self, tls: crate::tls::Tls) -> ClusterAuth {
+        ClusterAuth {
+            tls: Some(tls),
+            ..self.clone()
+        }
+    }
+
+    /// The role's TLS between roles, if configured.
+    pub fn tls(&self) -> Option<&crate::tls::Tls> {
+        self.tls.as_ref()
+    }
+
+    /// The scheme of the role's internal URIs: `https` with TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// This credential, signing toward storage nodes (the `Data` tier).

@@ -20,6 +20,7 @@ pub mod rpc;
 pub mod s3_client;
 pub mod sealing;
 pub mod sigv4;
+pub mod tls;
 
 pub use layout::*;
 

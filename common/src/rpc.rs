@@ -12,6 +12,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -64,13 +65,35 @@ pub fn request_id_of(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 /// The pooled HTTP client every internal client is built on.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A keep-alive client with TCP_NODELAY, for loopback and LAN RPC.
+/// A keep-alive client with TCP_NODELAY, for loopback and LAN RPC, over
+/// plain HTTP (an `https` URI finds no CA to trust).
 pub fn http_client() -> HttpClient {
+    client_with(crate::tls::no_trust())
+}
+
+/// The client of a role's internal calls: over TLS, trusting the cluster's
+/// CA, when `auth` carries the role's `internal_tls` (its URIs are then
+/// `https`: [`ClusterAuth::scheme`](crate::cluster_auth::ClusterAuth::scheme)),
+/// else plain HTTP.
+pub fn internal_client(auth: &crate::cluster_auth::ClusterAuth) -> HttpClient {
+    match auth.tls() {
+        Some(tls) => client_with(tls.client.clone()),
+        None => http_client(),
+    }
+}
+
+fn client_with(config: std::sync::Arc<tokio_rustls::rustls::ClientConfig>) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*config).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)

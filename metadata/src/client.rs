@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use shale_common::cluster_auth::ClusterAuth;
-use shale_common::rpc::{HttpClient, http_client};
+use shale_common::rpc::{HttpClient, internal_client};
 use shale_common::{ChunkPlacement, NodeInfo};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,13 +68,14 @@ impl std::fmt::Debug for MetaClient {
     }
 }
 
-/// `http://host:port` of `host:port` (or of an address with a scheme).
-fn base_uri(addr: &str) -> String {
+/// `SCHEME://host:port` of `host:port` (`scheme`: the role's, `http`, or
+/// `https` with TLS between roles), or an address with a scheme as it is.
+fn base_uri(addr: &str, scheme: &str) -> String {
     let base = addr.trim().trim_end_matches('/');
     if base.starts_with("http://") || base.starts_with("https://") {
         base.to_string()
     } else {
-        format!("http://{base}")
+        format!("{scheme}://{base}")
     }
 }
 
@@ -119,9 +120,12 @@ impl MetaClient {
 
     /// A client of the metadata group whose replicas are at `addrs`.
     pub fn with_addrs<S: AsRef<str>>(addrs: &[S], auth: ClusterAuth) -> MetaClient {
-        let addrs: Vec<String> = addrs.iter().map(|a| base_uri(a.as_ref())).collect();
+        let addrs: Vec<String> = addrs
+            .iter()
+            .map(|a| base_uri(a.as_ref(), auth.scheme()))
+            .collect();
         MetaClient {
-            http: http_client(),
+            http: internal_client(&auth),
             auth,
             addrs: Arc::new(addrs),
             leader: Arc::new(Mutex::new(None)),
@@ -179,7 +183,7 @@ impl MetaClient {
                 }
                 Attempt::Answer(Err(MetaError::NotLeader(leader))) => {
                     last_error = format!("{target}: not the leader");
-                    match leader.map(|l| base_uri(&l)) {
+                    match leader.map(|l| base_uri(&l, self.auth.scheme())) {
                         Some(l) if l != target => target = l,
                         _ => {
                             target = self.addrs[next % self.addrs.len()].clone();
@@ -316,7 +320,10 @@ impl MetaClient {
         }
         let best = best?;
         let leader = best.leader?;
-        let addr = base_uri(&best.members.iter().find(|m| m.id == leader)?.addr);
+        let addr = base_uri(
+            &best.members.iter().find(|m| m.id == leader)?.addr,
+            self.auth.scheme(),
+        );
         (addr != base).then_some(addr)
     }
 
@@ -341,7 +348,7 @@ impl MetaClient {
 
     /// The Raft state of the replica at `addr` (`GET /raft/status`).
     pub async fn raft_status(&self, addr: &str) -> Result<RaftStatus> {
-        let uri = format!("{}/raft/status", base_uri(addr));
+        let uri = format!("{}/raft/status", base_uri(addr, self.auth.scheme()));
         let mut req = Request::get(&uri)
             .body(Full::new(Bytes::new()))
             .map_err(|e| MetaError::Unavailable(format!("bad address {uri}: {e}")))?;
@@ -375,7 +382,7 @@ impl MetaClient {
         let one = MetaClient {
             http: self.http.clone(),
             auth: self.auth.clone(),
-            addrs: Arc::new(vec![base_uri(addr)]),
+            addrs: Arc::new(vec![base_uri(addr, self.auth.scheme())]),
             leader: Arc::new(Mutex::new(None)),
         };
         one.call_raw("/raft/campaign", Bytes::new(), None).await

@@ -28,7 +28,7 @@ use openraft::{AnyError, BasicNode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shale_common::cluster_auth::ClusterAuth;
-use shale_common::rpc::{HttpClient, http_client};
+use shale_common::rpc::{HttpClient, internal_client};
 use std::time::Duration;
 
 /// Largest body of `/raft/append` and `/raft/vote` (a batch of entries).
@@ -53,7 +53,7 @@ impl Network {
     /// A network whose messages are signed with `auth`.
     pub fn new(auth: ClusterAuth) -> Network {
         Network {
-            http: http_client(),
+            http: internal_client(&auth),
             auth,
         }
     }
@@ -67,18 +67,19 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             http: self.http.clone(),
             auth: self.auth.clone(),
             target,
-            base: base_uri(&node.addr),
+            base: base_uri(&node.addr, self.auth.scheme()),
         }
     }
 }
 
-/// `http://host:port` of a replica's address.
-pub fn base_uri(addr: &str) -> String {
+/// `SCHEME://host:port` of a replica's address (`scheme`: `https` with TLS
+/// between roles).
+pub fn base_uri(addr: &str, scheme: &str) -> String {
     let a = addr.trim_end_matches('/');
-    if a.starts_with("http://") {
+    if a.starts_with("http://") || a.starts_with("https://") {
         a.to_string()
     } else {
-        format!("http://{a}")
+        format!("{scheme}://{a}")
     }
 }
 

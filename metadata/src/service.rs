@@ -271,25 +271,21 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let node = node.clone();
-                let mut stop_rx = stop_rx.clone();
-                conns.spawn(async move {
-                    let svc = service_fn(move |req| handle(node.clone(), peer, req));
-                    let conn = http1::Builder::new()
-                        // With a timer, hyper drops peers that trickle their headers.
-                        .timer(TokioTimer::new())
-                        .serve_connection(TokioIo::new(stream), svc);
-                    tokio::pin!(conn);
-                    let result = tokio::select! {
-                        r = conn.as_mut() => r,
-                        _ = stop_rx.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            conn.await
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                let stop_rx = stop_rx.clone();
+                match node.auth.tls().and_then(|t| t.acceptor.clone()) {
+                    None => {
+                        conns.spawn(serve_connection(node, peer, stream, stop_rx));
                     }
-                });
+                    Some(acceptor) => {
+                        conns.spawn(async move {
+                            if let Some(tls) =
+                                shale_common::tls::accept(&acceptor, stream, peer).await
+                            {
+                                serve_connection(node, peer, tls, stop_rx).await;
+                            }
+                        });
+                    }
+                }
             }
             // Reap finished connections so the set does not grow forever.
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -341,6 +337,33 @@ pub async fn serve(
     }
     tracing::info!("metadata service stopped");
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends or the service stops.
+async fn serve_connection<S>(
+    node: Arc<Node>,
+    peer: SocketAddr,
+    stream: S,
+    mut stop_rx: tokio::sync::watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| handle(node.clone(), peer, req));
+    let conn = http1::Builder::new()
+        // With a timer, hyper drops peers that trickle their headers.
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop_rx.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// Initializes the group when none is: a single replica at once; in a

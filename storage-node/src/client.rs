@@ -15,7 +15,7 @@ use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use shale_common::cluster_auth::ClusterAuth;
 use shale_common::is_valid_chunk_id;
-use shale_common::rpc::{HttpClient, http_client};
+use shale_common::rpc::{HttpClient, internal_client};
 use std::time::Duration;
 
 /// Time allowed for one request, body included, unless set otherwise.
@@ -49,7 +49,7 @@ impl StorageClient {
     /// signing its requests with `auth`'s data-tier key (the only one a
     /// storage node accepts).
     pub fn new(auth: ClusterAuth) -> Self {
-        Self::with_http_client(http_client(), auth)
+        Self::with_http_client(internal_client(&auth), auth)
     }
 
     /// A client sharing an existing connection pool.
@@ -77,7 +77,13 @@ impl StorageClient {
             });
         }
         let answer = self
-            .send(Method::PUT, &chunk_uri(addr, id), None, data, 0)
+            .send(
+                Method::PUT,
+                &chunk_uri(self.auth.scheme(), addr, id),
+                None,
+                data,
+                0,
+            )
             .await?;
         match answer.status {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
@@ -107,7 +113,7 @@ impl StorageClient {
         let answer = self
             .send(
                 Method::GET,
-                &chunk_uri(addr, id),
+                &chunk_uri(self.auth.scheme(), addr, id),
                 Some(range),
                 Bytes::new(),
                 len,
@@ -131,7 +137,13 @@ impl StorageClient {
     pub async fn head_chunk(&self, addr: &str, id: &str) -> Result<ChunkInfo> {
         check_id(id)?;
         let answer = self
-            .send(Method::HEAD, &chunk_uri(addr, id), None, Bytes::new(), 0)
+            .send(
+                Method::HEAD,
+                &chunk_uri(self.auth.scheme(), addr, id),
+                None,
+                Bytes::new(),
+                0,
+            )
             .await?;
         if answer.status != StatusCode::OK {
             return Err(error_from(answer, id));
@@ -163,7 +175,13 @@ impl StorageClient {
     pub async fn delete_chunk(&self, addr: &str, id: &str) -> Result<()> {
         check_id(id)?;
         let answer = self
-            .send(Method::DELETE, &chunk_uri(addr, id), None, Bytes::new(), 0)
+            .send(
+                Method::DELETE,
+                &chunk_uri(self.auth.scheme(), addr, id),
+                None,
+                Bytes::new(),
+                0,
+            )
             .await?;
         match answer.status {
             StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
@@ -173,13 +191,13 @@ impl StorageClient {
 
     /// Ids of every chunk on node `addr`, sorted.
     pub async fn list_chunks(&self, addr: &str) -> Result<Vec<String>> {
-        let uri = format!("http://{addr}/chunks");
+        let uri = format!("{}://{addr}/chunks", self.auth.scheme());
         self.get_json(&uri).await
     }
 
     /// Disks, usage and health of node `addr`.
     pub async fn status(&self, addr: &str) -> Result<NodeStatus> {
-        let uri = format!("http://{addr}/status");
+        let uri = format!("{}://{addr}/status", self.auth.scheme());
         self.get_json(&uri).await
     }
 
@@ -248,9 +266,9 @@ impl StorageClient {
     }
 }
 
-fn chunk_uri(addr: &str, id: &str) -> String {
+fn chunk_uri(scheme: &str, addr: &str, id: &str) -> String {
     // Valid chunk ids need no percent-encoding.
-    format!("http://{addr}/chunks/{id}")
+    format!("{scheme}://{addr}/chunks/{id}")
 }
 
 fn check_id(id: &str) -> Result<()> {

@@ -213,7 +213,20 @@ pub async fn serve_store_with(
                     let store = store.clone();
                     let stop = stop_rx.clone();
                     let guard = Guard { auth: auth.clone(), budget: budget.clone(), peer };
-                    connections.spawn(serve_connection(store, guard, stream, stop));
+                    match auth.tls().and_then(|t| t.acceptor.clone()) {
+                        None => {
+                            connections.spawn(serve_connection(store, guard, stream, stop));
+                        }
+                        Some(acceptor) => {
+                            connections.spawn(async move {
+                                if let Some(tls) =
+                                    shale_common::tls::accept(&acceptor, stream, peer).await
+                                {
+                                    serve_connection(store, guard, tls, stop).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -247,12 +260,14 @@ struct Guard {
     peer: SocketAddr,
 }
 
-async fn serve_connection(
+async fn serve_connection<S>(
     store: ChunkStore,
     guard: Guard,
-    stream: tokio::net::TcpStream,
+    stream: S,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         let store = store.clone();
         let guard = guard.clone();

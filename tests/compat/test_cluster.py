@@ -25,9 +25,11 @@ class Cluster(RoleProcesses):
     """With `metrics`, every role serves `/metrics` on a port of its own
     (`self.metrics_ports[name]`); `env` is added to every role's environment."""
 
-    def __init__(self, root, env=None, metrics=False, meta_extra=""):
+    def __init__(self, root, env=None, metrics=False, meta_extra="", role_extra=""):
         super().__init__(root, ACCESS_KEY, SECRET_KEY)
         self.meta_extra = meta_extra
+        # Top-level lines of every role's TOML (e.g. `internal_tls`).
+        self.role_extra = role_extra
         self.env.update(env or {})
         self.meta_port = free_port()
         self.gateway_port = free_port()
@@ -43,19 +45,20 @@ class Cluster(RoleProcesses):
         meta = self.write("metadata.toml", f'listen = "{LOOPBACK}:{self.meta_port}"\n'
                                            f'path = "{self.root / "meta"}"\n'
                                            + self.metrics_line("metadata")
-                                           + self.meta_extra)
+                                           + self.role_extra + self.meta_extra)
         self.spawn("metadata", ["metadata", "--config", str(meta)])
         for n, port in self.node_ports.items():
             cfg = self.write(f"node-{n}.toml", (
                 f'listen = "{LOOPBACK}:{port}"\n'
                 f'metadata = "{LOOPBACK}:{self.meta_port}"\n'
                 f"node_id = {n}\n"
-                f'zone = "z{n}"\n' + self.metrics_line(f"node-{n}") + '\n[node]\n'
+                f'zone = "z{n}"\n' + self.metrics_line(f"node-{n}") + self.role_extra
+                + '\n[node]\n'
                 f'disks = ["{self.root / f"node-{n}"}"]\n'))
             self.spawn(f"node-{n}", ["storage-node", "--config", str(cfg)])
         gw = self.write("gateway.toml", (
             f'listen = "{LOOPBACK}:{self.gateway_port}"\n'
-            + self.metrics_line("gateway") + '\n[gateway]\n'
+            + self.metrics_line("gateway") + self.role_extra + '\n[gateway]\n'
             f'region = "us-east-1"\nmetadata_addr = "{LOOPBACK}:{self.meta_port}"\n'))
         # The gateway reads the cluster map once at start: after the nodes.
         # "listening" from the metadata service: it has stored the root key
