@@ -1,21 +1,24 @@
 //! The cluster's own credential: how roles prove to each other that they
 //! belong to the cluster.
 //!
-//! Every role of a cluster (metadata replicas, storage nodes, gateways, the
-//! admin CLI when it talks to the metadata group) is given the same
-//! **cluster secret**: 32 random bytes, written `shale-cluster-v1:<64 hex>`,
-//! in a file (`cluster_secret_file`, or `SHALE_CLUSTER_SECRET_FILE`) or in
-//! the environment (`SHALE_CLUSTER_SECRET`). A shared secret rather than a
-//! cluster CA: one file to copy and nothing to expire or revoke, and the
-//! signature is a keyed BLAKE3 of a few hundred bytes per request; TLS
-//! between roles, when configured, is for secrecy and answers' integrity, not
-//! for identity (see SECURITY.md).
+//! A cluster has one **cluster secret**: 32 random bytes, written
+//! `shale-cluster-v1:<64 hex>`, in a file (`cluster_secret_file`, or
+//! `SHALE_CLUSTER_SECRET_FILE`) or in the environment
+//! (`SHALE_CLUSTER_SECRET`). The metadata replicas and the admin CLI hold
+//! it; gateways and storage nodes hold only their role's keys, derived from
+//! it ([`Tier`], [`KeyRing`], `shale admin cluster-secret derive`). A
+//! shared secret rather than a cluster CA: one file to copy and nothing to
+//! expire or revoke, and the signature is a keyed BLAKE3 of a few hundred
+//! bytes per request; TLS between roles, when configured, is for secrecy
+//! and answers' integrity, not for identity (see SECURITY.md).
 //!
 //! Every internal request carries [`AUTH_HEADER`]:
-//! `v1 <key id> <unix ms> <nonce> <body blake3> <mac>`, where the MAC is
-//! `blake3::keyed_hash(secret, canonical)` over the method, the path and
-//! query, the `Host` header, the time, the nonce and the body's BLAKE3. The
-//! server checks it before it reads the body ([`ClusterAuth::verify`]): the
+//! `v1 <key id> <unix ms> <nonce> <body blake3> <mac>`, where the key id is
+//! the secret's id, followed by `.<tier>` for any tier but the root, and
+//! the MAC is `blake3::keyed_hash(tier key, canonical)` over the method,
+//! the path and query, the `Host` header, the time, the nonce and the
+//! body's BLAKE3. The server checks it before it reads the body
+//! ([`ClusterAuth::verify`]): the
 //! key id names a secret it accepts, the time is within [`MAX_SKEW_MS`] of
 //! its clock, the MAC matches (compared in constant time), and the nonce was
 //! not seen before ([`ReplayGuard`], which remembers nonces for longer than a
