@@ -10,8 +10,10 @@ use crate::types::{MetaError, MetaRequest, MetaResponse};
 /// replica reads); 1, a `/rpc` answer (what a client reads); 2, a
 /// `/raft/status` answer; 3 to 6, the bodies of `/raft/append`,
 /// `/raft/vote`, `/raft/install` and `/raft/membership` (with the feature
-/// `raft-types`); 7, their answers; anything else, an `x-shale-auth`
-/// header value checked by a role. Any input decodes or fails, never
+/// `raft-types`); 7, their answers; 8, a snapshot file as the chunks of
+/// `/raft/install` assemble it (`snapshot_format`, read as an install
+/// reads it); anything else, an `x-shale-auth` header value checked by a
+/// role. Any input decodes or fails, never
 /// panics.
 pub fn internal_rpc(data: &[u8]) {
     let Some((&which, rest)) = data.split_first() else {
@@ -34,6 +36,8 @@ pub fn internal_rpc(data: &[u8]) {
         }
         #[cfg(feature = "raft-types")]
         3..=7 => raft_message(which, rest),
+        #[cfg(feature = "raft-types")]
+        8 => snapshot_file(rest),
         _ => shale_common::cluster_auth::fuzz_verify(rest),
     }
 }
@@ -74,6 +78,18 @@ fn raft_message(which: u8, data: &[u8]) {
             let _ = postcard::from_bytes::<Result<InstallSnapshotResponse<NodeId>, String>>(data);
         }
     }
+}
+
+/// A received snapshot file, read record by record to its checked end, as
+/// an install reads it before it writes a row.
+#[cfg(feature = "raft-types")]
+fn snapshot_file(data: &[u8]) {
+    use crate::snapshot_format::Reader;
+    let Ok(mut reader) = Reader::new(data) else {
+        return;
+    };
+    let _ = reader.meta().snapshot_id.len();
+    while let Ok(Some(_)) = reader.next_record() {}
 }
 
 #[cfg(all(test, feature = "raft-types"))]
@@ -119,10 +135,18 @@ mod tests {
             data: vec![1, 2, 3, 4],
             done: false,
         };
+        let snapshot = {
+            use crate::snapshot_format::Writer;
+            let mut w = Writer::new(Vec::new(), &install.meta).unwrap();
+            w.family("buckets").unwrap();
+            w.row(b"b", b"row").unwrap();
+            w.finish().unwrap()
+        };
         let seeds = [
             (3u8, postcard::to_stdvec(&append).unwrap()),
             (4, postcard::to_stdvec(&vote).unwrap()),
             (5, postcard::to_stdvec(&install).unwrap()),
+            (8, snapshot),
         ];
         for (which, body) in &seeds {
             for end in 0..=body.len() {
@@ -134,7 +158,7 @@ mod tests {
                     internal_rpc(&data);
                 }
             }
-            for other in 3..=7u8 {
+            for other in 3..=8u8 {
                 let mut data = vec![other];
                 data.extend_from_slice(body);
                 internal_rpc(&data);

@@ -40,6 +40,8 @@ pub mod raft_types;
 mod replication;
 #[cfg(feature = "server")]
 pub mod service;
+#[cfg(feature = "raft-types")]
+pub mod snapshot_format;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod types;

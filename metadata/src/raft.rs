@@ -23,8 +23,10 @@
 //!   [`DEDUP_TTL_MS`] and answers a repeat with it instead of applying it
 //!   again (the rows travel in snapshots, so a new leader knows them).
 //! - Snapshots: a consistent dump (RocksDB snapshot) of the state machine's
-//!   column families, kept in a file next to the database; installing one
-//!   replaces those column families in one synced batch.
+//!   column families, streamed into a file next to the database
+//!   (`snapshot_format`); installing one replaces those column families
+//!   from the file in bounded batches, marked so that a replica stopped
+//!   halfway finishes it when it opens (`snapshot`).
 
 // openraft's traits return its `StorageError` (224 bytes); the private
 // helpers return the same type rather than boxing and unboxing it.
@@ -42,15 +44,16 @@ use openraft::{
     RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
 };
 use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt::Debug;
-use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 
 pub use crate::raft_types::{Answer, Command, NodeId, TypeConfig};
+
+mod snapshot;
 
 /// The Raft handle of a metadata replica.
 pub type MetaRaft = openraft::Raft<TypeConfig>;
@@ -333,34 +336,29 @@ pub struct StateMachine {
     /// last compaction: after five minutes of writes, most of an apply's
     /// time. Forgotten at a restart and when a snapshot is installed.
     pruned_to: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
-}
-
-/// One RocksDB row: key, value.
-type Row = (Vec<u8>, Vec<u8>);
-
-/// A snapshot's contents: every row of the state machine's column families.
-#[derive(Serialize, Deserialize)]
-struct SnapshotRows {
-    /// (column family, rows in key order).
-    families: Vec<(String, Vec<Row>)>,
-}
-
-/// The snapshot file: its meta and its data.
-#[derive(Serialize, Deserialize)]
-struct SnapshotFile {
-    meta: SnapshotMeta<NodeId, BasicNode>,
-    data: Vec<u8>,
+    /// Held to take a RocksDB snapshot for a build, to replace the snapshot
+    /// file, and through an install (`snapshot`).
+    snapshot_lock: Arc<std::sync::Mutex<()>>,
+    /// The file openraft is writing a received snapshot in.
+    incoming: Arc<std::sync::Mutex<Option<PathBuf>>>,
 }
 
 impl StateMachine {
-    /// The state machine on `store`, keeping its snapshot at `snapshot_path`.
-    pub fn new(store: Arc<MetaStore>, snapshot_path: PathBuf) -> StateMachine {
-        StateMachine {
+    /// The state machine on `store`, keeping its snapshot at `snapshot_path`:
+    /// made whole first if the replica stopped while it wrote either
+    /// (`snapshot`), and its snapshot file converted if the previous
+    /// release wrote it.
+    pub fn open(store: Arc<MetaStore>, snapshot_path: PathBuf) -> StoResult<StateMachine> {
+        let sm = StateMachine {
             store,
             snapshot_path,
             wal_sync: None,
             pruned_to: Arc::new(std::sync::Mutex::new(None)),
-        }
+            snapshot_lock: Arc::new(std::sync::Mutex::new(())),
+            incoming: Arc::new(std::sync::Mutex::new(None)),
+        };
+        sm.recover()?;
+        Ok(sm)
     }
 
     /// Makes applies wait for the log flusher's group-committed WAL syncs
@@ -386,23 +384,6 @@ impl StateMachine {
         self.store.db().flush_wal(true).map_err(w_sm)?;
         crate::metrics::record_commit(started);
         Ok(())
-    }
-
-    fn save_snapshot_file(&self, file: &SnapshotFile) -> StoResult<()> {
-        let bytes = enc(file).map_err(w_snap)?;
-        let tmp = self.snapshot_path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.snapshot_path)?;
-            if let Some(dir) = self.snapshot_path.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(w_snap)
     }
 
     /// Applies a batch of committed entries (blocking).
@@ -580,97 +561,6 @@ impl StateMachine {
         }
         it.status().map_err(r_sm)
     }
-
-    /// Dumps the state machine's column families from one RocksDB snapshot.
-    fn build_blocking(&self) -> StoResult<Snapshot<TypeConfig>> {
-        let db = self.store.db();
-        let snap = db.snapshot();
-        let read = |name: &str, key: &[u8]| -> StoResult<Option<Vec<u8>>> {
-            snap.get_cf(cf(&self.store, name).map_err(r_sm)?, key)
-                .map_err(r_sm)
-        };
-        let applied: Option<LogId<NodeId>> = read(CF_RAFT_APPLIED, KEY_APPLIED)?
-            .map(|raw| postcard::from_bytes(&raw))
-            .transpose()
-            .map_err(r_sm)?;
-        let membership: StoredMembership<NodeId, BasicNode> =
-            read(CF_RAFT_APPLIED, KEY_MEMBERSHIP)?
-                .map(|raw| postcard::from_bytes(&raw))
-                .transpose()
-                .map_err(r_sm)?
-                .unwrap_or_default();
-        let mut rows = SnapshotRows {
-            families: Vec::new(),
-        };
-        for name in CF_STATE_MACHINE {
-            let mut ro = ReadOptions::default();
-            ro.set_snapshot(&snap);
-            let mut it = db.raw_iterator_cf_opt(cf(&self.store, name).map_err(r_sm)?, ro);
-            it.seek_to_first();
-            let mut family = Vec::new();
-            while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                family.push((k.to_vec(), v.to_vec()));
-                it.next();
-            }
-            it.status().map_err(r_sm)?;
-            rows.families.push((name.to_string(), family));
-        }
-        let data = enc(&rows).map_err(r_sm)?;
-        let snapshot_id = match &applied {
-            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, wall_ms()),
-            None => format!("none-{}", wall_ms()),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: applied,
-            last_membership: membership,
-            snapshot_id,
-        };
-        let file = SnapshotFile { meta, data };
-        self.save_snapshot_file(&file)?;
-        Ok(Snapshot {
-            meta: file.meta,
-            snapshot: Box::new(Cursor::new(file.data)),
-        })
-    }
-
-    /// Replaces the state machine with a snapshot's rows, in one synced batch.
-    fn install_blocking(
-        &self,
-        meta: SnapshotMeta<NodeId, BasicNode>,
-        data: Vec<u8>,
-    ) -> StoResult<()> {
-        let rows: SnapshotRows = postcard::from_bytes(&data).map_err(r_snap)?;
-        let db = self.store.db();
-        let mut batch = WriteBatch::default();
-        for name in CF_STATE_MACHINE {
-            let handle = cf(&self.store, name).map_err(w_sm)?;
-            let mut it = db.raw_iterator_cf(handle);
-            it.seek_to_first();
-            while let Some(k) = it.key() {
-                batch.delete_cf(handle, k);
-                it.next();
-            }
-            it.status().map_err(r_sm)?;
-        }
-        for (name, family) in &rows.families {
-            let handle = cf(&self.store, name).map_err(w_sm)?;
-            for (k, v) in family {
-                batch.put_cf(handle, k, v);
-            }
-        }
-        let applied_cf = cf(&self.store, CF_RAFT_APPLIED).map_err(w_sm)?;
-        match &meta.last_log_id {
-            Some(l) => batch.put_cf(applied_cf, KEY_APPLIED, enc(l).map_err(w_sm)?),
-            None => batch.delete_cf(applied_cf, KEY_APPLIED),
-        }
-        batch.put_cf(
-            applied_cf,
-            KEY_MEMBERSHIP,
-            enc(&meta.last_membership).map_err(w_sm)?,
-        );
-        db.write_opt(batch, &synced()).map_err(w_sm)?;
-        self.save_snapshot_file(&SnapshotFile { meta, data })
-    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -715,34 +605,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StoResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> StoResult<Box<tokio::fs::File>> {
+        let sm = self.clone();
+        Ok(Box::new(blocking(move || sm.begin_receiving()).await?))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> StoResult<()> {
+        // Every chunk written, and on disk, before the file is read.
+        snapshot.sync_all().await.map_err(w_snap)?;
+        drop(snapshot);
         let sm = self.clone();
         let meta = meta.clone();
-        let data = snapshot.into_inner();
         // The rows are the snapshot's now: prune from its first key.
         *self.pruned_to.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        blocking(move || sm.install_blocking(meta, data)).await
+        blocking(move || sm.install_received(meta)).await
     }
 
     async fn get_current_snapshot(&mut self) -> StoResult<Option<Snapshot<TypeConfig>>> {
-        let bytes = match std::fs::read(&self.snapshot_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(r_snap(e)),
-        };
-        let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(r_snap)?;
-        Ok(Some(Snapshot {
-            meta: file.meta,
-            snapshot: Box::new(Cursor::new(file.data)),
-        }))
+        let sm = self.clone();
+        blocking(move || sm.current_snapshot()).await
     }
 }
 
@@ -872,7 +757,7 @@ mod tests {
         };
         assert_eq!(name, "gone");
 
-        let mut sm = StateMachine::new(store.clone(), dir.path().join("snap"));
+        let mut sm = StateMachine::open(store.clone(), dir.path().join("snap")).unwrap();
         let answers = sm.apply(read[..2].to_vec()).await.unwrap();
         assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
         let b = store.get_bucket("b").unwrap().unwrap();
@@ -916,7 +801,7 @@ mod tests {
     async fn batch_entries_apply_each_request_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MetaStore::open(&dir.path().join("db")).unwrap());
-        let mut sm = StateMachine::new(store.clone(), dir.path().join("snap"));
+        let mut sm = StateMachine::open(store.clone(), dir.path().join("snap")).unwrap();
         let items = vec![
             (1, create("a")),
             (2, create("b")),

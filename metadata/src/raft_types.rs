@@ -4,8 +4,6 @@
 
 use crate::types::{MetaError, MetaRequest, MetaResponse};
 use serde::{Deserialize, Serialize};
-// The macro names these by their bare names.
-use std::io::Cursor;
 
 /// A replica's id in the group.
 pub type NodeId = u64;
@@ -32,4 +30,6 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = Command,
         R = Answer,
+        // A snapshot is a file (`snapshot_format`), never a buffer in memory.
+        SnapshotData = tokio::fs::File,
 );

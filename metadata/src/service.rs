@@ -225,8 +225,9 @@ pub async fn serve(
     let mut snapshot_path = config.path.clone().into_os_string();
     snapshot_path.push(".snapshot");
     let log_store = LogStore::new(store.clone());
-    let state_machine =
-        StateMachine::new(store.clone(), snapshot_path.into()).with_wal_sync(log_store.wal_sync());
+    let state_machine = StateMachine::open(store.clone(), snapshot_path.into())
+        .map_err(|e| ServeError::Raft(e.to_string()))?
+        .with_wal_sync(log_store.wal_sync());
     let raft = MetaRaft::new(
         config.node_id,
         Arc::new(raft_config),
