@@ -264,11 +264,14 @@ pub struct LegacyFile {
     pub data: Vec<u8>,
 }
 
+/// One row: key, value.
+pub type Row = (Vec<u8>, Vec<u8>);
+
 /// The previous release's snapshot data: every row, by column family.
 #[derive(Serialize, Deserialize)]
 pub struct LegacyRows {
     /// (column family, rows in key order).
-    pub families: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    pub families: Vec<(String, Vec<Row>)>,
 }
 
 /// Writes the previous release's snapshot `data` (rows only; the meta

@@ -294,6 +294,13 @@ def test_metadata_leader_killed_mid_stream_and_a_wiped_replica_takes_over(tmp_pa
         log = (tmp_path / f"meta-{leader}.log").read_text(errors="replace")
         chunks = log.count("snapshot chunk received")
         assert chunks >= 2, chunks
+        # Received into a file, checked and installed from it: the file is
+        # the replica's snapshot now, and no partial file is left.
+        assert "installed a snapshot" in log, log[-2000:]
+        assert snapshot.read_bytes().startswith(b"shale-snapshot-v2\n")
+        left = [p.name for p in snapshot.parent.iterdir()
+                if p.name.startswith("db.snapshot.")]
+        assert left == [], left
 
         # It can lead: kill the current leader and let it campaign.
         cluster.kill(f"meta-{new_leader}")

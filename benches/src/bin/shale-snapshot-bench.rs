@@ -136,7 +136,10 @@ async fn one(mib: u64, base: &std::path::Path) -> Result<serde_json::Value> {
     let install_s = t.elapsed().as_secs_f64();
     let install_mib = growth_mib(start)?;
     let (applied, _) = follower.applied_state().await?;
-    anyhow::ensure!(applied == snapshot.meta.last_log_id, "the follower applied {applied:?}");
+    anyhow::ensure!(
+        applied == snapshot.meta.last_log_id,
+        "the follower applied {applied:?}"
+    );
     anyhow::ensure!(
         b.get_object("bench", &format!("k/{:09}", rows - 1)).is_ok(),
         "the last row did not arrive"

@@ -164,7 +164,12 @@ impl StateMachine {
         }
 
         let state = cf(&self.store, CF_RAFT_STATE).map_err(r_sm)?;
-        if let Some(raw) = self.store.db().get_cf(state, KEY_INSTALLING).map_err(r_sm)? {
+        if let Some(raw) = self
+            .store
+            .db()
+            .get_cf(state, KEY_INSTALLING)
+            .map_err(r_sm)?
+        {
             let meta: Meta = postcard::from_bytes(&raw).map_err(r_sm)?;
             tracing::warn!(
                 snapshot = %meta.snapshot_id,
@@ -177,9 +182,7 @@ impl StateMachine {
     }
 
     fn lock_snapshots(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.snapshot_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.snapshot_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The current snapshot file, open at its start, with its meta.
@@ -375,7 +378,10 @@ impl StateMachine {
             KEY_MEMBERSHIP,
             enc(&meta.last_membership).map_err(w_sm)?,
         );
-        batch.delete_cf(cf(&self.store, CF_RAFT_STATE).map_err(w_sm)?, KEY_INSTALLING);
+        batch.delete_cf(
+            cf(&self.store, CF_RAFT_STATE).map_err(w_sm)?,
+            KEY_INSTALLING,
+        );
         db.write_opt(batch, &synced()).map_err(w_sm)
     }
 
@@ -396,7 +402,7 @@ mod tests {
     use openraft::CommittedLeaderId;
     use tokio::io::AsyncWriteExt;
 
-    type Rows = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
+    type Rows = Vec<(String, Vec<format::Row>)>;
 
     /// Each family's name, number of rows and hash of its rows: what the
     /// tests compare (a failure prints that, not megabytes of rows).
@@ -502,7 +508,11 @@ mod tests {
 
     /// Sends `snapshot` to `to` as openraft does: chunks written in the
     /// file `begin_receiving_snapshot` gives, then `install_snapshot`.
-    async fn send(snapshot: &Snapshot<TypeConfig>, bytes: &[u8], to: &mut Replica) -> StoResult<()> {
+    async fn send(
+        snapshot: &Snapshot<TypeConfig>,
+        bytes: &[u8],
+        to: &mut Replica,
+    ) -> StoResult<()> {
         let mut file = to.sm.begin_receiving_snapshot().await?;
         for chunk in bytes.chunks(1000) {
             file.write_all(chunk).await.unwrap();
@@ -512,7 +522,12 @@ mod tests {
     }
 
     async fn built(r: &mut Replica) -> (Snapshot<TypeConfig>, Vec<u8>) {
-        let snapshot = r.sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let snapshot =
+            r.sm.get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
         let bytes = std::fs::read(r.dir.join("db.snapshot")).unwrap();
         (snapshot, bytes)
     }
@@ -594,7 +609,11 @@ mod tests {
             w.finish().unwrap()
         };
         let cases: Vec<(&str, Snapshot<TypeConfig>, Vec<u8>)> = vec![
-            ("cut", clone(&snapshot, None), bytes[..bytes.len() - 1].to_vec()),
+            (
+                "cut",
+                clone(&snapshot, None),
+                bytes[..bytes.len() - 1].to_vec(),
+            ),
             ("flipped", clone(&snapshot, None), flipped),
             ("other id", clone(&snapshot, Some(other)), bytes.clone()),
             ("raft_log", clone(&snapshot, None), foreign),
@@ -636,7 +655,11 @@ mod tests {
             meta: snapshot.meta.clone(),
             data: data.clone(),
         };
-        std::fs::write(old.dir.join("db.snapshot"), postcard::to_stdvec(&file).unwrap()).unwrap();
+        std::fs::write(
+            old.dir.join("db.snapshot"),
+            postcard::to_stdvec(&file).unwrap(),
+        )
+        .unwrap();
         std::fs::write(old.dir.join("db.tmp"), b"left by the previous release").unwrap();
         drop(old.sm);
         let mut sm = StateMachine::open(old.store.clone(), old.dir.join("db.snapshot")).unwrap();
