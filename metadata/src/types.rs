@@ -1655,6 +1655,10 @@ pub enum BucketConfigKind {
     Lifecycle,
     /// `PutBucketReplication`.
     Replication,
+    /// `PutBucketPolicy`.
+    Policy,
+    /// `PutPublicAccessBlock` and `DeletePublicAccessBlock`.
+    PublicAccessBlock,
 }
 
 impl BucketConfigKind {
@@ -1666,6 +1670,8 @@ impl BucketConfigKind {
             BucketConfigKind::ObjectLock => "object-lock",
             BucketConfigKind::Lifecycle => "lifecycle",
             BucketConfigKind::Replication => "replication",
+            BucketConfigKind::Policy => "policy",
+            BucketConfigKind::PublicAccessBlock => "public-access-block",
         }
     }
 }
@@ -1684,6 +1690,36 @@ pub enum BucketConfig {
     Lifecycle(Vec<LifecycleRule>),
     /// The replication configuration (`crate::replication`).
     Replication(crate::ReplicationConfig),
+    /// The bucket policy: the JSON document as the client sent it (the
+    /// gateway validated it; GetBucketPolicy answers it byte for byte).
+    Policy(String),
+    /// The bucket's public access block. A bucket without this row has
+    /// every block on, as a new S3 bucket has; `None` is what
+    /// DeletePublicAccessBlock leaves: no block at all.
+    PublicAccessBlock(Option<PublicAccessBlock>),
+}
+
+/// `PublicAccessBlockConfiguration`: what a bucket refuses to make public.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// PUTs of public ACLs are refused.
+    pub block_public_acls: bool,
+    /// Public ACLs grant nothing.
+    pub ignore_public_acls: bool,
+    /// PutBucketPolicy of a public policy is refused.
+    pub block_public_policy: bool,
+    /// A public policy grants only to the bucket owner's users.
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// Every block on: a bucket without a public access block row.
+    pub const ALL: PublicAccessBlock = PublicAccessBlock {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
 }
 
 impl BucketConfig {
@@ -1695,6 +1731,8 @@ impl BucketConfig {
             BucketConfig::ObjectLock(_) => BucketConfigKind::ObjectLock,
             BucketConfig::Lifecycle(_) => BucketConfigKind::Lifecycle,
             BucketConfig::Replication(_) => BucketConfigKind::Replication,
+            BucketConfig::Policy(_) => BucketConfigKind::Policy,
+            BucketConfig::PublicAccessBlock(_) => BucketConfigKind::PublicAccessBlock,
         }
     }
 }

@@ -607,6 +607,48 @@ fn bucket_config_put_get_delete_and_gone_with_the_bucket() {
     assert_eq!(s.get_bucket_config("b", kind), Ok(Some(cors("http://d"))));
 }
 
+/// A bucket's policy and public access block are rows of their own kinds:
+/// each kept beside the other, "no block" (`None`) kept as a row, and both
+/// gone with the bucket.
+#[test]
+fn a_policy_and_a_public_access_block_are_kept_apart() {
+    use shale_metadata::PublicAccessBlock;
+    let (_dir, s) = open();
+    s.create_bucket("b", "r").unwrap();
+    let policy = BucketConfig::Policy(r#"{"Statement": []}"#.into());
+    let off = BucketConfig::PublicAccessBlock(None);
+    let some = BucketConfig::PublicAccessBlock(Some(PublicAccessBlock {
+        restrict_public_buckets: false,
+        ..PublicAccessBlock::ALL
+    }));
+    s.put_bucket_config("b", &policy).unwrap();
+    s.put_bucket_config("b", &off).unwrap();
+    assert_eq!(
+        s.get_bucket_config("b", BucketConfigKind::Policy),
+        Ok(Some(policy.clone()))
+    );
+    assert_eq!(
+        s.get_bucket_config("b", BucketConfigKind::PublicAccessBlock),
+        Ok(Some(off))
+    );
+    s.put_bucket_config("b", &some).unwrap();
+    assert_eq!(
+        s.get_bucket_config("b", BucketConfigKind::PublicAccessBlock),
+        Ok(Some(some))
+    );
+    s.delete_bucket_config("b", BucketConfigKind::Policy)
+        .unwrap();
+    assert_eq!(s.get_bucket_config("b", BucketConfigKind::Policy), Ok(None));
+    s.put_bucket_config("b", &policy).unwrap();
+    s.delete_bucket("b").unwrap();
+    s.create_bucket("b", "r").unwrap();
+    assert_eq!(s.get_bucket_config("b", BucketConfigKind::Policy), Ok(None));
+    assert_eq!(
+        s.get_bucket_config("b", BucketConfigKind::PublicAccessBlock),
+        Ok(None)
+    );
+}
+
 #[test]
 fn scan_layouts_pages_through_objects_then_uploads() {
     let (_d, s) = open();

@@ -1,16 +1,29 @@
-//! Who may do what: access keys and their per-bucket grants.
+//! Who may do what: access keys, their per-bucket grants, and the
+//! buckets' policies.
 //!
 //! A root key (`AccessKey::grants == None`) may do everything, the admin
 //! API included. Any other key may touch only the buckets it holds a grant
 //! on: `read` (GET, HEAD, listing), `write` (also PUT, DELETE, copies,
 //! multipart uploads) or `owner` (also the bucket's configuration and
-//! DeleteBucket). Anything else is 403 AccessDenied. ListBuckets shows a key
-//! only its buckets; CreateBucket makes the creating key the bucket's owner
-//! (see `s3/bucket.rs`), and every write records its caller as the owner of
-//! what it makes (see `acl.rs`).
+//! DeleteBucket). ListBuckets shows a key only its buckets; CreateBucket
+//! makes the creating key the bucket's owner (see `s3/bucket.rs`), and
+//! every write records its caller as the owner of what it makes (see
+//! `acl.rs`).
+//!
+//! A bucket's policy (IAM's language, `shale-policy`; read through
+//! [`crate::bucket_access::AccessRules`]) is a second source, evaluated as
+//! AWS does: an explicit Deny in it refuses whatever a grant allows (the
+//! root key included, but for Get/Put/DeleteBucketPolicy, so a policy
+//! never locks a bucket for good); an Allow in it lets in a key without a
+//! grant, or an unsigned (anonymous) request where it names everyone and
+//! the bucket does not restrict public access; else the grant decides.
+//! Anything refused is 403 AccessDenied. DeleteObjects is decided key by
+//! key in its handler ([`Authorization::may_delete`]); a copy also needs
+//! to read its source under the source bucket's policy.
 //!
 //! The check runs inside `s3s` ([`S3Access`]), after the signature is
-//! verified and the operation is known, before the handler. Keys are read
+//! verified and the operation is known, before the handler (browser POST
+//! uploads, outside `s3s`, call [`policy_allows`]). Keys are read
 //! from the metadata service and cached for [`KEY_TTL`], so a deleted key or
 //! a changed grant takes effect on every gateway within that time. A key
 //! the metadata service does not know is remembered as unknown for
@@ -25,6 +38,7 @@ use std::time::{Duration, Instant};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::{S3Result, s3_error};
 use shale_metadata::{AccessKey, MetaClient, MetaError, Permission};
+use shale_policy::ResourceKind;
 
 /// How long a key (its secret and grants) is trusted before it is read again.
 pub const KEY_TTL: Duration = Duration::from_secs(5);
@@ -180,28 +194,155 @@ pub fn required(operation: &str) -> Option<Permission> {
     })
 }
 
-/// The bucket of an `x-amz-copy-source` value (`bucket/key` or
+/// The bucket and key of an `x-amz-copy-source` value (`bucket/key` or
 /// `/bucket/key`, percent-encoded, maybe with `?versionId=`).
-pub fn copy_source_bucket(value: &str) -> Option<String> {
+pub fn copy_source(value: &str) -> Option<(String, String)> {
     let value = value.strip_prefix('/').unwrap_or(value);
-    let bucket = value.split('/').next()?;
+    let value = value.split_once('?').map_or(value, |(path, _)| path);
+    let (bucket, key) = value.split_once('/').unwrap_or((value, ""));
     let bucket = urlencoding::decode(bucket).ok()?.into_owned();
-    (!bucket.is_empty()).then_some(bucket)
+    let key = urlencoding::decode(key).ok()?.into_owned();
+    (!bucket.is_empty()).then_some((bucket, key))
+}
+
+/// The bucket of an `x-amz-copy-source` value.
+pub fn copy_source_bucket(value: &str) -> Option<String> {
+    copy_source(value).map(|(bucket, _)| bucket)
 }
 
 fn denied() -> s3s::S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
 
-/// The [`S3Access`] of the gateway: grants checked per operation.
+/// The actions a bucket policy cannot take from the root key: whatever a
+/// policy says, the owner's root can always read, replace and delete it
+/// (as the account root user can on S3), so a policy never locks a bucket
+/// for good.
+const ALWAYS_THE_ROOTS: [&str; 3] = [
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+];
+
+/// What the access check decided, kept in the request's extensions for
+/// the handlers that authorize more than the request's own resource
+/// (DeleteObjects, one key at a time).
+#[derive(Clone, Debug)]
+pub struct Authorization {
+    key: Option<Arc<AccessKey>>,
+    caller: shale_policy::Caller,
+    context: Arc<shale_policy::Context>,
+    rules: crate::bucket_access::Rules,
+}
+
+impl Authorization {
+    /// Whether the caller may delete object `key` of `bucket` (a version of
+    /// it when `version`): DeleteObjects asks for each of its keys.
+    pub fn may_delete(&self, bucket: &str, key: &str, version: bool) -> bool {
+        let granted = self
+            .key
+            .as_deref()
+            .is_some_and(|k| allowed(k, "DeleteObject", Some(bucket), None));
+        let action = if version {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        verdict(
+            self.key.as_deref(),
+            granted,
+            &self.caller,
+            action,
+            &shale_policy::object_arn(bucket, key),
+            &self.context,
+            &self.rules,
+        )
+        .is_allowed()
+    }
+
+    /// The access key that signed the request (`None`: anonymous).
+    pub fn key(&self) -> Option<&AccessKey> {
+        self.key.as_deref()
+    }
+}
+
+/// Whether the bucket's `rules` and the key's grants (`granted`) let the
+/// caller (`key`; `None`: anonymous) do `action` on `resource`: for the
+/// checks made outside `s3s` (browser uploads).
+pub fn policy_allows(
+    key: Option<&AccessKey>,
+    granted: bool,
+    action: &str,
+    resource: &str,
+    context: &shale_policy::Context,
+    rules: &crate::bucket_access::Rules,
+) -> bool {
+    let caller = match key {
+        Some(k) => shale_policy::Caller::User(crate::bucket_access::user_of(&k.access_key)),
+        None => shale_policy::Caller::Anonymous,
+    };
+    verdict(key, granted, &caller, action, resource, context, rules).is_allowed()
+}
+
+/// All sources together: the key's grants (`granted`), then the bucket's
+/// policy, an explicit deny winning (see [`ALWAYS_THE_ROOTS`]), and a
+/// public statement ignored for anonymous callers where the bucket
+/// restricts public access.
+fn verdict(
+    key: Option<&AccessKey>,
+    granted: bool,
+    caller: &shale_policy::Caller,
+    action: &str,
+    resource: &str,
+    context: &shale_policy::Context,
+    rules: &crate::bucket_access::Rules,
+) -> shale_policy::Verdict {
+    use shale_policy::Decision;
+    let grant = if granted {
+        Decision::Allow
+    } else {
+        Decision::NoMatch
+    };
+    let policy = match &rules.policy {
+        Some(policy) => {
+            let request = shale_policy::Request {
+                caller,
+                action,
+                resource,
+                context,
+            };
+            match policy.evaluate(&request) {
+                Decision::ExplicitDeny
+                    if key.is_some_and(AccessKey::is_root)
+                        && ALWAYS_THE_ROOTS.contains(&action) =>
+                {
+                    Decision::NoMatch
+                }
+                Decision::Allow
+                    if matches!(caller, shale_policy::Caller::Anonymous)
+                        && rules.restricts_public() =>
+                {
+                    Decision::NoMatch
+                }
+                d => d,
+            }
+        }
+        None => Decision::NoMatch,
+    };
+    shale_policy::authorize([grant, policy])
+}
+
+/// The [`S3Access`] of the gateway: the key's grants and the bucket's
+/// policy, checked per operation.
 pub struct Grants {
     keys: Arc<Keys>,
+    rules: Arc<crate::bucket_access::AccessRules>,
 }
 
 impl Grants {
-    /// Checks against the keys in `keys`.
-    pub fn new(keys: Arc<Keys>) -> Self {
-        Grants { keys }
+    /// Checks against the keys in `keys` and the buckets' rules in `rules`.
+    pub fn new(keys: Arc<Keys>, rules: Arc<crate::bucket_access::AccessRules>) -> Self {
+        Grants { keys, rules }
     }
 }
 
@@ -211,38 +352,134 @@ impl S3Access for Grants {
         // Every routed request passes here: the one place to learn its
         // operation's name for the metrics.
         crate::metrics::set_operation(cx.s3_op().name());
-        let Some(credentials) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Signature is required"));
-        };
-        let access_key = credentials.access_key.clone();
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
         let operation = cx.s3_op().name().to_owned();
         let operation = operation.as_str();
         let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
+        let object = cx.s3_path().get_object_key().map(str::to_owned);
+        let query = cx.uri().query().unwrap_or("").to_owned();
+        let version = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
         let source = cx
             .headers()
             .get("x-amz-copy-source")
             .and_then(|v| v.to_str().ok())
-            .and_then(copy_source_bucket)
+            .and_then(copy_source)
             .filter(|_| matches!(operation, "CopyObject" | "UploadPartCopy"));
+        let origin = cx
+            .extensions_mut()
+            .get::<crate::bucket_access::Origin>()
+            .copied();
+        let action = crate::bucket_access::action(operation, version);
+        let meta_failed = |e| crate::error::to_s3_error(crate::error::Error::Meta(e));
+        let rules = match (&bucket, action) {
+            (Some(b), Some(_)) => self.rules.get(b).await.map_err(meta_failed)?,
+            _ => crate::bucket_access::Rules::default(),
+        };
+        let source_rules = match &source {
+            Some((b, _)) => Some(self.rules.get(b).await.map_err(meta_failed)?),
+            None => None,
+        };
+        // The condition keys, only for a policy to read.
+        let context = if rules.policy.is_some()
+            || source_rules.as_ref().is_some_and(|r| r.policy.is_some())
+        {
+            crate::bucket_access::context(
+                cx.headers(),
+                &query,
+                origin,
+                time::OffsetDateTime::now_utc(),
+            )
+        } else {
+            shale_policy::Context::new()
+        };
+        let context = Arc::new(context);
         let mut fresh = false;
         loop {
-            let key = self
-                .keys
-                .get(&access_key)
-                .await
-                .map_err(|e| crate::error::to_s3_error(crate::error::Error::Meta(e)))?
-                .ok_or_else(denied)?;
-            if allowed(&key, operation, bucket.as_deref(), source.as_deref()) {
-                cx.extensions_mut().insert(Caller(key));
+            let key = match &access_key {
+                Some(id) => Some(
+                    self.keys
+                        .get(id)
+                        .await
+                        .map_err(meta_failed)?
+                        .ok_or_else(denied)?,
+                ),
+                None => None,
+            };
+            let caller = match &key {
+                Some(k) => shale_policy::Caller::User(crate::bucket_access::user_of(&k.access_key)),
+                None => shale_policy::Caller::Anonymous,
+            };
+            // DeleteObjects is authorized key by key in its handler.
+            let per_key = operation == "DeleteObjects";
+            let granted = key.as_deref().is_some_and(|k| {
+                allowed(
+                    k,
+                    operation,
+                    bucket.as_deref(),
+                    source.as_ref().map(|(b, _)| b.as_str()),
+                )
+            });
+            let resource = match (action, &bucket) {
+                (Some((_, ResourceKind::Object)), Some(b)) => {
+                    shale_policy::object_arn(b, object.as_deref().unwrap_or(""))
+                }
+                (Some((_, ResourceKind::Bucket)), Some(b)) => shale_policy::bucket_arn(b),
+                _ => shale_policy::ACCOUNT_RESOURCE.to_owned(),
+            };
+            let mut ok = per_key
+                || match action {
+                    Some((name, _)) => verdict(
+                        key.as_deref(),
+                        granted,
+                        &caller,
+                        name,
+                        &resource,
+                        &context,
+                        &rules,
+                    )
+                    .is_allowed(),
+                    None => granted,
+                };
+            // A copy reads its source: the source bucket's policy too.
+            if let (true, Some((src_bucket, src_key)), Some(src_rules)) =
+                (ok, &source, &source_rules)
+            {
+                let read = key
+                    .as_deref()
+                    .is_some_and(|k| allowed(k, "GetObject", Some(src_bucket), None));
+                ok = verdict(
+                    key.as_deref(),
+                    read,
+                    &caller,
+                    "s3:GetObject",
+                    &shale_policy::object_arn(src_bucket, src_key),
+                    &context,
+                    src_rules,
+                )
+                .is_allowed();
+            }
+            if per_key && key.is_none() && rules.policy.is_none() {
+                ok = false;
+            }
+            if ok {
+                if let Some(k) = &key {
+                    cx.extensions_mut().insert(Caller(Arc::clone(k)));
+                }
+                cx.extensions_mut().insert(Authorization {
+                    key,
+                    caller,
+                    context,
+                    rules,
+                });
                 return Ok(());
             }
-            if fresh {
-                tracing::debug!(%access_key, ?bucket, operation, "access denied");
+            if fresh || key.is_none() {
+                tracing::debug!(?access_key, ?bucket, operation, "access denied");
                 return Err(denied());
             }
             // A grant given a moment ago (on another gateway, or by
             // CreateBucket) must not wait for the cache: read the key again.
-            self.keys.forget(&access_key);
+            self.keys.forget(access_key.as_deref().unwrap_or(""));
             fresh = true;
         }
     }
@@ -313,6 +550,121 @@ mod tests {
         assert!(allowed(&root, "DeleteBucket", Some("any"), None));
     }
 
+    fn rules(
+        document: &str,
+        block: Option<shale_metadata::PublicAccessBlock>,
+    ) -> crate::bucket_access::Rules {
+        let policy = shale_policy::parse_bucket_policy(document.as_bytes(), "b", &|_| true)
+            .expect("a valid policy");
+        crate::bucket_access::Rules {
+            policy: Some(Arc::new(policy)),
+            block,
+        }
+    }
+
+    fn decide(
+        key: Option<&AccessKey>,
+        granted: bool,
+        action: &str,
+        object: &str,
+        rules: &crate::bucket_access::Rules,
+    ) -> bool {
+        let cx = shale_policy::Context::new();
+        policy_allows(
+            key,
+            granted,
+            action,
+            &shale_policy::object_arn("b", object),
+            &cx,
+            rules,
+        )
+    }
+
+    /// The key's grants and the bucket's policy together: a Deny wins over
+    /// a grant and over the root key (but for the policy itself), an Allow
+    /// reaches a key without a grant, and a public Allow reaches anonymous
+    /// callers only while the bucket does not restrict public access.
+    #[test]
+    fn grants_and_the_bucket_policy_decide_together() {
+        let root = AccessKey::root("R".into(), "S".into(), "root".into());
+        let writer = AccessKey {
+            access_key: "W".into(),
+            secret_key: "S".into(),
+            name: "w".into(),
+            grants: Some(vec![("b".into(), Permission::Write)]),
+        };
+        let deny = rules(
+            r#"{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/keep/*"]}]}"#,
+            None,
+        );
+        assert!(!decide(
+            Some(&writer),
+            true,
+            "s3:PutObject",
+            "keep/x",
+            &deny
+        ));
+        assert!(decide(Some(&writer), true, "s3:PutObject", "tmp/x", &deny));
+        assert!(!decide(Some(&root), true, "s3:GetObject", "keep/x", &deny));
+        let cx = shale_policy::Context::new();
+        let bucket = shale_policy::bucket_arn("b");
+        for action in ALWAYS_THE_ROOTS {
+            assert!(
+                policy_allows(Some(&root), true, action, &bucket, &cx, &deny),
+                "{action}"
+            );
+            assert!(
+                !policy_allows(Some(&writer), true, action, &bucket, &cx, &deny),
+                "{action}"
+            );
+        }
+        assert!(!policy_allows(
+            Some(&root),
+            true,
+            "s3:ListBucket",
+            &bucket,
+            &cx,
+            &deny
+        ));
+
+        let public = r#"{"Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/pub/*"}]}"#;
+        let open = rules(public, None);
+        assert!(decide(None, false, "s3:GetObject", "pub/a", &open));
+        assert!(!decide(None, false, "s3:GetObject", "priv/a", &open));
+        assert!(!decide(None, false, "s3:PutObject", "pub/a", &open));
+        let stranger = AccessKey {
+            grants: Some(vec![]),
+            ..writer.clone()
+        };
+        assert!(decide(
+            Some(&stranger),
+            false,
+            "s3:GetObject",
+            "pub/a",
+            &open
+        ));
+        let restricted = rules(public, Some(shale_metadata::PublicAccessBlock::ALL));
+        assert!(!decide(None, false, "s3:GetObject", "pub/a", &restricted));
+        // Users of the account are not the public RestrictPublicBuckets
+        // shuts out.
+        assert!(decide(
+            Some(&stranger),
+            false,
+            "s3:GetObject",
+            "pub/a",
+            &restricted
+        ));
+        assert!(!decide(
+            None,
+            false,
+            "s3:GetObject",
+            "pub/a",
+            &crate::bucket_access::Rules::default()
+        ));
+    }
+
     #[test]
     fn copy_sources_name_their_bucket() {
         assert_eq!(copy_source_bucket("b/k").as_deref(), Some("b"));
@@ -325,5 +677,9 @@ mod tests {
             Some("my-bucket")
         );
         assert_eq!(copy_source_bucket("/"), None);
+        assert_eq!(
+            copy_source("/b/dir/k%20x?versionId=1"),
+            Some(("b".to_owned(), "dir/k x".to_owned()))
+        );
     }
 }

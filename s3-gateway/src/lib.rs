@@ -19,6 +19,7 @@ pub mod access;
 pub mod acl;
 pub mod admin;
 pub mod auth;
+pub mod bucket_access;
 pub mod checksum;
 pub mod cors;
 pub mod edge;

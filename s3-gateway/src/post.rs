@@ -979,7 +979,21 @@ pub async fn upload(
         Err(f) => return closing(f.into_response()),
     };
     let mut file_parts = None;
-    let outcome = store(cx, &form, &mut reader, &bucket, base, &mut file_parts).await;
+    let origin = parts
+        .extensions
+        .get::<crate::bucket_access::Origin>()
+        .copied();
+    let outcome = store(
+        cx,
+        &parts.headers,
+        origin,
+        &form,
+        &mut reader,
+        &bucket,
+        base,
+        &mut file_parts,
+    )
+    .await;
     let state = file_parts.as_ref().map(|(_, state)| Arc::clone(state));
     // The last handle on the file's part: `multer` reads on only once
     // it is dropped.
@@ -1026,8 +1040,11 @@ fn closing(mut resp: http::Response<s3s::Body>) -> http::Response<s3s::Body> {
 }
 
 /// Steps 2 to 5 of the module docs, once the fields are read.
+#[allow(clippy::too_many_arguments)]
 async fn store(
     cx: &PostContext,
+    headers: &http::HeaderMap,
+    origin: Option<crate::bucket_access::Origin>,
     form: &Form,
     reader: &mut FormReader,
     bucket: &str,
@@ -1091,6 +1108,26 @@ async fn store(
         Some(name) => raw_key.replace("${filename}", name),
         None => raw_key.to_owned(),
     };
+    // The bucket's policy speaks of the upload as of a PutObject of `key`.
+    let rules = cx
+        .gateway
+        .access_rules()
+        .get(bucket)
+        .await
+        .map_err(meta_error)?;
+    let context = crate::bucket_access::context(headers, "", origin, OffsetDateTime::now_utc());
+    let resource = shale_policy::object_arn(bucket, &key);
+    if !access::policy_allows(
+        Some(&key_row),
+        true,
+        "s3:PutObject",
+        &resource,
+        &context,
+        &rules,
+    ) {
+        tracing::debug!(%access_key, bucket, "access denied by the bucket policy");
+        return Err(s3_error!(AccessDenied, "Access Denied").into());
+    }
     let body = reader
         .file_body(min, max)
         .expect("a form with a file has its file part");

@@ -212,6 +212,7 @@ async fn build_service_with(
     let gateway = Gateway::new(meta.clone(), Arc::clone(&data), Arc::clone(&regions))
         .with_lifecycle_day_secs(config.lifecycle.day_secs);
     let cors = gateway.cors_cache();
+    let gateway_access = gateway.access_rules();
     let post_cx = post::PostContext {
         gateway: gateway.clone(),
         keys: Arc::clone(&keys),
@@ -220,7 +221,7 @@ async fn build_service_with(
     };
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth::with_keys(Arc::clone(&keys)));
-    builder.set_access(Grants::new(Arc::clone(&keys)));
+    builder.set_access(Grants::new(Arc::clone(&keys), gateway_access));
     builder.set_route(AdminRoute::new(
         meta,
         Arc::clone(&data),
@@ -748,7 +749,12 @@ pub async fn serve(
         let seq = Arc::clone(&request_seq);
         let workers = Arc::clone(&workers);
         let public_status = edge.public_status;
-        let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let origin = crate::bucket_access::Origin {
+            ip: peer.ip(),
+            secure: tls.is_some(),
+        };
+        let handler = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(origin);
             if public_status
                 && req.method() == http::Method::GET
                 && req.uri().path() == WORKERS_STATUS_PATH

@@ -220,29 +220,6 @@ pub(super) async fn put_object_acl(
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }
 
-/// Bucket policies are not supported: a bucket never has one.
-pub(super) async fn get_bucket_policy(
-    gw: &Gateway,
-    req: S3Request<GetBucketPolicyInput>,
-) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        NoSuchBucketPolicy,
-        "The bucket policy does not exist"
-    ))
-}
-
-pub(super) async fn delete_bucket_policy(
-    gw: &Gateway,
-    req: S3Request<DeleteBucketPolicyInput>,
-) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Ok(S3Response::with_status(
-        DeleteBucketPolicyOutput {},
-        http::StatusCode::NO_CONTENT,
-    ))
-}
-
 pub(super) async fn get_bucket_request_payment(
     gw: &Gateway,
     req: S3Request<GetBucketRequestPaymentInput>,
@@ -287,35 +264,6 @@ pub(super) async fn get_bucket_ownership_controls(
             }],
         }),
     }))
-}
-
-/// Nothing in Shale is public (no anonymous access, no ACL grants, no
-/// policies): every block is on, as on new S3 buckets.
-pub(super) async fn get_public_access_block(
-    gw: &Gateway,
-    req: S3Request<GetPublicAccessBlockInput>,
-) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Ok(S3Response::new(GetPublicAccessBlockOutput {
-        public_access_block_configuration: Some(PublicAccessBlockConfiguration {
-            block_public_acls: Some(true),
-            block_public_policy: Some(true),
-            ignore_public_acls: Some(true),
-            restrict_public_buckets: Some(true),
-        }),
-    }))
-}
-
-/// Without a policy there is no policy status (S3's answer too).
-pub(super) async fn get_bucket_policy_status(
-    gw: &Gateway,
-    req: S3Request<GetBucketPolicyStatusInput>,
-) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Err(s3_error!(
-        NoSuchBucketPolicy,
-        "The bucket policy does not exist"
-    ))
 }
 
 /// Static website hosting is not supported: no bucket has it.

@@ -23,7 +23,7 @@ use shale_metadata::{
     VersionView, VersioningStatus,
 };
 
-use crate::access::Caller;
+use crate::access::{Authorization, Caller};
 use crate::acl;
 use crate::checksum::{self, ChecksumFields, RequestChecksums, set_checksum_fields};
 use crate::cors::{self, CorsCache};
@@ -60,6 +60,7 @@ mod list;
 mod lock;
 mod multipart;
 mod object;
+mod policy;
 mod replica;
 mod replication;
 #[cfg(test)]
@@ -87,6 +88,8 @@ pub struct Gateway {
     day_ms: i64,
     /// The linked regions: the bucket namespace, redirects.
     regions: Arc<crate::regions::Regions>,
+    /// Buckets' policies and public access blocks, for the access check.
+    access: Arc<crate::bucket_access::AccessRules>,
 }
 
 impl Gateway {
@@ -98,7 +101,9 @@ impl Gateway {
     ) -> Self {
         let cors = Arc::new(CorsCache::new(meta.clone()));
         let lifecycle = Arc::new(crate::rules_cache::RulesCache::new(meta.clone()));
+        let access = Arc::new(crate::bucket_access::AccessRules::new(meta.clone()));
         Gateway {
+            access,
             meta,
             data,
             region: regions.me().to_owned(),
@@ -107,6 +112,12 @@ impl Gateway {
             day_ms: 86_400_000,
             regions,
         }
+    }
+
+    /// The buckets' policies and public access blocks, as the access check
+    /// ([`crate::access::Grants`]) reads them.
+    pub fn access_rules(&self) -> Arc<crate::bucket_access::AccessRules> {
+        Arc::clone(&self.access)
     }
 
     /// The linked regions, as this gateway knows them.
@@ -506,8 +517,9 @@ s3_operations! {
     config::put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput;
     config::get_object_acl(GetObjectAclInput) -> GetObjectAclOutput;
     config::put_object_acl(PutObjectAclInput) -> PutObjectAclOutput;
-    config::get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput;
-    config::delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput;
+    policy::get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput;
+    policy::put_bucket_policy(PutBucketPolicyInput) -> PutBucketPolicyOutput;
+    policy::delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput;
     lifecycle::get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput;
     lifecycle::put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput;
     lifecycle::delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput;
@@ -520,8 +532,10 @@ s3_operations! {
     lock::put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput;
     lock::put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput;
     config::get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput;
-    config::get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput;
-    config::get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput;
+    policy::get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput;
+    policy::put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput;
+    policy::delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput;
+    policy::get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput;
     config::get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput;
     config::get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput;
     config::get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput;

@@ -496,6 +496,7 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let caller = Caller::key_id(&req.extensions);
+    let authorization = req.extensions.get::<Authorization>().cloned();
     let bypass = lock::bypass(
         req.input.bypass_governance_retention,
         &req.extensions,
@@ -513,6 +514,19 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for obj in input.delete.objects {
+        // Each key is a DeleteObject of its own to the bucket's policy.
+        let may = authorization
+            .as_ref()
+            .is_some_and(|a| a.may_delete(&input.bucket, &obj.key, obj.version_id.is_some()));
+        if !may {
+            errors.push(s3s::dto::Error {
+                code: Some("AccessDenied".to_owned()),
+                key: Some(obj.key),
+                message: Some("Access Denied".to_owned()),
+                version_id: obj.version_id,
+            });
+            continue;
+        }
         // A version id this store never made names no version: S3 answers
         // NoSuchVersion for it here (a single DELETE: 400 InvalidArgument).
         let result = match VersionRef::parse(obj.version_id.as_deref()) {

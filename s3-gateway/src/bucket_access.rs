@@ -1,0 +1,437 @@
+//! What a bucket says of who may use it: its policy (IAM's language,
+//! `shale-policy`) and its public access block, and what a request brings
+//! to their conditions.
+//!
+//! - [`AccessRules`]: each bucket's parsed policy and public access block,
+//!   read from the metadata service and believed for [`TTL`] (one read of
+//!   each per bucket and period, not per request); this gateway's own
+//!   changes take effect at once ([`AccessRules::forget`]). A failed read
+//!   fails the request: a policy that denies must never be skipped.
+//! - [`action`]: the IAM action an S3 operation is authorized as, and
+//!   whether against the bucket's ARN or the object's.
+//! - [`context`]: the condition keys of a request (`aws:SourceIp`,
+//!   `aws:SecureTransport`, `s3:prefix`, ...).
+//! - Who a caller is, to a policy ([`user_of`]): until users exist, every
+//!   access key is a user of its own, named by its key id, in the one
+//!   account a Shale cluster is ([`ACCOUNT_ID`]), with the canonical id its
+//!   ACLs already carry.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use shale_metadata::{BucketConfig, BucketConfigKind, MetaClient, MetaError, PublicAccessBlock};
+use shale_policy::{Context, Policy, ResourceKind, User};
+
+/// How long a bucket's policy and public access block are believed.
+pub const TTL: Duration = Duration::from_secs(5);
+/// Buckets remembered at most (the cache is emptied when full).
+const MAX_BUCKETS: usize = 10_000;
+
+/// The account every Shale user belongs to: `arn:aws:iam::000000000000:user/NAME`.
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// Where a request came from, put in its extensions by the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    /// The client's address (`aws:SourceIp`).
+    pub ip: IpAddr,
+    /// Whether it came over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+}
+
+/// A bucket's access rules, as [`AccessRules::get`] answers them.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    /// Its policy, if it has one.
+    pub policy: Option<Arc<Policy>>,
+    /// Its public access block: `None` only after DeletePublicAccessBlock
+    /// (a bucket that never had one has every block on).
+    pub block: Option<PublicAccessBlock>,
+}
+
+impl Rules {
+    /// Whether public statements of the policy are ignored for callers
+    /// from outside the account (RestrictPublicBuckets, on a public policy).
+    pub fn restricts_public(&self) -> bool {
+        self.block.is_some_and(|b| b.restrict_public_buckets)
+            && self.policy.as_ref().is_some_and(|p| p.is_public())
+    }
+}
+
+/// Stored rules: the bucket's policy document is kept parsed.
+fn parse_stored(bucket: &str, document: &str) -> Option<Arc<Policy>> {
+    // Stored only after it parsed, so this fails only if a later release
+    // reads it differently; the bucket then has no policy, and says so.
+    match shale_policy::parse_bucket_policy(document.as_bytes(), bucket, &|_| true) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            tracing::warn!(bucket, error = %e, "a stored bucket policy does not parse");
+            None
+        }
+    }
+}
+
+/// See the module docs.
+pub struct AccessRules {
+    meta: MetaClient,
+    entries: Mutex<HashMap<String, (Rules, Instant)>>,
+    /// Bumped by every local change, so a read that started before one
+    /// does not store what it read.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for AccessRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessRules").finish_non_exhaustive()
+    }
+}
+
+impl AccessRules {
+    /// An empty cache over `meta`.
+    pub fn new(meta: MetaClient) -> AccessRules {
+        AccessRules {
+            meta,
+            entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Rules, Instant)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bucket's rules (a bucket that does not exist has none).
+    pub async fn get(&self, bucket: &str) -> Result<Rules, MetaError> {
+        if let Some((rules, at)) = self.lock().get(bucket)
+            && at.elapsed() < TTL
+        {
+            return Ok(rules.clone());
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let config = |kind| self.meta.get_bucket_config(bucket, kind);
+        let (policy, block) = tokio::join!(
+            config(BucketConfigKind::Policy),
+            config(BucketConfigKind::PublicAccessBlock)
+        );
+        let missing = |r: Result<Option<BucketConfig>, MetaError>| match r {
+            Err(MetaError::NoSuchBucket) => Ok(None),
+            other => other,
+        };
+        let policy = match missing(policy)? {
+            Some(BucketConfig::Policy(document)) => parse_stored(bucket, &document),
+            _ => None,
+        };
+        let block = match missing(block)? {
+            Some(BucketConfig::PublicAccessBlock(block)) => block,
+            _ => Some(PublicAccessBlock::ALL),
+        };
+        let rules = Rules { policy, block };
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::Acquire) == generation {
+            if entries.len() >= MAX_BUCKETS {
+                entries.clear();
+            }
+            entries.insert(bucket.to_owned(), (rules.clone(), Instant::now()));
+        }
+        Ok(rules)
+    }
+
+    /// Drops what is known of `bucket` (after this gateway changed its
+    /// policy or its public access block).
+    pub fn forget(&self, bucket: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.lock().remove(bucket);
+    }
+}
+
+/// The policy user of access key `access_key` (see the module docs).
+pub fn user_of(access_key: &str) -> User {
+    User::new(
+        ACCOUNT_ID,
+        access_key,
+        &crate::acl::canonical_id(access_key),
+    )
+}
+
+/// The IAM action S3 operation `operation` is authorized as, and what it is
+/// authorized against; `version` says whether the request names a version
+/// (`versionId`), which makes some actions their `...Version` form.
+/// `None` for an operation no policy speaks of (answered NotImplemented or
+/// left to the root key).
+pub fn action(operation: &str, version: bool) -> Option<(&'static str, ResourceKind)> {
+    use ResourceKind::{Account, Bucket, Object};
+    let v = |plain: &'static str, versioned: &'static str| if version { versioned } else { plain };
+    Some(match operation {
+        "ListBuckets" => ("s3:ListAllMyBuckets", Account),
+        "CreateBucket" => ("s3:CreateBucket", Bucket),
+        "DeleteBucket" => ("s3:DeleteBucket", Bucket),
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => ("s3:ListBucket", Bucket),
+        "ListObjectVersions" => ("s3:ListBucketVersions", Bucket),
+        "ListMultipartUploads" => ("s3:ListBucketMultipartUploads", Bucket),
+        "GetBucketLocation" => ("s3:GetBucketLocation", Bucket),
+        "GetBucketAcl" => ("s3:GetBucketAcl", Bucket),
+        "PutBucketAcl" => ("s3:PutBucketAcl", Bucket),
+        "GetBucketCors" => ("s3:GetBucketCORS", Bucket),
+        "PutBucketCors" | "DeleteBucketCors" => ("s3:PutBucketCORS", Bucket),
+        "GetBucketPolicy" => ("s3:GetBucketPolicy", Bucket),
+        "PutBucketPolicy" => ("s3:PutBucketPolicy", Bucket),
+        "DeleteBucketPolicy" => ("s3:DeleteBucketPolicy", Bucket),
+        "GetBucketPolicyStatus" => ("s3:GetBucketPolicyStatus", Bucket),
+        "GetPublicAccessBlock" => ("s3:GetBucketPublicAccessBlock", Bucket),
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => {
+            ("s3:PutBucketPublicAccessBlock", Bucket)
+        }
+        "GetBucketOwnershipControls" => ("s3:GetBucketOwnershipControls", Bucket),
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => {
+            ("s3:PutBucketOwnershipControls", Bucket)
+        }
+        "GetBucketVersioning" => ("s3:GetBucketVersioning", Bucket),
+        "PutBucketVersioning" => ("s3:PutBucketVersioning", Bucket),
+        "GetBucketLifecycleConfiguration" => ("s3:GetLifecycleConfiguration", Bucket),
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => {
+            ("s3:PutLifecycleConfiguration", Bucket)
+        }
+        "GetBucketReplication" => ("s3:GetReplicationConfiguration", Bucket),
+        "PutBucketReplication" | "DeleteBucketReplication" => {
+            ("s3:PutReplicationConfiguration", Bucket)
+        }
+        "GetBucketTagging" => ("s3:GetBucketTagging", Bucket),
+        "PutBucketTagging" | "DeleteBucketTagging" => ("s3:PutBucketTagging", Bucket),
+        "GetBucketEncryption" => ("s3:GetEncryptionConfiguration", Bucket),
+        "PutBucketEncryption" | "DeleteBucketEncryption" => {
+            ("s3:PutEncryptionConfiguration", Bucket)
+        }
+        "GetObjectLockConfiguration" => ("s3:GetBucketObjectLockConfiguration", Bucket),
+        "PutObjectLockConfiguration" => ("s3:PutBucketObjectLockConfiguration", Bucket),
+        "GetBucketRequestPayment" => ("s3:GetBucketRequestPayment", Bucket),
+        "PutBucketRequestPayment" => ("s3:PutBucketRequestPayment", Bucket),
+        "GetBucketWebsite" => ("s3:GetBucketWebsite", Bucket),
+        "PutBucketWebsite" | "DeleteBucketWebsite" => ("s3:PutBucketWebsite", Bucket),
+        "GetBucketLogging" => ("s3:GetBucketLogging", Bucket),
+        "PutBucketLogging" => ("s3:PutBucketLogging", Bucket),
+        "GetBucketNotificationConfiguration" => ("s3:GetBucketNotification", Bucket),
+        "PutBucketNotificationConfiguration" => ("s3:PutBucketNotification", Bucket),
+        "GetBucketAccelerateConfiguration" => ("s3:GetAccelerateConfiguration", Bucket),
+        "PutBucketAccelerateConfiguration" => ("s3:PutAccelerateConfiguration", Bucket),
+        "GetObject" | "HeadObject" | "SelectObjectContent" => {
+            (v("s3:GetObject", "s3:GetObjectVersion"), Object)
+        }
+        "GetObjectAttributes" => (
+            v("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
+            Object,
+        ),
+        "PutObject"
+        | "PostObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => ("s3:PutObject", Object),
+        "DeleteObject" => (v("s3:DeleteObject", "s3:DeleteObjectVersion"), Object),
+        // Each key of the request is one DeleteObject; the bucket-wide
+        // check here is the request's, the keys are S3's business inside.
+        "DeleteObjects" => ("s3:DeleteObject", Object),
+        "AbortMultipartUpload" => ("s3:AbortMultipartUpload", Object),
+        "ListParts" => ("s3:ListMultipartUploadParts", Object),
+        "GetObjectTagging" => (
+            v("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+            Object,
+        ),
+        "PutObjectTagging" => (
+            v("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+            Object,
+        ),
+        "DeleteObjectTagging" => (
+            v("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
+            Object,
+        ),
+        "GetObjectAcl" => (v("s3:GetObjectAcl", "s3:GetObjectVersionAcl"), Object),
+        "PutObjectAcl" => (v("s3:PutObjectAcl", "s3:PutObjectVersionAcl"), Object),
+        "GetObjectRetention" => ("s3:GetObjectRetention", Object),
+        "PutObjectRetention" => ("s3:PutObjectRetention", Object),
+        "GetObjectLegalHold" => ("s3:GetObjectLegalHold", Object),
+        "PutObjectLegalHold" => ("s3:PutObjectLegalHold", Object),
+        "RestoreObject" => ("s3:RestoreObject", Object),
+        _ => return None,
+    })
+}
+
+/// The query parameter `name` of `query`, decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// How the request was signed: (`s3:authType`, `s3:signatureversion`).
+fn auth_kind(headers: &http::HeaderMap, query: &str) -> Option<(&'static str, &'static str)> {
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match header {
+        Some(h) if h.starts_with("AWS4-") => Some(("REST-HEADER", "AWS4-HMAC-SHA256")),
+        Some(h) if h.starts_with("AWS ") => Some(("REST-HEADER", "AWS")),
+        _ if query_param(query, "X-Amz-Algorithm").is_some() => {
+            Some(("REST-QUERY-STRING", "AWS4-HMAC-SHA256"))
+        }
+        _ if query_param(query, "Signature").is_some() => Some(("REST-QUERY-STRING", "AWS")),
+        _ => None,
+    }
+}
+
+/// The condition keys of a request: where it came from, when, how it was
+/// signed, and what it asks (list parameters, ACL and encryption headers,
+/// tags it sets, the version it names).
+pub fn context(
+    headers: &http::HeaderMap,
+    query: &str,
+    origin: Option<Origin>,
+    now: time::OffsetDateTime,
+) -> Context {
+    let mut cx = Context::new();
+    if let Some(o) = origin {
+        cx.insert("aws:SourceIp", o.ip.to_canonical().to_string());
+        cx.insert("aws:SecureTransport", o.secure.to_string());
+    }
+    if let Ok(at) = now
+        .replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+    {
+        cx.insert("aws:CurrentTime", at);
+    }
+    cx.insert("aws:EpochTime", now.unix_timestamp().to_string());
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(v) = header("user-agent") {
+        cx.insert("aws:UserAgent", v);
+    }
+    if let Some(v) = header("referer") {
+        cx.insert("aws:Referer", v);
+    }
+    if let Some((auth_type, version)) = auth_kind(headers, query) {
+        cx.insert("s3:authType", auth_type);
+        cx.insert("s3:signatureversion", version);
+    }
+    for (param, key) in [
+        ("prefix", "s3:prefix"),
+        ("delimiter", "s3:delimiter"),
+        ("max-keys", "s3:max-keys"),
+        ("versionId", "s3:VersionId"),
+    ] {
+        if let Some(v) = query_param(query, param) {
+            cx.insert(key, v);
+        }
+    }
+    for (name, key) in [
+        ("x-amz-acl", "s3:x-amz-acl"),
+        (
+            "x-amz-server-side-encryption",
+            "s3:x-amz-server-side-encryption",
+        ),
+        (
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        ),
+        ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
+        ("x-amz-storage-class", "s3:x-amz-storage-class"),
+        ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+        ("x-amz-copy-source", "s3:x-amz-copy-source"),
+        ("x-amz-grant-read", "s3:x-amz-grant-read"),
+        ("x-amz-grant-write", "s3:x-amz-grant-write"),
+        ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+        ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+        ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
+        ("x-amz-object-lock-mode", "s3:object-lock-mode"),
+        (
+            "x-amz-object-lock-retain-until-date",
+            "s3:object-lock-retain-until-date",
+        ),
+        ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
+    ] {
+        if let Some(v) = header(name) {
+            cx.insert(key, v);
+        }
+    }
+    if let Some(tagging) = header("x-amz-tagging") {
+        let mut keys = Vec::new();
+        for (k, v) in form_urlencoded::parse(tagging.as_bytes()) {
+            cx.insert(&format!("s3:RequestObjectTag/{k}"), v.into_owned());
+            keys.push(k.into_owned());
+        }
+        cx.set("s3:RequestObjectTagKeys", keys);
+    }
+    cx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_the_gateway_serves_has_an_action_policies_know() {
+        for op in [
+            "GetObject",
+            "PutObject",
+            "ListObjectsV2",
+            "DeleteObjects",
+            "PutBucketPolicy",
+            "GetPublicAccessBlock",
+            "ListBuckets",
+            "CompleteMultipartUpload",
+        ] {
+            let (name, kind) = action(op, false).unwrap_or_else(|| panic!("{op}"));
+            assert!(
+                shale_policy::actions::applies_to(name, kind),
+                "{op} -> {name}"
+            );
+        }
+        assert_eq!(action("GetObject", true).unwrap().0, "s3:GetObjectVersion");
+        assert_eq!(action("HeadBucket", false).unwrap().0, "s3:ListBucket");
+    }
+
+    #[test]
+    fn a_request_brings_its_origin_signature_and_parameters_to_conditions() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=x".parse().unwrap(),
+        );
+        headers.insert("x-amz-tagging", "team=blue&stage=prod".parse().unwrap());
+        headers.insert("user-agent", "boto3/1.40".parse().unwrap());
+        let origin = Origin {
+            ip: "127.0.0.9".parse().unwrap(),
+            secure: false,
+        };
+        let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let cx = context(
+            &headers,
+            "list-type=2&prefix=logs%2F&max-keys=10",
+            Some(origin),
+            now,
+        );
+        let one = |k: &str| cx.get(k).map(|v| v.join(","));
+        assert_eq!(one("aws:SourceIp").as_deref(), Some("127.0.0.9"));
+        assert_eq!(one("aws:SecureTransport").as_deref(), Some("false"));
+        assert_eq!(
+            one("aws:CurrentTime").as_deref(),
+            Some("2027-01-15T08:00:00Z")
+        );
+        assert_eq!(one("s3:prefix").as_deref(), Some("logs/"));
+        assert_eq!(one("s3:max-keys").as_deref(), Some("10"));
+        assert_eq!(one("s3:authType").as_deref(), Some("REST-HEADER"));
+        assert_eq!(
+            one("s3:signatureversion").as_deref(),
+            Some("AWS4-HMAC-SHA256")
+        );
+        assert_eq!(one("s3:RequestObjectTag/team").as_deref(), Some("blue"));
+        assert_eq!(
+            one("s3:RequestObjectTagKeys").as_deref(),
+            Some("team,stage")
+        );
+        assert_eq!(one("aws:UserAgent").as_deref(), Some("boto3/1.40"));
+        assert_eq!(one("aws:Referer"), None);
+    }
+}
