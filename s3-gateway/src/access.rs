@@ -383,11 +383,14 @@ impl S3Access for Grants {
         let context = if rules.policy.is_some()
             || source_rules.as_ref().is_some_and(|r| r.policy.is_some())
         {
+            let wanted =
+                |k: &str| rules.wants(k) || source_rules.as_ref().is_some_and(|r| r.wants(k));
             crate::bucket_access::context(
                 cx.headers(),
                 &query,
                 origin,
                 time::OffsetDateTime::now_utc(),
+                &wanted,
             )
         } else {
             shale_policy::Context::new()
@@ -405,9 +408,16 @@ impl S3Access for Grants {
                 ),
                 None => None,
             };
+            // Who the caller is to a policy: only worked out when there is
+            // one (a SHA-256 and an ARN per request otherwise); without a
+            // policy nothing reads it and the grant alone decides.
+            let has_policy =
+                rules.policy.is_some() || source_rules.as_ref().is_some_and(|r| r.policy.is_some());
             let caller = match &key {
-                Some(k) => shale_policy::Caller::User(crate::bucket_access::user_of(&k.access_key)),
-                None => shale_policy::Caller::Anonymous,
+                Some(k) if has_policy => {
+                    shale_policy::Caller::User(crate::bucket_access::user_of(&k.access_key))
+                }
+                _ => shale_policy::Caller::Anonymous,
             };
             // DeleteObjects is authorized key by key in its handler.
             let per_key = operation == "DeleteObjects";
@@ -556,10 +566,7 @@ mod tests {
     ) -> crate::bucket_access::Rules {
         let policy = shale_policy::parse_bucket_policy(document.as_bytes(), "b", &|_| true)
             .expect("a valid policy");
-        crate::bucket_access::Rules {
-            policy: Some(Arc::new(policy)),
-            block,
-        }
+        crate::bucket_access::Rules::new(Some(Arc::new(policy)), block)
     }
 
     fn decide(

@@ -47,12 +47,46 @@ pub struct Origin {
 pub struct Rules {
     /// Its policy, if it has one.
     pub policy: Option<Arc<Policy>>,
+    /// The condition keys its policy reads, lowercased: a request's
+    /// context holds only those ([`context`]).
+    pub keys: Arc<Vec<String>>,
     /// Its public access block: `None` only after DeletePublicAccessBlock
     /// (a bucket that never had one has every block on).
     pub block: Option<PublicAccessBlock>,
 }
 
 impl Rules {
+    /// The rules of `policy` under `block`.
+    pub fn new(policy: Option<Arc<Policy>>, block: Option<PublicAccessBlock>) -> Rules {
+        let mut keys: Vec<String> = policy
+            .iter()
+            .flat_map(|p| p.statements())
+            .flat_map(|s| s.conditions())
+            .map(|c| c.key().to_ascii_lowercase())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Rules {
+            policy,
+            keys: Arc::new(keys),
+            block,
+        }
+    }
+
+    /// Whether the policy reads condition key `key` (for a key ending in
+    /// `/`, such as [`REQUEST_TAG`], any key under it).
+    pub fn wants(&self, key: &str) -> bool {
+        // A handful of keys: a scan without allocating beats a hash.
+        if key.ends_with('/') {
+            self.keys.iter().any(|k| {
+                k.get(..key.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(key))
+            })
+        } else {
+            self.keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+        }
+    }
+
     /// Whether public statements of the policy are ignored for callers
     /// from outside the account (RestrictPublicBuckets, on a public policy).
     pub fn restricts_public(&self) -> bool {
@@ -128,7 +162,7 @@ impl AccessRules {
             Some(BucketConfig::PublicAccessBlock(block)) => block,
             _ => Some(PublicAccessBlock::ALL),
         };
-        let rules = Rules { policy, block };
+        let rules = Rules::new(policy, block);
         let mut entries = self.lock();
         if self.generation.load(Ordering::Acquire) == generation {
             if entries.len() >= MAX_BUCKETS {
@@ -290,28 +324,47 @@ pub fn context(
     query: &str,
     origin: Option<Origin>,
     now: time::OffsetDateTime,
+    wanted: &dyn Fn(&str) -> bool,
 ) -> Context {
+    // Each key is looked for only when a policy reads it: most requests
+    // meet policies of a few keys, and every header lookup costs.
     let mut cx = Context::new();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(o) = origin {
-        cx.insert("aws:SourceIp", o.ip.to_canonical().to_string());
-        cx.insert("aws:SecureTransport", o.secure.to_string());
+        if wanted("aws:SourceIp") {
+            cx.insert("aws:SourceIp", o.ip.to_canonical().to_string());
+        }
+        if wanted("aws:SecureTransport") {
+            cx.insert("aws:SecureTransport", o.secure.to_string());
+        }
     }
-    if let Ok(at) = now
-        .replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-    {
+    if wanted("aws:CurrentTime") {
+        // ISO 8601 in UTC to the second, as IAM gives it.
+        let utc = now.to_offset(time::UtcOffset::UTC);
+        let at = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            utc.year(),
+            u8::from(utc.month()),
+            utc.day(),
+            utc.hour(),
+            utc.minute(),
+            utc.second()
+        );
         cx.insert("aws:CurrentTime", at);
     }
-    cx.insert("aws:EpochTime", now.unix_timestamp().to_string());
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(v) = header("user-agent") {
-        cx.insert("aws:UserAgent", v);
+    if wanted("aws:EpochTime") {
+        cx.insert("aws:EpochTime", now.unix_timestamp().to_string());
     }
-    if let Some(v) = header("referer") {
-        cx.insert("aws:Referer", v);
+    for (name, key) in [("user-agent", "aws:UserAgent"), ("referer", "aws:Referer")] {
+        if wanted(key)
+            && let Some(v) = header(name)
+        {
+            cx.insert(key, v);
+        }
     }
-    if let Some((auth_type, version)) = auth_kind(headers, query) {
+    if (wanted("s3:authType") || wanted("s3:signatureversion"))
+        && let Some((auth_type, version)) = auth_kind(headers, query)
+    {
         cx.insert("s3:authType", auth_type);
         cx.insert("s3:signatureversion", version);
     }
@@ -321,7 +374,9 @@ pub fn context(
         ("max-keys", "s3:max-keys"),
         ("versionId", "s3:VersionId"),
     ] {
-        if let Some(v) = query_param(query, param) {
+        if wanted(key)
+            && let Some(v) = query_param(query, param)
+        {
             cx.insert(key, v);
         }
     }
@@ -351,20 +406,31 @@ pub fn context(
         ),
         ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
     ] {
-        if let Some(v) = header(name) {
+        if wanted(key)
+            && let Some(v) = header(name)
+        {
             cx.insert(key, v);
         }
     }
-    if let Some(tagging) = header("x-amz-tagging") {
+    let tag_keys = wanted("s3:RequestObjectTagKeys");
+    if (tag_keys || wanted(REQUEST_TAG))
+        && let Some(tagging) = header("x-amz-tagging")
+    {
         let mut keys = Vec::new();
         for (k, v) in form_urlencoded::parse(tagging.as_bytes()) {
-            cx.insert(&format!("s3:RequestObjectTag/{k}"), v.into_owned());
+            cx.insert(&format!("{REQUEST_TAG}{k}"), v.into_owned());
             keys.push(k.into_owned());
         }
-        cx.set("s3:RequestObjectTagKeys", keys);
+        if tag_keys {
+            cx.set("s3:RequestObjectTagKeys", keys);
+        }
     }
     cx
 }
+
+/// The prefix of the keys `s3:RequestObjectTag/<tag key>`: `wanted` is
+/// asked for it once, for all of them.
+pub const REQUEST_TAG: &str = "s3:RequestObjectTag/";
 
 #[cfg(test)]
 mod tests {
@@ -406,12 +472,41 @@ mod tests {
             secure: false,
         };
         let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let cx = context(
-            &headers,
-            "list-type=2&prefix=logs%2F&max-keys=10",
-            Some(origin),
-            now,
+        let query = "list-type=2&prefix=logs%2F&max-keys=10";
+        let cx = context(&headers, query, Some(origin), now, &|_| true);
+        // Only what a policy reads is looked for.
+        let rules = Rules::new(
+            Some(Arc::new(
+                shale_policy::parse_bucket_policy(
+                    br#"{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:ListBucket",
+                        "Resource": "arn:aws:s3:::b",
+                        "Condition": {"StringLike": {"s3:prefix": "x*", "s3:RequestObjectTag/team": "y"}}}]}"#,
+                    "b",
+                    &|_| true,
+                )
+                .unwrap(),
+            )),
+            None,
         );
+        let few = context(&headers, query, Some(origin), now, &|k| rules.wants(k));
+        assert_eq!(
+            few.get("s3:prefix").map(|v| v.join(",")).as_deref(),
+            Some("logs/")
+        );
+        assert_eq!(
+            few.get("s3:RequestObjectTag/team")
+                .map(|v| v.join(","))
+                .as_deref(),
+            Some("blue")
+        );
+        for absent in [
+            "aws:SourceIp",
+            "aws:CurrentTime",
+            "s3:max-keys",
+            "s3:RequestObjectTagKeys",
+        ] {
+            assert_eq!(few.get(absent), None, "{absent}");
+        }
         let one = |k: &str| cx.get(k).map(|v| v.join(","));
         assert_eq!(one("aws:SourceIp").as_deref(), Some("127.0.0.9"));
         assert_eq!(one("aws:SecureTransport").as_deref(), Some("false"));

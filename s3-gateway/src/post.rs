@@ -1115,7 +1115,10 @@ async fn store(
         .get(bucket)
         .await
         .map_err(meta_error)?;
-    let context = crate::bucket_access::context(headers, "", origin, OffsetDateTime::now_utc());
+    let context =
+        crate::bucket_access::context(headers, "", origin, OffsetDateTime::now_utc(), &|k| {
+            rules.wants(k)
+        });
     let resource = shale_policy::object_arn(bucket, &key);
     if !access::policy_allows(
         Some(&key_row),
