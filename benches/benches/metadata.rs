@@ -7,28 +7,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shale_common::ObjectData;
-use shale_metadata::{MetaStore, ObjectRow};
+use shale_benches::inline_row;
+use shale_metadata::MetaStore;
 
 const BUCKET: &str = "bench";
 const LISTED: u64 = 10_000;
 const PAGE: u32 = 1000;
-
-fn row(body: &[u8]) -> ObjectRow {
-    ObjectRow {
-        size: body.len() as u64,
-        etag: "0123456789abcdef0123456789abcdef".into(),
-        last_modified_ms: 1_764_000_000_000,
-        content_type: Some("application/octet-stream".into()),
-        system_headers: Vec::new(),
-        user_metadata: Vec::new(),
-        parts_count: None,
-        data: ObjectData::Inline(body.to_vec()),
-        tags: Vec::new(),
-        checksum: None,
-        owner: None,
-    }
-}
 
 fn bench_metadata(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -47,7 +31,13 @@ fn bench_metadata(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             store
-                .put_object(BUCKET, &format!("put/{n:09}"), row(&body), false, None)
+                .put_object(
+                    BUCKET,
+                    &format!("put/{n:09}"),
+                    inline_row(&body),
+                    false,
+                    None,
+                )
                 .expect("put")
         })
     });
@@ -59,7 +49,13 @@ fn bench_metadata(c: &mut Criterion) {
             s.spawn(move || {
                 for i in (t..LISTED).step_by(8) {
                     store
-                        .put_object(BUCKET, &format!("list/{i:09}"), row(body), false, None)
+                        .put_object(
+                            BUCKET,
+                            &format!("list/{i:09}"),
+                            inline_row(body),
+                            false,
+                            None,
+                        )
                         .expect("populate");
                 }
             });

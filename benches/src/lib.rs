@@ -10,6 +10,24 @@
 
 pub mod loadgen;
 
+/// An object row holding `body` inline, as the metadata benches write
+/// them (a small object's row: its bytes in the catalogue).
+pub fn inline_row(body: &[u8]) -> shale_metadata::ObjectRow {
+    shale_metadata::ObjectRow {
+        size: body.len() as u64,
+        etag: "0123456789abcdef0123456789abcdef".into(),
+        last_modified_ms: 1_764_000_000_000,
+        content_type: Some("application/octet-stream".into()),
+        system_headers: Vec::new(),
+        user_metadata: Vec::new(),
+        parts_count: None,
+        data: shale_common::ObjectData::Inline(body.to_vec()),
+        tags: Vec::new(),
+        checksum: None,
+        owner: None,
+    }
+}
+
 use shale_common::cluster_auth::ClusterAuth;
 use std::sync::Arc;
 

@@ -147,9 +147,17 @@ pub struct Caller(pub Arc<AccessKey>);
 
 impl Caller {
     /// The access key id of the request's caller, as rows record their
-    /// owner (`None` only for a request that passed no access check).
+    /// owner. What an anonymous caller a bucket policy let in writes is the
+    /// bucket owner's, as on S3 (Object Ownership "bucket owner
+    /// enforced"). `None` only for a request that passed no access check,
+    /// or to a bucket made before owners were recorded.
     pub fn key_id(extensions: &http::Extensions) -> Option<String> {
-        extensions.get::<Caller>().map(|c| c.0.access_key.clone())
+        match extensions.get::<Caller>() {
+            Some(c) => Some(c.0.access_key.clone()),
+            None => extensions
+                .get::<Authorization>()
+                .and_then(|a| a.rules.owner.clone()),
+        }
     }
 }
 
@@ -395,6 +403,27 @@ impl S3Access for Grants {
         } else {
             shale_policy::Context::new()
         };
+        let mut context = context;
+        // The tags of the object the request names, for a policy that
+        // reads them.
+        if let (Some(b), Some(k), Some((_, ResourceKind::Object))) = (&bucket, &object, action)
+            && rules.wants(crate::bucket_access::EXISTING_TAG)
+        {
+            let version = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "versionId")
+                .map(|(_, v)| v.into_owned());
+            let tags = self
+                .rules
+                .object_tags(b, k, version.as_deref())
+                .await
+                .map_err(meta_failed)?;
+            for (tag, value) in tags.unwrap_or_default() {
+                context.insert(
+                    &format!("{}{tag}", crate::bucket_access::EXISTING_TAG),
+                    value,
+                );
+            }
+        }
         let context = Arc::new(context);
         let mut fresh = false;
         loop {

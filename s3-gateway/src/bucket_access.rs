@@ -16,19 +16,17 @@
 //!   account a Shale cluster is ([`ACCOUNT_ID`]), with the canonical id its
 //!   ACLs already carry.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bucket_cache::BucketCache;
 
 use shale_metadata::{BucketConfig, BucketConfigKind, MetaClient, MetaError, PublicAccessBlock};
 use shale_policy::{Context, Policy, ResourceKind, User};
 
 /// How long a bucket's policy and public access block are believed.
 pub const TTL: Duration = Duration::from_secs(5);
-/// Buckets remembered at most (the cache is emptied when full).
-const MAX_BUCKETS: usize = 10_000;
 
 /// The account every Shale user belongs to: `arn:aws:iam::000000000000:user/NAME`.
 pub const ACCOUNT_ID: &str = "000000000000";
@@ -50,6 +48,9 @@ pub struct Rules {
     /// The condition keys its policy reads, lowercased: a request's
     /// context holds only those ([`context`]).
     pub keys: Arc<Vec<String>>,
+    /// The bucket's owner (an access key id), who owns what anonymous
+    /// writers a policy lets in write.
+    pub owner: Option<String>,
     /// Its public access block: `None` only after DeletePublicAccessBlock
     /// (a bucket that never had one has every block on).
     pub block: Option<PublicAccessBlock>,
@@ -70,6 +71,7 @@ impl Rules {
             policy,
             keys: Arc::new(keys),
             block,
+            owner: None,
         }
     }
 
@@ -109,18 +111,10 @@ fn parse_stored(bucket: &str, document: &str) -> Option<Arc<Policy>> {
 }
 
 /// See the module docs.
+#[derive(Debug)]
 pub struct AccessRules {
     meta: MetaClient,
-    entries: Mutex<HashMap<String, (Rules, Instant)>>,
-    /// Bumped by every local change, so a read that started before one
-    /// does not store what it read.
-    generation: AtomicU64,
-}
-
-impl std::fmt::Debug for AccessRules {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessRules").finish_non_exhaustive()
-    }
+    cache: BucketCache<Rules>,
 }
 
 impl AccessRules {
@@ -128,27 +122,21 @@ impl AccessRules {
     pub fn new(meta: MetaClient) -> AccessRules {
         AccessRules {
             meta,
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            cache: BucketCache::new(TTL),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Rules, Instant)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The bucket's rules (a bucket that does not exist has none).
     pub async fn get(&self, bucket: &str) -> Result<Rules, MetaError> {
-        if let Some((rules, at)) = self.lock().get(bucket)
-            && at.elapsed() < TTL
-        {
-            return Ok(rules.clone());
-        }
-        let generation = self.generation.load(Ordering::Acquire);
+        self.cache.get(bucket, || self.load(bucket)).await
+    }
+
+    async fn load(&self, bucket: &str) -> Result<Rules, MetaError> {
         let config = |kind| self.meta.get_bucket_config(bucket, kind);
-        let (policy, block) = tokio::join!(
+        let (policy, block, row) = tokio::join!(
             config(BucketConfigKind::Policy),
-            config(BucketConfigKind::PublicAccessBlock)
+            config(BucketConfigKind::PublicAccessBlock),
+            self.meta.get_bucket(bucket)
         );
         let missing = |r: Result<Option<BucketConfig>, MetaError>| match r {
             Err(MetaError::NoSuchBucket) => Ok(None),
@@ -162,24 +150,43 @@ impl AccessRules {
             Some(BucketConfig::PublicAccessBlock(block)) => block,
             _ => Some(PublicAccessBlock::ALL),
         };
-        let rules = Rules::new(policy, block);
-        let mut entries = self.lock();
-        if self.generation.load(Ordering::Acquire) == generation {
-            if entries.len() >= MAX_BUCKETS {
-                entries.clear();
-            }
-            entries.insert(bucket.to_owned(), (rules.clone(), Instant::now()));
-        }
+        let mut rules = Rules::new(policy, block);
+        rules.owner = row?.and_then(|b| b.owner);
         Ok(rules)
     }
 
     /// Drops what is known of `bucket` (after this gateway changed its
     /// policy or its public access block).
     pub fn forget(&self, bucket: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.lock().remove(bucket);
+        self.cache.changed(bucket, None);
+    }
+
+    /// The tags of the object version a request names (`version`: its
+    /// `versionId`), for `s3:ExistingObjectTag/<key>`: read only for a
+    /// policy that asks (one metadata read). `None` when there is no such
+    /// object (or it is a delete marker): the keys are then absent.
+    pub async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Vec<(String, String)>>, MetaError> {
+        let Ok(which) = shale_metadata::VersionRef::parse(version) else {
+            return Ok(None);
+        };
+        match self.meta.get_version(bucket, key, which).await {
+            Ok(v) if !v.object.version.marker => Ok(Some(v.object.row.tags)),
+            Ok(_)
+            | Err(MetaError::NoSuchKey | MetaError::NoSuchVersion | MetaError::NoSuchBucket) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
+
+/// The prefix of the keys `s3:ExistingObjectTag/<tag key>`.
+pub const EXISTING_TAG: &str = "s3:ExistingObjectTag/";
 
 /// The policy user of access key `access_key` (see the module docs).
 pub fn user_of(access_key: &str) -> User {

@@ -16,10 +16,8 @@
 //! own Put/DeleteBucketCors (and DeleteBucket) replace the cached entry at
 //! once; another gateway of the region sees the change within the TTL.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use s3s::dto::{CORSConfiguration, CORSRule};
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
@@ -31,8 +29,6 @@ pub const MAX_RULES: usize = 100;
 pub const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 /// How long a bucket's rules are trusted without asking the metadata service.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Bound on cached buckets; past it the cache starts afresh.
-const CACHE_MAX_BUCKETS: usize = 10_000;
 /// Longest rule ID (S3's limit).
 const MAX_ID_LEN: usize = 255;
 
@@ -299,18 +295,10 @@ pub fn finish_actual(
 type Rules = Option<Arc<Vec<CorsRule>>>;
 
 /// The gateway's cache of buckets' CORS rules (see the module docs).
+#[derive(Debug)]
 pub struct CorsCache {
     meta: MetaClient,
-    entries: Mutex<HashMap<String, (Rules, Instant)>>,
-    /// Bumped by every local change: a lookup that started before a change
-    /// does not store what it read, which may predate the change.
-    generation: AtomicU64,
-}
-
-impl std::fmt::Debug for CorsCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CorsCache").finish_non_exhaustive()
-    }
+    cache: crate::bucket_cache::BucketCache<Rules>,
 }
 
 impl CorsCache {
@@ -318,50 +306,31 @@ impl CorsCache {
     pub fn new(meta: MetaClient) -> CorsCache {
         CorsCache {
             meta,
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            cache: crate::bucket_cache::BucketCache::new(CACHE_TTL),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Rules, Instant)>> {
-        // A poisoned map is still a valid cache.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The bucket's rules, from the cache when fresh.
     pub async fn rules(&self, bucket: &str) -> Result<Rules, MetaError> {
-        if let Some((rules, at)) = self.lock().get(bucket)
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(rules.clone());
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let rules = match self
-            .meta
-            .get_bucket_config(bucket, BucketConfigKind::Cors)
-            .await
-        {
-            Ok(Some(BucketConfig::Cors(rules))) => Some(Arc::new(rules)),
-            // (A configuration of another kind never answers for CORS.)
-            Ok(None | Some(_)) | Err(MetaError::NoSuchBucket) => None,
-            Err(e) => return Err(e),
-        };
-        let mut entries = self.lock();
-        if self.generation.load(Ordering::Acquire) == generation {
-            if entries.len() >= CACHE_MAX_BUCKETS {
-                entries.clear();
+        let load = || async {
+            match self
+                .meta
+                .get_bucket_config(bucket, BucketConfigKind::Cors)
+                .await
+            {
+                Ok(Some(BucketConfig::Cors(rules))) => Ok(Some(Arc::new(rules))),
+                // (A configuration of another kind never answers for CORS.)
+                Ok(None | Some(_)) | Err(MetaError::NoSuchBucket) => Ok(None),
+                Err(e) => Err(e),
             }
-            entries.insert(bucket.to_owned(), (rules.clone(), Instant::now()));
-        }
-        Ok(rules)
+        };
+        self.cache.get(bucket, load).await
     }
 
     /// Records a change made through this gateway: later requests see
     /// `rules` at once.
     pub fn changed(&self, bucket: &str, rules: Option<Vec<CorsRule>>) {
-        let mut entries = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.insert(bucket.to_owned(), (rules.map(Arc::new), Instant::now()));
+        self.cache.changed(bucket, Some(rules.map(Arc::new)));
     }
 }
 

@@ -20,6 +20,7 @@ pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod bucket_access;
+pub mod bucket_cache;
 pub mod checksum;
 pub mod cors;
 pub mod edge;

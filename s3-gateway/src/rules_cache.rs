@@ -5,32 +5,21 @@
 //! so an answer a few seconds stale is harmless; this gateway's own
 //! Put/DeleteBucketLifecycle take effect at once ([`RulesCache::forget`]).
 
+use crate::bucket_cache::BucketCache;
 use shale_metadata::{BucketConfig, BucketConfigKind, LifecycleRule, MetaClient};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How long a bucket's rules are believed.
 const TTL: Duration = Duration::from_secs(5);
-/// Buckets remembered at most (the cache is emptied when full).
-const MAX_BUCKETS: usize = 10_000;
 
 type Rules = Option<Arc<Vec<LifecycleRule>>>;
 
 /// See the module docs.
+#[derive(Debug)]
 pub struct RulesCache {
     meta: MetaClient,
-    entries: Mutex<HashMap<String, (Rules, Instant)>>,
-    /// Bumped by every local change, so a read that started before one
-    /// does not store what it read.
-    generation: AtomicU64,
-}
-
-impl std::fmt::Debug for RulesCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RulesCache").finish_non_exhaustive()
-    }
+    cache: BucketCache<Rules>,
 }
 
 impl RulesCache {
@@ -38,50 +27,33 @@ impl RulesCache {
     pub fn new(meta: MetaClient) -> RulesCache {
         RulesCache {
             meta,
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            cache: BucketCache::new(TTL),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Rules, Instant)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The bucket's enabled rules (`None`: none, or the metadata service
     /// did not answer: the header is then left out).
     pub async fn rules(&self, bucket: &str) -> Rules {
-        if let Some((rules, at)) = self.lock().get(bucket)
-            && at.elapsed() < TTL
-        {
-            return rules.clone();
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let rules = match self
-            .meta
-            .get_bucket_config(bucket, BucketConfigKind::Lifecycle)
-            .await
-        {
-            Ok(Some(BucketConfig::Lifecycle(rules))) => {
-                let enabled: Vec<_> = rules.into_iter().filter(|r| r.enabled).collect();
-                (!enabled.is_empty()).then(|| Arc::new(enabled))
+        let load = || async {
+            match self
+                .meta
+                .get_bucket_config(bucket, BucketConfigKind::Lifecycle)
+                .await
+            {
+                Ok(Some(BucketConfig::Lifecycle(rules))) => {
+                    let enabled: Vec<_> = rules.into_iter().filter(|r| r.enabled).collect();
+                    Ok((!enabled.is_empty()).then(|| Arc::new(enabled)))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
             }
-            Ok(_) => None,
-            Err(_) => return None,
         };
-        let mut entries = self.lock();
-        if self.generation.load(Ordering::Acquire) == generation {
-            if entries.len() >= MAX_BUCKETS {
-                entries.clear();
-            }
-            entries.insert(bucket.to_owned(), (rules.clone(), Instant::now()));
-        }
-        rules
+        self.cache.get(bucket, load).await.unwrap_or(None)
     }
 
     /// Drops what is known of `bucket` (after this gateway changed its
     /// rules).
     pub fn forget(&self, bucket: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.lock().remove(bucket);
+        self.cache.changed(bucket, None);
     }
 }

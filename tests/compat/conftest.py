@@ -441,6 +441,18 @@ class ShaleServer:
     def aws_json(self, *args, **kwargs):
         return json.loads(self.aws(*args, "--output", "json", **kwargs).stdout)
 
+    def admin_json(self, *args):
+        """`shale admin --json ARGS` against this server as its root key:
+        the parsed answer (None when it printed nothing)."""
+        env = dict(_client_env(), SHALE_ENDPOINT=self.endpoint,
+                   SHALE_ACCESS_KEY=self.access_key,
+                   SHALE_SECRET_KEY=self.secret_key)
+        r = subprocess.run([str(shale_bin()), "admin", "--json", *args],
+                           env=env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
     # -- data directory ----------------------------------------------------
 
     def chunk_records(self, node=None):

@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 import socket
-import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -18,9 +17,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (LOOPBACK, _client_env, assert_client_error,
-                      assert_s3_error, http_status, raw_request, shale_bin,
-                      sigv4_headers, unique_bucket_name)
+from conftest import (LOOPBACK, assert_client_error, assert_s3_error,
+                      http_status, raw_request, sigv4_headers,
+                      unique_bucket_name)
 
 DAY = 86400
 NOT_PROTECTED = "NoSuchObjectLockConfiguration"
@@ -318,18 +317,9 @@ def test_delete_objects_of_locked_versions(s3, locked):
         Bucket=locked)["Versions"]) == ["c1", "h1"]
 
 
-def admin(server, *args):
-    env = dict(_client_env(), SHALE_ENDPOINT=server.endpoint, SHALE_ACCESS_KEY=
-               server.access_key, SHALE_SECRET_KEY=server.secret_key)
-    r = subprocess.run([str(shale_bin()), "admin", "--json", *args], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return json.loads(r.stdout)
-
-
 def test_bypass_needs_permission(server, s3, locked):
     """A key with a Write grant (not Owner) may not bypass GOVERNANCE."""
-    key = admin(server, "key", "create", "--name",
+    key = server.admin_json("key", "create", "--name",
                 f"lock-writer-{uuid.uuid4().hex[:8]}", "--grant",
                 f"{locked}:write")
     writer = server.client(access_key=key["access_key"],

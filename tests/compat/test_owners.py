@@ -5,25 +5,12 @@ copy is its copier's; a completed multipart upload its initiator's);
 ListMultipartUploads and ListParts the initiator's id as Initiator and
 Owner. Ids are 64 lowercase hex characters; DisplayName is the key id."""
 
-import json
 import re
-import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (_client_env, assert_client_error, canonical_id,
-                      shale_bin, unique_bucket_name)
-
-
-def admin(server, *args):
-    env = dict(_client_env(), SHALE_ENDPOINT=server.endpoint,
-               SHALE_ACCESS_KEY=server.access_key,
-               SHALE_SECRET_KEY=server.secret_key)
-    r = subprocess.run([str(shale_bin()), "admin", "--json", *args], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return json.loads(r.stdout) if r.stdout.strip() else None
+from conftest import assert_client_error, canonical_id, unique_bucket_name
 
 
 def as_key(server, key):
@@ -38,8 +25,8 @@ def who(owner):
 
 @pytest.fixture(scope="module")
 def two_keys(server):
-    a = admin(server, "key", "create", "--name", "owner-a")
-    b = admin(server, "key", "create", "--name", "owner-b")
+    a = server.admin_json("key", "create", "--name", "owner-a")
+    b = server.admin_json("key", "create", "--name", "owner-b")
     return a, b
 
 
@@ -60,7 +47,7 @@ def test_each_key_owns_what_it_makes(server, s3, two_keys):
     s3a, s3b = as_key(server, a), as_key(server, b)
     bucket = unique_bucket_name("owned-by-a")
     s3a.create_bucket(Bucket=bucket)
-    admin(server, "key", "grant", b["access_key"], bucket, "write")
+    server.admin_json("key", "grant", b["access_key"], bucket, "write")
 
     # ListBuckets: the caller, whoever owns the buckets listed.
     assert who(s3a.list_buckets()["Owner"]) == me(a)
@@ -110,7 +97,7 @@ def test_uploads_answer_their_initiator(server, two_keys):
     s3a, s3b = as_key(server, a), as_key(server, b)
     bucket = unique_bucket_name("uploads")
     s3a.create_bucket(Bucket=bucket)
-    admin(server, "key", "grant", b["access_key"], bucket, "write")
+    server.admin_json("key", "grant", b["access_key"], bucket, "write")
     up_a = s3a.create_multipart_upload(Bucket=bucket, Key="mp-a")["UploadId"]
     up_b = s3b.create_multipart_upload(Bucket=bucket, Key="mp-b")["UploadId"]
 

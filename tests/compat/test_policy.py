@@ -6,27 +6,16 @@ test reads back what the request would have changed.
 
 import http.client
 import json
-import subprocess
 import urllib.parse
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (LOOPBACK, _client_env, assert_client_error, raw_request,
-                      shale_bin, unique_bucket_name)
+from conftest import (LOOPBACK, assert_client_error, raw_request,
+                      unique_bucket_name)
 
 ACCOUNT = "000000000000"
-
-
-def admin(server, *args):
-    env = dict(_client_env(), SHALE_ENDPOINT=server.endpoint,
-               SHALE_ACCESS_KEY=server.access_key,
-               SHALE_SECRET_KEY=server.secret_key)
-    r = subprocess.run([str(shale_bin()), "admin", "--json", *args], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return json.loads(r.stdout)
 
 
 def user_arn(key_id):
@@ -39,7 +28,7 @@ def new_key(server, s3, grant_on=None):
     own = grant_on or unique_bucket_name("own")
     if grant_on is None:
         s3.create_bucket(Bucket=own)
-    key = admin(server, "key", "create", "--name",
+    key = server.admin_json("key", "create", "--name",
                 f"policy-{uuid.uuid4().hex[:8]}", "--grant", f"{own}:read")
     client = server.client(access_key=key["access_key"],
                            secret_key=key["secret_key"])
@@ -134,6 +123,26 @@ def test_a_public_policy_waits_for_the_block_to_go_then_serves_anonymous_reads(
     assert status == 403
 
 
+def test_what_an_anonymous_writer_puts_is_the_bucket_owners(server, s3,
+                                                            bucket):
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy({
+        "Sid": "Dropbox", "Effect": "Allow", "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/incoming/*"}))
+    status, _, body = anonymous(server, "PUT", f"/{bucket}/incoming/note.txt",
+                                body=b"hello")
+    assert status == 200, body
+    assert s3.get_object(Bucket=bucket, Key="incoming/note.txt")[
+        "Body"].read() == b"hello"
+    owner = s3.get_object_acl(Bucket=bucket, Key="incoming/note.txt")["Owner"]
+    assert owner["ID"] == s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    status, _, _ = anonymous(server, "PUT", f"/{bucket}/elsewhere.txt",
+                             body=b"no")
+    assert status == 403
+    absent(s3, bucket, "elsewhere.txt")
+
+
 def test_a_writer_limited_to_a_prefix(server, s3, bucket):
     key_id, writer = new_key(server, s3)
     s3.put_bucket_policy(Bucket=bucket, Policy=policy({
@@ -164,7 +173,7 @@ def test_a_writer_limited_to_a_prefix(server, s3, bucket):
 
 
 def test_deny_wins_over_a_grant_and_the_root_key(server, s3, bucket):
-    writer_grant = admin(server, "key", "create", "--name",
+    writer_grant = server.admin_json("key", "create", "--name",
                          f"policy-w-{uuid.uuid4().hex[:8]}", "--grant",
                          f"{bucket}:write")
     writer = server.client(access_key=writer_grant["access_key"],
@@ -265,6 +274,26 @@ def test_tag_conditions_limit_what_a_writer_may_tag(server, s3, bucket):
     tags = s3.get_object_tagging(Bucket=bucket, Key="blue")["TagSet"]
     assert sorted((t["Key"], t["Value"]) for t in tags) == [
         ("stage", "dev"), ("team", "blue")]
+
+
+def test_a_reader_limited_to_objects_tagged_public(server, s3, bucket):
+    key_id, reader = new_key(server, s3)
+    s3.put_object(Bucket=bucket, Key="open", Body=b"o", Tagging="share=yes")
+    s3.put_object(Bucket=bucket, Key="closed", Body=b"c", Tagging="share=no")
+    s3.put_object(Bucket=bucket, Key="untagged", Body=b"u")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy({
+        "Effect": "Allow", "Principal": {"AWS": user_arn(key_id)},
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"StringEquals": {"s3:ExistingObjectTag/share": "yes"}}}))
+    assert reader.get_object(Bucket=bucket, Key="open")["Body"].read() == b"o"
+    denied(reader.get_object, Bucket=bucket, Key="closed")
+    denied(reader.get_object, Bucket=bucket, Key="untagged")
+    denied(reader.get_object, Bucket=bucket, Key="missing")
+    # Retagging moves the object in or out, at once.
+    s3.put_object_tagging(Bucket=bucket, Key="closed", Tagging={
+        "TagSet": [{"Key": "share", "Value": "yes"}]})
+    assert reader.get_object(Bucket=bucket, Key="closed")["Body"].read() == b"c"
 
 
 @pytest.mark.parametrize("document, message", [

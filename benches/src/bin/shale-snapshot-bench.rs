@@ -19,9 +19,9 @@
 
 use anyhow::{Context, Result};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
-use shale_common::ObjectData;
+use shale_benches::inline_row;
+use shale_metadata::MetaStore;
 use shale_metadata::raft::StateMachine;
-use shale_metadata::{MetaStore, ObjectRow};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,22 +55,6 @@ fn growth_mib(start: u64) -> Result<f64> {
     Ok(status_kib("VmHWM:")?.saturating_sub(start) as f64 / 1024.0)
 }
 
-fn row(body: &[u8]) -> ObjectRow {
-    ObjectRow {
-        size: body.len() as u64,
-        etag: "0123456789abcdef0123456789abcdef".into(),
-        last_modified_ms: 1_764_000_000_000,
-        content_type: Some("application/octet-stream".into()),
-        system_headers: Vec::new(),
-        user_metadata: Vec::new(),
-        parts_count: None,
-        data: ObjectData::Inline(body.to_vec()),
-        tags: Vec::new(),
-        checksum: None,
-        owner: None,
-    }
-}
-
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
@@ -101,7 +85,7 @@ async fn one(mib: u64, base: &std::path::Path) -> Result<serde_json::Value> {
             let (a, body) = (&a, &body);
             s.spawn(move || {
                 for i in (t..rows).step_by(8) {
-                    a.put_object("bench", &format!("k/{i:09}"), row(body), false, None)
+                    a.put_object("bench", &format!("k/{i:09}"), inline_row(body), false, None)
                         .expect("populate");
                 }
             });

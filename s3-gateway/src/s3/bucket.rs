@@ -112,6 +112,8 @@ pub(super) async fn create_bucket(
             .await
             .map_err(meta_err)?;
     }
+    // What the access check read of the name before the bucket existed.
+    gw.access.forget(&input.bucket);
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
@@ -161,6 +163,8 @@ pub(super) async fn delete_bucket(
         .map_err(meta_err)?;
     // Its configurations went with it (same metadata batch).
     gw.cors.changed(&req.input.bucket, None);
+    gw.lifecycle.forget(&req.input.bucket);
+    gw.access.forget(&req.input.bucket);
     // And its name is free again in every region.
     gw.regions.release(&req.input.bucket).await;
     Ok(S3Response::new(DeleteBucketOutput {}))
