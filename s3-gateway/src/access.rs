@@ -497,8 +497,10 @@ impl S3Access for Grants {
                 )
                 .is_allowed();
             }
-            if per_key && key.is_none() && rules.policy.is_none() {
-                ok = false;
+            // Without a policy there is nothing to decide key by key: the
+            // grant answers for the whole request, as for any other.
+            if per_key && rules.policy.is_none() {
+                ok = granted;
             }
             if ok {
                 if let Some(k) = &key {

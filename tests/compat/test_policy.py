@@ -211,6 +211,18 @@ def test_deny_wins_over_a_grant_and_the_root_key(server, s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="keep/a")["Body"].read() == b"keep/a"
 
 
+def test_without_a_policy_delete_objects_needs_the_grant(server, s3, bucket):
+    _, stranger = new_key(server, s3)
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    with pytest.raises(ClientError) as exc:
+        stranger.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a"}]})
+    assert_client_error(exc, 403, "AccessDenied")
+    status, _, body = anonymous(server, "POST", f"/{bucket}?delete",
+                                body=b"<Delete><Object><Key>a</Key></Object></Delete>")
+    assert status == 403, body
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
+
+
 def test_a_bucket_readable_only_from_one_address(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="report", Body=b"figures")
     s3.delete_public_access_block(Bucket=bucket)
