@@ -17,9 +17,9 @@
 //! never locks a bucket for good); an Allow in it lets in a key without a
 //! grant, or an unsigned (anonymous) request where it names everyone and
 //! the bucket does not restrict public access; else the grant decides.
-//! Anything refused is 403 AccessDenied. DeleteObjects is decided key by
-//! key in its handler ([`Authorization::may_delete`]); a copy also needs
-//! to read its source under the source bucket's policy.
+//! Anything refused is 403 AccessDenied. Under a policy, DeleteObjects is
+//! decided key by key in its handler ([`Authorization::may_delete`]); a
+//! copy also needs to read its source under the source bucket's policy.
 //!
 //! The check runs inside `s3s` ([`S3Access`]), after the signature is
 //! verified and the operation is known, before the handler (browser POST

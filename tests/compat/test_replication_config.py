@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from conftest import (assert_client_error, assert_s3_error, raw_request,
                       sigv4_headers, unique_bucket_name)
-from test_owners import admin, as_key
+from test_owners import as_key
 
 MALFORMED = ("The XML you provided was not well-formed or did not validate "
              "against our published schema")
@@ -378,10 +378,10 @@ def test_destination_details(s3, source, dest):
 
 
 def test_only_the_owner(server, s3, source, dest):
-    writer = admin(server, "key", "create", "--name", "repl-writer")
-    owner = admin(server, "key", "create", "--name", "repl-owner")
-    admin(server, "key", "grant", writer["access_key"], source, "write")
-    admin(server, "key", "grant", owner["access_key"], source, "owner")
+    writer = server.admin_json("key", "create", "--name", "repl-writer")
+    owner = server.admin_json("key", "create", "--name", "repl-owner")
+    server.admin_json("key", "grant", writer["access_key"], source, "write")
+    server.admin_json("key", "grant", owner["access_key"], source, "owner")
     put(s3, source, v2_rule(dest))
     w = as_key(server, writer)
     for call in (lambda: put(w, source, v2_rule(dest)),
