@@ -49,9 +49,13 @@ enum AdminCommand {
     /// Storage nodes.
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Access keys and their per-bucket grants.
+    /// Access keys: create (for a user, or a key of its own), list,
+    /// grant, disable, enable, rotate, delete.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Users: create, list, delete, grant, and their IAM policies.
+    #[command(subcommand)]
+    User(UserCommand),
     /// The metadata group (talks to the replicas directly): status,
     /// add-replica, remove-replica, campaign.
     Metadata(crate::admin_meta::MetadataArgs),
@@ -237,26 +241,84 @@ enum NodeCommand {
 
 #[derive(Subcommand)]
 enum KeyCommand {
-    /// Make an access key with grants; prints its secret (once).
+    /// Make an access key: a key of user --user, or (without it) a key
+    /// that is a user of its own, with grants; prints its secret (once).
     Create {
         /// A name for the key.
         #[arg(long)]
         name: String,
-        /// BUCKET:read|write|owner (repeat for more buckets).
+        /// BUCKET:read|write|owner (repeat for more buckets); not with
+        /// --user (grant the user instead).
         #[arg(long = "grant", value_name = "BUCKET:PERMISSION")]
         grants: Vec<String>,
+        /// The user the key belongs to.
+        #[arg(long)]
+        user: Option<String>,
     },
-    /// Every key and its grants (no secrets).
+    /// Every key, its user and its grants (no secrets).
     List,
     /// Delete a key (root keys cannot be deleted here).
     Delete { access_key: String },
-    /// Give a key read, write or owner on a bucket, or take it away (none).
+    /// Give a key's user read, write or owner on a bucket, or take it away
+    /// (none).
     Grant {
         access_key: String,
         bucket: String,
         #[arg(value_parser = ["read", "write", "owner", "none"])]
         permission: String,
     },
+    /// Disable a key: it signs nothing (InvalidAccessKeyId) until enabled.
+    Disable { access_key: String },
+    /// Enable a disabled key.
+    Enable { access_key: String },
+    /// Make a new key for the key's user and disable this one; prints the
+    /// new secret (once). Delete the old key once nothing uses it.
+    Rotate { access_key: String },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Make a user (1 to 64 of A-Z a-z 0-9 + = , . @ _ -); give it keys
+    /// with `key create --user`.
+    Create { name: String },
+    /// Every user with its keys and grants (a key made without --user is
+    /// listed as a user of its own, named after it).
+    List,
+    /// Delete a user that has no keys left.
+    Delete { name: String },
+    /// Give a user read, write or owner on a bucket, or take it away
+    /// (none).
+    Grant {
+        name: String,
+        bucket: String,
+        #[arg(value_parser = ["read", "write", "owner", "none"])]
+        permission: String,
+    },
+    /// The user's IAM policy.
+    #[command(subcommand)]
+    Policy(UserPolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum UserPolicyCommand {
+    /// Set the user's IAM policy from FILE (`-`: standard input).
+    Set { name: String, file: String },
+    /// Print the user's IAM policy.
+    Get { name: String },
+    /// Delete the user's IAM policy.
+    Delete { name: String },
+}
+
+/// The text of a policy file (`-`: standard input).
+fn read_policy(file: &str) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?;
+    }
+    Ok(text)
 }
 
 /// Runs one `shale admin` command.
@@ -336,10 +398,57 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             "node-remove",
             vec![("node", node.to_string()), ("force", force.to_string())],
         ),
-        AdminCommand::Key(KeyCommand::Create { name, grants }) => {
+        AdminCommand::Key(KeyCommand::Create { name, grants, user }) => {
             let mut p = vec![("name", name.clone())];
             p.extend(grants.iter().map(|g| ("grant", g.clone())));
+            p.extend(user.iter().map(|u| ("user", u.clone())));
             ("POST", "key-create", p)
+        }
+        AdminCommand::Key(KeyCommand::Disable { access_key }) => (
+            "POST",
+            "key-disable",
+            vec![("access_key", access_key.clone())],
+        ),
+        AdminCommand::Key(KeyCommand::Enable { access_key }) => (
+            "POST",
+            "key-enable",
+            vec![("access_key", access_key.clone())],
+        ),
+        AdminCommand::Key(KeyCommand::Rotate { access_key }) => (
+            "POST",
+            "key-rotate",
+            vec![("access_key", access_key.clone())],
+        ),
+        AdminCommand::User(UserCommand::Create { name }) => {
+            ("POST", "user-create", vec![("name", name.clone())])
+        }
+        AdminCommand::User(UserCommand::List) => ("GET", "user-list", vec![]),
+        AdminCommand::User(UserCommand::Delete { name }) => {
+            ("POST", "user-delete", vec![("name", name.clone())])
+        }
+        AdminCommand::User(UserCommand::Grant {
+            name,
+            bucket,
+            permission,
+        }) => (
+            "POST",
+            "key-grant",
+            vec![
+                ("user", name.clone()),
+                ("bucket", bucket.clone()),
+                ("permission", permission.clone()),
+            ],
+        ),
+        AdminCommand::User(UserCommand::Policy(UserPolicyCommand::Set { name, file })) => (
+            "POST",
+            "user-policy-set",
+            vec![("name", name.clone()), ("policy", read_policy(file)?)],
+        ),
+        AdminCommand::User(UserCommand::Policy(UserPolicyCommand::Get { name })) => {
+            ("GET", "user-policy-get", vec![("name", name.clone())])
+        }
+        AdminCommand::User(UserCommand::Policy(UserPolicyCommand::Delete { name })) => {
+            ("POST", "user-policy-delete", vec![("name", name.clone())])
         }
         AdminCommand::Key(KeyCommand::List) => ("GET", "key-list", vec![]),
         AdminCommand::Key(KeyCommand::Delete { access_key }) => (
@@ -403,20 +512,64 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         }
         AdminCommand::Key(KeyCommand::List) => {
             for k in answer.as_array().into_iter().flatten() {
+                let disabled = if k["disabled"] == true {
+                    "\tdisabled"
+                } else {
+                    ""
+                };
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\tuser {}\t{}{disabled}",
                     s(&k["access_key"]),
                     s(&k["name"]),
+                    s(&k["user"]),
                     grants(&k["grants"])
                 );
             }
         }
-        AdminCommand::Key(KeyCommand::Create { .. }) => {
+        AdminCommand::Key(KeyCommand::Create { .. } | KeyCommand::Rotate { .. }) => {
             println!("access key: {}", s(&answer["access_key"]));
             println!("secret key: {}", s(&answer["secret_key"]));
             println!("name:       {}", s(&answer["name"]));
-            println!("grants:     {}", grants(&answer["grants"]));
+            println!("user:       {}", s(&answer["user"]));
+            if let Some(old) = answer["disabled_key"].as_str() {
+                println!("disabled:   {old} (delete it once nothing uses it)");
+            } else {
+                println!("grants:     {}", grants(&answer["grants"]));
+            }
         }
+        AdminCommand::User(UserCommand::List) => {
+            for u in answer.as_array().into_iter().flatten() {
+                let keys: Vec<String> = u["keys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| {
+                        let off = if k["disabled"] == true {
+                            " (disabled)"
+                        } else {
+                            ""
+                        };
+                        format!("{}{off}", s(&k["access_key"]))
+                    })
+                    .collect();
+                let policy = if u["policy"] == true { "\tpolicy" } else { "" };
+                println!(
+                    "{}\tkeys {}\t{}{policy}",
+                    s(&u["name"]),
+                    keys.join(","),
+                    grants(&u["grants"])
+                );
+            }
+        }
+        AdminCommand::User(UserCommand::Create { .. }) => {
+            println!("user:         {}", s(&answer["name"]));
+            println!("arn:          {}", s(&answer["arn"]));
+            println!("canonical id: {}", s(&answer["canonical_id"]));
+        }
+        AdminCommand::User(UserCommand::Policy(UserPolicyCommand::Get { .. })) => {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        AdminCommand::User(_) => println!("ok: {answer}"),
         AdminCommand::Bucket(BucketCommand::Info { .. }) => {
             println!("bucket:   {}", s(&answer["name"]));
             println!("region:   {}", s(&answer["region"]));
@@ -438,13 +591,14 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|g| {
-                    format!(
+                .map(|g| match g["user"].as_str() {
+                    Some(user) => format!("user {user}: {}", s(&g["permission"])),
+                    None => format!(
                         "{} ({}): {}",
                         s(&g["access_key"]),
                         s(&g["name"]),
                         s(&g["permission"])
-                    )
+                    ),
                 })
                 .collect();
             println!(

@@ -768,6 +768,74 @@ impl MetaClient {
         self.unit(&req).await
     }
 
+    /// An access key and its user, if the key exists.
+    pub async fn get_identity(&self, access_key: &str) -> Result<Option<Identity>> {
+        let req = MetaRequest::GetIdentity {
+            access_key: access_key.into(),
+        };
+        match self.call(&req).await? {
+            MetaResponse::MaybeIdentity(i) => Ok(i),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Makes user `name`.
+    pub async fn create_user(&self, name: &str) -> Result<()> {
+        self.unit(&MetaRequest::CreateUser { name: name.into() })
+            .await
+    }
+
+    /// Deletes user `name` (refused while it has keys).
+    pub async fn delete_user(&self, name: &str) -> Result<()> {
+        self.unit(&MetaRequest::DeleteUser { name: name.into() })
+            .await
+    }
+
+    /// Every user, keys that are users of their own included.
+    pub async fn list_users(&self) -> Result<Vec<UserEntry>> {
+        match self.call(&MetaRequest::ListUsers).await? {
+            MetaResponse::Users(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets (`None`: deletes) user `name`'s IAM policy.
+    pub async fn set_user_policy(&self, name: &str, policy: Option<String>) -> Result<()> {
+        let req = MetaRequest::SetUserPolicy {
+            name: name.into(),
+            policy,
+        };
+        self.unit(&req).await
+    }
+
+    /// Stores `key` as a key of user `user`.
+    pub async fn create_user_key(&self, key: AccessKey, user: &str) -> Result<()> {
+        let req = MetaRequest::CreateUserKey {
+            key,
+            user: user.into(),
+        };
+        self.unit(&req).await
+    }
+
+    /// Disables or enables an access key.
+    pub async fn set_key_disabled(&self, access_key: &str, disabled: bool) -> Result<()> {
+        let req = MetaRequest::SetKeyDisabled {
+            access_key: access_key.into(),
+            disabled,
+        };
+        self.unit(&req).await
+    }
+
+    /// Replaces every user and key owner (a region's mirror).
+    pub async fn replace_users(
+        &self,
+        users: Vec<User>,
+        owners: Vec<(String, KeyOwner)>,
+    ) -> Result<()> {
+        self.unit(&MetaRequest::ReplaceUsers { users, owners })
+            .await
+    }
+
     /// The oldest GC queue entries queued before `queued_before_ms` (Unix
     /// ms), at most `limit`.
     pub async fn gc_pending(&self, limit: u32, queued_before_ms: u64) -> Result<Vec<GcEntry>> {

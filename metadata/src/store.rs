@@ -68,7 +68,7 @@ pub(crate) const CF_RAFT_DEDUP: &str = "raft_dedup";
 /// The same rows by apply time, for pruning: `time_ms (BE) ++ request id`.
 pub(crate) const CF_RAFT_DEDUP_AGE: &str = "raft_dedup_age";
 /// Column families that make up the replicated state (what a snapshot holds).
-pub(crate) const CF_STATE_MACHINE: [&str; 16] = [
+pub(crate) const CF_STATE_MACHINE: [&str; 17] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -82,6 +82,7 @@ pub(crate) const CF_STATE_MACHINE: [&str; 16] = [
     CF_NULL_VERSIONS,
     CF_REGIONS,
     CF_REPLICATION,
+    CF_USERS,
     CF_RAFT_APPLIED,
     CF_RAFT_DEDUP,
     CF_RAFT_DEDUP_AGE,
@@ -587,6 +588,7 @@ impl MetaStore {
                 batch.put_cf(keys_cf, key.access_key.as_bytes(), encode(&key)?);
             }
         }
+        self.drop_user_grants(name, &mut batch)?;
         self.write(batch)
     }
 
@@ -1337,11 +1339,14 @@ impl MetaStore {
         }
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_ACCESS_KEYS)?, access_key);
+        self.drop_key_owner(access_key, &mut batch)?;
         self.write(batch)
     }
 
     /// Gives `access_key` `permission` on `bucket` (replacing what it had),
-    /// or takes it away (`None`). A root key has every permission already:
+    /// or takes it away (`None`). A key that belongs to a user stands for
+    /// it: the user's grant changes; so does the grant of a user named
+    /// `access_key`. A root key has every permission already:
     /// `InvalidRequest`. The bucket need not exist (a grant may come first).
     pub fn set_grant(
         &self,
@@ -1351,6 +1356,9 @@ impl MetaStore {
     ) -> Result<()> {
         keys::bucket_prefix(bucket)?;
         let _g = self.stripe("\0keys", access_key);
+        if let Some(user) = self.granted_user(access_key)? {
+            return self.set_user_grant(user, bucket, permission);
+        }
         let mut key = self
             .access_key_row(access_key)?
             .ok_or_else(|| MetaError::InvalidArgument(format!("no access key {access_key}")))?;
@@ -1793,6 +1801,14 @@ impl MetaStore {
             | Q::ReplicationRetry { .. }
             | Q::ReplicaChange { .. }
             | Q::ReplicationResync { .. } => self.execute_replication(req),
+            Q::GetIdentity { .. }
+            | Q::CreateUser { .. }
+            | Q::DeleteUser { .. }
+            | Q::ListUsers
+            | Q::SetUserPolicy { .. }
+            | Q::CreateUserKey { .. }
+            | Q::SetKeyDisabled { .. }
+            | Q::ReplaceUsers { .. } => self.execute_users(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),
@@ -2209,7 +2225,9 @@ mod regions;
 mod replication;
 #[cfg(test)]
 mod tests;
+mod users;
 mod versions;
 use regions::CF_REGIONS;
 use replication::CF_REPLICATION;
+use users::CF_USERS;
 use versions::{CF_NULL_VERSIONS, CF_VERSIONS, V7_VERSION};

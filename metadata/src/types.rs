@@ -64,6 +64,13 @@
 //!   status is one of its system headers ([`crate::REPLICATION_STATUS`]): no row
 //!   changes its shape.
 //!
+//! - v9: users. A new column family, `users`: `user/<name>` → [`User`]
+//!   (grants and IAM policy) and `key/<access key id>` → [`KeyOwner`] (the
+//!   user a key belongs to, disabled or not). An access key without a
+//!   `key/` row is a user of its own named after it, with its own grants,
+//!   as every key was before: no existing row changes, and an older data
+//!   dir gets the family, empty, when it is opened. See [`users`].
+//!
 //! A field added later goes at the end, and the store's decoder learns the
 //! encoding of its default (`store::added_fields`). Reordering or removing a
 //! field needs a migration. Enums stored in rows (`ChecksumAlgorithm`,
@@ -71,6 +78,9 @@
 //! the end.
 //! The RPC messages carry these types as well; gateway and metadata service
 //! are upgraded together (mixed versions are not supported on the wire).
+
+mod users;
+pub use users::*;
 
 use crate::replication::{ReplicationOutcome, ReplicationTask};
 use serde::{Deserialize, Serialize};
@@ -1319,6 +1329,37 @@ pub enum MetaRequest {
         tags: Option<Vec<(String, String)>>,
         lock: Option<(Option<Retention>, Option<bool>)>,
     },
+    /// An access key and its user, if the key exists.
+    /// → `MetaResponse::MaybeIdentity`.
+    GetIdentity { access_key: String },
+    /// Makes user `name` (no grants, no policy); `InvalidRequest` when the
+    /// name is taken by a user or an access key. → `MetaResponse::Unit`.
+    CreateUser { name: String },
+    /// Deletes user `name`; `InvalidRequest` while it has access keys.
+    /// → `MetaResponse::Unit`.
+    DeleteUser { name: String },
+    /// Every user, keys that are users of their own included.
+    /// → `MetaResponse::Users`.
+    ListUsers,
+    /// Sets (or, `None`, deletes) user `name`'s IAM policy (checked by the
+    /// gateway). A key of its own becomes a user first.
+    /// → `MetaResponse::Unit`.
+    SetUserPolicy {
+        name: String,
+        policy: Option<String>,
+    },
+    /// Stores `key` (no grants of its own) as a key of user `user` (a key
+    /// of its own becomes a user first). → `MetaResponse::Unit`.
+    CreateUserKey { key: AccessKey, user: String },
+    /// Disables or enables an access key (not a root key).
+    /// → `MetaResponse::Unit`.
+    SetKeyDisabled { access_key: String, disabled: bool },
+    /// Replaces every user and key owner with these (a region mirroring
+    /// the namespace region's identities). → `MetaResponse::Unit`.
+    ReplaceUsers {
+        users: Vec<User>,
+        owners: Vec<(String, KeyOwner)>,
+    },
 }
 
 /// A linked region, as this region knows it (`shale admin region add`),
@@ -1449,7 +1490,9 @@ impl MetaRequest {
             | Q::ListRegions
             | Q::GetClaim { .. }
             | Q::ListClaims { .. }
-            | Q::ReplicationTasks { .. } => true,
+            | Q::ReplicationTasks { .. }
+            | Q::GetIdentity { .. }
+            | Q::ListUsers => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -1488,7 +1531,13 @@ impl MetaRequest {
             | Q::ReplicationDone { .. }
             | Q::ReplicationRetry { .. }
             | Q::ReplicaChange { .. }
-            | Q::ReplicationResync { .. } => false,
+            | Q::ReplicationResync { .. }
+            | Q::CreateUser { .. }
+            | Q::DeleteUser { .. }
+            | Q::SetUserPolicy { .. }
+            | Q::CreateUserKey { .. }
+            | Q::SetKeyDisabled { .. }
+            | Q::ReplaceUsers { .. } => false,
         }
     }
 }
@@ -1587,6 +1636,14 @@ impl MetaRequest {
             Q::ReplicationRetry { .. } => "ReplicationRetry",
             Q::ReplicaChange { .. } => "ReplicaChange",
             Q::ReplicationResync { .. } => "ReplicationResync",
+            Q::GetIdentity { .. } => "GetIdentity",
+            Q::CreateUser { .. } => "CreateUser",
+            Q::DeleteUser { .. } => "DeleteUser",
+            Q::ListUsers => "ListUsers",
+            Q::SetUserPolicy { .. } => "SetUserPolicy",
+            Q::CreateUserKey { .. } => "CreateUserKey",
+            Q::SetKeyDisabled { .. } => "SetKeyDisabled",
+            Q::ReplaceUsers { .. } => "ReplaceUsers",
         }
     }
 }
@@ -1833,6 +1890,10 @@ pub enum MetaResponse {
     Count(u64),
     /// A page of a resync.
     Resync(ResyncPage),
+    /// An access key and its user, if the key exists.
+    MaybeIdentity(Option<Identity>),
+    /// Users by name.
+    Users(Vec<UserEntry>),
 }
 
 /// One page of a replication resync ([`MetaRequest::ReplicationResync`]).

@@ -37,8 +37,93 @@ use std::time::{Duration, Instant};
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::{S3Result, s3_error};
-use shale_metadata::{AccessKey, MetaClient, MetaError, Permission};
+use shale_metadata::{AccessKey, Identity, MetaClient, MetaError, Permission};
 use shale_policy::ResourceKind;
+
+/// An access key and who it is, as the gateway authorizes with it: the
+/// key's [`Identity`] (its user, grants, policy, whether disabled) and
+/// what each request would otherwise work out again (the policy user,
+/// with its ARN and canonical id; the user's policy, parsed).
+#[derive(Debug)]
+pub struct Principal {
+    identity: Identity,
+    user: shale_policy::User,
+    policy: Option<crate::bucket_access::Rules>,
+}
+
+impl Principal {
+    /// `identity` ready to authorize with. A stored user policy that does
+    /// not parse (only if a later release reads it differently) allows
+    /// nothing, and says so in the log.
+    pub fn new(identity: Identity) -> Principal {
+        let user = crate::bucket_access::user_of(identity.user_name());
+        let policy = identity.policy().and_then(|doc| {
+            match shale_policy::parse_identity_policy(doc.as_bytes()) {
+                Ok(p) => Some(crate::bucket_access::Rules::new(Some(Arc::new(p)), None)),
+                Err(e) => {
+                    tracing::warn!(user = identity.user_name(), error = %e,
+                        "a stored user policy does not parse");
+                    None
+                }
+            }
+        });
+        Principal {
+            identity,
+            user,
+            policy,
+        }
+    }
+
+    /// A principal for `key`, a user of its own (tests, and keys made
+    /// before users).
+    pub fn of_key(key: AccessKey) -> Principal {
+        Principal::new(Identity {
+            key,
+            user: None,
+            disabled: false,
+        })
+    }
+
+    /// The access key.
+    pub fn key(&self) -> &AccessKey {
+        &self.identity.key
+    }
+
+    /// The access key's id.
+    pub fn access_key(&self) -> &str {
+        &self.identity.key.access_key
+    }
+
+    /// The user's name: what rows record as owner.
+    pub fn user_name(&self) -> &str {
+        self.identity.user_name()
+    }
+
+    /// The user as policies see it.
+    pub fn policy_user(&self) -> &shale_policy::User {
+        &self.user
+    }
+
+    /// True for a root key.
+    pub fn is_root(&self) -> bool {
+        self.identity.is_root()
+    }
+
+    /// True for a disabled key.
+    pub fn is_disabled(&self) -> bool {
+        self.identity.disabled
+    }
+
+    /// The key's permission on `bucket` (its user's).
+    pub fn permission(&self, bucket: &str) -> Option<Permission> {
+        self.identity.permission(bucket)
+    }
+
+    /// The user's IAM policy (with the condition keys it reads), if any.
+    pub fn policy(&self) -> Option<&crate::bucket_access::Rules> {
+        self.policy.as_ref()
+    }
+}
 
 /// How long a key (its secret and grants) is trusted before it is read again.
 pub const KEY_TTL: Duration = Duration::from_secs(5);
@@ -51,10 +136,10 @@ pub const UNKNOWN_KEYS_MAX: usize = 65_536;
 /// Keys cached past which the expired ones are dropped.
 const KNOWN_KEYS_MAX: usize = 65_536;
 
-/// The access keys, read through from the metadata service.
+/// The access keys and their users, read through from the metadata service.
 pub struct Keys {
     meta: MetaClient,
-    cache: RwLock<HashMap<String, (Instant, Arc<AccessKey>)>>,
+    cache: RwLock<HashMap<String, (Instant, Arc<Principal>)>>,
     unknown: RwLock<HashMap<String, Instant>>,
 }
 
@@ -72,7 +157,7 @@ impl Keys {
     /// [`UNKNOWN_KEY_TTL`], so a key made on another gateway after this one
     /// was asked for it works within that time; one made on this gateway
     /// works at once).
-    pub async fn get(&self, access_key: &str) -> Result<Option<Arc<AccessKey>>, MetaError> {
+    pub async fn get(&self, access_key: &str) -> Result<Option<Arc<Principal>>, MetaError> {
         if self
             .unknown
             .read()
@@ -92,7 +177,11 @@ impl Keys {
         {
             return Ok(Some(key));
         }
-        let key = self.meta.get_access_key(access_key).await?.map(Arc::new);
+        let key = self
+            .meta
+            .get_identity(access_key)
+            .await?
+            .map(|i| Arc::new(Principal::new(i)));
         if let Ok(mut c) = self.cache.write() {
             match &key {
                 Some(k) => {
@@ -127,6 +216,14 @@ impl Keys {
         Ok(key)
     }
 
+    /// Drops every key from this gateway's cache (after this gateway
+    /// changed a user, whose keys it does not list).
+    pub fn forget_all(&self) {
+        if let Ok(mut c) = self.cache.write() {
+            c.clear();
+        }
+    }
+
     /// Drops a key from this gateway's cache (after this gateway changed
     /// it), and its absence.
     pub fn forget(&self, access_key: &str) {
@@ -143,17 +240,18 @@ impl Keys {
 /// access check for the handlers (ListBuckets, CreateBucket, and every
 /// write that records its owner).
 #[derive(Clone, Debug)]
-pub struct Caller(pub Arc<AccessKey>);
+pub struct Caller(pub Arc<Principal>);
 
 impl Caller {
-    /// The access key id of the request's caller, as rows record their
-    /// owner. What an anonymous caller a bucket policy let in writes is the
-    /// bucket owner's, as on S3 (Object Ownership "bucket owner
-    /// enforced"). `None` only for a request that passed no access check,
-    /// or to a bucket made before owners were recorded.
-    pub fn key_id(extensions: &http::Extensions) -> Option<String> {
+    /// The user name of the request's caller, as rows record their owner
+    /// (for a key that is a user of its own, the key id). What an
+    /// anonymous caller a bucket policy let in writes is the bucket
+    /// owner's, as on S3 (Object Ownership "bucket owner enforced").
+    /// `None` only for a request that passed no access check, or to a
+    /// bucket made before owners were recorded.
+    pub fn owner(extensions: &http::Extensions) -> Option<String> {
         match extensions.get::<Caller>() {
-            Some(c) => Some(c.0.access_key.clone()),
+            Some(c) => Some(c.0.user_name().to_owned()),
             None => extensions
                 .get::<Authorization>()
                 .and_then(|a| a.rules.owner.clone()),
@@ -237,13 +335,31 @@ const ALWAYS_THE_ROOTS: [&str; 3] = [
 /// (DeleteObjects, one key at a time).
 #[derive(Clone, Debug)]
 pub struct Authorization {
-    key: Option<Arc<AccessKey>>,
+    key: Option<Arc<Principal>>,
     caller: shale_policy::Caller,
     context: Arc<shale_policy::Context>,
     rules: crate::bucket_access::Rules,
 }
 
 impl Authorization {
+    /// What a browser upload's check decided (outside `s3s`).
+    pub fn for_upload(
+        key: Option<Arc<Principal>>,
+        context: Arc<shale_policy::Context>,
+        rules: crate::bucket_access::Rules,
+    ) -> Authorization {
+        let caller = match &key {
+            Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
+            None => shale_policy::Caller::Anonymous,
+        };
+        Authorization {
+            key,
+            caller,
+            context,
+            rules,
+        }
+    }
+
     /// Whether the caller may delete object `key` of `bucket` (a version of
     /// it when `version`): DeleteObjects asks for each of its keys.
     pub fn may_delete(&self, bucket: &str, key: &str, version: bool) -> bool {
@@ -268,8 +384,28 @@ impl Authorization {
         .is_allowed()
     }
 
-    /// The access key that signed the request (`None`: anonymous).
-    pub fn key(&self) -> Option<&AccessKey> {
+    /// Whether the caller may bypass GOVERNANCE retention of object `key`
+    /// of `bucket` (`s3:BypassGovernanceRetention`): an owner grant on the
+    /// bucket, or a policy that allows it, and no policy that denies it.
+    pub fn may_bypass(&self, bucket: &str, key: &str) -> bool {
+        let granted = self
+            .key
+            .as_deref()
+            .is_some_and(|k| k.permission(bucket) == Some(Permission::Owner));
+        verdict(
+            self.key.as_deref(),
+            granted,
+            &self.caller,
+            "s3:BypassGovernanceRetention",
+            &shale_policy::object_arn(bucket, key),
+            &self.context,
+            &self.rules,
+        )
+        .is_allowed()
+    }
+
+    /// The key that signed the request (`None`: anonymous).
+    pub fn key(&self) -> Option<&Principal> {
         self.key.as_deref()
     }
 }
@@ -278,7 +414,7 @@ impl Authorization {
 /// caller (`key`; `None`: anonymous) do `action` on `resource`: for the
 /// checks made outside `s3s` (browser uploads).
 pub fn policy_allows(
-    key: Option<&AccessKey>,
+    key: Option<&Principal>,
     granted: bool,
     action: &str,
     resource: &str,
@@ -286,18 +422,18 @@ pub fn policy_allows(
     rules: &crate::bucket_access::Rules,
 ) -> bool {
     let caller = match key {
-        Some(k) => shale_policy::Caller::User(crate::bucket_access::user_of(&k.access_key)),
+        Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
         None => shale_policy::Caller::Anonymous,
     };
     verdict(key, granted, &caller, action, resource, context, rules).is_allowed()
 }
 
-/// All sources together: the key's grants (`granted`), then the bucket's
-/// policy, an explicit deny winning (see [`ALWAYS_THE_ROOTS`]), and a
-/// public statement ignored for anonymous callers where the bucket
-/// restricts public access.
+/// All sources together: the user's grants (`granted`), its IAM policy and
+/// the bucket's policy, an explicit deny in either policy winning (see
+/// [`ALWAYS_THE_ROOTS`]), and a public statement ignored for anonymous
+/// callers where the bucket restricts public access.
 fn verdict(
-    key: Option<&AccessKey>,
+    key: Option<&Principal>,
     granted: bool,
     caller: &shale_policy::Caller,
     action: &str,
@@ -311,33 +447,37 @@ fn verdict(
     } else {
         Decision::NoMatch
     };
-    let policy = match &rules.policy {
-        Some(policy) => {
-            let request = shale_policy::Request {
-                caller,
-                action,
-                resource,
-                context,
-            };
-            match policy.evaluate(&request) {
-                Decision::ExplicitDeny
-                    if key.is_some_and(AccessKey::is_root)
-                        && ALWAYS_THE_ROOTS.contains(&action) =>
-                {
-                    Decision::NoMatch
-                }
-                Decision::Allow
-                    if matches!(caller, shale_policy::Caller::Anonymous)
-                        && rules.restricts_public() =>
-                {
-                    Decision::NoMatch
-                }
-                d => d,
-            }
-        }
+    let request = shale_policy::Request {
+        caller,
+        action,
+        resource,
+        context,
+    };
+    let user_policy = match key
+        .and_then(Principal::policy)
+        .and_then(|r| r.policy.as_ref())
+    {
+        Some(policy) => policy.evaluate(&request),
         None => Decision::NoMatch,
     };
-    shale_policy::authorize([grant, policy])
+    let policy = match &rules.policy {
+        Some(policy) => match policy.evaluate(&request) {
+            Decision::ExplicitDeny
+                if key.is_some_and(Principal::is_root) && ALWAYS_THE_ROOTS.contains(&action) =>
+            {
+                Decision::NoMatch
+            }
+            Decision::Allow
+                if matches!(caller, shale_policy::Caller::Anonymous)
+                    && rules.restricts_public() =>
+            {
+                Decision::NoMatch
+            }
+            d => d,
+        },
+        None => Decision::NoMatch,
+    };
+    shale_policy::authorize([grant, user_policy, policy])
 }
 
 /// The [`S3Access`] of the gateway: the key's grants and the bucket's
@@ -366,7 +506,9 @@ impl S3Access for Grants {
         let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
         let object = cx.s3_path().get_object_key().map(str::to_owned);
         let query = cx.uri().query().unwrap_or("").to_owned();
-        let version = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
+        let version_id = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "versionId")
+            .map(|(_, v)| v.into_owned());
         let source = cx
             .headers()
             .get("x-amz-copy-source")
@@ -377,7 +519,7 @@ impl S3Access for Grants {
             .extensions_mut()
             .get::<crate::bucket_access::Origin>()
             .copied();
-        let action = crate::bucket_access::action(operation, version);
+        let action = crate::bucket_access::action(operation, version_id.is_some());
         let meta_failed = |e| crate::error::to_s3_error(crate::error::Error::Meta(e));
         let rules = match (&bucket, action) {
             (Some(b), Some(_)) => self.rules.get(b).await.map_err(meta_failed)?,
@@ -387,44 +529,15 @@ impl S3Access for Grants {
             Some((b, _)) => Some(self.rules.get(b).await.map_err(meta_failed)?),
             None => None,
         };
-        // The condition keys, only for a policy to read.
-        let context = if rules.policy.is_some()
-            || source_rules.as_ref().is_some_and(|r| r.policy.is_some())
-        {
-            let wanted =
-                |k: &str| rules.wants(k) || source_rules.as_ref().is_some_and(|r| r.wants(k));
-            crate::bucket_access::context(
-                cx.headers(),
-                &query,
-                origin,
-                time::OffsetDateTime::now_utc(),
-                &wanted,
-            )
-        } else {
-            shale_policy::Context::new()
-        };
-        let mut context = context;
-        // The tags of the object the request names, for a policy that
-        // reads them.
-        if let (Some(b), Some(k), Some((_, ResourceKind::Object))) = (&bucket, &object, action)
-            && rules.wants(crate::bucket_access::EXISTING_TAG)
-        {
-            let version = form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == "versionId")
-                .map(|(_, v)| v.into_owned());
-            let tags = self
-                .rules
-                .object_tags(b, k, version.as_deref())
-                .await
-                .map_err(meta_failed)?;
-            for (tag, value) in tags.unwrap_or_default() {
-                context.insert(
-                    &format!("{}{tag}", crate::bucket_access::EXISTING_TAG),
-                    value,
-                );
+        let resource = match (action, &bucket) {
+            (Some((_, ResourceKind::Object)), Some(b)) => {
+                shale_policy::object_arn(b, object.as_deref().unwrap_or(""))
             }
-        }
-        let context = Arc::new(context);
+            (Some((_, ResourceKind::Bucket)), Some(b)) => shale_policy::bucket_arn(b),
+            _ => shale_policy::ACCOUNT_RESOURCE.to_owned(),
+        };
+        // DeleteObjects is authorized key by key in its handler.
+        let per_key = operation == "DeleteObjects";
         let mut fresh = false;
         loop {
             let key = match &access_key {
@@ -433,23 +546,49 @@ impl S3Access for Grants {
                         .get(id)
                         .await
                         .map_err(meta_failed)?
+                        .filter(|k| !k.is_disabled())
                         .ok_or_else(denied)?,
                 ),
                 None => None,
             };
-            // Who the caller is to a policy: only worked out when there is
-            // one (a SHA-256 and an ARN per request otherwise); without a
-            // policy nothing reads it and the grant alone decides.
-            let has_policy =
-                rules.policy.is_some() || source_rules.as_ref().is_some_and(|r| r.policy.is_some());
-            let caller = match &key {
-                Some(k) if has_policy => {
-                    shale_policy::Caller::User(crate::bucket_access::user_of(&k.access_key))
-                }
-                _ => shale_policy::Caller::Anonymous,
+            let user_policy = key.as_deref().and_then(Principal::policy);
+            // The condition keys, only for a policy to read.
+            let policies = [Some(&rules), source_rules.as_ref(), user_policy];
+            let mut context = if policies.iter().flatten().any(|r| r.policy.is_some()) {
+                let wanted = |k: &str| policies.iter().flatten().any(|r| r.wants(k));
+                crate::bucket_access::context(
+                    cx.headers(),
+                    &query,
+                    origin,
+                    time::OffsetDateTime::now_utc(),
+                    &wanted,
+                )
+            } else {
+                shale_policy::Context::new()
             };
-            // DeleteObjects is authorized key by key in its handler.
-            let per_key = operation == "DeleteObjects";
+            // The tags of the object the request names, for a policy that
+            // reads them.
+            if let (Some(b), Some(k), Some((_, ResourceKind::Object))) = (&bucket, &object, action)
+                && (rules.wants(crate::bucket_access::EXISTING_TAG)
+                    || user_policy.is_some_and(|r| r.wants(crate::bucket_access::EXISTING_TAG)))
+            {
+                let tags = self
+                    .rules
+                    .object_tags(b, k, version_id.as_deref())
+                    .await
+                    .map_err(meta_failed)?;
+                for (tag, value) in tags.unwrap_or_default() {
+                    context.insert(
+                        &format!("{}{tag}", crate::bucket_access::EXISTING_TAG),
+                        value,
+                    );
+                }
+            }
+            let context = Arc::new(context);
+            let caller = match &key {
+                Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
+                None => shale_policy::Caller::Anonymous,
+            };
             let granted = key.as_deref().is_some_and(|k| {
                 allowed(
                     k,
@@ -458,13 +597,6 @@ impl S3Access for Grants {
                     source.as_ref().map(|(b, _)| b.as_str()),
                 )
             });
-            let resource = match (action, &bucket) {
-                (Some((_, ResourceKind::Object)), Some(b)) => {
-                    shale_policy::object_arn(b, object.as_deref().unwrap_or(""))
-                }
-                (Some((_, ResourceKind::Bucket)), Some(b)) => shale_policy::bucket_arn(b),
-                _ => shale_policy::ACCOUNT_RESOURCE.to_owned(),
-            };
             let mut ok = per_key
                 || match action {
                     Some((name, _)) => verdict(
@@ -499,7 +631,7 @@ impl S3Access for Grants {
             }
             // Without a policy there is nothing to decide key by key: the
             // grant answers for the whole request, as for any other.
-            if per_key && rules.policy.is_none() {
+            if per_key && rules.policy.is_none() && user_policy.is_none() {
                 ok = granted;
             }
             if ok {
@@ -529,7 +661,7 @@ impl S3Access for Grants {
 /// True when `key` may run `operation` on `bucket` (and read the copy
 /// `source` bucket, for copies).
 pub fn allowed(
-    key: &AccessKey,
+    key: &Principal,
     operation: &str,
     bucket: Option<&str>,
     source: Option<&str>,
@@ -570,7 +702,7 @@ mod tests {
 
     #[test]
     fn a_key_with_grants_reaches_only_its_buckets() {
-        let key = AccessKey {
+        let key = Principal::of_key(AccessKey {
             access_key: "K".into(),
             secret_key: "S".into(),
             name: "k".into(),
@@ -578,7 +710,7 @@ mod tests {
                 ("logs".into(), Permission::Read),
                 ("photos".into(), Permission::Write),
             ]),
-        };
+        });
         assert!(allowed(&key, "GetObject", Some("logs"), None));
         assert!(!allowed(&key, "PutObject", Some("logs"), None));
         assert!(!allowed(&key, "GetObject", Some("other"), None));
@@ -587,7 +719,7 @@ mod tests {
         assert!(allowed(&key, "CopyObject", Some("photos"), Some("logs")));
         assert!(!allowed(&key, "CopyObject", Some("photos"), Some("other")));
         assert!(allowed(&key, "ListBuckets", None, None));
-        let root = AccessKey::root("R".into(), "S".into(), "root".into());
+        let root = Principal::of_key(AccessKey::root("R".into(), "S".into(), "root".into()));
         assert!(allowed(&root, "DeleteBucket", Some("any"), None));
     }
 
@@ -601,7 +733,7 @@ mod tests {
     }
 
     fn decide(
-        key: Option<&AccessKey>,
+        key: Option<&Principal>,
         granted: bool,
         action: &str,
         object: &str,
@@ -624,13 +756,14 @@ mod tests {
     /// callers only while the bucket does not restrict public access.
     #[test]
     fn grants_and_the_bucket_policy_decide_together() {
-        let root = AccessKey::root("R".into(), "S".into(), "root".into());
-        let writer = AccessKey {
+        let root = Principal::of_key(AccessKey::root("R".into(), "S".into(), "root".into()));
+        let writer_key = AccessKey {
             access_key: "W".into(),
             secret_key: "S".into(),
             name: "w".into(),
             grants: Some(vec![("b".into(), Permission::Write)]),
         };
+        let writer = Principal::of_key(writer_key.clone());
         let deny = rules(
             r#"{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
                 "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/keep/*"]}]}"#,
@@ -672,10 +805,10 @@ mod tests {
         assert!(decide(None, false, "s3:GetObject", "pub/a", &open));
         assert!(!decide(None, false, "s3:GetObject", "priv/a", &open));
         assert!(!decide(None, false, "s3:PutObject", "pub/a", &open));
-        let stranger = AccessKey {
+        let stranger = Principal::of_key(AccessKey {
             grants: Some(vec![]),
-            ..writer.clone()
-        };
+            ..writer_key.clone()
+        });
         assert!(decide(
             Some(&stranger),
             false,
@@ -700,6 +833,109 @@ mod tests {
             "s3:GetObject",
             "pub/a",
             &crate::bucket_access::Rules::default()
+        ));
+    }
+
+    /// A user's IAM policy is a third source: its Allow reaches a bucket
+    /// the user holds no grant on, its Deny refuses what a grant or the
+    /// bucket policy allows; it never speaks for anonymous callers.
+    #[test]
+    fn the_users_policy_decides_with_the_grants_and_the_bucket_policy() {
+        let user = |policy: &str| {
+            Principal::new(Identity {
+                key: AccessKey {
+                    access_key: "K1".into(),
+                    secret_key: "S".into(),
+                    name: "k".into(),
+                    grants: Some(vec![]),
+                },
+                user: Some(shale_metadata::User {
+                    name: "alice".into(),
+                    created_ms: 0,
+                    grants: vec![("b".into(), Permission::Write)],
+                    policy: Some(policy.into()),
+                }),
+                disabled: false,
+            })
+        };
+        let alice = user(
+            r#"{"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other/${aws:username}/*"},
+                {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/keep/*"}]}"#,
+        );
+        assert_eq!(alice.user_name(), "alice");
+        assert_eq!(
+            alice.policy_user().arn,
+            "arn:aws:iam::000000000000:user/alice"
+        );
+        let none = crate::bucket_access::Rules::default();
+        let cx = shale_policy::Context::new();
+        let on = |bucket: &str, key: &str| shale_policy::object_arn(bucket, key);
+        let granted = allowed(&alice, "DeleteObject", Some("b"), None);
+        assert!(granted);
+        assert!(!policy_allows(
+            Some(&alice),
+            granted,
+            "s3:DeleteObject",
+            &on("b", "keep/x"),
+            &cx,
+            &none
+        ));
+        assert!(policy_allows(
+            Some(&alice),
+            granted,
+            "s3:DeleteObject",
+            &on("b", "tmp/x"),
+            &cx,
+            &none
+        ));
+        assert!(policy_allows(
+            Some(&alice),
+            false,
+            "s3:GetObject",
+            &on("other", "alice/x"),
+            &cx,
+            &none
+        ));
+        assert!(!policy_allows(
+            Some(&alice),
+            false,
+            "s3:GetObject",
+            &on("other", "bob/x"),
+            &cx,
+            &none
+        ));
+        // The Deny holds against a bucket policy's Allow too.
+        let open = rules(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]}"#,
+            None,
+        );
+        assert!(!policy_allows(
+            Some(&alice),
+            granted,
+            "s3:DeleteObject",
+            &on("b", "keep/x"),
+            &cx,
+            &open
+        ));
+        assert!(policy_allows(
+            None,
+            false,
+            "s3:DeleteObject",
+            &on("b", "keep/x"),
+            &cx,
+            &open
+        ));
+        // A policy that no longer parses allows nothing.
+        let broken = user("not json");
+        assert!(broken.policy().is_none());
+        assert!(!policy_allows(
+            Some(&broken),
+            false,
+            "s3:GetObject",
+            &on("other", "alice/x"),
+            &cx,
+            &none
         ));
     }
 

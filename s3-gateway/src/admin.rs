@@ -13,10 +13,18 @@
 //! | `bucket-info` | GET | `bucket` | region, creation, objects and bytes, grants |
 //! | `node-drain`, `node-undrain` | POST | `node` | (a drain wakes the healer, which moves the node's chunks off) |
 //! | `node-remove` | POST | `node`, `force` | refused while some layout places a chunk on the node, unless `force=true` |
-//! | `key-create` | POST | `name`, `grant=bucket:read\|write\|owner`… | the new key and its secret |
-//! | `key-list` | GET | | keys and grants, no secrets |
+//! | `key-create` | POST | `name`, `grant=bucket:read\|write\|owner`… or `user` | the new key and its secret (with `user`: a key of that user, no grants of its own; else a key that is a user of its own) |
+//! | `key-list` | GET | | keys, their user, disabled or not, and grants; no secrets |
 //! | `key-delete` | POST | `access_key` | |
-//! | `key-grant` | POST | `access_key`, `bucket`, `permission` (`none` revokes) | |
+//! | `key-grant` | POST | `access_key` or `user`, `bucket`, `permission` (`none` revokes) | (a key of a user stands for the user) |
+//! | `key-disable`, `key-enable` | POST | `access_key` | a disabled key signs nothing (InvalidAccessKeyId) |
+//! | `key-rotate` | POST | `access_key` | a new key of the same user and its secret; the old key disabled |
+//! | `user-create` | POST | `name` | its ARN and canonical id |
+//! | `user-list` | GET | | users (keys that are users of their own too): ARN, canonical id, keys, grants, whether it has a policy |
+//! | `user-delete` | POST | `name` | refused while it has keys |
+//! | `user-policy-set` | POST | `name`, `policy` (IAM JSON, at most 2,048 characters whitespace aside) | |
+//! | `user-policy-get` | GET | `name` | the policy |
+//! | `user-policy-delete` | POST | `name` | |
 //! | `region-list` | GET | | this region's name, the linked regions (endpoint, link key, namespace) |
 //! | `region-add` | POST | `name`, `endpoint`, `access_key` (default: the caller's), `namespace` | |
 //! | `region-remove` | POST | `name` | |
@@ -29,11 +37,12 @@
 //! key): `region-claim` / `region-release` (POST `bucket`, `region`,
 //! `owner`), `region-locate` (GET `bucket`), `region-claims` (GET
 //! `region`), `region-keys` (GET: every key with its secret and grants, for
-//! the other regions' mirror), `region-create-bucket` (POST `bucket`,
+//! the other regions' mirror), `region-users` (GET: every user and the
+//! owner of every key that belongs to one, for the same mirror), `region-create-bucket` (POST `bucket`,
 //! `owner`, `object_lock`: CreateBucket with this region's
 //! `LocationConstraint`, sent from another region), `region-bucket` (GET
 //! `bucket`: its versioning, for a replication rule's destination check). In a region that is not
-//! the namespace region, `key-create`, `key-delete` and `key-grant` are
+//! the namespace region, the `key-*` and `user-*` writes are
 //! passed on to the namespace region, which owns the identities.
 
 use std::collections::HashMap;
@@ -54,6 +63,8 @@ use crate::regions::Regions;
 use crate::server::Workers;
 use shale_datapath::datapath::DataPath;
 use shale_storage_node::StorageClient;
+
+mod users;
 
 /// The query parameter that marks an admin request.
 pub const PARAM: &str = "shale-admin";
@@ -483,8 +494,9 @@ impl AdminRoute {
             }
             after = page.next_marker;
         }
+        // Keys that are users of their own, then users.
         let keys = self.meta.list_access_keys().await.map_err(meta_err)?;
-        let grants: Vec<Value> = keys
+        let mut grants: Vec<Value> = keys
             .iter()
             .filter_map(|k| {
                 let g = k.grants.as_ref()?;
@@ -492,6 +504,11 @@ impl AdminRoute {
                 Some(json!({"access_key": k.access_key, "name": k.name, "permission": p.name()}))
             })
             .collect();
+        let users = self.meta.list_users().await.map_err(meta_err)?;
+        grants.extend(users.iter().filter(|u| !u.legacy).filter_map(|u| {
+            let (_, p) = u.user.grants.iter().find(|(name, _)| name == bucket)?;
+            Some(json!({"user": u.user.name, "permission": p.name()}))
+        }));
         Ok(json!({
             "name": b.name,
             "region": b.region,
@@ -529,96 +546,6 @@ impl AdminRoute {
             .map_err(meta_err)?;
         self.refresh_map().await;
         Ok(json!({"node": id, "state": "removed", "forced": force}))
-    }
-
-    async fn key_create(&self, params: &[(String, String)]) -> S3Result<Value> {
-        let name = required(params, "name")?.to_owned();
-        let mut grants = Vec::new();
-        for (k, v) in params {
-            if k == "grant" {
-                let (bucket, p) = parse_grant(v)?;
-                grants.retain(|(b, _)| *b != bucket);
-                grants.push((bucket, p));
-            }
-        }
-        grants.sort();
-        let key = AccessKey {
-            access_key: format!(
-                "SHK{}",
-                random_string(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-            ),
-            secret_key: random_string(
-                40,
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
-            ),
-            name,
-            grants: Some(grants),
-        };
-        self.meta
-            .put_access_key(key.clone())
-            .await
-            .map_err(meta_err)?;
-        Ok(json!({
-            "access_key": key.access_key,
-            "secret_key": key.secret_key,
-            "name": key.name,
-            "grants": grants_json(&key),
-        }))
-    }
-
-    async fn key_list(&self) -> S3Result<Value> {
-        let keys = self.meta.list_access_keys().await.map_err(meta_err)?;
-        Ok(keys
-            .iter()
-            .map(|k| json!({"access_key": k.access_key, "name": k.name, "grants": grants_json(k)}))
-            .collect())
-    }
-
-    async fn key_delete(&self, access_key: &str) -> S3Result<Value> {
-        match self
-            .meta
-            .get_access_key(access_key)
-            .await
-            .map_err(meta_err)?
-        {
-            None => return Err(s3_error!(InvalidArgument, "no access key {}", access_key)),
-            Some(k) if k.is_root() => {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "{} is a root key; root keys come from the metadata service's configuration",
-                    access_key
-                ));
-            }
-            Some(_) => {}
-        }
-        self.meta
-            .delete_access_key(access_key)
-            .await
-            .map_err(meta_err)?;
-        self.keys.forget(access_key);
-        Ok(json!({"deleted": access_key}))
-    }
-
-    async fn key_grant(&self, params: &[(String, String)]) -> S3Result<Value> {
-        let access_key = required(params, "access_key")?;
-        let bucket = required(params, "bucket")?;
-        let permission = match required(params, "permission")? {
-            "none" => None,
-            p => Some(Permission::parse(p).ok_or_else(|| {
-                s3_error!(
-                    InvalidArgument,
-                    "permission must be read, write, owner or none, not {:?}",
-                    p
-                )
-            })?),
-        };
-        self.meta
-            .set_grant(access_key, bucket, permission)
-            .await
-            .map_err(meta_err)?;
-        self.keys.forget(access_key);
-        Ok(json!({"access_key": access_key, "bucket": bucket,
-                  "permission": permission.map_or("none", Permission::name)}))
     }
 }
 
@@ -833,9 +760,9 @@ impl AdminRoute {
             .await
             .map_err(meta_err)?;
         if let Some(k) = owner.filter(|k| !k.is_root()) {
-            self.grant_owner(&k.access_key, bucket).await?;
+            self.grant_owner(k.access_key(), bucket).await?;
             self.regions
-                .share_grant(&k.access_key, bucket, Some(Permission::Owner))
+                .share_grant(k.access_key(), bucket, Some(Permission::Owner))
                 .await
                 .map_err(meta_err)?;
         }
@@ -879,6 +806,9 @@ impl S3Route for AdminRoute {
                 | "bucket-list"
                 | "bucket-info"
                 | "key-list"
+                | "user-list"
+                | "user-policy-get"
+                | "region-users"
                 | "region-list"
                 | "region-locate"
                 | "region-claims"
@@ -936,7 +866,9 @@ impl S3Route for AdminRoute {
                 let force = param(&params, "force") == Some("true");
                 self.node_remove(node_id(&params)?, force).await?
             }
-            "key-create" | "key-delete" | "key-grant"
+            "key-create" | "key-delete" | "key-grant" | "key-disable" | "key-enable"
+            | "key-rotate" | "user-create" | "user-delete" | "user-policy-set"
+            | "user-policy-delete"
                 if let Some(ns) = self.regions.namespace_elsewhere().await.map_err(meta_err)? =>
             {
                 self.pass_to_namespace(&ns, &op, &params).await?
@@ -945,6 +877,25 @@ impl S3Route for AdminRoute {
             "key-list" => self.key_list().await?,
             "key-delete" => self.key_delete(required(&params, "access_key")?).await?,
             "key-grant" => self.key_grant(&params).await?,
+            "key-disable" | "key-enable" => {
+                let key = required(&params, "access_key")?;
+                self.key_set_disabled(key, op == "key-disable").await?
+            }
+            "key-rotate" => self.key_rotate(required(&params, "access_key")?).await?,
+            "user-create" => self.user_create(required(&params, "name")?).await?,
+            "user-list" => self.user_list().await?,
+            "user-delete" => self.user_delete(required(&params, "name")?).await?,
+            "user-policy-set" => {
+                let name = required(&params, "name")?;
+                self.user_policy_set(name, Some(required(&params, "policy")?))
+                    .await?
+            }
+            "user-policy-get" => self.user_policy_get(required(&params, "name")?).await?,
+            "user-policy-delete" => {
+                self.user_policy_set(required(&params, "name")?, None)
+                    .await?
+            }
+            "region-users" => self.region_users().await?,
             "region-list" => self.region_list().await?,
             "region-add" => {
                 let caller = req.credentials.as_ref().map(|c| c.access_key.clone());

@@ -47,8 +47,11 @@ impl MetaAuth {
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.keys.get(access_key).await {
-            Ok(Some(key)) => Ok(SecretKey::from(key.secret_key.clone())),
-            Ok(None) => Err(s3_error!(
+            Ok(Some(key)) if !key.is_disabled() => {
+                Ok(SecretKey::from(key.key().secret_key.clone()))
+            }
+            // A disabled key is answered as S3 answers an inactive one.
+            Ok(_) => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
             )),

@@ -1062,75 +1062,88 @@ async fn store(
         return Err(missing_field("key"));
     };
     let signer = signer(form)?;
-    let Some(access_key) = signer.access_key() else {
-        // Shale has no public buckets: an anonymous upload is refused.
-        return Err(s3_error!(AccessDenied, "Access Denied").into());
-    };
+    let access_key = signer.access_key();
     let policy_b64 = form.field("policy").unwrap_or_default();
-    let policy = parse_policy(policy_b64)?;
+    // An anonymous form needs no policy (S3: a policy is for a signed
+    // form); one it carries still binds it.
+    let policy = match (access_key, policy_b64.trim()) {
+        (None, "") => None,
+        _ => Some(parse_policy(policy_b64)?),
+    };
     let meta_error =
         |e: shale_metadata::MetaError| crate::error::to_s3_error(crate::error::Error::Meta(e));
-    let key_row = cx
-        .keys
-        .get(access_key)
-        .await
-        .map_err(meta_error)?
-        .ok_or_else(|| {
-            s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })?;
-    verify_signature(&signer, policy_b64, &key_row.secret_key)?;
-    let mut key_row = key_row;
-    if !access::allowed(&key_row, "PostObject", Some(bucket), None) {
-        // A grant given a moment ago must not wait for the cache.
-        cx.keys.forget(access_key);
-        key_row = cx
-            .keys
-            .get(access_key)
-            .await
-            .map_err(meta_error)?
-            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
-        if !access::allowed(&key_row, "PostObject", Some(bucket), None) {
-            tracing::debug!(%access_key, bucket, "access denied");
-            return Err(s3_error!(AccessDenied, "Access Denied").into());
+    let fetch = |access_key: &str| {
+        let access_key = access_key.to_owned();
+        async move {
+            cx.keys
+                .get(&access_key)
+                .await
+                .map_err(meta_error)?
+                .filter(|k| !k.is_disabled())
+                .ok_or_else(|| {
+                    s3_error!(
+                        InvalidAccessKeyId,
+                        "The AWS Access Key Id you provided does not exist in our records."
+                    )
+                })
         }
-    }
-    let (min, max) = check_policy(
-        &policy,
-        form,
-        bucket,
-        OffsetDateTime::now_utc(),
-        cx.max_file_size,
-    )?;
+    };
+    let mut key_row = match access_key {
+        Some(id) => {
+            let row = fetch(id).await?;
+            verify_signature(&signer, policy_b64, &row.key().secret_key)?;
+            Some(row)
+        }
+        None => None,
+    };
     let key = match &form.file_name {
         Some(name) => raw_key.replace("${filename}", name),
         None => raw_key.to_owned(),
     };
-    // The bucket's policy speaks of the upload as of a PutObject of `key`.
+    // The upload is authorized as a PutObject of `key`: the user's grant
+    // and policy, and the bucket's policy (for an anonymous form, only a
+    // public bucket policy lets it in).
     let rules = cx
         .gateway
         .access_rules()
         .get(bucket)
         .await
         .map_err(meta_error)?;
-    let context =
-        crate::bucket_access::context(headers, "", origin, OffsetDateTime::now_utc(), &|k| {
-            rules.wants(k)
-        });
     let resource = shale_policy::object_arn(bucket, &key);
-    if !access::policy_allows(
-        Some(&key_row),
-        true,
-        "s3:PutObject",
-        &resource,
-        &context,
-        &rules,
-    ) {
-        tracing::debug!(%access_key, bucket, "access denied by the bucket policy");
-        return Err(s3_error!(AccessDenied, "Access Denied").into());
+    let context_for = |k: Option<&access::Principal>| {
+        let user_policy = k.and_then(access::Principal::policy);
+        crate::bucket_access::context(headers, "", origin, OffsetDateTime::now_utc(), &|c| {
+            rules.wants(c) || user_policy.is_some_and(|r| r.wants(c))
+        })
+    };
+    let decide = |k: Option<&access::Principal>| {
+        let granted = k.is_some_and(|k| access::allowed(k, "PostObject", Some(bucket), None));
+        let context = context_for(k);
+        access::policy_allows(k, granted, "s3:PutObject", &resource, &context, &rules)
+    };
+    if !decide(key_row.as_deref()) {
+        let Some(id) = access_key else {
+            tracing::debug!(bucket, "anonymous upload denied");
+            return Err(s3_error!(AccessDenied, "Access Denied").into());
+        };
+        // A grant given a moment ago must not wait for the cache.
+        cx.keys.forget(id);
+        key_row = Some(fetch(id).await?);
+        if !decide(key_row.as_deref()) {
+            tracing::debug!(%id, bucket, "access denied");
+            return Err(s3_error!(AccessDenied, "Access Denied").into());
+        }
     }
+    let (min, max) = match &policy {
+        Some(policy) => check_policy(
+            policy,
+            form,
+            bucket,
+            OffsetDateTime::now_utc(),
+            cx.max_file_size,
+        )?,
+        None => (0, cx.max_file_size),
+    };
     let body = reader
         .file_body(min, max)
         .expect("a form with a file has its file part");
@@ -1138,7 +1151,15 @@ async fn store(
     let headers = checksum_headers(form)?;
     let input = put_input(form, bucket, key.clone(), body)?;
     let mut extensions = http::Extensions::new();
-    extensions.insert(Caller(Arc::clone(&key_row)));
+    if let Some(k) = &key_row {
+        extensions.insert(Caller(Arc::clone(k)));
+    }
+    // What an anonymous form writes is the bucket owner's.
+    extensions.insert(access::Authorization::for_upload(
+        key_row,
+        Arc::new(context_for(None)),
+        rules,
+    ));
     let req = S3Request {
         input,
         method: http::Method::PUT,

@@ -215,7 +215,7 @@ impl Regions {
         Ok(Some(S3Target {
             endpoint,
             access_key: key_id,
-            secret_key: key.secret_key.clone(),
+            secret_key: key.key().secret_key.clone(),
             region,
         }))
     }
@@ -290,7 +290,7 @@ impl Regions {
         Ok(AdminClient::new(
             &link.endpoint,
             &link.access_key,
-            &key.secret_key,
+            &key.key().secret_key,
             region,
             PEER_TIMEOUT,
         ))
@@ -364,10 +364,10 @@ impl Regions {
     pub async fn create_here(
         &self,
         bucket: &str,
-        owner: Option<&AccessKey>,
+        owner: Option<&crate::access::Principal>,
         configs: Vec<BucketConfig>,
     ) -> Result<Bucket, MetaError> {
-        let owner_id = owner.map(|k| k.access_key.as_str());
+        let owner_id = owner.map(|k| k.user_name());
         self.claim(bucket, owner_id).await?;
         let created = self
             .meta
@@ -579,6 +579,34 @@ impl Regions {
                 self.meta.delete_access_key(&key.access_key).await?;
                 self.keys.forget(&key.access_key);
             }
+        }
+        // Users: who each key is, the users' grants and policies.
+        let answer = peer
+            .call("GET", "region-users", &[])
+            .await
+            .map_err(|e| peer_error(&ns, e))?;
+        let users: Vec<shale_metadata::User> = serde_json::from_value(answer["users"].clone())
+            .map_err(|e| MetaError::Internal(format!("region-users of {ns}: {e}")))?;
+        let owners: Vec<(String, shale_metadata::KeyOwner)> =
+            serde_json::from_value(answer["owners"].clone())
+                .map_err(|e| MetaError::Internal(format!("region-users of {ns}: {e}")))?;
+        let mine = self.meta.list_users().await?;
+        let same = mine.iter().filter(|u| !u.legacy).count() == users.len()
+            && users.iter().all(|u| {
+                mine.iter().any(|m| {
+                    !m.legacy
+                        && m.user == *u
+                        && m.keys.len() == owners.iter().filter(|(_, o)| o.user == u.name).count()
+                        && m.keys.iter().all(|(k, disabled)| {
+                            owners.iter().any(|(ok, o)| {
+                                ok == k && o.user == u.name && o.disabled == *disabled
+                            })
+                        })
+                })
+            });
+        if !same {
+            self.meta.replace_users(users, owners).await?;
+            self.keys.forget_all();
         }
         // Names: this region's buckets claimed, stale claims given back.
         let answer = peer

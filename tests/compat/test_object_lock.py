@@ -338,6 +338,42 @@ def test_bypass_needs_permission(server, s3, locked):
     delete(s3, locked, "gov", vid, **BYPASS)
 
 
+def test_a_policy_grants_bypass_as_an_action_like_any_other(server, s3,
+                                                            locked):
+    """s3:BypassGovernanceRetention in the bucket's policy lets a writer
+    bypass GOVERNANCE on the keys it names, and no others."""
+    key = server.admin_json("key", "create", "--name",
+                f"lock-bypass-{uuid.uuid4().hex[:8]}", "--grant",
+                f"{locked}:write")
+    writer = server.client(access_key=key["access_key"],
+                           secret_key=key["secret_key"])
+    arn = f"arn:aws:iam::000000000000:user/{key['access_key']}"
+    s3.put_bucket_policy(Bucket=locked, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": arn},
+            "Action": "s3:BypassGovernanceRetention",
+            "Resource": f"arn:aws:s3:::{locked}/scratch/*"}]}))
+    until = ahead(DAY)
+    scratch = put(writer, locked, "scratch/a", **lock("GOVERNANCE", until))
+    kept = put(writer, locked, "kept/a", **lock("GOVERNANCE", until))
+    with raises(403, "AccessDenied"):
+        writer.delete_object(Bucket=locked, Key="scratch/a", VersionId=scratch)
+    with raises(403, "AccessDenied"):
+        writer.delete_object(Bucket=locked, Key="kept/a", VersionId=kept,
+                             **BYPASS)
+    resp = writer.delete_objects(Bucket=locked, Delete={"Objects": [
+        {"Key": "scratch/a", "VersionId": scratch},
+        {"Key": "kept/a", "VersionId": kept}]}, **BYPASS)
+    assert [d["Key"] for d in resp.get("Deleted", [])] == ["scratch/a"]
+    assert [(e["Key"], e["Code"]) for e in resp["Errors"]] == \
+        [("kept/a", "AccessDenied")]
+    assert retention(s3, locked, "kept/a") == ("GOVERNANCE", until)
+    assert [v["Key"] for v in s3.list_object_versions(
+        Bucket=locked)["Versions"]] == ["kept/a"]
+    s3.delete_bucket_policy(Bucket=locked)
+    delete(s3, locked, "kept/a", kept, **BYPASS)
+
+
 def test_put_object_retention_rules(s3, locked):
     def set_retention(key, mode, until, **kw):
         r = {} if mode is None else {"Mode": mode, "RetainUntilDate": until}

@@ -6,10 +6,12 @@ test reads back what the request would have changed.
 
 import http.client
 import json
+import time
 import urllib.parse
 import uuid
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from conftest import (LOOPBACK, assert_client_error, raw_request,
@@ -141,6 +143,49 @@ def test_what_an_anonymous_writer_puts_is_the_bucket_owners(server, s3,
                              body=b"no")
     assert status == 403
     absent(s3, bucket, "elsewhere.txt")
+
+
+def test_an_anonymous_browser_upload_a_public_policy_lets_in(server, s3,
+                                                              bucket):
+    """A form without signature or policy (an HTML form anyone may post)
+    uploads where the bucket's policy lets everyone PutObject, as the
+    bucket owner's; elsewhere, or once the bucket restricts public access
+    again, it is 403 with nothing written."""
+    def form_post(key, data):
+        resp = requests.post(f"{server.endpoint}/{bucket}",
+                             data={"key": key},
+                             files={"file": ("f.txt", data)},
+                             timeout=60, verify=server.cafile or True)
+        return resp.status_code, resp.content
+
+    status, _ = form_post("incoming/early.txt", b"no")
+    assert status == 403
+    absent(s3, bucket, "incoming/early.txt")
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy({
+        "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/incoming/*"}))
+    status, body = form_post("incoming/note.txt", b"hello")
+    assert status == 204, body
+    assert s3.get_object(Bucket=bucket, Key="incoming/note.txt")[
+        "Body"].read() == b"hello"
+    owner = s3.get_object_acl(Bucket=bucket, Key="incoming/note.txt")["Owner"]
+    assert owner["ID"] == s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    status, _ = form_post("other.txt", b"no")
+    assert status == 403
+    absent(s3, bucket, "other.txt")
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": False, "IgnorePublicAcls": False,
+        "BlockPublicPolicy": False, "RestrictPublicBuckets": True})
+    deadline = time.monotonic() + 15
+    while True:
+        status, _ = form_post("incoming/late.txt", b"no")
+        if status == 403:
+            break
+        assert time.monotonic() < deadline, status
+        s3.delete_object(Bucket=bucket, Key="incoming/late.txt")
+        time.sleep(0.2)
+    absent(s3, bucket, "incoming/late.txt")
 
 
 def test_a_writer_limited_to_a_prefix(server, s3, bucket):

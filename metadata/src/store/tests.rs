@@ -881,3 +881,175 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn key_of(id: &str, grants: Option<Vec<(String, Permission)>>) -> AccessKey {
+    AccessKey {
+        access_key: id.into(),
+        secret_key: format!("{id}-secret-0123456789"),
+        name: id.to_lowercase(),
+        grants,
+    }
+}
+
+/// A data dir of the release before users (no `users` family): it opens,
+/// and every key is a user of its own, named after it, with its grants;
+/// the first thing only a user has (a policy) makes it one with rows,
+/// keeping its grants and its secret.
+#[test]
+fn a_data_dir_from_before_users_serves_each_key_as_a_user_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let v8 = CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .filter(|n| **n != CF_USERS);
+        let db = DB::open_cf(&opts, dir.path(), v8).unwrap();
+        let old = key_of("AKOLD", Some(vec![("b".into(), Permission::Write)]));
+        db.put_cf(
+            db.cf_handle(CF_ACCESS_KEYS).unwrap(),
+            b"AKOLD",
+            encode(&old).unwrap(),
+        )
+        .unwrap();
+        let root = key_of("AKROOT", None);
+        db.put_cf(
+            db.cf_handle(CF_ACCESS_KEYS).unwrap(),
+            b"AKROOT",
+            encode(&root).unwrap(),
+        )
+        .unwrap();
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    let id = s.get_identity("AKOLD").unwrap().unwrap();
+    assert_eq!(id.user, None);
+    assert_eq!(id.user_name(), "AKOLD");
+    assert_eq!(id.permission("b"), Some(Permission::Write));
+    assert!(!id.is_root() && !id.disabled);
+    assert!(s.get_identity("AKROOT").unwrap().unwrap().is_root());
+    let users = s.list_users().unwrap();
+    assert_eq!(users.len(), 1, "root keys are no users: {users:?}");
+    assert!(users[0].legacy && users[0].user.name == "AKOLD");
+    assert_eq!(users[0].user.grants, [("b".to_owned(), Permission::Write)]);
+
+    s.set_user_policy("AKOLD", Some("{}")).unwrap();
+    let id = s.get_identity("AKOLD").unwrap().unwrap();
+    let user = id.user.as_ref().expect("a user now");
+    assert_eq!(user.name, "AKOLD");
+    assert_eq!(user.grants, [("b".to_owned(), Permission::Write)]);
+    assert_eq!(id.policy(), Some("{}"));
+    assert_eq!(id.key.secret_key, "AKOLD-secret-0123456789");
+    assert_eq!(id.key.grants, Some(vec![]), "the grants moved to the user");
+    assert!(!s.list_users().unwrap()[0].legacy);
+    assert!(
+        s.set_user_policy("AKROOT", None).is_err(),
+        "a root key is no user"
+    );
+}
+
+#[test]
+fn users_hold_keys_grants_and_a_policy() {
+    let s = MetaStore::open(tempfile::tempdir().unwrap().path()).unwrap();
+    s.create_user("alice").unwrap();
+    for bad in ["", "a/b", "a b", &"x".repeat(65), "é"] {
+        assert!(s.create_user(bad).is_err(), "{bad:?}");
+    }
+    assert!(matches!(
+        s.create_user("alice"),
+        Err(MetaError::InvalidRequest(_))
+    ));
+    s.put_access_key(&key_of("AKOWN", Some(vec![]))).unwrap();
+    assert!(
+        s.create_user("AKOWN").is_err(),
+        "a key id is a user already"
+    );
+
+    s.create_user_key(&key_of("AKA1", Some(vec![])), "alice")
+        .unwrap();
+    s.create_user_key(&key_of("AKA2", Some(vec![])), "alice")
+        .unwrap();
+    assert!(
+        s.create_user_key(&key_of("AKA1", Some(vec![])), "alice")
+            .is_err()
+    );
+    assert!(
+        s.create_user_key(&key_of("AKX", Some(vec![])), "nobody")
+            .is_err()
+    );
+    assert!(
+        s.create_user_key(
+            &key_of("AKX", Some(vec![("b".into(), Permission::Read)])),
+            "alice"
+        )
+        .is_err(),
+        "grants belong to the user"
+    );
+    // A grant through either key is the user's.
+    s.set_grant("AKA1", "photos", Some(Permission::Write))
+        .unwrap();
+    s.set_grant("alice", "logs", Some(Permission::Read))
+        .unwrap();
+    let id = s.get_identity("AKA2").unwrap().unwrap();
+    assert_eq!(id.user_name(), "alice");
+    assert_eq!(id.permission("photos"), Some(Permission::Write));
+    assert_eq!(id.permission("logs"), Some(Permission::Read));
+    s.create_bucket("photos", "r").unwrap();
+    s.delete_bucket("photos").unwrap();
+    let id = s.get_identity("AKA2").unwrap().unwrap();
+    assert_eq!(id.permission("photos"), None, "grants go with their bucket");
+
+    s.set_key_disabled("AKA1", true).unwrap();
+    assert!(s.get_identity("AKA1").unwrap().unwrap().disabled);
+    assert!(!s.get_identity("AKA2").unwrap().unwrap().disabled);
+    s.set_key_disabled("AKA1", false).unwrap();
+    assert!(!s.get_identity("AKA1").unwrap().unwrap().disabled);
+    // A key of its own, disabled, becomes a user keeping its id as name.
+    s.set_key_disabled("AKOWN", true).unwrap();
+    let own = s.get_identity("AKOWN").unwrap().unwrap();
+    assert!(own.disabled && own.user_name() == "AKOWN" && own.user.is_some());
+
+    let listed = s.list_users().unwrap();
+    let alice = listed.iter().find(|u| u.user.name == "alice").unwrap();
+    assert_eq!(
+        alice.keys,
+        [("AKA1".to_owned(), false), ("AKA2".to_owned(), false)]
+    );
+    assert!(matches!(
+        s.delete_user("alice"),
+        Err(MetaError::InvalidRequest(_))
+    ));
+    s.delete_access_key("AKA1").unwrap();
+    s.delete_access_key("AKA2").unwrap();
+    assert!(s.get_identity("AKA1").unwrap().is_none());
+    s.delete_user("alice").unwrap();
+    assert!(s.get_user("alice").unwrap().is_none());
+    assert!(s.delete_user("alice").is_err());
+
+    // A mirror takes the namespace region's users as they are.
+    let bob = User {
+        name: "bob".into(),
+        created_ms: 5,
+        grants: vec![],
+        policy: Some("{}".into()),
+    };
+    let owners = vec![(
+        "AKB".to_owned(),
+        KeyOwner {
+            user: "bob".into(),
+            disabled: true,
+        },
+    )];
+    s.replace_users(std::slice::from_ref(&bob), &owners)
+        .unwrap();
+    let names: Vec<_> = s
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .filter(|u| !u.legacy)
+        .map(|u| u.user.name)
+        .collect();
+    assert_eq!(names, ["bob"]);
+    assert_eq!(s.get_user("bob").unwrap(), Some(bob));
+}

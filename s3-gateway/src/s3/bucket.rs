@@ -43,7 +43,7 @@ pub(super) async fn list_buckets(
         })
         .collect();
     // The Owner of ListBuckets is the caller (S3: the requester's account).
-    let me = caller.as_ref().map(|k| k.access_key.as_str());
+    let me = caller.as_ref().map(|k| k.user_name());
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
         owner: Some(owner(me)),
@@ -75,7 +75,8 @@ pub(super) async fn create_bucket(
                 c
             ));
         }
-        let owner = caller.as_ref().map(|k| k.access_key.as_str());
+        // The other region knows the key (identities are mirrored).
+        let owner = caller.as_ref().map(|k| k.access_key());
         let created = gw
             .regions
             .create_in(c, &input.bucket, owner, object_lock)
@@ -104,11 +105,11 @@ pub(super) async fn create_bucket(
     // A key with grants owns what it creates, in every region.
     if let Some(k) = caller.filter(|k| !k.is_root()) {
         gw.meta
-            .set_grant(&k.access_key, &input.bucket, Some(Permission::Owner))
+            .set_grant(k.access_key(), &input.bucket, Some(Permission::Owner))
             .await
             .map_err(meta_err)?;
         gw.regions
-            .share_grant(&k.access_key, &input.bucket, Some(Permission::Owner))
+            .share_grant(k.access_key(), &input.bucket, Some(Permission::Owner))
             .await
             .map_err(meta_err)?;
     }
@@ -124,7 +125,7 @@ pub(super) async fn create_bucket(
 /// the metadata saw the same owner (a root key).
 fn own_bucket_answer(
     created: Result<(), MetaError>,
-    caller: Option<&shale_metadata::AccessKey>,
+    caller: Option<&crate::access::Principal>,
     bucket: &str,
 ) -> S3Result<()> {
     match (created, caller.filter(|k| !k.is_root())) {

@@ -68,7 +68,7 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let (if_none_match, if_match) = destination_conditions(&req.headers)?;
     // The copy is a new version, the caller's (not the source's owner's).
-    let caller = Caller::key_id(&req.extensions);
+    let caller = Caller::owner(&req.extensions);
     let input = req.input;
     check_key(&input.key)?;
     object_acl!(input, caller.as_deref())?;

@@ -98,18 +98,27 @@ pub(super) fn require_integrity(lock: &LockRequest, headers: &http::HeaderMap) -
     Ok(())
 }
 
-/// Whether the caller may bypass GOVERNANCE retention: a root key, or a
-/// key that owns the bucket.
-pub(super) fn may_bypass(extensions: &http::Extensions, bucket: &str) -> bool {
-    extensions
-        .get::<Caller>()
-        .is_some_and(|c| c.0.permission(bucket) == Some(Permission::Owner))
+/// Whether the caller may bypass GOVERNANCE retention of `key`: a root
+/// key, a user that owns the bucket, or one a policy allows
+/// `s3:BypassGovernanceRetention` (and none denies it).
+pub(super) fn may_bypass(extensions: &http::Extensions, bucket: &str, key: &str) -> bool {
+    match extensions.get::<Authorization>() {
+        Some(a) => a.may_bypass(bucket, key),
+        None => extensions
+            .get::<Caller>()
+            .is_some_and(|c| c.0.permission(bucket) == Some(Permission::Owner)),
+    }
 }
 
 /// `x-amz-bypass-governance-retention: true`, honoured for a caller that
 /// may bypass ([`may_bypass`]); for anyone else it bypasses nothing.
-pub(super) fn bypass(asked: Option<bool>, extensions: &http::Extensions, bucket: &str) -> bool {
-    asked.unwrap_or(false) && may_bypass(extensions, bucket)
+pub(super) fn bypass(
+    asked: Option<bool>,
+    extensions: &http::Extensions,
+    bucket: &str,
+    key: &str,
+) -> bool {
+    asked.unwrap_or(false) && may_bypass(extensions, bucket, key)
 }
 
 /// A version's lock as GET and HEAD answer it.
@@ -283,6 +292,7 @@ pub(super) async fn put_object_retention(
         req.input.bypass_governance_retention,
         &req.extensions,
         &req.input.bucket,
+        &req.input.key,
     );
     let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let hold = match req

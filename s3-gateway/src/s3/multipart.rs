@@ -7,7 +7,7 @@ pub(super) async fn create_multipart_upload(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let caller = Caller::key_id(&req.extensions);
+    let caller = Caller::owner(&req.extensions);
     let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let input = req.input;
     check_key(&input.key)?;

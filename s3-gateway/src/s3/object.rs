@@ -100,7 +100,7 @@ pub(super) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let trailers = req.trailing_headers.clone();
     let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
-    let caller = Caller::key_id(&req.extensions);
+    let caller = Caller::owner(&req.extensions);
     let replica = replica::replica_of(&req.headers, &req.extensions)?;
     // A browser upload (POST Object) arrives here too, from `post.rs`,
     // its signature and policy checked, its form fields as the input.
@@ -437,11 +437,12 @@ pub(super) async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let caller = Caller::key_id(&req.extensions);
+    let caller = Caller::owner(&req.extensions);
     let bypass = lock::bypass(
         req.input.bypass_governance_retention,
         &req.extensions,
         &req.input.bucket,
+        &req.input.key,
     );
     let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let input = req.input;
@@ -495,13 +496,10 @@ pub(super) async fn delete_objects(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let caller = Caller::key_id(&req.extensions);
+    let caller = Caller::owner(&req.extensions);
     let authorization = req.extensions.get::<Authorization>().cloned();
-    let bypass = lock::bypass(
-        req.input.bypass_governance_retention,
-        &req.extensions,
-        &req.input.bucket,
-    );
+    let extensions = req.extensions;
+    let asked_bypass = req.input.bypass_governance_retention;
     let input = req.input;
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(
@@ -527,6 +525,7 @@ pub(super) async fn delete_objects(
             });
             continue;
         }
+        let bypass = lock::bypass(asked_bypass, &extensions, &input.bucket, &obj.key);
         // A version id this store never made names no version: S3 answers
         // NoSuchVersion for it here (a single DELETE: 400 InvalidArgument).
         let result = match VersionRef::parse(obj.version_id.as_deref()) {

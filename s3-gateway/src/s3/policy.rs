@@ -24,7 +24,7 @@ fn no_policy() -> S3Error {
 }
 
 /// Whether the principals the document names exist: the account, a user
-/// (an access key, until users exist) by ARN or by canonical id.
+/// (or an access key that is a user of its own) by ARN or by canonical id.
 async fn principals_exist(gw: &Gateway, document: &[u8], bucket: &str) -> S3Result<Vec<Principal>> {
     // First pass: what the document names (a malformed one fails here).
     let named = std::cell::RefCell::new(Vec::new());
@@ -36,9 +36,15 @@ async fn principals_exist(gw: &Gateway, document: &[u8], bucket: &str) -> S3Resu
     let named = named.into_inner();
     let needs_listing = named
         .iter()
-        .any(|p| matches!(p, Principal::CanonicalUser(_)));
-    let keys = if needs_listing {
-        gw.meta.list_access_keys().await.map_err(meta_err)?
+        .any(|p| matches!(p, Principal::CanonicalUser(_) | Principal::Arn(_)));
+    let users: Vec<String> = if needs_listing {
+        gw.meta
+            .list_users()
+            .await
+            .map_err(meta_err)?
+            .into_iter()
+            .map(|u| u.user.name)
+            .collect()
     } else {
         Vec::new()
     };
@@ -49,18 +55,11 @@ async fn principals_exist(gw: &Gateway, document: &[u8], bucket: &str) -> S3Resu
             Principal::Account(id) => id == ACCOUNT_ID,
             Principal::Arn(arn) => {
                 match arn.strip_prefix(&format!("arn:aws:iam::{ACCOUNT_ID}:user/")) {
-                    Some(name) if !name.is_empty() => gw
-                        .meta
-                        .get_access_key(name)
-                        .await
-                        .map_err(meta_err)?
-                        .is_some(),
+                    Some(name) if !name.is_empty() => users.iter().any(|u| u == name),
                     _ => false,
                 }
             }
-            Principal::CanonicalUser(id) => keys
-                .iter()
-                .any(|k| user_of(&k.access_key).canonical_id == *id),
+            Principal::CanonicalUser(id) => users.iter().any(|u| user_of(u).canonical_id == *id),
             Principal::Service(_) | Principal::Federated(_) => false,
         };
         if !exists {
