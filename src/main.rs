@@ -157,6 +157,13 @@ struct DevArgs {
     /// through `shale admin status`, not to anyone on the S3 port.
     #[arg(long)]
     no_public_status: bool,
+    /// The account's public access block, on top of every bucket's
+    /// (`[gateway.public_access_block]`): any of block-public-acls,
+    /// ignore-public-acls, block-public-policy, restrict-public-buckets.
+    #[arg(long, value_delimiter = ',', value_parser = [
+        "block-public-acls", "ignore-public-acls", "block-public-policy",
+        "restrict-public-buckets"])]
+    account_public_access_block: Vec<String>,
 }
 
 /// The root access key, as kept in `DATA_DIR/root-credentials.toml`.
@@ -749,6 +756,15 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             auth_failures_per_minute: args.auth_failures_per_minute,
             body_idle_timeout_secs: args.body_idle_timeout_secs,
             public_status: !args.no_public_status,
+        },
+        public_access_block: {
+            let on = |name: &str| args.account_public_access_block.iter().any(|b| b == name);
+            shale_s3_gateway::server::AccountBlockConfig {
+                block_public_acls: on("block-public-acls"),
+                ignore_public_acls: on("ignore-public-acls"),
+                block_public_policy: on("block-public-policy"),
+                restrict_public_buckets: on("restrict-public-buckets"),
+            }
         },
         data: DataPathConfig::default(),
     }

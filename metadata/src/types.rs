@@ -1777,6 +1777,25 @@ impl PublicAccessBlock {
         block_public_policy: true,
         restrict_public_buckets: true,
     };
+
+    /// No block at all.
+    pub const NONE: PublicAccessBlock = PublicAccessBlock {
+        block_public_acls: false,
+        ignore_public_acls: false,
+        block_public_policy: false,
+        restrict_public_buckets: false,
+    };
+
+    /// Every block either has on (a bucket's and the account's together,
+    /// as S3 combines them: the most restrictive).
+    pub fn union(self, other: PublicAccessBlock) -> PublicAccessBlock {
+        PublicAccessBlock {
+            block_public_acls: self.block_public_acls || other.block_public_acls,
+            ignore_public_acls: self.ignore_public_acls || other.ignore_public_acls,
+            block_public_policy: self.block_public_policy || other.block_public_policy,
+            restrict_public_buckets: self.restrict_public_buckets || other.restrict_public_buckets,
+        }
+    }
 }
 
 impl BucketConfig {

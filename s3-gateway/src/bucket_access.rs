@@ -115,6 +115,9 @@ fn parse_stored(bucket: &str, document: &str) -> Option<Arc<Policy>> {
 pub struct AccessRules {
     meta: MetaClient,
     cache: BucketCache<Rules>,
+    /// The account's public access block (a deployment setting), on top
+    /// of every bucket's.
+    account: PublicAccessBlock,
 }
 
 impl AccessRules {
@@ -123,7 +126,19 @@ impl AccessRules {
         AccessRules {
             meta,
             cache: BucketCache::new(TTL),
+            account: PublicAccessBlock::NONE,
         }
+    }
+
+    /// The same rules under the account's public access block `account`.
+    pub fn with_account_block(mut self, account: PublicAccessBlock) -> AccessRules {
+        self.account = account;
+        self
+    }
+
+    /// The account's public access block.
+    pub fn account_block(&self) -> PublicAccessBlock {
+        self.account
     }
 
     /// The bucket's rules (a bucket that does not exist has none).
@@ -149,6 +164,11 @@ impl AccessRules {
         let block = match missing(block)? {
             Some(BucketConfig::PublicAccessBlock(block)) => block,
             _ => Some(PublicAccessBlock::ALL),
+        };
+        // The account's blocks hold whatever the bucket's say.
+        let block = match block {
+            Some(b) => Some(b.union(self.account)),
+            None => Some(self.account).filter(|a| *a != PublicAccessBlock::NONE),
         };
         let mut rules = Rules::new(policy, block);
         rules.owner = row?.and_then(|b| b.owner);

@@ -87,8 +87,38 @@ pub struct GatewayConfig {
     /// The public listener's limits against slow and hostile clients.
     #[serde(default)]
     pub edge: EdgeConfig,
+    /// The account's public access block: S3's account-level setting,
+    /// here the deployment's (give every gateway the same). It holds on
+    /// top of every bucket's own block. All off by default, as S3's.
+    #[serde(default)]
+    pub public_access_block: AccountBlockConfig,
     #[serde(skip)]
     pub data: DataPathConfig,
+}
+
+/// The account's public access block (`[gateway.public_access_block]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountBlockConfig {
+    /// PUTs of public ACLs are refused in every bucket.
+    pub block_public_acls: bool,
+    /// Public ACLs grant nothing in any bucket.
+    pub ignore_public_acls: bool,
+    /// PutBucketPolicy of a public policy is refused in every bucket.
+    pub block_public_policy: bool,
+    /// Public policies grant nothing to anonymous callers in any bucket.
+    pub restrict_public_buckets: bool,
+}
+
+impl From<AccountBlockConfig> for shale_metadata::PublicAccessBlock {
+    fn from(c: AccountBlockConfig) -> Self {
+        shale_metadata::PublicAccessBlock {
+            block_public_acls: c.block_public_acls,
+            ignore_public_acls: c.ignore_public_acls,
+            block_public_policy: c.block_public_policy,
+            restrict_public_buckets: c.restrict_public_buckets,
+        }
+    }
 }
 
 /// The public listener's limits (`[gateway.edge]`).
@@ -210,7 +240,8 @@ async fn build_service_with(
         Arc::clone(&keys),
     ));
     let gateway = Gateway::new(meta.clone(), Arc::clone(&data), Arc::clone(&regions))
-        .with_lifecycle_day_secs(config.lifecycle.day_secs);
+        .with_lifecycle_day_secs(config.lifecycle.day_secs)
+        .with_account_block(config.public_access_block.into());
     let cors = gateway.cors_cache();
     let gateway_access = gateway.access_rules();
     let post_cx = post::PostContext {

@@ -410,3 +410,40 @@ def test_the_aws_cli_sets_and_reads_a_policy(server, s3, bucket):
     denied(reader.list_objects_v2, Bucket=bucket)
     server.aws("s3api", "delete-bucket-policy", "--bucket", bucket)
     denied(reader.list_objects_v2, Bucket=bucket, Prefix="shared/")
+
+
+def test_the_accounts_public_access_block_holds_over_every_buckets(
+        server_factory):
+    """`[gateway.public_access_block]` (here `shale dev
+    --account-public-access-block`), S3's account-level block: a bucket
+    that lifted its own block still refuses a public policy
+    (BlockPublicPolicy), and a public policy serves no anonymous caller
+    (RestrictPublicBuckets)."""
+    blocked = server_factory.new(extra_args=[
+        "--account-public-access-block", "block-public-policy"])
+    s3 = blocked.client()
+    name = unique_bucket_name("account-block")
+    s3.create_bucket(Bucket=name)
+    s3.delete_public_access_block(Bucket=name)
+    public = policy({"Effect": "Allow", "Principal": "*",
+                     "Action": "s3:GetObject",
+                     "Resource": f"arn:aws:s3:::{name}/*"})
+    denied(s3.put_bucket_policy, Bucket=name, Policy=public)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_policy(Bucket=name)
+    assert_client_error(exc, 404, "NoSuchBucketPolicy")
+    blocked.stop()
+
+    # A deployment whose block restricts public buckets takes a public
+    # policy, which lets no anonymous caller in.
+    restricted = server_factory.new(extra_args=[
+        "--account-public-access-block", "restrict-public-buckets"])
+    s3 = restricted.client()
+    s3.create_bucket(Bucket=name)
+    s3.delete_public_access_block(Bucket=name)
+    s3.put_bucket_policy(Bucket=name, Policy=public)
+    s3.put_object(Bucket=name, Key="a.txt", Body=b"a")
+    status, _, _ = anonymous(restricted, "GET", f"/{name}/a.txt")
+    assert status == 403
+    assert s3.get_bucket_policy_status(Bucket=name)["PolicyStatus"][
+        "IsPublic"] is True

@@ -125,6 +125,15 @@ impl Gateway {
         &self.regions
     }
 
+    /// The same gateway under the account's public access block (a
+    /// deployment setting, `[gateway.public_access_block]`).
+    pub fn with_account_block(mut self, block: shale_metadata::PublicAccessBlock) -> Self {
+        self.access = Arc::new(
+            crate::bucket_access::AccessRules::new(self.meta.clone()).with_account_block(block),
+        );
+        self
+    }
+
     /// The same gateway with lifecycle days of `secs` seconds (as the
     /// lifecycle worker counts them), for `x-amz-expiration`.
     pub fn with_lifecycle_day_secs(mut self, secs: u64) -> Self {

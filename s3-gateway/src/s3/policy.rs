@@ -98,9 +98,10 @@ pub(super) async fn put_bucket_policy(
     })
     .map_err(malformed)?;
     if policy.is_public()
-        && block_of(gw, &input.bucket)
-            .await?
-            .is_some_and(|b| b.block_public_policy)
+        && (gw.access.account_block().block_public_policy
+            || block_of(gw, &input.bucket)
+                .await?
+                .is_some_and(|b| b.block_public_policy))
     {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     }
