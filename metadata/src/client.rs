@@ -994,6 +994,26 @@ impl MetaClient {
         }
     }
 
+    /// Sets (`None`: removes) the ACL of one version; returns its id.
+    pub async fn put_version_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        acl: Option<String>,
+    ) -> Result<VersionAnswer> {
+        let req = MetaRequest::PutVersionAcl {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            acl,
+        };
+        match self.call(&req).await? {
+            MetaResponse::Removed(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Replaces the tags of one version; returns its id.
     pub async fn put_version_tags(
         &self,

@@ -1761,6 +1761,7 @@ impl MetaStore {
             | Q::DeleteVersion { .. }
             | Q::FinishUpload { .. }
             | Q::PutVersionTags { .. }
+            | Q::PutVersionAcl { .. }
             | Q::ListVersions { .. }
             | Q::SetRetention { .. }
             | Q::SetLegalHold { .. }

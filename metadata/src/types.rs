@@ -1360,6 +1360,14 @@ pub enum MetaRequest {
         users: Vec<User>,
         owners: Vec<(String, KeyOwner)>,
     },
+    /// Sets (`None`: removes) the ACL of one version ([`OBJECT_ACL`]).
+    /// → `MetaResponse::Removed` (the version's id; a marker is 405).
+    PutVersionAcl {
+        bucket: String,
+        key: String,
+        version: VersionRef,
+        acl: Option<String>,
+    },
 }
 
 /// A linked region, as this region knows it (`shale admin region add`),
@@ -1537,7 +1545,8 @@ impl MetaRequest {
             | Q::SetUserPolicy { .. }
             | Q::CreateUserKey { .. }
             | Q::SetKeyDisabled { .. }
-            | Q::ReplaceUsers { .. } => false,
+            | Q::ReplaceUsers { .. }
+            | Q::PutVersionAcl { .. } => false,
         }
     }
 }
@@ -1644,6 +1653,7 @@ impl MetaRequest {
             Q::CreateUserKey { .. } => "CreateUserKey",
             Q::SetKeyDisabled { .. } => "SetKeyDisabled",
             Q::ReplaceUsers { .. } => "ReplaceUsers",
+            Q::PutVersionAcl { .. } => "PutVersionAcl",
         }
     }
 }
@@ -1716,6 +1726,11 @@ pub enum BucketConfigKind {
     Policy,
     /// `PutPublicAccessBlock` and `DeletePublicAccessBlock`.
     PublicAccessBlock,
+    /// `PutBucketAcl` (or CreateBucket's ACL).
+    Acl,
+    /// `PutBucketOwnershipControls` and `DeleteBucketOwnershipControls`
+    /// (or CreateBucket's `x-amz-object-ownership`).
+    OwnershipControls,
 }
 
 impl BucketConfigKind {
@@ -1729,6 +1744,8 @@ impl BucketConfigKind {
             BucketConfigKind::Replication => "replication",
             BucketConfigKind::Policy => "policy",
             BucketConfigKind::PublicAccessBlock => "public-access-block",
+            BucketConfigKind::Acl => "acl",
+            BucketConfigKind::OwnershipControls => "ownership-controls",
         }
     }
 }
@@ -1754,7 +1771,56 @@ pub enum BucketConfig {
     /// every block on, as a new S3 bucket has; `None` is what
     /// DeletePublicAccessBlock leaves: no block at all.
     PublicAccessBlock(Option<PublicAccessBlock>),
+    /// The bucket's ACL: its grants as the gateway encodes them (see
+    /// [`OBJECT_ACL`]). A bucket without this row has only its owner's
+    /// FULL_CONTROL.
+    Acl(String),
+    /// The bucket's Object Ownership. A bucket without this row enforces
+    /// bucket ownership (ACLs disabled), as a new S3 bucket does; `None` is
+    /// what DeleteBucketOwnershipControls leaves (ACLs enabled, objects
+    /// owned by their writers).
+    OwnershipControls(Option<ObjectOwnership>),
 }
+
+/// Object Ownership (`OwnershipControls`). Stored by variant index: only
+/// add at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are disabled; the bucket owner's grants alone count.
+    BucketOwnerEnforced,
+    /// ACLs are enabled; an object written with the canned ACL
+    /// `bucket-owner-full-control` is the bucket owner's.
+    BucketOwnerPreferred,
+    /// ACLs are enabled; an object is its writer's.
+    ObjectWriter,
+}
+
+impl ObjectOwnership {
+    /// S3's name of the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectOwnership::BucketOwnerEnforced => "BucketOwnerEnforced",
+            ObjectOwnership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            ObjectOwnership::ObjectWriter => "ObjectWriter",
+        }
+    }
+
+    /// Parses [`ObjectOwnership::name`].
+    pub fn parse(s: &str) -> Option<ObjectOwnership> {
+        [
+            ObjectOwnership::BucketOwnerEnforced,
+            ObjectOwnership::BucketOwnerPreferred,
+            ObjectOwnership::ObjectWriter,
+        ]
+        .into_iter()
+        .find(|o| o.name() == s)
+    }
+}
+
+/// The system header an object version's ACL is kept in (its grants as the
+/// gateway encodes them; no header: only the owner's FULL_CONTROL). Never
+/// answered as a header (GET answers system headers by name).
+pub const OBJECT_ACL: &str = "x-shale-acl";
 
 /// `PublicAccessBlockConfiguration`: what a bucket refuses to make public.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1809,6 +1875,8 @@ impl BucketConfig {
             BucketConfig::Replication(_) => BucketConfigKind::Replication,
             BucketConfig::Policy(_) => BucketConfigKind::Policy,
             BucketConfig::PublicAccessBlock(_) => BucketConfigKind::PublicAccessBlock,
+            BucketConfig::Acl(_) => BucketConfigKind::Acl,
+            BucketConfig::OwnershipControls(_) => BucketConfigKind::OwnershipControls,
         }
     }
 }

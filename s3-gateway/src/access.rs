@@ -320,6 +320,16 @@ fn denied() -> s3s::S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
 
+/// The actions the object's own ACL speaks of.
+const OBJECT_ACL_ACTIONS: [&str; 6] = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectAcl",
+    "s3:GetObjectVersionAcl",
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+];
+
 /// The actions a bucket policy cannot take from the root key: whatever a
 /// policy says, the owner's root can always read, replace and delete it
 /// (as the account root user can on S3), so a policy never locks a bucket
@@ -380,6 +390,7 @@ impl Authorization {
             &shale_policy::object_arn(bucket, key),
             &self.context,
             &self.rules,
+            None,
         )
         .is_allowed()
     }
@@ -400,6 +411,7 @@ impl Authorization {
             &shale_policy::object_arn(bucket, key),
             &self.context,
             &self.rules,
+            None,
         )
         .is_allowed()
     }
@@ -425,13 +437,17 @@ pub fn policy_allows(
         Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
         None => shale_policy::Caller::Anonymous,
     };
-    verdict(key, granted, &caller, action, resource, context, rules).is_allowed()
+    verdict(
+        key, granted, &caller, action, resource, context, rules, None,
+    )
+    .is_allowed()
 }
 
 /// All sources together: the user's grants (`granted`), its IAM policy and
 /// the bucket's policy, an explicit deny in either policy winning (see
 /// [`ALWAYS_THE_ROOTS`]), and a public statement ignored for anonymous
 /// callers where the bucket restricts public access.
+#[allow(clippy::too_many_arguments)]
 fn verdict(
     key: Option<&Principal>,
     granted: bool,
@@ -440,6 +456,7 @@ fn verdict(
     resource: &str,
     context: &shale_policy::Context,
     rules: &crate::bucket_access::Rules,
+    object_acl: Option<&crate::acl::Acl>,
 ) -> shale_policy::Verdict {
     use shale_policy::Decision;
     let grant = if granted {
@@ -477,7 +494,48 @@ fn verdict(
         },
         None => Decision::NoMatch,
     };
-    shale_policy::authorize([grant, user_policy, policy])
+    let acl = acl_decision(key, action, rules, object_acl);
+    shale_policy::authorize([grant, user_policy, policy, acl])
+}
+
+/// What the ACLs say of `action`, while the bucket has them enabled: the
+/// bucket's for listing and writing objects and for its own ACL, the
+/// object's (`object_acl`) for reading it and its ACL. An ACL only ever
+/// allows (public grants not under IgnorePublicAcls).
+fn acl_decision(
+    key: Option<&Principal>,
+    action: &str,
+    rules: &crate::bucket_access::Rules,
+    object_acl: Option<&crate::acl::Acl>,
+) -> shale_policy::Decision {
+    use crate::acl::AclPermission::{Read, ReadAcp, Write, WriteAcp};
+    use shale_policy::Decision;
+    if rules.acl_ownership.is_none() {
+        return Decision::NoMatch;
+    }
+    let bucket_acl = rules.acl.as_deref();
+    let (acl, needed) = match action {
+        "s3:ListBucket"
+        | "s3:ListBucketVersions"
+        | "s3:ListBucketMultipartUploads"
+        | "s3:ListMultipartUploadParts" => (bucket_acl, Read),
+        "s3:PutObject"
+        | "s3:DeleteObject"
+        | "s3:DeleteObjectVersion"
+        | "s3:AbortMultipartUpload" => (bucket_acl, Write),
+        "s3:GetBucketAcl" => (bucket_acl, ReadAcp),
+        "s3:PutBucketAcl" => (bucket_acl, WriteAcp),
+        "s3:GetObject" | "s3:GetObjectVersion" => (object_acl, Read),
+        "s3:GetObjectAcl" | "s3:GetObjectVersionAcl" => (object_acl, ReadAcp),
+        "s3:PutObjectAcl" | "s3:PutObjectVersionAcl" => (object_acl, WriteAcp),
+        _ => return Decision::NoMatch,
+    };
+    let caller = key.map(|k| k.policy_user().canonical_id.as_str());
+    if acl.is_some_and(|a| a.allows(caller, needed, rules.ignores_public_acls())) {
+        Decision::Allow
+    } else {
+        Decision::NoMatch
+    }
 }
 
 /// The [`S3Access`] of the gateway: the key's grants and the bucket's
@@ -567,21 +625,27 @@ impl S3Access for Grants {
                 shale_policy::Context::new()
             };
             // The tags of the object the request names, for a policy that
-            // reads them.
-            if let (Some(b), Some(k), Some((_, ResourceKind::Object))) = (&bucket, &object, action)
+            // reads them, and its ACL, for a bucket with ACLs enabled.
+            let mut object_acl = None;
+            if let (Some(b), Some(k), Some((name, ResourceKind::Object))) =
+                (&bucket, &object, action)
                 && (rules.wants(crate::bucket_access::EXISTING_TAG)
-                    || user_policy.is_some_and(|r| r.wants(crate::bucket_access::EXISTING_TAG)))
+                    || user_policy.is_some_and(|r| r.wants(crate::bucket_access::EXISTING_TAG))
+                    || (rules.acl_ownership.is_some() && OBJECT_ACL_ACTIONS.contains(&name)))
             {
-                let tags = self
+                let facts = self
                     .rules
-                    .object_tags(b, k, version_id.as_deref())
+                    .object_facts(b, k, version_id.as_deref())
                     .await
                     .map_err(meta_failed)?;
-                for (tag, value) in tags.unwrap_or_default() {
-                    context.insert(
-                        &format!("{}{tag}", crate::bucket_access::EXISTING_TAG),
-                        value,
-                    );
+                if let Some(facts) = facts {
+                    for (tag, value) in facts.tags {
+                        context.insert(
+                            &format!("{}{tag}", crate::bucket_access::EXISTING_TAG),
+                            value,
+                        );
+                    }
+                    object_acl = Some(facts.acl);
                 }
             }
             let context = Arc::new(context);
@@ -607,6 +671,7 @@ impl S3Access for Grants {
                         &resource,
                         &context,
                         &rules,
+                        object_acl.as_ref(),
                     )
                     .is_allowed(),
                     None => granted,
@@ -626,6 +691,7 @@ impl S3Access for Grants {
                     &shale_policy::object_arn(src_bucket, src_key),
                     &context,
                     src_rules,
+                    None,
                 )
                 .is_allowed();
             }

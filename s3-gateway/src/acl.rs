@@ -1,21 +1,33 @@
-//! Access control lists as S3 has them for buckets created since April 2023:
-//! Object Ownership is "bucket owner enforced", so ACLs are disabled. Every
-//! bucket and object has one grant, FULL_CONTROL to the owner; reading an
-//! ACL answers that, and setting one succeeds only when it says the same
-//! (canned `private` or `bucket-owner-full-control`, or the owner's
-//! FULL_CONTROL grant in a header or an `AccessControlPolicy` document).
-//! Anything else is refused with S3's `AccessControlListNotSupported`.
-//! See <https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html>.
+//! Access control lists and owners.
 //!
-//! Owners. Every access key is its own owner, as an AWS account is: the
-//! key that created a bucket owns it, the key that wrote an object version
-//! (or initiated the multipart upload it completes) owns the version. The
-//! rows record the owner's access key id; answers carry its canonical id
-//! ([`canonical_id`]) and, as `DisplayName`, the access key id. S3 stopped
-//! sending `DisplayName` in 2025, but older clients print it, and an
-//! operator can read a key id where a hash says nothing. Rows written
-//! before owners were recorded answer [`SHARED_OWNER`], the owner every key
-//! shared then: nothing records which key wrote them.
+//! Object Ownership decides whether a bucket's ACLs count. A bucket made
+//! without `x-amz-object-ownership` enforces bucket ownership, as S3's
+//! buckets have since April 2023: ACLs are disabled, every bucket and
+//! object has one grant, FULL_CONTROL to its owner, reading an ACL answers
+//! that, and setting one succeeds only when it says the same (canned
+//! `private` or `bucket-owner-full-control`, or the owner's FULL_CONTROL in
+//! a header or an `AccessControlPolicy` document); anything else is S3's
+//! `AccessControlListNotSupported` ([`check`]). With BucketOwnerPreferred
+//! or ObjectWriter (or no ownership controls at all), ACLs are enabled:
+//! [`Acl`] holds a resource's grants (canned ACLs expanded, `x-amz-grant-*`
+//! headers and documents parsed, [`requested`]), stored as JSON in the
+//! bucket's `acl` configuration row or the object version's
+//! [`shale_metadata::OBJECT_ACL`] system header, and the access check asks
+//! [`Acl::allows`]. See
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html>.
+//!
+//! Owners. Every user is its own owner, as an AWS account is: the user
+//! whose key created a bucket owns it, the user whose key wrote an object
+//! version (or initiated the multipart upload it completes) owns the
+//! version (but under BucketOwnerPreferred, a version written with
+//! `bucket-owner-full-control` is the bucket owner's). The rows record the
+//! owner's user name (for a key that is a user of its own, its key id);
+//! answers carry its canonical id ([`canonical_id`]) and, as
+//! `DisplayName`, the name. S3 stopped sending `DisplayName` in 2025, but
+//! older clients print it, and an operator can read a name where a hash
+//! says nothing. Rows written before owners were recorded answer
+//! [`SHARED_OWNER`], the owner every key shared then: nothing records
+//! which key wrote them.
 
 use s3s::dto::{AccessControlPolicy, Grant, Grantee, Grants, Initiator, Owner, Permission, Type};
 use s3s::{S3Error, S3ErrorCode, S3Result};
@@ -149,6 +161,359 @@ fn names_only_owner(header: &str, owner_id: &str) -> bool {
     })
 }
 
+/// S3's group of every caller, signed or not.
+pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+/// S3's group of every signed caller.
+pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+/// S3's log delivery group.
+pub const LOG_DELIVERY: &str = "http://acs.amazonaws.com/groups/s3/LogDelivery";
+
+/// What an ACL grant allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AclPermission {
+    /// Buckets: list; objects: read.
+    Read,
+    /// Buckets: write, overwrite and delete objects.
+    Write,
+    /// Read the ACL.
+    ReadAcp,
+    /// Write the ACL.
+    WriteAcp,
+    /// All of the above.
+    FullControl,
+}
+
+impl AclPermission {
+    fn name(self) -> &'static str {
+        match self {
+            AclPermission::Read => Permission::READ,
+            AclPermission::Write => Permission::WRITE,
+            AclPermission::ReadAcp => Permission::READ_ACP,
+            AclPermission::WriteAcp => Permission::WRITE_ACP,
+            AclPermission::FullControl => Permission::FULL_CONTROL,
+        }
+    }
+
+    fn parse(s: &str) -> Option<AclPermission> {
+        [
+            AclPermission::Read,
+            AclPermission::Write,
+            AclPermission::ReadAcp,
+            AclPermission::WriteAcp,
+            AclPermission::FullControl,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
+    }
+
+    /// Whether this grant's permission covers `needed`.
+    pub fn covers(self, needed: AclPermission) -> bool {
+        self == needed || self == AclPermission::FullControl
+    }
+}
+
+/// Who an ACL grant is for.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AclGrantee {
+    /// A user, by canonical id (and its name, for `DisplayName`).
+    User { id: String, name: Option<String> },
+    /// A group, by S3's URI ([`ALL_USERS`], [`AUTHENTICATED_USERS`],
+    /// [`LOG_DELIVERY`]).
+    Group(String),
+}
+
+/// One grant of an ACL.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AclGrant {
+    /// Who.
+    pub grantee: AclGrantee,
+    /// What.
+    pub permission: AclPermission,
+}
+
+/// An ACL (ACLs enabled by Object Ownership), as stored: JSON of its
+/// grants in a bucket's `acl` configuration row, or in an object version's
+/// [`shale_metadata::OBJECT_ACL`] system header.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Acl {
+    /// The grants, in the order given.
+    pub grants: Vec<AclGrant>,
+}
+
+/// The owner of a resource (canonical id and display name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerId {
+    /// Canonical id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl OwnerId {
+    /// The owner recorded as `key` (a user name; `None`: [`SHARED_OWNER`]).
+    pub fn of(key: Option<&str>) -> OwnerId {
+        let (id, name) = id_and_name(key);
+        OwnerId { id, name }
+    }
+
+    fn grant(&self, permission: AclPermission) -> AclGrant {
+        AclGrant {
+            grantee: AclGrantee::User {
+                id: self.id.clone(),
+                name: Some(self.name.clone()),
+            },
+            permission,
+        }
+    }
+}
+
+fn group(uri: &str, permission: AclPermission) -> AclGrant {
+    AclGrant {
+        grantee: AclGrantee::Group(uri.to_owned()),
+        permission,
+    }
+}
+
+fn invalid_argument(message: impl Into<String>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, message.into())
+}
+
+impl Acl {
+    /// Only `owner`'s FULL_CONTROL (what a resource without an ACL has).
+    pub fn private(owner: &OwnerId) -> Acl {
+        Acl {
+            grants: vec![owner.grant(AclPermission::FullControl)],
+        }
+    }
+
+    /// S3's canned ACL `name` for a resource owned by `owner` in a bucket
+    /// owned by `bucket_owner`.
+    pub fn canned(name: &str, owner: &OwnerId, bucket_owner: &OwnerId) -> S3Result<Acl> {
+        use AclPermission::{FullControl, Read, ReadAcp, Write};
+        let mut acl = Acl::private(owner);
+        match name {
+            "private" | "aws-exec-read" => {}
+            "public-read" => acl.grants.push(group(ALL_USERS, Read)),
+            "public-read-write" => {
+                acl.grants.push(group(ALL_USERS, Read));
+                acl.grants.push(group(ALL_USERS, Write));
+            }
+            "authenticated-read" => acl.grants.push(group(AUTHENTICATED_USERS, Read)),
+            "bucket-owner-read" if bucket_owner != owner => {
+                acl.grants.push(bucket_owner.grant(Read));
+            }
+            "bucket-owner-full-control" if bucket_owner != owner => {
+                acl.grants.push(bucket_owner.grant(FullControl));
+            }
+            "bucket-owner-read" | "bucket-owner-full-control" => {}
+            "log-delivery-write" => {
+                acl.grants.push(group(LOG_DELIVERY, Write));
+                acl.grants.push(group(LOG_DELIVERY, ReadAcp));
+            }
+            other => {
+                return Err(invalid_argument(format!("Invalid canned ACL: {other}")));
+            }
+        }
+        Ok(acl)
+    }
+
+    /// The grants of `x-amz-grant-<permission>` headers (`id="…"`,
+    /// `uri="…"`, `emailAddress="…"`, comma-separated); `users` names the
+    /// user of a canonical id (`None`: no such user).
+    pub fn from_headers(
+        headers: &[(AclPermission, &str)],
+        users: &dyn Fn(&str) -> Option<String>,
+    ) -> S3Result<Acl> {
+        let mut acl = Acl::default();
+        for (permission, value) in headers {
+            for item in value.split(',') {
+                let item = item.trim();
+                if item.is_empty() {
+                    continue;
+                }
+                let (kind, v) = item
+                    .split_once('=')
+                    .ok_or_else(|| invalid_argument(format!("Invalid grant: {item}")))?;
+                let v = v.trim().trim_matches('"');
+                let grantee = grantee(&kind.trim().to_ascii_lowercase(), v, users)?;
+                acl.grants.push(AclGrant {
+                    grantee,
+                    permission: *permission,
+                });
+            }
+        }
+        Ok(acl)
+    }
+
+    /// The grants of an `AccessControlPolicy` document; its `Owner`, when
+    /// given, must be the resource's owner.
+    pub fn from_document(
+        doc: &AccessControlPolicy,
+        owner: &OwnerId,
+        users: &dyn Fn(&str) -> Option<String>,
+    ) -> S3Result<Acl> {
+        if let Some(id) = doc.owner.as_ref().and_then(|o| o.id.as_deref())
+            && id != owner.id
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Access Denied",
+            ));
+        }
+        let mut acl = Acl::default();
+        for g in doc.grants.iter().flatten() {
+            let permission = g
+                .permission
+                .as_ref()
+                .and_then(|p| AclPermission::parse(p.as_str()))
+                .ok_or_else(|| S3Error::with_message(S3ErrorCode::MalformedACLError,
+                    "The XML you provided was not well-formed or did not validate against our published schema"))?;
+            let e = g.grantee.as_ref().ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::MalformedACLError,
+                    "The XML you provided was not well-formed or did not validate against our published schema")
+            })?;
+            let grantee = match e.type_.as_str() {
+                Type::CANONICAL_USER => grantee("id", e.id.as_deref().unwrap_or(""), users)?,
+                Type::GROUP => grantee("uri", e.uri.as_deref().unwrap_or(""), users)?,
+                Type::AMAZON_CUSTOMER_BY_EMAIL => grantee(
+                    "emailaddress",
+                    e.email_address.as_deref().unwrap_or(""),
+                    users,
+                )?,
+                other => return Err(invalid_argument(format!("Invalid grantee type: {other}"))),
+            };
+            acl.grants.push(AclGrant {
+                grantee,
+                permission,
+            });
+        }
+        Ok(acl)
+    }
+
+    /// True when it grants anything to everyone or to every signed caller
+    /// (what BlockPublicAcls refuses and IgnorePublicAcls ignores).
+    pub fn is_public(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|g| matches!(&g.grantee, AclGrantee::Group(u) if u == ALL_USERS || u == AUTHENTICATED_USERS))
+    }
+
+    /// Whether it grants `needed` to the caller whose canonical id is
+    /// `caller` (`None`: anonymous); public grants count only unless
+    /// `ignore_public`.
+    pub fn allows(&self, caller: Option<&str>, needed: AclPermission, ignore_public: bool) -> bool {
+        self.grants.iter().any(|g| {
+            g.permission.covers(needed)
+                && match &g.grantee {
+                    AclGrantee::User { id, .. } => caller == Some(id.as_str()),
+                    AclGrantee::Group(u) if u == ALL_USERS => !ignore_public,
+                    AclGrantee::Group(u) if u == AUTHENTICATED_USERS => {
+                        !ignore_public && caller.is_some()
+                    }
+                    AclGrantee::Group(_) => false,
+                }
+        })
+    }
+
+    /// As S3 answers it.
+    pub fn to_grants(&self) -> Grants {
+        self.grants
+            .iter()
+            .map(|g| Grant {
+                grantee: Some(match &g.grantee {
+                    AclGrantee::User { id, name } => Grantee {
+                        display_name: name.clone(),
+                        email_address: None,
+                        id: Some(id.clone()),
+                        type_: Type::from_static(Type::CANONICAL_USER),
+                        uri: None,
+                    },
+                    AclGrantee::Group(uri) => Grantee {
+                        display_name: None,
+                        email_address: None,
+                        id: None,
+                        type_: Type::from_static(Type::GROUP),
+                        uri: Some(uri.clone()),
+                    },
+                }),
+                permission: Some(Permission::from(g.permission.name().to_owned())),
+            })
+            .collect()
+    }
+
+    /// As stored.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// What [`Acl::encode`] stored (`None` if it does not parse).
+    pub fn decode(stored: &str) -> Option<Acl> {
+        serde_json::from_str(stored).ok()
+    }
+}
+
+/// One grantee of a grant header or document.
+fn grantee(
+    kind: &str,
+    value: &str,
+    users: &dyn Fn(&str) -> Option<String>,
+) -> S3Result<AclGrantee> {
+    match kind {
+        "id" => {
+            let id = value.to_ascii_lowercase();
+            let name = users(&id).ok_or_else(|| invalid_argument("Invalid id"))?;
+            Ok(AclGrantee::User {
+                id,
+                name: Some(name),
+            })
+        }
+        "uri" if [ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY].contains(&value) => {
+            Ok(AclGrantee::Group(value.to_owned()))
+        }
+        "uri" => Err(invalid_argument(format!("Invalid group uri: {value}"))),
+        "emailaddress" => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("UnresolvableGrantByEmailAddress".into()),
+                "The e-mail address you provided does not match any account on record.",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            Err(e)
+        }
+        other => Err(invalid_argument(format!("Invalid grantee: {other}"))),
+    }
+}
+
+/// The ACL a request asks for when ACLs are enabled: a canned ACL, grant
+/// headers or a document (at most one of them); `None` when it asks for
+/// none. `owner` owns the resource, `bucket_owner` its bucket.
+pub fn requested(
+    req: &AclRequest<'_>,
+    grants: &[(AclPermission, &str)],
+    owner: &OwnerId,
+    bucket_owner: &OwnerId,
+    users: &dyn Fn(&str) -> Option<String>,
+) -> S3Result<Option<Acl>> {
+    let given = usize::from(req.canned.is_some())
+        + usize::from(!grants.is_empty())
+        + usize::from(req.policy.is_some());
+    if given > 1 {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Specifying both Canned ACLs and Header Grants is not allowed",
+        ));
+    }
+    if let Some(c) = req.canned {
+        return Acl::canned(c, owner, bucket_owner).map(Some);
+    }
+    if !grants.is_empty() {
+        return Acl::from_headers(grants, users).map(Some);
+    }
+    match req.policy {
+        Some(doc) => Acl::from_document(doc, owner, users).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +597,77 @@ mod tests {
             ..Default::default()
         };
         assert!(check(&public).is_err());
+    }
+
+    #[test]
+    fn acls_expand_canned_names_parse_grants_and_decide() {
+        let alice = OwnerId::of(Some("alice"));
+        let bob = OwnerId::of(Some("bob"));
+        let users = |id: &str| (id == bob.id).then(|| "bob".to_owned());
+        let public = Acl::canned("public-read", &alice, &alice).unwrap();
+        assert!(public.is_public());
+        assert!(public.allows(None, AclPermission::Read, false));
+        assert!(
+            !public.allows(None, AclPermission::Read, true),
+            "IgnorePublicAcls"
+        );
+        assert!(!public.allows(None, AclPermission::Write, false));
+        assert!(public.allows(Some(&alice.id), AclPermission::WriteAcp, true));
+        let auth = Acl::canned("authenticated-read", &alice, &alice).unwrap();
+        assert!(!auth.allows(None, AclPermission::Read, false));
+        assert!(auth.allows(Some(&bob.id), AclPermission::Read, false));
+        let to_bucket = Acl::canned("bucket-owner-full-control", &bob, &alice).unwrap();
+        assert!(to_bucket.allows(Some(&alice.id), AclPermission::ReadAcp, false));
+        assert!(!to_bucket.is_public());
+        assert_eq!(
+            Acl::canned("bucket-owner-read", &alice, &alice).unwrap(),
+            Acl::private(&alice)
+        );
+        assert!(Acl::canned("everyone-please", &alice, &alice).is_err());
+
+        let header = format!("id=\"{}\", uri=\"{ALL_USERS}\"", bob.id);
+        let acl = Acl::from_headers(&[(AclPermission::Read, &header)], &users).unwrap();
+        assert!(acl.allows(Some(&bob.id), AclPermission::Read, true));
+        assert!(acl.is_public());
+        assert_eq!(acl.to_grants().len(), 2);
+        assert_eq!(Acl::decode(&acl.encode()), Some(acl));
+        let code = |r: S3Result<Acl>| r.err().map(|e| e.code().as_str().to_owned());
+        let unknown = format!("id=\"{}\"", "0".repeat(64));
+        assert_eq!(
+            code(Acl::from_headers(
+                &[(AclPermission::Read, &unknown)],
+                &users
+            ))
+            .as_deref(),
+            Some("InvalidArgument")
+        );
+        assert_eq!(
+            code(Acl::from_headers(
+                &[(AclPermission::Read, "emailAddress=\"a@b.example\"")],
+                &users
+            ))
+            .as_deref(),
+            Some("UnresolvableGrantByEmailAddress")
+        );
+        let both = AclRequest {
+            canned: Some("private"),
+            ..Default::default()
+        };
+        let asked = requested(
+            &both,
+            &[(AclPermission::Read, "uri=\"x\"")],
+            &alice,
+            &alice,
+            &users,
+        );
+        assert_eq!(
+            asked.err().map(|e| e.code().as_str().to_owned()).as_deref(),
+            Some("InvalidRequest")
+        );
+        assert_eq!(
+            requested(&AclRequest::default(), &[], &alice, &alice, &users).unwrap(),
+            None
+        );
     }
 
     #[test]

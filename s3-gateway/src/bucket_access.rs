@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use crate::bucket_cache::BucketCache;
 
-use shale_metadata::{BucketConfig, BucketConfigKind, MetaClient, MetaError, PublicAccessBlock};
+use shale_metadata::{
+    BucketConfig, BucketConfigKind, MetaClient, MetaError, ObjectOwnership, PublicAccessBlock,
+};
 use shale_policy::{Context, Policy, ResourceKind, User};
 
 /// How long a bucket's policy and public access block are believed.
@@ -54,6 +56,12 @@ pub struct Rules {
     /// Its public access block: `None` only after DeletePublicAccessBlock
     /// (a bucket that never had one has every block on).
     pub block: Option<PublicAccessBlock>,
+    /// Its Object Ownership while ACLs are enabled (BucketOwnerPreferred
+    /// or ObjectWriter); `None` while they are disabled
+    /// (BucketOwnerEnforced, the default).
+    pub acl_ownership: Option<ObjectOwnership>,
+    /// Its ACL, while ACLs are enabled and it has one.
+    pub acl: Option<Arc<crate::acl::Acl>>,
 }
 
 impl Rules {
@@ -72,6 +80,8 @@ impl Rules {
             keys: Arc::new(keys),
             block,
             owner: None,
+            acl_ownership: None,
+            acl: None,
         }
     }
 
@@ -89,11 +99,34 @@ impl Rules {
         }
     }
 
+    /// Whether public ACL grants are ignored (IgnorePublicAcls).
+    pub fn ignores_public_acls(&self) -> bool {
+        self.block.is_some_and(|b| b.ignore_public_acls)
+    }
+
+    /// Whether public ACLs are refused (BlockPublicAcls).
+    pub fn blocks_public_acls(&self) -> bool {
+        self.block.is_some_and(|b| b.block_public_acls)
+    }
+
     /// Whether public statements of the policy are ignored for callers
     /// from outside the account (RestrictPublicBuckets, on a public policy).
     pub fn restricts_public(&self) -> bool {
         self.block.is_some_and(|b| b.restrict_public_buckets)
             && self.policy.as_ref().is_some_and(|p| p.is_public())
+    }
+}
+
+/// Object Ownership while ACLs are enabled, from the bucket's
+/// `ownership-controls` row (none: BucketOwnerEnforced; deleted: as S3
+/// before Object Ownership, ObjectWriter).
+pub fn acl_ownership(row: Option<BucketConfig>) -> Option<ObjectOwnership> {
+    match row {
+        Some(BucketConfig::OwnershipControls(None)) => Some(ObjectOwnership::ObjectWriter),
+        Some(BucketConfig::OwnershipControls(Some(ObjectOwnership::BucketOwnerEnforced)))
+        | None => None,
+        Some(BucketConfig::OwnershipControls(Some(o))) => Some(o),
+        Some(_) => None,
     }
 }
 
@@ -148,10 +181,12 @@ impl AccessRules {
 
     async fn load(&self, bucket: &str) -> Result<Rules, MetaError> {
         let config = |kind| self.meta.get_bucket_config(bucket, kind);
-        let (policy, block, row) = tokio::join!(
+        let (policy, block, row, ownership, acl) = tokio::join!(
             config(BucketConfigKind::Policy),
             config(BucketConfigKind::PublicAccessBlock),
-            self.meta.get_bucket(bucket)
+            self.meta.get_bucket(bucket),
+            config(BucketConfigKind::OwnershipControls),
+            config(BucketConfigKind::Acl),
         );
         let missing = |r: Result<Option<BucketConfig>, MetaError>| match r {
             Err(MetaError::NoSuchBucket) => Ok(None),
@@ -172,6 +207,12 @@ impl AccessRules {
         };
         let mut rules = Rules::new(policy, block);
         rules.owner = row?.and_then(|b| b.owner);
+        rules.acl_ownership = acl_ownership(missing(ownership)?);
+        if rules.acl_ownership.is_some()
+            && let Some(BucketConfig::Acl(stored)) = missing(acl)?
+        {
+            rules.acl = crate::acl::Acl::decode(&stored).map(Arc::new);
+        }
         Ok(rules)
     }
 
@@ -181,21 +222,36 @@ impl AccessRules {
         self.cache.changed(bucket, None);
     }
 
-    /// The tags of the object version a request names (`version`: its
-    /// `versionId`), for `s3:ExistingObjectTag/<key>`: read only for a
-    /// policy that asks (one metadata read). `None` when there is no such
-    /// object (or it is a delete marker): the keys are then absent.
-    pub async fn object_tags(
+    /// The tags and the ACL of the object version a request names
+    /// (`version`: its `versionId`), for `s3:ExistingObjectTag/<key>` and
+    /// the object's ACL: read only for a policy that asks or a bucket with
+    /// ACLs enabled (one metadata read). `None` when there is no such
+    /// object (or it is a delete marker): the keys are then absent, and
+    /// the ACL grants nothing.
+    pub async fn object_facts(
         &self,
         bucket: &str,
         key: &str,
         version: Option<&str>,
-    ) -> Result<Option<Vec<(String, String)>>, MetaError> {
+    ) -> Result<Option<ObjectFacts>, MetaError> {
         let Ok(which) = shale_metadata::VersionRef::parse(version) else {
             return Ok(None);
         };
         match self.meta.get_version(bucket, key, which).await {
-            Ok(v) if !v.object.version.marker => Ok(Some(v.object.row.tags)),
+            Ok(v) if !v.object.version.marker => {
+                let row = v.object.row;
+                let owner = crate::acl::OwnerId::of(row.owner.as_deref());
+                let acl = row
+                    .system_headers
+                    .iter()
+                    .find(|(k, _)| k == shale_metadata::OBJECT_ACL)
+                    .and_then(|(_, v)| crate::acl::Acl::decode(v))
+                    .unwrap_or_else(|| crate::acl::Acl::private(&owner));
+                Ok(Some(ObjectFacts {
+                    tags: row.tags,
+                    acl,
+                }))
+            }
             Ok(_)
             | Err(MetaError::NoSuchKey | MetaError::NoSuchVersion | MetaError::NoSuchBucket) => {
                 Ok(None)
@@ -203,6 +259,15 @@ impl AccessRules {
             Err(e) => Err(e),
         }
     }
+}
+
+/// What the access check may read of the object a request names.
+#[derive(Clone, Debug)]
+pub struct ObjectFacts {
+    /// Its tags.
+    pub tags: Vec<(String, String)>,
+    /// Its ACL (its owner's FULL_CONTROL when it has none of its own).
+    pub acl: crate::acl::Acl,
 }
 
 /// The prefix of the keys `s3:ExistingObjectTag/<tag key>`.

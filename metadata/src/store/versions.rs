@@ -111,6 +111,12 @@ impl MetaStore {
                 version,
                 tags,
             } => R::Removed(self.put_version_tags(&bucket, &key, version, tags)?),
+            Q::PutVersionAcl {
+                bucket,
+                key,
+                version,
+                acl,
+            } => R::Removed(self.put_version_acl(&bucket, &key, version, acl)?),
             Q::ListVersions {
                 bucket,
                 prefix,
@@ -583,6 +589,39 @@ impl MetaStore {
         let mut batch = WriteBatch::default();
         self.rewrite_version(&mut batch, at, &v, current)?;
         self.enqueue_change(&mut batch, (bucket, key), &v, crate::ReplicationKind::Tags)?;
+        self.write(batch)?;
+        Ok(VersionAnswer {
+            version_id: id_in(status, &v.version),
+            delete_marker: false,
+        })
+    }
+
+    /// Sets (`None`: removes) the ACL of one version, kept in its system
+    /// headers ([`crate::OBJECT_ACL`]); not replicated (as S3 replicates
+    /// no ACL change).
+    pub fn put_version_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        acl: Option<String>,
+    ) -> Result<VersionAnswer> {
+        check_key(key)?;
+        let okey = keys::object_key(bucket, key)?;
+        let _b = self.shared();
+        let _k = self.stripe(bucket, key);
+        self.require_bucket(bucket)?;
+        let status = self.versioning(bucket)?;
+        let at = (bucket, key, okey.as_slice());
+        let (mut v, current) = self.version_to_change(at, which)?;
+        v.row.system_headers.retain(|(k, _)| k != crate::OBJECT_ACL);
+        if let Some(acl) = acl {
+            v.row
+                .system_headers
+                .push((crate::OBJECT_ACL.to_owned(), acl));
+        }
+        let mut batch = WriteBatch::default();
+        self.rewrite_version(&mut batch, at, &v, current)?;
         self.write(batch)?;
         Ok(VersionAnswer {
             version_id: id_in(status, &v.version),

@@ -60,7 +60,8 @@ pub(super) async fn create_bucket(
     check_bucket_name(&input.bucket)?;
     let constraint = input
         .create_bucket_configuration
-        .and_then(|c| c.location_constraint)
+        .as_ref()
+        .and_then(|c| c.location_constraint.clone())
         .map(|c| c.as_str().to_owned());
     let object_lock = input.object_lock_enabled_for_bucket == Some(true);
     if let Some(c) = constraint
@@ -87,8 +88,8 @@ pub(super) async fn create_bucket(
         }));
     }
     // With Object Lock: versioning and the lock from the first moment,
-    // in the same write as the bucket.
-    let configs = if object_lock {
+    // in the same write as the bucket; so are its Object Ownership and ACL.
+    let mut configs = if object_lock {
         vec![
             BucketConfig::Versioning(VersioningStatus::Enabled),
             BucketConfig::ObjectLock(shale_metadata::ObjectLockConfig::default()),
@@ -96,6 +97,7 @@ pub(super) async fn create_bucket(
     } else {
         Vec::new()
     };
+    configs.extend(creation_acl(gw, &input, caller.as_deref()).await?);
     let created = gw
         .regions
         .create_here(&input.bucket, caller.as_deref(), configs)
@@ -118,6 +120,58 @@ pub(super) async fn create_bucket(
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
+}
+
+/// The Object Ownership (`x-amz-object-ownership`) and ACL (`x-amz-acl`,
+/// `x-amz-grant-*`) a CreateBucket asks for, as the new bucket's
+/// configuration rows. With ACLs disabled (BucketOwnerEnforced, the
+/// default) only the owner's FULL_CONTROL is accepted; a new bucket blocks
+/// public access, so a public ACL is refused either way.
+async fn creation_acl(
+    gw: &Gateway,
+    input: &CreateBucketInput,
+    caller: Option<&crate::access::Principal>,
+) -> S3Result<Vec<BucketConfig>> {
+    let ownership = match &input.object_ownership {
+        Some(o) => super::acls::parse_ownership(o.as_str())?,
+        None => shale_metadata::ObjectOwnership::BucketOwnerEnforced,
+    };
+    let mut configs = Vec::new();
+    if ownership != shale_metadata::ObjectOwnership::BucketOwnerEnforced {
+        configs.push(BucketConfig::OwnershipControls(Some(ownership)));
+    }
+    let grants = super::acls::acl_grants!(input, grant_full_control => FullControl,
+        grant_read => Read, grant_write => Write, grant_read_acp => ReadAcp,
+        grant_write_acp => WriteAcp);
+    let owner = caller.map(|k| k.user_name());
+    let request = acl::AclRequest {
+        canned: input.acl.as_ref().map(|a| a.as_str()),
+        grant_full_control: input.grant_full_control.as_deref(),
+        other_grants: false,
+        policy: None,
+        owner,
+    };
+    let mut rules =
+        crate::bucket_access::Rules::new(None, Some(shale_metadata::PublicAccessBlock::ALL));
+    rules.owner = owner.map(str::to_owned);
+    rules.acl_ownership = crate::bucket_access::acl_ownership(configs.first().cloned());
+    let owner_id = acl::OwnerId::of(owner);
+    match gw.asked_acl(&rules, &request, &grants, &owner_id).await {
+        Ok(Some(acl)) if acl != acl::Acl::private(&owner_id) => {
+            configs.push(BucketConfig::Acl(acl.encode()));
+        }
+        Ok(_) => {}
+        Err(e) if e.code().as_str() == "AccessControlListNotSupported" => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("InvalidBucketAclWithObjectOwnership".into()),
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(configs)
 }
 
 /// CreateBucket's answer when the name was taken: a bucket of another key

@@ -154,72 +154,6 @@ pub(super) async fn delete_bucket_cors(
     Ok(S3Response::new(DeleteBucketCorsOutput::default()))
 }
 
-pub(super) async fn get_bucket_acl(
-    gw: &Gateway,
-    req: S3Request<GetBucketAclInput>,
-) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let bucket = gw.require_bucket(&req.input.bucket).await?;
-    let key = bucket.owner.as_deref();
-    Ok(S3Response::new(GetBucketAclOutput {
-        grants: Some(acl::owner_grants(key)),
-        owner: Some(owner(key)),
-    }))
-}
-
-pub(super) async fn put_bucket_acl(
-    gw: &Gateway,
-    req: S3Request<PutBucketAclInput>,
-) -> S3Result<S3Response<PutBucketAclOutput>> {
-    let input = &req.input;
-    let bucket = gw.require_bucket(&input.bucket).await?;
-    acl::check(&acl::AclRequest {
-        canned: input.acl.as_ref().map(|a| a.as_str()),
-        grant_full_control: input.grant_full_control.as_deref(),
-        other_grants: input.grant_read.is_some()
-            || input.grant_write.is_some()
-            || input.grant_read_acp.is_some()
-            || input.grant_write_acp.is_some(),
-        policy: input.access_control_policy.as_ref(),
-        owner: bucket.owner.as_deref(),
-    })?;
-    Ok(S3Response::new(PutBucketAclOutput {}))
-}
-
-pub(super) async fn get_object_acl(
-    gw: &Gateway,
-    req: S3Request<GetObjectAclInput>,
-) -> S3Result<S3Response<GetObjectAclOutput>> {
-    let input = req.input;
-    let which = check_version(input.version_id.as_deref())?;
-    let row = gw.version_row(&input.bucket, &input.key, which).await?;
-    let key = row.owner.as_deref();
-    Ok(S3Response::new(GetObjectAclOutput {
-        grants: Some(acl::owner_grants(key)),
-        owner: Some(owner(key)),
-        request_charged: None,
-    }))
-}
-
-pub(super) async fn put_object_acl(
-    gw: &Gateway,
-    req: S3Request<PutObjectAclInput>,
-) -> S3Result<S3Response<PutObjectAclOutput>> {
-    let input = &req.input;
-    let which = check_version(input.version_id.as_deref())?;
-    let row = gw.version_row(&input.bucket, &input.key, which).await?;
-    acl::check(&acl::AclRequest {
-        canned: input.acl.as_ref().map(|a| a.as_str()),
-        grant_full_control: input.grant_full_control.as_deref(),
-        other_grants: input.grant_read.is_some()
-            || input.grant_write.is_some()
-            || input.grant_read_acp.is_some()
-            || input.grant_write_acp.is_some(),
-        policy: input.access_control_policy.as_ref(),
-        owner: row.owner.as_deref(),
-    })?;
-    Ok(S3Response::new(PutObjectAclOutput::default()))
-}
-
 pub(super) async fn get_bucket_request_payment(
     gw: &Gateway,
     req: S3Request<GetBucketRequestPaymentInput>,
@@ -246,24 +180,6 @@ pub(super) async fn put_bucket_request_payment(
         ));
     }
     Ok(S3Response::new(PutBucketRequestPaymentOutput {}))
-}
-
-/// As S3 answers for every bucket it creates today: ACLs disabled,
-/// the bucket owner owns every object ([`acl`]).
-pub(super) async fn get_bucket_ownership_controls(
-    gw: &Gateway,
-    req: S3Request<GetBucketOwnershipControlsInput>,
-) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    Ok(S3Response::new(GetBucketOwnershipControlsOutput {
-        ownership_controls: Some(OwnershipControls {
-            rules: vec![OwnershipControlsRule {
-                object_ownership: ObjectOwnership::from_static(
-                    ObjectOwnership::BUCKET_OWNER_ENFORCED,
-                ),
-            }],
-        }),
-    }))
 }
 
 /// Static website hosting is not supported: no bucket has it.

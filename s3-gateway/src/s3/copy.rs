@@ -71,7 +71,8 @@ pub(super) async fn copy_object(
     let caller = Caller::owner(&req.extensions);
     let input = req.input;
     check_key(&input.key)?;
-    object_acl!(input, caller.as_deref())?;
+    let acl = object_acl!(gw, input, caller.clone())?;
+    let caller = acl.owner.clone();
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let conditions = read_conditions!(copy input);
     let ReadVersion {
@@ -121,7 +122,12 @@ pub(super) async fn copy_object(
         etag: copied.etag_hex.clone(),
         last_modified_ms: now,
         content_type: headers.content_type,
-        system_headers: headers.system,
+        system_headers: {
+            let mut system = headers.system;
+            // The copy's ACL is its request's, never the source's.
+            acl.apply(&mut system);
+            system
+        },
         user_metadata: headers.user,
         parts_count: None,
         data: copied.data,

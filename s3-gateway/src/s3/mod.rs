@@ -32,24 +32,30 @@ use crate::tagging::{self, Target};
 use shale_datapath::datapath::{DataPath, WriteTarget};
 use shale_metadata::{UPLOAD_LOCK_HOLD, UPLOAD_LOCK_MODE, UPLOAD_LOCK_UNTIL};
 
-/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload) by
-/// access key `$owner` asks for with `x-amz-acl` and `x-amz-grant-*`: only
-/// the full control of the writer, who will own the object, is accepted
-/// ([`acl`]).
+/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload, a
+/// browser upload) by user `$writer` asks for with `x-amz-acl` and
+/// `x-amz-grant-*`, under the bucket's Object Ownership
+/// ([`acls::WriteAcl`]): checked before any byte is stored.
 macro_rules! object_acl {
-    ($input:expr, $owner:expr) => {
-        acl::check(&acl::AclRequest {
-            canned: $input.acl.as_ref().map(|a| a.as_str()),
-            grant_full_control: $input.grant_full_control.as_deref(),
-            other_grants: $input.grant_read.is_some()
-                || $input.grant_read_acp.is_some()
-                || $input.grant_write_acp.is_some(),
-            policy: None,
-            owner: $owner,
-        })
-    };
+    ($gw:expr, $input:expr, $writer:expr) => {{
+        let grants = acls::object_grants!($input);
+        $gw.write_acl(
+            &$input.bucket,
+            $writer,
+            &acl::AclRequest {
+                canned: $input.acl.as_ref().map(|a| a.as_str()),
+                grant_full_control: $input.grant_full_control.as_deref(),
+                other_grants: false,
+                policy: None,
+                owner: None,
+            },
+            &grants,
+        )
+        .await
+    }};
 }
 
+pub(crate) mod acls;
 mod bucket;
 mod checksums;
 mod config;
@@ -522,10 +528,10 @@ s3_operations! {
     config::put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput;
     config::get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput;
     config::delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput;
-    config::get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput;
-    config::put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput;
-    config::get_object_acl(GetObjectAclInput) -> GetObjectAclOutput;
-    config::put_object_acl(PutObjectAclInput) -> PutObjectAclOutput;
+    acls::get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput;
+    acls::put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput;
+    acls::get_object_acl(GetObjectAclInput) -> GetObjectAclOutput;
+    acls::put_object_acl(PutObjectAclInput) -> PutObjectAclOutput;
     policy::get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput;
     policy::put_bucket_policy(PutBucketPolicyInput) -> PutBucketPolicyOutput;
     policy::delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput;
@@ -540,7 +546,9 @@ s3_operations! {
     lock::put_object_lock_configuration(PutObjectLockConfigurationInput) -> PutObjectLockConfigurationOutput;
     lock::put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput;
     lock::put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput;
-    config::get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput;
+    acls::get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput;
+    acls::put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput;
+    acls::delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput;
     policy::get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput;
     policy::put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput;
     policy::delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput;

@@ -11,7 +11,8 @@ pub(super) async fn create_multipart_upload(
     let replica = replica::replica_of(&req.headers, &req.extensions)?;
     let input = req.input;
     check_key(&input.key)?;
-    object_acl!(input, caller.as_deref())?;
+    let acl = object_acl!(gw, input, caller.clone())?;
+    let caller = acl.owner.clone();
     let tags = tagging::parse_header(input.tagging.as_deref())?;
     let checksum = upload_checksum(
         input.checksum_algorithm.as_ref(),
@@ -86,7 +87,10 @@ pub(super) async fn create_multipart_upload(
         upload_id: upload_id.clone(),
         initiated_ms: now_ms(),
         content_type: headers.content_type,
-        system_headers: headers.system,
+        system_headers: {
+            acl.apply(&mut headers.system);
+            headers.system
+        },
         user_metadata: headers.user,
         tags,
         checksum,

@@ -121,7 +121,8 @@ pub(super) async fn put_object(
     };
     checks.compute(algorithm);
     // Checked before any byte of the body is stored.
-    object_acl!(input, caller.as_deref())?;
+    let acl = object_acl!(gw, input, caller.clone())?;
+    let caller = acl.owner.clone();
     let tags = tagging::parse_header(input.tagging.as_deref())?;
     let expected_len = content_length(input.content_length)?;
     if expected_len.is_none_or(|n| n as usize > gw.data.config().inline_threshold) {
@@ -174,12 +175,14 @@ pub(super) async fn put_object(
         Some(bytes) => ObjectData::Inline(bytes.to_vec()),
         None => ObjectData::Parts(vec![written.part]),
     };
+    let mut system_headers = headers.system;
+    acl.apply(&mut system_headers);
     let row = ObjectRow {
         size,
         etag: etag_hex.clone(),
         last_modified_ms: replica.map_or_else(now_ms, |r| r.last_modified_ms),
         content_type: headers.content_type,
-        system_headers: headers.system,
+        system_headers,
         user_metadata: headers.user,
         parts_count: None,
         data,
