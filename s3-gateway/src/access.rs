@@ -47,7 +47,8 @@ use shale_policy::ResourceKind;
 #[derive(Debug)]
 pub struct Principal {
     identity: Identity,
-    user: shale_policy::User,
+    /// Always `Caller::User`: kept whole so a request borrows it.
+    caller: shale_policy::Caller,
     policy: Option<crate::bucket_access::Rules>,
 }
 
@@ -56,7 +57,8 @@ impl Principal {
     /// not parse (only if a later release reads it differently) allows
     /// nothing, and says so in the log.
     pub fn new(identity: Identity) -> Principal {
-        let user = crate::bucket_access::user_of(identity.user_name());
+        let caller =
+            shale_policy::Caller::User(crate::bucket_access::user_of(identity.user_name()));
         let policy = identity.policy().and_then(|doc| {
             match shale_policy::parse_identity_policy(doc.as_bytes()) {
                 Ok(p) => Some(crate::bucket_access::Rules::new(Some(Arc::new(p)), None)),
@@ -69,7 +71,7 @@ impl Principal {
         });
         Principal {
             identity,
-            user,
+            caller,
             policy,
         }
     }
@@ -101,7 +103,15 @@ impl Principal {
 
     /// The user as policies see it.
     pub fn policy_user(&self) -> &shale_policy::User {
-        &self.user
+        match &self.caller {
+            shale_policy::Caller::User(u) => u,
+            shale_policy::Caller::Anonymous => unreachable!("a principal is a user"),
+        }
+    }
+
+    /// The caller as policies see it.
+    pub fn caller(&self) -> &shale_policy::Caller {
+        &self.caller
     }
 
     /// True for a root key.
@@ -320,6 +330,14 @@ fn denied() -> s3s::S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
 
+/// An unsigned request's caller.
+static ANONYMOUS: shale_policy::Caller = shale_policy::Caller::Anonymous;
+
+/// The caller `key` is to policies (`None`: anonymous).
+fn caller_of(key: Option<&Principal>) -> &shale_policy::Caller {
+    key.map_or(&ANONYMOUS, Principal::caller)
+}
+
 /// The actions the object's own ACL speaks of.
 const OBJECT_ACL_ACTIONS: [&str; 6] = [
     "s3:GetObject",
@@ -346,7 +364,6 @@ const ALWAYS_THE_ROOTS: [&str; 3] = [
 #[derive(Clone, Debug)]
 pub struct Authorization {
     key: Option<Arc<Principal>>,
-    caller: shale_policy::Caller,
     context: Arc<shale_policy::Context>,
     rules: crate::bucket_access::Rules,
 }
@@ -358,16 +375,16 @@ impl Authorization {
         context: Arc<shale_policy::Context>,
         rules: crate::bucket_access::Rules,
     ) -> Authorization {
-        let caller = match &key {
-            Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
-            None => shale_policy::Caller::Anonymous,
-        };
         Authorization {
             key,
-            caller,
             context,
             rules,
         }
+    }
+
+    /// The caller as policies see it.
+    fn caller(&self) -> &shale_policy::Caller {
+        caller_of(self.key.as_deref())
     }
 
     /// Whether the caller may delete object `key` of `bucket` (a version of
@@ -385,7 +402,7 @@ impl Authorization {
         verdict(
             self.key.as_deref(),
             granted,
-            &self.caller,
+            self.caller(),
             action,
             &shale_policy::object_arn(bucket, key),
             &self.context,
@@ -406,7 +423,7 @@ impl Authorization {
         verdict(
             self.key.as_deref(),
             granted,
-            &self.caller,
+            self.caller(),
             "s3:BypassGovernanceRetention",
             &shale_policy::object_arn(bucket, key),
             &self.context,
@@ -414,6 +431,24 @@ impl Authorization {
             None,
         )
         .is_allowed()
+    }
+
+    /// Whether the bucket's policy or the user's policy allows `action` on
+    /// `resource` (and neither denies it): for what no grant gives
+    /// (replica writes).
+    pub fn policies_allow(&self, action: &str, resource: &str) -> bool {
+        self.key.is_some()
+            && verdict(
+                self.key.as_deref(),
+                false,
+                self.caller(),
+                action,
+                resource,
+                &self.context,
+                &self.rules,
+                None,
+            )
+            .is_allowed()
     }
 
     /// The key that signed the request (`None`: anonymous).
@@ -433,12 +468,15 @@ pub fn policy_allows(
     context: &shale_policy::Context,
     rules: &crate::bucket_access::Rules,
 ) -> bool {
-    let caller = match key {
-        Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
-        None => shale_policy::Caller::Anonymous,
-    };
     verdict(
-        key, granted, &caller, action, resource, context, rules, None,
+        key,
+        granted,
+        caller_of(key),
+        action,
+        resource,
+        context,
+        rules,
+        None,
     )
     .is_allowed()
 }
@@ -613,7 +651,8 @@ impl S3Access for Grants {
             // The condition keys, only for a policy to read.
             let policies = [Some(&rules), source_rules.as_ref(), user_policy];
             let mut context = if policies.iter().flatten().any(|r| r.policy.is_some()) {
-                let wanted = |k: &str| policies.iter().flatten().any(|r| r.wants(k));
+                let mask = policies.iter().flatten().fold(0, |m, r| m | r.mask);
+                let wanted = |k: &str| crate::bucket_access::mask_wants(mask, k);
                 crate::bucket_access::context(
                     cx.headers(),
                     &query,
@@ -649,10 +688,7 @@ impl S3Access for Grants {
                 }
             }
             let context = Arc::new(context);
-            let caller = match &key {
-                Some(k) => shale_policy::Caller::User(k.policy_user().clone()),
-                None => shale_policy::Caller::Anonymous,
-            };
+            let caller = caller_of(key.as_deref());
             let granted = key.as_deref().is_some_and(|k| {
                 allowed(
                     k,
@@ -666,7 +702,7 @@ impl S3Access for Grants {
                     Some((name, _)) => verdict(
                         key.as_deref(),
                         granted,
-                        &caller,
+                        caller,
                         name,
                         &resource,
                         &context,
@@ -676,29 +712,48 @@ impl S3Access for Grants {
                     .is_allowed(),
                     None => granted,
                 };
-            // A copy reads its source: the source bucket's policy too.
+            // A copy reads its source: the source bucket's policy too, and
+            // the source object's ACL where its bucket has ACLs on.
             if let (true, Some((src_bucket, src_key)), Some(src_rules)) =
                 (ok, &source, &source_rules)
             {
+                let src_acl = if src_rules.acl_ownership.is_some() {
+                    let version = cx
+                        .headers()
+                        .get("x-amz-copy-source")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.split_once("?versionId="))
+                        .map(|(_, id)| id.to_owned());
+                    self.rules
+                        .object_facts(src_bucket, src_key, version.as_deref())
+                        .await
+                        .map_err(meta_failed)?
+                        .map(|f| f.acl)
+                } else {
+                    None
+                };
                 let read = key
                     .as_deref()
                     .is_some_and(|k| allowed(k, "GetObject", Some(src_bucket), None));
                 ok = verdict(
                     key.as_deref(),
                     read,
-                    &caller,
+                    caller,
                     "s3:GetObject",
                     &shale_policy::object_arn(src_bucket, src_key),
                     &context,
                     src_rules,
-                    None,
+                    src_acl.as_ref(),
                 )
                 .is_allowed();
             }
             // Without a policy there is nothing to decide key by key: the
             // grant answers for the whole request, as for any other.
             if per_key && rules.policy.is_none() && user_policy.is_none() {
-                ok = granted;
+                // (A bucket ACL's WRITE is for the whole bucket too.)
+                ok = granted
+                    || acl_decision(key.as_deref(), "s3:DeleteObject", &rules, None)
+                        == shale_policy::Decision::Allow;
             }
             if ok {
                 if let Some(k) = &key {
@@ -706,7 +761,6 @@ impl S3Access for Grants {
                 }
                 cx.extensions_mut().insert(Authorization {
                     key,
-                    caller,
                     context,
                     rules,
                 });

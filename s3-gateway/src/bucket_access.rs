@@ -62,6 +62,58 @@ pub struct Rules {
     pub acl_ownership: Option<ObjectOwnership>,
     /// Its ACL, while ACLs are enabled and it has one.
     pub acl: Option<Arc<crate::acl::Acl>>,
+    /// The keys of [`CONTEXT_KEYS`] its policy reads, one bit each
+    /// (worked out once: [`context`] asks for every key it can fill).
+    pub mask: u64,
+}
+
+/// The condition keys [`context`] fills, each with its bit in
+/// [`Rules::mask`] (its index here); the two prefixes stand for every key
+/// under them.
+const CONTEXT_KEYS: [&str; 30] = [
+    "aws:SourceIp",
+    "aws:SecureTransport",
+    "aws:CurrentTime",
+    "aws:EpochTime",
+    "aws:UserAgent",
+    "aws:Referer",
+    "s3:authType",
+    "s3:signatureversion",
+    "s3:prefix",
+    "s3:delimiter",
+    "s3:max-keys",
+    "s3:VersionId",
+    "s3:x-amz-acl",
+    "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:x-amz-content-sha256",
+    "s3:x-amz-storage-class",
+    "s3:x-amz-metadata-directive",
+    "s3:x-amz-copy-source",
+    "s3:x-amz-grant-read",
+    "s3:x-amz-grant-write",
+    "s3:x-amz-grant-read-acp",
+    "s3:x-amz-grant-write-acp",
+    "s3:x-amz-grant-full-control",
+    "s3:object-lock-mode",
+    "s3:object-lock-retain-until-date",
+    "s3:object-lock-legal-hold",
+    "s3:RequestObjectTagKeys",
+    REQUEST_TAG,
+    EXISTING_TAG,
+];
+
+/// The bit of `key` in [`Rules::mask`], if [`CONTEXT_KEYS`] has it.
+fn key_bit(key: &str) -> Option<u64> {
+    CONTEXT_KEYS
+        .iter()
+        .position(|k| k.len() == key.len() && k.eq_ignore_ascii_case(key))
+        .map(|i| 1 << i)
+}
+
+/// Whether a policy of `mask` reads `key` (see [`Rules::wants`]).
+pub fn mask_wants(mask: u64, key: &str) -> bool {
+    key_bit(key).is_some_and(|b| mask & b != 0)
 }
 
 impl Rules {
@@ -75,6 +127,20 @@ impl Rules {
             .collect();
         keys.sort();
         keys.dedup();
+        let mut mask = 0;
+        for (i, k) in CONTEXT_KEYS.iter().enumerate() {
+            let wanted = if k.ends_with('/') {
+                keys.iter().any(|key| {
+                    key.get(..k.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(k))
+                })
+            } else {
+                keys.iter().any(|key| key.eq_ignore_ascii_case(k))
+            };
+            if wanted {
+                mask |= 1 << i;
+            }
+        }
         Rules {
             policy,
             keys: Arc::new(keys),
@@ -82,12 +148,16 @@ impl Rules {
             owner: None,
             acl_ownership: None,
             acl: None,
+            mask,
         }
     }
 
     /// Whether the policy reads condition key `key` (for a key ending in
     /// `/`, such as [`REQUEST_TAG`], any key under it).
     pub fn wants(&self, key: &str) -> bool {
+        if let Some(bit) = key_bit(key) {
+            return self.mask & bit != 0;
+        }
         // A handful of keys: a scan without allocating beats a hash.
         if key.ends_with('/') {
             self.keys.iter().any(|k| {

@@ -63,8 +63,9 @@ fn access_denied() -> S3Error {
 }
 
 impl Gateway {
-    /// The user of each canonical id a request's grants may name, read
-    /// only when it names some.
+    /// The user of each canonical id a request's grants may name (users,
+    /// keys that are users of their own, root keys), read only when it
+    /// names some.
     async fn grantee_names(
         &self,
         grants: &[(AclPermission, &str)],
@@ -80,13 +81,24 @@ impl Gateway {
         if !names_ids {
             return Ok(Default::default());
         }
-        Ok(self
+        let roots = self
+            .meta
+            .list_access_keys()
+            .await
+            .map_err(meta_err)?
+            .into_iter()
+            .filter(|k| k.is_root())
+            .map(|k| k.access_key);
+        let users = self
             .meta
             .list_users()
             .await
             .map_err(meta_err)?
             .into_iter()
-            .map(|u| (crate::acl::canonical_id(&u.user.name), u.user.name))
+            .map(|u| u.user.name);
+        Ok(users
+            .chain(roots)
+            .map(|name| (crate::acl::canonical_id(&name), name))
             .collect())
     }
 

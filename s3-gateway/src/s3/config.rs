@@ -8,7 +8,12 @@ pub(super) async fn put_object_tagging(
     gw: &Gateway,
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-    let replica = replica::replica_of(&req.headers, &req.extensions)?;
+    let replica = replica::replica_of(
+        &req.headers,
+        &req.extensions,
+        "s3:ReplicateTags",
+        (&req.input.bucket, &req.input.key),
+    )?;
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;

@@ -294,7 +294,12 @@ pub(super) async fn put_object_retention(
         &req.input.bucket,
         &req.input.key,
     );
-    let replica = replica::replica_of(&req.headers, &req.extensions)?;
+    let replica = replica::replica_of(
+        &req.headers,
+        &req.extensions,
+        "s3:ReplicateObject",
+        (&req.input.bucket, &req.input.key),
+    )?;
     let hold = match req
         .headers
         .get(replica::REPLICA_LEGAL_HOLD)

@@ -8,7 +8,12 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let caller = Caller::owner(&req.extensions);
-    let replica = replica::replica_of(&req.headers, &req.extensions)?;
+    let replica = replica::replica_of(
+        &req.headers,
+        &req.extensions,
+        "s3:ReplicateObject",
+        (&req.input.bucket, &req.input.key),
+    )?;
     let input = req.input;
     check_key(&input.key)?;
     let acl = object_acl!(gw, input, caller.clone())?;

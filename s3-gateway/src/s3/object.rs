@@ -101,7 +101,12 @@ pub(super) async fn put_object(
     let trailers = req.trailing_headers.clone();
     let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
     let caller = Caller::owner(&req.extensions);
-    let replica = replica::replica_of(&req.headers, &req.extensions)?;
+    let replica = replica::replica_of(
+        &req.headers,
+        &req.extensions,
+        "s3:ReplicateObject",
+        (&req.input.bucket, &req.input.key),
+    )?;
     // A browser upload (POST Object) arrives here too, from `post.rs`,
     // its signature and policy checked, its form fields as the input.
     let input = req.input;
@@ -447,7 +452,12 @@ pub(super) async fn delete_object(
         &req.input.bucket,
         &req.input.key,
     );
-    let replica = replica::replica_of(&req.headers, &req.extensions)?;
+    let replica = replica::replica_of(
+        &req.headers,
+        &req.extensions,
+        "s3:ReplicateDelete",
+        (&req.input.bucket, &req.input.key),
+    )?;
     let input = req.input;
     check_key(&input.key)?;
     let which = check_version(input.version_id.as_deref())?;

@@ -1,11 +1,14 @@
 //! Replica writes: the headers with which a replication worker writes a
 //! version of another bucket here, keeping its version id and time.
 //!
-//! They are honoured only from a root key of the deployment (the key the
-//! regions' links sign with, allowed to replicate into every bucket);
-//! from any other key they are refused with 403 AccessDenied, never
-//! ignored: a client that could set them could forge versions, ids and
-//! times (MinIO's CVE-2023-28434 family).
+//! They are honoured from a root key of the deployment (the key the
+//! regions' links sign with, allowed to replicate into every bucket), or
+//! from a caller the destination bucket's policy (or its user's policy)
+//! allows the replication action (`s3:ReplicateObject`,
+//! `s3:ReplicateDelete`, `s3:ReplicateTags`) on the object; from anyone
+//! else they are refused with 403 AccessDenied, never ignored: a client
+//! that could set them could forge versions, ids and times (MinIO's
+//! CVE-2023-28434 family). A grant alone never allows them.
 
 use super::*;
 
@@ -31,6 +34,8 @@ pub struct Replica {
 pub(super) fn replica_of(
     headers: &http::HeaderMap,
     extensions: &http::Extensions,
+    action: &str,
+    (bucket, key): (&str, &str),
 ) -> S3Result<Option<Replica>> {
     let version = headers.get(REPLICA_VERSION);
     let modified = headers.get(REPLICA_LAST_MODIFIED);
@@ -38,7 +43,12 @@ pub(super) fn replica_of(
         return Ok(None);
     }
     let root = extensions.get::<Caller>().is_some_and(|c| c.0.is_root());
-    if !root {
+    let allowed = || {
+        extensions
+            .get::<Authorization>()
+            .is_some_and(|a| a.policies_allow(action, &shale_policy::object_arn(bucket, key)))
+    };
+    if !root && !allowed() {
         return Err(s3_error!(
             AccessDenied,
             "Replica headers are accepted only from the deployment's replication key"
