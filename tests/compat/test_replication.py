@@ -344,6 +344,42 @@ def test_replica_headers_are_refused_from_ordinary_keys(deployment):
     assert "Versions" not in listed and "DeleteMarkers" not in listed
 
 
+def test_replica_writes_are_an_action_a_bucket_policy_may_allow(deployment):
+    """s3:ReplicateObject (and s3:ReplicateDelete) are actions like any
+    other: a key the destination bucket's policy allows them may write
+    replicas there, under the keys the policy names; a grant alone never
+    allows them."""
+    us = deployment.client(US)
+    bucket = versioned_bucket(us, US, "replicator")
+    key = json.loads(deployment.admin(
+        US, "--json", "key", "create", "--name", "replicator", "--grant",
+        f"{bucket}:write"))
+    writer = deployment.client(US, access_key=key["access_key"],
+                               secret_key=key["secret_key"])
+    eventually(lambda: writer.list_objects_v2(Bucket=bucket))
+    us.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::000000000000:user/"
+                          + key["access_key"]},
+            "Action": ["s3:ReplicateObject", "s3:ReplicateDelete"],
+            "Resource": f"arn:aws:s3:::{bucket}/replicas/*"}]}))
+
+    def forge(request, **kwargs):
+        request.headers["x-shale-replica-version"] = "0000000000100000"
+        request.headers["x-shale-replica-last-modified"] = "1000"
+    writer.meta.events.register_first("before-sign.s3.PutObject", forge)
+    writer.put_object(Bucket=bucket, Key="replicas/k", Body=b"x")
+    head = us.head_object(Bucket=bucket, Key="replicas/k")
+    assert head["VersionId"] == "0000000000100000"
+    assert head["ReplicationStatus"] == "REPLICA"
+    with pytest.raises(ClientError) as e:
+        writer.put_object(Bucket=bucket, Key="elsewhere", Body=b"x")
+    assert error_code(e.value) == "AccessDenied"
+    with pytest.raises(ClientError):
+        us.head_object(Bucket=bucket, Key="elsewhere")
+
+
 def test_the_aws_cli_sets_a_rule_and_reads_the_status(deployment, tmp_path):
     us, eu = deployment.client(US), deployment.client(EU)
     src = versioned_bucket(us, US, "cli-src")
