@@ -184,7 +184,7 @@ def test_a_flood_of_an_unknown_key_reaches_the_metadata_service_rarely(server_fa
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 
     def lookups():
-        return total(scrape(metrics), "shale_metadata_requests_total", kind="GetAccessKey")
+        return total(scrape(metrics), "shale_metadata_requests_total", kind="GetIdentity")
 
     before = lookups()
     started = time.monotonic()
