@@ -221,8 +221,8 @@ impl Policy {
     pub fn evaluate(&self, request: &Request) -> Decision {
         let action = request.action.to_ascii_lowercase();
         let mut allowed = false;
-        for s in &self.statements {
-            if s.applies(request, &action) {
+        for (i, s) in self.statements.iter().enumerate() {
+            if self.prefilter.may_apply(i, request.resource) && s.applies(request, &action) {
                 match s.effect {
                     Effect::Deny => return Decision::ExplicitDeny,
                     Effect::Allow => allowed = true,

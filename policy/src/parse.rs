@@ -125,6 +125,59 @@ pub struct Policy {
     pub(crate) id: Option<String>,
     pub(crate) kind: PolicyKind,
     pub(crate) statements: Vec<Statement>,
+    /// The statements' resource prefixes, for a quick "not about this".
+    pub(crate) prefilter: Prefilter,
+}
+
+/// Per statement, the literal prefixes of its resources, kept together in
+/// one buffer: a request whose resource starts with none of them is not
+/// the statement's, found without touching the statement itself (most of
+/// a policy's statements speak of other resources, and a server reads the
+/// policy cold, between requests).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Prefilter {
+    buf: String,
+    /// `(start, end)` of each prefix in `buf`.
+    spans: Vec<(u32, u32)>,
+    /// Per statement, its range in `spans`; `None` for a statement that
+    /// must always be looked at (`NotResource`, or a resource without a
+    /// literal prefix).
+    statements: Vec<Option<(u32, u32)>>,
+}
+
+impl Prefilter {
+    fn new(statements: &[Statement]) -> Prefilter {
+        let mut p = Prefilter::default();
+        for s in statements {
+            let r = &s.resources;
+            if r.not || r.list.is_empty() || r.list.iter().any(|pat| pat.prefix().is_empty()) {
+                p.statements.push(None);
+                continue;
+            }
+            let first = p.spans.len() as u32;
+            for pat in &r.list {
+                let start = p.buf.len() as u32;
+                p.buf.push_str(pat.prefix());
+                p.spans.push((start, p.buf.len() as u32));
+            }
+            p.statements.push(Some((first, p.spans.len() as u32)));
+        }
+        p
+    }
+
+    /// False only when statement `i` cannot apply to `resource`.
+    pub(crate) fn may_apply(&self, i: usize, resource: &str) -> bool {
+        match self.statements.get(i).copied().flatten() {
+            None => true,
+            Some((first, end)) => self.spans[first as usize..end as usize]
+                .iter()
+                .any(|&(a, b)| {
+                    resource
+                        .as_bytes()
+                        .starts_with(&self.buf.as_bytes()[a as usize..b as usize])
+                }),
+        }
+    }
 }
 
 impl Policy {
@@ -219,11 +272,13 @@ fn parse(
         }
         _ => return Err(Error::Syntax),
     };
+    let prefilter = Prefilter::new(&statements);
     Ok(Policy {
         version,
         id,
         kind,
         statements,
+        prefilter,
     })
 }
 

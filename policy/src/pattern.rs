@@ -152,6 +152,11 @@ impl Pattern {
         )
     }
 
+    /// The literal characters before the first wildcard or variable.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Whether `input` matches, variables filled in by `lookup`.
     pub(crate) fn matches(&self, input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
         if !input.starts_with(self.prefix.as_str()) {
