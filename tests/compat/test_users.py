@@ -660,3 +660,24 @@ def test_what_user_commands_refuse(server, s3, tmp_path):
     assert server.admin_json("user", "delete", longest) == {
         "deleted": longest}
     assert listed_user(server, longest) is None
+
+
+def test_a_root_key_may_be_named_in_a_bucket_policy(server, s3, bucket):
+    """A root key is a principal too (by ARN and by canonical id): a policy
+    naming it is taken, and its Deny holds against it."""
+    root = user_arn(server.access_key)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": {"AWS": root},
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{bucket}/frozen/*"}]}))
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="frozen/a", Body=b"x")
+    assert_client_error(exc, 403, "AccessDenied")
+    s3.put_object(Bucket=bucket, Key="thawed/a", Body=b"x")
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"CanonicalUser": owner},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*"}]}))

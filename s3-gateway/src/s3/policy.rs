@@ -24,7 +24,8 @@ fn no_policy() -> S3Error {
 }
 
 /// Whether the principals the document names exist: the account, a user
-/// (or an access key that is a user of its own) by ARN or by canonical id.
+/// (or an access key that is a user of its own, or a root key) by ARN or
+/// by canonical id.
 async fn principals_exist(gw: &Gateway, document: &[u8], bucket: &str) -> S3Result<Vec<Principal>> {
     // First pass: what the document names (a malformed one fails here).
     let named = std::cell::RefCell::new(Vec::new());
@@ -37,13 +38,23 @@ async fn principals_exist(gw: &Gateway, document: &[u8], bucket: &str) -> S3Resu
     let needs_listing = named
         .iter()
         .any(|p| matches!(p, Principal::CanonicalUser(_) | Principal::Arn(_)));
+    // Users, keys that are users of their own, and root keys.
     let users: Vec<String> = if needs_listing {
+        let roots = gw
+            .meta
+            .list_access_keys()
+            .await
+            .map_err(meta_err)?
+            .into_iter()
+            .filter(|k| k.is_root())
+            .map(|k| k.access_key);
         gw.meta
             .list_users()
             .await
             .map_err(meta_err)?
             .into_iter()
             .map(|u| u.user.name)
+            .chain(roots)
             .collect()
     } else {
         Vec::new()
