@@ -231,7 +231,11 @@ impl Condition {
     /// Whether the condition holds for a request whose values for the key are
     /// `present` (empty: the key is absent); `lookup` fills in policy
     /// variables.
-    pub(crate) fn holds(&self, present: &[&str], lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    pub(crate) fn holds<S: AsRef<str>>(
+        &self,
+        present: &[S],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> bool {
         if self.operator == O::Null {
             let absent = present.is_empty();
             return self.values.contains(&Value::Absent(absent));
@@ -245,10 +249,10 @@ impl Condition {
                 };
         }
         let negated = self.operator.is_negated();
-        let matches = |v: &&str| {
+        let matches = |v: &S| {
             self.values
                 .iter()
-                .any(|pv| base_match(self.operator, pv, v, lookup))
+                .any(|pv| base_match(self.operator, pv, v.as_ref(), lookup))
         };
         match self.set {
             None if negated => !present.iter().any(matches),

@@ -13,7 +13,7 @@
 //! naming it refuses every user of the account. Service and federated
 //! principals never match a Shale caller.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use crate::parse::{Effect, Policy, Principal, Principals, Statement};
 
@@ -67,10 +67,29 @@ pub enum Caller {
 /// keys (`aws:username`, `aws:userid`, `aws:PrincipalArn`,
 /// `aws:PrincipalAccount`, `aws:PrincipalType`) come from the [`Caller`] and
 /// cannot be set here.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// A request brings a handful of keys: they are kept in a short list (no
+/// hashing, no table), under lowercase names, borrowed where the caller
+/// gives a `'static` one ([`Context::insert_static`]).
+#[derive(Debug, Clone, Default)]
 pub struct Context {
-    values: HashMap<String, Vec<String>>,
+    values: Vec<(Cow<'static, str>, Vec<String>)>,
 }
+
+impl PartialEq for Context {
+    /// The same keys with the same values, in any order.
+    fn eq(&self, other: &Context) -> bool {
+        let present = |c: &Context| c.values.iter().filter(|(_, v)| !v.is_empty()).count();
+        present(self) == present(other)
+            && self
+                .values
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .all(|(k, v)| other.get(k) == Some(v.as_slice()))
+    }
+}
+
+impl Eq for Context {}
 
 impl Context {
     /// A context with no keys.
@@ -78,12 +97,31 @@ impl Context {
         Context::default()
     }
 
+    fn entry(&mut self, key: Cow<'static, str>) -> &mut Vec<String> {
+        match self.values.iter().position(|(k, _)| *k == key) {
+            Some(i) => &mut self.values[i].1,
+            None => {
+                self.values.push((key, Vec::with_capacity(1)));
+                &mut self.values.last_mut().expect("just pushed").1
+            }
+        }
+    }
+
     /// Adds `value` to the values of `key`.
     pub fn insert(&mut self, key: &str, value: impl Into<String>) {
-        self.values
-            .entry(key.to_ascii_lowercase())
-            .or_default()
+        self.entry(Cow::Owned(key.to_ascii_lowercase()))
             .push(value.into());
+    }
+
+    /// [`Context::insert`] for a key known at compile time: kept borrowed
+    /// when it is lowercase already.
+    pub fn insert_static(&mut self, key: &'static str, value: impl Into<String>) {
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(key.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(key)
+        };
+        self.entry(key).push(value.into());
     }
 
     /// The context with `value` added to the values of `key`.
@@ -95,18 +133,24 @@ impl Context {
     /// Sets every value of `key` (a multi-valued key such as
     /// `s3:RequestObjectTagKeys`); an empty list makes the key absent.
     pub fn set(&mut self, key: &str, values: Vec<String>) {
-        if values.is_empty() {
-            self.values.remove(&key.to_ascii_lowercase());
-        } else {
-            self.values.insert(key.to_ascii_lowercase(), values);
+        let key = key.to_ascii_lowercase();
+        self.values.retain(|(k, _)| **k != *key);
+        if !values.is_empty() {
+            self.values.push((Cow::Owned(key), values));
         }
     }
 
     /// The values of `key`, if it is present.
     pub fn get(&self, key: &str) -> Option<&[String]> {
+        self.lowercase_get(&key.to_ascii_lowercase())
+    }
+
+    /// [`Context::get`] of a lowercase key.
+    fn lowercase_get(&self, key: &str) -> Option<&[String]> {
         self.values
-            .get(&key.to_ascii_lowercase())
-            .map(Vec::as_slice)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
             .filter(|v| !v.is_empty())
     }
 }
@@ -130,7 +174,7 @@ impl<'a> Request<'a> {
     /// keys first; empty when the key is absent. For an anonymous caller,
     /// `aws:userid` is `anonymous` and `aws:PrincipalType` `Anonymous`, as IAM
     /// documents for S3.
-    pub(crate) fn values(&self, key: &str) -> Vec<&'a str> {
+    pub(crate) fn values(&self, key: &str) -> Values<'a> {
         let derived = match (self.caller, key) {
             (Caller::User(u), "aws:username") => Some(u.name.as_str()),
             (Caller::User(u), "aws:userid") => Some(u.user_id.as_str()),
@@ -140,29 +184,38 @@ impl<'a> Request<'a> {
             (Caller::Anonymous, "aws:userid") => Some("anonymous"),
             (Caller::Anonymous, "aws:principaltype") => Some("Anonymous"),
             (Caller::Anonymous, "aws:username" | "aws:principalarn" | "aws:principalaccount") => {
-                return Vec::new();
+                return Values::None;
             }
             _ => None,
         };
         match derived {
-            Some(v) => vec![v],
-            None => self
-                .context
-                .values
-                .get(key)
-                .map(|vs| vs.iter().map(String::as_str).collect())
-                .unwrap_or_default(),
+            Some(v) => Values::One([v]),
+            None => match self.context.lowercase_get(key) {
+                Some(vs) => Values::Context(vs),
+                None => Values::None,
+            },
         }
     }
 
     /// The value a policy variable `${key}` stands for: the key's single
     /// value, or `None` when it is absent or has several.
     pub(crate) fn variable(&self, key: &str) -> Option<String> {
-        match self.values(key).as_slice() {
-            [one] => Some((*one).to_owned()),
+        match self.values(key) {
+            Values::One([one]) => Some(one.to_owned()),
+            Values::Context([one]) => Some(one.clone()),
             _ => None,
         }
     }
+}
+
+/// The values of one condition key in a request, without copying them.
+pub(crate) enum Values<'a> {
+    /// Absent.
+    None,
+    /// One value of the caller's own.
+    One([&'a str; 1]),
+    /// The context's values.
+    Context(&'a [String]),
 }
 
 /// What one policy (or one ACL) says of a request.
@@ -262,7 +315,11 @@ impl Statement {
             && self
                 .conditions
                 .iter()
-                .all(|c| c.holds(&request.values(&c.key), &lookup))
+                .all(|c| match request.values(&c.key) {
+                    Values::None => c.holds::<&str>(&[], &lookup),
+                    Values::One(one) => c.holds(&one, &lookup),
+                    Values::Context(vs) => c.holds(vs, &lookup),
+                })
     }
 }
 

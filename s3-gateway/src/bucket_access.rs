@@ -494,10 +494,10 @@ pub fn context(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(o) = origin {
         if wanted("aws:SourceIp") {
-            cx.insert("aws:SourceIp", o.ip.to_canonical().to_string());
+            cx.insert_static("aws:sourceip", o.ip.to_canonical().to_string());
         }
         if wanted("aws:SecureTransport") {
-            cx.insert("aws:SecureTransport", o.secure.to_string());
+            cx.insert_static("aws:securetransport", o.secure.to_string());
         }
     }
     if wanted("aws:CurrentTime") {
@@ -512,34 +512,34 @@ pub fn context(
             utc.minute(),
             utc.second()
         );
-        cx.insert("aws:CurrentTime", at);
+        cx.insert_static("aws:currenttime", at);
     }
     if wanted("aws:EpochTime") {
-        cx.insert("aws:EpochTime", now.unix_timestamp().to_string());
+        cx.insert_static("aws:epochtime", now.unix_timestamp().to_string());
     }
-    for (name, key) in [("user-agent", "aws:UserAgent"), ("referer", "aws:Referer")] {
+    for (name, key) in [("user-agent", "aws:useragent"), ("referer", "aws:referer")] {
         if wanted(key)
             && let Some(v) = header(name)
         {
-            cx.insert(key, v);
+            cx.insert_static(key, v);
         }
     }
     if (wanted("s3:authType") || wanted("s3:signatureversion"))
         && let Some((auth_type, version)) = auth_kind(headers, query)
     {
-        cx.insert("s3:authType", auth_type);
-        cx.insert("s3:signatureversion", version);
+        cx.insert_static("s3:authtype", auth_type);
+        cx.insert_static("s3:signatureversion", version);
     }
     for (param, key) in [
         ("prefix", "s3:prefix"),
         ("delimiter", "s3:delimiter"),
         ("max-keys", "s3:max-keys"),
-        ("versionId", "s3:VersionId"),
+        ("versionId", "s3:versionid"),
     ] {
         if wanted(key)
             && let Some(v) = query_param(query, param)
         {
-            cx.insert(key, v);
+            cx.insert_static(key, v);
         }
     }
     for (name, key) in [
@@ -571,7 +571,7 @@ pub fn context(
         if wanted(key)
             && let Some(v) = header(name)
         {
-            cx.insert(key, v);
+            cx.insert_static(key, v);
         }
     }
     let tag_keys = wanted("s3:RequestObjectTagKeys");
