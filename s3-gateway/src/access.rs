@@ -990,39 +990,38 @@ mod tests {
         );
         let none = crate::bucket_access::Rules::default();
         let cx = shale_policy::Context::new();
-        let on = |bucket: &str, key: &str| shale_policy::object_arn(bucket, key);
+        let may = |who: &Principal, granted: bool, action: &str, object: (&str, &str), rules| {
+            let resource = shale_policy::object_arn(object.0, object.1);
+            policy_allows(Some(who), granted, action, &resource, &cx, rules)
+        };
         let granted = allowed(&alice, "DeleteObject", Some("b"), None);
         assert!(granted);
-        assert!(!policy_allows(
-            Some(&alice),
+        assert!(!may(
+            &alice,
             granted,
             "s3:DeleteObject",
-            &on("b", "keep/x"),
-            &cx,
+            ("b", "keep/x"),
             &none
         ));
-        assert!(policy_allows(
-            Some(&alice),
+        assert!(may(
+            &alice,
             granted,
             "s3:DeleteObject",
-            &on("b", "tmp/x"),
-            &cx,
+            ("b", "tmp/x"),
             &none
         ));
-        assert!(policy_allows(
-            Some(&alice),
+        assert!(may(
+            &alice,
             false,
             "s3:GetObject",
-            &on("other", "alice/x"),
-            &cx,
+            ("other", "alice/x"),
             &none
         ));
-        assert!(!policy_allows(
-            Some(&alice),
+        assert!(!may(
+            &alice,
             false,
             "s3:GetObject",
-            &on("other", "bob/x"),
-            &cx,
+            ("other", "bob/x"),
             &none
         ));
         // The Deny holds against a bucket policy's Allow too.
@@ -1030,31 +1029,30 @@ mod tests {
             r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]}"#,
             None,
         );
-        assert!(!policy_allows(
-            Some(&alice),
+        assert!(!may(
+            &alice,
             granted,
             "s3:DeleteObject",
-            &on("b", "keep/x"),
-            &cx,
+            ("b", "keep/x"),
             &open
         ));
+        let keep = shale_policy::object_arn("b", "keep/x");
         assert!(policy_allows(
             None,
             false,
             "s3:DeleteObject",
-            &on("b", "keep/x"),
+            &keep,
             &cx,
             &open
         ));
         // A policy that no longer parses allows nothing.
         let broken = user("not json");
         assert!(broken.policy().is_none());
-        assert!(!policy_allows(
-            Some(&broken),
+        assert!(!may(
+            &broken,
             false,
             "s3:GetObject",
-            &on("other", "alice/x"),
-            &cx,
+            ("other", "alice/x"),
             &none
         ));
     }

@@ -63,6 +63,22 @@ fn access_denied() -> S3Error {
 }
 
 impl Gateway {
+    /// Stores a configuration the access check reads (policy, public
+    /// access block, ACL, Object Ownership) and forgets this gateway's
+    /// copy of the bucket's rules, so the change holds here at once.
+    pub(super) async fn put_access_config(
+        &self,
+        bucket: &str,
+        config: BucketConfig,
+    ) -> S3Result<()> {
+        self.meta
+            .put_bucket_config(bucket, config)
+            .await
+            .map_err(meta_err)?;
+        self.access.forget(bucket);
+        Ok(())
+    }
+
     /// The user of each canonical id a request's grants may name (users,
     /// keys that are users of their own, root keys), read only when it
     /// names some.
@@ -211,11 +227,8 @@ pub(super) async fn put_bucket_acl(
     let owner_id = OwnerId::of(bucket.owner.as_deref());
     let asked = gw.asked_acl(&rules, &request, &grants, &owner_id).await?;
     if let Some(acl) = asked {
-        gw.meta
-            .put_bucket_config(&input.bucket, BucketConfig::Acl(acl.encode()))
-            .await
-            .map_err(meta_err)?;
-        gw.access.forget(&input.bucket);
+        gw.put_access_config(&input.bucket, BucketConfig::Acl(acl.encode()))
+            .await?;
     }
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
@@ -367,14 +380,11 @@ pub(super) async fn put_bucket_ownership_controls(
         let rules = gw.access.get(&input.bucket).await.map_err(meta_err)?;
         check_disabling(&rules)?;
     }
-    gw.meta
-        .put_bucket_config(
-            &input.bucket,
-            BucketConfig::OwnershipControls(Some(ownership)),
-        )
-        .await
-        .map_err(meta_err)?;
-    gw.access.forget(&input.bucket);
+    gw.put_access_config(
+        &input.bucket,
+        BucketConfig::OwnershipControls(Some(ownership)),
+    )
+    .await?;
     Ok(S3Response::new(PutBucketOwnershipControlsOutput {}))
 }
 
@@ -384,10 +394,7 @@ pub(super) async fn delete_bucket_ownership_controls(
 ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
     let bucket = req.input.bucket;
     gw.require_bucket(&bucket).await?;
-    gw.meta
-        .put_bucket_config(&bucket, BucketConfig::OwnershipControls(None))
-        .await
-        .map_err(meta_err)?;
-    gw.access.forget(&bucket);
+    gw.put_access_config(&bucket, BucketConfig::OwnershipControls(None))
+        .await?;
     Ok(S3Response::new(DeleteBucketOwnershipControlsOutput {}))
 }

@@ -116,11 +116,8 @@ pub(super) async fn put_bucket_policy(
     {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     }
-    gw.meta
-        .put_bucket_config(&input.bucket, BucketConfig::Policy(document))
-        .await
-        .map_err(meta_err)?;
-    gw.access.forget(&input.bucket);
+    gw.put_access_config(&input.bucket, BucketConfig::Policy(document))
+        .await?;
     Ok(S3Response::with_status(
         PutBucketPolicyOutput {},
         http::StatusCode::NO_CONTENT,
@@ -216,11 +213,8 @@ pub(super) async fn put_public_access_block(
         block_public_policy: c.block_public_policy.unwrap_or(false),
         restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
     };
-    gw.meta
-        .put_bucket_config(&input.bucket, BucketConfig::PublicAccessBlock(Some(block)))
-        .await
-        .map_err(meta_err)?;
-    gw.access.forget(&input.bucket);
+    gw.put_access_config(&input.bucket, BucketConfig::PublicAccessBlock(Some(block)))
+        .await?;
     Ok(S3Response::new(PutPublicAccessBlockOutput {}))
 }
 
@@ -229,11 +223,8 @@ pub(super) async fn delete_public_access_block(
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
     gw.require_bucket(&req.input.bucket).await?;
-    gw.meta
-        .put_bucket_config(&req.input.bucket, BucketConfig::PublicAccessBlock(None))
-        .await
-        .map_err(meta_err)?;
-    gw.access.forget(&req.input.bucket);
+    gw.put_access_config(&req.input.bucket, BucketConfig::PublicAccessBlock(None))
+        .await?;
     Ok(S3Response::with_status(
         DeletePublicAccessBlockOutput {},
         http::StatusCode::NO_CONTENT,
