@@ -576,8 +576,23 @@ impl MetaStore {
         which: VersionRef,
         tags: Vec<(String, String)>,
     ) -> Result<VersionAnswer> {
-        check_key(key)?;
         check_tags(&tags)?;
+        self.change_version(
+            (bucket, key, which),
+            |v| v.row.tags = tags,
+            Some(crate::ReplicationKind::Tags),
+        )
+    }
+
+    /// Changes one version's row in place with `change` (never a delete
+    /// marker), queueing the change for replication as `replicate`.
+    fn change_version(
+        &self,
+        (bucket, key, which): (&str, &str, VersionRef),
+        change: impl FnOnce(&mut ObjectVersion),
+        replicate: Option<crate::ReplicationKind>,
+    ) -> Result<VersionAnswer> {
+        check_key(key)?;
         let okey = keys::object_key(bucket, key)?;
         let _b = self.shared();
         let _k = self.stripe(bucket, key);
@@ -585,10 +600,12 @@ impl MetaStore {
         let status = self.versioning(bucket)?;
         let at = (bucket, key, okey.as_slice());
         let (mut v, current) = self.version_to_change(at, which)?;
-        v.row.tags = tags;
+        change(&mut v);
         let mut batch = WriteBatch::default();
         self.rewrite_version(&mut batch, at, &v, current)?;
-        self.enqueue_change(&mut batch, (bucket, key), &v, crate::ReplicationKind::Tags)?;
+        if let Some(kind) = replicate {
+            self.enqueue_change(&mut batch, (bucket, key), &v, kind)?;
+        }
         self.write(batch)?;
         Ok(VersionAnswer {
             version_id: id_in(status, &v.version),
@@ -606,27 +623,15 @@ impl MetaStore {
         which: VersionRef,
         acl: Option<String>,
     ) -> Result<VersionAnswer> {
-        check_key(key)?;
-        let okey = keys::object_key(bucket, key)?;
-        let _b = self.shared();
-        let _k = self.stripe(bucket, key);
-        self.require_bucket(bucket)?;
-        let status = self.versioning(bucket)?;
-        let at = (bucket, key, okey.as_slice());
-        let (mut v, current) = self.version_to_change(at, which)?;
-        v.row.system_headers.retain(|(k, _)| k != crate::OBJECT_ACL);
-        if let Some(acl) = acl {
-            v.row
-                .system_headers
-                .push((crate::OBJECT_ACL.to_owned(), acl));
-        }
-        let mut batch = WriteBatch::default();
-        self.rewrite_version(&mut batch, at, &v, current)?;
-        self.write(batch)?;
-        Ok(VersionAnswer {
-            version_id: id_in(status, &v.version),
-            delete_marker: false,
-        })
+        let change = |v: &mut ObjectVersion| {
+            v.row.system_headers.retain(|(k, _)| k != crate::OBJECT_ACL);
+            if let Some(acl) = acl {
+                v.row
+                    .system_headers
+                    .push((crate::OBJECT_ACL.to_owned(), acl));
+            }
+        };
+        self.change_version((bucket, key, which), change, None)
     }
 
     /// ListObjectVersions: the versions and delete markers of keys with
