@@ -1,25 +1,30 @@
-//! Who may do what: access keys, their per-bucket grants, and the
-//! buckets' policies.
+//! Who may do what: access keys and their users, the users' grants and
+//! IAM policies, the buckets' policies, and ACLs.
 //!
-//! A root key (`AccessKey::grants == None`) may do everything, the admin
-//! API included. Any other key may touch only the buckets it holds a grant
+//! An access key belongs to a user ([`Principal`]: a key without one is a
+//! user of its own, named after the key). A root key
+//! (`AccessKey::grants == None`) may do everything, the admin API
+//! included. Any other key's user may touch the buckets it holds a grant
 //! on: `read` (GET, HEAD, listing), `write` (also PUT, DELETE, copies,
 //! multipart uploads) or `owner` (also the bucket's configuration and
-//! DeleteBucket). ListBuckets shows a key only its buckets; CreateBucket
-//! makes the creating key the bucket's owner (see `s3/bucket.rs`), and
-//! every write records its caller as the owner of what it makes (see
-//! `acl.rs`).
+//! DeleteBucket). ListBuckets shows a user only its buckets; CreateBucket
+//! makes the creating user the bucket's owner (see `s3/bucket.rs`), and
+//! every write records its caller's user as the owner of what it makes
+//! (see `acl.rs`).
 //!
-//! A bucket's policy (IAM's language, `shale-policy`; read through
-//! [`crate::bucket_access::AccessRules`]) is a second source, evaluated as
-//! AWS does: an explicit Deny in it refuses whatever a grant allows (the
-//! root key included, but for Get/Put/DeleteBucketPolicy, so a policy
-//! never locks a bucket for good); an Allow in it lets in a key without a
-//! grant, or an unsigned (anonymous) request where it names everyone and
-//! the bucket does not restrict public access; else the grant decides.
-//! Anything refused is 403 AccessDenied. Under a policy, DeleteObjects is
-//! decided key by key in its handler ([`Authorization::may_delete`]); a
-//! copy also needs to read its source under the source bucket's policy.
+//! The user's IAM policy, the bucket's policy (IAM's language,
+//! `shale-policy`; read through [`crate::bucket_access::AccessRules`]) and,
+//! where the bucket's Object Ownership enables them, the bucket's and the
+//! object's ACLs are the other sources, evaluated as AWS does: an explicit
+//! Deny in either policy refuses whatever else allows (the root key
+//! included, but for Get/Put/DeleteBucketPolicy, so a policy never locks a
+//! bucket for good); else an Allow from any source lets the caller in: a
+//! key without a grant, or an unsigned (anonymous) request where the
+//! bucket policy names everyone and the bucket does not restrict public
+//! access, or a public ACL the bucket does not ignore. Anything refused is
+//! 403 AccessDenied. DeleteObjects is decided key by key in its handler
+//! ([`Authorization::may_delete`]); a copy also needs to read its source
+//! under the source bucket's policy and the source object's ACL.
 //!
 //! The check runs inside `s3s` ([`S3Access`]), after the signature is
 //! verified and the operation is known, before the handler (browser POST
