@@ -79,7 +79,17 @@
 //! The RPC messages carry these types as well; gateway and metadata service
 //! are upgraded together (mixed versions are not supported on the wire).
 
+mod bucket_config;
+mod cluster;
+mod layouts;
+mod listings;
+mod regions;
 mod users;
+pub use bucket_config::*;
+pub use cluster::*;
+pub use layouts::*;
+pub use listings::*;
+pub use regions::*;
 pub use users::*;
 
 use crate::replication::{ReplicationOutcome, ReplicationTask};
@@ -483,46 +493,6 @@ pub struct LockRequest {
     pub legal_hold: bool,
 }
 
-/// One entry of a ListObjectVersions answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionSummary {
-    /// The object key.
-    pub key: String,
-    /// `null` or the version's id.
-    pub version_id: String,
-    /// Whether it is the key's latest version.
-    pub is_latest: bool,
-    /// Whether it is a delete marker.
-    pub delete_marker: bool,
-    /// Plain bytes (0 for a marker).
-    pub size: u64,
-    /// Without quotes (empty for a marker).
-    pub etag: String,
-    /// Milliseconds since the Unix epoch.
-    pub last_modified_ms: i64,
-    /// The key that wrote it.
-    pub owner: Option<String>,
-    /// Its order among the key's versions ([`VersionMeta::order`]).
-    pub order: u64,
-    /// When it stopped being current (Unix ms; 0 while current).
-    pub noncurrent_ms: i64,
-}
-
-/// Answer to a ListObjectVersions.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListVersionsResult {
-    /// Versions and delete markers: keys in order, each key's newest first.
-    pub versions: Vec<VersionSummary>,
-    /// Rolled-up prefixes, in order, each ending with the delimiter.
-    pub common_prefixes: Vec<String>,
-    /// True when more entries follow.
-    pub is_truncated: bool,
-    /// When truncated: the key (or common prefix) of the last entry.
-    pub next_key_marker: Option<String>,
-    /// When truncated and the last entry is a version: its id.
-    pub next_version_id_marker: Option<String>,
-}
-
 /// An object's stored checksum.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectChecksum {
@@ -567,21 +537,6 @@ pub struct CompletedUpload {
     /// The last-modified time of the object it made (Unix ms, the Raft
     /// entry's time).
     pub last_modified_ms: i64,
-}
-
-/// One entry of a ListObjects answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectSummary {
-    /// The object key.
-    pub key: String,
-    /// Plain bytes in the object.
-    pub size: u64,
-    /// Without quotes.
-    pub etag: String,
-    /// Milliseconds since the Unix epoch.
-    pub last_modified_ms: i64,
-    /// The version's [`ObjectRow::owner`].
-    pub owner: Option<String>,
 }
 
 /// An in-progress multipart upload.
@@ -735,120 +690,6 @@ impl Permission {
     }
 }
 
-/// The state an operator gave a storage node. Whether it is up or down is
-/// not stored: it follows from its last heartbeat ([`NodeRecord::is_up`]).
-/// Stored by variant index: only add at the end.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeState {
-    /// In service: new chunks are placed on it while it is up.
-    #[default]
-    Active,
-    /// Serves reads, receives no new chunks (its chunks are to move off).
-    Draining,
-    /// Out of the cluster: no new chunks, not listed as a placement target.
-    Removed,
-}
-
-/// Usage and health of one disk of a storage node, from its heartbeat.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiskReport {
-    /// The disk directory on the node.
-    pub path: String,
-    /// Chunks on the disk.
-    pub chunks: u64,
-    /// Bytes the disk's chunks take.
-    pub used_bytes: u64,
-    /// Size of the file system, when known.
-    pub capacity_bytes: Option<u64>,
-    /// Bytes available to the node, when known.
-    pub available_bytes: Option<u64>,
-    /// Why the disk is unhealthy; `None` when it is fine.
-    pub error: Option<String>,
-}
-
-/// What a storage node says about itself in each heartbeat.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeHealth {
-    /// The node's lease: it counts as down when no heartbeat arrived for
-    /// this long (its `heartbeat.down_after_ms`).
-    pub down_after_ms: u64,
-    /// Its disks, in configuration order.
-    pub disks: Vec<DiskReport>,
-    /// Chunks its scrubber (or a read) found corrupt.
-    pub corrupt_chunks: u64,
-}
-
-/// A heartbeat of a storage node (it also registers the node).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    /// Who, where, which zone.
-    pub node: NodeInfo,
-    /// When the metadata service received it (Unix ms), stamped by the
-    /// service on receipt, never by the store: a write is a function of its
-    /// request alone.
-    pub received_ms: i64,
-    /// Capacity and health.
-    pub health: NodeHealth,
-}
-
-/// One storage node in the cluster map, as stored (row format v4 of the
-/// `cluster` rows; see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeRecord {
-    /// Id, address and zone.
-    pub info: NodeInfo,
-    /// What the operator made of it.
-    pub state: NodeState,
-    /// When its last heartbeat arrived (Unix ms, metadata service's clock);
-    /// 0 when it never sent one.
-    pub last_heartbeat_ms: i64,
-    /// What its last heartbeat said.
-    pub health: Option<NodeHealth>,
-}
-
-impl NodeRecord {
-    /// Up at `now_ms` (the metadata service's clock): its lease has not run
-    /// out. A node that never sent a heartbeat (registered by an older
-    /// binary) has no lease and counts as up.
-    pub fn is_up(&self, now_ms: i64) -> bool {
-        match &self.health {
-            None => true,
-            Some(h) => now_ms.saturating_sub(self.last_heartbeat_ms) <= h.down_after_ms as i64,
-        }
-    }
-
-    /// May receive new chunks: active and up.
-    pub fn placeable(&self, now_ms: i64) -> bool {
-        self.state == NodeState::Active && self.is_up(now_ms)
-    }
-
-    /// `up`, `down`, `draining`, `draining (down)` or `removed`, as `shale
-    /// admin status` shows it.
-    pub fn state_label(&self, now_ms: i64) -> &'static str {
-        match (self.state, self.is_up(now_ms)) {
-            (NodeState::Removed, _) => "removed",
-            (NodeState::Draining, true) => "draining",
-            (NodeState::Draining, false) => "draining (down)",
-            (NodeState::Active, true) => "up",
-            (NodeState::Active, false) => "down",
-        }
-    }
-}
-
-/// The cluster map as read: its epoch, the reader's clock and every node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterView {
-    /// Bumped by every change of membership or state (a node joins, moves,
-    /// changes zone, is drained or removed). Up/down follows from heartbeats
-    /// and the clock, not from writes, so it does not bump the epoch.
-    pub epoch: u64,
-    /// The metadata service's clock when it answered (Unix ms): compare
-    /// heartbeats with this, not with the reader's own clock.
-    pub now_ms: i64,
-    /// Every node ever registered, removed ones included, by id.
-    pub nodes: Vec<NodeRecord>,
-}
-
 impl std::fmt::Debug for AccessKey {
     // The secret must never reach a log line, even through `{:?}`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -859,46 +700,6 @@ impl std::fmt::Debug for AccessKey {
             .field("grants", &self.grants)
             .finish()
     }
-}
-
-/// Answer to a ListObjects (V2 semantics).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListObjectsResult {
-    /// Objects, by key in UTF-8 byte order.
-    pub objects: Vec<ObjectSummary>,
-    /// Rolled-up prefixes, in order, each ending with the delimiter.
-    pub common_prefixes: Vec<String>,
-    /// True when more entries follow.
-    pub is_truncated: bool,
-    /// When truncated: the last key or common prefix returned; pass it back
-    /// as `start_after` to continue.
-    pub next_marker: Option<String>,
-}
-
-/// Answer to a ListParts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListPartsResult {
-    /// Parts in ascending part number.
-    pub parts: Vec<PartRow>,
-    /// True when more parts follow.
-    pub is_truncated: bool,
-    /// When truncated: the last part number returned.
-    pub next_part_number_marker: Option<u32>,
-}
-
-/// Answer to a ListMultipartUploads.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListUploadsResult {
-    /// Uploads ordered by key, then by upload id.
-    pub uploads: Vec<Upload>,
-    /// Rolled-up prefixes, in order, each ending with the delimiter.
-    pub common_prefixes: Vec<String>,
-    /// True when more entries follow.
-    pub is_truncated: bool,
-    /// When truncated: the key (or common prefix) of the last entry.
-    pub next_key_marker: Option<String>,
-    /// When truncated and the last entry is an upload: its id.
-    pub next_upload_id_marker: Option<String>,
 }
 
 /// Errors of the metadata RPC; each maps to one S3 error in the gateway.
@@ -1370,33 +1171,6 @@ pub enum MetaRequest {
     },
 }
 
-/// A linked region, as this region knows it (`shale admin region add`),
-/// kept in the `regions` family under `link/<name>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionLink {
-    /// Its S3 endpoint, `http://host:port`.
-    pub endpoint: String,
-    /// The access key requests to that region are signed with: a root key
-    /// of the deployment (keys are the same in every region).
-    pub access_key: String,
-    /// True for the deployment's namespace region: it holds the registry
-    /// of bucket names and the identities the other regions mirror.
-    pub namespace: bool,
-}
-
-/// A bucket name taken in the namespace region's registry, kept in the
-/// `regions` family under `claim/<bucket>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketClaim {
-    /// The region that holds the bucket.
-    pub region: String,
-    /// The access key that created it (`None`: a root key, or before keys
-    /// had owners).
-    pub owner: Option<String>,
-    /// When the name was taken (the Raft entry's time).
-    pub created_ms: i64,
-}
-
 /// What a lifecycle expiration does to a version ([`MetaRequest::Expire`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExpireAction {
@@ -1420,55 +1194,6 @@ pub enum ExpireAction {
     /// `ExpiredObjectDeleteMarker`: the marker removed, if it is its key's
     /// only version left.
     DeleteMarker,
-}
-
-/// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
-/// multipart upload in progress.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum LayoutOwner {
-    /// The object row of `key` in `bucket`.
-    Object {
-        /// The bucket.
-        bucket: String,
-        /// The object key.
-        key: String,
-    },
-    /// The part rows of upload `upload_id` of `key` in `bucket`.
-    Upload {
-        /// The bucket.
-        bucket: String,
-        /// The object key of the upload.
-        key: String,
-        /// The upload.
-        upload_id: String,
-    },
-    /// A version of `key` that is not its current one (`versions` rows).
-    Version {
-        /// The bucket.
-        bucket: String,
-        /// The object key.
-        key: String,
-        /// The version's order ([`VersionMeta::order`]).
-        seq: u64,
-    },
-}
-
-/// The erasure-coded parts of one owner (inline objects are left out).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayoutEntry {
-    /// Whose parts these are.
-    pub owner: LayoutOwner,
-    /// The parts (for an upload: every part uploaded so far).
-    pub parts: Vec<PartLayout>,
-}
-
-/// One page of [`MetaRequest::ScanLayouts`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayoutPage {
-    /// Owners in scan order.
-    pub entries: Vec<LayoutEntry>,
-    /// Pass it back for the next page; `None` when the scan is complete.
-    pub next: Option<Vec<u8>>,
 }
 
 impl MetaRequest {
@@ -1656,246 +1381,6 @@ impl MetaRequest {
             Q::PutVersionAcl { .. } => "PutVersionAcl",
         }
     }
-}
-
-/// One metadata replica as `shale admin metadata status` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicaStatus {
-    /// The replica's Raft node id.
-    pub id: u64,
-    /// Its address (metadata RPC and Raft).
-    pub addr: String,
-    /// True for a voter, false for a learner.
-    pub voter: bool,
-    /// The last log index the leader knows it holds (leader's view only).
-    pub matched: Option<u64>,
-}
-
-/// The Raft state of the metadata replica that answered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RaftStatus {
-    /// The answering replica's node id.
-    pub id: u64,
-    /// Leader, Follower, Candidate or Learner.
-    pub state: String,
-    /// Current term.
-    pub term: u64,
-    /// The leader's id, if known.
-    pub leader: Option<u64>,
-    /// Last log index.
-    pub last_log: Option<u64>,
-    /// Last applied index.
-    pub applied: Option<u64>,
-    /// Every member of the group (voters and learners).
-    pub members: Vec<ReplicaStatus>,
-}
-
-/// A membership change asked through `shale admin metadata`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MembershipChange {
-    /// Add a replica: as a learner, then (once it has caught up) a voter.
-    AddReplica {
-        /// Its node id.
-        id: u64,
-        /// Its address.
-        addr: String,
-    },
-    /// Remove a replica from the group.
-    RemoveReplica {
-        /// Its node id.
-        id: u64,
-    },
-}
-
-/// A kind of bucket configuration kept in the `bucket_config` column family
-/// (one row per bucket and kind, apart from the bucket row). Variants are
-/// only added at the end; [`BucketConfigKind::name`] is part of the key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum BucketConfigKind {
-    /// `PutBucketCors`.
-    Cors,
-    /// `PutBucketVersioning`.
-    Versioning,
-    /// `PutObjectLockConfiguration` (or CreateBucket with Object Lock).
-    ObjectLock,
-    /// `PutBucketLifecycleConfiguration`.
-    Lifecycle,
-    /// `PutBucketReplication`.
-    Replication,
-    /// `PutBucketPolicy`.
-    Policy,
-    /// `PutPublicAccessBlock` and `DeletePublicAccessBlock`.
-    PublicAccessBlock,
-    /// `PutBucketAcl` (or CreateBucket's ACL).
-    Acl,
-    /// `PutBucketOwnershipControls` and `DeleteBucketOwnershipControls`
-    /// (or CreateBucket's `x-amz-object-ownership`).
-    OwnershipControls,
-}
-
-impl BucketConfigKind {
-    /// The kind's name in the row key (stable: never renamed).
-    pub fn name(self) -> &'static str {
-        match self {
-            BucketConfigKind::Cors => "cors",
-            BucketConfigKind::Versioning => "versioning",
-            BucketConfigKind::ObjectLock => "object-lock",
-            BucketConfigKind::Lifecycle => "lifecycle",
-            BucketConfigKind::Replication => "replication",
-            BucketConfigKind::Policy => "policy",
-            BucketConfigKind::PublicAccessBlock => "public-access-block",
-            BucketConfigKind::Acl => "acl",
-            BucketConfigKind::OwnershipControls => "ownership-controls",
-        }
-    }
-}
-
-/// One bucket configuration, as stored. Variants are only added at the end
-/// (postcard encodes the variant index).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BucketConfig {
-    /// The CORS rules, in the order given (S3 evaluates them in order).
-    Cors(Vec<CorsRule>),
-    /// The versioning state (never removed once set).
-    Versioning(VersioningStatus),
-    /// Object Lock is on (never removed once set), with this default.
-    ObjectLock(ObjectLockConfig),
-    /// The lifecycle rules, in the order given.
-    Lifecycle(Vec<LifecycleRule>),
-    /// The replication configuration (`crate::replication`).
-    Replication(crate::ReplicationConfig),
-    /// The bucket policy: the JSON document as the client sent it (the
-    /// gateway validated it; GetBucketPolicy answers it byte for byte).
-    Policy(String),
-    /// The bucket's public access block. A bucket without this row has
-    /// every block on, as a new S3 bucket has; `None` is what
-    /// DeletePublicAccessBlock leaves: no block at all.
-    PublicAccessBlock(Option<PublicAccessBlock>),
-    /// The bucket's ACL: its grants as the gateway encodes them (see
-    /// [`OBJECT_ACL`]). A bucket without this row has only its owner's
-    /// FULL_CONTROL.
-    Acl(String),
-    /// The bucket's Object Ownership. A bucket without this row enforces
-    /// bucket ownership (ACLs disabled), as a new S3 bucket does; `None` is
-    /// what DeleteBucketOwnershipControls leaves (ACLs enabled, objects
-    /// owned by their writers).
-    OwnershipControls(Option<ObjectOwnership>),
-}
-
-/// Object Ownership (`OwnershipControls`). Stored by variant index: only
-/// add at the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ObjectOwnership {
-    /// ACLs are disabled; the bucket owner's grants alone count.
-    BucketOwnerEnforced,
-    /// ACLs are enabled; an object written with the canned ACL
-    /// `bucket-owner-full-control` is the bucket owner's.
-    BucketOwnerPreferred,
-    /// ACLs are enabled; an object is its writer's.
-    ObjectWriter,
-}
-
-impl ObjectOwnership {
-    /// S3's name of the setting.
-    pub fn name(self) -> &'static str {
-        match self {
-            ObjectOwnership::BucketOwnerEnforced => "BucketOwnerEnforced",
-            ObjectOwnership::BucketOwnerPreferred => "BucketOwnerPreferred",
-            ObjectOwnership::ObjectWriter => "ObjectWriter",
-        }
-    }
-
-    /// Parses [`ObjectOwnership::name`].
-    pub fn parse(s: &str) -> Option<ObjectOwnership> {
-        [
-            ObjectOwnership::BucketOwnerEnforced,
-            ObjectOwnership::BucketOwnerPreferred,
-            ObjectOwnership::ObjectWriter,
-        ]
-        .into_iter()
-        .find(|o| o.name() == s)
-    }
-}
-
-/// The system header an object version's ACL is kept in (its grants as the
-/// gateway encodes them; no header: only the owner's FULL_CONTROL). Never
-/// answered as a header (GET answers system headers by name).
-pub const OBJECT_ACL: &str = "x-shale-acl";
-
-/// `PublicAccessBlockConfiguration`: what a bucket refuses to make public.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicAccessBlock {
-    /// PUTs of public ACLs are refused.
-    pub block_public_acls: bool,
-    /// Public ACLs grant nothing.
-    pub ignore_public_acls: bool,
-    /// PutBucketPolicy of a public policy is refused.
-    pub block_public_policy: bool,
-    /// A public policy grants only to the bucket owner's users.
-    pub restrict_public_buckets: bool,
-}
-
-impl PublicAccessBlock {
-    /// Every block on: a bucket without a public access block row.
-    pub const ALL: PublicAccessBlock = PublicAccessBlock {
-        block_public_acls: true,
-        ignore_public_acls: true,
-        block_public_policy: true,
-        restrict_public_buckets: true,
-    };
-
-    /// No block at all.
-    pub const NONE: PublicAccessBlock = PublicAccessBlock {
-        block_public_acls: false,
-        ignore_public_acls: false,
-        block_public_policy: false,
-        restrict_public_buckets: false,
-    };
-
-    /// Every block either has on (a bucket's and the account's together,
-    /// as S3 combines them: the most restrictive).
-    pub fn union(self, other: PublicAccessBlock) -> PublicAccessBlock {
-        PublicAccessBlock {
-            block_public_acls: self.block_public_acls || other.block_public_acls,
-            ignore_public_acls: self.ignore_public_acls || other.ignore_public_acls,
-            block_public_policy: self.block_public_policy || other.block_public_policy,
-            restrict_public_buckets: self.restrict_public_buckets || other.restrict_public_buckets,
-        }
-    }
-}
-
-impl BucketConfig {
-    /// Which kind of configuration this is.
-    pub fn kind(&self) -> BucketConfigKind {
-        match self {
-            BucketConfig::Cors(_) => BucketConfigKind::Cors,
-            BucketConfig::Versioning(_) => BucketConfigKind::Versioning,
-            BucketConfig::ObjectLock(_) => BucketConfigKind::ObjectLock,
-            BucketConfig::Lifecycle(_) => BucketConfigKind::Lifecycle,
-            BucketConfig::Replication(_) => BucketConfigKind::Replication,
-            BucketConfig::Policy(_) => BucketConfigKind::Policy,
-            BucketConfig::PublicAccessBlock(_) => BucketConfigKind::PublicAccessBlock,
-            BucketConfig::Acl(_) => BucketConfigKind::Acl,
-            BucketConfig::OwnershipControls(_) => BucketConfigKind::OwnershipControls,
-        }
-    }
-}
-
-/// One CORS rule (`CORSRule`), as validated by the gateway.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CorsRule {
-    /// `ID`.
-    pub id: Option<String>,
-    /// `AllowedOrigin`s (each with at most one `*`).
-    pub allowed_origins: Vec<String>,
-    /// `AllowedMethod`s: GET, PUT, POST, DELETE, HEAD.
-    pub allowed_methods: Vec<String>,
-    /// `AllowedHeader`s (each with at most one `*`), as given.
-    pub allowed_headers: Vec<String>,
-    /// `ExposeHeader`s.
-    pub expose_headers: Vec<String>,
-    /// `MaxAgeSeconds`.
-    pub max_age_seconds: Option<i32>,
 }
 
 /// One entry of the garbage-collection queue: chunks that no row references
