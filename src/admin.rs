@@ -66,6 +66,10 @@ enum AdminCommand {
     /// are sealed under at rest: create, list, and rotate (add, use,
     /// retire).
     SecretsKey(crate::admin_secret::SecretsKeyArgs),
+    /// The gateways' master key file, which the keys of objects stored
+    /// with server-side encryption (SSE-S3) are sealed under: create,
+    /// list, and rotate (add, use, retire).
+    MasterKey(crate::admin_secret::MasterKeyArgs),
     /// Linked regions (one deployment, one bucket namespace): list, add,
     /// remove. Link every region with every other, in each region.
     #[command(subcommand)]
@@ -332,6 +336,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     if let AdminCommand::SecretsKey(s) = &args.command {
         return crate::admin_secret::run_secrets_key(s.clone());
     }
+    if let AdminCommand::MasterKey(s) = &args.command {
+        return crate::admin_secret::run_master_key(s.clone());
+    }
     if args.access_key.is_none() || args.secret_key.is_none() {
         bail!(
             "a root access key is needed: --access-key and --secret-key (or SHALE_ACCESS_KEY and SHALE_SECRET_KEY)"
@@ -348,7 +355,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let (method, op, params): (&str, &str, Vec<(&str, String)>) = match &args.command {
         AdminCommand::Metadata(_)
         | AdminCommand::ClusterSecret(_)
-        | AdminCommand::SecretsKey(_) => {
+        | AdminCommand::SecretsKey(_)
+        | AdminCommand::MasterKey(_) => {
             return Ok(()); // answered above
         }
         AdminCommand::Status => ("GET", "status", vec![]),
@@ -479,6 +487,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Metadata(_)
         | AdminCommand::ClusterSecret(_)
         | AdminCommand::SecretsKey(_)
+        | AdminCommand::MasterKey(_)
         | AdminCommand::Replication(ReplicationCommand::Resync { .. }) => {}
         AdminCommand::Status => print_status(&answer),
         AdminCommand::Region(RegionCommand::List) => {

@@ -28,7 +28,7 @@ use shale_common::cluster_auth::{
     ClusterSecret, KeyRing, RoleKeys, SecretSet, read_secrets_file, write_private_file,
     write_secrets_file,
 };
-use shale_common::sealing::{SealingKey, SealingKeys};
+use shale_common::sealing::{KeyKind, SealingKey, SealingKeys};
 
 /// `shale admin cluster-secret`.
 #[derive(clap::Args, Clone)]
@@ -129,6 +129,17 @@ pub struct SecretsKeyArgs {
     command: KeyCommand,
 }
 
+/// `shale admin master-key`.
+#[derive(clap::Args, Clone)]
+pub struct MasterKeyArgs {
+    /// The master key file of the gateways (0600; one key a line, the
+    /// first seals the keys of new encrypted objects).
+    #[arg(long, env = "SHALE_SSE_MASTER_KEY_FILE")]
+    file: PathBuf,
+    #[command(subcommand)]
+    command: KeyCommand,
+}
+
 #[derive(Subcommand, Clone)]
 enum KeyCommand {
     /// Make a new key file with one fresh key (refused if it exists).
@@ -150,8 +161,20 @@ enum KeyCommand {
 
 /// Runs one `shale admin secrets-key` command.
 pub fn run_secrets_key(args: SecretsKeyArgs) -> Result<()> {
-    let path = args.file.as_path();
-    let load = || SealingKeys::read_file(path).map_err(anyhow::Error::msg);
+    run_key_file(&args.file, args.command, KeyKind::Secrets)
+}
+
+/// Runs one `shale admin master-key` command.
+pub fn run_master_key(args: MasterKeyArgs) -> Result<()> {
+    run_key_file(&args.file, args.command, KeyKind::Master)
+}
+
+fn run_key_file(path: &Path, command: KeyCommand, kind: KeyKind) -> Result<()> {
+    let holders = match kind {
+        KeyKind::Secrets => "metadata replica",
+        KeyKind::Master | KeyKind::Customer => "gateway",
+    };
+    let load = || SealingKeys::read_file_kind(path, kind).map_err(anyhow::Error::msg);
     let save = |keys: &SealingKeys| {
         keys.write_file(path)
             .with_context(|| format!("{}: cannot write", path.display()))
@@ -165,7 +188,7 @@ pub fn run_secrets_key(args: SecretsKeyArgs) -> Result<()> {
             );
         }
     };
-    match args.command {
+    match command {
         KeyCommand::Create => {
             if path.exists() {
                 bail!(
@@ -173,7 +196,7 @@ pub fn run_secrets_key(args: SecretsKeyArgs) -> Result<()> {
                     path.display()
                 );
             }
-            let keys = SealingKeys::one(SealingKey::generate());
+            let keys = SealingKeys::one(SealingKey::generate_kind(kind));
             save(&keys)?;
             println!(
                 "created {} with key {}",
@@ -183,7 +206,7 @@ pub fn run_secrets_key(args: SecretsKeyArgs) -> Result<()> {
         }
         KeyCommand::List => print(&load()?),
         KeyCommand::Add => {
-            let key = SealingKey::generate();
+            let key = SealingKey::generate_kind(kind);
             let id = key.id().to_owned();
             let keys = load()?.with_added(key);
             save(&keys)?;
@@ -193,7 +216,7 @@ pub fn run_secrets_key(args: SecretsKeyArgs) -> Result<()> {
         KeyCommand::Use { id } => {
             let keys = load()?.with_sealing(&id).map_err(anyhow::Error::msg)?;
             save(&keys)?;
-            println!("key {id} seals now (restart each metadata replica to seal again under it)");
+            println!("key {id} seals now (restart each {holders} to seal again under it)");
             print(&keys);
         }
         KeyCommand::Retire => {

@@ -343,6 +343,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         auth: dev_cluster_auth(&data_dir)?,
         secrets: dev_secrets_keys(&data_dir)?,
     };
+    dev_master_key(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     roles::start_metrics(args.metrics_addr, &stop_rx).await?;
     let names = dev_regions(&args)?;
@@ -494,6 +495,40 @@ fn dev_secrets_keys(data_dir: &Path) -> Result<SealingKeys> {
     }
     SealingKeys::configured(Some(&path)).map_err(anyhow::Error::msg)
 }
+
+/// Makes the master key file `shale dev`'s gateways seal the keys of
+/// encrypted objects under (`master.key` of the data directory, 0600) on
+/// the first run, unless the environment names a master key.
+fn dev_master_key(data_dir: &Path) -> Result<()> {
+    use shale_common::sealing as s;
+    let Some(path) = dev_master_key_file(data_dir) else {
+        return Ok(());
+    };
+    if !path.exists() {
+        SealingKeys::one(s::SealingKey::generate_kind(s::KeyKind::Master))
+            .write_file(&path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The master key file of `shale dev`'s gateways: `None` when the
+/// environment names the key (`SHALE_SSE_MASTER_KEY_FILE`,
+/// `SHALE_SSE_MASTER_KEY`), which the gateway then reads.
+fn dev_master_key_file(data_dir: &Path) -> Option<PathBuf> {
+    use shale_common::sealing as s;
+    if std::env::var_os(s::MASTER_KEY_FILE_ENV).is_some()
+        || std::env::var_os(s::MASTER_KEY_ENV).is_some()
+    {
+        return None;
+    }
+    Some(data_dir.join(DEV_MASTER_KEY_FILE))
+}
+
+/// The master key file `shale dev` keeps in its data directory. Its
+/// place beside the data is for development only: a deployment keeps its
+/// master key elsewhere (SECURITY.md).
+pub const DEV_MASTER_KEY_FILE: &str = "master.key";
 
 /// The secrets key file `shale dev` keeps in its data directory.
 pub const DEV_SECRETS_KEY_FILE: &str = "secrets.key";
@@ -766,6 +801,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
                 restrict_public_buckets: on("restrict-public-buckets"),
             }
         },
+        sse_master_key_file: dev_master_key_file(&args.data_dir),
         data: DataPathConfig::default(),
     }
 }

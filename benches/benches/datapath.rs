@@ -13,6 +13,7 @@ fn target(prefix: &str, size: usize) -> WriteTarget<'_> {
         part_number: 1,
         allow_inline: false,
         expected_len: Some(size as u64),
+        key: None,
     }
 }
 

@@ -155,5 +155,63 @@ fn bench_sealing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_hashing, bench_cluster_auth, bench_sealing);
+/// What server-side encryption costs per byte and per object: sealing a
+/// part into segments of sealed blocks (PUT), opening a range of it (GET),
+/// and sealing or opening an object's key under the master key.
+fn bench_sse(c: &mut Criterion) {
+    use bytes::Bytes;
+    use shale_common::sealing::{KeyKind, SealingKey, SealingKeys};
+    use shale_common::sse::{BlockOpener, ObjectKey, ReadPlan, SegmentSealer};
+    let key = ObjectKey::generate();
+    let mut group = c.benchmark_group("sse");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    for (name, len) in [("1MiB", 1usize << 20), ("4KiB", 4096)] {
+        let plain = vec![0x5au8; len];
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function(format!("seal_{name}"), |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                let mut s = SegmentSealer::new(&key, 1, 64, Some(len as u64));
+                s.push(black_box(&plain), &mut out);
+                s.finish(&mut out);
+                out
+            })
+        });
+        let mut sealed = Vec::new();
+        let mut s = SegmentSealer::new(&key, 1, 64, Some(len as u64));
+        s.push(&plain, &mut sealed);
+        s.finish(&mut sealed);
+        let stored = Bytes::from(sealed.concat());
+        let plan = ReadPlan::new(len as u64, 0, len as u64);
+        group.bench_function(format!("open_{name}"), |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                let mut o = BlockOpener::new(&key, 1, len as u64, &plan);
+                // A shared piece, as the network's: one copy, then opened.
+                o.push(black_box(stored.clone()), &mut out).expect("opens");
+                out
+            })
+        });
+    }
+    let master = SealingKeys::one(SealingKey::generate_kind(KeyKind::Master));
+    let sealed_key = master.seal_bytes(key.as_bytes(), "ctx");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("object_key_seal", |b| {
+        b.iter(|| master.seal_bytes(black_box(key.as_bytes()), "ctx"))
+    });
+    group.bench_function("object_key_open", |b| {
+        b.iter(|| master.open_bytes(black_box(&sealed_key), "ctx").expect("opens"))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_hashing,
+    bench_cluster_auth,
+    bench_sealing,
+    bench_sse
+);
 criterion_main!(benches);

@@ -8,7 +8,9 @@
 //! request id that follows a request across roles, and SigV4 signing
 //! ([`sigv4`]) for every Shale client that talks S3 (admin CLI, load
 //! generator, replication), and the cluster credential every role signs its
-//! internal requests with and checks its callers by ([`cluster_auth`]).
+//! internal requests with and checks its callers by ([`cluster_auth`]),
+//! keys that seal secrets at rest ([`sealing`]), and the sealed-block format
+//! of server-side-encrypted object data ([`sse`]).
 //! Depends on: nothing of Shale. Must never: talk to RocksDB or to disks.
 
 pub mod admin_client;
@@ -20,6 +22,7 @@ pub mod rpc;
 pub mod s3_client;
 pub mod sealing;
 pub mod sigv4;
+pub mod sse;
 pub mod tls;
 
 pub use layout::*;

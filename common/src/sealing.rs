@@ -17,6 +17,13 @@
 //!
 //! A secrets-key file holds one key a line (`shale-secrets-key-v1:<64
 //! hex>`): the first seals, every one opens, as with the cluster secret.
+//!
+//! The gateways' **master key** ([`KeyKind::Master`], `shale-master-key-v1:`)
+//! is the same kind of key for another holder: it seals the key of every
+//! object stored with server-side encryption (SSE-S3, `common::sse`), and
+//! only the gateways are given it (`sse_master_key_file`,
+//! `SHALE_SSE_MASTER_KEY_FILE`, `SHALE_SSE_MASTER_KEY`). Its key ids are
+//! derived apart from secrets keys', so one never passes for the other.
 
 use std::path::Path;
 
@@ -36,6 +43,70 @@ pub const KEY_ENV: &str = "SHALE_SECRETS_KEY";
 /// Environment variable naming the key file.
 pub const KEY_FILE_ENV: &str = "SHALE_SECRETS_KEY_FILE";
 
+/// Prefix of a master key's textual form.
+pub const MASTER_KEY_PREFIX: &str = "shale-master-key-v1:";
+
+/// Environment variable holding the master key itself.
+pub const MASTER_KEY_ENV: &str = "SHALE_SSE_MASTER_KEY";
+
+/// Environment variable naming the master key file.
+pub const MASTER_KEY_FILE_ENV: &str = "SHALE_SSE_MASTER_KEY_FILE";
+
+/// Whose key it is: the metadata replicas' secrets key, or the gateways'
+/// master key. The two never read as each other (their prefixes and key
+/// ids differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Seals access-key secrets (metadata replicas).
+    Secrets,
+    /// Seals the keys of server-side-encrypted objects (gateways).
+    Master,
+    /// A client's own key (SSE-C), given with each request and never
+    /// stored: it seals its object's key, and its id tells a wrong key.
+    Customer,
+}
+
+impl KeyKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Secrets => KEY_PREFIX,
+            KeyKind::Master => MASTER_KEY_PREFIX,
+            KeyKind::Customer => "shale-customer-key-v1:",
+        }
+    }
+
+    fn id_context(self) -> &'static str {
+        match self {
+            KeyKind::Secrets => "shale secrets key id v1",
+            KeyKind::Master => "shale sse master key id v1",
+            KeyKind::Customer => "shale sse-c key id v1",
+        }
+    }
+
+    fn env(self) -> &'static str {
+        match self {
+            KeyKind::Secrets => KEY_ENV,
+            KeyKind::Master | KeyKind::Customer => MASTER_KEY_ENV,
+        }
+    }
+
+    fn file_env(self) -> &'static str {
+        match self {
+            KeyKind::Secrets => KEY_FILE_ENV,
+            KeyKind::Master | KeyKind::Customer => MASTER_KEY_FILE_ENV,
+        }
+    }
+
+    /// The key's name in messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            KeyKind::Secrets => "secrets key",
+            KeyKind::Master => "master key",
+            KeyKind::Customer => "customer key",
+        }
+    }
+}
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// One secrets key.
@@ -44,6 +115,7 @@ pub struct SealingKey {
     cipher: XChaCha20Poly1305,
     key: [u8; 32],
     id: String,
+    kind: KeyKind,
 }
 
 impl std::fmt::Debug for SealingKey {
@@ -53,37 +125,54 @@ impl std::fmt::Debug for SealingKey {
 }
 
 impl SealingKey {
-    /// A new random key.
+    /// A new random secrets key.
     pub fn generate() -> SealingKey {
-        let mut key = [0u8; 32];
-        rand::Rng::fill(&mut rand::rng(), &mut key[..]);
-        SealingKey::from_key(key)
+        SealingKey::generate_kind(KeyKind::Secrets)
     }
 
-    fn from_key(key: [u8; 32]) -> SealingKey {
-        let h = blake3::derive_key("shale secrets key id v1", &key);
+    /// A new random key of `kind`.
+    pub fn generate_kind(kind: KeyKind) -> SealingKey {
+        let mut key = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+        SealingKey::from_key(key, kind)
+    }
+
+    /// The key of `kind` whose bytes are `key` (a client's SSE-C key).
+    pub fn from_bytes(key: [u8; 32], kind: KeyKind) -> SealingKey {
+        SealingKey::from_key(key, kind)
+    }
+
+    fn from_key(key: [u8; 32], kind: KeyKind) -> SealingKey {
+        let h = blake3::derive_key(kind.id_context(), &key);
         SealingKey {
             cipher: XChaCha20Poly1305::new(&key.into()),
             key,
             id: hex::encode(&h[..4]),
+            kind,
         }
     }
 
     /// Parses `shale-secrets-key-v1:<64 hex>`.
     pub fn parse(text: &str) -> Result<SealingKey, String> {
+        SealingKey::parse_kind(text, KeyKind::Secrets)
+    }
+
+    /// Parses a key of `kind` (`<its prefix><64 hex>`).
+    pub fn parse_kind(text: &str, kind: KeyKind) -> Result<SealingKey, String> {
+        let (prefix, what) = (kind.prefix(), kind.what());
         let hex_part = text
             .trim()
-            .strip_prefix(KEY_PREFIX)
-            .ok_or_else(|| format!("a secrets key starts with {KEY_PREFIX}"))?;
+            .strip_prefix(prefix)
+            .ok_or_else(|| format!("a {what} starts with {prefix}"))?;
         let mut key = [0u8; 32];
         hex::decode_to_slice(hex_part, &mut key)
-            .map_err(|_| "a secrets key is 64 hex digits after its prefix".to_string())?;
-        Ok(SealingKey::from_key(key))
+            .map_err(|_| format!("a {what} is 64 hex digits after its prefix"))?;
+        Ok(SealingKey::from_key(key, kind))
     }
 
     /// The textual form, for a key file.
     pub fn to_text(&self) -> String {
-        format!("{KEY_PREFIX}{}", hex::encode(self.key))
+        format!("{}{}", self.kind.prefix(), hex::encode(self.key))
     }
 
     /// A public name for the key (8 hex digits of a hash of it).
@@ -121,30 +210,44 @@ impl SealingKeys {
         SealingKeys { keys: vec![key] }
     }
 
-    /// Parses a key file: one key a line; blank lines and `#` comments
-    /// are skipped; at least one key; no id twice.
+    /// Parses a secrets key file: one key a line; blank lines and `#`
+    /// comments are skipped; at least one key; no id twice.
     pub fn parse(text: &str) -> Result<SealingKeys, String> {
+        SealingKeys::parse_kind(text, KeyKind::Secrets)
+    }
+
+    /// Parses a key file of `kind`, as [`SealingKeys::parse`].
+    pub fn parse_kind(text: &str, kind: KeyKind) -> Result<SealingKeys, String> {
         let mut keys: Vec<SealingKey> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key = SealingKey::parse(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            let key =
+                SealingKey::parse_kind(line, kind).map_err(|e| format!("line {}: {e}", n + 1))?;
             if keys.iter().any(|k| k.id == key.id) {
                 return Err(format!("line {}: key {} is listed twice", n + 1, key.id));
             }
             keys.push(key);
         }
         if keys.is_empty() {
-            return Err("no secrets key in it".into());
+            return Err(format!("no {} in it", kind.what()));
         }
         Ok(SealingKeys { keys })
     }
 
+    /// The kind of these keys.
+    pub fn kind(&self) -> KeyKind {
+        self.keys[0].kind
+    }
+
     /// The file's text.
     pub fn to_text(&self) -> String {
-        let mut s = String::from("# Shale secrets keys: the first seals, all open. Keep 0600.\n");
+        let mut s = format!(
+            "# Shale {}s: the first seals, all open. Keep 0600.\n",
+            self.kind().what()
+        );
         for k in &self.keys {
             s.push_str(&k.to_text());
             s.push('\n');
@@ -184,11 +287,18 @@ impl SealingKeys {
         }
     }
 
-    /// The key file at `path`.
+    /// The secrets key file at `path`.
     pub fn read_file(path: &Path) -> Result<SealingKeys, String> {
+        SealingKeys::read_file_kind(path, KeyKind::Secrets)
+    }
+
+    /// The key file of `kind` at `path`.
+    pub fn read_file_kind(path: &Path, kind: KeyKind) -> Result<SealingKeys, String> {
+        let what = kind.what();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("secrets key file {}: {e}", path.display()))?;
-        SealingKeys::parse(&text).map_err(|e| format!("secrets key file {}: {e}", path.display()))
+            .map_err(|e| format!("{what} file {}: {e}", path.display()))?;
+        SealingKeys::parse_kind(&text, kind)
+            .map_err(|e| format!("{what} file {}: {e}", path.display()))
     }
 
     /// Writes the key file (0600, through a temporary file and a rename,
@@ -200,27 +310,51 @@ impl SealingKeys {
     /// The keys a metadata replica is configured with: the file `file`
     /// when given, else `SHALE_SECRETS_KEY_FILE`, else `SHALE_SECRETS_KEY`.
     pub fn configured(file: Option<&Path>) -> Result<SealingKeys, String> {
-        if let Some(path) = file {
-            return SealingKeys::read_file(path);
-        }
-        if let Some(path) = std::env::var_os(KEY_FILE_ENV) {
-            return SealingKeys::read_file(Path::new(&path));
-        }
-        if let Ok(text) = std::env::var(KEY_ENV) {
-            return SealingKey::parse(&text)
-                .map(SealingKeys::one)
-                .map_err(|e| format!("{KEY_ENV}: {e}"));
-        }
-        Err(format!(
-            "no secrets key: the metadata service stores access-key secrets sealed under it. \
+        match SealingKeys::configured_kind(file, KeyKind::Secrets)? {
+            Some(keys) => Ok(keys),
+            None => Err(format!(
+                "no secrets key: the metadata service stores access-key secrets sealed under it. \
              Give it `secrets_key_file` in the config, {KEY_FILE_ENV} or {KEY_ENV}; make one with \
              `shale admin secrets-key --file FILE create`"
-        ))
+            )),
+        }
+    }
+
+    /// The keys of `kind` a role is configured with: the file `file` when
+    /// given, else the file the kind's `…_FILE` variable names, else the
+    /// key in the kind's variable; `None` when none is given.
+    pub fn configured_kind(
+        file: Option<&Path>,
+        kind: KeyKind,
+    ) -> Result<Option<SealingKeys>, String> {
+        if let Some(path) = file {
+            return SealingKeys::read_file_kind(path, kind).map(Some);
+        }
+        if let Some(path) = std::env::var_os(kind.file_env()) {
+            return SealingKeys::read_file_kind(Path::new(&path), kind).map(Some);
+        }
+        if let Ok(text) = std::env::var(kind.env()) {
+            return SealingKey::parse_kind(&text, kind)
+                .map(|k| Some(SealingKeys::one(k)))
+                .map_err(|e| format!("{}: {e}", kind.env()));
+        }
+        Ok(None)
     }
 
     /// `secret` sealed under the sealing key, bound to `context` (the
     /// access key's id).
     pub fn seal(&self, secret: &str, context: &str) -> String {
+        self.seal_bytes(secret.as_bytes(), context)
+    }
+
+    /// The secret in `stored` (a sealed form bound to `context`).
+    pub fn open(&self, stored: &str, context: &str) -> Result<String, OpenError> {
+        String::from_utf8(self.open_bytes(stored, context)?).map_err(|_| OpenError::Corrupt)
+    }
+
+    /// `secret` (any bytes: an object's key) sealed under the sealing key,
+    /// bound to `context`.
+    pub fn seal_bytes(&self, secret: &[u8], context: &str) -> String {
         let key = &self.keys[0];
         let mut nonce = [0u8; 24];
         rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
@@ -229,7 +363,7 @@ impl SealingKeys {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.as_bytes(),
+                    msg: secret,
                     aad: context.as_bytes(),
                 },
             )
@@ -240,8 +374,8 @@ impl SealingKeys {
         format!("{SEALED_PREFIX}{}:{}", key.id, B64.encode(blob))
     }
 
-    /// The secret in `stored` (a sealed form bound to `context`).
-    pub fn open(&self, stored: &str, context: &str) -> Result<String, OpenError> {
+    /// The bytes sealed in `stored` (bound to `context`).
+    pub fn open_bytes(&self, stored: &str, context: &str) -> Result<Vec<u8>, OpenError> {
         let rest = stored
             .strip_prefix(SEALED_PREFIX)
             .ok_or(OpenError::Corrupt)?;
@@ -266,7 +400,16 @@ impl SealingKeys {
                 },
             )
             .map_err(|_| OpenError::Corrupt)?;
-        String::from_utf8(plain).map_err(|_| OpenError::Corrupt)
+        Ok(plain)
+    }
+
+    /// The id of the key `stored` was sealed under (`None`: not a sealed
+    /// form).
+    pub fn sealed_by(stored: &str) -> Option<&str> {
+        stored
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|r| r.split_once(':'))
+            .map(|(id, _)| id)
     }
 
     /// True when `stored` needs sealing again: in the clear, or sealed
@@ -341,5 +484,29 @@ mod tests {
         assert_eq!(back.keys().len(), 2);
         assert!(SealingKeys::parse("# nothing\n").is_err());
         assert!(SealingKeys::parse("shale-secrets-key-v1:zz").is_err());
+    }
+
+    #[test]
+    fn a_master_key_is_not_a_secrets_key() {
+        let master = SealingKeys::one(SealingKey::generate_kind(KeyKind::Master));
+        let text = master.to_text();
+        assert!(text.contains(MASTER_KEY_PREFIX));
+        assert!(SealingKeys::parse(&text).is_err());
+        let back = SealingKeys::parse_kind(&text, KeyKind::Master).unwrap();
+        assert_eq!(back.keys()[0].id(), master.keys()[0].id());
+        assert_eq!(back.kind(), KeyKind::Master);
+        // One 32-byte key, two kinds: two ids.
+        let hex_key = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .strip_prefix(MASTER_KEY_PREFIX)
+            .unwrap();
+        let as_secrets = SealingKey::parse(&format!("{KEY_PREFIX}{hex_key}")).unwrap();
+        assert_ne!(as_secrets.id(), master.keys()[0].id());
+        let sealed = master.seal_bytes(&[7u8; 32], "sse-s3");
+        assert_eq!(SealingKeys::sealed_by(&sealed), Some(master.keys()[0].id()));
+        assert_eq!(master.open_bytes(&sealed, "sse-s3").unwrap(), vec![7u8; 32]);
+        assert!(master.open_bytes(&sealed, "sse-c").is_err());
     }
 }

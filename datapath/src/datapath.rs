@@ -97,6 +97,9 @@ pub struct WriteTarget<'a> {
     pub allow_inline: bool,
     /// The announced length: a body of another length is rejected.
     pub expected_len: Option<u64>,
+    /// Seal the body under this object key (`shale_common::sse`): the
+    /// chunks (or the inline bytes) hold only sealed blocks.
+    pub key: Option<&'a shale_common::sse::ObjectKey>,
 }
 
 /// What a body became once written.
@@ -126,6 +129,9 @@ pub struct DataPath {
     /// Nodes that answered "disk full", and until when they are left out of
     /// new placements.
     full: std::sync::Mutex<HashMap<NodeId, std::time::Instant>>,
+    /// The master keys objects' keys are sealed under (server-side
+    /// encryption).
+    sse: crate::sse::Keys,
 }
 
 impl DataPath {
@@ -153,7 +159,19 @@ impl DataPath {
             view_read: std::sync::Mutex::new(None),
             missing: None,
             full: std::sync::Mutex::default(),
+            sse: crate::sse::Keys::default(),
         })
+    }
+
+    /// The same data path with the master keys of server-side encryption.
+    pub fn with_sse_keys(mut self, keys: crate::sse::Keys) -> Self {
+        self.sse = keys;
+        self
+    }
+
+    /// The master keys of server-side encryption.
+    pub fn sse_keys(&self) -> &crate::sse::Keys {
+        &self.sse
     }
 
     /// Nodes left out of placements because their disk is full.
@@ -365,9 +383,20 @@ impl DataPath {
         };
         let mut buf = BytesMut::with_capacity(first_cap);
         let mut writer = SegmentWriter::new(Arc::clone(self), &target);
+        // Sealed, a segment is whole sealed blocks (a few bytes over
+        // `segment_size`), written where they were sealed: no copy.
+        let mut sealer = target.key.map(|k| {
+            shale_common::sse::SegmentSealer::new(
+                k,
+                target.part_number,
+                segment_size / shale_common::sse::BLOCK,
+                target.expected_len,
+            )
+        });
+        let mut sealed: Vec<Bytes> = Vec::new();
 
         while let Some(item) = body.next().await {
-            let mut bytes = item.map_err(Into::into)?;
+            let bytes = item.map_err(Into::into)?;
             total += bytes.len() as u64;
             if total > MAX_PUT_SIZE {
                 return Err(Error::EntityTooLarge);
@@ -382,20 +411,13 @@ impl DataPath {
             observe(&bytes);
             // The hashing thread takes the body's own pieces (no copy).
             md5.update(bytes.clone()).await;
-            while bytes.has_remaining() {
-                let take = bytes.len().min(segment_size - buf.len());
-                if buf.is_empty() && take == segment_size {
-                    // A whole segment in one piece: no copy.
-                    writer.push(bytes.split_to(take)).await?;
-                    continue;
-                }
-                if buf.capacity() - buf.len() < take {
-                    buf.reserve(segment_size - buf.len());
-                }
-                buf.extend_from_slice(&bytes[..take]);
-                bytes.advance(take);
-                if buf.len() == segment_size {
-                    writer.push(buf.split().freeze()).await?;
+            match sealer.as_mut() {
+                None => fill_segments(&mut buf, &mut writer, bytes, segment_size).await?,
+                Some(s) => {
+                    s.push(&bytes, &mut sealed);
+                    for segment in sealed.drain(..) {
+                        writer.push(segment).await?;
+                    }
                 }
             }
         }
@@ -406,10 +428,26 @@ impl DataPath {
                 "body has {total} bytes, Content-Length said {expected}"
             )));
         }
-
-        let tail = buf.split().freeze();
+        let tail = match sealer {
+            None => buf.split().freeze(),
+            Some(s) => {
+                s.finish(&mut sealed);
+                let last = sealed.pop().unwrap_or_default();
+                for segment in sealed.drain(..) {
+                    writer.push(segment).await?;
+                }
+                last
+            }
+        };
+        // Sealed, a small body is its plaintext length that counts (its
+        // blocks' nonces and tags ride along).
+        let kept = if target.key.is_some() {
+            total
+        } else {
+            tail.len() as u64
+        };
         let inline =
-            target.allow_inline && writer.is_empty() && tail.len() <= self.config.inline_threshold;
+            target.allow_inline && writer.is_empty() && kept <= self.config.inline_threshold as u64;
         let inline = if inline {
             Some(tail)
         } else {
@@ -728,6 +766,32 @@ where
         }
     }
     done
+}
+
+/// Cuts `bytes` into segments through `buf`: a whole segment in one piece
+/// goes out without a copy; the rest gathers in `buf` until it is one.
+async fn fill_segments(
+    buf: &mut BytesMut,
+    writer: &mut SegmentWriter,
+    mut bytes: Bytes,
+    segment_size: usize,
+) -> Result<()> {
+    while bytes.has_remaining() {
+        let take = bytes.len().min(segment_size - buf.len());
+        if buf.is_empty() && take == segment_size {
+            writer.push(bytes.split_to(take)).await?;
+            continue;
+        }
+        if buf.capacity() - buf.len() < take {
+            buf.reserve(segment_size - buf.len());
+        }
+        buf.extend_from_slice(&bytes[..take]);
+        bytes.advance(take);
+        if buf.len() == segment_size {
+            writer.push(buf.split().freeze()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A fresh chunk prefix: a UUIDv7, whose first 48 bits are the time it was

@@ -38,6 +38,20 @@ pub enum Error {
     /// collected as orphans by now, so it must not be committed.
     #[error("upload too slow: {0}")]
     TooSlow(String),
+    /// Server-side encryption was asked for (or a version is encrypted
+    /// under SSE-S3) and this gateway has no master key.
+    #[error("no master key: server-side encryption is not configured")]
+    NoMasterKey,
+    /// An encrypted version's key does not open: sealed under a master key
+    /// this gateway does not hold, or damaged.
+    #[error("the object's key is not available: {0}")]
+    KeyUnavailable(String),
+    /// An SSE-C version was asked for without its key.
+    #[error("the object is encrypted with a customer-provided key, and none was given")]
+    CustomerKeyNeeded,
+    /// An SSE-C version was asked for with another key than its own.
+    #[error("the customer-provided key is not the object's")]
+    WrongCustomerKey,
     /// A bug or an unexpected state.
     #[error("internal: {0}")]
     Internal(String),

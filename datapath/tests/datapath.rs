@@ -113,6 +113,7 @@ async fn put(
         part_number: 1,
         allow_inline: false,
         expected_len: Some(data.len() as u64),
+        key: None,
     };
     dp.write_body(futures::stream::iter(pieces), target, |_| {})
         .await
@@ -362,4 +363,123 @@ async fn a_chunk_lost_by_its_node_is_reported_by_the_read_and_rebuilt_in_place()
     })
     .await
     .expect("test timed out");
+}
+
+/// All of `stream`, or its first error.
+async fn drain(mut s: shale_datapath::sse::PlainStream) -> std::result::Result<Vec<u8>, Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(piece) = s.next().await {
+        match piece {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(_) => return Err(out),
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn a_sealed_body_is_stored_as_ciphertext_and_a_tampered_block_never_reads() {
+    use shale_common::sse::{ObjectKey, stored_len};
+    let c = cluster(6).await;
+    let dp = data_path(&c).await;
+    let data = body(700_001);
+    let key = ObjectKey::generate();
+    let pieces: Vec<Result<Bytes>> = (0..data.len())
+        .step_by(70_001)
+        .map(|o| Ok(data.slice(o..(o + 70_001).min(data.len()))))
+        .collect();
+    let target = WriteTarget {
+        chunk_prefix: "sealed",
+        part_number: 1,
+        allow_inline: false,
+        expected_len: Some(data.len() as u64),
+        key: Some(&key),
+    };
+    let written = dp
+        .write_body(futures::stream::iter(pieces), target, |_| {})
+        .await
+        .expect("sealed put");
+    // Sizes and the ETag are the plaintext's; the segments hold its blocks.
+    assert_eq!(written.part.size, data.len() as u64);
+    let stored: u64 = written.part.segments.iter().map(|s| s.size).sum();
+    assert_eq!(stored, stored_len(data.len() as u64));
+    let parts = vec![written.part.clone()];
+    let raw = get(&dp, &parts, 0, stored).await.expect("raw read");
+    assert!(
+        !raw.windows(32).any(|w| w == &data[350_000..350_032]),
+        "stored bytes hold plaintext"
+    );
+    let k = Arc::new(key);
+    for (a, b) in [
+        (0, data.len()),
+        (65_535, 65_537),
+        (1, 300_000),
+        (699_000, 700_001),
+    ] {
+        let got = drain(
+            dp.read_plain(&parts, Some(Arc::clone(&k)), a as u64, b as u64)
+                .await
+                .expect("plain read"),
+        )
+        .await
+        .expect("opens");
+        assert_eq!(got, &data[a..b], "range {a}..{b}");
+    }
+    // Another key, or the blocks taken for another part's: an error.
+    let other = Arc::new(ObjectKey::generate());
+    let s = dp
+        .read_plain(&parts, Some(other), 0, 10)
+        .await
+        .expect("read");
+    assert_eq!(drain(s).await, Err(Vec::new()));
+    let mut moved = parts.clone();
+    moved[0].number = 2;
+    let s = dp
+        .read_plain(&moved, Some(Arc::clone(&k)), 0, 10)
+        .await
+        .expect("read");
+    assert_eq!(drain(s).await, Err(Vec::new()));
+
+    // A byte of ciphertext changed in a way the chunk's own checksums
+    // accept (the chunk rewritten whole, as a node would store it): the
+    // block it is in fails to open, and nothing of it is given out.
+    let seg = &written.part.segments[0];
+    // Stored byte 70,000 is in block 1 (stored bytes 65,564..131,128).
+    let at = 70_000u64;
+    let chunk = &seg.chunks[(at / seg.shard_size) as usize];
+    let addr = &c
+        .nodes
+        .iter()
+        .find(|n| n.id == chunk.node)
+        .expect("node")
+        .addr;
+    let storage = StorageClient::new(c.auth.clone());
+    let mut bytes = storage
+        .get_chunk(addr, &chunk.chunk_id, 0, seg.shard_size)
+        .await
+        .expect("chunk")
+        .to_vec();
+    bytes[(at % seg.shard_size) as usize] ^= 0x01;
+    storage
+        .delete_chunk(addr, &chunk.chunk_id)
+        .await
+        .expect("delete");
+    storage
+        .put_chunk(addr, &chunk.chunk_id, Bytes::from(bytes))
+        .await
+        .expect("rewrite");
+    let s = dp
+        .read_plain(&parts, Some(Arc::clone(&k)), 0, data.len() as u64)
+        .await
+        .expect("read");
+    // Block 0 is whole and given; block 1 is refused.
+    assert_eq!(drain(s).await, Err(data[..65_536].to_vec()));
+    let s = dp
+        .read_plain(&parts, Some(Arc::clone(&k)), 0, 65_536)
+        .await
+        .expect("read");
+    assert_eq!(
+        drain(s).await.expect("block 0 alone opens"),
+        &data[..65_536]
+    );
 }

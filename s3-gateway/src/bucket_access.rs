@@ -62,6 +62,9 @@ pub struct Rules {
     pub acl_ownership: Option<ObjectOwnership>,
     /// Its ACL, while ACLs are enabled and it has one.
     pub acl: Option<Arc<crate::acl::Acl>>,
+    /// Its default encryption, if it has one (read here, with the rules
+    /// every request reads, so a PUT costs no extra metadata read).
+    pub encryption: Option<shale_metadata::BucketEncryption>,
     /// The keys of [`CONTEXT_KEYS`] its policy reads, one bit each
     /// (worked out once: [`context`] asks for every key it can fill).
     pub mask: u64,
@@ -148,6 +151,7 @@ impl Rules {
             owner: None,
             acl_ownership: None,
             acl: None,
+            encryption: None,
             mask,
         }
     }
@@ -251,12 +255,13 @@ impl AccessRules {
 
     async fn load(&self, bucket: &str) -> Result<Rules, MetaError> {
         let config = |kind| self.meta.get_bucket_config(bucket, kind);
-        let (policy, block, row, ownership, acl) = tokio::join!(
+        let (policy, block, row, ownership, acl, encryption) = tokio::join!(
             config(BucketConfigKind::Policy),
             config(BucketConfigKind::PublicAccessBlock),
             self.meta.get_bucket(bucket),
             config(BucketConfigKind::OwnershipControls),
             config(BucketConfigKind::Acl),
+            config(BucketConfigKind::Encryption),
         );
         let missing = |r: Result<Option<BucketConfig>, MetaError>| match r {
             Err(MetaError::NoSuchBucket) => Ok(None),
@@ -278,6 +283,9 @@ impl AccessRules {
         let mut rules = Rules::new(policy, block);
         rules.owner = row?.and_then(|b| b.owner);
         rules.acl_ownership = acl_ownership(missing(ownership)?);
+        if let Some(BucketConfig::Encryption(e)) = missing(encryption)? {
+            rules.encryption = Some(e);
+        }
         if rules.acl_ownership.is_some()
             && let Some(BucketConfig::Acl(stored)) = missing(acl)?
         {

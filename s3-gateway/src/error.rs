@@ -241,6 +241,25 @@ fn data_error(e: shale_datapath::Error, msg: &str) -> S3Error {
             )
         }
         D::IncompleteBody(detail) => S3Error::with_message(C::IncompleteBody, detail),
+        D::NoMasterKey => S3Error::with_message(
+            C::InvalidArgument,
+            "Server-side encryption is not configured on this server: it has no master key",
+        ),
+        D::CustomerKeyNeeded => S3Error::with_message(
+            C::InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
+        ),
+        D::WrongCustomerKey => S3Error::with_message(
+            C::AccessDenied,
+            "The provided customer key does not match the key the object was encrypted with.",
+        ),
+        D::KeyUnavailable(_) => {
+            tracing::error!(error = %msg, "an encrypted object's key does not open");
+            S3Error::with_message(
+                C::InternalError,
+                "The object's encryption key is not available on this server",
+            )
+        }
         D::TooSlow(_) => {
             tracing::warn!(error = %msg, "upload not committed");
             S3Error::with_message(

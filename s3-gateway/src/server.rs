@@ -92,6 +92,13 @@ pub struct GatewayConfig {
     /// top of every bucket's own block. All off by default, as S3's.
     #[serde(default)]
     pub public_access_block: AccountBlockConfig,
+    /// The master key file (`shale admin master-key`): the keys of objects
+    /// stored with server-side encryption are sealed under it. Without
+    /// it, `SHALE_SSE_MASTER_KEY_FILE` or `SHALE_SSE_MASTER_KEY`; without
+    /// any, SSE-S3 is refused and no object is encrypted. Give every
+    /// gateway of a region the same file; never keep it on the data disks.
+    #[serde(default)]
+    pub sse_master_key_file: Option<PathBuf>,
     #[serde(skip)]
     pub data: DataPathConfig,
 }
@@ -227,7 +234,20 @@ async fn build_service_with(
     let mut data_config = config.data.clone();
     // Uploads commit well within the orphan sweep's grace (see gc.rs).
     data_config.commit_deadline = Duration::from_secs(config.gc.orphan_grace_secs / 2);
-    let mut data = DataPath::new(data_config, StorageClient::new(auth.clone()), meta.clone())?;
+    let master = shale_common::sealing::SealingKeys::configured_kind(
+        config.sse_master_key_file.as_deref(),
+        shale_common::sealing::KeyKind::Master,
+    )
+    .map_err(Error::InvalidArgument)?;
+    match &master {
+        Some(m) => tracing::info!(
+            ids = ?m.keys().iter().map(|k| k.id()).collect::<Vec<_>>(),
+            "server-side encryption master keys"
+        ),
+        None => tracing::info!("no master key: server-side encryption (SSE-S3) is refused"),
+    }
+    let mut data = DataPath::new(data_config, StorageClient::new(auth.clone()), meta.clone())?
+        .with_sse_keys(shale_datapath::sse::Keys::new(master));
     if let Some(to) = missing {
         data = data.report_missing_to(to);
     }

@@ -165,6 +165,29 @@ def test_multipart_objects_keep_their_parts_and_etag(pair):
                                                       done["VersionId"])
 
 
+def test_encrypted_objects_arrive_encrypted_under_the_destinations_key(pair):
+    us, eu, src, dst = pair
+    small = b"sealed " * 100
+    big = bytes(range(256)) * (4096 * 5 + 3)
+    us.put_object(Bucket=src, Key="sealed-small", Body=small, ServerSideEncryption="AES256")
+    us.put_object(Bucket=src, Key="sealed-big", Body=big, ServerSideEncryption="AES256")
+    mib = 1024 * 1024
+    up = us.create_multipart_upload(Bucket=src, Key="sealed-mp", ServerSideEncryption="AES256")
+    parts = [b"a" * (5 * mib), b"b" * 1000]
+    done = [{"PartNumber": n, "ETag": us.upload_part(
+        Bucket=src, Key="sealed-mp", UploadId=up["UploadId"], PartNumber=n, Body=p)["ETag"]}
+        for n, p in enumerate(parts, 1)]
+    us.complete_multipart_upload(Bucket=src, Key="sealed-mp", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": done})
+    for key, body in [("sealed-small", small), ("sealed-big", big),
+                      ("sealed-mp", b"".join(parts))]:
+        got = eventually(lambda k=key: eu.get_object(Bucket=dst, Key=k))
+        assert got["ServerSideEncryption"] == "AES256", key
+        assert got["Body"].read() == body, key
+        assert got["ETag"] == us.head_object(Bucket=src, Key=key)["ETag"], key
+        eventually(lambda k=key: assert_status(us, src, k, "COMPLETED"))
+
+
 def test_versions_keep_their_order_and_ids(pair):
     us, eu, src, dst = pair
     ids = [us.put_object(Bucket=src, Key="k", Body=f"v{i}".encode())[

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use shale_common::ObjectData;
 use shale_common::s3_client::{self, S3Client, S3Target};
 use shale_datapath::DataPath;
+use shale_datapath::sse::Sse;
 use shale_metadata::{
     LockMode, MetaClient, MetaError, ObjectVersion, REPLICATION_STATUS, ReplicationKind,
     ReplicationOutcome, ReplicationTask, VersionRef, version_id,
@@ -789,6 +790,15 @@ impl Worker {
         if matches!(task.kind, ReplicationKind::Tags | ReplicationKind::Lock) {
             return self.copy_change(task, v, &target, &path, headers).await;
         }
+        // An SSE-C version's key is its client's: it cannot be read here,
+        // so it is not replicated (as S3 did before it replicated SSE-C).
+        if task.kind == ReplicationKind::Version
+            && matches!(Sse::of(&v.row.system_headers), Ok(Some(s)) if s.is_customer())
+        {
+            return ReplicationOutcome::Failed {
+                error: "encrypted with a customer-provided key (SSE-C): not replicated".into(),
+            };
+        }
         let answer = match task.kind {
             ReplicationKind::Marker => {
                 self.client
@@ -1084,18 +1094,32 @@ impl Worker {
         Self::judge(task, target, answer).map(drop)
     }
 
-    /// The version's bytes, streamed from the data path (throttled).
+    /// The version's bytes, streamed from the data path (throttled): its
+    /// plaintext, when it is encrypted (the destination seals it again
+    /// under its own keys, asked by `x-amz-server-side-encryption`).
     async fn body(&self, v: &ObjectVersion, endpoint: &str) -> Result<s3_client::Body, String> {
         let throttle = self.throttle(endpoint);
+        let key = match Sse::of(&v.row.system_headers).map_err(|e| e.to_string())? {
+            Some(sse) => Some(Arc::new(
+                self.data.sse_keys().open(&sse).map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
         match &v.row.data {
             ObjectData::Inline(bytes) => {
                 throttle.take(bytes.len()).await;
-                Ok(s3_client::full(Bytes::copy_from_slice(bytes)))
+                let plain = match &key {
+                    Some(k) => Bytes::from(
+                        DataPath::open_inline(bytes, v.row.size, k).map_err(|e| e.to_string())?,
+                    ),
+                    None => Bytes::copy_from_slice(bytes),
+                };
+                Ok(s3_client::full(plain))
             }
             ObjectData::Parts(parts) => {
                 let stream = self
                     .data
-                    .read_range(parts, 0, v.row.size)
+                    .read_plain(parts, key, 0, v.row.size)
                     .await
                     .map_err(|e| e.to_string())?;
                 use futures::StreamExt;
@@ -1150,6 +1174,16 @@ fn version_headers(v: &ObjectVersion) -> Vec<(String, String)> {
         if !name.eq_ignore_ascii_case(REPLICATION_STATUS) && !name.starts_with("x-shale-") {
             h.push((name.to_ascii_lowercase(), value.clone()));
         }
+    }
+    // An encrypted version is sent as plaintext over the link and
+    // encrypted again by the destination, under its own master key.
+    if let Ok(Some(sse)) = Sse::of(&row.system_headers)
+        && !sse.is_customer()
+    {
+        h.push((
+            "x-amz-server-side-encryption".to_owned(),
+            sse.algorithm().to_owned(),
+        ));
     }
     for (name, value) in &row.user_metadata {
         h.push((

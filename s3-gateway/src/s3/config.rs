@@ -229,18 +229,3 @@ pub(super) async fn get_bucket_accelerate_configuration(
         GetBucketAccelerateConfigurationOutput::default(),
     ))
 }
-
-/// Objects are stored without server-side encryption, so a bucket has
-/// no default encryption configuration (S3's 404 for that case).
-pub(super) async fn get_bucket_encryption(
-    gw: &Gateway,
-    req: S3Request<GetBucketEncryptionInput>,
-) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    let mut e = s3_error!(
-        ServerSideEncryptionConfigurationNotFoundError,
-        "The server side encryption configuration was not found"
-    );
-    e.set_status_code(http::StatusCode::NOT_FOUND);
-    Err(e)
-}

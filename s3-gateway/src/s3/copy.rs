@@ -69,6 +69,18 @@ pub(super) async fn copy_object(
     let (if_none_match, if_match) = destination_conditions(&req.headers)?;
     // The copy is a new version, the caller's (not the source's owner's).
     let caller = Caller::owner(&req.extensions);
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
+    let source_customer = sse::customer_key(
+        &req.extensions,
+        req.input.copy_source_sse_customer_algorithm.as_deref(),
+        req.input.copy_source_sse_customer_key.as_deref(),
+        req.input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     check_key(&input.key)?;
     let acl = object_acl!(gw, input, caller.clone())?;
@@ -106,6 +118,20 @@ pub(super) async fn copy_object(
     }
     let (bucket, key) = (input.bucket.clone(), input.key.clone());
     let asked = input.checksum_algorithm.clone();
+    // The copy is encrypted as its request asks, else as its bucket's
+    // default says: never as the source was.
+    let encryption = sse::for_write(
+        gw,
+        &input.bucket,
+        sse::Asked {
+            algorithm: input.server_side_encryption.as_ref(),
+            kms_key_id: input.ssekms_key_id.as_deref(),
+            kms_context: input.ssekms_encryption_context.as_deref(),
+            customer: customer.as_ref(),
+        },
+    )
+    .await?;
+    let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref())?;
     let headers = copied_headers(input, &src, replace)?;
     gw.require_bucket(&bucket).await?;
     // The copy is a single-part object: it gets a FULL_OBJECT checksum
@@ -115,7 +141,24 @@ pub(super) async fn copy_object(
         (None, Some(c)) => c.algorithm,
         (None, None) => ChecksumAlgorithm::Crc64Nvme,
     };
-    let copied = copy_data(gw, &src, algorithm).await?;
+    let mut copied = copy_data(
+        gw,
+        &src,
+        src_key,
+        encryption.as_ref().map(|(k, _)| &**k),
+        algorithm,
+    )
+    .await?;
+    if let Some((k, s)) = &encryption
+        && s.is_customer()
+    {
+        copied.etag_hex = sse::masked_etag(k, &copied.etag_hex);
+        if let ObjectData::Parts(parts) = &mut copied.data {
+            parts
+                .iter_mut()
+                .for_each(|p| p.etag = copied.etag_hex.clone());
+        }
+    }
     let now = now_ms();
     let row = ObjectRow {
         size: src.size,
@@ -126,6 +169,7 @@ pub(super) async fn copy_object(
             let mut system = headers.system;
             // The copy's ACL is its request's, never the source's.
             acl.apply(&mut system);
+            sse::set(&mut system, encryption.as_ref().map(|(_, s)| s));
             system
         },
         user_metadata: headers.user,
@@ -152,11 +196,16 @@ pub(super) async fn copy_object(
     };
     set_checksum_fields!(result, ChecksumFields::object(&copied.checksum, None), type);
     let expiration = gw.expiration(&bucket, &key, &written.row).await;
+    let (customer_algorithm, customer_md5) =
+        sse::customer_headers(encryption.as_ref().map(|(_, s)| s), customer.as_ref());
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
         expiration,
         version_id: written.version_id,
         copy_source_version_id: src_version_id,
+        server_side_encryption: sse::header(encryption.as_ref().map(|(_, s)| s)),
+        sse_customer_algorithm: customer_algorithm,
+        sse_customer_key_md5: customer_md5,
         ..Default::default()
     }))
 }
@@ -259,25 +308,33 @@ struct CopiedData {
 /// erasure-coded one is read and written again as chunks of its own
 /// (versions never share chunks, so deleting one can never free the other's
 /// data), its MD5 (the ETag) and its checksum of `algorithm` computed on
-/// the way.
+/// the way. The source's plaintext (opened with `src_key`) is sealed again
+/// under `key`, the copy's own object key, when it has one.
 async fn copy_data(
     gw: &Gateway,
     src: &ObjectRow,
+    src_key: Option<Arc<shale_common::sse::ObjectKey>>,
+    key: Option<&shale_common::sse::ObjectKey>,
     algorithm: ChecksumAlgorithm,
 ) -> S3Result<CopiedData> {
     let mut hasher = sums::Hasher::new(algorithm);
     let chunk_prefix = shale_datapath::datapath::new_chunk_prefix();
     let (data, etag_hex) = match &src.data {
         ObjectData::Inline(bytes) => {
+            let plain = sse::open_inline(bytes, src.size, src_key.as_deref())?;
             let md5: [u8; 16] =
-                md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(bytes)).into();
-            hasher.update(bytes);
-            (ObjectData::Inline(bytes.clone()), hex::encode(md5))
+                md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(&plain)).into();
+            hasher.update(&plain);
+            let stored = match key {
+                Some(k) => shale_common::sse::seal_all(k, 1, &plain),
+                None => plain.to_vec(),
+            };
+            (ObjectData::Inline(stored), hex::encode(md5))
         }
         ObjectData::Parts(parts) => {
             let stream = gw
                 .data
-                .read_range(parts, 0, src.size)
+                .read_plain(parts, src_key, 0, src.size)
                 .await
                 .map_err(to_s3_error)?;
             let stream =
@@ -291,6 +348,7 @@ async fn copy_data(
                         part_number: 1,
                         allow_inline: true,
                         expected_len: Some(src.size),
+                        key,
                     },
                     |b| hasher.update(b),
                 )
@@ -335,6 +393,18 @@ pub(super) async fn upload_part_copy(
                 .map_err(to_s3_error)?,
         ),
     };
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
+    let source_customer = sse::customer_key(
+        &req.extensions,
+        req.input.copy_source_sse_customer_algorithm.as_deref(),
+        req.input.copy_source_sse_customer_key.as_deref(),
+        req.input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     if !(1..=10_000).contains(&input.part_number) {
         return Err(s3_error!(
@@ -378,15 +448,18 @@ pub(super) async fn upload_part_copy(
         }
     }
     let algorithms: Vec<ChecksumAlgorithm> = hashers.iter().map(|h| h.algorithm()).collect();
+    let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref())?;
+    let (encryption, key) = sse::for_read(gw, &upload.system_headers, customer.as_ref())?;
     let stream = match &src.data {
         ObjectData::Inline(bytes) => {
-            let piece =
-                Bytes::copy_from_slice(bytes.get(start as usize..end as usize).unwrap_or_default());
+            let plain = sse::open_inline(bytes, src.size, src_key.as_deref())?;
+            let to = (end as usize).min(plain.len());
+            let piece = plain.slice((start as usize).min(to)..to);
             futures::stream::once(async move { Ok::<_, shale_datapath::Error>(piece) }).boxed()
         }
         ObjectData::Parts(parts) => gw
             .data
-            .read_range(parts, start, end)
+            .read_plain(parts, src_key, start, end)
             .await
             .map_err(to_s3_error)?
             .map(|r| r.map_err(|e| shale_datapath::Error::Unrecoverable(e.to_string())))
@@ -408,6 +481,7 @@ pub(super) async fn upload_part_copy(
                 part_number,
                 allow_inline: false,
                 expected_len: Some(end - start),
+                key: key.as_deref(),
             },
             |b| hashers.iter_mut().for_each(|h| h.update(b)),
         )
@@ -418,6 +492,12 @@ pub(super) async fn upload_part_copy(
         .zip(hashers.into_iter().map(sums::Hasher::finalize))
         .collect();
     let now = now_ms();
+    let mut written = written;
+    if let (Some(k), Some(s)) = (&key, &encryption)
+        && s.is_customer()
+    {
+        written.part.etag = sse::masked_etag(k, &written.part.etag);
+    }
     let part = PartRow {
         number: part_number,
         size: written.part.size,
@@ -449,6 +529,9 @@ pub(super) async fn upload_part_copy(
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(result),
         copy_source_version_id: src_version_id,
+        server_side_encryption: sse::header(encryption.as_ref()),
+        sse_customer_algorithm: sse::customer_headers(encryption.as_ref(), customer.as_ref()).0,
+        sse_customer_key_md5: sse::customer_headers(encryption.as_ref(), customer.as_ref()).1,
         ..Default::default()
     }))
 }

@@ -4,7 +4,7 @@
 //!
 //! One module per operation family (`bucket`, `object`, `list`,
 //! `multipart`, `copy`, `config`, `versioning`, `lifecycle`, `lock`,
-//! `replication`); what they share is in `helpers`
+//! `replication`, `sse`); what they share is in `helpers`
 //! and `checksums`. `impl S3 for Gateway` at the end of this file is only
 //! the table that routes each operation to its family.
 
@@ -69,6 +69,7 @@ mod object;
 mod policy;
 mod replica;
 mod replication;
+mod sse;
 #[cfg(test)]
 mod tests;
 mod versioning;
@@ -560,7 +561,9 @@ s3_operations! {
     replication::put_bucket_replication(PutBucketReplicationInput) -> PutBucketReplicationOutput;
     replication::get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput;
     replication::delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput;
-    config::get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput;
+    sse::get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput;
+    sse::put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput;
+    sse::delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput;
     lock::get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput;
     lock::get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput;
 }

@@ -14,6 +14,12 @@ pub(super) async fn create_multipart_upload(
         "s3:ReplicateObject",
         (&req.input.bucket, &req.input.key),
     )?;
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     check_key(&input.key)?;
     let acl = object_acl!(gw, input, caller.clone())?;
@@ -85,6 +91,22 @@ pub(super) async fn create_multipart_upload(
             r.last_modified_ms.to_string(),
         ));
     }
+    // The upload's object key rides with its headers, sealed, until
+    // completion makes them the object's: every part is sealed under it.
+    let encryption = sse::for_write(
+        gw,
+        &input.bucket,
+        sse::Asked {
+            algorithm: input.server_side_encryption.as_ref(),
+            kms_key_id: input.ssekms_key_id.as_deref(),
+            kms_context: input.ssekms_encryption_context.as_deref(),
+            customer: customer.as_ref(),
+        },
+    )
+    .await?;
+    if let Some((_, sse)) = &encryption {
+        sse::record(&mut headers.system, sse);
+    }
     let upload_id = uuid::Uuid::new_v4().simple().to_string();
     let upload = Upload {
         bucket: input.bucket.clone(),
@@ -102,12 +124,17 @@ pub(super) async fn create_multipart_upload(
         owner: caller,
     };
     gw.meta.create_upload(upload).await.map_err(meta_err)?;
+    let (customer_algorithm, customer_md5) =
+        sse::customer_headers(encryption.as_ref().map(|(_, s)| s), customer.as_ref());
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload_id),
         checksum_algorithm: checksum.map(|c| s3_algorithm(c.algorithm)),
         checksum_type: checksum.map(|c| checksum::s3_type(c.kind)),
+        server_side_encryption: sse::header(encryption.as_ref().map(|(_, s)| s)),
+        sse_customer_algorithm: customer_algorithm,
+        sse_customer_key_md5: customer_md5,
         ..Default::default()
     }))
 }
@@ -118,6 +145,12 @@ pub(super) async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let trailers = req.trailing_headers.clone();
     let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     if !(1..=10_000).contains(&input.part_number) {
         return Err(s3_error!(
@@ -156,6 +189,7 @@ pub(super) async fn upload_part(
     }
     // For the default object checksum, whatever the client sends.
     checks.compute(ChecksumAlgorithm::Crc64Nvme);
+    let (encryption, key) = sse::for_read(gw, &upload.system_headers, customer.as_ref())?;
     let prefix = format!(
         "{}-{}",
         input.upload_id,
@@ -172,9 +206,16 @@ pub(super) async fn upload_part(
                 part_number,
                 allow_inline: false,
                 expected_len,
+                key: key.as_deref(),
             },
         )
         .await?;
+    let mut written = written;
+    if let (Some(k), Some(s)) = (&key, &encryption)
+        && s.is_customer()
+    {
+        written.part.etag = sse::masked_etag(k, &written.part.etag);
+    }
     let mut fields = ChecksumFields::pick(&digests, part_algorithm(upload.checksum));
     if let Some(a) = sent
         && let Some((_, v)) = digests.iter().find(|(d, _)| *d == a)
@@ -199,8 +240,11 @@ pub(super) async fn upload_part(
         .map_err(meta_err)?;
     let mut out = UploadPartOutput {
         e_tag: Some(etag(&etag_hex)),
+        server_side_encryption: sse::header(encryption.as_ref()),
         ..Default::default()
     };
+    (out.sse_customer_algorithm, out.sse_customer_key_md5) =
+        sse::customer_headers(encryption.as_ref(), customer.as_ref());
     set_checksum_fields!(out, fields);
     Ok(S3Response::new(out))
 }
@@ -313,6 +357,11 @@ pub(super) async fn complete_multipart_upload(
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
         e_tag: Some(etag(&row.etag)),
+        server_side_encryption: sse::header(
+            shale_datapath::sse::Sse::of(&row.system_headers)
+                .map_err(to_s3_error)?
+                .as_ref(),
+        ),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         version_id: written.version_id,
         ..Default::default()

@@ -109,6 +109,12 @@ pub(super) async fn put_object(
     )?;
     // A browser upload (POST Object) arrives here too, from `post.rs`,
     // its signature and policy checked, its form fields as the input.
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     check_key(&input.key)?;
     let lock = lock::lock_request(
@@ -159,6 +165,17 @@ pub(super) async fn put_object(
         input.expires,
         input.metadata,
     )?;
+    let encryption = sse::for_write(
+        gw,
+        &input.bucket,
+        sse::Asked {
+            algorithm: input.server_side_encryption.as_ref(),
+            kms_key_id: input.ssekms_key_id.as_deref(),
+            kms_context: input.ssekms_encryption_context.as_deref(),
+            customer: customer.as_ref(),
+        },
+    )
+    .await?;
     let prefix = shale_datapath::datapath::new_chunk_prefix();
     let (written, digests) = gw
         .store_body(
@@ -170,10 +187,17 @@ pub(super) async fn put_object(
                 part_number: 1,
                 allow_inline: true,
                 expected_len,
+                key: encryption.as_ref().map(|(k, _)| &**k),
             },
         )
         .await?;
     let checksum = full_object_checksum(&digests, algorithm)?;
+    let mut written = written;
+    if let Some((k, s)) = &encryption
+        && s.is_customer()
+    {
+        written.part.etag = sse::masked_etag(k, &written.part.etag);
+    }
     let size = written.part.size;
     let etag_hex = written.part.etag.clone();
     let data = match written.inline {
@@ -182,6 +206,9 @@ pub(super) async fn put_object(
     };
     let mut system_headers = headers.system;
     acl.apply(&mut system_headers);
+    if let Some((_, sse)) = &encryption {
+        sse::record(&mut system_headers, sse);
+    }
     let row = ObjectRow {
         size,
         etag: etag_hex.clone(),
@@ -224,8 +251,11 @@ pub(super) async fn put_object(
         size: Some(size as i64),
         version_id: written.version_id,
         expiration,
+        server_side_encryption: sse::header(encryption.as_ref().map(|(_, s)| s)),
         ..Default::default()
     };
+    (out.sse_customer_algorithm, out.sse_customer_key_md5) =
+        sse::customer_headers(encryption.as_ref().map(|(_, s)| s), customer.as_ref());
     set_checksum_fields!(out, ChecksumFields::object(&checksum, None), type);
     Ok(S3Response::new(out))
 }
@@ -234,6 +264,12 @@ pub(super) async fn get_object(
     gw: &Gateway,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
     let conditions = read_conditions!(input);
@@ -252,10 +288,12 @@ pub(super) async fn get_object(
     };
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
+    let (encryption, key) = sse::for_read(gw, &row.system_headers, customer.as_ref())?;
     let body = match &row.data {
         ObjectData::Inline(bytes) => {
-            let piece =
-                Bytes::copy_from_slice(bytes.get(start as usize..end as usize).unwrap_or_default());
+            let plain = sse::open_inline(bytes, row.size, key.as_deref())?;
+            let to = (end as usize).min(plain.len());
+            let piece = plain.slice((start as usize).min(to)..to);
             StreamingBlob::wrap(futures::stream::once(async move {
                 Ok::<_, std::io::Error>(piece)
             }))
@@ -263,13 +301,16 @@ pub(super) async fn get_object(
         ObjectData::Parts(parts) => {
             let stream = gw
                 .data
-                .read_range(parts, start, end)
+                .read_plain(parts, key, start, end)
                 .await
                 .map_err(to_s3_error)?;
             StreamingBlob::wrap(stream)
         }
     };
     let mut out = object_output(&row, part.as_ref());
+    out.server_side_encryption = sse::header(encryption.as_ref());
+    (out.sse_customer_algorithm, out.sse_customer_key_md5) =
+        sse::customer_headers(encryption.as_ref(), customer.as_ref());
     if let Some(fields) = reported_checksum(
         &row,
         input.checksum_mode.as_ref(),
@@ -304,6 +345,12 @@ pub(super) async fn head_object(
     gw: &Gateway,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
+    let customer = sse::customer_key(
+        &req.extensions,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
     let conditions = read_conditions!(input);
@@ -322,6 +369,10 @@ pub(super) async fn head_object(
     };
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
+    // An SSE-C version answers only to its key (opened, not used).
+    let (encryption, _) = sse::for_read(gw, &row.system_headers, customer.as_ref())?;
+    let (customer_algorithm, customer_md5) =
+        sse::customer_headers(encryption.as_ref(), customer.as_ref());
     let mut o = object_output(&row, part.as_ref());
     apply_overrides(
         &mut o,
@@ -357,6 +408,9 @@ pub(super) async fn head_object(
         metadata: o.metadata,
         parts_count: o.parts_count,
         replication_status: o.replication_status,
+        server_side_encryption: sse::header(encryption.as_ref()),
+        sse_customer_algorithm: customer_algorithm,
+        sse_customer_key_md5: customer_md5,
         version_id,
         expiration,
         object_lock_mode: held.mode,
