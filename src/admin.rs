@@ -56,6 +56,9 @@ enum AdminCommand {
     /// Users: create, list, delete, grant, and their IAM policies.
     #[command(subcommand)]
     User(UserCommand),
+    /// The built-in key service of SSE-KMS: its keys.
+    #[command(subcommand)]
+    Kms(KmsCommand),
     /// The metadata group (talks to the replicas directly): status,
     /// add-replica, remove-replica, campaign.
     Metadata(crate::admin_meta::MetadataArgs),
@@ -304,6 +307,33 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum KmsCommand {
+    /// KMS keys: create, list, enable, disable, rotate.
+    #[command(subcommand)]
+    Key(KmsKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KmsKeyCommand {
+    /// Make a key (its material sealed under the gateways' master key);
+    /// prints its id and ARN, which `--sse-kms-key-id` takes.
+    Create {
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Every key: id, ARN, enabled, versions.
+    List,
+    /// Let the key seal and open again.
+    Enable { id: String },
+    /// Stop the key: new objects cannot use it and the objects it sealed
+    /// cannot be read until it is enabled again (every gateway within 5 s).
+    Disable { id: String },
+    /// A new version of the key seals new objects' keys; the older
+    /// versions keep opening what they sealed.
+    Rotate { id: String },
+}
+
+#[derive(Subcommand)]
 enum UserPolicyCommand {
     /// Set the user's IAM policy from FILE (`-`: standard input).
     Set { name: String, file: String },
@@ -431,6 +461,21 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             ("POST", "user-create", vec![("name", name.clone())])
         }
         AdminCommand::User(UserCommand::List) => ("GET", "user-list", vec![]),
+        AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::Create { description })) => (
+            "POST",
+            "kms-key-create",
+            vec![("description", description.clone())],
+        ),
+        AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::List)) => ("GET", "kms-key-list", vec![]),
+        AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::Enable { id })) => {
+            ("POST", "kms-key-enable", vec![("id", id.clone())])
+        }
+        AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::Disable { id })) => {
+            ("POST", "kms-key-disable", vec![("id", id.clone())])
+        }
+        AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::Rotate { id })) => {
+            ("POST", "kms-key-rotate", vec![("id", id.clone())])
+        }
         AdminCommand::User(UserCommand::Delete { name }) => {
             ("POST", "user-delete", vec![("name", name.clone())])
         }
@@ -579,6 +624,33 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer)?);
         }
         AdminCommand::User(_) => println!("ok: {answer}"),
+        AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::List)) => {
+            for k in answer.as_array().into_iter().flatten() {
+                let state = if k["enabled"] == true {
+                    "enabled"
+                } else {
+                    "disabled"
+                };
+                println!(
+                    "{}\t{state}\tversions {}\t{}\t{}",
+                    s(&k["id"]),
+                    k["versions"],
+                    s(&k["arn"]),
+                    s(&k["description"])
+                );
+            }
+        }
+        AdminCommand::Kms(_) => {
+            let state = if answer["enabled"] == true {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            println!("id:       {}", s(&answer["id"]));
+            println!("arn:      {}", s(&answer["arn"]));
+            println!("state:    {state}");
+            println!("versions: {}", answer["versions"]);
+        }
         AdminCommand::Bucket(BucketCommand::Info { .. }) => {
             println!("bucket:   {}", s(&answer["name"]));
             println!("region:   {}", s(&answer["region"]));

@@ -172,7 +172,7 @@ pub fn run_master_key(args: MasterKeyArgs) -> Result<()> {
 fn run_key_file(path: &Path, command: KeyCommand, kind: KeyKind) -> Result<()> {
     let holders = match kind {
         KeyKind::Secrets => "metadata replica",
-        KeyKind::Master | KeyKind::Customer => "gateway",
+        KeyKind::Master | KeyKind::Customer | KeyKind::Kms => "gateway",
     };
     let load = || SealingKeys::read_file_kind(path, kind).map_err(anyhow::Error::msg);
     let save = |keys: &SealingKeys| {

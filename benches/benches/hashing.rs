@@ -202,7 +202,11 @@ fn bench_sse(c: &mut Criterion) {
         b.iter(|| master.seal_bytes(black_box(key.as_bytes()), "ctx"))
     });
     group.bench_function("object_key_open", |b| {
-        b.iter(|| master.open_bytes(black_box(&sealed_key), "ctx").expect("opens"))
+        b.iter(|| {
+            master
+                .open_bytes(black_box(&sealed_key), "ctx")
+                .expect("opens")
+        })
     });
     group.finish();
 }

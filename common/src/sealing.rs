@@ -64,6 +64,8 @@ pub enum KeyKind {
     /// A client's own key (SSE-C), given with each request and never
     /// stored: it seals its object's key, and its id tells a wrong key.
     Customer,
+    /// A version of a key of the built-in key service (SSE-KMS).
+    Kms,
 }
 
 impl KeyKind {
@@ -72,6 +74,7 @@ impl KeyKind {
             KeyKind::Secrets => KEY_PREFIX,
             KeyKind::Master => MASTER_KEY_PREFIX,
             KeyKind::Customer => "shale-customer-key-v1:",
+            KeyKind::Kms => "shale-kms-key-v1:",
         }
     }
 
@@ -80,20 +83,21 @@ impl KeyKind {
             KeyKind::Secrets => "shale secrets key id v1",
             KeyKind::Master => "shale sse master key id v1",
             KeyKind::Customer => "shale sse-c key id v1",
+            KeyKind::Kms => "shale kms key version id v1",
         }
     }
 
     fn env(self) -> &'static str {
         match self {
             KeyKind::Secrets => KEY_ENV,
-            KeyKind::Master | KeyKind::Customer => MASTER_KEY_ENV,
+            KeyKind::Master | KeyKind::Customer | KeyKind::Kms => MASTER_KEY_ENV,
         }
     }
 
     fn file_env(self) -> &'static str {
         match self {
             KeyKind::Secrets => KEY_FILE_ENV,
-            KeyKind::Master | KeyKind::Customer => MASTER_KEY_FILE_ENV,
+            KeyKind::Master | KeyKind::Customer | KeyKind::Kms => MASTER_KEY_FILE_ENV,
         }
     }
 
@@ -103,6 +107,7 @@ impl KeyKind {
             KeyKind::Secrets => "secrets key",
             KeyKind::Master => "master key",
             KeyKind::Customer => "customer key",
+            KeyKind::Kms => "KMS key",
         }
     }
 }

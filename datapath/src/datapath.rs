@@ -132,6 +132,8 @@ pub struct DataPath {
     /// The master keys objects' keys are sealed under (server-side
     /// encryption).
     sse: crate::sse::Keys,
+    /// The built-in key service's keys (SSE-KMS), as last read.
+    kms: crate::sse::KmsKeys,
 }
 
 impl DataPath {
@@ -160,6 +162,7 @@ impl DataPath {
             missing: None,
             full: std::sync::Mutex::default(),
             sse: crate::sse::Keys::default(),
+            kms: crate::sse::KmsKeys::default(),
         })
     }
 
@@ -172,6 +175,16 @@ impl DataPath {
     /// The master keys of server-side encryption.
     pub fn sse_keys(&self) -> &crate::sse::Keys {
         &self.sse
+    }
+
+    /// The KMS keys' cache.
+    pub(crate) fn kms(&self) -> &crate::sse::KmsKeys {
+        &self.kms
+    }
+
+    /// The metadata client it reads the cluster map (and KMS keys) with.
+    pub fn meta_client(&self) -> &MetaClient {
+        &self.meta
     }
 
     /// Nodes left out of placements because their disk is full.

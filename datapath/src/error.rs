@@ -52,6 +52,12 @@ pub enum Error {
     /// An SSE-C version was asked for with another key than its own.
     #[error("the customer-provided key is not the object's")]
     WrongCustomerKey,
+    /// No KMS key has this id.
+    #[error("no KMS key {0}")]
+    KmsNotFound(String),
+    /// The KMS key is disabled.
+    #[error("KMS key {0} is disabled")]
+    KmsDisabled(String),
     /// A bug or an unexpected state.
     #[error("internal: {0}")]
     Internal(String),

@@ -817,6 +817,39 @@ impl MetaClient {
         self.unit(&req).await
     }
 
+    /// Stores a KMS key: a new one (`create`) or a change of one.
+    pub async fn put_kms_key(&self, key: KmsKey, create: bool) -> Result<()> {
+        self.unit(&MetaRequest::PutKmsKey { key, create }).await
+    }
+
+    /// A page of the rows with a sealed object key, from `cursor` on.
+    pub async fn scan_sse(&self, cursor: Vec<u8>, limit: u32) -> Result<SsePage> {
+        match self.call(&MetaRequest::ScanSse { cursor, limit }).await? {
+            MetaResponse::SsePage(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces `owner`'s sealed object key `old` with `new`; false when
+    /// the row changed meanwhile.
+    pub async fn reseal_sse(&self, owner: LayoutOwner, old: String, new: String) -> Result<bool> {
+        match self
+            .call(&MetaRequest::ResealSse { owner, old, new })
+            .await?
+        {
+            MetaResponse::Swapped(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every KMS key.
+    pub async fn list_kms_keys(&self) -> Result<Vec<KmsKey>> {
+        match self.call(&MetaRequest::ListKmsKeys).await? {
+            MetaResponse::KmsKeys(k) => Ok(k),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Disables or enables an access key.
     pub async fn set_key_disabled(&self, access_key: &str, disabled: bool) -> Result<()> {
         let req = MetaRequest::SetKeyDisabled {

@@ -1260,6 +1260,8 @@ impl MetaStore {
             | Q::CreateUserKey { .. }
             | Q::SetKeyDisabled { .. }
             | Q::ReplaceUsers { .. } => self.execute_users(req),
+            Q::PutKmsKey { .. } | Q::ListKmsKeys => self.execute_kms(req),
+            Q::ScanSse { .. } | Q::ResealSse { .. } => self.execute_sse(req),
             Q::Batch { .. } => Err(MetaError::InvalidRequest(
                 "a batch is applied by the Raft state machine only".into(),
             )),
@@ -1479,9 +1481,11 @@ fn unreferenced<'a>(
 }
 
 mod access_keys;
+mod kms;
 mod lock;
 mod regions;
 mod replication;
+mod sse;
 #[cfg(test)]
 mod tests;
 mod uploads;

@@ -81,12 +81,14 @@
 
 mod bucket_config;
 mod cluster;
+mod kms;
 mod layouts;
 mod listings;
 mod regions;
 mod users;
 pub use bucket_config::*;
 pub use cluster::*;
+pub use kms::*;
 pub use layouts::*;
 pub use listings::*;
 pub use regions::*;
@@ -1169,6 +1171,22 @@ pub enum MetaRequest {
         version: VersionRef,
         acl: Option<String>,
     },
+    /// Stores a KMS key: a new one (`create`) or a change of one.
+    /// → `MetaResponse::Unit`.
+    PutKmsKey { key: KmsKey, create: bool },
+    /// Every KMS key. → `MetaResponse::KmsKeys`.
+    ListKmsKeys,
+    /// A page of the versions and uploads with a sealed object key
+    /// ([`SSE_HEADER`]), from `cursor` on. → `MetaResponse::SsePage`.
+    ScanSse { cursor: Vec<u8>, limit: u32 },
+    /// Replaces the [`SSE_HEADER`] of `owner`'s row with `new` if it still
+    /// is `old` (the object key sealed again under a newer key).
+    /// → `MetaResponse::Swapped` (false: the row changed or went).
+    ResealSse {
+        owner: LayoutOwner,
+        old: String,
+        new: String,
+    },
 }
 
 /// What a lifecycle expiration does to a version ([`MetaRequest::Expire`]).
@@ -1225,7 +1243,9 @@ impl MetaRequest {
             | Q::ListClaims { .. }
             | Q::ReplicationTasks { .. }
             | Q::GetIdentity { .. }
-            | Q::ListUsers => true,
+            | Q::ListUsers
+            | Q::ListKmsKeys
+            | Q::ScanSse { .. } => true,
             Q::CreateBucket { .. }
             | Q::DeleteBucket { .. }
             | Q::PutObject { .. }
@@ -1271,7 +1291,9 @@ impl MetaRequest {
             | Q::CreateUserKey { .. }
             | Q::SetKeyDisabled { .. }
             | Q::ReplaceUsers { .. }
-            | Q::PutVersionAcl { .. } => false,
+            | Q::PutVersionAcl { .. }
+            | Q::PutKmsKey { .. }
+            | Q::ResealSse { .. } => false,
         }
     }
 }
@@ -1379,6 +1401,10 @@ impl MetaRequest {
             Q::SetKeyDisabled { .. } => "SetKeyDisabled",
             Q::ReplaceUsers { .. } => "ReplaceUsers",
             Q::PutVersionAcl { .. } => "PutVersionAcl",
+            Q::PutKmsKey { .. } => "PutKmsKey",
+            Q::ListKmsKeys => "ListKmsKeys",
+            Q::ScanSse { .. } => "ScanSse",
+            Q::ResealSse { .. } => "ResealSse",
         }
     }
 }
@@ -1466,6 +1492,25 @@ pub enum MetaResponse {
     MaybeIdentity(Option<Identity>),
     /// Users by name.
     Users(Vec<UserEntry>),
+    /// KMS keys by id.
+    KmsKeys(Vec<KmsKey>),
+    /// A page of rows with sealed object keys.
+    SsePage(SsePage),
+}
+
+/// The system header an encrypted version's (or upload's) object key is
+/// kept in, sealed (`shale_datapath::sse`); never answered as a header.
+pub const SSE_HEADER: &str = "x-shale-sse";
+
+/// One page of [`MetaRequest::ScanSse`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsePage {
+    /// The rows with a sealed object key, and its header's value.
+    pub entries: Vec<(LayoutOwner, String)>,
+    /// Rows looked at.
+    pub scanned: u64,
+    /// Pass it back for the next page; `None` when the scan is complete.
+    pub next: Option<Vec<u8>>,
 }
 
 /// One page of a replication resync ([`MetaRequest::ReplicationResync`]).

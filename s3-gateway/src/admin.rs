@@ -64,6 +64,7 @@ use crate::server::Workers;
 use shale_datapath::datapath::DataPath;
 use shale_storage_node::StorageClient;
 
+mod kms;
 mod users;
 
 /// The query parameter that marks an admin request.
@@ -808,6 +809,7 @@ impl S3Route for AdminRoute {
                 | "key-list"
                 | "user-list"
                 | "user-policy-get"
+                | "kms-key-list"
                 | "region-users"
                 | "region-list"
                 | "region-locate"
@@ -895,6 +897,16 @@ impl S3Route for AdminRoute {
                 self.user_policy_set(required(&params, "name")?, None)
                     .await?
             }
+            "kms-key-create" => {
+                self.kms_key_create(param(&params, "description").unwrap_or(""))
+                    .await?
+            }
+            "kms-key-list" => self.kms_key_list().await?,
+            "kms-key-enable" | "kms-key-disable" => {
+                let id = required(&params, "id")?;
+                self.kms_key_set_enabled(id, op == "kms-key-enable").await?
+            }
+            "kms-key-rotate" => self.kms_key_rotate(required(&params, "id")?).await?,
             "region-users" => self.region_users().await?,
             "region-list" => self.region_list().await?,
             "region-add" => {

@@ -253,6 +253,22 @@ fn data_error(e: shale_datapath::Error, msg: &str) -> S3Error {
             C::AccessDenied,
             "The provided customer key does not match the key the object was encrypted with.",
         ),
+        D::KmsNotFound(id) => {
+            let mut e = S3Error::with_message(
+                C::Custom("KMS.NotFoundException".into()),
+                format!("Invalid keyId '{id}'"),
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            e
+        }
+        D::KmsDisabled(id) => {
+            let mut e = S3Error::with_message(
+                C::Custom("KMS.DisabledException".into()),
+                format!("KMS key '{id}' is disabled."),
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            e
+        }
         D::KeyUnavailable(_) => {
             tracing::error!(error = %msg, "an encrypted object's key does not open");
             S3Error::with_message(

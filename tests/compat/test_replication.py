@@ -186,6 +186,14 @@ def test_encrypted_objects_arrive_encrypted_under_the_destinations_key(pair):
         assert got["Body"].read() == body, key
         assert got["ETag"] == us.head_object(Bucket=src, Key=key)["ETag"], key
         eventually(lambda k=key: assert_status(us, src, k, "COMPLETED"))
+    # SSE-KMS: KMS keys are each region's own; the replica is sealed under
+    # the destination's default key.
+    us.put_object(Bucket=src, Key="kms", Body=big, ServerSideEncryption="aws:kms")
+    got = eventually(lambda: eu.get_object(Bucket=dst, Key="kms"))
+    assert got["ServerSideEncryption"] == "aws:kms"
+    assert got["SSEKMSKeyId"].startswith("arn:aws:kms:eu-west-1:")
+    assert got["Body"].read() == big
+    eventually(lambda: assert_status(us, src, "kms", "COMPLETED"))
 
 
 def test_versions_keep_their_order_and_ids(pair):

@@ -15,6 +15,7 @@
 pub mod gc;
 pub mod heal;
 pub mod lifecycle;
+pub mod rekey;
 pub mod replication;
 
 pub use shale_datapath::{Error, Result};

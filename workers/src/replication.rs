@@ -1101,7 +1101,10 @@ impl Worker {
         let throttle = self.throttle(endpoint);
         let key = match Sse::of(&v.row.system_headers).map_err(|e| e.to_string())? {
             Some(sse) => Some(Arc::new(
-                self.data.sse_keys().open(&sse).map_err(|e| e.to_string())?,
+                self.data
+                    .object_key(&sse, None)
+                    .await
+                    .map_err(|e| e.to_string())?,
             )),
             None => None,
         };
@@ -1176,7 +1179,9 @@ fn version_headers(v: &ObjectVersion) -> Vec<(String, String)> {
         }
     }
     // An encrypted version is sent as plaintext over the link and
-    // encrypted again by the destination, under its own master key.
+    // encrypted again by the destination, under its own master key
+    // (SSE-S3) or its own default KMS key (SSE-KMS: KMS keys are a
+    // region's own).
     if let Ok(Some(sse)) = Sse::of(&row.system_headers)
         && !sse.is_customer()
     {

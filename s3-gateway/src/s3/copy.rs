@@ -131,7 +131,7 @@ pub(super) async fn copy_object(
         },
     )
     .await?;
-    let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref())?;
+    let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref()).await?;
     let headers = copied_headers(input, &src, replace)?;
     gw.require_bucket(&bucket).await?;
     // The copy is a single-part object: it gets a FULL_OBJECT checksum
@@ -150,7 +150,7 @@ pub(super) async fn copy_object(
     )
     .await?;
     if let Some((k, s)) = &encryption
-        && s.is_customer()
+        && sse::masks_etag(s)
     {
         copied.etag_hex = sse::masked_etag(k, &copied.etag_hex);
         if let ObjectData::Parts(parts) = &mut copied.data {
@@ -204,6 +204,7 @@ pub(super) async fn copy_object(
         version_id: written.version_id,
         copy_source_version_id: src_version_id,
         server_side_encryption: sse::header(encryption.as_ref().map(|(_, s)| s)),
+        ssekms_key_id: sse::kms_header(gw, encryption.as_ref().map(|(_, s)| s)),
         sse_customer_algorithm: customer_algorithm,
         sse_customer_key_md5: customer_md5,
         ..Default::default()
@@ -448,8 +449,8 @@ pub(super) async fn upload_part_copy(
         }
     }
     let algorithms: Vec<ChecksumAlgorithm> = hashers.iter().map(|h| h.algorithm()).collect();
-    let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref())?;
-    let (encryption, key) = sse::for_read(gw, &upload.system_headers, customer.as_ref())?;
+    let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref()).await?;
+    let (encryption, key) = sse::for_read(gw, &upload.system_headers, customer.as_ref()).await?;
     let stream = match &src.data {
         ObjectData::Inline(bytes) => {
             let plain = sse::open_inline(bytes, src.size, src_key.as_deref())?;
@@ -494,7 +495,7 @@ pub(super) async fn upload_part_copy(
     let now = now_ms();
     let mut written = written;
     if let (Some(k), Some(s)) = (&key, &encryption)
-        && s.is_customer()
+        && sse::masks_etag(s)
     {
         written.part.etag = sse::masked_etag(k, &written.part.etag);
     }
@@ -530,6 +531,7 @@ pub(super) async fn upload_part_copy(
         copy_part_result: Some(result),
         copy_source_version_id: src_version_id,
         server_side_encryption: sse::header(encryption.as_ref()),
+        ssekms_key_id: sse::kms_header(gw, encryption.as_ref()),
         sse_customer_algorithm: sse::customer_headers(encryption.as_ref(), customer.as_ref()).0,
         sse_customer_key_md5: sse::customer_headers(encryption.as_ref(), customer.as_ref()).1,
         ..Default::default()

@@ -70,6 +70,8 @@ mod policy;
 mod replica;
 mod replication;
 mod sse;
+
+pub(crate) use sse::kms_arn;
 #[cfg(test)]
 mod tests;
 mod versioning;

@@ -133,6 +133,7 @@ pub(super) async fn create_multipart_upload(
         checksum_algorithm: checksum.map(|c| s3_algorithm(c.algorithm)),
         checksum_type: checksum.map(|c| checksum::s3_type(c.kind)),
         server_side_encryption: sse::header(encryption.as_ref().map(|(_, s)| s)),
+        ssekms_key_id: sse::kms_header(gw, encryption.as_ref().map(|(_, s)| s)),
         sse_customer_algorithm: customer_algorithm,
         sse_customer_key_md5: customer_md5,
         ..Default::default()
@@ -189,7 +190,7 @@ pub(super) async fn upload_part(
     }
     // For the default object checksum, whatever the client sends.
     checks.compute(ChecksumAlgorithm::Crc64Nvme);
-    let (encryption, key) = sse::for_read(gw, &upload.system_headers, customer.as_ref())?;
+    let (encryption, key) = sse::for_read(gw, &upload.system_headers, customer.as_ref()).await?;
     let prefix = format!(
         "{}-{}",
         input.upload_id,
@@ -212,7 +213,7 @@ pub(super) async fn upload_part(
         .await?;
     let mut written = written;
     if let (Some(k), Some(s)) = (&key, &encryption)
-        && s.is_customer()
+        && sse::masks_etag(s)
     {
         written.part.etag = sse::masked_etag(k, &written.part.etag);
     }
@@ -241,6 +242,7 @@ pub(super) async fn upload_part(
     let mut out = UploadPartOutput {
         e_tag: Some(etag(&etag_hex)),
         server_side_encryption: sse::header(encryption.as_ref()),
+        ssekms_key_id: sse::kms_header(gw, encryption.as_ref()),
         ..Default::default()
     };
     (out.sse_customer_algorithm, out.sse_customer_key_md5) =
@@ -351,17 +353,15 @@ pub(super) async fn complete_multipart_upload(
         .await
         .map_err(meta_err)?;
     let row = written.row;
+    let completed_sse = shale_datapath::sse::Sse::of(&row.system_headers).map_err(to_s3_error)?;
     let expiration = gw.expiration(&input.bucket, &input.key, &row).await;
     let mut out = CompleteMultipartUploadOutput {
         expiration,
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
         e_tag: Some(etag(&row.etag)),
-        server_side_encryption: sse::header(
-            shale_datapath::sse::Sse::of(&row.system_headers)
-                .map_err(to_s3_error)?
-                .as_ref(),
-        ),
+        server_side_encryption: sse::header(completed_sse.as_ref()),
+        ssekms_key_id: sse::kms_header(gw, completed_sse.as_ref()),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         version_id: written.version_id,
         ..Default::default()

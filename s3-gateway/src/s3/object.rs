@@ -194,7 +194,7 @@ pub(super) async fn put_object(
     let checksum = full_object_checksum(&digests, algorithm)?;
     let mut written = written;
     if let Some((k, s)) = &encryption
-        && s.is_customer()
+        && sse::masks_etag(s)
     {
         written.part.etag = sse::masked_etag(k, &written.part.etag);
     }
@@ -252,6 +252,7 @@ pub(super) async fn put_object(
         version_id: written.version_id,
         expiration,
         server_side_encryption: sse::header(encryption.as_ref().map(|(_, s)| s)),
+        ssekms_key_id: sse::kms_header(gw, encryption.as_ref().map(|(_, s)| s)),
         ..Default::default()
     };
     (out.sse_customer_algorithm, out.sse_customer_key_md5) =
@@ -288,7 +289,7 @@ pub(super) async fn get_object(
     };
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
-    let (encryption, key) = sse::for_read(gw, &row.system_headers, customer.as_ref())?;
+    let (encryption, key) = sse::for_read(gw, &row.system_headers, customer.as_ref()).await?;
     let body = match &row.data {
         ObjectData::Inline(bytes) => {
             let plain = sse::open_inline(bytes, row.size, key.as_deref())?;
@@ -309,6 +310,7 @@ pub(super) async fn get_object(
     };
     let mut out = object_output(&row, part.as_ref());
     out.server_side_encryption = sse::header(encryption.as_ref());
+    out.ssekms_key_id = sse::kms_header(gw, encryption.as_ref());
     (out.sse_customer_algorithm, out.sse_customer_key_md5) =
         sse::customer_headers(encryption.as_ref(), customer.as_ref());
     if let Some(fields) = reported_checksum(
@@ -369,8 +371,9 @@ pub(super) async fn head_object(
     };
     let (start, end, content_range, part) =
         read_extent(&row, input.range.as_ref(), input.part_number)?;
-    // An SSE-C version answers only to its key (opened, not used).
-    let (encryption, _) = sse::for_read(gw, &row.system_headers, customer.as_ref())?;
+    // An SSE-C version answers only to its key (checked, not used); no
+    // other key is opened for a HEAD.
+    let encryption = sse::for_head(&row.system_headers, customer.as_ref())?;
     let (customer_algorithm, customer_md5) =
         sse::customer_headers(encryption.as_ref(), customer.as_ref());
     let mut o = object_output(&row, part.as_ref());
@@ -409,6 +412,7 @@ pub(super) async fn head_object(
         parts_count: o.parts_count,
         replication_status: o.replication_status,
         server_side_encryption: sse::header(encryption.as_ref()),
+        ssekms_key_id: sse::kms_header(gw, encryption.as_ref()),
         sse_customer_algorithm: customer_algorithm,
         sse_customer_key_md5: customer_md5,
         version_id,

@@ -117,6 +117,12 @@ pub(super) fn customer_key(
     }))
 }
 
+/// Whether a version encrypted as `sse` has an ETag that is not its MD5
+/// (SSE-C and SSE-KMS, as S3's).
+pub(super) fn masks_etag(sse: &Sse) -> bool {
+    !matches!(sse, Sse::S3 { .. })
+}
+
 /// The ETag of a version sealed under `key` whose plaintext has `md5`:
 /// for SSE-C (and SSE-KMS) not the MD5 itself, as S3's are not, but a
 /// digest of it under the object's key (the same for the same object, and
@@ -187,11 +193,67 @@ pub(super) async fn for_write(
             let (key, sse) = gw.data.sse_keys().new_s3().map_err(to_s3_error)?;
             Ok(Some((Arc::new(key), sse)))
         }
-        Some(SseAlgorithm::AwsKms | SseAlgorithm::AwsKmsDsse) => Err(s3_error!(
-            NotImplemented,
-            "Server-side encryption with KMS keys (SSE-KMS) is not available on this server yet"
-        )),
+        Some(SseAlgorithm::AwsKms) => {
+            let asked_id = match asked.kms_key_id {
+                Some(id) => Some(id.to_owned()),
+                None if asked.algorithm.is_none() => gw
+                    .access
+                    .get(bucket)
+                    .await
+                    .map_err(meta_err)?
+                    .encryption
+                    .and_then(|e| e.kms_key_id),
+                None => None,
+            };
+            let id = asked_id.as_deref().map(kms_key_id).transpose()?;
+            let (key, sse) = gw.data.new_kms(id).await.map_err(to_s3_error)?;
+            Ok(Some((Arc::new(key), sse)))
+        }
+        Some(SseAlgorithm::AwsKmsDsse) => Err(dsse_not_available()),
     }
+}
+
+/// Dual-layer SSE-KMS is not offered.
+fn dsse_not_available() -> S3Error {
+    s3_error!(
+        NotImplemented,
+        "Dual-layer server-side encryption with KMS keys (aws:kms:dsse) is not available on this server"
+    )
+}
+
+/// The id of a KMS key as a request names it: its id, or its ARN
+/// (`arn:aws:kms:<region>:<account>:key/<id>`). Aliases are not kept.
+pub(super) fn kms_key_id(named: &str) -> S3Result<&str> {
+    let id = match named.strip_prefix("arn:aws:kms:") {
+        Some(rest) => rest.rsplit_once(":key/").map(|(_, id)| id).unwrap_or(""),
+        None => named,
+    };
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(to_s3_error(shale_datapath::Error::KmsNotFound(
+            named.chars().take(80).collect(),
+        )));
+    }
+    Ok(id)
+}
+
+/// The ARN S3 answers for KMS key `id` in `region`.
+pub(crate) fn kms_arn(region: &str, id: &str) -> String {
+    format!(
+        "arn:aws:kms:{region}:{}:key/{id}",
+        crate::bucket_access::ACCOUNT_ID
+    )
+}
+
+/// `x-amz-server-side-encryption-aws-kms-key-id` of an answer about a
+/// version encrypted as `sse`.
+pub(super) fn kms_header(gw: &Gateway, sse: Option<&Sse>) -> Option<String> {
+    sse.and_then(Sse::kms_key_id)
+        .map(|id| kms_arn(&gw.region, id))
 }
 
 /// Records a version's encryption in its system headers.
@@ -214,7 +276,7 @@ pub(super) fn set(system_headers: &mut Vec<(String, String)>, sse: Option<&Sse>)
 /// A stored version's encryption and its object key (`None`, `None`: in
 /// the clear), opened with `customer`, the request's SSE-C key, for an
 /// SSE-C version (which it must bring, and only for one).
-pub(super) fn for_read(
+pub(super) async fn for_read(
     gw: &Gateway,
     system_headers: &[(String, String)],
     customer: Option<&CustomerKey>,
@@ -225,16 +287,33 @@ pub(super) fn for_read(
         }
         return Ok((None, None));
     };
-    let key = if sse.is_customer() {
-        shale_datapath::sse::Keys::open_customer(&sse, customer.map(|c| &c.key))
-    } else {
-        if customer.is_some() {
-            return Err(not_applicable());
-        }
-        gw.data.sse_keys().open(&sse)
+    if !sse.is_customer() && customer.is_some() {
+        return Err(not_applicable());
     }
-    .map_err(to_s3_error)?;
+    let key = gw
+        .data
+        .object_key(&sse, customer.map(|c| &c.key))
+        .await
+        .map_err(to_s3_error)?;
     Ok((Some(sse), Some(Arc::new(key))))
+}
+
+/// A stored version's encryption, for an answer that does not read its
+/// bytes (HEAD): an SSE-C version must still be asked for with its key.
+pub(super) fn for_head(
+    system_headers: &[(String, String)],
+    customer: Option<&CustomerKey>,
+) -> S3Result<Option<Sse>> {
+    let sse = Sse::of(system_headers).map_err(to_s3_error)?;
+    match &sse {
+        Some(s) if s.is_customer() => {
+            shale_datapath::sse::Keys::open_customer(s, customer.map(|c| &c.key))
+                .map_err(to_s3_error)?;
+        }
+        _ if customer.is_some() => return Err(not_applicable()),
+        _ => {}
+    }
+    Ok(sse)
 }
 
 /// S3's answer to SSE-C headers on a read of a version not encrypted with
@@ -348,12 +427,15 @@ pub(super) async fn put_bucket_encryption(
                 return Err(to_s3_error(shale_datapath::Error::NoMasterKey));
             }
         }
-        SseAlgorithm::AwsKms | SseAlgorithm::AwsKmsDsse => {
-            return Err(s3_error!(
-                NotImplemented,
-                "Server-side encryption with KMS keys (SSE-KMS) is not available on this server yet"
-            ));
+        SseAlgorithm::AwsKms => {
+            if let Some(id) = &kms_key_id {
+                self::kms_key_id(id)?;
+            }
+            if !gw.data.sse_keys().has_master() {
+                return Err(to_s3_error(shale_datapath::Error::NoMasterKey));
+            }
         }
+        SseAlgorithm::AwsKmsDsse => return Err(dsse_not_available()),
     }
     gw.put_access_config(
         &input.bucket,

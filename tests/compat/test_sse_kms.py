@@ -1,0 +1,213 @@
+"""SSE-KMS with the built-in key service (`shale admin kms key ...`):
+objects sealed under a KMS key by id or ARN, or the default key; bucket
+default encryption with a key; a disabled key makes its objects unreadable
+until it is enabled again; rotation keeps old objects readable; the AWS
+CLI and rclone's SSE-KMS flags."""
+
+import shutil
+import subprocess
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import KIB, MIB, _client_env, assert_client_error, md5_hex, random_bytes
+
+BLOCK = 64 * KIB
+
+
+@pytest.fixture
+def kms_key(server):
+    return server.admin_json("kms", "key", "create", "--description", "test")
+
+
+def _eventually(check, deadline=15):
+    """`check()` once it stops raising (a gateway believes what it read of
+    the KMS keys for 5 s; its own changes hold at once)."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return check()
+        except (AssertionError, ClientError):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.parametrize("size", [0, 900, 3 * BLOCK + 1, 2 * MIB + 7], ids=lambda n: f"{n}B")
+def test_sse_kms_round_trip(s3, bucket, kms_key, size):
+    body = random_bytes(size)
+    put = s3.put_object(Bucket=bucket, Key="k", Body=body, ServerSideEncryption="aws:kms",
+                        SSEKMSKeyId=kms_key["id"])
+    assert put["ServerSideEncryption"] == "aws:kms"
+    assert put["SSEKMSKeyId"] == kms_key["arn"]
+    assert put["ETag"] != f'"{md5_hex(body)}"'
+    got = s3.get_object(Bucket=bucket, Key="k")
+    assert got["ServerSideEncryption"] == "aws:kms"
+    assert got["SSEKMSKeyId"] == kms_key["arn"]
+    assert got["Body"].read() == body
+    head = s3.head_object(Bucket=bucket, Key="k")
+    assert head["SSEKMSKeyId"] == kms_key["arn"] and head["ContentLength"] == size
+    # By ARN too.
+    s3.put_object(Bucket=bucket, Key="arn", Body=body, ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=kms_key["arn"])
+    assert s3.get_object(Bucket=bucket, Key="arn")["Body"].read() == body
+
+
+def test_the_default_key_and_unknown_keys(s3, bucket):
+    put = s3.put_object(Bucket=bucket, Key="d", Body=b"d" * 5000, ServerSideEncryption="aws:kms")
+    assert put["SSEKMSKeyId"].endswith(":key/default")
+    assert s3.get_object(Bucket=bucket, Key="d")["Body"].read() == b"d" * 5000
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="x", Body=b"x", ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId="0b5c1d9e-0000-4000-8000-000000000000")
+    assert_client_error(e, 400, "KMS.NotFoundException")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="x", Body=b"x", ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId="alias/nope")
+    assert_client_error(e, 400, "KMS.NotFoundException")
+
+
+def test_a_disabled_key_makes_its_objects_unreadable_until_enabled(server, s3, bucket, kms_key):
+    body = random_bytes(300 * KIB)
+    s3.put_object(Bucket=bucket, Key="k", Body=body, ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=kms_key["id"])
+    off = server.admin_json("kms", "key", "disable", kms_key["id"])
+    assert off["enabled"] is False
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k")
+    assert_client_error(e, 400, "KMS.DisabledException")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="new", Body=b"n", ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId=kms_key["id"])
+    assert_client_error(e, 400, "KMS.DisabledException")
+    # A copy cannot read it either.
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"})
+    assert_client_error(e, 400, "KMS.DisabledException")
+    # HEAD reads no data: it still answers.
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == len(body)
+    server.admin_json("kms", "key", "enable", kms_key["id"])
+    got = _eventually(lambda: s3.get_object(Bucket=bucket, Key="k"))
+    assert got["Body"].read() == body
+
+
+def test_rotation_keeps_old_objects_readable(server, s3, bucket, kms_key):
+    old = random_bytes(200 * KIB)
+    s3.put_object(Bucket=bucket, Key="old", Body=old, ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=kms_key["id"])
+    rotated = server.admin_json("kms", "key", "rotate", kms_key["id"])
+    assert rotated["versions"] == 2
+    new = random_bytes(200 * KIB)
+    s3.put_object(Bucket=bucket, Key="new", Body=new, ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=kms_key["id"])
+    assert s3.get_object(Bucket=bucket, Key="old")["Body"].read() == old
+    assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == new
+    listed = {k["id"]: k for k in server.admin_json("kms", "key", "list")}
+    assert listed[kms_key["id"]]["versions"] == 2
+
+
+def test_bucket_default_kms_and_copies(s3, bucket, kms_key):
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key["arn"]},
+            "BucketKeyEnabled": True}]})
+    rule = s3.get_bucket_encryption(Bucket=bucket)[
+        "ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key["arn"]}
+    body = random_bytes(6 * MIB + 5)
+    put = s3.put_object(Bucket=bucket, Key="k", Body=body)
+    assert put["ServerSideEncryption"] == "aws:kms"
+    assert put["SSEKMSKeyId"] == kms_key["arn"]
+    # Multipart under the default, a range across the parts.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+    assert up["SSEKMSKeyId"] == kms_key["arn"]
+    parts = [body[:5 * MIB], body[5 * MIB:]]
+    done = [{"PartNumber": n, "ETag": s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=n, Body=p)["ETag"]}
+        for n, p in enumerate(parts, 1)]
+    c = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": done})
+    assert c["ServerSideEncryption"] == "aws:kms"
+    got = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={5 * MIB - 3}-{5 * MIB + 3}")
+    assert got["Body"].read() == body[5 * MIB - 3:5 * MIB + 4]
+    # KMS → SSE-S3 and → plain in a bucket without a default.
+    s3.delete_bucket_encryption(Bucket=bucket)
+    s3.copy_object(Bucket=bucket, Key="s3", CopySource={"Bucket": bucket, "Key": "k"},
+                   ServerSideEncryption="AES256")
+    got = s3.get_object(Bucket=bucket, Key="s3")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body
+    s3.copy_object(Bucket=bucket, Key="plain", CopySource={"Bucket": bucket, "Key": "k"})
+    got = s3.get_object(Bucket=bucket, Key="plain")
+    assert "ServerSideEncryption" not in got and got["Body"].read() == body
+    # And back: plain → KMS.
+    s3.copy_object(Bucket=bucket, Key="again", CopySource={"Bucket": bucket, "Key": "plain"},
+                   ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key["id"])
+    assert s3.get_object(Bucket=bucket, Key="again")["SSEKMSKeyId"] == kms_key["arn"]
+
+
+def test_admin_cli_lists_keys(server, kms_key):
+    keys = server.admin_json("kms", "key", "list")
+    mine = [k for k in keys if k["id"] == kms_key["id"]]
+    assert mine and mine[0]["enabled"] is True and mine[0]["description"] == "test"
+    assert mine[0]["arn"].startswith("arn:aws:kms:us-east-1:000000000000:key/")
+
+
+def test_aws_cli_sse_kms(server, kms_key, tmp_path):
+    name = "cli-ssekms-bucket"
+    server.aws("s3", "mb", f"s3://{name}")
+    src = tmp_path / "f.bin"
+    body = random_bytes(9 * MIB + 1)
+    src.write_bytes(body)
+    server.aws("s3", "cp", str(src), f"s3://{name}/f.bin", "--sse", "aws:kms",
+               "--sse-kms-key-id", kms_key["id"])
+    head = server.aws_json("s3api", "head-object", "--bucket", name, "--key", "f.bin")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == kms_key["arn"]
+    out = tmp_path / "out.bin"
+    server.aws("s3", "cp", f"s3://{name}/f.bin", str(out))
+    assert out.read_bytes() == body
+
+
+RCLONE = shutil.which("rclone")
+
+
+@pytest.mark.skipif(RCLONE is None, reason="rclone not installed")
+def test_rclone_sse_kms(server, kms_key, tmp_path):
+    home = tmp_path / "rclone-home"
+    home.mkdir()
+    (home / "rclone.conf").write_text("")
+    env = _client_env()
+    env.update({
+        "HOME": str(home),
+        "RCLONE_CONFIG": str(home / "rclone.conf"),
+        "RCLONE_CONFIG_SHALE_TYPE": "s3",
+        "RCLONE_CONFIG_SHALE_PROVIDER": "Other",
+        "RCLONE_CONFIG_SHALE_ENDPOINT": server.endpoint,
+        "RCLONE_CONFIG_SHALE_ACCESS_KEY_ID": server.access_key,
+        "RCLONE_CONFIG_SHALE_SECRET_ACCESS_KEY": server.secret_key,
+        "RCLONE_CONFIG_SHALE_REGION": "us-east-1",
+        "RCLONE_CONFIG_SHALE_SERVER_SIDE_ENCRYPTION": "aws:kms",
+        "RCLONE_CONFIG_SHALE_SSE_KMS_KEY_ID": kms_key["arn"],
+    })
+
+    def rclone(*args):
+        r = subprocess.run([RCLONE, "--retries", "1", "--low-level-retries", "1", *args],
+                           env=env, capture_output=True, timeout=600)
+        assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:], server.log_tail(30))
+        return r
+
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {"a.bin": random_bytes(2000), "b.bin": random_bytes(2 * MIB + 3)}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    rclone("mkdir", "shale:rclone-ssekms")
+    rclone("copy", str(src), "shale:rclone-ssekms")
+    s3 = server.client()
+    for name, data in files.items():
+        head = s3.head_object(Bucket="rclone-ssekms", Key=name)
+        assert head["ServerSideEncryption"] == "aws:kms"
+        assert head["SSEKMSKeyId"] == kms_key["arn"]
+        assert rclone("cat", f"shale:rclone-ssekms/{name}").stdout == data

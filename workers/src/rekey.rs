@@ -1,0 +1,154 @@
+//! The re-sealing worker: after a master key or a KMS key is rotated, the
+//! keys of the objects sealed under an older key are sealed again under
+//! the newest one, without reading or rewriting any object's data, so the
+//! older key can then be retired.
+//!
+//! One worker in the cluster at a time (the metadata lease `rekey`) passes
+//! over every version and upload with a sealed object key
+//! (`MetaRequest::ScanSse`, pages of 1,000 rows); for each sealed under a
+//! key that no longer seals (`DataPath::reseal`), it stores the key sealed
+//! anew with `ResealSse`, which changes the row only if it still holds
+//! what the worker read. The KMS keys' own material, sealed under the
+//! master key, is sealed again first. A pass that finds nothing stale does
+//! nothing but read; its figures (`RekeyStats`) are in `shale admin
+//! status`: rows looked at, keys sealed again, stale keys left (the last
+//! pass's count, 0 once every key is sealed under the newest), failures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use shale_datapath::DataPath;
+use shale_datapath::sse::Sse;
+use shale_metadata::MetaClient;
+use tokio::sync::watch;
+
+/// The metadata lease of the one worker that re-seals.
+const LEASE: &str = "rekey";
+/// How long the lease lasts without a renewal.
+const LEASE_TTL_MS: u64 = 60_000;
+/// Rows a page of the scan looks at.
+const PAGE: u32 = 1000;
+
+/// How often a pass starts (a pass that finds nothing costs one read of
+/// each version's row: cheap beside the data, and rare).
+pub const EVERY: Duration = Duration::from_secs(30);
+
+/// The worker's figures.
+#[derive(Debug, Default)]
+pub struct RekeyStats {
+    /// Rows looked at, in every pass.
+    pub scanned: AtomicU64,
+    /// Object keys sealed again under the newest key.
+    pub resealed: AtomicU64,
+    /// KMS key versions whose material was sealed again.
+    pub kms_resealed: AtomicU64,
+    /// Object keys the last complete pass found under an older key and
+    /// could not seal again (their KMS key disabled or unknown, a master
+    /// key missing): what keeps an older key from being retired.
+    pub stale_left: AtomicU64,
+    /// Failures (a row that changed meanwhile is not one).
+    pub failed: AtomicU64,
+    /// Complete passes.
+    pub passes: AtomicU64,
+    /// Unix ms of the end of the last complete pass.
+    pub last_pass_ms: AtomicU64,
+    /// A pass is running.
+    pub running: AtomicBool,
+}
+
+/// Runs passes every [`EVERY`] until `stop`; `wake` starts one at once.
+pub async fn run(
+    meta: MetaClient,
+    data: Arc<DataPath>,
+    stats: Arc<RekeyStats>,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if !data.sse_keys().has_master() {
+        return;
+    }
+    let holder = format!("rekey-{:016x}", rand::random::<u64>());
+    loop {
+        let held = meta
+            .take_lease(LEASE, &holder, LEASE_TTL_MS)
+            .await
+            .unwrap_or(false);
+        if held {
+            stats.running.store(true, Ordering::Relaxed);
+            match pass(&meta, &data, &stats, &holder).await {
+                Ok(stale) => {
+                    stats.stale_left.store(stale, Ordering::Relaxed);
+                    stats.passes.fetch_add(1, Ordering::Relaxed);
+                    stats
+                        .last_pass_ms
+                        .store(shale_datapath::datapath::unix_ms(), Ordering::Relaxed);
+                }
+                Err(e) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "re-sealing pass failed");
+                }
+            }
+            stats.running.store(false, Ordering::Relaxed);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            () = wake.notified() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
+/// One pass; the stale keys it could not seal again.
+async fn pass(
+    meta: &MetaClient,
+    data: &Arc<DataPath>,
+    stats: &RekeyStats,
+    holder: &str,
+) -> Result<u64, shale_datapath::Error> {
+    stats
+        .kms_resealed
+        .fetch_add(data.reseal_kms_material().await?, Ordering::Relaxed);
+    let mut cursor = Vec::new();
+    let mut stale = 0u64;
+    loop {
+        let page = meta.scan_sse(cursor, PAGE).await?;
+        stats.scanned.fetch_add(page.scanned, Ordering::Relaxed);
+        for (owner, value) in page.entries {
+            let sse = match Sse::of(&[(shale_datapath::sse::SSE_HEADER.to_owned(), value.clone())])
+            {
+                Ok(Some(s)) => s,
+                _ => continue,
+            };
+            match data.reseal(&sse).await {
+                Ok(None) => {}
+                Ok(Some(new)) => {
+                    match meta.reseal_sse(owner, value, new.header_value()).await {
+                        Ok(true) => {
+                            stats.resealed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Overwritten or deleted meanwhile: nothing to do.
+                        Ok(false) => {}
+                        Err(e) => {
+                            stale += 1;
+                            stats.failed.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(error = %e, "an object key was not sealed again");
+                        }
+                    }
+                }
+                Err(e) => {
+                    stale += 1;
+                    tracing::debug!(error = %e, "a stale object key cannot be sealed again now");
+                }
+            }
+        }
+        match page.next {
+            Some(next) => {
+                cursor = next;
+                // Keep the lease through a long pass.
+                let _ = meta.take_lease(LEASE, holder, LEASE_TTL_MS).await;
+            }
+            None => return Ok(stale),
+        }
+    }
+}
