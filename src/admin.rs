@@ -59,6 +59,10 @@ enum AdminCommand {
     /// The built-in key service of SSE-KMS: its keys.
     #[command(subcommand)]
     Kms(KmsCommand),
+    /// Server-side encryption: the master keys and the re-sealing of
+    /// objects' keys after a rotation.
+    #[command(subcommand)]
+    Sse(SseCommand),
     /// The metadata group (talks to the replicas directly): status,
     /// add-replica, remove-replica, campaign.
     Metadata(crate::admin_meta::MetadataArgs),
@@ -307,6 +311,16 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum SseCommand {
+    /// The master keys this gateway holds and the re-sealing progress:
+    /// objects' keys still sealed under an older key (`stale left`, 0
+    /// once an older master key or KMS key version can be retired).
+    Status,
+    /// Start a re-sealing pass now (one runs every 30 s anyway).
+    Reseal,
+}
+
+#[derive(Subcommand)]
 enum KmsCommand {
     /// KMS keys: create, list, enable, disable, rotate.
     #[command(subcommand)]
@@ -467,6 +481,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             vec![("description", description.clone())],
         ),
         AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::List)) => ("GET", "kms-key-list", vec![]),
+        AdminCommand::Sse(SseCommand::Status) => ("GET", "status", vec![]),
+        AdminCommand::Sse(SseCommand::Reseal) => ("POST", "sse-reseal", vec![]),
         AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::Enable { id })) => {
             ("POST", "kms-key-enable", vec![("id", id.clone())])
         }
@@ -639,6 +655,11 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                     s(&k["description"])
                 );
             }
+        }
+        AdminCommand::Sse(SseCommand::Status) => print_encryption(&answer["encryption"]),
+        AdminCommand::Sse(SseCommand::Reseal) => {
+            println!("a re-sealing pass starts now");
+            print_encryption(&answer);
         }
         AdminCommand::Kms(_) => {
             let state = if answer["enabled"] == true {
@@ -892,6 +913,10 @@ fn print_workers(v: &Value) {
         );
         println!("  sweeps: {}   last: {last}", n("rounds"));
     }
+    if v["encryption"].is_object() {
+        println!();
+        print_encryption(&v["encryption"]);
+    }
     let g = &v["gc"];
     if g.is_object() {
         let n = |k: &str| g[k].as_u64().unwrap_or(0);
@@ -909,6 +934,42 @@ fn print_workers(v: &Value) {
             n("orphans_deleted"),
             n("orphan_candidates"),
             n("orphan_sweeps")
+        );
+    }
+}
+
+/// The `encryption` section of the status: master keys and re-sealing.
+fn print_encryption(e: &Value) {
+    let keys: Vec<String> = e["master_keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(s)
+        .collect();
+    if keys.is_empty() {
+        println!("master keys: none (SSE-S3 and SSE-KMS refused)");
+        return;
+    }
+    println!("master keys: {} (the first seals)", keys.join(", "));
+    let r = &e["rekey"];
+    if r.is_object() {
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        let last = r["last_pass_unix_ms"]
+            .as_i64()
+            .map(time_of)
+            .unwrap_or_else(|| "none yet".into());
+        println!(
+            "re-sealing: {}passes {}   keys sealed again {}   KMS key versions {}   stale left {}   failures {}   last pass {last}",
+            if r["running"] == true {
+                "running   "
+            } else {
+                ""
+            },
+            n("passes"),
+            n("resealed"),
+            n("kms_resealed"),
+            n("stale_left"),
+            n("failed"),
         );
     }
 }

@@ -360,6 +360,7 @@ impl AdminRoute {
             "heal": heal,
             "gc": gc,
             "lifecycle": lifecycle,
+            "encryption": self.encryption_status(),
             "region": self.region,
             "metadata": self.metadata_group().await,
             "epoch": view.epoch,
@@ -907,6 +908,12 @@ impl S3Route for AdminRoute {
                 self.kms_key_set_enabled(id, op == "kms-key-enable").await?
             }
             "kms-key-rotate" => self.kms_key_rotate(required(&params, "id")?).await?,
+            "sse-reseal" => {
+                if let Some(w) = &self.workers {
+                    w.rekey_wake.notify_one();
+                }
+                self.encryption_status()
+            }
             "region-users" => self.region_users().await?,
             "region-list" => self.region_list().await?,
             "region-add" => {

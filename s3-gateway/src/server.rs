@@ -650,6 +650,10 @@ pub struct Workers {
     pub lifecycle: Arc<shale_workers::lifecycle::LifecycleStats>,
     /// The replication worker's figures.
     pub replication: Arc<shale_workers::replication::ReplicationStats>,
+    /// The re-sealing worker's figures.
+    pub rekey: Arc<shale_workers::rekey::RekeyStats>,
+    /// Starts a re-sealing pass at once (after a key was rotated here).
+    pub rekey_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The JSON body of `/_shale/status`.
@@ -734,6 +738,13 @@ pub async fn serve(
         MetaClient::new(&config.metadata_addr, auth.clone()),
         config.lifecycle,
         Arc::clone(&workers.lifecycle),
+        gc_stopped.clone(),
+    ));
+    let rekey = tokio::spawn(shale_workers::rekey::run(
+        MetaClient::new(&config.metadata_addr, auth.clone()),
+        Arc::clone(&data),
+        Arc::clone(&workers.rekey),
+        Arc::clone(&workers.rekey_wake),
         gc_stopped.clone(),
     ));
     let healer = tokio::spawn(shale_workers::heal::run(
@@ -891,6 +902,7 @@ pub async fn serve(
     // A round in progress may be waiting on a node; it is safe to cut short.
     collector.abort();
     lifecycle.abort();
+    rekey.abort();
     region_sync.abort();
     replicator.abort();
     healer.abort();

@@ -17,6 +17,37 @@ fn kms_key_json(region: &str, k: &shale_metadata::KmsKey) -> Value {
 }
 
 impl AdminRoute {
+    /// The `encryption` section of `status`: the master keys this gateway
+    /// holds and its re-sealing worker's figures (null when it runs none).
+    pub(super) fn encryption_status(&self) -> Value {
+        let master: Vec<&str> = self
+            .data
+            .sse_keys()
+            .master()
+            .map(|m| m.keys().iter().map(|k| k.id()).collect())
+            .unwrap_or_default();
+        let rekey = self.workers.as_ref().map(|w| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let r = &w.rekey;
+            let last = r.last_pass_ms.load(Relaxed);
+            json!({
+                "running": r.running.load(Relaxed),
+                "passes": r.passes.load(Relaxed),
+                "scanned": r.scanned.load(Relaxed),
+                "resealed": r.resealed.load(Relaxed),
+                "kms_resealed": r.kms_resealed.load(Relaxed),
+                "stale_left": r.stale_left.load(Relaxed),
+                "failed": r.failed.load(Relaxed),
+                "last_pass_unix_ms": (last > 0).then_some(last),
+            })
+        });
+        json!({
+            "master_keys": master,
+            "sealing_master_key": master.first(),
+            "rekey": rekey,
+        })
+    }
+
     async fn kms_key(&self, id: &str) -> S3Result<shale_metadata::KmsKey> {
         self.meta
             .list_kms_keys()
@@ -68,6 +99,10 @@ impl AdminRoute {
             .await
             .map_err(meta_err)?;
         self.data.forget_kms_keys();
+        // The objects its older versions sealed are sealed again now.
+        if let Some(w) = &self.workers {
+            w.rekey_wake.notify_one();
+        }
         Ok(kms_key_json(&self.region, &key))
     }
 }
