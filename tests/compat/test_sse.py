@@ -268,12 +268,17 @@ def test_raw_files_never_hold_a_plaintext_written_through_sse(server_factory, tm
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
     s3.put_object(Bucket="grep", Key="default", Body=secret[:2 * MIB])
     s3.copy_object(Bucket="grep", Key="copied", CopySource={"Bucket": "grep", "Key": "coded"})
+    s3.put_object(Bucket="grep", Key="kms", Body=secret, ServerSideEncryption="aws:kms")
+    s3.put_object(Bucket="grep", Key="kms-inline", Body=secret[:500],
+                  ServerSideEncryption="aws:kms")
     # The control: a plaintext object's pattern is found, so the grep can
     # find one.
     s3.create_bucket(Bucket="control")
     s3.put_object(Bucket="control", Key="plain", Body=_pattern("control", 2 * MIB))
     for key in ["inline", "coded", "mp", "default", "copied"]:
         assert s3.head_object(Bucket="grep", Key=key)["ServerSideEncryption"] == "AES256"
+    for key in ["kms", "kms-inline"]:
+        assert s3.head_object(Bucket="grep", Key=key)["ServerSideEncryption"] == "aws:kms"
     assert s3.get_object(Bucket="grep", Key="coded")["Body"].read() == secret
     needle = b"<shale-sse-known-plaintext-secret>" * 2
     control = b"<shale-sse-known-plaintext-control>" * 2
@@ -583,3 +588,53 @@ def test_aws_cli_sse_c(tls_server, tmp_path):
                            "--sse-customer-algorithm", "AES256",
                            "--sse-customer-key", f"fileb://{key_file}")
     assert head["SSECustomerAlgorithm"] == "AES256"
+
+
+@pytest.mark.skipif(RCLONE is None, reason="rclone not installed")
+def test_rclone_sse_c(tls_server, tmp_path):
+    import base64
+    import hashlib
+    home = tmp_path / "rclone-home"
+    home.mkdir()
+    (home / "rclone.conf").write_text("")
+    env = _client_env()
+    env.update({
+        "HOME": str(home),
+        "RCLONE_CONFIG": str(home / "rclone.conf"),
+        "RCLONE_CONFIG_SHALE_TYPE": "s3",
+        "RCLONE_CONFIG_SHALE_PROVIDER": "Other",
+        "RCLONE_CONFIG_SHALE_ENDPOINT": tls_server.endpoint,
+        "RCLONE_CONFIG_SHALE_ACCESS_KEY_ID": tls_server.access_key,
+        "RCLONE_CONFIG_SHALE_SECRET_ACCESS_KEY": tls_server.secret_key,
+        "RCLONE_CONFIG_SHALE_REGION": "us-east-1",
+        "RCLONE_CONFIG_SHALE_SSE_CUSTOMER_ALGORITHM": "AES256",
+        "RCLONE_CONFIG_SHALE_SSE_CUSTOMER_KEY_BASE64": base64.b64encode(KEY_A).decode(),
+        "RCLONE_CONFIG_SHALE_SSE_CUSTOMER_KEY_MD5":
+            base64.b64encode(hashlib.md5(KEY_A).digest()).decode(),
+    })
+
+    def rclone(*args, check=True):
+        r = subprocess.run([RCLONE, "--retries", "1", "--low-level-retries", "1",
+                            "--ca-cert", str(tls_server.cafile), *args],
+                           env=env, capture_output=True, timeout=600)
+        if check:
+            assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:],
+                                       tls_server.log_tail(30))
+        return r
+
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {"a.bin": random_bytes(1500), "b.bin": random_bytes(3 * MIB + 7)}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    rclone("mkdir", "shale:rclone-ssec")
+    rclone("copy", str(src), "shale:rclone-ssec")
+    for name, data in files.items():
+        assert rclone("cat", f"shale:rclone-ssec/{name}").stdout == data
+    # Without the key, boto3 is refused the data.
+    s3 = tls_server.client()
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="rclone-ssec", Key="b.bin")
+    assert_client_error(e, 400, "InvalidRequest")
+    got = s3.get_object(Bucket="rclone-ssec", Key="b.bin", **_ssec(KEY_A))
+    assert got["Body"].read() == files["b.bin"]
