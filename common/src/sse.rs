@@ -85,6 +85,18 @@ impl ObjectKey {
         &self.0
     }
 
+    /// The key one write of a part is sealed under: derived from the
+    /// object's key and `write_id`, unique to the write (the data path's
+    /// chunk prefix). A multipart upload's parts share the upload's key and
+    /// a part may be sent again; with a key of its own per write, the
+    /// blocks of one sending of a part never open as another's.
+    pub fn for_write(&self, write_id: &[u8]) -> ObjectKey {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"shale sse part write key v1\0");
+        h.update(write_id);
+        ObjectKey(*h.finalize().as_bytes())
+    }
+
     fn aead(&self) -> LessSafeKey {
         LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, &self.0).expect("32 bytes are an AES-256 key"),
@@ -1357,5 +1369,17 @@ mod tests {
             );
             assert!(open_all(&key, 3, len as u64, &stored).is_err() || len == 0);
         }
+    }
+    #[test]
+    fn each_write_of_a_part_has_a_key_of_its_own() {
+        let key = ObjectKey::generate();
+        let (a, b) = (key.for_write(b"upload-1"), key.for_write(b"upload-2"));
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        assert_eq!(a.as_bytes(), key.for_write(b"upload-1").as_bytes());
+        let plain = vec![7u8; 3 * BLOCK];
+        let sealed = seal_all(&a, 2, &plain);
+        assert_eq!(open_all(&a, 2, plain.len() as u64, &sealed).unwrap(), plain);
+        assert!(open_all(&b, 2, plain.len() as u64, &sealed).is_err());
+        assert!(open_all(&key, 2, plain.len() as u64, &sealed).is_err());
     }
 }

@@ -98,7 +98,9 @@ pub struct WriteTarget<'a> {
     /// The announced length: a body of another length is rejected.
     pub expected_len: Option<u64>,
     /// Seal the body under this object key (`shale_common::sse`): the
-    /// chunks (or the inline bytes) hold only sealed blocks.
+    /// chunks (or the inline bytes) hold only sealed blocks. A body that may
+    /// not be inline (a multipart upload's part) is sealed under a key
+    /// derived from this one and its `chunk_prefix`.
     pub key: Option<&'a shale_common::sse::ObjectKey>,
 }
 
@@ -398,7 +400,14 @@ impl DataPath {
         let mut writer = SegmentWriter::new(Arc::clone(self), &target);
         // Sealed, a segment is whole sealed blocks (a few bytes over
         // `segment_size`), written where they were sealed: no copy.
-        let mut sealer = target.key.map(|k| {
+        // A part of a multipart upload (never inline) is sealed under a
+        // key of its own write: the upload's key is shared by its parts, and
+        // a part may be sent again (`sse::part_key`).
+        let write_key = target
+            .key
+            .filter(|_| !target.allow_inline)
+            .map(|k| k.for_write(target.chunk_prefix.as_bytes()));
+        let mut sealer = write_key.as_ref().or(target.key).map(|k| {
             shale_common::sse::SegmentSealer::new(
                 k,
                 target.part_number,

@@ -506,11 +506,14 @@ impl DataPath {
     /// Bytes `[start, end)` of the plaintext of `parts`, encrypted under
     /// `key` (`None`: stored in the clear). Each block is checked before
     /// any of its bytes go out: a tampered, moved or truncated block ends
-    /// the stream with an error, never with wrong bytes.
+    /// the stream with an error, never with wrong bytes. `multipart`: the
+    /// parts of a multipart upload, each sealed under its write's key
+    /// ([`part_key`]).
     pub async fn read_plain(
         self: &Arc<Self>,
         parts: &[PartLayout],
         key: Option<Arc<ObjectKey>>,
+        multipart: bool,
         start: u64,
         end: u64,
     ) -> Result<PlainStream> {
@@ -532,7 +535,12 @@ impl DataPath {
                 let plan = ReadPlan::new(part.size, start.max(p_lo) - p_lo, end.min(p_hi) - p_lo);
                 lo.get_or_insert(stored_at + plan.stored_start);
                 hi = stored_at + plan.stored_end;
-                openers.push_back(BlockOpener::new(&key, part.number, part.size, &plan));
+                let opener = if multipart {
+                    BlockOpener::new(&part_key(&key, part)?, part.number, part.size, &plan)
+                } else {
+                    BlockOpener::new(&key, part.number, part.size, &plan)
+                };
+                openers.push_back(opener);
             }
             plain_at = p_hi;
             stored_at += stored;
@@ -554,6 +562,20 @@ impl DataPath {
         shale_common::sse::open_all(key, 1, plain_len, stored)
             .map_err(|e| Error::Unrecoverable(format!("encrypted object: {e}")))
     }
+}
+
+/// The key a multipart upload's part was sealed under: the upload's
+/// object key and the part's write, named by the prefix of its chunks'
+/// ids (`<prefix>.p<part>.s<segment>.<shard>`; moves keep a chunk's id).
+pub fn part_key(key: &ObjectKey, part: &PartLayout) -> Result<ObjectKey> {
+    let id = part
+        .segments
+        .first()
+        .and_then(|s| s.chunks.first())
+        .map(|c| c.chunk_id.as_str())
+        .ok_or_else(|| Error::Internal(format!("part {} has no chunk", part.number)))?;
+    let prefix = id.rsplitn(4, '.').last().unwrap_or(id);
+    Ok(key.for_write(prefix.as_bytes()))
 }
 
 /// The plaintext of a stored span that covers one or more parts' plans,

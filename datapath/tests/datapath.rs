@@ -417,7 +417,7 @@ async fn a_sealed_body_is_stored_as_ciphertext_and_a_tampered_block_never_reads(
         (699_000, 700_001),
     ] {
         let got = drain(
-            dp.read_plain(&parts, Some(Arc::clone(&k)), a as u64, b as u64)
+            dp.read_plain(&parts, Some(Arc::clone(&k)), true, a as u64, b as u64)
                 .await
                 .expect("plain read"),
         )
@@ -425,17 +425,24 @@ async fn a_sealed_body_is_stored_as_ciphertext_and_a_tampered_block_never_reads(
         .expect("opens");
         assert_eq!(got, &data[a..b], "range {a}..{b}");
     }
+    // A part of a multipart upload (not inline) is sealed under its
+    // write's own key: read as a single-part object's, it does not open.
+    let s = dp
+        .read_plain(&parts, Some(Arc::clone(&k)), false, 0, 10)
+        .await
+        .expect("read");
+    assert_eq!(drain(s).await, Err(Vec::new()));
     // Another key, or the blocks taken for another part's: an error.
     let other = Arc::new(ObjectKey::generate());
     let s = dp
-        .read_plain(&parts, Some(other), 0, 10)
+        .read_plain(&parts, Some(other), true, 0, 10)
         .await
         .expect("read");
     assert_eq!(drain(s).await, Err(Vec::new()));
     let mut moved = parts.clone();
     moved[0].number = 2;
     let s = dp
-        .read_plain(&moved, Some(Arc::clone(&k)), 0, 10)
+        .read_plain(&moved, Some(Arc::clone(&k)), true, 0, 10)
         .await
         .expect("read");
     assert_eq!(drain(s).await, Err(Vec::new()));
@@ -469,13 +476,13 @@ async fn a_sealed_body_is_stored_as_ciphertext_and_a_tampered_block_never_reads(
         .await
         .expect("rewrite");
     let s = dp
-        .read_plain(&parts, Some(Arc::clone(&k)), 0, data.len() as u64)
+        .read_plain(&parts, Some(Arc::clone(&k)), true, 0, data.len() as u64)
         .await
         .expect("read");
     // Block 0 is whole and given; block 1 is refused.
     assert_eq!(drain(s).await, Err(data[..65_536].to_vec()));
     let s = dp
-        .read_plain(&parts, Some(Arc::clone(&k)), 0, 65_536)
+        .read_plain(&parts, Some(Arc::clone(&k)), true, 0, 65_536)
         .await
         .expect("read");
     assert_eq!(

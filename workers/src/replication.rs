@@ -1122,7 +1122,7 @@ impl Worker {
             ObjectData::Parts(parts) => {
                 let stream = self
                     .data
-                    .read_plain(parts, key, 0, v.row.size)
+                    .read_plain(parts, key, v.row.parts_count.is_some(), 0, v.row.size)
                     .await
                     .map_err(|e| e.to_string())?;
                 use futures::StreamExt;

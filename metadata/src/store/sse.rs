@@ -189,8 +189,14 @@ mod tests {
             .unwrap();
         let none = LockRequest::default();
         for k in ["a", "b", "c"] {
-            s.write_object("b", k, sealed(&format!("AES256 old-{k}")), (false, None), &none)
-                .unwrap();
+            s.write_object(
+                "b",
+                k,
+                sealed(&format!("AES256 old-{k}")),
+                (false, None),
+                &none,
+            )
+            .unwrap();
         }
         // A newer version of `a` (the old one goes to `versions`), a plain
         // object, which is not listed.
@@ -198,7 +204,8 @@ mod tests {
             .unwrap();
         let mut plain = sealed("x");
         plain.system_headers.truncate(1);
-        s.write_object("b", "p", plain, (false, None), &none).unwrap();
+        s.write_object("b", "p", plain, (false, None), &none)
+            .unwrap();
 
         let (mut cursor, mut seen, mut pages) = (Vec::new(), Vec::new(), 0);
         loop {
@@ -214,7 +221,12 @@ mod tests {
         let values: Vec<&str> = seen.iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(
             values,
-            ["AES256 newer-a", "AES256 old-b", "AES256 old-c", "AES256 old-a"]
+            [
+                "AES256 newer-a",
+                "AES256 old-b",
+                "AES256 old-c",
+                "AES256 old-a"
+            ]
         );
         let (owner, value) = &seen[3];
         assert!(matches!(owner, LayoutOwner::Version { .. }));
@@ -222,16 +234,27 @@ mod tests {
         assert!(!s.reseal_sse(owner, "AES256 other", "AES256 new").unwrap());
         assert!(s.reseal_sse(owner, value, "AES256 resealed-a").unwrap());
         let (cur, _) = &seen[0];
-        assert!(s.reseal_sse(cur, "AES256 newer-a", "AES256 resealed-newer").unwrap());
+        assert!(
+            s.reseal_sse(cur, "AES256 newer-a", "AES256 resealed-newer")
+                .unwrap()
+        );
         let page = s.scan_sse(&[], 100).unwrap();
         let values: Vec<&str> = page.entries.iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(
             values,
-            ["AES256 resealed-newer", "AES256 old-b", "AES256 old-c", "AES256 resealed-a"]
+            [
+                "AES256 resealed-newer",
+                "AES256 old-b",
+                "AES256 old-c",
+                "AES256 resealed-a"
+            ]
         );
         // The rest of the row is as it was.
         let row = s.get_object("b", "a").unwrap();
-        assert_eq!(row.system_headers[0], ("cache-control".into(), "no-cache".into()));
+        assert_eq!(
+            row.system_headers[0],
+            ("cache-control".into(), "no-cache".into())
+        );
         assert_eq!(page.scanned, 5);
     }
 }

@@ -335,7 +335,7 @@ async fn copy_data(
         ObjectData::Parts(parts) => {
             let stream = gw
                 .data
-                .read_plain(parts, src_key, 0, src.size)
+                .read_plain(parts, src_key, src.parts_count.is_some(), 0, src.size)
                 .await
                 .map_err(to_s3_error)?;
             let stream =
@@ -460,7 +460,7 @@ pub(super) async fn upload_part_copy(
         }
         ObjectData::Parts(parts) => gw
             .data
-            .read_plain(parts, src_key, start, end)
+            .read_plain(parts, src_key, src.parts_count.is_some(), start, end)
             .await
             .map_err(to_s3_error)?
             .map(|r| r.map_err(|e| shale_datapath::Error::Unrecoverable(e.to_string())))

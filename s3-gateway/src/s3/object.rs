@@ -302,7 +302,7 @@ pub(super) async fn get_object(
         ObjectData::Parts(parts) => {
             let stream = gw
                 .data
-                .read_plain(parts, key, start, end)
+                .read_plain(parts, key, row.parts_count.is_some(), start, end)
                 .await
                 .map_err(to_s3_error)?;
             StreamingBlob::wrap(stream)
