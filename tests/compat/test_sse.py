@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from conftest import (KIB, MIB, _client_env, assert_client_error, md5_hex,
                       random_bytes)
+from test_https import tls_bucket  # noqa: F401 - a fixture
 from volumes import corrupt, node_records
 
 BLOCK = 64 * KIB
@@ -340,10 +341,12 @@ def test_aws_cli_sse(server, tmp_path):
 RCLONE = shutil.which("rclone")
 
 
-@pytest.mark.skipif(RCLONE is None, reason="rclone not installed")
-def test_rclone_sse_s3(server, tmp_path):
-    home = tmp_path / "rclone-home"
-    home.mkdir()
+def rclone_for(server, home, **settings):
+    """rclone with the remote `shale` on `server` (its CA trusted over
+    HTTPS) and the s3 backend's `settings` (e.g. server_side_encryption),
+    as test_rclone.py sets it up: a callable that runs it and checks its
+    exit."""
+    home.mkdir(parents=True, exist_ok=True)
     (home / "rclone.conf").write_text("")
     env = _client_env()
     env.update({
@@ -355,27 +358,42 @@ def test_rclone_sse_s3(server, tmp_path):
         "RCLONE_CONFIG_SHALE_ACCESS_KEY_ID": server.access_key,
         "RCLONE_CONFIG_SHALE_SECRET_ACCESS_KEY": server.secret_key,
         "RCLONE_CONFIG_SHALE_REGION": "us-east-1",
-        "RCLONE_CONFIG_SHALE_SERVER_SIDE_ENCRYPTION": "AES256",
     })
+    env.update({f"RCLONE_CONFIG_SHALE_{k.upper()}": v for k, v in settings.items()})
+    trust = ["--ca-cert", str(server.cafile)] if server.cafile else []
 
     def rclone(*args):
-        r = subprocess.run([RCLONE, "--retries", "1", "--low-level-retries", "1", *args],
+        r = subprocess.run([RCLONE, "--retries", "1", "--low-level-retries", "1", *trust,
+                            *[str(a) for a in args]],
                            env=env, capture_output=True, timeout=600)
         assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:], server.log_tail(30))
         return r
+    return rclone
 
+
+def rclone_round_trip(rclone, tmp_path, bucket, sizes):
+    """Files of `sizes` copied into `bucket` by rclone and read back by it,
+    byte for byte: their names and bodies."""
     src = tmp_path / "src"
     src.mkdir()
-    files = {"a.bin": random_bytes(1000), "b.bin": random_bytes(3 * MIB + 1)}
+    files = {f"f{i}.bin": random_bytes(n) for i, n in enumerate(sizes)}
     for name, data in files.items():
         (src / name).write_bytes(data)
-    rclone("mkdir", "shale:rclone-sse")
-    rclone("copy", str(src), "shale:rclone-sse")
-    s3 = server.client()
+    rclone("mkdir", f"shale:{bucket}")
+    rclone("copy", src, f"shale:{bucket}")
     for name, data in files.items():
+        assert rclone("cat", f"shale:{bucket}/{name}").stdout == data
+    rclone("check", src, f"shale:{bucket}")
+    return files
+
+
+@pytest.mark.skipif(RCLONE is None, reason="rclone not installed")
+def test_rclone_sse_s3(server, tmp_path):
+    rclone = rclone_for(server, tmp_path / "rclone-home", server_side_encryption="AES256")
+    files = rclone_round_trip(rclone, tmp_path, "rclone-sse", [1000, 3 * MIB + 1])
+    s3 = server.client()
+    for name in files:
         assert _head_sse(s3, "rclone-sse", name) == "AES256"
-        assert rclone("cat", f"shale:rclone-sse/{name}").stdout == data
-    rclone("check", str(src), "shale:rclone-sse")
 
 
 # ---------------------------------------------------------------------------
@@ -389,15 +407,6 @@ KEY_B = os.urandom(32)
 def _ssec(key, prefix=""):
     """boto3's SSE-C parameters for `key` (it computes the MD5 itself)."""
     return {f"{prefix}SSECustomerAlgorithm": "AES256", f"{prefix}SSECustomerKey": key}
-
-
-@pytest.fixture
-def tls_bucket(tls_server, request):
-    from conftest import unique_bucket_name
-    client = tls_server.client()
-    name = unique_bucket_name(request.node.name)
-    client.create_bucket(Bucket=name)
-    return client, name
 
 
 @pytest.mark.parametrize("size", [0, 700, 3 * BLOCK + 5, 2 * MIB + 1],
@@ -594,47 +603,15 @@ def test_aws_cli_sse_c(tls_server, tmp_path):
 def test_rclone_sse_c(tls_server, tmp_path):
     import base64
     import hashlib
-    home = tmp_path / "rclone-home"
-    home.mkdir()
-    (home / "rclone.conf").write_text("")
-    env = _client_env()
-    env.update({
-        "HOME": str(home),
-        "RCLONE_CONFIG": str(home / "rclone.conf"),
-        "RCLONE_CONFIG_SHALE_TYPE": "s3",
-        "RCLONE_CONFIG_SHALE_PROVIDER": "Other",
-        "RCLONE_CONFIG_SHALE_ENDPOINT": tls_server.endpoint,
-        "RCLONE_CONFIG_SHALE_ACCESS_KEY_ID": tls_server.access_key,
-        "RCLONE_CONFIG_SHALE_SECRET_ACCESS_KEY": tls_server.secret_key,
-        "RCLONE_CONFIG_SHALE_REGION": "us-east-1",
-        "RCLONE_CONFIG_SHALE_SSE_CUSTOMER_ALGORITHM": "AES256",
-        "RCLONE_CONFIG_SHALE_SSE_CUSTOMER_KEY_BASE64": base64.b64encode(KEY_A).decode(),
-        "RCLONE_CONFIG_SHALE_SSE_CUSTOMER_KEY_MD5":
-            base64.b64encode(hashlib.md5(KEY_A).digest()).decode(),
-    })
-
-    def rclone(*args, check=True):
-        r = subprocess.run([RCLONE, "--retries", "1", "--low-level-retries", "1",
-                            "--ca-cert", str(tls_server.cafile), *args],
-                           env=env, capture_output=True, timeout=600)
-        if check:
-            assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:],
-                                       tls_server.log_tail(30))
-        return r
-
-    src = tmp_path / "src"
-    src.mkdir()
-    files = {"a.bin": random_bytes(1500), "b.bin": random_bytes(3 * MIB + 7)}
-    for name, data in files.items():
-        (src / name).write_bytes(data)
-    rclone("mkdir", "shale:rclone-ssec")
-    rclone("copy", str(src), "shale:rclone-ssec")
-    for name, data in files.items():
-        assert rclone("cat", f"shale:rclone-ssec/{name}").stdout == data
+    rclone = rclone_for(
+        tls_server, tmp_path / "rclone-home", sse_customer_algorithm="AES256",
+        sse_customer_key_base64=base64.b64encode(KEY_A).decode(),
+        sse_customer_key_md5=base64.b64encode(hashlib.md5(KEY_A).digest()).decode())
+    files = rclone_round_trip(rclone, tmp_path, "rclone-ssec", [1500, 3 * MIB + 7])
     # Without the key, boto3 is refused the data.
     s3 = tls_server.client()
     with pytest.raises(ClientError) as e:
-        s3.get_object(Bucket="rclone-ssec", Key="b.bin")
+        s3.get_object(Bucket="rclone-ssec", Key="f1.bin")
     assert_client_error(e, 400, "InvalidRequest")
-    got = s3.get_object(Bucket="rclone-ssec", Key="b.bin", **_ssec(KEY_A))
-    assert got["Body"].read() == files["b.bin"]
+    got = s3.get_object(Bucket="rclone-ssec", Key="f1.bin", **_ssec(KEY_A))
+    assert got["Body"].read() == files["f1.bin"]

@@ -4,14 +4,14 @@ default encryption with a key; a disabled key makes its objects unreadable
 until it is enabled again; rotation keeps old objects readable; the AWS
 CLI and rclone's SSE-KMS flags."""
 
-import shutil
 import subprocess
-import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import KIB, MIB, _client_env, assert_client_error, md5_hex, random_bytes
+from regions import eventually
+from test_sse import RCLONE, rclone_for, rclone_round_trip
 
 BLOCK = 64 * KIB
 
@@ -24,14 +24,7 @@ def kms_key(server):
 def _eventually(check, deadline=15):
     """`check()` once it stops raising (a gateway believes what it read of
     the KMS keys for 5 s; its own changes hold at once)."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return check()
-        except (AssertionError, ClientError):
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.3)
+    return eventually(check, deadline)
 
 
 @pytest.mark.parametrize("size", [0, 900, 3 * BLOCK + 1, 2 * MIB + 7], ids=lambda n: f"{n}B")
@@ -170,47 +163,16 @@ def test_aws_cli_sse_kms(server, kms_key, tmp_path):
     assert out.read_bytes() == body
 
 
-RCLONE = shutil.which("rclone")
-
-
 @pytest.mark.skipif(RCLONE is None, reason="rclone not installed")
 def test_rclone_sse_kms(server, kms_key, tmp_path):
-    home = tmp_path / "rclone-home"
-    home.mkdir()
-    (home / "rclone.conf").write_text("")
-    env = _client_env()
-    env.update({
-        "HOME": str(home),
-        "RCLONE_CONFIG": str(home / "rclone.conf"),
-        "RCLONE_CONFIG_SHALE_TYPE": "s3",
-        "RCLONE_CONFIG_SHALE_PROVIDER": "Other",
-        "RCLONE_CONFIG_SHALE_ENDPOINT": server.endpoint,
-        "RCLONE_CONFIG_SHALE_ACCESS_KEY_ID": server.access_key,
-        "RCLONE_CONFIG_SHALE_SECRET_ACCESS_KEY": server.secret_key,
-        "RCLONE_CONFIG_SHALE_REGION": "us-east-1",
-        "RCLONE_CONFIG_SHALE_SERVER_SIDE_ENCRYPTION": "aws:kms",
-        "RCLONE_CONFIG_SHALE_SSE_KMS_KEY_ID": kms_key["arn"],
-    })
-
-    def rclone(*args):
-        r = subprocess.run([RCLONE, "--retries", "1", "--low-level-retries", "1", *args],
-                           env=env, capture_output=True, timeout=600)
-        assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:], server.log_tail(30))
-        return r
-
-    src = tmp_path / "src"
-    src.mkdir()
-    files = {"a.bin": random_bytes(2000), "b.bin": random_bytes(2 * MIB + 3)}
-    for name, data in files.items():
-        (src / name).write_bytes(data)
-    rclone("mkdir", "shale:rclone-ssekms")
-    rclone("copy", str(src), "shale:rclone-ssekms")
+    rclone = rclone_for(server, tmp_path / "rclone-home", server_side_encryption="aws:kms",
+                        sse_kms_key_id=kms_key["arn"])
+    files = rclone_round_trip(rclone, tmp_path, "rclone-ssekms", [2000, 2 * MIB + 3])
     s3 = server.client()
-    for name, data in files.items():
+    for name in files:
         head = s3.head_object(Bucket="rclone-ssekms", Key=name)
         assert head["ServerSideEncryption"] == "aws:kms"
         assert head["SSEKMSKeyId"] == kms_key["arn"]
-        assert rclone("cat", f"shale:rclone-ssekms/{name}").stdout == data
 
 
 def _master_key(server, *args):

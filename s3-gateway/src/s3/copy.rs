@@ -69,18 +69,8 @@ pub(super) async fn copy_object(
     let (if_none_match, if_match) = destination_conditions(&req.headers)?;
     // The copy is a new version, the caller's (not the source's owner's).
     let caller = Caller::owner(&req.extensions);
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
-    let source_customer = sse::customer_key(
-        &req.extensions,
-        req.input.copy_source_sse_customer_algorithm.as_deref(),
-        req.input.copy_source_sse_customer_key.as_deref(),
-        req.input.copy_source_sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
+    let source_customer = customer_key!(req, copy_source)?;
     let input = req.input;
     check_key(&input.key)?;
     let acl = object_acl!(gw, input, caller.clone())?;
@@ -120,17 +110,7 @@ pub(super) async fn copy_object(
     let asked = input.checksum_algorithm.clone();
     // The copy is encrypted as its request asks, else as its bucket's
     // default says: never as the source was.
-    let encryption = sse::for_write(
-        gw,
-        &input.bucket,
-        sse::Asked {
-            algorithm: input.server_side_encryption.as_ref(),
-            kms_key_id: input.ssekms_key_id.as_deref(),
-            kms_context: input.ssekms_encryption_context.as_deref(),
-            customer: customer.as_ref(),
-        },
-    )
-    .await?;
+    let encryption = write_encryption!(gw, input, customer)?;
     let (_, src_key) = sse::for_read(gw, &src.system_headers, source_customer.as_ref()).await?;
     let headers = copied_headers(input, &src, replace)?;
     gw.require_bucket(&bucket).await?;
@@ -394,18 +374,8 @@ pub(super) async fn upload_part_copy(
                 .map_err(to_s3_error)?,
         ),
     };
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
-    let source_customer = sse::customer_key(
-        &req.extensions,
-        req.input.copy_source_sse_customer_algorithm.as_deref(),
-        req.input.copy_source_sse_customer_key.as_deref(),
-        req.input.copy_source_sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
+    let source_customer = customer_key!(req, copy_source)?;
     let input = req.input;
     if !(1..=10_000).contains(&input.part_number) {
         return Err(s3_error!(

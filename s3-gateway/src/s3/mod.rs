@@ -55,6 +55,47 @@ macro_rules! object_acl {
     }};
 }
 
+/// The SSE-C key of a request (`x-amz-server-side-encryption-customer-*`),
+/// or of its copy source (`copy_source`: `x-amz-copy-source-…`), checked
+/// ([`sse::customer_key`]).
+macro_rules! customer_key {
+    ($req:expr) => {
+        sse::customer_key(
+            &$req.extensions,
+            $req.input.sse_customer_algorithm.as_deref(),
+            $req.input.sse_customer_key.as_deref(),
+            $req.input.sse_customer_key_md5.as_deref(),
+        )
+    };
+    ($req:expr, copy_source) => {
+        sse::customer_key(
+            &$req.extensions,
+            $req.input.copy_source_sse_customer_algorithm.as_deref(),
+            $req.input.copy_source_sse_customer_key.as_deref(),
+            $req.input.copy_source_sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+
+/// The encryption a write (PutObject, CopyObject, CreateMultipartUpload)
+/// asks for with its headers and `$customer` (its SSE-C key), else its
+/// bucket's default ([`sse::for_write`]).
+macro_rules! write_encryption {
+    ($gw:expr, $input:expr, $customer:expr) => {
+        sse::for_write(
+            $gw,
+            &$input.bucket,
+            sse::Asked {
+                algorithm: $input.server_side_encryption.as_ref(),
+                kms_key_id: $input.ssekms_key_id.as_deref(),
+                kms_context: $input.ssekms_encryption_context.as_deref(),
+                customer: $customer.as_ref(),
+            },
+        )
+        .await
+    };
+}
+
 pub(crate) mod acls;
 mod bucket;
 mod checksums;

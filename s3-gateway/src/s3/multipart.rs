@@ -14,12 +14,7 @@ pub(super) async fn create_multipart_upload(
         "s3:ReplicateObject",
         (&req.input.bucket, &req.input.key),
     )?;
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
     let input = req.input;
     check_key(&input.key)?;
     let acl = object_acl!(gw, input, caller.clone())?;
@@ -93,17 +88,7 @@ pub(super) async fn create_multipart_upload(
     }
     // The upload's object key rides with its headers, sealed, until
     // completion makes them the object's: every part is sealed under it.
-    let encryption = sse::for_write(
-        gw,
-        &input.bucket,
-        sse::Asked {
-            algorithm: input.server_side_encryption.as_ref(),
-            kms_key_id: input.ssekms_key_id.as_deref(),
-            kms_context: input.ssekms_encryption_context.as_deref(),
-            customer: customer.as_ref(),
-        },
-    )
-    .await?;
+    let encryption = write_encryption!(gw, input, customer)?;
     if let Some((_, sse)) = &encryption {
         sse::record(&mut headers.system, sse);
     }
@@ -146,12 +131,7 @@ pub(super) async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let trailers = req.trailing_headers.clone();
     let mut checks = RequestChecksums::from_request(&req.headers).map_err(to_s3_error)?;
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
     let input = req.input;
     if !(1..=10_000).contains(&input.part_number) {
         return Err(s3_error!(

@@ -109,12 +109,7 @@ pub(super) async fn put_object(
     )?;
     // A browser upload (POST Object) arrives here too, from `post.rs`,
     // its signature and policy checked, its form fields as the input.
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
     let input = req.input;
     check_key(&input.key)?;
     let lock = lock::lock_request(
@@ -165,17 +160,7 @@ pub(super) async fn put_object(
         input.expires,
         input.metadata,
     )?;
-    let encryption = sse::for_write(
-        gw,
-        &input.bucket,
-        sse::Asked {
-            algorithm: input.server_side_encryption.as_ref(),
-            kms_key_id: input.ssekms_key_id.as_deref(),
-            kms_context: input.ssekms_encryption_context.as_deref(),
-            customer: customer.as_ref(),
-        },
-    )
-    .await?;
+    let encryption = write_encryption!(gw, input, customer)?;
     let prefix = shale_datapath::datapath::new_chunk_prefix();
     let (written, digests) = gw
         .store_body(
@@ -265,12 +250,7 @@ pub(super) async fn get_object(
     gw: &Gateway,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
     let conditions = read_conditions!(input);
@@ -347,12 +327,7 @@ pub(super) async fn head_object(
     gw: &Gateway,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
-    let customer = sse::customer_key(
-        &req.extensions,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(req)?;
     let input = req.input;
     let which = check_version(input.version_id.as_deref())?;
     let conditions = read_conditions!(input);
