@@ -3,6 +3,7 @@
 //! to read its answer is `MetaError::Unavailable`. It follows the metadata
 //! group's leader itself (see [`MetaClient`]).
 
+use crate::ResyncPage;
 use crate::replication::{ReplicationOutcome, ReplicationTask};
 use crate::types::*;
 use bytes::Bytes;

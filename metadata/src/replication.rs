@@ -309,6 +309,17 @@ fn rank(rule: &ReplicationRule) -> i32 {
     rule.priority.unwrap_or(i32::MIN)
 }
 
+/// One page of a replication resync ([`crate::MetaRequest::ReplicationResync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncPage {
+    /// Versions and markers looked at.
+    pub scanned: u64,
+    /// Of them, queued for replication.
+    pub queued: u64,
+    /// True when the page reached the bucket's end (the position is gone).
+    pub done: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

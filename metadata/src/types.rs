@@ -81,20 +81,20 @@
 
 mod bucket_config;
 mod cluster;
-mod kms;
+mod encryption;
 mod layouts;
 mod listings;
 mod regions;
 mod users;
 pub use bucket_config::*;
 pub use cluster::*;
-pub use kms::*;
+pub use encryption::*;
 pub use layouts::*;
 pub use listings::*;
 pub use regions::*;
 pub use users::*;
 
-use crate::replication::{ReplicationOutcome, ReplicationTask};
+use crate::replication::{ReplicationOutcome, ReplicationTask, ResyncPage};
 use serde::{Deserialize, Serialize};
 use shale_common::checksum::{ChecksumAlgorithm, ChecksumType};
 use shale_common::{NodeInfo, ObjectData, PartLayout};
@@ -1496,30 +1496,4 @@ pub enum MetaResponse {
     KmsKeys(Vec<KmsKey>),
     /// A page of rows with sealed object keys.
     SsePage(SsePage),
-}
-
-/// The system header an encrypted version's (or upload's) object key is
-/// kept in, sealed (`shale_datapath::sse`); never answered as a header.
-pub const SSE_HEADER: &str = "x-shale-sse";
-
-/// One page of [`MetaRequest::ScanSse`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SsePage {
-    /// The rows with a sealed object key, and its header's value.
-    pub entries: Vec<(LayoutOwner, String)>,
-    /// Rows looked at.
-    pub scanned: u64,
-    /// Pass it back for the next page; `None` when the scan is complete.
-    pub next: Option<Vec<u8>>,
-}
-
-/// One page of a replication resync ([`MetaRequest::ReplicationResync`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResyncPage {
-    /// Versions and markers looked at.
-    pub scanned: u64,
-    /// Of them, queued for replication.
-    pub queued: u64,
-    /// True when the page reached the bucket's end (the position is gone).
-    pub done: bool,
 }

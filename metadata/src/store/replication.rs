@@ -16,6 +16,7 @@
 //! is found and kept once ([`MetaStore::write_replica`]).
 
 use super::*;
+use crate::ResyncPage;
 use crate::replication::{
     REPLICATION_STATUS, ReplicationConfig, ReplicationKind, ReplicationOutcome, ReplicationTask,
 };

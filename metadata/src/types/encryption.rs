@@ -1,7 +1,11 @@
-//! The built-in key service's keys (SSE-KMS): rows `kms/<id>` of the
-//! `cluster` family, replicated with the rest of the catalogue.
+//! Server-side encryption in the catalogue: the header a version's sealed
+//! object key is kept in, the re-sealing worker's pages, and the built-in
+//! key service's keys (SSE-KMS: rows `kms/<id>` of the `cluster` family,
+//! replicated with the rest of the catalogue).
 
 use serde::{Deserialize, Serialize};
+
+use super::LayoutOwner;
 
 /// One KMS key: its versions' material is sealed under the gateways'
 /// master key by the gateway that made it, so the metadata service, its
@@ -30,4 +34,19 @@ pub struct KmsKeyVersion {
     /// 32 bytes of key material, sealed under the master key
     /// (`shale-sealed-v1:<master key id>:…`).
     pub material: String,
+}
+
+/// The system header an encrypted version's (or upload's) object key is
+/// kept in, sealed (`shale_datapath::sse`); never answered as a header.
+pub const SSE_HEADER: &str = "x-shale-sse";
+
+/// One page of [`crate::MetaRequest::ScanSse`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsePage {
+    /// The rows with a sealed object key, and its header's value.
+    pub entries: Vec<(LayoutOwner, String)>,
+    /// Rows looked at.
+    pub scanned: u64,
+    /// Pass it back for the next page; `None` when the scan is complete.
+    pub next: Option<Vec<u8>>,
 }
