@@ -177,35 +177,23 @@ pub(super) async fn for_write(
         let (key, sse) = shale_datapath::sse::Keys::new_customer(&c.key);
         return Ok(Some((Arc::new(key), sse)));
     }
-    let algorithm = match algorithm {
-        Some(a) => Some(a),
-        None => gw
-            .access
-            .get(bucket)
-            .await
-            .map_err(meta_err)?
-            .encryption
-            .map(|e| e.algorithm),
+    // Without headers, the bucket's default (algorithm and KMS key), read
+    // with the access rules.
+    let default = match algorithm {
+        Some(_) => None,
+        None => gw.access.get(bucket).await.map_err(meta_err)?.encryption,
     };
-    match algorithm {
+    match algorithm.or(default.as_ref().map(|e| e.algorithm)) {
         None => Ok(None),
         Some(SseAlgorithm::Aes256) => {
             let (key, sse) = gw.data.sse_keys().new_s3().map_err(to_s3_error)?;
             Ok(Some((Arc::new(key), sse)))
         }
         Some(SseAlgorithm::AwsKms) => {
-            let asked_id = match asked.kms_key_id {
-                Some(id) => Some(id.to_owned()),
-                None if asked.algorithm.is_none() => gw
-                    .access
-                    .get(bucket)
-                    .await
-                    .map_err(meta_err)?
-                    .encryption
-                    .and_then(|e| e.kms_key_id),
-                None => None,
-            };
-            let id = asked_id.as_deref().map(kms_key_id).transpose()?;
+            let named = asked
+                .kms_key_id
+                .or(default.as_ref().and_then(|e| e.kms_key_id.as_deref()));
+            let id = named.map(kms_key_id).transpose()?;
             let (key, sse) = gw.data.new_kms(id).await.map_err(to_s3_error)?;
             Ok(Some((Arc::new(key), sse)))
         }
