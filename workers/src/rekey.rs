@@ -25,8 +25,9 @@ use tokio::sync::watch;
 
 /// The metadata lease of the one worker that re-seals.
 const LEASE: &str = "rekey";
-/// How long the lease lasts without a renewal.
-const LEASE_TTL_MS: u64 = 60_000;
+/// How long the lease lasts without a renewal (renewed every page): short,
+/// so a gateway restarted mid-pass (a new holder) waits little for it.
+const LEASE_TTL_MS: u64 = 15_000;
 /// Rows a page of the scan looks at.
 const PAGE: u32 = 1000;
 
