@@ -879,7 +879,7 @@ fn print_workers(v: &Value) {
                 format!(
                     "{:.1}s ago, took {:.1}s",
                     now.saturating_sub(ms) as f64 / 1000.0,
-                    n("last_round_ms") as f64 / 1000.0
+                    n("last_sweep_ms") as f64 / 1000.0
                 )
             }
             None => "none yet".into(),
@@ -911,7 +911,12 @@ fn print_workers(v: &Value) {
                 lost.join(", ")
             }
         );
-        println!("  sweeps: {}   last: {last}", n("rounds"));
+        println!(
+            "  rounds: {} ({} sweeps, {} quiet: nothing changed)   last sweep: {last}",
+            n("rounds"),
+            n("sweeps"),
+            n("quiet_rounds")
+        );
     }
     if v["encryption"].is_object() {
         println!();
@@ -959,13 +964,14 @@ fn print_encryption(e: &Value) {
             .map(time_of)
             .unwrap_or_else(|| "none yet".into());
         println!(
-            "re-sealing: {}passes {}   keys sealed again {}   KMS key versions {}   stale left {}   failures {}   last pass {last}",
+            "re-sealing: {}passes {} (quiet checks {})   keys sealed again {}   KMS key versions {}   stale left {}   failures {}   last pass {last}",
             if r["running"] == true {
                 "running   "
             } else {
                 ""
             },
             n("passes"),
+            n("quiet"),
             n("resealed"),
             n("kms_resealed"),
             n("stale_left"),

@@ -117,6 +117,10 @@ struct DevArgs {
     /// its chunks onto other nodes.
     #[arg(long, default_value_t = 600)]
     heal_lost_after_secs: u64,
+    /// Seconds after which a healer round reads every layout even when
+    /// nothing changed since its last sweep (0: every round does).
+    #[arg(long, default_value_t = 86_400)]
+    heal_full_sweep_secs: u64,
     /// Seconds in a lifecycle day (S3's is 86,400): shorter makes lifecycle
     /// rules act within seconds, for tests and demos.
     #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
@@ -776,6 +780,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             interval_secs: args.heal_interval_secs,
             enabled: true,
             lost_after_secs: args.heal_lost_after_secs,
+            full_sweep_secs: args.heal_full_sweep_secs,
             ..HealConfig::default()
         },
         lifecycle: LifecycleConfig {

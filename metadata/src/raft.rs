@@ -15,9 +15,16 @@
 //!   a flusher thread that syncs the WAL once for every append queued
 //!   meanwhile (group commit) before it acknowledges them. Each applied
 //!   entry is one batch (its rows, its answer's dedup row, last-applied,
-//!   membership); an apply syncs the WAL once after its last entry, before
-//!   it returns. The WAL keeps order, so a crash keeps a prefix of whole
-//!   entries. `save_vote` is a synced write.
+//!   membership), written without a sync of its own: an entry is applied
+//!   only once committed, that is once its log append was synced, so what
+//!   a crash takes from the state machine is replayed from the log (the
+//!   apply is deterministic, and last-applied travels in each entry's
+//!   batch). The WAL keeps order, so a crash keeps a prefix of whole
+//!   entries, and the next append's sync makes the applies before it
+//!   durable too; `purge` and the end of a snapshot install are synced
+//!   writes, so the log is never cut behind a state machine that could
+//!   still lose what it applied. One sync per entry, not two (the append's,
+//!   then the apply's). `save_vote` is a synced write.
 //! - Retried writes: the client keeps one request id across its retries;
 //!   the state machine keeps each applied write's answer under its id for
 //!   [`DEDUP_TTL_MS`] and answers a repeat with it instead of applying it
@@ -153,18 +160,10 @@ pub struct LogStore {
     flusher: mpsc::Sender<Flush>,
 }
 
-/// A wait for the WAL sync: an append's (openraft's callback) or an
-/// apply's (a reply channel). The log and the state machine share the
-/// database's WAL, so one sync makes both durable.
+/// A wait for the WAL sync: an append's (openraft's callback).
 enum Flush {
     Log(LogFlushed<TypeConfig>),
-    Apply(mpsc::Sender<Result<(), String>>),
 }
-
-/// The state machine's way to the log flusher: its applies wait for the
-/// same group-committed WAL syncs as the log's appends.
-#[derive(Clone)]
-pub struct WalSync(mpsc::Sender<Flush>);
 
 impl LogStore {
     /// A log store on `store`'s database, with its flusher thread (which
@@ -175,8 +174,8 @@ impl LogStore {
         std::thread::Builder::new()
             .name("raft-log-flush".into())
             .spawn(move || {
-                // Group commit: one WAL sync for every append and apply
-                // queued while the previous sync ran; acknowledged in order.
+                // Group commit: one WAL sync for every append queued while
+                // the previous sync ran; acknowledged in order.
                 while let Ok(first) = rx.recv() {
                     let mut done = vec![first];
                     while let Ok(more) = rx.try_recv() {
@@ -190,20 +189,12 @@ impl LogStore {
                             Flush::Log(cb) => {
                                 cb.log_io_completed(result.clone().map_err(std::io::Error::other))
                             }
-                            Flush::Apply(reply) => {
-                                let _ = reply.send(result.clone());
-                            }
                         }
                     }
                 }
             })
             .expect("spawning the raft log flusher thread");
         LogStore { store, flusher: tx }
-    }
-
-    /// A handle for [`StateMachine::with_wal_sync`].
-    pub fn wal_sync(&self) -> WalSync {
-        WalSync(self.flusher.clone())
     }
 
     fn last_log_id(&self) -> StoResult<Option<LogId<NodeId>>> {
@@ -329,7 +320,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 pub struct StateMachine {
     store: Arc<MetaStore>,
     snapshot_path: PathBuf,
-    wal_sync: Option<WalSync>,
     /// Where the next dedup pruning starts: just after the last age row it
     /// deleted (every older one is deleted too). Without it every apply
     /// would seek from the first key over all the rows deleted since the
@@ -352,38 +342,12 @@ impl StateMachine {
         let sm = StateMachine {
             store,
             snapshot_path,
-            wal_sync: None,
             pruned_to: Arc::new(std::sync::Mutex::new(None)),
             snapshot_lock: Arc::new(std::sync::Mutex::new(())),
             incoming: Arc::new(std::sync::Mutex::new(None)),
         };
         sm.recover()?;
         Ok(sm)
-    }
-
-    /// Makes applies wait for the log flusher's group-committed WAL syncs
-    /// (shared with the log's appends) instead of syncing on their own.
-    pub fn with_wal_sync(mut self, wal_sync: WalSync) -> StateMachine {
-        self.wal_sync = Some(wal_sync);
-        self
-    }
-
-    /// Makes every write so far durable: through the log flusher when there
-    /// is one, else by syncing the WAL here.
-    fn sync_wal(&self) -> StoResult<()> {
-        if let Some(WalSync(flusher)) = &self.wal_sync {
-            let (tx, rx) = mpsc::channel();
-            if flusher.send(Flush::Apply(tx)).is_ok() {
-                return match rx.recv() {
-                    Ok(r) => r.map_err(w_sm),
-                    Err(_) => Err(w_sm("the log flusher thread is gone")),
-                };
-            }
-        }
-        let started = std::time::Instant::now();
-        self.store.db().flush_wal(true).map_err(w_sm)?;
-        crate::metrics::record_commit(started);
-        Ok(())
     }
 
     /// Applies a batch of committed entries (blocking).
@@ -450,8 +414,7 @@ impl StateMachine {
             store.db().write(batch).map_err(w_sm)?;
             answers.push(answer);
         }
-        // One sync for the whole apply: durable before it returns.
-        self.sync_wal()?;
+        // No sync: the log holds every entry applied here (module docs).
         Ok(answers)
     }
 

@@ -226,8 +226,7 @@ pub async fn serve(
     snapshot_path.push(".snapshot");
     let log_store = LogStore::new(store.clone());
     let state_machine = StateMachine::open(store.clone(), snapshot_path.into())
-        .map_err(|e| ServeError::Raft(e.to_string()))?
-        .with_wal_sync(log_store.wal_sync());
+        .map_err(|e| ServeError::Raft(e.to_string()))?;
     let raft = MetaRaft::new(
         config.node_id,
         Arc::new(raft_config),

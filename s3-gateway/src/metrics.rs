@@ -254,6 +254,9 @@ pub fn report_background(workers: Arc<crate::server::Workers>, stopped: Arc<Atom
             counter!("shale_gateway_heal_objects_healed_total").absolute(heal.objects_healed);
             counter!("shale_gateway_heal_failures_total").absolute(heal.failed);
             counter!("shale_gateway_heal_rounds_total").absolute(heal.rounds);
+            counter!("shale_gateway_heal_sweeps_total").absolute(heal.sweeps);
+            counter!("shale_gateway_heal_quiet_rounds_total").absolute(heal.quiet_rounds);
+            gauge!("shale_gateway_heal_last_sweep_seconds").set(heal.last_sweep_ms as f64 / 1000.0);
             gauge!("shale_gateway_heal_backlog").set(heal.backlog as f64);
             gauge!("shale_gateway_heal_unavailable_chunks").set(heal.unavailable as f64);
             gauge!("shale_gateway_heal_last_round_seconds").set(heal.last_round_ms as f64 / 1000.0);

@@ -6,6 +6,7 @@
 //! ([`Error::NotFound`], [`Error::Corrupt`]) from "this node did not answer"
 //! ([`Error::Network`]) and from anything else ([`Error::Remote`]).
 
+use crate::local;
 use crate::service::{BLOCK_SIZE_HEADER, ERROR_HEADER, MAX_CHUNK_BODY};
 use crate::store::{ChunkInfo, NodeStatus};
 use crate::{Error, Result};
@@ -76,6 +77,14 @@ impl StorageClient {
                 limit: MAX_CHUNK_BODY,
             });
         }
+        if let Some(store) = local::lookup(addr) {
+            // 201 Created, or 200 for a chunk replaced, as the API answers.
+            let put = store.put_parts(id, vec![data]);
+            let status = |created: &bool| if *created { 201 } else { 200 };
+            return local::call(&store, "put", status, self.timeout, put)
+                .await
+                .map(|_| ());
+        }
         let answer = self
             .send(
                 Method::PUT,
@@ -105,6 +114,10 @@ impl StorageClient {
                 )));
             }
             return Ok(Bytes::new());
+        }
+        if let Some(store) = local::lookup(addr) {
+            let get = local::get(&store, id, offset, len);
+            return local::call(&store, "get", |_| 206, self.timeout, get).await;
         }
         let last = offset
             .checked_add(len - 1)
@@ -136,6 +149,10 @@ impl StorageClient {
     /// Size and block size of chunk `id` on node `addr`.
     pub async fn head_chunk(&self, addr: &str, id: &str) -> Result<ChunkInfo> {
         check_id(id)?;
+        if let Some(store) = local::lookup(addr) {
+            let head = store.head(id);
+            return local::call(&store, "head", |_| 200, self.timeout, head).await;
+        }
         let answer = self
             .send(
                 Method::HEAD,
@@ -174,6 +191,10 @@ impl StorageClient {
     /// Removes chunk `id` from node `addr`.
     pub async fn delete_chunk(&self, addr: &str, id: &str) -> Result<()> {
         check_id(id)?;
+        if let Some(store) = local::lookup(addr) {
+            let delete = store.delete(id);
+            return local::call(&store, "delete", |_| 204, self.timeout, delete).await;
+        }
         let answer = self
             .send(
                 Method::DELETE,
@@ -191,12 +212,20 @@ impl StorageClient {
 
     /// Ids of every chunk on node `addr`, sorted.
     pub async fn list_chunks(&self, addr: &str) -> Result<Vec<String>> {
+        if let Some(store) = local::lookup(addr) {
+            let list = store.list();
+            return local::call(&store, "list", |_| 200, self.timeout, list).await;
+        }
         let uri = format!("{}://{addr}/chunks", self.auth.scheme());
         self.get_json(&uri).await
     }
 
     /// Disks, usage and health of node `addr`.
     pub async fn status(&self, addr: &str) -> Result<NodeStatus> {
+        if let Some(store) = local::lookup(addr) {
+            let status = local::status(&store);
+            return local::call(&store, "status", |_| 200, self.timeout, status).await;
+        }
         let uri = format!("{}://{addr}/status", self.auth.scheme());
         self.get_json(&uri).await
     }

@@ -13,6 +13,7 @@
 
 pub mod chunk;
 pub mod client;
+mod local;
 pub mod metrics;
 pub mod scrub;
 pub mod service;

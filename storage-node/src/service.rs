@@ -173,7 +173,14 @@ pub async fn serve(
     crate::metrics::report_on_scrape(&store, Arc::clone(&stopped));
     let (stop_scrub, scrub_stopped) = tokio::sync::watch::channel(false);
     let scrubber = tokio::spawn(scrub::run(store.clone(), config.scrub, scrub_stopped));
+    // Clients in this process reach the store without the network while
+    // the node serves (`local`).
+    let local = listener
+        .local_addr()
+        .ok()
+        .map(|addr| crate::local::register(addr.to_string(), store.clone()));
     let served = serve_store(store, auth, listener, shutdown).await;
+    drop(local);
     stopped.store(true, Ordering::Relaxed);
     let _ = stop_scrub.send(true);
     let _ = scrubber.await;
@@ -622,7 +629,18 @@ impl RangeSpec {
 
 /// The one place an [`Error`] becomes an HTTP answer.
 fn response_for_error(e: &Error) -> Response<Full<Bytes>> {
-    let (status, kind) = match e {
+    let (status, kind) = status_and_kind(e);
+    error_response(status, kind, e.to_string())
+}
+
+/// The status of the answer [`response_for_error`] gives (for the metrics
+/// of in-process calls, `crate::local`).
+pub(crate) fn status_of(e: &Error) -> u16 {
+    status_and_kind(e).0.as_u16()
+}
+
+fn status_and_kind(e: &Error) -> (StatusCode, &'static str) {
+    match e {
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
         Error::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt"),
         Error::InvalidRange(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "invalid-range"),
@@ -633,8 +651,7 @@ fn response_for_error(e: &Error) -> Response<Full<Bytes>> {
         Error::Config(_) | Error::Io(_) | Error::Network(_) | Error::Remote { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
-    };
-    error_response(status, kind, e.to_string())
+    }
 }
 
 fn error_response(

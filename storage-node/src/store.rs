@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
@@ -87,6 +88,11 @@ pub struct NodeStatus {
     /// What the scrubber (and reads) found.
     #[serde(default)]
     pub scrub: ScrubReport,
+    /// Made anew each time the store opens: another id than before means
+    /// the node restarted (and may have come back with less than it had).
+    /// Empty from nodes of an earlier release.
+    #[serde(default)]
+    pub boot_id: String,
 }
 
 /// Chunks on one or more disk directories. Cheap to clone.
@@ -97,6 +103,8 @@ pub struct ChunkStore {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// [`NodeStatus::boot_id`].
+    boot_id: String,
     paths: Vec<PathBuf>,
     disks: Vec<Disk>,
     index: RwLock<HashMap<String, Loc>>,
@@ -120,6 +128,10 @@ struct ScrubState {
 struct Disk {
     /// `<disk>/volumes`.
     dir: PathBuf,
+    /// Chunks in the index on this disk, and the bytes of their records
+    /// (aligned): kept with the index, so a status reads no index.
+    chunks: AtomicU64,
+    bytes_used: AtomicU64,
     appender: Mutex<Appender>,
     /// `<disk>/volumes/LOCK`, locked (`flock`) while the store is open: two
     /// stores appending to the same volumes would destroy each other's
@@ -181,8 +193,15 @@ impl ChunkStore {
                 .map_err(|e| Error::Config(format!("disks[{i}]: {}: {e}", path.display())))?;
             opened.push(disk);
         }
+        for loc in index.values() {
+            let disk = &opened[loc.disk];
+            disk.chunks.fetch_add(1, Ordering::Relaxed);
+            disk.bytes_used
+                .fetch_add(volume::align_up(loc.record_len()), Ordering::Relaxed);
+        }
         let store = ChunkStore {
             inner: Arc::new(Inner {
+                boot_id: format!("{:016x}", rand::random::<u64>()),
                 paths: disks,
                 disks: opened,
                 index: RwLock::new(index),
@@ -379,6 +398,7 @@ impl ChunkStore {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id)
                 .ok_or_else(|| Error::NotFound(id.clone()))?;
+            store.count(&loc, false);
             store.forget(&loc);
             store.clear_corrupt(&id);
             Ok(())
@@ -398,11 +418,17 @@ impl ChunkStore {
     /// Chunk count, bytes used and file-system capacity per disk; a disk
     /// whose volume could not be synced makes the node unhealthy.
     pub async fn status(&self) -> Result<NodeStatus> {
-        let mut counts = vec![(0u64, 0u64); self.inner.disks.len()];
-        for loc in self.read_index().values() {
-            counts[loc.disk].0 += 1;
-            counts[loc.disk].1 += volume::align_up(loc.record_len());
-        }
+        let counts: Vec<(u64, u64)> = self
+            .inner
+            .disks
+            .iter()
+            .map(|d| {
+                (
+                    d.chunks.load(Ordering::Relaxed),
+                    d.bytes_used.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
         let store = self.clone();
         blocking(move || {
             let disks: Vec<DiskStatus> = store
@@ -435,6 +461,7 @@ impl ChunkStore {
                 disks,
                 healthy,
                 scrub: store.scrub_report(),
+                boot_id: store.inner.boot_id.clone(),
             })
         })
         .await
@@ -584,6 +611,7 @@ impl ChunkStore {
             self.forget(&loc);
             return Err(e);
         }
+        self.count(&loc, true);
         let old = self
             .inner
             .index
@@ -591,6 +619,7 @@ impl ChunkStore {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_owned(), loc);
         if let Some(old) = &old {
+            self.count(old, false);
             self.forget(old);
             self.clear_corrupt(id);
         }
@@ -633,6 +662,20 @@ impl ChunkStore {
 
     /// Erases a record no longer in the index; removes its volume once
     /// sealed and empty.
+    /// Counts `loc` in (or out of) its disk's usage, as it enters (leaves)
+    /// the index.
+    fn count(&self, loc: &Loc, added: bool) {
+        let disk = &self.inner.disks[loc.disk];
+        let bytes = volume::align_up(loc.record_len());
+        if added {
+            disk.chunks.fetch_add(1, Ordering::Relaxed);
+            disk.bytes_used.fetch_add(bytes, Ordering::Relaxed);
+        } else {
+            disk.chunks.fetch_sub(1, Ordering::Relaxed);
+            disk.bytes_used.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
     fn forget(&self, loc: &Loc) {
         if let Err(e) = loc.volume.erase(loc.offset, loc.record_len()) {
             tracing::warn!(volume = %loc.volume.path.display(), offset = loc.offset, error = %e,
@@ -787,6 +830,8 @@ fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<
     }
     Ok(Disk {
         dir,
+        chunks: AtomicU64::new(0),
+        bytes_used: AtomicU64::new(0),
         appender: Mutex::new(appender),
         _lock: lock,
     })
@@ -972,6 +1017,25 @@ mod tests {
         for d in &status.disks {
             assert!(d.capacity_bytes.unwrap() >= d.available_bytes.unwrap());
         }
+        // The counts follow overwrites and deletes, and a reopened store
+        // counts what it found; its boot id is new.
+        s.put("c0", bytes(5000, 2)).await.unwrap();
+        s.delete("c1").await.unwrap();
+        let counted = |st: &NodeStatus| {
+            (
+                st.disks.iter().map(|d| d.chunks).sum::<u64>(),
+                st.disks.iter().map(|d| d.bytes_used).sum::<u64>(),
+            )
+        };
+        let before = s.status().await.unwrap();
+        assert_eq!(counted(&before).0, 19);
+        assert!(counted(&before).1 > 19 * PAGE, "{before:?}");
+        drop(s);
+        let s = store(&dir, 2);
+        let after = s.status().await.unwrap();
+        assert_eq!(counted(&after), counted(&before));
+        assert_ne!(after.boot_id, before.boot_id);
+        assert_eq!(after.boot_id.len(), 16);
     }
 
     #[tokio::test]

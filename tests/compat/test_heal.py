@@ -62,3 +62,44 @@ def test_rot_on_two_nodes_is_found_and_rebuilt(healing_setup):
     got, err = try_read(s3, bucket, "obj")
     assert err is None, f"{err!r}\n{server.log_tail()}"
     assert got == body
+
+
+def wait_heal(server, what, pred, timeout=HEAL_DEADLINE_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        heal = server.admin_json("status")["heal"]
+        if pred(heal):
+            return heal
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s: {heal}\n"
+                                 f"{server.log_tail()}")
+        time.sleep(0.3)
+
+
+def test_idle_rounds_read_no_layout_until_something_changes(healing_setup):
+    """A healthy idle cluster's rounds are quiet (no layout read, no chunk
+    list asked for); rot found by a scrubber changes the round's signature,
+    so the next round sweeps and rebuilds the chunk."""
+    server, s3, bucket = healing_setup
+    body = random_bytes(2 * MIB)
+    chunks = put_and_find_chunks(server, s3, bucket, "obj", body)
+    # The write changed nothing the healer watches: once a sweep found
+    # nothing to do, rounds stay quiet.
+    first = wait_heal(server, "a quiet round", lambda h: h["quiet_rounds"] >= 1)
+    later = wait_heal(server, "three more quiet rounds",
+                      lambda h: h["quiet_rounds"] >= first["quiet_rounds"] + 3)
+    assert later["sweeps"] == first["sweeps"], later
+    assert later["backlog"] == 0 and later["unavailable"] == 0, later
+
+    record = chunks[5][0]
+    corrupt(record)
+    wait_heal(server, "a sweep after the rot was found",
+              lambda h: h["sweeps"] > later["sweeps"] and h["healed"] > later["healed"])
+    now = {r.chunk_id: (r.volume, r.offset) for r in server.chunk_records()}
+    assert now[record.chunk_id] != (record.volume, record.offset)
+    got, err = try_read(s3, bucket, "obj")
+    assert err is None and got == body
+    # Quiet again afterwards.
+    settled = wait_heal(server, "quiet again",
+                        lambda h: h["quiet_rounds"] >= later["quiet_rounds"] + 2)
+    assert settled["backlog"] == 0

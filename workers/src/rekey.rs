@@ -13,6 +13,16 @@
 //! nothing but read; its figures (`RekeyStats`) are in `shale admin
 //! status`: rows looked at, keys sealed again, stale keys left (the last
 //! pass's count, 0 once every key is sealed under the newest), failures.
+//!
+//! A pass reads every row, so it does not run while nothing could be
+//! stale: a check every [`EVERY`] compares the newest sealing keys (the
+//! master key's first key, and each KMS key's newest version and state)
+//! with what they were when the last pass that left nothing stale began.
+//! A pass runs when they differ, when the worker starts, when woken
+//! (`shale admin sse reseal`, a KMS rotation), while keys are left stale
+//! (a disabled KMS key enabled again), and at least every [`AUDIT_EVERY`]
+//! (for keys a gateway still sealed under an older master key it had not
+//! been given the new one yet). Other checks are quiet: two small reads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +45,25 @@ const PAGE: u32 = 1000;
 /// each version's row: cheap beside the data, and rare).
 pub const EVERY: Duration = Duration::from_secs(30);
 
+/// A pass runs at least this often, even when nothing changed.
+pub const AUDIT_EVERY: Duration = Duration::from_secs(86_400);
+
+/// The newest sealing keys: the master key's first key, and every KMS key
+/// with its state and number of versions.
+type Signature = (String, Vec<(String, bool, usize)>);
+
+async fn signature(meta: &MetaClient, data: &DataPath) -> Option<Signature> {
+    let master = data.sse_keys().master()?.keys().first()?.id().to_owned();
+    let kms = meta
+        .list_kms_keys()
+        .await
+        .ok()?
+        .into_iter()
+        .map(|k| (k.id, k.enabled, k.versions.len()))
+        .collect();
+    Some((master, kms))
+}
+
 /// The worker's figures.
 #[derive(Debug, Default)]
 pub struct RekeyStats {
@@ -56,6 +85,11 @@ pub struct RekeyStats {
     pub last_pass_ms: AtomicU64,
     /// A pass is running.
     pub running: AtomicBool,
+    /// Checks that found nothing changed since a pass that left nothing
+    /// stale, and read no row.
+    pub quiet: AtomicU64,
+    /// Milliseconds the last complete pass took.
+    pub last_pass_took_ms: AtomicU64,
 }
 
 /// Runs passes every [`EVERY`] until `stop`; `wake` starts one at once.
@@ -70,13 +104,28 @@ pub async fn run(
         return;
     }
     let holder = format!("rekey-{:016x}", rand::random::<u64>());
+    // The signature taken before the last pass that left nothing stale,
+    // and when that pass began.
+    let mut settled: Option<(Signature, std::time::Instant)> = None;
+    let mut woken = true;
     loop {
-        let held = meta
-            .take_lease(LEASE, &holder, LEASE_TTL_MS)
-            .await
-            .unwrap_or(false);
-        if held {
+        let now = signature(&meta, &data).await;
+        let quiet = !woken
+            && now.is_some()
+            && settled
+                .as_ref()
+                .is_some_and(|(s, at)| Some(s) == now.as_ref() && at.elapsed() < AUDIT_EVERY);
+        woken = false;
+        let held = !quiet
+            && meta
+                .take_lease(LEASE, &holder, LEASE_TTL_MS)
+                .await
+                .unwrap_or(false);
+        if quiet {
+            stats.quiet.fetch_add(1, Ordering::Relaxed);
+        } else if held {
             stats.running.store(true, Ordering::Relaxed);
+            let started = std::time::Instant::now();
             match pass(&meta, &data, &stats, &holder).await {
                 Ok(stale) => {
                     stats.stale_left.store(stale, Ordering::Relaxed);
@@ -84,6 +133,13 @@ pub async fn run(
                     stats
                         .last_pass_ms
                         .store(shale_datapath::datapath::unix_ms(), Ordering::Relaxed);
+                    stats
+                        .last_pass_took_ms
+                        .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    settled = match (stale, now) {
+                        (0, Some(sig)) => Some((sig, started)),
+                        _ => None,
+                    };
                 }
                 Err(e) => {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -94,7 +150,7 @@ pub async fn run(
         }
         tokio::select! {
             () = tokio::time::sleep(EVERY) => {}
-            () = wake.notified() => {}
+            () = wake.notified() => woken = true,
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }

@@ -1053,3 +1053,64 @@ fn users_hold_keys_grants_and_a_policy() {
     assert_eq!(names, ["bob"]);
     assert_eq!(s.get_user("bob").unwrap(), Some(bob));
 }
+
+/// A write whose layout has a chunk not durable adds one to the healer's
+/// count, in the same batch as its row; a whole write does not, nor does a
+/// write refused.
+#[test]
+fn writes_with_a_chunk_not_durable_are_counted_for_the_healer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("b", "r").unwrap();
+    let count = || undurable_count(s.get_cursor(UNDURABLE_CURSOR).unwrap().as_deref());
+    let coded = |durable: bool| {
+        let mut row = row_with_etag("e");
+        let mut data = coded_object().data;
+        if let ObjectData::Parts(parts) = &mut data {
+            parts[0].segments[0].chunks[0].durable = durable;
+        }
+        row.data = data;
+        row
+    };
+    let apply = |row: ObjectRow, if_none_match: bool| {
+        let req = MetaRequest::WriteObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            row,
+            if_none_match,
+            if_match: None,
+            lock: LockRequest::default(),
+        };
+        let mut seq = 1 << 20;
+        let (answer, batch) = s.apply_entry(req, 3_000, &mut seq);
+        s.db.write(batch).unwrap();
+        answer.is_ok()
+    };
+    assert_eq!(count(), 0);
+    assert!(apply(coded(true), false));
+    assert_eq!(count(), 0);
+    assert!(apply(coded(false), false));
+    assert_eq!(count(), 1);
+    assert!(apply(coded(false), false));
+    assert_eq!(count(), 2);
+    // Refused (the key exists): nothing written, nothing counted.
+    assert!(!apply(coded(false), true));
+    assert_eq!(count(), 2);
+    let part = MetaRequest::PutPart {
+        bucket: "b".into(),
+        key: "k".into(),
+        upload_id: "u".into(),
+        part: PartRow {
+            number: 1,
+            size: 10,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            layout: match coded(false).data {
+                ObjectData::Parts(mut p) => p.remove(0),
+                ObjectData::Inline(_) => unreachable!(),
+            },
+            checksums: Vec::new(),
+        },
+    };
+    assert!(part.writes_undurable_chunks());
+}

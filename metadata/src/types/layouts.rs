@@ -2,7 +2,7 @@
 //! ([`crate::MetaRequest::ScanLayouts`]).
 
 use serde::{Deserialize, Serialize};
-use shale_common::PartLayout;
+use shale_common::{ChunkPlacement, PartLayout};
 
 /// Whose layout a [`LayoutEntry`] is: an object's, or the parts of a
 /// multipart upload in progress.
@@ -51,4 +51,39 @@ pub struct LayoutPage {
     pub entries: Vec<LayoutEntry>,
     /// Pass it back for the next page; `None` when the scan is complete.
     pub next: Option<Vec<u8>>,
+}
+
+/// The cursor (`GetCursor`) that holds how many writes were committed with
+/// a chunk recorded not durable (the gateway acknowledged the PUT with
+/// fewer than k+m chunks written), a big-endian `u64`. The metadata service
+/// counts them in the same batch as the row that carries such a placement,
+/// so the healer can tell whether anything of the kind was written since
+/// its last sweep without reading every layout.
+pub const UNDURABLE_CURSOR: &str = "heal/undurable";
+
+/// The count [`UNDURABLE_CURSOR`] holds (0 when it was never set).
+pub fn undurable_count(raw: Option<&[u8]>) -> u64 {
+    raw.and_then(|r| <[u8; 8]>::try_from(r).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+impl crate::MetaRequest {
+    /// True when the request writes a layout with a chunk recorded not
+    /// durable: a version, a replica or a part.
+    pub fn writes_undurable_chunks(&self) -> bool {
+        use crate::MetaRequest as Q;
+        let undurable = |c: &ChunkPlacement| !c.durable;
+        match self {
+            Q::PutObject { row, .. } | Q::WriteObject { row, .. } | Q::WriteReplica { row, .. } => {
+                row.data.chunks().into_iter().any(undurable)
+            }
+            Q::PutPart { part, .. } => part
+                .layout
+                .segments
+                .iter()
+                .flat_map(|s| s.chunks.iter())
+                .any(undurable),
+            _ => false,
+        }
+    }
 }

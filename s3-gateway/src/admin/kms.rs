@@ -39,6 +39,8 @@ impl AdminRoute {
                 "stale_left": r.stale_left.load(Relaxed),
                 "failed": r.failed.load(Relaxed),
                 "last_pass_unix_ms": (last > 0).then_some(last),
+                "last_pass_took_ms": r.last_pass_took_ms.load(Relaxed),
+                "quiet": r.quiet.load(Relaxed),
             })
         });
         json!({

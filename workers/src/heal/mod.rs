@@ -78,6 +78,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, watch};
 
+mod quiet;
 mod repair;
 mod sweep;
 
@@ -120,6 +121,11 @@ pub struct HealConfig {
     /// Most chunks one sweep plans to move for rebalancing (the next sweep
     /// plans the next ones).
     pub rebalance_moves_per_sweep: u64,
+    /// A round sweeps every layout only when something changed since the
+    /// last sweep that found nothing to do (see `quiet.rs`), and at least
+    /// this often (seconds): an audit for losses no signal shows. 0: every
+    /// round sweeps.
+    pub full_sweep_secs: u64,
 }
 
 impl Default for HealConfig {
@@ -132,6 +138,7 @@ impl Default for HealConfig {
             rebalance: true,
             rebalance_tolerance_pct: 5,
             rebalance_moves_per_sweep: 256,
+            full_sweep_secs: 86_400,
         }
     }
 }
@@ -151,14 +158,21 @@ pub struct HealStats {
     pub objects_healed: AtomicU64,
     /// Repairs that failed (retried next round).
     pub failed: AtomicU64,
-    /// Sweeps finished.
+    /// Rounds finished: sweeps and quiet rounds.
     pub rounds: AtomicU64,
+    /// Of `rounds`, sweeps (every layout against every node's chunks).
+    pub sweeps: AtomicU64,
+    /// Of `rounds`, quiet ones: nothing changed since a sweep that found
+    /// nothing to do, so no layout was read.
+    pub quiet_rounds: AtomicU64,
     /// Chunks known to need work and not yet repaired.
     pub backlog: AtomicU64,
     /// Chunks on nodes that are unreachable but not (yet) lost.
     pub unavailable: AtomicU64,
-    /// Milliseconds the last sweep took.
+    /// Milliseconds the last round took (quiet or not).
     pub last_round_ms: AtomicU64,
+    /// Milliseconds the last sweep took.
+    pub last_sweep_ms: AtomicU64,
     /// When the last sweep finished (Unix ms; 0: none yet).
     pub last_sweep_unix_ms: AtomicU64,
     /// Chunks that draining or removed nodes still hold for some layout.
@@ -184,6 +198,12 @@ pub struct HealStatus {
     pub unavailable: u64,
     pub last_round_ms: u64,
     pub last_sweep_unix_ms: u64,
+    #[serde(default)]
+    pub sweeps: u64,
+    #[serde(default)]
+    pub quiet_rounds: u64,
+    #[serde(default)]
+    pub last_sweep_ms: u64,
     pub drain_backlog: u64,
     pub drained: u64,
     pub rebalance_backlog: u64,
@@ -205,6 +225,9 @@ impl HealStats {
             unavailable: get(&self.unavailable),
             last_round_ms: get(&self.last_round_ms),
             last_sweep_unix_ms: get(&self.last_sweep_unix_ms),
+            sweeps: get(&self.sweeps),
+            quiet_rounds: get(&self.quiet_rounds),
+            last_sweep_ms: get(&self.last_sweep_ms),
             drain_backlog: get(&self.drain_backlog),
             drained: get(&self.drained),
             rebalance_backlog: get(&self.rebalance_backlog),
@@ -239,6 +262,9 @@ pub struct Healer {
     /// sweep that saw the node in that state.
     drain_left: Mutex<BTreeMap<NodeId, u64>>,
     wake: Notify,
+    /// Set by [`Healer::wake`] and [`Healer::node_lost`]: the next round
+    /// sweeps.
+    forced: std::sync::atomic::AtomicBool,
     /// This healer's name for the `heal-moves` lease (random, made once).
     holder: std::sync::OnceLock<String>,
 }
@@ -275,7 +301,7 @@ impl Healer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(node);
-        self.wake.notify_one();
+        self.wake();
     }
 
     /// Takes back [`Healer::node_lost`]: `node` keeps its chunks again.
@@ -293,6 +319,7 @@ impl Healer {
 
     /// Starts a round now (a node was drained, removed or added).
     pub fn wake(&self) {
+        self.forced.store(true, Ordering::Relaxed);
         self.wake.notify_one();
     }
 
@@ -420,56 +447,51 @@ pub async fn run(
     let mut reported = BTreeSet::new();
     let mut down_since: HashMap<NodeId, Instant> = HashMap::new();
     let throttle = Throttle::new(config.move_bytes_per_sec);
+    // The signature taken before the last sweep that found nothing to do.
+    let mut quiet_since: Option<quiet::Signature> = None;
+    let mut last_sweep: Option<Instant> = None;
+    let full_every = Duration::from_secs(config.full_sweep_secs);
     loop {
         while let Ok(report) = missing.try_recv() {
             reported.insert(report);
         }
         let started = Instant::now();
-        match sweep(
-            &meta,
-            &storage,
-            &healer,
-            &mut down_since,
-            &config,
-            &throttle,
-        )
-        .await
+        let forced = healer.forced.swap(false, Ordering::Relaxed);
+        let signature = if config.full_sweep_secs == 0 {
+            None
+        } else {
+            quiet::signature(&meta, &storage, &healer).await
+        };
+        let audit_due = last_sweep.is_none_or(|t| t.elapsed() >= full_every);
+        if !forced
+            && !audit_due
+            && reported.is_empty()
+            && signature.is_some()
+            && signature == quiet_since
         {
-            Ok(swept) => {
-                let stats = healer.stats();
-                stats
-                    .last_round_ms
-                    .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                let unix_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                stats.last_sweep_unix_ms.store(unix_ms, Ordering::Relaxed);
-                stats.rounds.fetch_add(1, Ordering::Relaxed);
-                if swept.found + swept.to_move > 0 {
-                    tracing::info!(
-                        found = swept.found,
-                        to_move = swept.to_move,
-                        moved = swept.moved,
-                        healed = swept.healed,
-                        failed = swept.failed,
-                        unavailable = swept.unavailable,
-                        "healing sweep"
-                    );
-                }
-                // Reports the sweep saw are handled; the rest (chunks of
-                // writes not committed yet) the old way.
-                reported.retain(|r| !swept.known.contains(r));
-            }
-            Err(e) => tracing::warn!(error = %e, "healing sweep failed"),
-        }
-        if !reported.is_empty() {
-            match heal_round(&meta, &storage, &codec, std::mem::take(&mut reported)).await {
-                Ok(round) => {
-                    let stats = healer.stats();
-                    stats.add(&stats.healed, round.healed as u64);
-                    stats.add(&stats.failed, round.failed as u64);
-                }
-                Err(e) => tracing::warn!(error = %e, "healing round failed"),
+            let stats = healer.stats();
+            stats
+                .last_round_ms
+                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            stats.quiet_rounds.fetch_add(1, Ordering::Relaxed);
+            stats.rounds.fetch_add(1, Ordering::Relaxed);
+        } else {
+            last_sweep = Some(started);
+            quiet_since = None;
+            let clean = sweep_round(
+                &meta,
+                &storage,
+                &codec,
+                &healer,
+                &mut down_since,
+                &config,
+                &throttle,
+                &mut reported,
+                started,
+            )
+            .await;
+            if clean {
+                quiet_since = signature;
             }
         }
         // A report arriving (or a node declared lost) wakes the healer.
@@ -482,6 +504,65 @@ pub async fn run(
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
+}
+
+/// A round that sweeps (and rebuilds the chunks reads reported that no
+/// layout names); true when it found nothing to do.
+#[allow(clippy::too_many_arguments)]
+async fn sweep_round(
+    meta: &MetaClient,
+    storage: &StorageClient,
+    codec: &Codec,
+    healer: &Healer,
+    down_since: &mut HashMap<NodeId, Instant>,
+    config: &HealConfig,
+    throttle: &Throttle,
+    reported: &mut BTreeSet<(NodeId, String)>,
+    started: Instant,
+) -> bool {
+    let mut clean = false;
+    match sweep(meta, storage, healer, down_since, config, throttle).await {
+        Ok(swept) => {
+            let stats = healer.stats();
+            let ms = started.elapsed().as_millis() as u64;
+            stats.last_round_ms.store(ms, Ordering::Relaxed);
+            stats.last_sweep_ms.store(ms, Ordering::Relaxed);
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            stats.last_sweep_unix_ms.store(unix_ms, Ordering::Relaxed);
+            stats.sweeps.fetch_add(1, Ordering::Relaxed);
+            stats.rounds.fetch_add(1, Ordering::Relaxed);
+            if swept.found + swept.to_move > 0 {
+                tracing::info!(
+                    found = swept.found,
+                    to_move = swept.to_move,
+                    moved = swept.moved,
+                    healed = swept.healed,
+                    failed = swept.failed,
+                    unavailable = swept.unavailable,
+                    "healing sweep"
+                );
+            }
+            clean = quiet::clean(&swept);
+            // Reports the sweep saw are handled; the rest (chunks of
+            // writes not committed yet) the old way.
+            reported.retain(|r| !swept.known.contains(r));
+        }
+        Err(e) => tracing::warn!(error = %e, "healing sweep failed"),
+    }
+    if !reported.is_empty() {
+        clean = false;
+        match heal_round(meta, storage, codec, std::mem::take(reported)).await {
+            Ok(round) => {
+                let stats = healer.stats();
+                stats.add(&stats.healed, round.healed as u64);
+                stats.add(&stats.failed, round.failed as u64);
+            }
+            Err(e) => tracing::warn!(error = %e, "healing round failed"),
+        }
+    }
+    clean
 }
 
 #[cfg(test)]
