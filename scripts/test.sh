@@ -71,8 +71,14 @@ case "$target_dir" in
     *) target_dir="$PWD/$target_dir" ;;
 esac
 export SHALE_BIN="$target_dir/debug/shale"
-run_step "S3 compatibility suite (tests/compat, SHALE_BIN=$SHALE_BIN)" \
-    python3 -m pytest tests/compat -q
+# Two pytest-xdist workers (the CI machine has 2 cores; a third only adds CPU
+# contention), each with its own `shale dev` servers, temp dirs and slice of
+# ports (tests/compat/ports.py). `--dist loadfile`: a file's tests stay on one
+# worker, so module-scoped servers start once and tests of a file keep their
+# order. SHALE_COMPAT_WORKERS=0 runs the suite serially.
+compat_workers="${SHALE_COMPAT_WORKERS:-2}"
+run_step "S3 compatibility suite (tests/compat, $compat_workers workers, SHALE_BIN=$SHALE_BIN)" \
+    python3 -m pytest tests/compat -q -n "$compat_workers" --dist loadfile
 # Real processes killed, paused, wiped, rotted and filled under a verifying
 # workload; each scenario prints its figures (objects written, faults,
 # bytes verified, objects healed, time to heal).

@@ -935,10 +935,12 @@ fn print_workers(v: &Value) {
             n("chunk_failures")
         );
         println!(
-            "  orphans deleted: {}   orphan candidates: {}   orphan sweeps: {}",
+            "  orphans deleted: {}   orphan candidates: {}   orphan sweeps: {} (last {} ms)   skipped as quiet: {}",
             n("orphans_deleted"),
             n("orphan_candidates"),
-            n("orphan_sweeps")
+            n("orphan_sweeps"),
+            n("last_orphan_sweep_ms"),
+            n("orphan_quiet")
         );
     }
 }

@@ -110,6 +110,11 @@ struct DevArgs {
     /// committed) is removed; uploads must commit within half of it.
     #[arg(long, default_value_t = 3600)]
     gc_orphan_grace_secs: u64,
+    /// Seconds after which an orphan sweep reads every layout even when no
+    /// node took a chunk since its last sweep that left nothing behind (0:
+    /// every due sweep does).
+    #[arg(long, default_value_t = 86_400)]
+    gc_orphan_audit_secs: u64,
     /// Seconds between the healer's rounds (rebuilding corrupt chunks).
     #[arg(long, default_value_t = 60)]
     heal_interval_secs: u64,
@@ -775,6 +780,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             interval_secs: args.gc_interval_secs,
             enabled: true,
             orphan_grace_secs: args.gc_orphan_grace_secs,
+            orphan_audit_secs: args.gc_orphan_audit_secs,
         },
         heal: HealConfig {
             interval_secs: args.heal_interval_secs,

@@ -268,6 +268,9 @@ impl AdminRoute {
             "orphan_sweeps": g.orphan_sweeps,
             "orphans_deleted": g.orphans_deleted,
             "orphan_candidates": g.orphan_candidates,
+            "orphan_quiet": g.orphan_quiet,
+            "last_orphan_sweep_ms": g.last_orphan_sweep_ms,
+            "last_orphan_check_ms": g.last_orphan_check_ms,
             "rounds": g.rounds,
         });
         (heal, gc, lifecycle)

@@ -246,6 +246,9 @@ pub fn report_background(workers: Arc<crate::server::Workers>, stopped: Arc<Atom
             counter!("shale_gateway_gc_orphan_sweeps_total").absolute(gc.orphan_sweeps);
             counter!("shale_gateway_gc_orphans_deleted_total").absolute(gc.orphans_deleted);
             gauge!("shale_gateway_gc_orphan_candidates").set(gc.orphan_candidates as f64);
+            counter!("shale_gateway_gc_orphan_quiet_total").absolute(gc.orphan_quiet);
+            gauge!("shale_gateway_gc_last_orphan_sweep_seconds")
+                .set(gc.last_orphan_sweep_ms as f64 / 1000.0);
             let heal = healer.stats().status();
             counter!("shale_gateway_heal_chunks_rebuilt_total").absolute(heal.healed);
             counter!("shale_gateway_heal_chunks_moved_total").absolute(heal.moved);

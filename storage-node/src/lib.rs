@@ -11,6 +11,7 @@
 //! from the network or the disk, or know about objects, buckets or metadata
 //! (a chunk is an opaque, immutable blob with an id).
 
+pub mod checkpoint;
 pub mod chunk;
 pub mod client;
 mod local;

@@ -179,11 +179,20 @@ pub async fn serve(
         .local_addr()
         .ok()
         .map(|addr| crate::local::register(addr.to_string(), store.clone()));
-    let served = serve_store(store, auth, listener, shutdown).await;
+    let served = serve_store(store.clone(), auth, listener, shutdown).await;
     drop(local);
     stopped.store(true, Ordering::Relaxed);
     let _ = stop_scrub.send(true);
     let _ = scrubber.await;
+    // The next start reads the index from one file per disk.
+    let started = std::time::Instant::now();
+    match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+        Ok(Ok(chunks)) => tracing::info!(%node, chunks,
+            took_ms = started.elapsed().as_millis() as u64, "index checkpoint written"),
+        Ok(Err(e)) => tracing::warn!(%node, error = %e,
+            "no index checkpoint: the next start scans every volume"),
+        Err(e) => tracing::warn!(%node, error = %e, "index checkpoint task failed"),
+    }
     served
 }
 

@@ -3,7 +3,9 @@
 //! A chunk lives on exactly one disk, chosen from the BLAKE3 hash of its id,
 //! as one record in that disk's append-only volume files (see
 //! [`crate::volume`] for the format and why). An in-memory index maps chunk
-//! ids to records; it is rebuilt from the volumes when the store opens. A
+//! ids to records; it is rebuilt from the volumes when the store opens (from
+//! the index checkpoint of the last stop where it holds, see
+//! [`crate::checkpoint`]). A
 //! write is acknowledged only once its record is synced (`fdatasync`, shared
 //! by the writes that wait together: group commit); a new volume file is
 //! created with file and directory synced. Deletes punch a hole over the
@@ -12,6 +14,7 @@
 //!
 //! All file I/O is blocking and runs on tokio's blocking pool.
 
+use crate::checkpoint::{Checkpoint, CheckpointEntry, CheckpointVolume};
 use crate::chunk::{self, ChunkHeader};
 use crate::metrics::{ChunkOp, NodeMetrics};
 use crate::scrub::{MAX_REPORTED, ScrubReport};
@@ -36,6 +39,8 @@ const LEGACY_CHUNKS_DIR: &str = "chunks";
 const LEGACY_TMP_PREFIX: &str = ".tmp-";
 /// A volume takes no new record once it would grow past this.
 pub const DEFAULT_MAX_VOLUME_LEN: u64 = 1 << 30;
+/// How long a checkpoint waits for the writes in flight to land.
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where a chunk's bytes are on disk (for tools and tests that inspect or
 /// damage them on purpose).
@@ -93,6 +98,12 @@ pub struct NodeStatus {
     /// Empty from nodes of an earlier release.
     #[serde(default)]
     pub boot_id: String,
+    /// Chunks written since the store opened (with `boot_id`, a count that
+    /// only moves when the node's chunks may have changed: the collector
+    /// skips its orphan sweep while it stands still). 0 from nodes of an
+    /// earlier release.
+    #[serde(default)]
+    pub chunks_written: u64,
 }
 
 /// Chunks on one or more disk directories. Cheap to clone.
@@ -105,6 +116,8 @@ pub struct ChunkStore {
 pub(crate) struct Inner {
     /// [`NodeStatus::boot_id`].
     boot_id: String,
+    /// [`NodeStatus::chunks_written`].
+    chunks_written: AtomicU64,
     paths: Vec<PathBuf>,
     disks: Vec<Disk>,
     index: RwLock<HashMap<String, Loc>>,
@@ -133,6 +146,13 @@ struct Disk {
     chunks: AtomicU64,
     bytes_used: AtomicU64,
     appender: Mutex<Appender>,
+    /// Writes appended to a volume but not yet in the index (or failed):
+    /// a checkpoint waits for them.
+    inflight: AtomicU64,
+    /// True while `<disk>/volumes/index.ckpt` is on disk and true: the
+    /// first erase of a record removes it first ([`crate::checkpoint`]).
+    /// Held while a checkpoint is written.
+    checkpoint: Mutex<bool>,
     /// `<disk>/volumes/LOCK`, locked (`flock`) while the store is open: two
     /// stores appending to the same volumes would destroy each other's
     /// records.
@@ -202,6 +222,7 @@ impl ChunkStore {
         let store = ChunkStore {
             inner: Arc::new(Inner {
                 boot_id: format!("{:016x}", rand::random::<u64>()),
+                chunks_written: AtomicU64::new(0),
                 paths: disks,
                 disks: opened,
                 index: RwLock::new(index),
@@ -223,6 +244,72 @@ impl ChunkStore {
     /// The configured disk directories.
     pub fn disks(&self) -> &[PathBuf] {
         &self.inner.paths
+    }
+
+    /// Writes each disk's index to its checkpoint file, so that the next
+    /// open reads one file instead of every record ([`crate::checkpoint`]).
+    /// Called when the store closes; writes that go on meanwhile are safe
+    /// (appends are found past the checkpoint, an erase removes it).
+    /// Blocking. Returns the number of chunks written.
+    pub fn checkpoint(&self) -> Result<u64> {
+        let mut written = 0;
+        for (d, disk) in self.inner.disks.iter().enumerate() {
+            let mut valid = lock(&disk.checkpoint);
+            let checkpoint = {
+                // No new append while the index is read, and none in flight.
+                let app = lock(&disk.appender);
+                let deadline = Instant::now() + CHECKPOINT_WAIT;
+                while disk.inflight.load(Ordering::Acquire) > 0 {
+                    if Instant::now() > deadline {
+                        return Err(Error::Io(io::Error::other(
+                            "writes still in flight: no index checkpoint",
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                let mut volumes: HashMap<u64, CheckpointVolume> = HashMap::new();
+                let mut entries = Vec::new();
+                for (id, loc) in self.read_index().iter() {
+                    if loc.disk != d {
+                        continue;
+                    }
+                    if !volumes.contains_key(&loc.volume.seq) {
+                        let v = CheckpointVolume {
+                            seq: loc.volume.seq,
+                            nonce: *loc.volume.nonce(),
+                            indexed_to: loc.volume.file_len()?,
+                        };
+                        volumes.insert(v.seq, v);
+                    }
+                    entries.push(CheckpointEntry {
+                        id: id.clone(),
+                        seq: loc.volume.seq,
+                        offset: loc.offset,
+                        chunk_len: loc.chunk_len,
+                    });
+                }
+                // The volume appended to, even if empty: its records so far.
+                let current = &app.volume;
+                volumes.entry(current.seq).or_insert(CheckpointVolume {
+                    seq: current.seq,
+                    nonce: *current.nonce(),
+                    indexed_to: current.file_len()?,
+                });
+                let mut volumes: Vec<CheckpointVolume> = volumes.into_values().collect();
+                volumes.sort_unstable_by_key(|v| v.seq);
+                // Grouped by volume and in file order: the next open reads
+                // them in the order a scan would find them.
+                entries.sort_unstable_by_key(|e| (e.seq, e.offset));
+                Checkpoint { volumes, entries }
+            };
+            // From here the file may be on disk (the write replaces the
+            // old one by a rename): the next erase must remove it, even if
+            // the write fails.
+            *valid = true;
+            checkpoint.write(&disk.dir)?;
+            written += checkpoint.entries.len() as u64;
+        }
+        Ok(written)
     }
 
     /// Keeps `bytes` free on every disk: a write that would leave less is
@@ -462,6 +549,7 @@ impl ChunkStore {
                 healthy,
                 scrub: store.scrub_report(),
                 boot_id: store.inner.boot_id.clone(),
+                chunks_written: store.inner.chunks_written.load(Ordering::Acquire),
             })
         })
         .await
@@ -580,7 +668,7 @@ impl ChunkStore {
         let record_len = PREFIX_LEN + chunk_len;
         self.check_space(d, record_len)?;
 
-        let (vol, offset, generation) = {
+        let (vol, offset, generation, _inflight) = {
             let mut app = lock(&disk.appender);
             let full = app.end > PAGE && app.end + record_len > self.inner.max_volume_len;
             if full || app.volume.is_broken() {
@@ -590,10 +678,14 @@ impl ChunkStore {
             let vol = Arc::clone(&app.volume);
             // Whatever happens below, the next record goes past this one.
             app.end = volume::align_up(offset + record_len);
+            // In flight from here until this returns (the index has the
+            // record, or the write failed), counted under the appender's
+            // lock so that a checkpoint can wait for it.
+            let inflight = Inflight::enter(&disk.inflight);
             match vol.append(offset, chunk_len, &slices) {
                 Ok(generation) => {
                     vol.add_live();
-                    (vol, offset, generation)
+                    (vol, offset, generation, inflight)
                 }
                 Err(e) => {
                     let _ = vol.erase(offset, record_len);
@@ -618,6 +710,9 @@ impl ChunkStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_owned(), loc);
+        // Counted once the index has it: whoever reads the count and then
+        // lists the chunks finds this one.
+        self.inner.chunks_written.fetch_add(1, Ordering::AcqRel);
         if let Some(old) = &old {
             self.count(old, false);
             self.forget(old);
@@ -677,6 +772,13 @@ impl ChunkStore {
     }
 
     fn forget(&self, loc: &Loc) {
+        let disk = &self.inner.disks[loc.disk];
+        if let Err(e) = drop_checkpoint(&disk.dir, &disk.checkpoint) {
+            // Erasing now would leave a checkpoint naming this record.
+            tracing::warn!(volume = %loc.volume.path.display(), offset = loc.offset, error = %e,
+                "could not remove the index checkpoint; the dead record stays until the next delete");
+            return;
+        }
         if let Err(e) = loc.volume.erase(loc.offset, loc.record_len()) {
             tracing::warn!(volume = %loc.volume.path.display(), offset = loc.offset, error = %e,
                 "could not erase a dead record; its space stays used");
@@ -740,8 +842,9 @@ impl ChunkStore {
     }
 }
 
-/// Opens disk `i`: scans its volumes in order into `index` and picks the
-/// volume to append to (the last one, or a new one).
+/// Opens disk `i`: reads its volumes in order into `index` (from the index
+/// checkpoint where one is valid, scanning the rest) and picks the volume
+/// to append to (the last one, or a new one).
 fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<Disk> {
     let dir = path.join(VOLUMES_DIR);
     fs::create_dir_all(&dir)?;
@@ -770,29 +873,68 @@ fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<
     for (n, &seq) in seqs.iter().enumerate() {
         let file = dir.join(Volume::file_name(seq));
         let last = n + 1 == seqs.len();
-        let vol = match Volume::open(&file) {
-            Ok(vol) => Arc::new(vol),
+        match Volume::open(&file) {
+            Ok(vol) => {
+                let len = vol.file_len()?;
+                volumes.push((Arc::new(vol), len));
+            }
             // A crash while creating the newest volume can leave it without
             // its header: it never held a record.
             Err(Error::Corrupt(_)) if last && fs::metadata(&file)?.len() < PAGE => {
                 fs::remove_file(&file)?;
-                continue;
             }
             Err(e) => {
                 tracing::error!(volume = %file.display(), error = %e,
                     "skipping an unreadable volume; its chunks will be rebuilt from parity");
-                continue;
             }
-        };
-        let mut found = Vec::new();
-        let skipped = vol.scan(last, |offset, chunk_len, header| {
-            found.push((offset, chunk_len, header));
-        })?;
-        if skipped > 0 {
-            tracing::warn!(volume = %file.display(), bytes = skipped,
-                "skipped unreadable bytes between records");
         }
-        for (offset, chunk_len, header) in found {
+    }
+
+    // The checkpoint written when the store last closed, if it still holds.
+    let started = Instant::now();
+    let mut checkpoint = match Checkpoint::read(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e,
+                "ignoring the index checkpoint; scanning every volume");
+            Checkpoint::remove(&dir)?;
+            None
+        }
+    };
+    let mut indexed_to = HashMap::new();
+    if let Some(c) = &checkpoint {
+        let opened: Vec<(&Volume, u64)> = volumes.iter().map(|(v, len)| (&**v, *len)).collect();
+        match c.check(&opened) {
+            Ok(to) => indexed_to = to,
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), reason = %why,
+                    "ignoring the index checkpoint; scanning every volume");
+                Checkpoint::remove(&dir)?;
+                checkpoint = None;
+            }
+        }
+    }
+    let trusted = checkpoint.is_some();
+    let mut entries = checkpoint.map(|c| c.entries).unwrap_or_default();
+    // Written in file order; sorting a sorted run costs one pass.
+    entries.sort_by_key(|e| (e.seq, e.offset));
+    index.reserve(entries.len());
+    let mut entries = entries.into_iter().peekable();
+    let checkpoint_state = Mutex::new(trusted);
+    let (mut loaded, mut scanned) = (0u64, 0u64);
+
+    let count = volumes.len();
+    let mut kept = Vec::with_capacity(count);
+    for (n, (vol, _)) in volumes.into_iter().enumerate() {
+        let last = n + 1 == count;
+        // Records in file order, oldest volume first: the checkpoint's
+        // entries of this volume, then what was appended after it.
+        while entries.peek().is_some_and(|e| e.seq < vol.seq) {
+            // `check` refused entries of a volume not opened; none left.
+            entries.next();
+        }
+        let mut found: Vec<(String, u64, u64)> = Vec::new();
+        let mut insert = |id: String, offset: u64, chunk_len: u64| -> Result<()> {
             vol.add_live();
             let loc = Loc {
                 disk: i,
@@ -800,20 +942,41 @@ fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<
                 offset,
                 chunk_len,
             };
-            // Volumes are scanned oldest first and records in file order,
-            // so a later record of the same id is the newer write (a chunk
-            // id names one immutable chunk, so which of two copies on
+            // A later record of the same id is the newer write (a chunk id
+            // names one immutable chunk, so which of two copies on
             // different disks is kept does not matter).
-            if let Some(old) = index.insert(header.chunk_id, loc) {
+            if let Some(old) = index.insert(id, loc) {
+                drop_checkpoint(&dir, &checkpoint_state)?;
                 if let Err(e) = old.volume.erase(old.offset, old.record_len()) {
                     tracing::warn!(error = %e, "could not erase a replaced record");
                 }
                 old.volume.remove_live();
             }
+            Ok(())
+        };
+        while let Some(e) = entries.next_if(|e| e.seq == vol.seq) {
+            insert(e.id, e.offset, e.chunk_len)?;
+            loaded += 1;
         }
-        volumes.push(vol);
+        let from = indexed_to.get(&vol.seq).copied().unwrap_or(PAGE);
+        let skipped = vol.scan_from(from, last, |offset, chunk_len, header| {
+            found.push((header.chunk_id, offset, chunk_len));
+        })?;
+        if skipped > 0 {
+            tracing::warn!(volume = %vol.path.display(), bytes = skipped,
+                "skipped unreadable bytes between records");
+        }
+        scanned += found.len() as u64;
+        for (id, offset, chunk_len) in found {
+            insert(id, offset, chunk_len)?;
+        }
+        kept.push(vol);
     }
-    let appender = match volumes.pop() {
+    if trusted {
+        tracing::info!(dir = %dir.display(), from_checkpoint = loaded, scanned,
+            took_ms = started.elapsed().as_millis() as u64, "index read from its checkpoint");
+    }
+    let appender = match kept.pop() {
         Some(vol) => Appender {
             end: volume::align_up(vol.file_len()?.max(PAGE)),
             volume: vol,
@@ -823,7 +986,7 @@ fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<
             end: PAGE,
         },
     };
-    for vol in volumes {
+    for vol in kept {
         if vol.seal() {
             remove_volume(&vol);
         }
@@ -833,8 +996,37 @@ fn open_disk(i: usize, path: &Path, index: &mut HashMap<String, Loc>) -> Result<
         chunks: AtomicU64::new(0),
         bytes_used: AtomicU64::new(0),
         appender: Mutex::new(appender),
+        inflight: AtomicU64::new(0),
+        checkpoint: checkpoint_state,
         _lock: lock,
     })
+}
+
+/// Removes `<dir>/index.ckpt` (durably) if `valid` says it is on disk: done
+/// before erasing any record, which could be one the checkpoint names.
+fn drop_checkpoint(dir: &Path, valid: &Mutex<bool>) -> Result<()> {
+    let mut valid = lock(valid);
+    if *valid {
+        Checkpoint::remove(dir)?;
+        *valid = false;
+    }
+    Ok(())
+}
+
+/// One write in flight on a disk (see `Disk::inflight`).
+struct Inflight<'a>(&'a AtomicU64);
+
+impl<'a> Inflight<'a> {
+    fn enter(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Inflight(count)
+    }
+}
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Removes a sealed volume with no live record left. Readers that still
@@ -1036,6 +1228,14 @@ mod tests {
         assert_eq!(counted(&after), counted(&before));
         assert_ne!(after.boot_id, before.boot_id);
         assert_eq!(after.boot_id.len(), 16);
+        // Writes since the open, overwrites included; deletes and failed
+        // writes do not count.
+        assert_eq!(before.chunks_written, 21);
+        assert_eq!(after.chunks_written, 0);
+        s.put("x", bytes(10, 3)).await.unwrap();
+        s.delete("x").await.unwrap();
+        assert!(s.put("bad/id", bytes(10, 3)).await.is_err());
+        assert_eq!(s.status().await.unwrap().chunks_written, 1);
     }
 
     #[tokio::test]
@@ -1082,6 +1282,180 @@ mod tests {
         let s = store(&dir, 1);
         assert_eq!(s.list().await.unwrap(), vec!["c0", "c1", "c3", "c4"]);
         assert_eq!(s.get("c4", 0, 6000).await.unwrap(), bytes(6000, 4));
+    }
+
+    /// Spoils the record prefix of the `n`th record of the only volume of
+    /// `disk` (records of one page each): a scan no longer finds it, a
+    /// checkpoint still names it.
+    fn spoil_prefix(dir: &tempfile::TempDir, n: u64) {
+        let vol = volume_files(&dir.path().join("d0")).pop().unwrap();
+        let file = fs::OpenOptions::new().write(true).open(&vol).unwrap();
+        file.write_all_at(b"XXXX", PAGE + n * PAGE).unwrap();
+    }
+
+    fn checkpoint_file(dir: &tempfile::TempDir) -> PathBuf {
+        dir.path()
+            .join("d0")
+            .join(VOLUMES_DIR)
+            .join(crate::checkpoint::FILE_NAME)
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_is_read_instead_of_the_records_and_later_writes_are_scanned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 1);
+        for i in 0..5u8 {
+            s.put(&format!("c{i}"), bytes(1000, i)).await.unwrap();
+        }
+        assert_eq!(s.checkpoint().unwrap(), 5);
+        // Written after the checkpoint: found by the scan past it.
+        s.put("late", bytes(700, 9)).await.unwrap();
+        drop(s);
+        // A scan would lose c2 now; the checkpoint was read instead.
+        spoil_prefix(&dir, 2);
+        let s = store(&dir, 1);
+        assert_eq!(
+            s.list().await.unwrap(),
+            vec!["c0", "c1", "c2", "c3", "c4", "late"]
+        );
+        assert_eq!(s.get("late", 0, 700).await.unwrap(), bytes(700, 9));
+        assert_eq!(s.get("c4", 0, 1000).await.unwrap(), bytes(1000, 4));
+        assert_eq!(s.status().await.unwrap().disks[0].chunks, 6);
+        // Still valid after an open: a crash now would use it again.
+        assert!(checkpoint_file(&dir).exists());
+        // New writes go after the last record.
+        s.put("later", bytes(10, 1)).await.unwrap();
+        drop(s);
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap().len(), 7);
+        assert_eq!(s.get("later", 0, 10).await.unwrap(), bytes(10, 1));
+    }
+
+    #[tokio::test]
+    async fn an_erase_removes_the_checkpoint_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 1);
+        for i in 0..5u8 {
+            s.put(&format!("c{i}"), bytes(1000, i)).await.unwrap();
+        }
+        s.checkpoint().unwrap();
+        s.delete("c1").await.unwrap();
+        assert!(!checkpoint_file(&dir).exists());
+        drop(s);
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap(), vec!["c0", "c2", "c3", "c4"]);
+
+        // Read at an open, then a chunk replaced: removed too.
+        s.checkpoint().unwrap();
+        drop(s);
+        let s = store(&dir, 1);
+        assert!(checkpoint_file(&dir).exists());
+        s.put("c3", bytes(900, 33)).await.unwrap();
+        assert!(!checkpoint_file(&dir).exists());
+        drop(s);
+        let s = store(&dir, 1);
+        assert_eq!(s.get("c3", 0, 900).await.unwrap(), bytes(900, 33));
+        assert_eq!(s.list().await.unwrap(), vec!["c0", "c2", "c3", "c4"]);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_or_stale_checkpoint_is_ignored_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 1);
+        for i in 0..5u8 {
+            s.put(&format!("c{i}"), bytes(1000, i)).await.unwrap();
+        }
+        s.checkpoint().unwrap();
+        drop(s);
+        // One flipped bit: the checksum fails, the volumes are scanned.
+        let path = checkpoint_file(&dir);
+        let mut raw = fs::read(&path).unwrap();
+        raw[20] ^= 1;
+        fs::write(&path, &raw).unwrap();
+        spoil_prefix(&dir, 2);
+        let s = store(&dir, 1);
+        assert_eq!(s.list().await.unwrap(), vec!["c0", "c1", "c3", "c4"]);
+        assert!(!path.exists());
+        s.checkpoint().unwrap();
+        drop(s);
+
+        // A checkpoint naming a volume that was replaced by another file.
+        let saved = fs::read(&path).unwrap();
+        let vol = volume_files(&dir.path().join("d0")).pop().unwrap();
+        fs::remove_file(&vol).unwrap();
+        drop(store(&dir, 1));
+        fs::write(&path, &saved).unwrap();
+        let s = store(&dir, 1);
+        assert!(s.list().await.unwrap().is_empty());
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_spans_rotated_and_removed_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || ChunkStore::open_with(disks(&dir, 1), 16, 4 * PAGE).unwrap();
+        let s = open();
+        for i in 0..4 {
+            s.put(&format!("c{i}"), bytes(2000, i)).await.unwrap();
+        }
+        s.checkpoint().unwrap();
+        // Past the checkpoint: a new volume, then more records.
+        for i in 4..9 {
+            s.put(&format!("c{i}"), bytes(2000, i)).await.unwrap();
+        }
+        drop(s);
+        let s = open();
+        let all: Vec<String> = (0..9).map(|i| format!("c{i}")).collect();
+        assert_eq!(s.list().await.unwrap(), all);
+        for i in 0..9u8 {
+            let id = format!("c{i}");
+            assert_eq!(s.get(&id, 0, 2000).await.unwrap(), bytes(2000, i), "{id}");
+        }
+        // Empty volumes removed at a checkpoint's open do not spoil it.
+        for i in 0..3 {
+            s.delete(&format!("c{i}")).await.unwrap();
+        }
+        s.checkpoint().unwrap();
+        drop(s);
+        let s = open();
+        assert!(checkpoint_file(&dir).exists());
+        assert_eq!(s.list().await.unwrap(), all[3..].to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_taken_under_writes_loses_none_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, 2);
+        let mut writers = Vec::new();
+        for w in 0..4u8 {
+            let s = s.clone();
+            writers.push(tokio::spawn(async move {
+                for i in 0..40u8 {
+                    s.put(&format!("w{w}-{i}"), bytes(500, i)).await.unwrap();
+                }
+            }));
+        }
+        let mut taken = 0;
+        while writers.iter().any(|w| !w.is_finished()) {
+            let c = s.clone();
+            tokio::task::spawn_blocking(move || c.checkpoint().unwrap())
+                .await
+                .unwrap();
+            taken += 1;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert!(taken > 0);
+        drop(s);
+        let s = store(&dir, 2);
+        assert_eq!(s.list().await.unwrap().len(), 160);
+        for w in 0..4u8 {
+            for i in 0..40u8 {
+                let id = format!("w{w}-{i}");
+                assert_eq!(s.get(&id, 0, 500).await.unwrap(), bytes(500, i), "{id}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -23,7 +23,9 @@
 //! ```
 //!
 //! The volume files are the only truth: opening a disk scans them, prefix to
-//! prefix, and rebuilds the in-memory index (chunk id → record). A deleted
+//! prefix, and rebuilds the in-memory index (chunk id → record); an index
+//! checkpoint written at the last clean stop ([`crate::checkpoint`]) spares
+//! the scan of the records it covers. A deleted
 //! record is a hole, which the scan skips with `SEEK_DATA`. Anything else
 //! that is not a valid prefix (bit rot in a header, a torn write) is skipped
 //! page by page until the next valid prefix. A record is only accepted with
@@ -150,6 +152,11 @@ impl Volume {
         }
     }
 
+    /// The random nonce in the volume's header (new for every volume file).
+    pub fn nonce(&self) -> &[u8; 16] {
+        &self.nonce
+    }
+
     /// Length of the file.
     pub fn file_len(&self) -> Result<u64> {
         Ok(self.file.metadata()?.len())
@@ -258,9 +265,20 @@ impl Volume {
     /// true (the volume that was being appended to), a record running past
     /// the end of the file is a torn write and the file is cut before it.
     /// Returns the number of bytes skipped as unreadable (not holes).
-    pub fn scan(&self, last: bool, mut found: impl FnMut(u64, u64, ChunkHeader)) -> Result<u64> {
+    pub fn scan(&self, last: bool, found: impl FnMut(u64, u64, ChunkHeader)) -> Result<u64> {
+        self.scan_from(PAGE, last, found)
+    }
+
+    /// Like [`Volume::scan`], from the first page at or after `from` (the
+    /// records before it are known from an index checkpoint).
+    pub fn scan_from(
+        &self,
+        from: u64,
+        last: bool,
+        mut found: impl FnMut(u64, u64, ChunkHeader),
+    ) -> Result<u64> {
         let file_len = self.file_len()?;
-        let mut offset = PAGE;
+        let mut offset = align_up(from.max(PAGE));
         let mut skipped = 0u64;
         let mut page = vec![0u8; PAGE as usize];
         while offset < file_len {

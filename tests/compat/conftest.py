@@ -105,8 +105,8 @@ def shale_bin():
     return target / "debug" / "shale"
 
 
-def free_port():
-    return ports.free_port(LOOPBACK)
+def free_port(span=1):
+    return ports.free_port(LOOPBACK, span=span)
 
 
 def md5_hex(data):
@@ -294,7 +294,13 @@ class ShaleServer:
                     raise
 
     def _spawn(self, binary):
-        self.port = free_port()
+        # With --regions, region i listens on port + i: all of them are
+        # this worker's (see ports.py).
+        span = 1
+        if "--regions" in self.extra_args:
+            names = self.extra_args[self.extra_args.index("--regions") + 1]
+            span = max(1, len([n for n in names.split(",") if n.strip()]))
+        self.port = free_port(span=span)
         self.starts += 1
         cmd = [str(binary), "dev", "--data-dir", str(self.data_dir),
                "--listen", f"{LOOPBACK}:{self.port}"]

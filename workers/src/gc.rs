@@ -23,6 +23,22 @@
 //! second sighting covers rows that moved under the paged scan (a
 //! completion, a chunk the healer moved). Chunks whose id has no time
 //! (written before UUIDv7 prefixes) are never swept.
+//!
+//! **Quiet sweeps.** A sweep reads every layout, so its cost grows with the
+//! data. An orphan is a chunk a node holds that nothing references: it
+//! appears when a node takes a chunk (a PUT that never commits, a healer's
+//! copy whose swap lost), comes back with chunks (a restart after deletes
+//! were lost in a crash, a lost node returning), or when a reference goes
+//! without its chunk being queued for deletion (the healer's move whose
+//! delete of the old copy failed: the move wrote a chunk too). So before a
+//! due sweep the collector takes a [`Signature`] whose cost depends on the
+//! number of nodes only: the cluster map (membership, states, up or down),
+//! and each node's boot id and count of chunks written since it started
+//! (counted once the chunk is in the node's index, so a listing after the
+//! count has it). When the signature equals the one taken before the last
+//! sweep that left nothing behind (no candidate, no unreferenced chunk too
+//! young to judge, every node listed), the sweep is skipped. At least every
+//! `orphan_audit_secs` (a day) a sweep runs anyway.
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -54,6 +70,10 @@ pub struct GcConfig {
     /// Seconds before an unreferenced chunk (a crashed upload's) may be
     /// removed by the orphan sweep; uploads must commit within half of it.
     pub orphan_grace_secs: u64,
+    /// Seconds after which an orphan sweep runs even though nothing
+    /// changed since the last one that left nothing behind (see the module
+    /// docs); 0 sweeps whenever one is due, as before.
+    pub orphan_audit_secs: u64,
 }
 
 impl Default for GcConfig {
@@ -63,6 +83,7 @@ impl Default for GcConfig {
             interval_secs: 30,
             enabled: true,
             orphan_grace_secs: shale_datapath::datapath::DEFAULT_ORPHAN_GRACE_SECS,
+            orphan_audit_secs: 86_400,
         }
     }
 }
@@ -82,6 +103,14 @@ pub struct GcStats {
     pub orphans_deleted: AtomicU64,
     /// Orphan candidates waiting for their second sighting or their grace.
     pub orphan_candidates: AtomicU64,
+    /// Due orphan sweeps skipped: nothing changed since the last one that
+    /// left nothing behind.
+    pub orphan_quiet: AtomicU64,
+    /// How long the last orphan sweep took, in milliseconds.
+    pub last_orphan_sweep_ms: AtomicU64,
+    /// How long the last skipped sweep's check (the signature) took, in
+    /// milliseconds.
+    pub last_orphan_check_ms: AtomicU64,
     /// Rounds run (each looks at the due entries, at most one batch).
     pub rounds: AtomicU64,
     /// Due entries the last round found (at most one batch, 256).
@@ -97,6 +126,12 @@ pub struct GcStatus {
     pub orphan_sweeps: u64,
     pub orphans_deleted: u64,
     pub orphan_candidates: u64,
+    #[serde(default)]
+    pub orphan_quiet: u64,
+    #[serde(default)]
+    pub last_orphan_sweep_ms: u64,
+    #[serde(default)]
+    pub last_orphan_check_ms: u64,
     pub rounds: u64,
     pub due: u64,
 }
@@ -111,6 +146,9 @@ impl GcStats {
             orphan_sweeps: self.orphan_sweeps.load(Ordering::Relaxed),
             orphans_deleted: self.orphans_deleted.load(Ordering::Relaxed),
             orphan_candidates: self.orphan_candidates.load(Ordering::Relaxed),
+            orphan_quiet: self.orphan_quiet.load(Ordering::Relaxed),
+            last_orphan_sweep_ms: self.last_orphan_sweep_ms.load(Ordering::Relaxed),
+            last_orphan_check_ms: self.last_orphan_check_ms.load(Ordering::Relaxed),
             rounds: self.rounds.load(Ordering::Relaxed),
             due: self.due.load(Ordering::Relaxed),
         }
@@ -132,17 +170,48 @@ pub async fn run(
     let orphan_grace = Duration::from_secs(config.orphan_grace_secs);
     // The sweep reads everything: at most every quarter of the grace.
     let sweep_every = Duration::from_secs(config.interval_secs.max(config.orphan_grace_secs / 4));
+    let audit_every = Duration::from_secs(config.orphan_audit_secs);
+    let mut last_due: Option<std::time::Instant> = None;
     let mut last_sweep: Option<std::time::Instant> = None;
+    // The signature taken before the last sweep that left nothing behind.
+    let mut quiet_since: Option<Signature> = None;
     let mut candidates: HashSet<(NodeId, String)> = HashSet::new();
     loop {
-        if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
-            last_sweep = Some(std::time::Instant::now());
-            match sweep_orphans(&meta, &storage, orphan_grace, &mut candidates, &stats).await {
-                Ok(deleted) if deleted > 0 => {
-                    tracing::info!(deleted, "orphan sweep: unreferenced chunks deleted");
+        if last_due.is_none_or(|t| t.elapsed() >= sweep_every) {
+            let checked = std::time::Instant::now();
+            last_due = Some(checked);
+            let signature = if config.orphan_audit_secs == 0 {
+                None
+            } else {
+                signature(&meta, &storage).await
+            };
+            let audit_due = last_sweep.is_none_or(|t| t.elapsed() >= audit_every);
+            if !audit_due && signature.is_some() && signature == quiet_since {
+                stats
+                    .last_orphan_check_ms
+                    .store(checked.elapsed().as_millis() as u64, Ordering::Relaxed);
+                stats.orphan_quiet.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let started = std::time::Instant::now();
+                last_sweep = Some(started);
+                quiet_since = None;
+                match sweep_orphans(&meta, &storage, orphan_grace, &mut candidates, &stats).await {
+                    Ok(swept) => {
+                        if swept.deleted > 0 {
+                            tracing::info!(
+                                deleted = swept.deleted,
+                                "orphan sweep: unreferenced chunks deleted"
+                            );
+                        }
+                        if swept.left_nothing() {
+                            quiet_since = signature;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+                stats
+                    .last_orphan_sweep_ms
+                    .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         }
         let busy = match collect(&meta, &storage, grace, &stats).await {
@@ -246,17 +315,88 @@ pub async fn collect(
     Ok(round)
 }
 
+/// What a cluster looks like to the orphan sweep, at a cost that depends on
+/// the number of nodes only (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    epoch: u64,
+    /// Per node: id, address, state, up.
+    map: Vec<(NodeId, String, shale_metadata::NodeState, bool)>,
+    /// Per node not removed: boot id, chunks written since.
+    nodes: Vec<(NodeId, String, u64)>,
+}
+
+/// Takes the signature now; `None` when the metadata service or a node
+/// does not answer, or a node is of an earlier release (no boot id): the
+/// sweep then runs.
+pub async fn signature(meta: &MetaClient, storage: &StorageClient) -> Option<Signature> {
+    let view = meta.cluster_status().await.ok()?;
+    let live: Vec<_> = view
+        .nodes
+        .iter()
+        .filter(|r| r.state != shale_metadata::NodeState::Removed)
+        .collect();
+    let statuses =
+        futures::future::join_all(live.iter().map(|r| storage.status(&r.info.addr))).await;
+    let mut nodes = Vec::with_capacity(statuses.len());
+    for (r, status) in live.iter().zip(statuses) {
+        let status = status.ok()?;
+        if status.boot_id.is_empty() {
+            return None;
+        }
+        nodes.push((r.info.id, status.boot_id, status.chunks_written));
+    }
+    Some(Signature {
+        epoch: view.epoch,
+        map: view
+            .nodes
+            .iter()
+            .map(|r| {
+                (
+                    r.info.id,
+                    r.info.addr.clone(),
+                    r.state,
+                    r.is_up(view.now_ms),
+                )
+            })
+            .collect(),
+        nodes,
+    })
+}
+
+/// What one orphan sweep found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Orphans deleted.
+    pub deleted: usize,
+    /// Unreferenced chunks old enough, kept for their second sighting (or
+    /// whose delete failed).
+    pub candidates: usize,
+    /// Unreferenced chunks younger than the grace: maybe an upload still
+    /// running, maybe an orphan to judge later.
+    pub young: usize,
+    /// Nodes whose chunks could not be listed.
+    pub unlisted: usize,
+}
+
+impl Swept {
+    /// True when the sweep left nothing to look at again: a later sweep
+    /// over the same chunks and references would find nothing.
+    pub fn left_nothing(&self) -> bool {
+        self.candidates == 0 && self.young == 0 && self.unlisted == 0
+    }
+}
+
 /// One orphan sweep (see the module docs): lists every node's chunks, then
 /// every reference in metadata; deletes the unreferenced chunks older than
 /// `grace` that the previous sweep (`candidates`) found unreferenced too.
-/// Returns how many were deleted.
 pub async fn sweep_orphans(
     meta: &MetaClient,
     storage: &StorageClient,
     grace: Duration,
     candidates: &mut HashSet<(NodeId, String)>,
     stats: &GcStats,
-) -> Result<usize> {
+) -> Result<Swept> {
     let nodes = meta.cluster_map().await?;
     // The nodes first, then metadata: a chunk committed in between is seen
     // referenced.
@@ -292,11 +432,23 @@ pub async fn sweep_orphans(
     };
     let mut next = HashSet::new();
     let mut deleted = 0;
+    let mut swept = Swept::default();
     for (node, ids) in listed {
-        let Some(ids) = ids else { continue };
+        let Some(ids) = ids else {
+            swept.unlisted += 1;
+            continue;
+        };
         for id in ids {
             let key = (node.id, id);
-            if referenced.contains(&key) || !old_enough(&key.1) {
+            if referenced.contains(&key) {
+                continue;
+            }
+            if !old_enough(&key.1) {
+                // Chunks with no time in their id are never swept, nor
+                // waited for.
+                if shale_datapath::datapath::chunk_written_ms(&key.1).is_some() {
+                    swept.young += 1;
+                }
                 continue;
             }
             if !candidates.contains(&key) {
@@ -324,7 +476,9 @@ pub async fn sweep_orphans(
     stats
         .orphan_candidates
         .store(candidates.len() as u64, Ordering::Relaxed);
-    Ok(deleted)
+    swept.deleted = deleted;
+    swept.candidates = candidates.len();
+    Ok(swept)
 }
 
 /// Deletes every chunk; returns how many are gone and how many deletes
