@@ -461,10 +461,30 @@ class ShaleServer:
 
     # -- data directory ----------------------------------------------------
 
+    def wait_status(self, section, what, pred, timeout):
+        """Polls `shale admin status` until `pred` holds for its `section`
+        (e.g. "heal", "gc"); returns that section."""
+        return wait_for(lambda: self.admin_json("status")[section], pred, what, timeout,
+                        context=self.log_tail)
+
     def chunk_records(self, node=None):
         """Chunk records in the nodes' volumes (see volumes.py), as a set."""
         nodes = [node] if node else range(1, 7)
         return {r for n in nodes for r in volumes.node_records(self.data_dir, n)}
+
+
+def wait_for(fetch, pred, what, timeout, interval=0.3, context=lambda: ""):
+    """Calls `fetch` until `pred` holds for what it returns (returned), for
+    at most `timeout` s; the assertion names `what`, the last value and
+    `context()`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if pred(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s: {value}\n{context()}")
+        time.sleep(interval)
 
 
 def send_to_loopback(request, **kwargs):

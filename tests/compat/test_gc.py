@@ -89,15 +89,7 @@ def uuid7_hex(unix_ms):
 
 
 def wait_gc(server, what, pred, timeout=GC_DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        gc = server.admin_json("status")["gc"]
-        if pred(gc):
-            return gc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s: {gc}\n"
-                                 f"{server.log_tail()}")
-        time.sleep(0.3)
+    return server.wait_status("gc", what, pred, timeout)
 
 
 def test_idle_orphan_sweeps_are_skipped_until_a_node_takes_a_chunk(server_factory, request):

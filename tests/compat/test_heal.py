@@ -65,15 +65,7 @@ def test_rot_on_two_nodes_is_found_and_rebuilt(healing_setup):
 
 
 def wait_heal(server, what, pred, timeout=HEAL_DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        heal = server.admin_json("status")["heal"]
-        if pred(heal):
-            return heal
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s: {heal}\n"
-                                 f"{server.log_tail()}")
-        time.sleep(0.3)
+    return server.wait_status("heal", what, pred, timeout)
 
 
 def test_idle_rounds_read_no_layout_until_something_changes(healing_setup):

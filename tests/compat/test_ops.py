@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from conftest import (LOOPBACK, MIB, _client_env,
                       aws_cli_command, error_code, free_port, random_bytes,
-                      shale_bin, unique_bucket_name)
+                      shale_bin, unique_bucket_name, wait_for)
 import cluster_secret
 from roles import RoleProcesses
 
@@ -143,15 +143,8 @@ class OpsCluster(RoleProcesses):
                 time.sleep(0.2)
 
     def wait_status(self, what, predicate):
-        deadline = time.monotonic() + NOTICE_TIMEOUT
-        while True:
-            status = self.admin_json("status")
-            if predicate(status):
-                return status
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not seen within {NOTICE_TIMEOUT}s\n"
-                                     f"{json.dumps(status, indent=1)}")
-            time.sleep(0.2)
+        return wait_for(lambda: self.admin_json("status"), predicate, what, NOTICE_TIMEOUT,
+                        interval=0.2)
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@
 //! young to judge, every node listed), the sweep is skipped. At least every
 //! `orphan_audit_secs` (a day) a sweep runs anyway.
 
+use crate::signature::{MapSignature, node_statuses};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shale_common::{ChunkPlacement, NodeId};
@@ -319,9 +320,7 @@ pub async fn collect(
 /// the number of nodes only (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
-    epoch: u64,
-    /// Per node: id, address, state, up.
-    map: Vec<(NodeId, String, shale_metadata::NodeState, bool)>,
+    map: MapSignature,
     /// Per node not removed: boot id, chunks written since.
     nodes: Vec<(NodeId, String, u64)>,
 }
@@ -331,35 +330,13 @@ pub struct Signature {
 /// sweep then runs.
 pub async fn signature(meta: &MetaClient, storage: &StorageClient) -> Option<Signature> {
     let view = meta.cluster_status().await.ok()?;
-    let live: Vec<_> = view
-        .nodes
-        .iter()
-        .filter(|r| r.state != shale_metadata::NodeState::Removed)
+    let nodes = node_statuses(storage, &view)
+        .await?
+        .into_iter()
+        .map(|(id, status)| (id, status.boot_id, status.chunks_written))
         .collect();
-    let statuses =
-        futures::future::join_all(live.iter().map(|r| storage.status(&r.info.addr))).await;
-    let mut nodes = Vec::with_capacity(statuses.len());
-    for (r, status) in live.iter().zip(statuses) {
-        let status = status.ok()?;
-        if status.boot_id.is_empty() {
-            return None;
-        }
-        nodes.push((r.info.id, status.boot_id, status.chunks_written));
-    }
     Some(Signature {
-        epoch: view.epoch,
-        map: view
-            .nodes
-            .iter()
-            .map(|r| {
-                (
-                    r.info.id,
-                    r.info.addr.clone(),
-                    r.state,
-                    r.is_up(view.now_ms),
-                )
-            })
-            .collect(),
+        map: MapSignature::of(&view),
         nodes,
     })
 }

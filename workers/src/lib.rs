@@ -17,5 +17,6 @@ pub mod heal;
 pub mod lifecycle;
 pub mod rekey;
 pub mod replication;
+mod signature;
 
 pub use shale_datapath::{Error, Result};

@@ -23,13 +23,12 @@
 //! either in the sweep or in the next round's signature.
 
 use super::*;
+use crate::signature::MapSignature;
 
 /// What a round compares with the last sweep that found nothing to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Signature {
-    epoch: u64,
-    /// Per node: id, address, state, up.
-    map: Vec<(NodeId, String, NodeState, bool)>,
+    map: MapSignature,
     /// Per node: boot id and corrupt chunks known.
     nodes: Vec<(String, u64)>,
     undurable: u64,
@@ -50,36 +49,14 @@ pub(super) async fn signature(
             .ok()?
             .as_deref(),
     );
-    let statuses = futures::future::join_all(
-        view.nodes
-            .iter()
-            .filter(|r| r.state != NodeState::Removed)
-            .map(|r| storage.status(&r.info.addr)),
-    )
-    .await;
-    let mut nodes = Vec::with_capacity(statuses.len());
-    for status in statuses {
-        let status = status.ok()?;
-        // A node of an earlier release has no boot id: every round sweeps.
-        if status.boot_id.is_empty() {
-            return None;
-        }
-        nodes.push((status.boot_id, status.scrub.corrupt_count));
-    }
+    // A node of an earlier release has no boot id: every round sweeps.
+    let nodes = crate::signature::node_statuses(storage, &view)
+        .await?
+        .into_iter()
+        .map(|(_, status)| (status.boot_id, status.scrub.corrupt_count))
+        .collect();
     Some(Signature {
-        epoch: view.epoch,
-        map: view
-            .nodes
-            .iter()
-            .map(|r| {
-                (
-                    r.info.id,
-                    r.info.addr.clone(),
-                    r.state,
-                    r.is_up(view.now_ms),
-                )
-            })
-            .collect(),
+        map: MapSignature::of(&view),
         nodes,
         undurable,
         lost: healer.lost_nodes(),
