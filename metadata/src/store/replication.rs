@@ -401,7 +401,7 @@ impl MetaStore {
         let vkey = keys::version_key(bucket, key, order)?;
         if cur_order == Some(order) || self.get::<ObjectVersion>(CF_VERSIONS, &vkey)?.is_some() {
             let answer = WriteAnswer {
-                row,
+                row: row.without_body(),
                 version_id: Some(version_id(order)),
             };
             return Ok((answer, false));
@@ -419,10 +419,8 @@ impl MetaStore {
             retention: lock.retention,
             legal_hold: lock.legal_hold.then_some(true),
         };
-        let mut stored = ObjectVersion {
-            row: row.clone(),
-            version: meta,
-        };
+        let answered = row.without_body();
+        let mut stored = ObjectVersion { row, version: meta };
         if order > newest {
             // The newest version of the key: current (a marker: the key's
             // latest, the current object demoted).
@@ -444,7 +442,7 @@ impl MetaStore {
             batch.put_cf(self.cf(CF_VERSIONS)?, &vkey, encode(&stored)?);
         }
         let answer = WriteAnswer {
-            row,
+            row: answered,
             version_id: Some(version_id(order)),
         };
         Ok((answer, true))

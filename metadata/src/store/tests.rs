@@ -1114,3 +1114,42 @@ fn writes_with_a_chunk_not_durable_are_counted_for_the_healer() {
     };
     assert!(part.writes_undurable_chunks());
 }
+
+/// A write's answer (kept for five minutes by every replica to answer a
+/// retry) carries the row less an inline body; the row stored keeps it.
+#[test]
+fn a_write_answers_the_row_less_its_inline_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MetaStore::open(dir.path()).unwrap();
+    s.create_bucket("b", "r").unwrap();
+    let mut row = row_with_etag("e");
+    row.size = 4096;
+    row.data = ObjectData::Inline(vec![5; 4096]);
+    let (w, _) = s
+        .write_object(
+            "b",
+            "k",
+            row.clone(),
+            (false, None),
+            &LockRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(w.row.data, ObjectData::Inline(Vec::new()));
+    assert_eq!(w.row, row.without_body());
+    assert_eq!((w.row.size, w.row.etag.as_str()), (4096, "e"));
+    assert_eq!(s.get_object("b", "k").unwrap(), row);
+    // A chunked row is answered whole.
+    let mut coded = row_with_etag("c");
+    coded.data = coded_object().data;
+    assert_eq!(coded.without_body(), coded);
+    let (w, _) = s
+        .write_object(
+            "b",
+            "c",
+            coded.clone(),
+            (false, None),
+            &LockRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(w.row, coded);
+}

@@ -404,18 +404,19 @@ impl MetaStore {
         }
         check_if_match(cur.as_ref().map(|c| &c.row), if_match)?;
         let mut batch = WriteBatch::default();
+        let answered = row.without_body();
         let (meta, replaced) = self.install(
             &mut batch,
             (bucket, key, &okey),
             status,
             cur,
-            row.clone(),
+            row,
             false,
             &lock,
         )?;
         self.write(batch)?;
         let answer = WriteAnswer {
-            row,
+            row: answered,
             version_id: id_in(status, &meta),
         };
         Ok((answer, replaced))
