@@ -44,7 +44,8 @@ pub struct MetadataFile {
     #[serde(default)]
     pub peers: Vec<Replica>,
     /// Raft timing and log compaction (`heartbeat_ms`,
-    /// `election_timeout_ms`, `snapshot_every`, `logs_to_keep`).
+    /// `election_timeout_ms`, `snapshot_every`, `snapshot_log_ratio`,
+    /// `logs_to_keep`).
     #[serde(default)]
     pub raft: RaftTuning,
     /// Address of the Prometheus `/metrics` endpoint; none when absent.

@@ -43,6 +43,8 @@ pub mod service;
 #[cfg(feature = "raft-types")]
 pub mod snapshot_format;
 #[cfg(feature = "server")]
+pub mod snapshot_policy;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod types;
 

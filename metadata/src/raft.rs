@@ -56,6 +56,7 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 pub use crate::raft_types::{Answer, Command, NodeId, TypeConfig};
@@ -158,6 +159,9 @@ fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
 pub struct LogStore {
     store: Arc<MetaStore>,
     flusher: mpsc::Sender<Flush>,
+    /// Bytes of entries appended since this process started (the
+    /// snapshot policy's measure of the log, `snapshot_policy.rs`).
+    logged: Arc<AtomicU64>,
 }
 
 /// A wait for the WAL sync: an append's (openraft's callback).
@@ -194,7 +198,18 @@ impl LogStore {
                 }
             })
             .expect("spawning the raft log flusher thread");
-        LogStore { store, flusher: tx }
+        LogStore {
+            store,
+            flusher: tx,
+            logged: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The count of bytes appended to the log since this process started,
+    /// shared: what [`crate::snapshot_policy`] weighs against the last
+    /// snapshot.
+    pub fn logged_bytes(&self) -> Arc<AtomicU64> {
+        self.logged.clone()
     }
 
     fn last_log_id(&self) -> StoResult<Option<LogId<NodeId>>> {
@@ -277,15 +292,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let cf = cf(&self.store, CF_RAFT_LOG).map_err(w_logs)?;
         let mut batch = WriteBatch::default();
+        let mut bytes = 0u64;
         for entry in entries {
-            batch.put_cf(
-                cf,
-                entry.log_id.index.to_be_bytes(),
-                encode_entry(&entry).map_err(w_logs)?,
-            );
+            let encoded = encode_entry(&entry).map_err(w_logs)?;
+            bytes += encoded.len() as u64;
+            batch.put_cf(cf, entry.log_id.index.to_be_bytes(), encoded);
         }
         // Readable now; durable when the flusher has synced the WAL.
         self.store.db().write(batch).map_err(w_logs)?;
+        self.logged.fetch_add(bytes, Ordering::Relaxed);
         self.flusher
             .send(Flush::Log(callback))
             .map_err(|_| w_logs("the log flusher thread is gone"))

@@ -116,8 +116,12 @@ pub struct RaftTuning {
     /// campaigns after the leader's lease (the longest timeout) plus one
     /// timeout without a heartbeat.
     pub election_timeout_ms: u64,
-    /// A snapshot is built after this many applied entries since the last.
+    /// A snapshot is built after this many applied entries since the last
+    /// (and see `snapshot_log_ratio`).
     pub snapshot_every: u64,
+    /// ... and once the log grew since the last snapshot by this many times
+    /// its size (`snapshot_policy.rs`); 0: entries only.
+    pub snapshot_log_ratio: f64,
     /// Entries kept in the log behind a snapshot (for slow followers).
     pub logs_to_keep: u64,
     /// A snapshot is sent in chunks of at most this many bytes (one
@@ -131,6 +135,7 @@ impl Default for RaftTuning {
             heartbeat_ms: 200,
             election_timeout_ms: 800,
             snapshot_every: 20_000,
+            snapshot_log_ratio: 1.0,
             logs_to_keep: 2_000,
             snapshot_chunk_bytes: 4 * 1024 * 1024,
         }
@@ -205,12 +210,23 @@ pub async fn serve(
         }
     }
     let t = &config.raft;
+    if !(t.snapshot_log_ratio.is_finite() && t.snapshot_log_ratio >= 0.0) {
+        return Err(ServeError::Config(format!(
+            "metadata.raft.snapshot_log_ratio: {} is not a ratio of 0 or more",
+            t.snapshot_log_ratio
+        )));
+    }
+    let rule = crate::snapshot_policy::SnapshotRule {
+        every: t.snapshot_every.max(1),
+        log_ratio: t.snapshot_log_ratio,
+    };
     let raft_config = openraft::Config {
         cluster_name: "shale-metadata".into(),
         heartbeat_interval: t.heartbeat_ms,
         election_timeout_min: t.election_timeout_ms,
         election_timeout_max: t.election_timeout_ms * 2,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_every),
+        // Snapshots are asked for by `snapshot_policy::run`.
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: t.logs_to_keep,
         snapshot_max_chunk_size: t
             .snapshot_chunk_bytes
@@ -224,8 +240,10 @@ pub async fn serve(
     .map_err(|e| ServeError::Config(format!("metadata.raft: {e}")))?;
     let mut snapshot_path = config.path.clone().into_os_string();
     snapshot_path.push(".snapshot");
+    let snapshot_path = PathBuf::from(snapshot_path);
     let log_store = LogStore::new(store.clone());
-    let state_machine = StateMachine::open(store.clone(), snapshot_path.into())
+    let logged = log_store.logged_bytes();
+    let state_machine = StateMachine::open(store.clone(), snapshot_path.clone())
         .map_err(|e| ServeError::Raft(e.to_string()))?;
     let raft = MetaRaft::new(
         config.node_id,
@@ -243,6 +261,12 @@ pub async fn serve(
         auth: auth.clone(),
     });
     crate::metrics::report_on_scrape(Arc::downgrade(&store), raft.metrics());
+    let snapshots = tokio::spawn(crate::snapshot_policy::run(
+        raft.clone(),
+        rule,
+        logged,
+        snapshot_path,
+    ));
     drop(store);
     tracing::info!(path = %config.path.display(), id = config.node_id, addr = %self_addr, "metadata replica started");
     let boot = tokio::spawn(bootstrap(
@@ -293,6 +317,7 @@ pub async fn serve(
     }
     drop(listener);
     boot.abort();
+    snapshots.abort();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while conns.join_next().await.is_some() {}

@@ -35,6 +35,9 @@ fn tuning() -> RaftTuning {
         // Snapshot often and keep no log behind it, so a wiped replica can
         // only catch up from a snapshot.
         snapshot_every: 40,
+        // Every 40 entries, however small: the log's size does not wait
+        // for the catalogue's.
+        snapshot_log_ratio: 0.0,
         logs_to_keep: 0,
         // In many chunks: each one request of its own.
         snapshot_chunk_bytes: 1024,
@@ -514,6 +517,93 @@ async fn a_group_of_one_restarted_at_another_address_records_it() {
         assert_eq!(s.members.len(), 1);
         assert_eq!(&s.members[0].addr, addr);
         stop(&mut m).await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// The last log index of the snapshot file at `db`'s side, if any.
+fn snapshot_index(db: &Path) -> Option<u64> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".snapshot");
+    let file = std::fs::File::open(PathBuf::from(path)).ok()?;
+    let reader = snapshot_format::Reader::new(std::io::BufReader::new(file)).ok()?;
+    reader.meta().last_log_id.map(|l| l.index)
+}
+
+/// With `snapshot_log_ratio` 1, a snapshot waits for `snapshot_every`
+/// entries and for a log as large as the last snapshot: small writes do
+/// not make one, large ones do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_waits_for_a_log_as_large_as_the_last_one() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("db");
+        let serve_once = || {
+            let config = MetadataConfig {
+                path: db.clone(),
+                node_id: 1,
+                peers: vec![],
+                raft: RaftTuning {
+                    snapshot_every: 5,
+                    snapshot_log_ratio: 1.0,
+                    ..RaftTuning::default()
+                },
+                secrets: None,
+            };
+            async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap().to_string();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let task = tokio::spawn(serve(config, auth(), listener, async {
+                    let _ = stopped.await;
+                }));
+                (MetaClient::new(&addr, auth()), stop, task)
+            }
+        };
+        async fn put(client: &MetaClient, key: String, len: usize) {
+            client
+                .put_object("b", &key, row(&vec![7u8; len]), false, None)
+                .await
+                .unwrap();
+        }
+        // The first snapshot: entries alone decide (there is none to
+        // weigh). It holds the bucket and some of these bodies.
+        let (client, stop, task) = serve_once().await;
+        client.create_bucket("b", "r", None).await.unwrap();
+        for i in 0..5 {
+            put(&client, format!("big{i}"), 16 << 10).await;
+        }
+        let db = &db;
+        let first = wait_for("the first snapshot", || async move { snapshot_index(db) }).await;
+        // Restarted, the replica counts its log from nothing.
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        let first = snapshot_index(db).unwrap_or(first);
+        let (client, stop, task) = serve_once().await;
+        // Entries, but a log far smaller than the snapshot (which holds at
+        // least one body of 16 KiB): none.
+        for i in 0..20 {
+            put(&client, format!("small{i}"), 10).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            snapshot_index(db),
+            Some(first),
+            "a small log made a snapshot"
+        );
+        // A log larger than the snapshot (at most 80 KiB of bodies): the
+        // next one.
+        for i in 0..12 {
+            put(&client, format!("more{i}"), 16 << 10).await;
+        }
+        let next = wait_for("a snapshot after a large log", || async move {
+            snapshot_index(db).filter(|i| *i > first)
+        })
+        .await;
+        assert!(next > first + 20, "{next}");
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
     })
     .await
     .expect("test timed out");

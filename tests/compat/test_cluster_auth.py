@@ -348,7 +348,8 @@ def test_each_role_may_do_what_it_needs_and_no_more(cluster):
 @pytest.fixture
 def snapshotting_cluster(tmp_path):
     c = Cluster(tmp_path, metrics=False,
-                meta_extra="\n[raft]\nsnapshot_every = 8\nlogs_to_keep = 4\n")
+                meta_extra="\n[raft]\nsnapshot_every = 8\nlogs_to_keep = 4\n"
+                "snapshot_log_ratio = 0\n")
     try:
         c.start()
         yield c

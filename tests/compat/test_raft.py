@@ -63,6 +63,9 @@ class RaftCluster(RoleProcesses):
             # Snapshot often, keep little log: a wiped replica must catch up
             # from a snapshot, sent in many small chunks.
             "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 100\nlogs_to_keep = 10\n"
+            # Every 100 entries, however small the log (the default also
+            # waits for a log as large as the last snapshot).
+            "snapshot_log_ratio = 0\n"
             "snapshot_chunk_bytes = 4096\n\n"
             + peers))
         self.spawn(f"meta-{i}", append=True, args=["metadata", "--config", str(cfg)])

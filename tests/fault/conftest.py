@@ -216,7 +216,7 @@ class Cluster:
                 f'path = "{self.root / f"meta-{i}"}"\n'
                 f"node_id = {i}\n\n"
                 "[raft]\nelection_timeout_ms = 600\nsnapshot_every = 200\n"
-                "logs_to_keep = 50\n\n" + peers))
+                "logs_to_keep = 50\nsnapshot_log_ratio = 0\n\n" + peers))
                 for i, port in self.meta_ports.items()}
         self.meta = self.metas[1]
         meta_list = "[" + ", ".join(f'"{LOOPBACK}:{p}"' for p in self.meta_ports.values()) + "]"

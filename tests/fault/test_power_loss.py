@@ -198,7 +198,8 @@ class Rig:
                     # renamed into place) and log purges: more of the
                     # metadata's write paths cross the crash. (A group of
                     # three has its own [raft] table, as frequent.)
-                    text += "\n[raft]\nsnapshot_every = 50\nlogs_to_keep = 20\n"
+                    text += ("\n[raft]\nsnapshot_every = 50\nlogs_to_keep = 20\n"
+                             "snapshot_log_ratio = 0\n")
                 meta.config.write_text(text)
         except BaseException:
             self.fs.stop()

@@ -2,12 +2,32 @@
 
 use super::*;
 
+/// The `Owner` of each entry of one page: the few writers of a page's
+/// versions, each worked out once (an owner's id is a SHA-256).
+#[derive(Default)]
+struct Owners(Vec<(Option<String>, Owner)>);
+
+impl Owners {
+    fn of(&mut self, key: Option<&str>) -> Owner {
+        if let Some((_, o)) = self.0.iter().find(|(k, _)| k.as_deref() == key) {
+            return o.clone();
+        }
+        let o = owner(key);
+        // A page by many writers would make the search long: keep a few.
+        if self.0.len() < 16 {
+            self.0.push((key.map(str::to_owned), o.clone()));
+        }
+        o
+    }
+}
+
 /// Listing entries for objects; keys URL-encoded when `url`.
 pub(super) fn object_entries(
     objects: Vec<shale_metadata::ObjectSummary>,
     url: bool,
     with_owner: bool,
 ) -> Vec<Object> {
+    let mut owners = Owners::default();
     objects
         .into_iter()
         .map(|o| Object {
@@ -18,7 +38,7 @@ pub(super) fn object_entries(
             storage_class: Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
             )),
-            owner: with_owner.then(|| owner(o.owner.as_deref())),
+            owner: with_owner.then(|| owners.of(o.owner.as_deref())),
             ..Default::default()
         })
         .collect()
@@ -166,13 +186,14 @@ pub(super) async fn list_object_versions(
     let mut versions = Vec::new();
     let mut delete_markers = Vec::new();
     let order = VersionOrder(res.versions.iter().map(|v| v.delete_marker).collect());
+    let mut owners = Owners::default();
     for v in res.versions {
         if v.delete_marker {
             delete_markers.push(DeleteMarkerEntry {
                 is_latest: Some(v.is_latest),
                 key: Some(encode_key(v.key, url)),
                 last_modified: Some(ts(v.last_modified_ms)),
-                owner: Some(owner(v.owner.as_deref())),
+                owner: Some(owners.of(v.owner.as_deref())),
                 version_id: Some(v.version_id),
             });
         } else {
@@ -181,7 +202,7 @@ pub(super) async fn list_object_versions(
                 is_latest: Some(v.is_latest),
                 key: Some(encode_key(v.key, url)),
                 last_modified: Some(ts(v.last_modified_ms)),
-                owner: Some(owner(v.owner.as_deref())),
+                owner: Some(owners.of(v.owner.as_deref())),
                 size: Some(v.size as i64),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,
