@@ -1153,3 +1153,59 @@ fn a_write_answers_the_row_less_its_inline_body() {
         .unwrap();
     assert_eq!(w.row, coded);
 }
+
+/// The aggregated table properties of column family `cf`, as RocksDB
+/// prints them.
+fn table_properties(s: &MetaStore, cf: &str) -> String {
+    s.db()
+        .property_value_cf(s.cf(cf).unwrap(), "rocksdb.aggregated-table-properties")
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[test]
+fn table_files_of_a_store_without_bloom_filters_read_and_new_ones_have_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    // The previous release's options: table files without a filter block.
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let names: Vec<&str> = CF_STATE_MACHINE
+            .iter()
+            .chain(&CF_LOG_STORE)
+            .copied()
+            .collect();
+        let db = DB::open_cf(&opts, dir.path(), names).unwrap();
+        let cf = db.cf_handle(CF_OBJECTS).unwrap();
+        db.put_cf(cf, b"old-key", b"old-value").unwrap();
+        db.flush_cf(cf).unwrap();
+    }
+    let s = MetaStore::open(dir.path()).unwrap();
+    let old = table_properties(&s, CF_OBJECTS);
+    assert!(
+        old.contains("# entries for filter=0;"),
+        "the old file has no filter: {old}"
+    );
+    let objects = s.cf(CF_OBJECTS).unwrap();
+    assert_eq!(
+        s.db().get_cf(objects, b"old-key").unwrap().as_deref(),
+        Some(&b"old-value"[..])
+    );
+    assert_eq!(s.db().get_cf(objects, b"absent").unwrap(), None);
+    // A file written now carries a bloom filter, and both files answer.
+    s.db().put_cf(objects, b"new-key", b"new-value").unwrap();
+    s.db().flush_cf(objects).unwrap();
+    let both = table_properties(&s, CF_OBJECTS);
+    assert!(
+        both.contains("# entries for filter=1;"),
+        "the new file (one key) has a filter: {both}"
+    );
+    for (k, v) in [
+        (&b"old-key"[..], &b"old-value"[..]),
+        (b"new-key", b"new-value"),
+    ] {
+        assert_eq!(s.db().get_cf(objects, k).unwrap().as_deref(), Some(v));
+    }
+    assert_eq!(s.db().get_cf(objects, b"absent").unwrap(), None);
+}
