@@ -535,6 +535,11 @@ impl Regions {
         }
     }
 
+    /// The gateway's access keys (their cache), shared with the S3 checks.
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+
     /// Keeps this region's identities and names in line with the namespace
     /// region's until `stop` (see the module notes); nothing while this
     /// region is the namespace region or not linked.
