@@ -478,7 +478,7 @@ impl Regions {
 
     /// Where a request for `bucket` goes (see [`Route`]). `exempt` requests
     /// (CreateBucket, GetBucketLocation) are always answered here.
-    pub async fn route(&self, req: &http::Request<hyper::body::Incoming>, bucket: &str) -> Route {
+    pub async fn route<B>(&self, req: &http::Request<B>, bucket: &str) -> Route {
         if !self.linked().await || self.is_here(bucket).await {
             return Route::Here;
         }
