@@ -94,7 +94,7 @@ class Console:
         self.wait(EC.presence_of_element_located((By.ID, "access_key")))
         self.driver.find_element(By.ID, "access_key").send_keys(access_key)
         self.driver.find_element(By.ID, "secret_key").send_keys(secret_key)
-        self.submit(self.driver.find_element(By.ID, "sign-in"), "signed-in")
+        self.submit(self.driver.find_element(By.ID, "sign-in"), "sign-in-sent")
 
     def notice(self):
         return self.driver.find_element(By.ID, "notice").text
