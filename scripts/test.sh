@@ -39,6 +39,10 @@ install_system_deps() {
     # LazyFS (tests/fault/lazyfs.py): fusermount, and libfuse.so.2 for fusepy.
     dpkg -s fuse >/dev/null 2>&1 || missing+=(fuse)
     dpkg -s libfuse2 >/dev/null 2>&1 || missing+=(libfuse2)
+    # The web console's end-to-end tests (tests/compat/test_console.py):
+    # Debian's headless browser and its WebDriver, driven by Selenium.
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     if [ "${#missing[@]}" -eq 0 ]; then
         echo "system packages already installed"
         return
@@ -58,7 +62,7 @@ install_python_deps() {
     python3 -m pip install -q -r tests/compat/requirements.txt
 }
 
-run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone, restic, fuse, libfuse2)" install_system_deps
+run_step "install system packages (libclang-dev, pip, openssl, s3cmd, rclone, restic, fuse, libfuse2, chromium, chromium-driver)" install_system_deps
 run_step "install Python test dependencies" install_python_deps
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

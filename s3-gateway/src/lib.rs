@@ -6,7 +6,9 @@
 //! authentication around `s3s` (SigV4 and SigV2, [`auth`]), per-bucket
 //! grants of access keys ([`access`]), the admin API that `shale admin`
 //! talks to ([`admin`]), browser uploads ([`post`]), bucket CORS and
-//! preflights ([`cors`]), virtual-host-style addressing ([`vhost`]), the
+//! preflights ([`cors`]), the web console at `/_shale/console/`, a client
+//! of the gateway's own S3 service in-process ([`console`]),
+//! virtual-host-style addressing ([`vhost`]), the
 //! one mapping of errors to S3's ([`error`]), metrics ([`metrics`]) and the
 //! HTTP(S) front ([`server`]), which also starts the background workers.
 //! Depends on: the data path (`shale-datapath`) for bodies, the workers
@@ -22,6 +24,7 @@ pub mod auth;
 pub mod bucket_access;
 pub mod bucket_cache;
 pub mod checksum;
+pub mod console;
 pub mod cors;
 pub mod edge;
 pub mod error;

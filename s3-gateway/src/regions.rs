@@ -478,7 +478,7 @@ impl Regions {
 
     /// Where a request for `bucket` goes (see [`Route`]). `exempt` requests
     /// (CreateBucket, GetBucketLocation) are always answered here.
-    pub async fn route(&self, req: &http::Request<hyper::body::Incoming>, bucket: &str) -> Route {
+    pub async fn route<B>(&self, req: &http::Request<B>, bucket: &str) -> Route {
         if !self.linked().await || self.is_here(bucket).await {
             return Route::Here;
         }
@@ -533,6 +533,11 @@ impl Regions {
                 unavailable(endpoint)
             }
         }
+    }
+
+    /// The gateway's access keys (their cache), shared with the S3 checks.
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
     }
 
     /// Keeps this region's identities and names in line with the namespace

@@ -346,6 +346,7 @@ async fn preflight(
 /// What every request of the public listener is answered with.
 struct Front {
     service: S3Service,
+    console: crate::console::Console,
     post_cx: Arc<post::PostContext>,
     cors_cache: Arc<CorsCache>,
     hosts: Arc<VirtualHosts>,
@@ -602,6 +603,161 @@ async fn handle_measured(
     resp.map(|body| crate::metrics::CountingBody::new(body, sent))
 }
 
+impl Front {
+    /// True for a request to the web console ([`crate::console`]): its
+    /// path, on a host that is not a bucket's virtual host (where the path
+    /// is a key like any other).
+    fn is_console_request<B>(&self, req: &http::Request<B>) -> bool {
+        if !crate::console::is_console_path(req.uri().path()) {
+            return false;
+        }
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        self.hosts.bucket_of(host).is_none()
+    }
+
+    /// A console request as part of request `id` (the S3 requests it makes
+    /// carry it), timed and counted as operation `Console`.
+    async fn console_measured(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        id: String,
+        origin: crate::bucket_access::Origin,
+    ) -> http::Response<crate::metrics::CountingBody<s3s::Body>> {
+        const OP: &str = "Console";
+        let started = std::time::Instant::now();
+        let header = http::HeaderValue::from_str(&id).expect("request ids are hex digits");
+        let s3 = InProcess {
+            front: self,
+            origin,
+            request_id: &id,
+        };
+        let answer = shale_common::rpc::with_request_id(
+            header.clone(),
+            AssertUnwindSafe(self.console.handle(&s3, req)).catch_unwind(),
+        )
+        .await;
+        let mut resp = answer.unwrap_or_else(|_| {
+            tracing::error!(request_id = %id, "console handler panicked");
+            let mut resp = http::Response::new(s3s::Body::from(
+                "The console met an internal error.".to_owned(),
+            ));
+            *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        });
+        resp.headers_mut().insert("x-amz-request-id", header);
+        crate::metrics::record_request(
+            OP,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+            0,
+            None,
+        );
+        resp.map(|body| crate::metrics::CountingBody::new(body, crate::metrics::sent_bytes(OP)))
+    }
+}
+
+/// The gateway's S3 front as the console's S3 endpoint, in this process:
+/// a console request's S3 requests meet the same region routing,
+/// authentication checks (and the same count of failed authentications
+/// per address), `s3s` service, grants and handlers as the listener's,
+/// and are counted in the same metrics.
+struct InProcess<'a> {
+    front: &'a Front,
+    origin: crate::bucket_access::Origin,
+    request_id: &'a str,
+}
+
+impl crate::console::client::S3Dispatch for InProcess<'_> {
+    async fn dispatch(&self, mut req: http::Request<s3s::Body>) -> http::Response<s3s::Body> {
+        let front = self.front;
+        let started = std::time::Instant::now();
+        let peer = self.origin.ip;
+        req.extensions_mut().insert(self.origin);
+        let held = front.auth_failures.held(peer);
+        let (resp, op) = crate::metrics::with_operation(async {
+            if held {
+                crate::metrics::set_operation("AuthFailuresHeld");
+                return s3s::s3_error!(
+                    SlowDown,
+                    "Too many failed authentications from your address; slow down."
+                )
+                .to_http_response()
+                .or_else(|_| internal_error_response());
+            }
+            let host = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let path = urlencoding::decode(req.uri().path())
+                .map(|p| p.into_owned())
+                .unwrap_or_else(|_| req.uri().path().to_owned());
+            let bucket = request_bucket(&front.hosts, &host, &path);
+            if let Some(b) = &bucket
+                && !answered_by_bucket_region(&req, &front.hosts, &host)
+            {
+                let mut head = http::Request::new(());
+                *head.method_mut() = req.method().clone();
+                *head.uri_mut() = req.uri().clone();
+                *head.headers_mut() = req.headers().clone();
+                match front.post_cx.gateway.regions().route(&head, b).await {
+                    Route::Here => {}
+                    // Signed for this region, so never passed on: the
+                    // console shows S3's redirect as an error.
+                    Route::Redirect { region, endpoint } | Route::Forward { region, endpoint } => {
+                        crate::metrics::set_operation("PermanentRedirect");
+                        return Ok(crate::regions::redirect(b, &region, &endpoint));
+                    }
+                    Route::Unknown(e) => {
+                        return crate::error::to_s3_error(Error::Meta(e)).to_http_response();
+                    }
+                    Route::Held => {
+                        return s3s::s3_error!(SlowDown, "Slow down.").to_http_response();
+                    }
+                }
+            }
+            if let Err(e) = auth::check_request(&mut req, &front.hosts, time::OffsetDateTime::now_utc())
+            {
+                return e.to_http_response();
+            }
+            match AssertUnwindSafe(front.service.call(req)).catch_unwind().await {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) => {
+                    tracing::error!(request_id = self.request_id, error = ?e, "s3s could not answer the console");
+                    internal_error_response()
+                }
+                Err(_) => {
+                    tracing::error!(request_id = self.request_id, "request handler panicked");
+                    internal_error_response()
+                }
+            }
+        })
+        .await;
+        let resp = resp.unwrap_or_else(|_| {
+            let mut resp = http::Response::new(s3s::Body::empty());
+            *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        });
+        let code = crate::metrics::error_code(&resp);
+        crate::metrics::record_request(
+            op,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+            0,
+            code,
+        );
+        if code.is_some_and(crate::edge::is_auth_failure) {
+            front.auth_failures.failed(peer);
+        }
+        resp
+    }
+}
+
 /// The `<Message>` of an error answer, for the debug log.
 fn error_message(resp: &http::Response<s3s::Body>) -> Option<String> {
     if resp.status().as_u16() < 300 {
@@ -784,6 +940,7 @@ pub async fn serve(
         hosts,
         scheme,
         auth_failures: crate::edge::AuthFailures::new(edge.auth_failures_per_minute),
+        console: crate::console::Console::new(&config.region, tls.is_some()),
     });
     tokio::pin!(shutdown);
     loop {
@@ -836,9 +993,12 @@ pub async fn serve(
             let span = tracing::info_span!("request", request_id = %id);
             futures::future::Either::Right(
                 async move {
-                    Ok::<_, std::convert::Infallible>(
-                        handle_measured(&front, req, id, peer.ip()).await,
-                    )
+                    let answer = if front.is_console_request(&req) {
+                        front.console_measured(req, id, origin).await
+                    } else {
+                        handle_measured(&front, req, id, peer.ip()).await
+                    };
+                    Ok::<_, std::convert::Infallible>(answer)
                 }
                 .instrument(span),
             )

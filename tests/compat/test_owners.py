@@ -42,6 +42,17 @@ def test_canonical_ids_are_s3_shaped_and_per_key(server, two_keys):
     assert all(re.fullmatch(r"[0-9a-f]{64}", i) for i in ids)
 
 
+def test_a_new_bucket_is_listed_at_once_to_its_creator(server, two_keys):
+    """Read-after-write for ListBuckets: a key with grants lists the bucket
+    it just made, although the gateway caches keys and their grants."""
+    a, _ = two_keys
+    s3a = as_key(server, a)
+    bucket = unique_bucket_name("listed-at-once")
+    s3a.list_buckets()  # the key and its grants are now cached
+    s3a.create_bucket(Bucket=bucket)
+    assert bucket in [b["Name"] for b in s3a.list_buckets()["Buckets"]]
+
+
 def test_each_key_owns_what_it_makes(server, s3, two_keys):
     a, b = two_keys
     s3a, s3b = as_key(server, a), as_key(server, b)

@@ -114,6 +114,14 @@ pub(super) async fn create_bucket(
             .share_grant(k.access_key(), &input.bucket, Some(Permission::Owner))
             .await
             .map_err(meta_err)?;
+        // This gateway's cached grants of the creator predate the bucket:
+        // its ListBuckets right after must list it (read-after-write). A
+        // user's grants are cached under each of its keys.
+        if k.user_name() == k.access_key() {
+            gw.regions.keys().forget(k.access_key());
+        } else {
+            gw.regions.keys().forget_all();
+        }
     }
     // What the access check read of the name before the bucket existed.
     gw.access.forget(&input.bucket);
