@@ -114,17 +114,7 @@ impl AdminClient {
                 payload_hash: &payload_hash,
             },
         );
-        let query_string = query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    sigv4::uri_encode(k, false),
-                    sigv4::uri_encode(v, false)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&");
+        let query_string = sigv4::query_string(&query);
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("{endpoint}/?{query_string}"))

@@ -42,6 +42,16 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
+/// A query string of `pairs`, each name and value URI-encoded, in the
+/// order given.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", uri_encode(k, false), uri_encode(v, false)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// The credential scope and key of one signing day.
 #[derive(Clone)]
 pub struct SigningKey {

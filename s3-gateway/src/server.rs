@@ -369,16 +369,8 @@ async fn handle(
         ..
     } = front;
     let method = req.method().clone();
-    let host = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     // The error's Resource: the bucket and key, whichever the style.
-    let path = urlencoding::decode(req.uri().path())
-        .map(|p| p.into_owned())
-        .unwrap_or_else(|_| req.uri().path().to_owned());
+    let (host, path) = host_and_path(&req);
     let bucket = request_bucket(hosts, &host, &path);
     let post_form = post::is_form_upload(&req);
     let post_bucket = post_form
@@ -688,15 +680,7 @@ impl crate::console::client::S3Dispatch for InProcess<'_> {
                 .to_http_response()
                 .or_else(|_| internal_error_response());
             }
-            let host = req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let path = urlencoding::decode(req.uri().path())
-                .map(|p| p.into_owned())
-                .unwrap_or_else(|_| req.uri().path().to_owned());
+            let (host, path) = host_and_path(&req);
             let bucket = request_bucket(&front.hosts, &host, &path);
             if let Some(b) = &bucket
                 && !answered_by_bucket_region(&req, &front.hosts, &host)
@@ -756,6 +740,21 @@ impl crate::console::client::S3Dispatch for InProcess<'_> {
         }
         resp
     }
+}
+
+/// A request's `Host` header ("" when missing or not text) and its path,
+/// percent-decoded (as sent when it does not decode).
+fn host_and_path<B>(req: &http::Request<B>) -> (String, String) {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path = urlencoding::decode(req.uri().path())
+        .map(|p| p.into_owned())
+        .unwrap_or_else(|_| req.uri().path().to_owned());
+    (host, path)
 }
 
 /// The `<Message>` of an error answer, for the debug log.

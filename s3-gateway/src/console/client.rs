@@ -128,18 +128,8 @@ pub fn signed_request(
     );
     let mut uri = sigv4::uri_encode(path, true);
     if !query.is_empty() {
-        let q: Vec<String> = query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    sigv4::uri_encode(k, false),
-                    sigv4::uri_encode(v, false)
-                )
-            })
-            .collect();
         uri.push('?');
-        uri.push_str(&q.join("&"));
+        uri.push_str(&sigv4::query_string(query));
     }
     let mut builder = http::Request::builder().method(method).uri(uri);
     for (name, value) in headers {
