@@ -112,18 +112,13 @@ impl Console {
                 let mut resp = http::Response::new(s3s::Body::from(Bytes::from_static(
                     pages::STYLE_CSS.as_bytes(),
                 )));
-                let h = resp.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/css; charset=utf-8"),
-                );
-                h.insert(
-                    header::CACHE_CONTROL,
-                    http::HeaderValue::from_static("max-age=300"),
-                );
-                h.insert(
-                    "x-content-type-options",
-                    http::HeaderValue::from_static("nosniff"),
+                set_static(
+                    resp.headers_mut(),
+                    &[
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=300"),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                    ],
                 );
                 resp
             }
@@ -461,26 +456,23 @@ fn page_response(status: StatusCode, html: &str, cookies: &[String]) -> http::Re
     resp
 }
 
+/// Sets each header of `headers` to its fixed value.
+fn set_static(h: &mut http::HeaderMap, headers: &[(header::HeaderName, &'static str)]) {
+    for (name, value) in headers {
+        h.insert(name.clone(), http::HeaderValue::from_static(value));
+    }
+}
+
 fn add_common_headers(h: &mut http::HeaderMap, cookies: &[String]) {
-    h.insert(
-        header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        http::HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_FRAME_OPTIONS,
-        http::HeaderValue::from_static("DENY"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        http::HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        http::HeaderValue::from_static("same-origin"),
+    set_static(
+        h,
+        &[
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
     );
     for c in cookies {
         if let Ok(v) = http::HeaderValue::from_str(c) {
