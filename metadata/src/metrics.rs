@@ -6,6 +6,9 @@
 //!   variant, e.g. `NoSuchKey`);
 //!   `shale_metadata_request_duration_seconds{kind}`: their latency.
 //! - `shale_metadata_commit_duration_seconds`: one synced `WriteBatch`.
+//! - `shale_metadata_memory_reads_total{result}`: point reads tried from
+//!   memory on the RPC's thread (`store/memory_reads.rs`): `answered`, or
+//!   `gave_way` to the blocking pool.
 //! - `shale_metadata_keys{cf}`: RocksDB's estimate of the keys in each
 //!   column family (`gc_queue` is the garbage collector's backlog), read at
 //!   scrape time.
@@ -47,6 +50,15 @@ pub fn record_request(kind: &'static str, result: &'static str, started: Instant
 /// that ends a Raft apply.
 pub fn record_commit(started: Instant) {
     histogram!("shale_metadata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+}
+
+/// Records a point read tried from memory: answered there or not.
+pub fn record_memory_read(answered: bool) {
+    static ANSWERED: LazyLock<Counter> =
+        LazyLock::new(|| counter!("shale_metadata_memory_reads_total", "result" => "answered"));
+    static GAVE_WAY: LazyLock<Counter> =
+        LazyLock::new(|| counter!("shale_metadata_memory_reads_total", "result" => "gave_way"));
+    if answered { &ANSWERED } else { &GAVE_WAY }.increment(1);
 }
 
 /// Sets the Raft gauges of this replica from openraft's metrics.

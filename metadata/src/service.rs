@@ -896,16 +896,29 @@ async fn rpc_in_span(
         // Linearizable: this replica is the leader (a quorum confirmed it
         // after the read arrived) and has applied everything committed.
         match node.raft.ensure_linearizable().await {
-            Ok(_) => {
-                let store = node.store.clone();
-                let span = tracing::Span::current();
-                match tokio::task::spawn_blocking(move || span.in_scope(|| store.execute(request)))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
+            Ok(_) => match node.store.execute_from_memory(&request) {
+                // A GET's read, from a memtable or the block cache: answered
+                // here, without the blocking pool's hand-off.
+                Some(answer) => {
+                    crate::metrics::record_memory_read(true);
+                    answer
                 }
-            }
+                None => {
+                    if request.is_point_read() {
+                        crate::metrics::record_memory_read(false);
+                    }
+                    let store = node.store.clone();
+                    let span = tracing::Span::current();
+                    match tokio::task::spawn_blocking(move || {
+                        span.in_scope(|| store.execute(request))
+                    })
+                    .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
+                    }
+                }
+            },
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                 Err(MetaError::NotLeader(
                     f.leader_node

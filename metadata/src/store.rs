@@ -1,7 +1,8 @@
 //! `MetaStore`: the catalogue over RocksDB.
 //!
 //! Every method is synchronous (RocksDB blocks); the service calls them from
-//! `spawn_blocking`. Every change of one request is one `WriteBatch` written
+//! `spawn_blocking`, except the point reads it first tries from memory
+//! (`memory_reads.rs`). Every change of one request is one `WriteBatch` written
 //! with a synced WAL, so a request is all-or-nothing across column families
 //! and durable before it is acknowledged.
 //!
@@ -339,7 +340,7 @@ impl MetaStore {
     }
 
     fn get<T: DeserializeOwned>(&self, cf: &str, key: &[u8]) -> Result<Option<T>> {
-        match self.db.get_pinned_cf(self.cf(cf)?, key)? {
+        match self.get_pinned(cf, key)? {
             Some(raw) => Ok(Some(decode(&raw, cf)?)),
             None => Ok(None),
         }
@@ -435,6 +436,7 @@ impl MetaStore {
     /// An iterator over `[lower, successor(lower))` of `cf`, so a scan never
     /// reads rows outside the range (another bucket, another upload).
     fn range_iter(&self, cf: &str, lower: &[u8]) -> Result<rocksdb::DBRawIterator<'_>> {
+        self.may_scan()?;
         let mut ro = ReadOptions::default();
         ro.set_iterate_lower_bound(lower.to_vec());
         if let Some(upper) = keys::prefix_successor(lower) {
@@ -479,11 +481,7 @@ impl MetaStore {
 
     fn require_bucket(&self, bucket: &str) -> Result<()> {
         keys::bucket_prefix(bucket)?;
-        if self
-            .db
-            .get_pinned_cf(self.cf(CF_BUCKETS)?, bucket)?
-            .is_none()
-        {
+        if self.get_pinned(CF_BUCKETS, bucket.as_bytes())?.is_none() {
             return Err(MetaError::NoSuchBucket);
         }
         Ok(())
@@ -1513,6 +1511,7 @@ mod access_keys;
 mod heal;
 mod kms;
 mod lock;
+mod memory_reads;
 mod regions;
 mod replication;
 mod sse;

@@ -151,6 +151,11 @@ def test_dev_metrics_follow_requests_chunks_and_background_work(metered, request
     assert moved("shale_metadata_requests_total", kind="GetVersion",
                  result="NoSuchKey") >= 1
     assert moved("shale_metadata_commit_duration_seconds_count") >= 3
+    # The GETs' reads, tried from memory first: the row just written is in
+    # a memtable, so at least the GET that found it was answered there.
+    assert moved("shale_metadata_memory_reads_total", result="answered") >= 1
+    assert (moved("shale_metadata_memory_reads_total", result="answered")
+            + moved("shale_metadata_memory_reads_total", result="gave_way")) >= 2
     assert series(after, "shale_metadata_request_duration_seconds_bucket",
                   kind="WriteObject", le="+Inf")
     assert series(after, "shale_metadata_keys", cf="objects")

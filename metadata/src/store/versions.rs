@@ -202,7 +202,7 @@ impl MetaStore {
             VersionRef::Latest => return Ok(None),
             VersionRef::Id(seq) => seq,
             VersionRef::Null => {
-                let Some(raw) = self.db.get_pinned_cf(self.cf(CF_NULL_VERSIONS)?, okey)? else {
+                let Some(raw) = self.get_pinned(CF_NULL_VERSIONS, okey)? else {
                     return Ok(None);
                 };
                 let raw: [u8; 8] = raw[..]
