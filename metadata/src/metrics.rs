@@ -6,6 +6,8 @@
 //!   variant, e.g. `NoSuchKey`);
 //!   `shale_metadata_request_duration_seconds{kind}`: their latency.
 //! - `shale_metadata_commit_duration_seconds`: one synced `WriteBatch`.
+//! - `shale_metadata_read_round_reads`: the reads one leadership
+//!   confirmation served, in a group of several voters (`read_barrier.rs`).
 //! - `shale_metadata_memory_reads_total{result}`: point reads tried from
 //!   memory on the RPC's thread (`store/memory_reads.rs`): `answered`, or
 //!   `gave_way` to the blocking pool.
@@ -50,6 +52,13 @@ pub fn record_request(kind: &'static str, result: &'static str, started: Instant
 /// that ends a Raft apply.
 pub fn record_commit(started: Instant) {
     histogram!("shale_metadata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+}
+
+/// Records one round of leadership confirmation and the reads it served.
+pub fn record_read_round(reads: usize) {
+    static READS: LazyLock<Histogram> =
+        LazyLock::new(|| histogram!("shale_metadata_read_round_reads"));
+    READS.record(reads as f64);
 }
 
 /// Records a point read tried from memory: answered there or not.

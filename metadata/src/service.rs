@@ -9,7 +9,8 @@
 //! proposed as a log entry (time and request id fixed here) and answered
 //! with its apply result; a read is answered from the local RocksDB once
 //! `ensure_linearizable` confirms this replica leads and has applied every
-//! committed entry. A replica that does not lead answers
+//! committed entry (one confirmation for all the reads that arrived before
+//! it, `read_barrier.rs`). A replica that does not lead answers
 //! `MetaError::NotLeader` with the leader's address when it knows it.
 //! The same listener carries Raft (`/raft/append|vote|snapshot`, see
 //! `raft_net`) and the group's administration: `GET /raft/status`,
@@ -24,6 +25,7 @@
 use crate::proposer::Proposer;
 use crate::raft::{LogStore, MetaRaft, StateMachine};
 use crate::raft_net::{self, MAX_RAFT_BYTES, Network};
+use crate::read_barrier::ReadBarrier;
 use crate::store::MetaStore;
 use crate::types::{
     MembershipChange, MetaError, MetaRequest, MetaResponse, RaftStatus, ReplicaStatus,
@@ -36,7 +38,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use openraft::BasicNode;
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, RaftError};
 use serde::Deserialize;
 use shale_common::cluster_auth::{Claim, ClusterAuth, Refusal, Tier};
 use shale_common::sealing::SealingKeys;
@@ -167,6 +169,7 @@ struct Node {
     store: Arc<MetaStore>,
     raft: MetaRaft,
     proposer: Proposer,
+    reads: ReadBarrier,
     auth: ClusterAuth,
 }
 
@@ -258,6 +261,7 @@ pub async fn serve(
         store: store.clone(),
         raft: raft.clone(),
         proposer: Proposer::start(raft.clone()),
+        reads: ReadBarrier::start(raft.clone()),
         auth: auth.clone(),
     });
     crate::metrics::report_on_scrape(Arc::downgrade(&store), raft.metrics());
@@ -336,6 +340,7 @@ pub async fn serve(
         store,
         raft,
         proposer,
+        reads,
         auth: _,
     } = match Arc::try_unwrap(node) {
         Ok(n) => n,
@@ -344,8 +349,10 @@ pub async fn serve(
             return Ok(());
         }
     };
-    // The proposer's task ends with its last handle, and lets go of Raft.
+    // The proposer's and the read rounds' tasks end with their last
+    // handles, and let go of Raft.
     drop(proposer);
+    drop(reads);
     drop(raft);
     let mut store = store;
     for _ in 0..500 {
@@ -694,7 +701,7 @@ fn raft_status(raft: &MetaRaft) -> RaftStatus {
 }
 
 /// The leader's address (from this replica's view), for a redirect.
-fn leader_addr(raft: &MetaRaft) -> Option<String> {
+pub(crate) fn leader_addr(raft: &MetaRaft) -> Option<String> {
     let m = raft.metrics().borrow().clone();
     let leader = m.current_leader?;
     m.membership_config
@@ -851,6 +858,28 @@ fn allowed_for(tier: Tier, request: &MetaRequest) -> std::result::Result<(), Ref
 /// used only to trace them in the logs.)
 pub const WRITE_ID_HEADER: &str = "x-shale-write-id";
 
+/// A read, linearizable: this replica is the leader (a quorum confirmed it
+/// after the read arrived, `read_barrier.rs`) and has applied everything
+/// committed then. A GET's point read is answered from memory on this
+/// thread when it can be (`store/memory_reads.rs`); the rest run on the
+/// blocking pool.
+async fn read(node: &Node, request: MetaRequest) -> std::result::Result<MetaResponse, MetaError> {
+    node.reads.confirm().await?;
+    if let Some(answer) = node.store.execute_from_memory(&request) {
+        crate::metrics::record_memory_read(true);
+        return answer;
+    }
+    if request.is_point_read() {
+        crate::metrics::record_memory_read(false);
+    }
+    let store = node.store.clone();
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(|| store.execute(request))).await {
+        Ok(r) => r,
+        Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
+    }
+}
+
 async fn rpc(node: Arc<Node>, signed: Signed, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let span = tracing::info_span!(
         "meta_request",
@@ -893,46 +922,7 @@ async fn rpc_in_span(
         node.store.seal_secret(key);
     }
     let result: std::result::Result<MetaResponse, MetaError> = if request.is_read() {
-        // Linearizable: this replica is the leader (a quorum confirmed it
-        // after the read arrived) and has applied everything committed.
-        match node.raft.ensure_linearizable().await {
-            Ok(_) => match node.store.execute_from_memory(&request) {
-                // A GET's read, from a memtable or the block cache: answered
-                // here, without the blocking pool's hand-off.
-                Some(answer) => {
-                    crate::metrics::record_memory_read(true);
-                    answer
-                }
-                None => {
-                    if request.is_point_read() {
-                        crate::metrics::record_memory_read(false);
-                    }
-                    let store = node.store.clone();
-                    let span = tracing::Span::current();
-                    match tokio::task::spawn_blocking(move || {
-                        span.in_scope(|| store.execute(request))
-                    })
-                    .await
-                    {
-                        Ok(r) => r,
-                        Err(e) => Err(MetaError::Internal(format!("request task failed: {e}"))),
-                    }
-                }
-            },
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(MetaError::NotLeader(
-                    f.leader_node
-                        .map(|n| n.addr)
-                        .or_else(|| leader_addr(&node.raft)),
-                ))
-            }
-            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
-                Err(MetaError::NotLeader(None))
-            }
-            Err(RaftError::Fatal(f)) => Err(MetaError::Unavailable(format!(
-                "metadata replica stopping: {f}"
-            ))),
-        }
+        read(&node, request).await
     } else if let MetaRequest::Batch { .. } = request {
         Err(MetaError::InvalidRequest(
             "a batch is made by the metadata service only".into(),

@@ -451,6 +451,70 @@ async fn concurrent_writes_share_log_entries_and_apply_one_by_one() {
     .expect("test timed out");
 }
 
+/// Reads of a group of three share their leadership confirmations
+/// (`read_barrier.rs`): many at once, while a writer writes, every read
+/// sees every write acknowledged before the read was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_see_every_write_acknowledged_before_them() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut members, _) = start_group(tmp.path()).await;
+        let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
+        let client = MetaClient::with_addrs(&addrs, auth());
+        leader(&client, &members).await;
+        client.create_bucket("b", "r", None).await.unwrap();
+        // `acked` keys k0000..k{acked} are written and acknowledged.
+        const WRITES: usize = 150;
+        let acked = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let (client, acked) = (client.clone(), acked.clone());
+            tokio::spawn(async move {
+                for i in 0..WRITES {
+                    put_many(&client, i, i + 1).await;
+                    acked.store(i + 1, Ordering::SeqCst);
+                }
+            })
+        };
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let (client, acked) = (client.clone(), acked.clone());
+            readers.spawn(async move {
+                let mut reads = 0;
+                loop {
+                    let seen = acked.load(Ordering::SeqCst);
+                    if seen == WRITES {
+                        return reads;
+                    }
+                    if seen > 0 {
+                        let key = format!("k{:04}", seen - 1);
+                        let got = client.get_object("b", &key).await;
+                        assert!(
+                            got.is_ok(),
+                            "{key} was acknowledged before the read: {got:?}"
+                        );
+                        reads += 1;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        writer.await.unwrap();
+        let mut reads = 0;
+        while let Some(r) = readers.join_next().await {
+            reads += r.unwrap();
+        }
+        assert!(reads > 0);
+        check_all(&client, WRITES).await;
+        for m in members.iter_mut() {
+            stop(m).await;
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
 /// A group of one (no `peers`) restarted on another address, as `shale dev`
 /// is when its kept port was taken: its membership names the new address
 /// once it leads, so status shows one member, this one, and the catalogue
