@@ -21,6 +21,7 @@
 //! `buckets/delete` (POST), `style.css`.
 
 pub mod client;
+pub mod client_objects;
 pub mod csrf;
 pub mod pages;
 pub mod session;
