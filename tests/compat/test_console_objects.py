@@ -239,12 +239,15 @@ def test_versions_restore_and_delete_markers(server, s3, console):
     object_page(console, bucket, "doc.txt", "versions")
     d = console.driver
     # The current version is a delete marker: shown as such.
-    assert d.find_elements(By.ID, "head-error")
+    assert "is a delete marker" in d.find_element(By.ID, "head-error").text
     rows = d.find_elements(By.CSS_SELECTOR, "#versions tr.version")
     assert [r.get_attribute("data-version") for r in rows] == [marker, v2, v1]
     assert rows[0].get_attribute("data-marker") == "true"
     assert rows[0].get_attribute("data-latest") == "true"
     assert "delete marker" in rows[0].text
+    d.execute_script(
+        "document.getElementById('versions-section').scrollIntoView()")
+    console.shot("versions-table")
 
     restore = d.find_element(
         By.CSS_SELECTOR, f'tr.version[data-version="{v1}"] button.restore')

@@ -216,7 +216,12 @@ pub fn object(
     );
     body.push_str(&notice_html(notice));
     body.push_str("<section id=\"metadata\"><h2>Object</h2>");
+    let deleted = matches!(d.versions, Ok((rows, _)) if rows.first().is_some_and(|v| v.is_latest && v.delete_marker));
     match d.head {
+        Err(_) if deleted => body.push_str(
+            "<div id=\"head-error\" class=\"notice error\">The current version is a delete marker: \
+             the object reads as deleted. Restore an older version below to bring it back.</div>",
+        ),
         Err(message) => {
             let _ = write!(
                 body,
@@ -391,7 +396,7 @@ pub fn object(
                 let _ = write!(
                     body,
                     "<tr class=\"version{}\" data-version=\"{id}\" data-marker=\"{}\" data-latest=\"{}\">\
-                     <td class=\"version-id\">{id}{}</td><td>{}</td><td>{}</td><td class=\"actions\">{actions}</td></tr>",
+                     <td class=\"version-id\">{id}{}</td><td class=\"written\">{}</td><td>{}</td><td class=\"actions\">{actions}</td></tr>",
                     if v.delete_marker { " marker" } else { "" },
                     v.delete_marker,
                     v.is_latest,

@@ -51,7 +51,7 @@ button.danger{color:#a11}
 .muted{color:#667}
 nav#breadcrumb{margin-bottom:1em}
 td.actions form,p.actions+form{display:inline;margin:0}
-td.size{white-space:nowrap}
+td.size,td.actions,td.modified,td.written{white-space:nowrap}
 #uploads{list-style:none;padding:0}
 #uploads li{display:flex;align-items:center;gap:.8em;margin:.3em 0}
 #uploads .name{flex:1;overflow-wrap:anywhere}
