@@ -364,7 +364,7 @@ def test_forged_uploads_and_deletes_change_nothing(server, s3, console):
 
 
 def test_a_key_without_grants_cannot_browse_anothers_bucket(server, s3, console,
-                                                          lone_key):
+                                                          lone_key, tmp_path):
     bucket = unique_bucket_name("console-not-yours")
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="secret.txt", Body=b"root only")
@@ -375,6 +375,15 @@ def test_a_key_without_grants_cannot_browse_anothers_bucket(server, s3, console,
     assert listed_keys(console) == []
     token = csrf_token(console)
     jar = {"shale_console": console.session_cookie()}
+    # An upload through the picker fails with S3's answer, shown by its bar.
+    (tmp_path / "intruder.txt").write_bytes(b"x")
+    pick_files(console, [tmp_path / "intruder.txt"])
+    state = WebDriverWait(console.driver, WAIT).until(
+        lambda d: [e.text for e in d.find_elements(
+            By.CSS_SELECTOR, '#uploads li[data-name="intruder.txt"] .state')
+            if e.text.startswith("failed")])
+    assert "AccessDenied" in state[0], state
+    console.shot("upload-refused")
     # Nor download, upload, tag or delete in it: S3 refuses each.
     r = requests.get(console.url(f"b/{bucket}/download?key=secret.txt"),
                      cookies=jar, timeout=WAIT)
@@ -396,10 +405,22 @@ def test_a_key_without_grants_cannot_browse_anothers_bucket(server, s3, console,
 
 @pytest.mark.parametrize("page,status", [
     ("b/x/", 303), ("b/x/object", 303), ("b/x/download", 303),
+    ("b/x", 303),
     ("b/x/delete", 405), ("b/x/upload/put", 405)])
 def test_object_pages_need_a_session(server, page, status):
     r = requests.get(f"{server.endpoint}{PREFIX}{page}?key=k",
                      allow_redirects=False, timeout=WAIT)
     assert r.status_code == status
-    if status == 303:
+    if status == 303 and page != "b/x":
         assert r.headers["location"] == PREFIX + "sign-in"
+    elif status == 303:
+        assert r.headers["location"] == PREFIX + "b/x/"
+
+
+def test_an_object_page_without_a_key_is_the_bucket(server, s3, console):
+    bucket = unique_bucket_name("console-nokey")
+    s3.create_bucket(Bucket=bucket)
+    console.sign_in(server.access_key, server.secret_key)
+    for page in ("object", "download?key="):
+        console.open(f"b/{bucket}/{page}", "no-key")
+        assert console.path == f"{PREFIX}b/{bucket}/"

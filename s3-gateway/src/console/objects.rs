@@ -194,6 +194,10 @@ impl Console {
                 let host = request_host(&req);
                 let q = query_form(&req);
                 let signer = self.signer(&s, &host);
+                if !action.is_empty() && q.get("key").is_none_or(str::is_empty) {
+                    // Without a key the path would name the bucket itself.
+                    return redirect(&browse_url(&bucket, "", None), &[]);
+                }
                 match action {
                     "" => self.browse(s3, &signer, &s, &bucket, &q).await,
                     "object" => {
