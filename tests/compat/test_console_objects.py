@@ -361,6 +361,35 @@ def test_forged_uploads_and_deletes_change_nothing(server, s3, console):
                       data={"key": "keep.txt", "csrf": token}, timeout=WAIT)
     assert r.status_code == 303
     assert head_status(s3, bucket, "keep.txt") == 404
+    # An upload begun and aborted (as console.js does on a failure) leaves
+    # no upload behind.
+    ok = {"X-Shale-CSRF": token}
+    upload = post("upload/create", "aborted.bin", ok, body=b"").json()["upload"]
+    r = post("upload/part", "aborted.bin", ok, body=b"x" * 1024,
+             upload=upload, part=1)
+    assert r.status_code == 200 and r.json()["etag"], r.text
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(
+        Bucket=bucket).get("Uploads", [])] == [upload]
+    assert post("upload/abort", "aborted.bin", ok, body=b"",
+                upload=upload).status_code == 200
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert head_status(s3, bucket, "aborted.bin") == 404
+
+
+def test_pages_allow_only_the_consoles_own_script(server, console):
+    console.sign_in(server.access_key, server.secret_key)
+    jar = {"shale_console": console.session_cookie()}
+    r = requests.get(console.url("buckets"), cookies=jar, timeout=WAIT)
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "unsafe" not in csp and "default-src 'none'" in csp
+    assert '<script src="/_shale/console/console.js" defer></script>' in r.text
+    assert "<script>" not in r.text
+    js = requests.get(console.url("console.js"), timeout=WAIT)
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert js.headers["x-content-type-options"] == "nosniff"
+    assert "X-Shale-CSRF" in js.text and "eval(" not in js.text
 
 
 def test_a_key_without_grants_cannot_browse_anothers_bucket(server, s3, console,
