@@ -28,7 +28,7 @@ pub trait S3Dispatch: Send + Sync {
 const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// The XML namespace of S3's request bodies.
-const S3_XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+pub(super) const S3_XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// The key the console signs with, and where.
 pub struct Signer<'a> {
@@ -80,7 +80,7 @@ pub struct BucketRow {
 }
 
 /// `yyyymmddThhmmssZ` and `yyyymmdd` of `now`.
-fn amz_dates(now: OffsetDateTime) -> (String, String) {
+pub(super) fn amz_dates(now: OffsetDateTime) -> (String, String) {
     let day = format!(
         "{:04}{:02}{:02}",
         now.year(),
@@ -105,50 +105,88 @@ pub fn signed_request(
     body: Bytes,
     now: OffsetDateTime,
 ) -> Result<http::Request<s3s::Body>, String> {
-    let (amz_date, day) = amz_dates(now);
     let payload_hash = sigv4::sha256_hex(&body);
-    let length = body.len().to_string();
-    let headers = [
+    let length = body.len() as u64;
+    signed_with(
+        signer,
+        Unsigned {
+            method,
+            path,
+            query,
+            headers: &[],
+        },
+        (s3s::Body::from(body), length, &payload_hash),
+        now,
+    )
+}
+
+/// A request before signing: `method path?query` with extra `headers`
+/// (`content-type`, `x-amz-copy-source`, …), which are signed too.
+pub struct Unsigned<'a> {
+    /// The method.
+    pub method: http::Method,
+    /// The path, not yet encoded (`/bucket/my key`).
+    pub path: &'a str,
+    /// Query parameters, not yet encoded.
+    pub query: &'a [(&'a str, &'a str)],
+    /// Headers besides `host`, `x-amz-date` and `x-amz-content-sha256`.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// `req` signed, with `body` of `length` bytes whose SigV4 payload hash is
+/// `payload_hash` (`UNSIGNED-PAYLOAD` for a body streamed through, as an
+/// upload's part is).
+pub fn signed_with(
+    signer: &Signer<'_>,
+    req: Unsigned<'_>,
+    (body, length, payload_hash): (s3s::Body, u64, &str),
+    now: OffsetDateTime,
+) -> Result<http::Request<s3s::Body>, String> {
+    let (amz_date, day) = amz_dates(now);
+    let length = length.to_string();
+    let mut headers = vec![
         ("host", signer.host),
-        ("x-amz-content-sha256", payload_hash.as_str()),
+        ("x-amz-content-sha256", payload_hash),
         ("x-amz-date", amz_date.as_str()),
     ];
+    headers.extend_from_slice(req.headers);
     let key = sigv4::SigningKey::new(signer.secret, &day, signer.region, "s3");
     let (authorization, _) = sigv4::authorization(
         signer.access_key,
         &key,
         &amz_date,
         &sigv4::Request {
-            method: method.as_str(),
-            path,
-            query,
+            method: req.method.as_str(),
+            path: req.path,
+            query: req.query,
             headers: &headers,
-            payload_hash: &payload_hash,
+            payload_hash,
         },
     );
-    let mut uri = sigv4::uri_encode(path, true);
-    if !query.is_empty() {
+    let mut uri = sigv4::uri_encode(req.path, true);
+    if !req.query.is_empty() {
         uri.push('?');
-        uri.push_str(&sigv4::query_string(query));
+        uri.push_str(&sigv4::query_string(req.query));
     }
-    let mut builder = http::Request::builder().method(method).uri(uri);
+    let mut builder = http::Request::builder().method(req.method).uri(uri);
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
     builder
         .header(http::header::AUTHORIZATION, authorization)
         .header(http::header::CONTENT_LENGTH, length)
-        .body(s3s::Body::from(body))
+        .body(body)
         .map_err(|e| format!("the request could not be made: {e}"))
 }
 
 /// An S3 answer read whole: status and body.
-struct Answer {
-    status: u16,
-    body: Bytes,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: http::HeaderMap,
+    pub(super) body: Bytes,
 }
 
-async fn call<D: S3Dispatch>(
+pub(super) async fn call<D: S3Dispatch>(
     s3: &D,
     req: Result<http::Request<s3s::Body>, String>,
 ) -> Result<Answer, S3Failure> {
@@ -159,7 +197,7 @@ async fn call<D: S3Dispatch>(
     })?;
     let resp = s3.dispatch(req).await;
     let status = resp.status().as_u16();
-    let mut body = resp.into_body();
+    let (parts, mut body) = resp.into_parts();
     let body = body
         .store_all_limited(MAX_ANSWER_BYTES)
         .await
@@ -168,7 +206,11 @@ async fn call<D: S3Dispatch>(
             code: "InternalError".into(),
             message: format!("the answer could not be read: {e}"),
         })?;
-    let answer = Answer { status, body };
+    let answer = Answer {
+        status,
+        headers: parts.headers,
+        body,
+    };
     if (200..300).contains(&status) {
         Ok(answer)
     } else {
@@ -176,17 +218,25 @@ async fn call<D: S3Dispatch>(
     }
 }
 
-fn failure_of(answer: &Answer) -> S3Failure {
+pub(super) fn failure_of(answer: &Answer) -> S3Failure {
     let text = String::from_utf8_lossy(&answer.body);
+    let code = xml_field(&text, "Code").unwrap_or_else(|| {
+        // A HEAD's error has no body: name the usual cause.
+        match answer.status {
+            404 => "NotFound".into(),
+            405 => "MethodNotAllowed".into(),
+            _ => String::new(),
+        }
+    });
     S3Failure {
         status: answer.status,
-        code: xml_field(&text, "Code").unwrap_or_default(),
+        code,
         message: xml_field(&text, "Message").unwrap_or_default(),
     }
 }
 
 /// The text of the first `<name>…</name>` in `xml`, unescaped.
-fn xml_field(xml: &str, name: &str) -> Option<String> {
+pub(super) fn xml_field(xml: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
     let start = xml.find(&open)? + open.len();
@@ -222,7 +272,7 @@ pub fn parse_buckets(xml: &str) -> Vec<BucketRow> {
 
 /// The path of bucket `name`. A `/` would make the request address a key
 /// in another bucket, so it is refused here with S3's answer to a bad name.
-fn bucket_path(name: &str) -> Result<String, S3Failure> {
+pub(super) fn bucket_path(name: &str) -> Result<String, S3Failure> {
     if name.contains('/') {
         return Err(S3Failure {
             status: 400,
@@ -345,6 +395,7 @@ mod tests {
     fn errors_are_described_with_code_and_message() {
         let answer = Answer {
             status: 409,
+            headers: http::HeaderMap::new(),
             body: Bytes::from_static(
                 b"<Error><Code>BucketNotEmpty</Code><Message>The bucket you tried to delete is not empty</Message></Error>",
             ),
@@ -357,6 +408,7 @@ mod tests {
         assert!(!f.is_refusal());
         let bare = failure_of(&Answer {
             status: 503,
+            headers: http::HeaderMap::new(),
             body: Bytes::new(),
         });
         assert_eq!(bare.describe(), "The request failed with HTTP status 503");

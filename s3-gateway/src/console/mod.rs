@@ -14,14 +14,18 @@
 //!   `SameSite=Strict`, `Path=/_shale/console/`, `Secure` under TLS).
 //! - Every form carries a CSRF token and every POST is checked ([`csrf`]).
 //! - Pages are sent with a Content-Security-Policy that allows only the
-//!   console's own style sheet, and are never cached.
+//!   console's own style sheet and script, and are never cached.
 //!
 //! Pages: `sign-in` (GET the form, POST it), `sign-out` (POST),
 //! `buckets` (GET the list and the create form), `buckets/create` and
-//! `buckets/delete` (POST), `style.css`.
+//! `buckets/delete` (POST), `b/<bucket>/…` (the Objects pages,
+//! [`objects`]), `style.css`, `console.js`.
 
 pub mod client;
+pub mod client_objects;
 pub mod csrf;
+pub mod objects;
+pub mod objects_html;
 pub mod pages;
 pub mod session;
 
@@ -48,9 +52,14 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 pub const WRONG_CREDENTIALS: &str = "The access key or secret is wrong";
 
 /// The pages' Content-Security-Policy: the console's own style sheet and
-/// forms posted to itself; no script, no frame, no other origin.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// script file (no inline script, no `eval`), requests and forms to
+/// itself only; no frame, no other origin.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+                   img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's only script, served at `console.js`: the uploads of the
+/// Objects page (see [`objects`]) and the copy button of a link.
+pub const CONSOLE_JS: &str = include_str!("console.js");
 
 /// True for a path the console answers.
 pub fn is_console_path(path: &str) -> bool {
@@ -122,6 +131,19 @@ impl Console {
                 );
                 resp
             }
+            (&Method::GET | &Method::HEAD, "console.js") => {
+                let mut resp =
+                    http::Response::new(s3s::Body::from(Bytes::from_static(CONSOLE_JS.as_bytes())));
+                set_static(
+                    resp.headers_mut(),
+                    &[
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=300"),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                    ],
+                );
+                resp
+            }
             (&Method::GET | &Method::HEAD, "sign-in") => self.sign_in_page(&req, None, ""),
             (&Method::GET | &Method::HEAD, "buckets") => match self.session(&req) {
                 Some(s) => self.buckets_page(s3, &req, &s).await,
@@ -139,6 +161,7 @@ impl Console {
                 ),
                 &[],
             ),
+            (_, p) if p.starts_with("b/") => self.objects(s3, req, &p["b/".len()..]).await,
             _ => page_response(
                 StatusCode::NOT_FOUND,
                 &pages::error("Not found", "The console has no such page."),

@@ -3,8 +3,9 @@
 //! Every string that did not come from this file (bucket names, dates,
 //! S3's messages, the access key, tokens) goes through [`escape`] before
 //! it reaches a page, in text and in attribute values alike. Pages load
-//! only the console's own style sheet; the Content-Security-Policy the
-//! console sends allows nothing else (see `mod.rs`).
+//! only the console's own style sheet and script (`console.js`); the
+//! Content-Security-Policy the console sends allows nothing else (see
+//! `mod.rs`).
 
 use std::fmt::Write;
 
@@ -48,9 +49,20 @@ button.danger{color:#a11}
 .notice.ok{background:#e3f4e6;border:1px solid #9fd3a8}
 .notice.error{background:#fbe5e5;border:1px solid #e2a0a0}
 .muted{color:#667}
+nav#breadcrumb{margin-bottom:1em}
+td.actions form,p.actions+form{display:inline;margin:0}
+td.size,td.actions,td.modified,td.written{white-space:nowrap}
+#uploads{list-style:none;padding:0}
+#uploads li{display:flex;align-items:center;gap:.8em;margin:.3em 0}
+#uploads .name{flex:1;overflow-wrap:anywhere}
+#uploads progress{width:16em}
+#uploads .state.done{color:#176c2b;font-weight:bold}
+#uploads .state.failed{color:#a11}
+input#link{width:100%;max-width:40em}
+textarea{width:100%;max-width:28em}
 ";
 
-fn notice_html(notice: Option<&Notice>) -> String {
+pub(super) fn notice_html(notice: Option<&Notice>) -> String {
     match notice {
         Some(n) => format!(
             "<div id=\"notice\" class=\"notice {}\" role=\"status\">{}</div>",
@@ -63,7 +75,7 @@ fn notice_html(notice: Option<&Notice>) -> String {
 
 /// A whole page: `title`, the header (with the key and a sign-out button
 /// when signed in), and `body`.
-fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> String {
+pub(super) fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> String {
     let account = match signed_in {
         Some((access_key, csrf)) => format!(
             "<span id=\"signed-in-key\">{}</span>\
@@ -79,7 +91,8 @@ fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · Shale console</title>\
-         <link rel=\"stylesheet\" href=\"/_shale/console/style.css\"></head>\
+         <link rel=\"stylesheet\" href=\"/_shale/console/style.css\">\
+         <script src=\"/_shale/console/console.js\" defer></script></head>\
          <body><header><h1>Shale console</h1>{account}</header><main>{body}</main></body></html>\n",
         escape(title)
     )
@@ -134,11 +147,12 @@ pub fn buckets(
                 let name = escape(&row.name);
                 let _ = write!(
                     list,
-                    "<tr data-bucket=\"{name}\"><td class=\"name\">{name}</td><td class=\"created\">{}</td>\
+                    "<tr data-bucket=\"{name}\"><td class=\"name\"><a href=\"{}\">{name}</a></td><td class=\"created\">{}</td>\
                      <td><form method=\"post\" action=\"/_shale/console/buckets/delete\">\
                      <input type=\"hidden\" name=\"csrf\" value=\"{csrf_e}\">\
                      <input type=\"hidden\" name=\"name\" value=\"{name}\">\
                      <button class=\"danger delete\" type=\"submit\">Delete</button></form></td></tr>",
+                    escape(&super::objects::browse_url(&row.name, "", None)),
                     escape(&row.created)
                 );
             }
