@@ -352,6 +352,17 @@ def test_forged_uploads_and_deletes_change_nothing(server, s3, console):
         conn.close()
     assert head_status(s3, bucket, "huge.bin") == 404
 
+    # An object's form is URL-encoded or nothing, as every console form:
+    # with the right token, a text/plain or multipart body (which another
+    # site's form could send without a preflight) changes nothing.
+    for kind in ({"data": f"key=keep.txt&csrf={token}",
+                  "headers": {"Content-Type": "text/plain"}},
+                 {"files": {"key": (None, "keep.txt"), "csrf": (None, token)}}):
+        r = requests.post(base + "delete", cookies=jar, allow_redirects=False,
+                          timeout=WAIT, **kind)
+        assert r.status_code == 415, r.text
+    assert s3.get_object(Bucket=bucket, Key="keep.txt")["Body"].read() == b"keep"
+
     # With the token, the same requests do what they say.
     r = post("upload/put", "forged.txt", {"X-Shale-CSRF": token,
                                           "Origin": server.endpoint})

@@ -118,31 +118,10 @@ impl Console {
                 None => redirect(&format!("{PREFIX}sign-in"), &[]),
             },
             (&Method::GET | &Method::HEAD, "style.css") => {
-                let mut resp = http::Response::new(s3s::Body::from(Bytes::from_static(
-                    pages::STYLE_CSS.as_bytes(),
-                )));
-                set_static(
-                    resp.headers_mut(),
-                    &[
-                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                        (header::CACHE_CONTROL, "max-age=300"),
-                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                    ],
-                );
-                resp
+                asset(pages::STYLE_CSS, "text/css; charset=utf-8")
             }
             (&Method::GET | &Method::HEAD, "console.js") => {
-                let mut resp =
-                    http::Response::new(s3s::Body::from(Bytes::from_static(CONSOLE_JS.as_bytes())));
-                set_static(
-                    resp.headers_mut(),
-                    &[
-                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                        (header::CACHE_CONTROL, "max-age=300"),
-                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                    ],
-                );
-                resp
+                asset(CONSOLE_JS, "text/javascript; charset=utf-8")
             }
             (&Method::GET | &Method::HEAD, "sign-in") => self.sign_in_page(&req, None, ""),
             (&Method::GET | &Method::HEAD, "buckets") => match self.session(&req) {
@@ -153,20 +132,9 @@ impl Console {
                 self.post(s3, req, page).await
             }
             (_, "" | "style.css" | "sign-in" | "buckets")
-            | (_, "sign-out" | "buckets/create" | "buckets/delete") => page_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &pages::error(
-                    "Method not allowed",
-                    &format!("{method} is not allowed on this page."),
-                ),
-                &[],
-            ),
+            | (_, "sign-out" | "buckets/create" | "buckets/delete") => not_allowed(&method),
             (_, p) if p.starts_with("b/") => self.objects(s3, req, &p["b/".len()..]).await,
-            _ => page_response(
-                StatusCode::NOT_FOUND,
-                &pages::error("Not found", "The console has no such page."),
-                &[],
-            ),
+            _ => not_found(),
         }
     }
 
@@ -228,67 +196,32 @@ impl Console {
         )
     }
 
-    /// A POST: origin checked, form read, CSRF token checked, then the action.
+    /// A POST: checked ([`Console::check_post`]), then the action.
     async fn post<D: S3Dispatch>(
         &self,
         s3: &D,
         req: http::Request<hyper::body::Incoming>,
         page: &str,
     ) -> http::Response<s3s::Body> {
-        let host = request_host(&req);
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        if !csrf::origin_allowed(origin, self.scheme(), &host) {
-            return forbidden("This form was sent from another site; nothing was changed.");
-        }
-        let form_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase());
-        if form_type.as_deref() != Some("application/x-www-form-urlencoded") {
-            return page_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &pages::error(
-                    "Unsupported form",
-                    "The console takes forms as application/x-www-form-urlencoded.",
-                ),
-                &[],
-            );
-        }
-        let (parts, body) = req.into_parts();
-        let form = match read_form(body).await {
-            Ok(f) => f,
-            Err(resp) => return resp,
+        let token_in = if page == "sign-in" {
+            csrf::TokenIn::SignInForm
+        } else {
+            csrf::TokenIn::Form
         };
-        let req = http::Request::from_parts(parts, ());
-        if page == "sign-in" {
-            let expected = cookie_value(req.headers(), SIGN_IN_COOKIE).unwrap_or_default();
-            if !csrf::token_matches(&expected, form.get("csrf")) {
-                return forbidden(
-                    "The sign-in form had expired or was not the console's; nothing was changed. \
-                     Open the sign-in page and try again.",
-                );
-            }
-            return self.sign_in(s3, &req, &form, &host).await;
-        }
-        let Some(s) = self.session(&req) else {
-            return to_sign_in();
+        let checked = match self.check_post(req, token_in).await {
+            Ok(c) => c,
+            Err(refused) => return refused,
         };
-        if !csrf::token_matches(&s.csrf, form.get("csrf")) {
-            return forbidden(
-                "The form's security token is missing or wrong; nothing was changed. \
-                 Reload the page and try again.",
-            );
-        }
+        let (form, host) = (&checked.form, checked.host.as_str());
+        let Some(s) = checked.session else {
+            // Only the sign-in form is checked without a session.
+            return self.sign_in(s3, &checked.req, form, host).await;
+        };
         let signer = Signer {
             access_key: &s.access_key,
             secret: &s.secret,
             region: &self.region,
-            host: &host,
+            host,
         };
         let buckets = format!("{PREFIX}buckets");
         match page {
@@ -341,11 +274,7 @@ impl Console {
                 self.sessions.set_notice(&s.id, notice);
                 redirect(&buckets, &[])
             }
-            _ => page_response(
-                StatusCode::NOT_FOUND,
-                &pages::error("Not found", "The console has no such page."),
-                &[],
-            ),
+            _ => not_found(),
         }
     }
 
@@ -479,6 +408,20 @@ fn page_response(status: StatusCode, html: &str, cookies: &[String]) -> http::Re
     resp
 }
 
+/// The console's style sheet or script: cached a little, never sniffed.
+fn asset(text: &'static str, content_type: &'static str) -> http::Response<s3s::Body> {
+    let mut resp = http::Response::new(s3s::Body::from(Bytes::from_static(text.as_bytes())));
+    set_static(
+        resp.headers_mut(),
+        &[
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "max-age=300"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+    );
+    resp
+}
+
 /// Sets each header of `headers` to its fixed value.
 fn set_static(h: &mut http::HeaderMap, headers: &[(header::HeaderName, &'static str)]) {
     for (name, value) in headers {
@@ -519,6 +462,25 @@ fn redirect(location: &str, cookies: &[String]) -> http::Response<s3s::Body> {
 /// The sign-in page, for a request without a live session.
 fn to_sign_in() -> http::Response<s3s::Body> {
     redirect(&format!("{PREFIX}sign-in"), &[])
+}
+
+fn not_found() -> http::Response<s3s::Body> {
+    page_response(
+        StatusCode::NOT_FOUND,
+        &pages::error("Not found", "The console has no such page."),
+        &[],
+    )
+}
+
+fn not_allowed(method: &Method) -> http::Response<s3s::Body> {
+    page_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &pages::error(
+            "Method not allowed",
+            &format!("{method} is not allowed on this page."),
+        ),
+        &[],
+    )
 }
 
 fn forbidden(message: &str) -> http::Response<s3s::Body> {

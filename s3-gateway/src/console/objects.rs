@@ -32,10 +32,11 @@ use time::OffsetDateTime;
 
 use super::client::{S3Dispatch, S3Failure, Signer};
 use super::client_objects::{self as calls, Upload};
+use super::csrf::TokenIn;
 use super::session::{Notice, SessionView};
 use super::{
-    Console, Form, PREFIX, add_common_headers, csrf, forbidden, objects_html, page_response, pages,
-    read_form, redirect, request_host, to_sign_in,
+    Console, Form, PREFIX, add_common_headers, not_allowed, not_found, objects_html, page_response,
+    pages, redirect, request_host, to_sign_in,
 };
 use shale_common::sigv4;
 
@@ -151,7 +152,7 @@ fn json(status: StatusCode, value: serde_json::Value) -> http::Response<s3s::Bod
     resp
 }
 
-fn json_error(status: StatusCode, message: &str) -> http::Response<s3s::Body> {
+pub(super) fn json_error(status: StatusCode, message: &str) -> http::Response<s3s::Body> {
     json(status, serde_json::json!({ "error": message }))
 }
 
@@ -215,19 +216,8 @@ impl Console {
             }
             (_, "" | "object" | "download" | "delete" | "tags" | "restore" | "link")
             | (_, "upload/put" | "upload/create" | "upload/part" | "upload/complete")
-            | (_, "upload/abort") => page_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &pages::error(
-                    "Method not allowed",
-                    &format!("{method} is not allowed on this page."),
-                ),
-                &[],
-            ),
-            _ => page_response(
-                StatusCode::NOT_FOUND,
-                &pages::error("Not found", "The console has no such page."),
-                &[],
-            ),
+            | (_, "upload/abort") => not_allowed(&method),
+            _ => not_found(),
         }
     }
 
@@ -298,36 +288,6 @@ impl Console {
         )
     }
 
-    /// Checks a form POST as `post` does (origin, type, size, session,
-    /// CSRF token); its form and session.
-    async fn checked_form(
-        &self,
-        req: http::Request<hyper::body::Incoming>,
-    ) -> Result<(Form, SessionView, String), http::Response<s3s::Body>> {
-        let host = request_host(&req);
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        if !csrf::origin_allowed(origin, self.scheme(), &host) {
-            return Err(forbidden(
-                "This form was sent from another site; nothing was changed.",
-            ));
-        }
-        let Some(s) = self.session(&req) else {
-            return Err(to_sign_in());
-        };
-        let (_, body) = req.into_parts();
-        let form = read_form(body).await?;
-        if !csrf::token_matches(&s.csrf, form.get("csrf")) {
-            return Err(forbidden(
-                "The form's security token is missing or wrong; nothing was changed. \
-                 Reload the page and try again.",
-            ));
-        }
-        Ok((form, s, host))
-    }
-
     async fn object_form<D: S3Dispatch>(
         &self,
         s3: &D,
@@ -335,11 +295,15 @@ impl Console {
         bucket: &str,
         action: &str,
     ) -> http::Response<s3s::Body> {
-        let (form, s, host) = match self.checked_form(req).await {
-            Ok(checked) => checked,
-            Err(resp) => return resp,
+        let checked = match self.check_post(req, TokenIn::Form).await {
+            Ok(c) => c,
+            Err(refused) => return refused,
         };
-        let signer = self.signer(&s, &host);
+        let s = checked
+            .session
+            .expect("a signed-in form is checked with its session");
+        let (form, host) = (&checked.form, checked.host.as_str());
+        let signer = self.signer(&s, host);
         let key = form.get("key").unwrap_or("");
         let version = form.get("version").filter(|v| !v.is_empty());
         let object_page = action_url(bucket, "object", &[("key", key)]);
@@ -435,30 +399,15 @@ impl Console {
         bucket: &str,
         step: &str,
     ) -> http::Response<s3s::Body> {
-        let host = request_host(&req);
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        if !csrf::origin_allowed(origin, self.scheme(), &host) {
-            return json_error(
-                StatusCode::FORBIDDEN,
-                "This request was sent from another site; nothing was changed.",
-            );
-        }
-        let Some(s) = self.session(&req) else {
-            return json_error(
-                StatusCode::UNAUTHORIZED,
-                "The session has ended: sign in again.",
-            );
+        let checked = match self.check_post(req, TokenIn::Header).await {
+            Ok(c) => c,
+            Err(refused) => return refused,
         };
-        let token = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if !csrf::token_matches(&s.csrf, token) {
-            return json_error(
-                StatusCode::FORBIDDEN,
-                "The request's security token is missing or wrong; nothing was changed.",
-            );
-        }
+        let s = checked
+            .session
+            .expect("a script's request is checked with its session");
+        let body = checked.body.expect("a script's request keeps its body");
+        let (req, host) = (checked.req, checked.host);
         let q = query_form(&req);
         let key = q.get("key").unwrap_or("");
         if key.is_empty() {
@@ -490,7 +439,7 @@ impl Console {
                     );
                 }
                 // hyper holds the body to its Content-Length: streamed on.
-                let body = s3s::Body::from(req.into_body());
+                let body = s3s::Body::from(body);
                 let upload = Upload {
                     body,
                     length,
@@ -522,7 +471,7 @@ impl Console {
                 Err(f) => json_failure(&f),
             },
             "complete" => {
-                let body = match read_small(req.into_body()).await {
+                let body = match read_small(body).await {
                     Ok(b) => b,
                     Err(resp) => return resp,
                 };

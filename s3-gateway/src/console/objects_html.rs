@@ -252,12 +252,7 @@ pub fn object(
                 row("meta-version", "Version", &h.version_id);
             }
             for (name, value) in &h.metadata {
-                let _ = write!(
-                    body,
-                    "<tr class=\"user-meta\" data-name=\"{n}\"><th>x-amz-meta-{n}</th><td>{}</td></tr>",
-                    escape(value),
-                    n = escape(name)
-                );
+                named_row(&mut body, "user-meta", "x-amz-meta-", name, value);
             }
             body.push_str("</tbody></table>");
             let _ = write!(
@@ -321,12 +316,7 @@ pub fn object(
             } else {
                 body.push_str("<table id=\"tags\"><tbody>");
                 for (k, v) in tags {
-                    let _ = write!(
-                        body,
-                        "<tr class=\"tag\" data-name=\"{k}\"><th>{k}</th><td>{}</td></tr>",
-                        escape(v),
-                        k = escape(k)
-                    );
+                    named_row(&mut body, "tag", "", k, v);
                 }
                 body.push_str("</tbody></table>");
             }
@@ -422,6 +412,17 @@ pub fn object(
     }
     body.push_str("</section>");
     layout(key, Some((access_key, csrf)), &body)
+}
+
+/// A table row of a name (shown after `label`, and in `data-name` for
+/// tests) and its value, both escaped.
+fn named_row(body: &mut String, class: &str, label: &str, name: &str, value: &str) {
+    let _ = write!(
+        body,
+        "<tr class=\"{class}\" data-name=\"{n}\"><th>{label}{n}</th><td>{}</td></tr>",
+        escape(value),
+        n = escape(name)
+    );
 }
 
 #[cfg(test)]
