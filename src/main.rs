@@ -166,6 +166,10 @@ struct DevArgs {
     /// through `shale admin status`, not to anyone on the S3 port.
     #[arg(long)]
     no_public_status: bool,
+    /// Serve no web console: `/_shale/console/` is then an S3 request
+    /// like any other (`console = false` in `[gateway]`).
+    #[arg(long)]
+    no_console: bool,
     /// The account's public access block, on top of every bucket's
     /// (`[gateway.public_access_block]`): any of block-public-acls,
     /// ignore-public-acls, block-public-policy, restrict-public-buckets.
@@ -803,6 +807,7 @@ fn dev_gateway_config(args: &DevArgs, region: &str, meta_addr: &str) -> GatewayC
             body_idle_timeout_secs: args.body_idle_timeout_secs,
             public_status: !args.no_public_status,
         },
+        console: !args.no_console,
         public_access_block: {
             let on = |name: &str| args.account_public_access_block.iter().any(|b| b == name);
             shale_s3_gateway::server::AccountBlockConfig {

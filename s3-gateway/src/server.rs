@@ -87,6 +87,12 @@ pub struct GatewayConfig {
     /// The public listener's limits against slow and hostile clients.
     #[serde(default)]
     pub edge: EdgeConfig,
+    /// Whether the web console ([`crate::console`]) answers at
+    /// `/_shale/console/` on the S3 port. False: those paths are S3
+    /// requests like any other (for a bucket named `_shale`, which cannot
+    /// exist), and no console page or cookie is ever sent.
+    #[serde(default = "default_console")]
+    pub console: bool,
     /// The account's public access block: S3's account-level setting,
     /// here the deployment's (give every gateway the same). It holds on
     /// top of every bucket's own block. All off by default, as S3's.
@@ -185,6 +191,10 @@ pub const DEFAULT_POST_OBJECT_MAX_SIZE: u64 = post::MAX_FILE_SIZE;
 /// key, to `/`) are refused by `s3s` before it reads a file, and this
 /// bounds what it would hold if that changed.
 const S3S_POST_MAX_FILE_SIZE: u64 = 1 << 20;
+
+fn default_console() -> bool {
+    true
+}
 
 fn default_post_object_max_size() -> u64 {
     DEFAULT_POST_OBJECT_MAX_SIZE
@@ -346,7 +356,8 @@ async fn preflight(
 /// What every request of the public listener is answered with.
 struct Front {
     service: S3Service,
-    console: crate::console::Console,
+    /// The web console; `None` when it is off (`console = false`).
+    console: Option<crate::console::Console>,
     post_cx: Arc<post::PostContext>,
     cors_cache: Arc<CorsCache>,
     hosts: Arc<VirtualHosts>,
@@ -596,25 +607,28 @@ async fn handle_measured(
 }
 
 impl Front {
-    /// True for a request to the web console ([`crate::console`]): its
-    /// path, on a host that is not a bucket's virtual host (where the path
-    /// is a key like any other).
-    fn is_console_request<B>(&self, req: &http::Request<B>) -> bool {
+    /// The web console ([`crate::console`]) when the request is for it:
+    /// the console is on, and the request has its path on a host that is
+    /// not a bucket's virtual host (where the path is a key like any
+    /// other).
+    fn console_for<B>(&self, req: &http::Request<B>) -> Option<&crate::console::Console> {
+        let console = self.console.as_ref()?;
         if !crate::console::is_console_path(req.uri().path()) {
-            return false;
+            return None;
         }
         let host = req
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
-        self.hosts.bucket_of(host).is_none()
+        self.hosts.bucket_of(host).is_none().then_some(console)
     }
 
     /// A console request as part of request `id` (the S3 requests it makes
     /// carry it), timed and counted as operation `Console`.
     async fn console_measured(
         &self,
+        console: &crate::console::Console,
         req: http::Request<hyper::body::Incoming>,
         id: String,
         origin: crate::bucket_access::Origin,
@@ -629,7 +643,7 @@ impl Front {
         };
         let answer = shale_common::rpc::with_request_id(
             header.clone(),
-            AssertUnwindSafe(self.console.handle(&s3, req)).catch_unwind(),
+            AssertUnwindSafe(console.handle(&s3, req)).catch_unwind(),
         )
         .await;
         let mut resp = answer.unwrap_or_else(|_| {
@@ -939,7 +953,9 @@ pub async fn serve(
         hosts,
         scheme,
         auth_failures: crate::edge::AuthFailures::new(edge.auth_failures_per_minute),
-        console: crate::console::Console::new(&config.region, tls.is_some()),
+        console: config
+            .console
+            .then(|| crate::console::Console::new(&config.region, tls.is_some())),
     });
     tokio::pin!(shutdown);
     loop {
@@ -992,10 +1008,9 @@ pub async fn serve(
             let span = tracing::info_span!("request", request_id = %id);
             futures::future::Either::Right(
                 async move {
-                    let answer = if front.is_console_request(&req) {
-                        front.console_measured(req, id, origin).await
-                    } else {
-                        handle_measured(&front, req, id, peer.ip()).await
+                    let answer = match front.console_for(&req) {
+                        Some(console) => front.console_measured(console, req, id, origin).await,
+                        None => handle_measured(&front, req, id, peer.ip()).await,
                     };
                     Ok::<_, std::convert::Infallible>(answer)
                 }
@@ -1067,4 +1082,20 @@ pub async fn serve(
     healer.abort();
     map_follower.abort();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_is_on_unless_configured_off() {
+        let least = serde_json::json!({ "region": "us-east-1", "metadata_addr": "127.0.0.1:7100" });
+        let config: GatewayConfig = serde_json::from_value(least.clone()).expect("valid");
+        assert!(config.console);
+        let mut off = least;
+        off["console"] = serde_json::Value::Bool(false);
+        let config: GatewayConfig = serde_json::from_value(off).expect("valid");
+        assert!(!config.console);
+    }
 }
