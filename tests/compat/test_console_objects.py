@@ -192,6 +192,103 @@ def test_two_files_at_once_into_a_folder(server, s3, console, tmp_path):
     assert got["Body"].read() == mid and got["ETag"].endswith('-2"')
 
 
+# Counts the console's UploadPart requests in flight in the page (the
+# largest number at once in `partsMax`); with `failPart`, that part is
+# sent for an upload that does not exist, so S3 refuses it. WebDriver's
+# scripts are not the page's: the CSP does not stop them.
+WATCH_PARTS = """
+const open = XMLHttpRequest.prototype.open;
+const send = XMLHttpRequest.prototype.send;
+window.partsNow = 0;
+window.partsMax = 0;
+window.partsSent = [];
+XMLHttpRequest.prototype.open = function (method, url) {
+  const args = Array.from(arguments);
+  const u = new URL(url, window.location.href);
+  this.isPart = u.pathname.endsWith("/upload/part");
+  if (this.isPart) {
+    window.partsSent.push(Number(u.searchParams.get("part")));
+    if (u.searchParams.get("part") === window.failPart) {
+      u.searchParams.set("upload", "no-such-upload");
+      args[1] = u.toString();
+    }
+  }
+  return open.apply(this, args);
+};
+XMLHttpRequest.prototype.send = function () {
+  if (this.isPart) {
+    window.partsNow += 1;
+    window.partsMax = Math.max(window.partsMax, window.partsNow);
+    // Answered (or failed) at readyState 4, before "load" runs the
+    // console's handlers, which may start the next part at once.
+    this.addEventListener("readystatechange", function () {
+      if (this.readyState === 4) {
+        window.partsNow -= 1;
+      }
+    });
+  }
+  return send.apply(this, arguments);
+};
+"""
+
+
+def watch_parts(console, fail_part=None):
+    console.driver.execute_script(
+        "window.failPart = arguments[0];" + WATCH_PARTS,
+        str(fail_part) if fail_part else None)
+
+
+def test_parts_of_a_large_file_go_three_at_once(server, s3, console,
+                                                tmp_path):
+    bucket = unique_bucket_name("console-parallel")
+    s3.create_bucket(Bucket=bucket)
+    console.sign_in(server.access_key, server.secret_key)
+    browse(console, bucket)
+    data = random_bytes(30 * MIB)  # four parts: 8, 8, 8 and 6 MiB
+    path = tmp_path / "four.bin"
+    path.write_bytes(data)
+    watch_parts(console)
+    pick_files(console, [path])
+    wait_uploaded(console, ["four.bin"])
+    d = console.driver
+    assert d.execute_script("return window.partsMax") == 3
+    assert sorted(d.execute_script("return window.partsSent")) == [1, 2, 3, 4]
+    got = s3.get_object(Bucket=bucket, Key="four.bin")
+    assert got["Body"].read() == data
+    # Completed with the parts in their order, whichever finished first.
+    assert got["ETag"].endswith('-4"'), got["ETag"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_failed_part_aborts_the_upload_and_says_why(server, s3, console,
+                                                      tmp_path):
+    bucket = unique_bucket_name("console-part-fails")
+    s3.create_bucket(Bucket=bucket)
+    console.sign_in(server.access_key, server.secret_key)
+    browse(console, bucket)
+    path = tmp_path / "broken.bin"
+    path.write_bytes(random_bytes(30 * MIB))
+    watch_parts(console, fail_part=2)
+    pick_files(console, [path])
+    d = console.driver
+    state = WebDriverWait(d, UPLOAD_WAIT).until(
+        lambda d: [e.text for e in d.find_elements(
+            By.CSS_SELECTOR, '#uploads li[data-name="broken.bin"] .state')
+            if e.text.startswith("failed")])
+    console.shot("part-failed")
+    assert "NoSuchUpload" in state[0], state
+    WebDriverWait(d, WAIT).until(lambda d: d.execute_script(
+        "return Number(document.body.dataset.uploadsSettled || 0)") >= 1)
+    # No part after the failure was started (the fourth waits for a free
+    # slot, and none is taken once a part failed).
+    assert 4 not in d.execute_script("return window.partsSent")
+    # The upload is aborted (console.js sends the abort without waiting
+    # for it: poll) and no object was written.
+    WebDriverWait(d, WAIT).until(lambda _: s3.list_multipart_uploads(
+        Bucket=bucket).get("Uploads", []) == [])
+    assert head_status(s3, bucket, "broken.bin") == 404
+
+
 def test_paging_over_many_keys_and_folders(server, s3, console):
     bucket = unique_bucket_name("console-paging")
     s3.create_bucket(Bucket=bucket)

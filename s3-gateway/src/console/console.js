@@ -5,18 +5,27 @@
 // own upload endpoints (same origin, the session cookie, the page's CSRF
 // token in the X-Shale-CSRF header; the key's secret never reaches the
 // browser). A file up to PART_SIZE is one PutObject; a larger one is a
-// multipart upload in parts of PART_SIZE, one after the other, aborted if
-// any step fails. Each file has its own <progress>, driven by the XHR's
-// upload progress events. When every file is done, the listing is read
-// again and replaced.
+// multipart upload in parts of PART_SIZE, up to PARTS_IN_FLIGHT of them
+// sent at once, completed with every part's number and ETag in order. If
+// any step fails, the parts still in flight are cancelled and the upload
+// is aborted. Each file has its own <progress>: the bytes sent of all its
+// parts, from the XHRs' upload progress events. When every file is done,
+// the listing is read again and replaced.
 "use strict";
 
 (function () {
   const PART_SIZE = 8 * 1024 * 1024;
+  const PARTS_IN_FLIGHT = 3;
 
-  function request(url, csrf, body, onProgress) {
+  // One POST to the console; `inFlight`, when given, holds the XHR while
+  // it runs (so that it can be cancelled).
+  function request(url, csrf, body, onProgress, inFlight) {
     return new Promise(function (resolve, reject) {
       const xhr = new XMLHttpRequest();
+      if (inFlight) {
+        inFlight.add(xhr);
+        xhr.onloadend = function () { inFlight.delete(xhr); };
+      }
       xhr.open("POST", url);
       xhr.setRequestHeader("X-Shale-CSRF", csrf);
       xhr.responseType = "json";
@@ -37,6 +46,9 @@
       };
       xhr.onerror = function () {
         reject(new Error("the connection failed"));
+      };
+      xhr.onabort = function () {
+        reject(new Error("cancelled"));
       };
       xhr.send(body === undefined ? null : body);
     });
@@ -64,6 +76,54 @@
     return { bar: bar, state: state };
   }
 
+  // Sends the parts of `file` to multipart upload `upload`, up to
+  // PARTS_IN_FLIGHT at once; resolves to their ETags in part-number order.
+  // On the first failure no further part is started, the others in flight
+  // are cancelled, and, once every one has settled (so that none is still
+  // arriving when the caller aborts the upload), it rejects with that
+  // failure.
+  async function uploadParts(base, csrf, key, upload, file, ui) {
+    const count = Math.ceil(file.size / PART_SIZE);
+    const etags = new Array(count);
+    const sent = new Array(count).fill(0);
+    const inFlight = new Set();
+    let next = 0;
+    let failure = null;
+    function show() {
+      ui.bar.value = sent.reduce(function (a, b) { return a + b; }, 0);
+    }
+    async function sender() {
+      while (next < count && failure === null) {
+        const i = next;
+        next += 1;
+        const start = i * PART_SIZE;
+        const part = file.slice(start, Math.min(start + PART_SIZE, file.size));
+        try {
+          const done = await request(
+            endpoint(base, "part", { key: key, upload: upload, part: i + 1 }), csrf, part,
+            function (loaded) { sent[i] = loaded; show(); }, inFlight);
+          etags[i] = done.etag;
+          sent[i] = part.size;
+          show();
+        } catch (e) {
+          if (failure === null) {
+            failure = e;
+            Array.from(inFlight).forEach(function (xhr) { xhr.abort(); });
+          }
+        }
+      }
+    }
+    const senders = [];
+    for (let k = 0; k < Math.min(PARTS_IN_FLIGHT, count); k += 1) {
+      senders.push(sender());
+    }
+    await Promise.all(senders);
+    if (failure !== null) {
+      throw failure;
+    }
+    return etags;
+  }
+
   async function uploadOne(box, file, ui) {
     const base = "/_shale/console/b/" + encodeURIComponent(box.dataset.bucket) + "/";
     const csrf = box.dataset.csrf;
@@ -76,16 +136,8 @@
     } else {
       const created = await request(endpoint(base, "create", { key: key, type: type }), csrf);
       const upload = created.upload;
-      const etags = [];
       try {
-        for (let start = 0, n = 1; start < file.size; start += PART_SIZE, n += 1) {
-          const part = file.slice(start, Math.min(start + PART_SIZE, file.size));
-          const done = await request(
-            endpoint(base, "part", { key: key, upload: upload, part: n }), csrf, part,
-            function (loaded) { ui.bar.value = start + loaded; });
-          etags.push(done.etag);
-          ui.bar.value = start + part.size;
-        }
+        const etags = await uploadParts(base, csrf, key, upload, file, ui);
         ui.state.textContent = "completing";
         await request(endpoint(base, "complete", { key: key, upload: upload }), csrf,
           JSON.stringify(etags));
