@@ -10,6 +10,7 @@ rules, so S3 must see its changes. Forged requests are sent with
 """
 
 import concurrent.futures
+import datetime
 import http.client
 import json
 import urllib.parse
@@ -398,6 +399,39 @@ def test_metadata_and_tags(server, s3, console):
     console.submit(d.find_element(By.ID, "save-tags"), "tags-refused")
     assert console.notice().startswith("The tags were not changed")
     assert len(s3.get_object_tagging(Bucket=bucket, Key="a/b.txt")["TagSet"]) == 2
+
+
+def test_object_lock_state_on_the_object_page(server, s3, console):
+    plain = unique_bucket_name("console-unlocked")
+    s3.create_bucket(Bucket=plain)
+    s3.put_object(Bucket=plain, Key="free.txt", Body=b"free")
+    locked = unique_bucket_name("console-locked")
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    until = (datetime.datetime.now(datetime.timezone.utc)
+             + datetime.timedelta(days=1)).replace(microsecond=0)
+    s3.put_object(Bucket=locked, Key="kept.txt", Body=b"kept")
+    s3.put_object_retention(Bucket=locked, Key="kept.txt", Retention={
+        "Mode": "GOVERNANCE", "RetainUntilDate": until})
+    s3.put_object_legal_hold(Bucket=locked, Key="kept.txt",
+                             LegalHold={"Status": "ON"})
+    s3.put_object(Bucket=locked, Key="loose.txt", Body=b"loose")
+    console.sign_in(server.access_key, server.secret_key)
+    d = console.driver
+
+    object_page(console, locked, "kept.txt", "object-lock")
+    assert d.find_element(By.ID, "lock-mode").text == "GOVERNANCE"
+    shown = d.find_element(By.ID, "lock-until").text
+    assert shown.startswith(until.strftime("%Y-%m-%dT%H:%M:%S")), shown
+    assert d.find_element(By.ID, "legal-hold").text == "ON"
+
+    object_page(console, locked, "loose.txt", "object-lock-none")
+    assert d.find_element(By.ID, "lock-retention").text == "none"
+    assert d.find_element(By.ID, "legal-hold").text == "never set"
+
+    # Without Object Lock on the bucket, no such section at all.
+    object_page(console, plain, "free.txt", "object-no-lock")
+    assert d.find_elements(By.ID, "metadata")
+    assert not d.find_elements(By.ID, "lock-section")
 
 
 def test_forged_uploads_and_deletes_change_nothing(server, s3, console):

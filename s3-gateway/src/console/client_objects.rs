@@ -1,6 +1,7 @@
-//! The console's S3 calls on objects: listing, reading, uploading (whole
-//! or in parts), copying, tagging, deleting and presigning. Each is the S3
-//! request a client would send, signed and dispatched as in [`super::client`].
+//! The console's S3 calls on objects: listing, reading (with Object Lock
+//! state), uploading (whole or in parts), copying, tagging, deleting and
+//! presigning. Each is the S3 request a client would send, signed and
+//! dispatched as in [`super::client`].
 
 use bytes::Bytes;
 use shale_common::sigv4;
@@ -593,6 +594,52 @@ pub async fn get_tags<D: S3Dispatch>(
     )
     .await?;
     Ok(parse_tags(&String::from_utf8_lossy(&answer.body)))
+}
+
+/// The Object Lock state of an object's current version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockState {
+    /// Its retention's mode (`GOVERNANCE` or `COMPLIANCE`); empty when
+    /// it has no retention.
+    pub mode: String,
+    /// The date its retention holds until (ISO 8601), as S3 wrote it.
+    pub retain_until: String,
+    /// Its legal hold: `ON`, `OFF`, or empty when never set.
+    pub legal_hold: String,
+}
+
+/// The Object Lock state of `key` (GetObjectRetention and
+/// GetObjectLegalHold), or `None` when its bucket has no Object Lock (S3
+/// answers both `400 InvalidRequest` then).
+pub async fn lock_state<D: S3Dispatch>(
+    s3: &D,
+    signer: &Signer<'_>,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<LockState>, S3Failure> {
+    // What S3 answers for a retention or a legal hold never set.
+    const NOT_SET: &str = "NoSuchObjectLockConfiguration";
+    let path = object_path(bucket, key)?;
+    let mut state = LockState::default();
+    match call(s3, get(signer, &path, &[("retention", "")])).await {
+        Ok(answer) => {
+            let xml = String::from_utf8_lossy(&answer.body);
+            state.mode = xml_field(&xml, "Mode").unwrap_or_default();
+            state.retain_until = xml_field(&xml, "RetainUntilDate").unwrap_or_default();
+        }
+        Err(f) if f.status == 400 && f.code == "InvalidRequest" => return Ok(None),
+        Err(f) if f.code == NOT_SET => {}
+        Err(f) => return Err(f),
+    }
+    match call(s3, get(signer, &path, &[("legal-hold", "")])).await {
+        Ok(answer) => {
+            let xml = String::from_utf8_lossy(&answer.body);
+            state.legal_hold = xml_field(&xml, "Status").unwrap_or_default();
+        }
+        Err(f) if f.code == NOT_SET => {}
+        Err(f) => return Err(f),
+    }
+    Ok(Some(state))
 }
 
 /// PutObjectTagging of `key`: its tags become `tags`.

@@ -5,7 +5,9 @@
 //!   breadcrumb of the prefix, the next page by its continuation token,
 //!   and the upload picker.
 //! - `GET b/<bucket>/object?key=`: one object's metadata (HeadObject),
-//!   tags and versions (ListObjectVersions of exactly that key).
+//!   tags, Object Lock state when its bucket has Object Lock
+//!   (GetObjectRetention, GetObjectLegalHold) and versions
+//!   (ListObjectVersions of exactly that key).
 //! - `GET b/<bucket>/download?key=&version=`: GetObject streamed through
 //!   with `Content-Disposition: attachment`. Streamed rather than a
 //!   redirect to a presigned URL so that downloading puts no bearer URL in
@@ -257,11 +259,16 @@ impl Console {
         link: Option<&str>,
     ) -> http::Response<s3s::Body> {
         let head = calls::head_object(s3, signer, bucket, key).await;
-        let tags = match &head {
-            Ok(_) => calls::get_tags(s3, signer, bucket, key)
-                .await
-                .map_err(|f| f.describe()),
-            Err(_) => Ok(Vec::new()),
+        let (tags, lock) = match &head {
+            Ok(_) => (
+                calls::get_tags(s3, signer, bucket, key)
+                    .await
+                    .map_err(|f| f.describe()),
+                calls::lock_state(s3, signer, bucket, key)
+                    .await
+                    .map_err(|f| f.describe()),
+            ),
+            Err(_) => (Ok(Vec::new()), Ok(None)),
         };
         let versions = calls::list_versions(s3, signer, bucket, key)
             .await
@@ -276,6 +283,7 @@ impl Console {
                 objects_html::Details {
                     head: head.as_ref().map_err(|m| m.as_str()),
                     tags: tags.as_ref().map(|t| t.as_slice()).map_err(|m| m.as_str()),
+                    lock: lock.as_ref().map(Option::as_ref).map_err(|m| m.as_str()),
                     versions: versions
                         .as_ref()
                         .map(|(v, more)| (v.as_slice(), *more))

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::client_objects::{Listing, ObjectHead, VersionRow};
+use super::client_objects::{Listing, LockState, ObjectHead, VersionRow};
 use super::objects::{LINK_EXPIRIES, action_url, breadcrumbs, browse_url};
 use super::pages::{escape, layout, notice_html};
 use super::session::Notice;
@@ -194,6 +194,8 @@ pub struct Details<'a> {
     pub head: Result<&'a ObjectHead, &'a str>,
     /// Its tags, or why not.
     pub tags: Result<&'a [(String, String)], &'a str>,
+    /// Its Object Lock state (`None`: its bucket has none), or why not.
+    pub lock: Result<Option<&'a LockState>, &'a str>,
     /// Its versions newest first, and whether more were not read.
     pub versions: Result<(&'a [VersionRow], bool), &'a str>,
     /// A presigned link just made, to copy.
@@ -299,6 +301,8 @@ pub fn object(
         );
     }
     body.push_str("</section>");
+
+    lock_section(&mut body, d.lock);
 
     // Tags.
     body.push_str("<section id=\"tags-section\"><h2>Tags</h2>");
@@ -414,6 +418,43 @@ pub fn object(
     layout(key, Some((access_key, csrf)), &body)
 }
 
+/// The Object Lock section of the object page: shown only when the
+/// bucket has Object Lock (or the state could not be read).
+fn lock_section(body: &mut String, lock: Result<Option<&LockState>, &str>) {
+    let lock = match lock {
+        Ok(None) => return,
+        Err(message) => {
+            let _ = write!(
+                body,
+                "<section id=\"lock-section\"><h2>Object Lock</h2>\
+                 <div id=\"lock-error\" class=\"notice error\">The Object Lock state could not be read: {}</div></section>",
+                escape(message)
+            );
+            return;
+        }
+        Ok(Some(lock)) => lock,
+    };
+    let retention = if lock.mode.is_empty() {
+        "none".to_owned()
+    } else {
+        format!(
+            "<span id=\"lock-mode\">{}</span> until <span id=\"lock-until\">{}</span>",
+            escape(&lock.mode),
+            escape(&lock.retain_until)
+        )
+    };
+    let hold = match lock.legal_hold.as_str() {
+        "" => "never set".to_owned(),
+        h => escape(h),
+    };
+    let _ = write!(
+        body,
+        "<section id=\"lock-section\"><h2>Object Lock</h2><table id=\"lock\"><tbody>\
+         <tr><th>Retention</th><td id=\"lock-retention\">{retention}</td></tr>\
+         <tr><th>Legal hold</th><td id=\"legal-hold\">{hold}</td></tr></tbody></table></section>"
+    );
+}
+
 /// A table row of a name (shown after `label`, and in `data-name` for
 /// tests) and its value, both escaped.
 fn named_row(body: &mut String, class: &str, label: &str, name: &str, value: &str) {
@@ -458,6 +499,11 @@ mod tests {
             ..ObjectHead::default()
         };
         let tags = vec![(evil.to_owned(), evil.to_owned())];
+        let lock = LockState {
+            mode: evil.into(),
+            retain_until: evil.into(),
+            legal_hold: evil.into(),
+        };
         let versions = vec![VersionRow {
             key: evil.into(),
             version_id: evil.into(),
@@ -480,6 +526,7 @@ mod tests {
                 Details {
                     head: Ok(&head),
                     tags: Ok(&tags),
+                    lock: Ok(Some(&lock)),
                     versions: Ok((&versions, true)),
                     link: Some(evil),
                 },
@@ -491,6 +538,7 @@ mod tests {
                 Details {
                     head: Err(evil),
                     tags: Err(evil),
+                    lock: Err(evil),
                     versions: Err(evil),
                     link: None,
                 },
@@ -543,6 +591,7 @@ mod tests {
             Details {
                 head: Ok(&head),
                 tags: Ok(&[]),
+                lock: Ok(None),
                 versions: Ok((&versions, false)),
                 link: None,
             },
@@ -550,7 +599,29 @@ mod tests {
         );
         // sign-out, delete, link, tags, delete v2, restore v1, delete v1
         assert_eq!(page.matches("<form").count(), 7);
+        assert!(!page.contains("lock-section"), "no Object Lock, no section");
         assert_eq!(page.matches("name=\"csrf\" value=\"tok1\"").count(), 7);
         assert_eq!(page.matches("class=\"restore\"").count(), 1);
+    }
+
+    #[test]
+    fn object_lock_state_is_shown_when_the_bucket_has_it() {
+        let mut body = String::new();
+        let locked = LockState {
+            mode: "GOVERNANCE".into(),
+            retain_until: "2030-01-01T00:00:00Z".into(),
+            legal_hold: "ON".into(),
+        };
+        lock_section(&mut body, Ok(Some(&locked)));
+        assert!(body.contains("<span id=\"lock-mode\">GOVERNANCE</span>"));
+        assert!(body.contains("<span id=\"lock-until\">2030-01-01T00:00:00Z</span>"));
+        assert!(body.contains("<td id=\"legal-hold\">ON</td>"));
+        body.clear();
+        lock_section(&mut body, Ok(Some(&LockState::default())));
+        assert!(body.contains("<td id=\"lock-retention\">none</td>"));
+        assert!(body.contains("<td id=\"legal-hold\">never set</td>"));
+        body.clear();
+        lock_section(&mut body, Ok(None));
+        assert!(body.is_empty());
     }
 }
