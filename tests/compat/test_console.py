@@ -57,7 +57,9 @@ def test_sign_in_shows_buckets_and_sign_out_ends_the_session(server, s3,
 
 
 def test_wrong_secret_is_refused(server, console, lone_key):
-    console.sign_in(server.access_key, server.secret_key[:-1] + "x")
+    # Its last character changed (a secret may end in "x" already: 1 in 64).
+    last = "y" if server.secret_key.endswith("x") else "x"
+    console.sign_in(server.access_key, server.secret_key[:-1] + last)
     assert console.path == PREFIX + "sign-in"
     assert console.notice() == WRONG_CREDENTIALS
     assert console.session_cookie() is None
