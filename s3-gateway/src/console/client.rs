@@ -143,12 +143,13 @@ pub fn signed_request(
 }
 
 /// An S3 answer read whole: status and body.
-struct Answer {
-    status: u16,
-    body: Bytes,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: Bytes,
 }
 
-async fn call<D: S3Dispatch>(
+/// Sends `req` and reads the answer; an error status is an [`S3Failure`].
+pub(super) async fn call<D: S3Dispatch>(
     s3: &D,
     req: Result<http::Request<s3s::Body>, String>,
 ) -> Result<Answer, S3Failure> {

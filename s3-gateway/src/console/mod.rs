@@ -18,9 +18,11 @@
 //!
 //! Pages: `sign-in` (GET the form, POST it), `sign-out` (POST),
 //! `buckets` (GET the list and the create form), `buckets/create` and
-//! `buckets/delete` (POST), `style.css`.
+//! `buckets/delete` (POST), `cluster` (GET, [`cluster`]), `style.css`.
 
+pub mod admin_api;
 pub mod client;
+pub mod cluster;
 pub mod csrf;
 pub mod pages;
 pub mod session;
@@ -127,10 +129,14 @@ impl Console {
                 Some(s) => self.buckets_page(s3, &req, &s).await,
                 None => to_sign_in(),
             },
+            (&Method::GET | &Method::HEAD, "cluster") => match self.session(&req) {
+                Some(s) => self.cluster_page(s3, &req, &s).await,
+                None => to_sign_in(),
+            },
             (&Method::POST, "sign-in" | "sign-out" | "buckets/create" | "buckets/delete") => {
                 self.post(s3, req, page).await
             }
-            (_, "" | "style.css" | "sign-in" | "buckets")
+            (_, "" | "style.css" | "sign-in" | "buckets" | "cluster")
             | (_, "sign-out" | "buckets/create" | "buckets/delete") => page_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &pages::error(

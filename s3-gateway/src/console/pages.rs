@@ -48,9 +48,14 @@ button.danger{color:#a11}
 .notice.ok{background:#e3f4e6;border:1px solid #9fd3a8}
 .notice.error{background:#fbe5e5;border:1px solid #e2a0a0}
 .muted{color:#667}
+header nav a{color:#fff;margin-right:.9em}
+meter,progress{width:10em;vertical-align:middle}
+td.num,th.num{text-align:right}
+pre{background:#f5f6f8;border:1px solid #e5e7ec;padding:.6em;overflow:auto;max-height:24em}
+textarea{width:100%;box-sizing:border-box;font-family:monospace}
 ";
 
-fn notice_html(notice: Option<&Notice>) -> String {
+pub(super) fn notice_html(notice: Option<&Notice>) -> String {
     match notice {
         Some(n) => format!(
             "<div id=\"notice\" class=\"notice {}\" role=\"status\">{}</div>",
@@ -64,9 +69,22 @@ fn notice_html(notice: Option<&Notice>) -> String {
 /// A whole page: `title`, the header (with the key and a sign-out button
 /// when signed in), and `body`.
 fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> String {
+    layout_with(title, signed_in, "", body)
+}
+
+/// [`layout`] with `head` (trusted markup, such as a refresh) in the
+/// page's `<head>`.
+pub(super) fn layout_with(
+    title: &str,
+    signed_in: Option<(&str, &str)>,
+    head: &str,
+    body: &str,
+) -> String {
     let account = match signed_in {
         Some((access_key, csrf)) => format!(
-            "<span id=\"signed-in-key\">{}</span>\
+            "<nav><a href=\"/_shale/console/buckets\">Buckets</a> \
+             <a id=\"nav-cluster\" href=\"/_shale/console/cluster\">Cluster</a></nav>\
+             <span id=\"signed-in-key\">{}</span>\
              <form method=\"post\" action=\"/_shale/console/sign-out\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button id=\"sign-out\" type=\"submit\">Sign out</button></form>",
@@ -78,7 +96,7 @@ fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Shale console</title>\
+         <title>{} · Shale console</title>{head}\
          <link rel=\"stylesheet\" href=\"/_shale/console/style.css\"></head>\
          <body><header><h1>Shale console</h1>{account}</header><main>{body}</main></body></html>\n",
         escape(title)

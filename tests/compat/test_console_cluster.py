@@ -1,0 +1,122 @@
+"""The web console's cluster-side pages in a real headless Chromium: the
+cluster page (nodes, disks, the metadata group, background work; a killed
+storage node shown down), and who may see it.
+
+The browser and its page helpers are in console_browser.py. The cluster
+page shows the admin API's `status` as the signed-in key may read it (a
+root key only): what `shale admin status` says, the page must say.
+"""
+
+import types
+
+import pytest
+import requests
+
+from conftest import wait_for
+from console_browser import (  # noqa: F401 (fixtures)
+    PREFIX, WAIT, By, console, lone_key)
+from test_ops import ACCESS_KEY, SECRET_KEY, OpsCluster
+
+# How long a killed node may take to be shown down (it is down after
+# 1.5 s without a heartbeat in OpsCluster).
+DOWN_TIMEOUT = 30.0
+
+
+def node_rows(console):
+    """{node id: (state, heartbeat text)} of the cluster page's nodes."""
+    rows = {}
+    for row in console.driver.find_elements(By.CSS_SELECTOR, "#nodes tr[data-node]"):
+        rows[row.get_attribute("data-node")] = (
+            row.get_attribute("data-state"),
+            row.find_element(By.CSS_SELECTOR, "td.heartbeat").text)
+    return rows
+
+
+def test_the_cluster_page_shows_nodes_disks_and_the_metadata_group(server, console):
+    console.sign_in(server.access_key, server.secret_key)
+    d = console.driver
+    console.submit(d.find_element(By.ID, "nav-cluster"), "cluster")
+    assert console.path == PREFIX + "cluster"
+    status = server.admin_json("status")
+    rows = node_rows(console)
+    assert sorted(rows) == sorted(str(n["id"]) for n in status["nodes"])
+    assert all(state == "up" for state, _ in rows.values()), rows
+    assert all(beat.endswith("s ago") for _, beat in rows.values()), rows
+    disks = d.find_elements(By.CSS_SELECTOR, "#disks tr[data-disk]")
+    assert len(disks) == sum(len(n["disks"]) for n in status["nodes"]) > 0
+    for row in disks:
+        meter = row.find_element(By.TAG_NAME, "meter")
+        assert 0 < float(meter.get_attribute("value")) <= float(meter.get_attribute("max"))
+        assert " of " in row.find_element(By.CSS_SELECTOR, "td.used").text
+    leader = status["metadata"]["leader"]
+    assert f"leader {leader}" in d.find_element(By.ID, "metadata-leader").text
+    roles = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#replicas td.role")]
+    assert "leader" in roles
+    assert d.find_element(By.ID, "scrub").text.startswith("Scrub")
+    assert "backlog" in d.find_element(By.ID, "heal").text
+    assert "chunk(s) deleted" in d.find_element(By.ID, "gc").text
+    # It reloads itself (no script: a refresh).
+    refresh = d.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+    assert refresh and refresh[0].get_attribute("content") == "5"
+    assert server.secret_key not in d.page_source
+
+
+def test_a_key_without_admin_rights_sees_the_refusal(server, console, lone_key):
+    console.sign_in(lone_key["access_key"], lone_key["secret_key"])
+    console.open("cluster", "cluster-refused")
+    assert console.path == PREFIX + "cluster"
+    notice = console.notice()
+    assert "AccessDenied" in notice and "root key" in notice, notice
+    assert not console.driver.find_elements(By.ID, "nodes")
+    assert not console.driver.find_elements(By.ID, "replicas")
+
+
+def test_the_cluster_page_needs_a_session_and_takes_no_post(server, console):
+    r = requests.get(console.url("cluster"), allow_redirects=False, timeout=WAIT)
+    assert r.status_code == 303 and r.headers["location"] == PREFIX + "sign-in"
+    console.sign_in(server.access_key, server.secret_key)
+    r = requests.post(console.url("cluster"),
+                      cookies={"shale_console": console.session_cookie()},
+                      data={"csrf": "0" * 64}, allow_redirects=False, timeout=WAIT)
+    assert r.status_code == 405
+
+
+@pytest.fixture
+def ops_cluster(tmp_path):
+    """A cluster of its own (one metadata service, six storage nodes with
+    heartbeats every 300 ms, one gateway): this test kills a node."""
+    c = OpsCluster(tmp_path)
+    c.gateway_ports = c.gateway_ports[:1]
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def test_a_killed_node_is_marked_down(ops_cluster, console):
+    console.server = types.SimpleNamespace(endpoint=ops_cluster.endpoint())
+    ops_cluster.wait_status(
+        "six nodes up", lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 6)
+    console.sign_in(ACCESS_KEY, SECRET_KEY)
+    console.open("cluster", "cluster-all-up")
+    rows = node_rows(console)
+    assert len(rows) == 6 and all(s == "up" for s, _ in rows.values()), rows
+    zones = [z.text for z in console.driver.find_elements(By.CSS_SELECTOR, "#nodes td.zone")]
+    assert sorted(zones) == [f"zone-{n}" for n in range(1, 7)]
+
+    ops_cluster.kill("node-3")  # SIGKILL, by its PID
+
+    def shown():
+        console.open("cluster", "cluster-after-kill")
+        return node_rows(console)
+
+    rows = wait_for(shown, lambda r: r["3"][0] == "down", "node 3 shown down",
+                    DOWN_TIMEOUT, interval=1.0)
+    assert all(s == "up" for n, (s, _) in rows.items() if n != "3"), rows
+    assert "5 up" in console.driver.find_element(By.ID, "nodes-summary").text
+    # Its last heartbeat keeps ageing, and it stays down.
+    seen = float(rows["3"][1].split()[0])
+    wait_for(shown, lambda r: r["3"][0] == "down"
+             and ("min" in r["3"][1] or float(r["3"][1].split()[0]) > seen + 1),
+             "node 3's heartbeat ageing", DOWN_TIMEOUT, interval=1.0)
