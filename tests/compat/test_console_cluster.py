@@ -1,6 +1,7 @@
 """The web console's cluster-side pages in a real headless Chromium: the
 cluster page (nodes, disks, the metadata group, background work; a killed
-storage node shown down), and who may see it.
+storage node shown down), and who may see it; buckets created with Object
+Lock.
 
 The browser and its page helpers are in console_browser.py. The cluster
 page shows the admin API's `status` as the signed-in key may read it (a
@@ -11,8 +12,9 @@ import types
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
-from conftest import wait_for
+from conftest import error_code, unique_bucket_name, wait_for
 from console_browser import (  # noqa: F401 (fixtures)
     PREFIX, WAIT, By, console, lone_key)
 from test_ops import ACCESS_KEY, SECRET_KEY, OpsCluster
@@ -120,3 +122,22 @@ def test_a_killed_node_is_marked_down(ops_cluster, console):
     wait_for(shown, lambda r: r["3"][0] == "down"
              and ("min" in r["3"][1] or float(r["3"][1].split()[0]) > seen + 1),
              "node 3's heartbeat ageing", DOWN_TIMEOUT, interval=1.0)
+
+
+def test_a_bucket_created_with_object_lock(server, s3, console):
+    name = unique_bucket_name("console-locked")
+    console.sign_in(server.access_key, server.secret_key)
+    d = console.driver
+    d.find_element(By.ID, "bucket-name").send_keys(name)
+    d.find_element(By.ID, "bucket-object-lock").click()
+    console.submit(d.find_element(By.ID, "create-bucket"), "created-locked")
+    assert console.notice() == f"Bucket {name} created, with Object Lock enabled."
+    lock = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    # Without the box: no Object Lock.
+    plain = unique_bucket_name("console-unlocked")
+    console.create_bucket(plain)
+    with pytest.raises(ClientError) as e:
+        s3.get_object_lock_configuration(Bucket=plain)
+    assert error_code(e.value) == "ObjectLockConfigurationNotFoundError"

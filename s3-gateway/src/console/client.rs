@@ -105,14 +105,28 @@ pub fn signed_request(
     body: Bytes,
     now: OffsetDateTime,
 ) -> Result<http::Request<s3s::Body>, String> {
+    signed_request_with(signer, method, path, query, &[], body, now)
+}
+
+/// [`signed_request`] with `extra` headers (lower-case names), signed too.
+pub fn signed_request_with(
+    signer: &Signer<'_>,
+    method: http::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    body: Bytes,
+    now: OffsetDateTime,
+) -> Result<http::Request<s3s::Body>, String> {
     let (amz_date, day) = amz_dates(now);
     let payload_hash = sigv4::sha256_hex(&body);
     let length = body.len().to_string();
-    let headers = [
+    let mut headers = vec![
         ("host", signer.host),
         ("x-amz-content-sha256", payload_hash.as_str()),
         ("x-amz-date", amz_date.as_str()),
     ];
+    headers.extend_from_slice(extra);
     let key = sigv4::SigningKey::new(signer.secret, &day, signer.region, "s3");
     let (authorization, _) = sigv4::authorization(
         signer.access_key,
@@ -252,12 +266,14 @@ pub async fn list_buckets<D: S3Dispatch>(
 }
 
 /// CreateBucket `name`, in `region` (`LocationConstraint`) when it is not
-/// the gateway's own.
+/// the gateway's own; with `object_lock`, Object Lock enabled
+/// (`x-amz-bucket-object-lock-enabled: true`, which enables versioning too).
 pub async fn create_bucket<D: S3Dispatch>(
     s3: &D,
     signer: &Signer<'_>,
     name: &str,
     region: &str,
+    object_lock: bool,
 ) -> Result<(), S3Failure> {
     let body = if region.is_empty() || region == signer.region {
         Bytes::new()
@@ -267,11 +283,17 @@ pub async fn create_bucket<D: S3Dispatch>(
             quick_xml::escape::escape(region)
         ))
     };
-    let req = signed_request(
+    let lock: &[(&str, &str)] = if object_lock {
+        &[("x-amz-bucket-object-lock-enabled", "true")]
+    } else {
+        &[]
+    };
+    let req = signed_request_with(
         signer,
         http::Method::PUT,
         &bucket_path(name)?,
         &[],
+        lock,
         body,
         OffsetDateTime::now_utc(),
     );
@@ -361,6 +383,35 @@ mod tests {
             body: Bytes::new(),
         });
         assert_eq!(bare.describe(), "The request failed with HTTP status 503");
+    }
+
+    #[test]
+    fn extra_headers_are_signed() {
+        let signer = Signer {
+            access_key: "AK",
+            secret: "secret",
+            region: "us-east-1",
+            host: "127.0.0.1:9000",
+        };
+        let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
+        let req = signed_request_with(
+            &signer,
+            http::Method::PUT,
+            "/locked",
+            &[],
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            Bytes::new(),
+            now,
+        )
+        .expect("a request");
+        assert_eq!(req.headers()["x-amz-bucket-object-lock-enabled"], "true");
+        let auth = req.headers()["authorization"].to_str().expect("ascii");
+        assert!(
+            auth.contains(
+                "SignedHeaders=host;x-amz-bucket-object-lock-enabled;x-amz-content-sha256;x-amz-date,"
+            ),
+            "{auth}"
+        );
     }
 
     #[test]

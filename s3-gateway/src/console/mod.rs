@@ -18,7 +18,8 @@
 //!
 //! Pages: `sign-in` (GET the form, POST it), `sign-out` (POST),
 //! `buckets` (GET the list and the create form), `buckets/create` and
-//! `buckets/delete` (POST), `cluster` (GET, [`cluster`]), `style.css`.
+//! `buckets/delete` (POST; a create may enable versioning and Object
+//! Lock), `cluster` (GET, [`cluster`]), `style.css`.
 
 pub mod admin_api;
 pub mod client;
@@ -286,11 +287,15 @@ impl Console {
                 let notice = if name.is_empty() {
                     Notice::error("Give the bucket a name.")
                 } else {
-                    match client::create_bucket(s3, &signer, name, region).await {
+                    let lock = form.get("object_lock") == Some("enabled");
+                    match client::create_bucket(s3, &signer, name, region, lock).await {
                         Err(f) => Notice::error(format!(
                             "Bucket {name} was not created: {}",
                             f.describe()
                         )),
+                        Ok(()) if lock => {
+                            Notice::ok(format!("Bucket {name} created, with Object Lock enabled."))
+                        }
                         Ok(()) if form.get("versioning") == Some("enabled") => {
                             match client::enable_versioning(s3, &signer, name).await {
                                 Ok(()) => Notice::ok(format!(

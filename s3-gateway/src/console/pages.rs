@@ -174,6 +174,8 @@ pub fn buckets(
          <input type=\"text\" id=\"bucket-region\" name=\"region\" value=\"{}\">\
          <label><input type=\"checkbox\" id=\"bucket-versioning\" name=\"versioning\" value=\"enabled\"> \
          Versioning enabled</label>\
+         <label><input type=\"checkbox\" id=\"bucket-object-lock\" name=\"object_lock\" value=\"enabled\"> \
+         Object Lock enabled (with versioning; it cannot be turned off)</label>\
          <p><button id=\"create-bucket\" type=\"submit\">Create bucket</button></p></form></section>",
         notice_html(notice),
         escape(region)
