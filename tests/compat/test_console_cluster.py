@@ -1,13 +1,15 @@
 """The web console's cluster-side pages in a real headless Chromium: the
 cluster page (nodes, disks, the metadata group, background work; a killed
 storage node shown down), and who may see it; buckets created with Object
-Lock.
+Lock; a bucket's settings page (versioning, lifecycle, replication, policy,
+CORS), each change S3's Put or Delete as boto3 then sees it.
 
 The browser and its page helpers are in console_browser.py. The cluster
 page shows the admin API's `status` as the signed-in key may read it (a
 root key only): what `shale admin status` says, the page must say.
 """
 
+import json
 import types
 
 import pytest
@@ -141,3 +143,101 @@ def test_a_bucket_created_with_object_lock(server, s3, console):
     with pytest.raises(ClientError) as e:
         s3.get_object_lock_configuration(Bucket=plain)
     assert error_code(e.value) == "ObjectLockConfigurationNotFoundError"
+
+
+def fill(console, element_id, text):
+    """Replaces a textarea's text (send_keys would type it character by
+    character; the value is set as a user's paste would)."""
+    field = console.driver.find_element(By.ID, element_id)
+    console.driver.execute_script("arguments[0].value = arguments[1]", field, text)
+
+
+LIFECYCLE = ('<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+             '<Rule><ID>expire-logs</ID><Status>Enabled</Status>'
+             '<Filter><Prefix>logs/</Prefix></Filter>'
+             '<Expiration><Days>7</Days></Expiration></Rule></LifecycleConfiguration>')
+
+
+def test_bucket_settings_are_shown_and_changed_as_s3_requests(server, s3, console):
+    name = unique_bucket_name("console-settings")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+        {"AllowedMethods": ["GET"], "AllowedOrigins": ["https://shown.example"]}]})
+    console.sign_in(server.access_key, server.secret_key)
+    d = console.driver
+    row = d.find_element(By.CSS_SELECTOR, f'tr[data-bucket="{name}"]')
+    console.submit(row.find_element(By.CSS_SELECTOR, "a.settings"), "settings")
+    assert console.path == f"{PREFIX}settings/{name}"
+    assert d.find_element(By.ID, "settings-bucket").text == name
+    assert "https://shown.example" in d.find_element(By.ID, "cors-current").text
+    assert d.find_element(By.ID, "lifecycle-current").text == "None."
+    assert d.find_element(By.ID, "policy-current").text == "None."
+
+    console.submit(d.find_element(By.ID, "versioning-enable"), "versioning-enabled")
+    assert console.notice() == f"Versioning of {name} is now Enabled."
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    assert "<Status>Enabled</Status>" in d.find_element(By.ID, "versioning-current").text
+    console.submit(d.find_element(By.ID, "versioning-suspend"), "versioning-suspended")
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Suspended"
+
+    # A document S3 refuses: its error code is the notice; nothing changes.
+    fill(console, "lifecycle-document", "<LifecycleConfiguration><Rule>")
+    console.submit(d.find_element(By.ID, "lifecycle-save"), "lifecycle-refused")
+    notice = console.notice()
+    assert notice.startswith(f"Lifecycle of {name} was not changed: Malformed"), notice
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_lifecycle_configuration(Bucket=name)
+    assert error_code(e.value) == "NoSuchLifecycleConfiguration"
+    fill(console, "lifecycle-document", LIFECYCLE)
+    console.submit(d.find_element(By.ID, "lifecycle-save"), "lifecycle-saved")
+    assert console.notice() == f"Lifecycle of {name} saved."
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    assert [(r["ID"], r["Expiration"]["Days"]) for r in rules] == [("expire-logs", 7)]
+    assert "expire-logs" in d.find_element(By.ID, "lifecycle-current").text
+
+    # (A Deny: a public Allow is refused by the public access block.)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{name}/sealed/*"}]})
+    fill(console, "policy-document", policy)
+    console.submit(d.find_element(By.ID, "policy-save"), "policy-saved")
+    assert console.notice() == f"Policy of {name} saved."
+    got = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+    assert got["Statement"][0]["Resource"] == f"arn:aws:s3:::{name}/sealed/*"
+    assert "sealed/*" in d.find_element(By.ID, "policy-current").text
+
+    console.submit(d.find_element(By.ID, "cors-delete"), "cors-removed")
+    assert console.notice() == f"CORS of {name} removed."
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_cors(Bucket=name)
+    assert error_code(e.value) == "NoSuchCORSConfiguration"
+    assert d.find_element(By.ID, "cors-current").text == "None."
+
+
+def test_settings_follow_the_keys_rights_and_need_the_token(server, s3, console,
+                                                            lone_key):
+    others = unique_bucket_name("console-settings-root")
+    s3.create_bucket(Bucket=others)
+    console.sign_in(lone_key["access_key"], lone_key["secret_key"])
+    console.open(f"settings/{others}", "settings-refused")
+    assert "AccessDenied" in console.driver.find_element(By.ID, "cors-current").text
+    token = console.driver.find_element(
+        By.CSS_SELECTOR, "#policy input[name=csrf]").get_attribute("value")
+    jar = {"shale_console": console.session_cookie()}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+        "Resource": f"arn:aws:s3:::{others}/*"}]})
+    form = {"bucket": others, "kind": "policy", "action": "save", "document": policy}
+    # Without the token: refused before S3 is asked.
+    r = requests.post(console.url("settings"), cookies=jar, data=form,
+                      allow_redirects=False, timeout=WAIT)
+    assert r.status_code == 403
+    # With it: S3 refuses the key.
+    r = requests.post(console.url("settings"), cookies=jar,
+                      data={**form, "csrf": token}, allow_redirects=False, timeout=WAIT)
+    assert r.status_code == 303
+    console.open(f"settings/{others}", "settings-policy-refused")
+    assert "AccessDenied" in console.notice()
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=others)
+    assert error_code(e.value) == "NoSuchBucketPolicy"

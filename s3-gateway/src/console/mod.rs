@@ -19,7 +19,8 @@
 //! Pages: `sign-in` (GET the form, POST it), `sign-out` (POST),
 //! `buckets` (GET the list and the create form), `buckets/create` and
 //! `buckets/delete` (POST; a create may enable versioning and Object
-//! Lock), `cluster` (GET, [`cluster`]), `style.css`.
+//! Lock), `cluster` (GET, [`cluster`]), `settings/<bucket>` (GET) and
+//! `settings` (POST, [`settings`]), `style.css`.
 
 pub mod admin_api;
 pub mod client;
@@ -27,6 +28,7 @@ pub mod cluster;
 pub mod csrf;
 pub mod pages;
 pub mod session;
+pub mod settings;
 
 use std::time::{Duration, Instant};
 
@@ -134,11 +136,23 @@ impl Console {
                 Some(s) => self.cluster_page(s3, &req, &s).await,
                 None => to_sign_in(),
             },
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("settings/") => {
+                match (self.session(&req), settings::bucket_of(p)) {
+                    (None, _) => to_sign_in(),
+                    (Some(s), Some(bucket)) => self.settings_page(s3, &req, &s, &bucket).await,
+                    (Some(_), None) => page_response(
+                        StatusCode::NOT_FOUND,
+                        &pages::error("Not found", "The console has no such page."),
+                        &[],
+                    ),
+                }
+            }
+            (&Method::POST, "settings") => self.post(s3, req, page).await,
             (&Method::POST, "sign-in" | "sign-out" | "buckets/create" | "buckets/delete") => {
                 self.post(s3, req, page).await
             }
             (_, "" | "style.css" | "sign-in" | "buckets" | "cluster")
-            | (_, "sign-out" | "buckets/create" | "buckets/delete") => page_response(
+            | (_, "sign-out" | "buckets/create" | "buckets/delete" | "settings") => page_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &pages::error(
                     "Method not allowed",
@@ -328,6 +342,12 @@ impl Console {
                 };
                 self.sessions.set_notice(&s.id, notice);
                 redirect(&buckets, &[])
+            }
+            "settings" => {
+                let bucket = form.get("bucket").unwrap_or("").trim().to_owned();
+                let notice = settings::apply(s3, &signer, &bucket, &form).await;
+                self.sessions.set_notice(&s.id, notice);
+                redirect(&settings::page_path(&bucket), &[])
             }
             _ => page_response(
                 StatusCode::NOT_FOUND,

@@ -51,7 +51,7 @@ button.danger{color:#a11}
 header nav a{color:#fff;margin-right:.9em}
 meter,progress{width:10em;vertical-align:middle}
 td.num,th.num{text-align:right}
-pre{background:#f5f6f8;border:1px solid #e5e7ec;padding:.6em;overflow:auto;max-height:24em}
+pre{background:#f5f6f8;border:1px solid #e5e7ec;padding:.6em;overflow:auto;max-height:24em;white-space:pre-wrap;word-break:break-all}
 textarea{width:100%;box-sizing:border-box;font-family:monospace}
 ";
 
@@ -153,11 +153,13 @@ pub fn buckets(
                 let _ = write!(
                     list,
                     "<tr data-bucket=\"{name}\"><td class=\"name\">{name}</td><td class=\"created\">{}</td>\
-                     <td><form method=\"post\" action=\"/_shale/console/buckets/delete\">\
+                     <td><a class=\"settings\" href=\"{}\">Settings</a> \
+                     <form method=\"post\" action=\"/_shale/console/buckets/delete\">\
                      <input type=\"hidden\" name=\"csrf\" value=\"{csrf_e}\">\
                      <input type=\"hidden\" name=\"name\" value=\"{name}\">\
                      <button class=\"danger delete\" type=\"submit\">Delete</button></form></td></tr>",
-                    escape(&row.created)
+                    escape(&row.created),
+                    escape(&super::settings::page_path(&row.name))
                 );
             }
             list.push_str("</tbody></table>");
