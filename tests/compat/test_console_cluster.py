@@ -2,7 +2,9 @@
 cluster page (nodes, disks, the metadata group, background work; a killed
 storage node shown down), and who may see it; buckets created with Object
 Lock; a bucket's settings page (versioning, lifecycle, replication, policy,
-CORS), each change S3's Put or Delete as boto3 then sees it.
+CORS), each change S3's Put or Delete as boto3 then sees it; the keys
+page (list, create with the secret shown once, grant, delete), which is
+the admin API's and refused like it.
 
 The browser and its page helpers are in console_browser.py. The cluster
 page shows the admin API's `status` as the signed-in key may read it (a
@@ -10,7 +12,9 @@ root key only): what `shale admin status` says, the page must say.
 """
 
 import json
+import re
 import types
+import uuid
 
 import pytest
 import requests
@@ -241,3 +245,88 @@ def test_settings_follow_the_keys_rights_and_need_the_token(server, s3, console,
     with pytest.raises(ClientError) as e:
         s3.get_bucket_policy(Bucket=others)
     assert error_code(e.value) == "NoSuchBucketPolicy"
+
+
+def test_keys_are_created_with_the_secret_shown_once_and_deleted(server, s3, console):
+    bucket = unique_bucket_name("console-key-grant")
+    s3.create_bucket(Bucket=bucket)
+    console.sign_in(server.access_key, server.secret_key)
+    d = console.driver
+    console.submit(d.find_element(By.ID, "nav-keys"), "keys")
+    assert console.path == PREFIX + "keys"
+    rows = {r.get_attribute("data-key") for r in
+            d.find_elements(By.CSS_SELECTOR, "#keys tr[data-key]")}
+    assert server.access_key in rows
+    name = "console-made-" + uuid.uuid4().hex[:8]
+    d.find_element(By.ID, "key-name").send_keys(name)
+    d.find_element(By.ID, "key-grant-bucket").send_keys(bucket)
+    console.submit(d.find_element(By.ID, "create-key"), "key-created")
+    notice = console.notice()
+    m = re.fullmatch(r"Key (\S+) created\. Its secret, shown only this once: (\S+)", notice)
+    assert m, notice
+    access_key, secret = m[1], m[2]
+    row = d.find_element(By.CSS_SELECTOR, f'tr[data-key="{access_key}"]')
+    assert row.find_element(By.CSS_SELECTOR, "td.name").text == name
+    assert row.find_element(By.CSS_SELECTOR, "td.grants").text == f"{bucket}:read"
+    # The key works, with its grant.
+    made = server.client(access_key=access_key, secret_key=secret)
+    made.head_bucket(Bucket=bucket)
+    # Reloaded: the secret is gone for good.
+    console.open("keys", "keys-reloaded")
+    assert secret not in d.page_source
+    assert not d.find_elements(By.ID, "notice")
+
+    # Grant: write on the bucket.
+    d.find_element(By.ID, "grant-key").send_keys(access_key)
+    d.find_element(By.ID, "grant-bucket").send_keys(bucket)
+    d.find_element(By.CSS_SELECTOR, "#grant-permission option[value=write]").click()
+    console.submit(d.find_element(By.ID, "grant"), "key-granted")
+    assert console.notice() == f"Key {access_key} now has write on {bucket}."
+    made.put_object(Bucket=bucket, Key="by-the-new-key", Body=b"x")
+
+    row = d.find_element(By.CSS_SELECTOR, f'tr[data-key="{access_key}"]')
+    console.submit(row.find_element(By.CSS_SELECTOR, "button.delete"), "key-deleted")
+    assert console.notice() == f"Key {access_key} deleted."
+    assert not d.find_elements(By.CSS_SELECTOR, f'tr[data-key="{access_key}"]')
+    with pytest.raises(ClientError) as e:
+        made.list_buckets()
+    assert error_code(e.value) == "InvalidAccessKeyId"
+
+
+def test_the_keys_page_is_the_admin_apis_to_refuse(server, console, lone_key):
+    console.sign_in(lone_key["access_key"], lone_key["secret_key"])
+    console.open("keys", "keys-refused")
+    assert "AccessDenied" in console.driver.find_element(By.ID, "list-error").text
+    assert not console.driver.find_elements(By.ID, "keys")
+    # No forms for it; the session's token (the sign-out form's) in a
+    # hand-made create: the admin API refuses it.
+    assert not console.driver.find_elements(By.ID, "create-key-form")
+    token = console.driver.find_element(
+        By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
+    jar = {"shale_console": console.session_cookie()}
+    r = requests.post(console.url("keys/create"), cookies=jar,
+                      data={"csrf": token, "name": "not-made"},
+                      allow_redirects=False, timeout=WAIT)
+    assert r.status_code == 303
+    console.open("keys", "keys-create-refused")
+    assert "AccessDenied" in console.notice()
+    assert all(k.get("name") != "not-made" for k in server.admin_json("key", "list"))
+
+
+def test_forged_key_changes_change_nothing(server, console):
+    console.sign_in(server.access_key, server.secret_key)
+    jar = {"shale_console": console.session_cookie()}
+    victim = server.admin_json("key", "create", "--name", "console-victim")
+    for page, data in (("keys/create", {"name": "forged"}),
+                       ("keys/delete", {"access_key": victim["access_key"]}),
+                       ("keys/grant", {"access_key": victim["access_key"],
+                                       "bucket": "any", "permission": "owner"})):
+        for token in (None, "", "0" * 64):
+            form = dict(data) if token is None else {**data, "csrf": token}
+            r = requests.post(console.url(page), cookies=jar, data=form,
+                              allow_redirects=False, timeout=WAIT)
+            assert r.status_code == 403, (page, token)
+    keys = {k["access_key"]: k for k in server.admin_json("key", "list")}
+    assert victim["access_key"] in keys
+    assert keys[victim["access_key"]]["grants"] == []
+    assert all(k.get("name") != "forged" for k in keys.values())

@@ -20,12 +20,14 @@
 //! `buckets` (GET the list and the create form), `buckets/create` and
 //! `buckets/delete` (POST; a create may enable versioning and Object
 //! Lock), `cluster` (GET, [`cluster`]), `settings/<bucket>` (GET) and
-//! `settings` (POST, [`settings`]), `style.css`.
+//! `settings` (POST, [`settings`]), `keys` (GET) and `keys/create`,
+//! `keys/grant`, `keys/delete` (POST, [`keys`]), `style.css`.
 
 pub mod admin_api;
 pub mod client;
 pub mod cluster;
 pub mod csrf;
+pub mod keys;
 pub mod pages;
 pub mod session;
 pub mod settings;
@@ -147,11 +149,18 @@ impl Console {
                     ),
                 }
             }
-            (&Method::POST, "settings") => self.post(s3, req, page).await,
+            (&Method::GET | &Method::HEAD, "keys") => match self.session(&req) {
+                Some(s) => self.keys_page(s3, &req, &s).await,
+                None => to_sign_in(),
+            },
+            (&Method::POST, "settings" | "keys/create" | "keys/grant" | "keys/delete") => {
+                self.post(s3, req, page).await
+            }
             (&Method::POST, "sign-in" | "sign-out" | "buckets/create" | "buckets/delete") => {
                 self.post(s3, req, page).await
             }
-            (_, "" | "style.css" | "sign-in" | "buckets" | "cluster")
+            (_, "" | "style.css" | "sign-in" | "buckets" | "cluster" | "keys")
+            | (_, "keys/create" | "keys/grant" | "keys/delete")
             | (_, "sign-out" | "buckets/create" | "buckets/delete" | "settings") => page_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &pages::error(
@@ -342,6 +351,11 @@ impl Console {
                 };
                 self.sessions.set_notice(&s.id, notice);
                 redirect(&buckets, &[])
+            }
+            "keys/create" | "keys/grant" | "keys/delete" => {
+                let notice = keys::apply(s3, &signer, page, &form).await;
+                self.sessions.set_notice(&s.id, notice);
+                redirect(&format!("{PREFIX}keys"), &[])
             }
             "settings" => {
                 let bucket = form.get("bucket").unwrap_or("").trim().to_owned();
