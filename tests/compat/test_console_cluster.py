@@ -4,7 +4,8 @@ storage node shown down), and who may see it; buckets created with Object
 Lock; a bucket's settings page (versioning, lifecycle, replication, policy,
 CORS), each change S3's Put or Delete as boto3 then sees it; the keys
 page (list, create with the secret shown once, grant, delete), which is
-the admin API's and refused like it.
+the admin API's and refused like it; the replication page (a pair's
+rules, backlog, lag and the last hour's chart).
 
 The browser and its page helpers are in console_browser.py. The cluster
 page shows the admin API's `status` as the signed-in key may read it (a
@@ -330,3 +331,45 @@ def test_forged_key_changes_change_nothing(server, console):
     assert victim["access_key"] in keys
     assert keys[victim["access_key"]]["grants"] == []
     assert all(k.get("name") != "forged" for k in keys.values())
+
+
+def test_the_replication_page_shows_each_pair_with_its_lag(server, s3, console, lone_key):
+    src, dst = unique_bucket_name("console-repl-src"), unique_bucket_name("console-repl-dst")
+    for b in (src, dst):
+        s3.create_bucket(Bucket=b)
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": "", "Rules": [{
+        "ID": "to-dst", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
+        "DeleteMarkerReplication": {"Status": "Enabled"},
+        "Destination": {"Bucket": f"arn:aws:s3:::{dst}"}}]})
+    s3.put_object(Bucket=src, Key="k", Body=b"copied")
+    wait_for(lambda: replica_status(s3, dst), lambda st: st == "REPLICA",
+             "the copy", 30.0)
+
+    console.sign_in(server.access_key, server.secret_key)
+    d = console.driver
+    console.submit(d.find_element(By.ID, "nav-replication"), "replication")
+    assert console.path == PREFIX + "replication"
+    pair = d.find_element(
+        By.CSS_SELECTOR, f'section.pair[data-source="{src}"][data-destination="{dst}"]')
+    assert pair.find_element(By.CSS_SELECTOR, "td.rules").text == "to-dst"
+    assert pair.find_element(By.CSS_SELECTOR, "td.oldest").text == "none"
+    assert re.fullmatch(r"\d+ ms|\d+\.\d s",
+                        pair.find_element(By.CSS_SELECTOR, "span.p50").text)
+    assert pair.find_element(By.CSS_SELECTOR, "td.copied").text.startswith("1 (")
+    # The copy is a point of the last hour's chart.
+    assert len(pair.find_elements(By.CSS_SELECTOR, "svg.lag-chart circle.max")) == 1
+    assert d.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+
+    console.submit(d.find_element(By.ID, "sign-out"), "signed-out")
+    console.sign_in(lone_key["access_key"], lone_key["secret_key"])
+    console.open("replication", "replication-refused")
+    assert "AccessDenied" in console.notice()
+    assert not d.find_elements(By.CSS_SELECTOR, "section.pair")
+
+
+def replica_status(s3, bucket):
+    try:
+        return s3.head_object(Bucket=bucket, Key="k").get("ReplicationStatus")
+    except ClientError:
+        return None

@@ -21,7 +21,8 @@
 //! `buckets/delete` (POST; a create may enable versioning and Object
 //! Lock), `cluster` (GET, [`cluster`]), `settings/<bucket>` (GET) and
 //! `settings` (POST, [`settings`]), `keys` (GET) and `keys/create`,
-//! `keys/grant`, `keys/delete` (POST, [`keys`]), `style.css`.
+//! `keys/grant`, `keys/delete` (POST, [`keys`]), `replication` (GET,
+//! [`replication`]), `style.css`.
 
 pub mod admin_api;
 pub mod client;
@@ -29,6 +30,7 @@ pub mod cluster;
 pub mod csrf;
 pub mod keys;
 pub mod pages;
+pub mod replication;
 pub mod session;
 pub mod settings;
 
@@ -149,6 +151,10 @@ impl Console {
                     ),
                 }
             }
+            (&Method::GET | &Method::HEAD, "replication") => match self.session(&req) {
+                Some(s) => self.replication_page(s3, &req, &s).await,
+                None => to_sign_in(),
+            },
             (&Method::GET | &Method::HEAD, "keys") => match self.session(&req) {
                 Some(s) => self.keys_page(s3, &req, &s).await,
                 None => to_sign_in(),
@@ -159,7 +165,7 @@ impl Console {
             (&Method::POST, "sign-in" | "sign-out" | "buckets/create" | "buckets/delete") => {
                 self.post(s3, req, page).await
             }
-            (_, "" | "style.css" | "sign-in" | "buckets" | "cluster" | "keys")
+            (_, "" | "style.css" | "sign-in" | "buckets" | "cluster" | "keys" | "replication")
             | (_, "keys/create" | "keys/grant" | "keys/delete")
             | (_, "sign-out" | "buckets/create" | "buckets/delete" | "settings") => page_response(
                 StatusCode::METHOD_NOT_ALLOWED,

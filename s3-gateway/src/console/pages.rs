@@ -84,6 +84,7 @@ pub(super) fn layout_with(
         Some((access_key, csrf)) => format!(
             "<nav><a href=\"/_shale/console/buckets\">Buckets</a> \
              <a id=\"nav-cluster\" href=\"/_shale/console/cluster\">Cluster</a> \
+             <a id=\"nav-replication\" href=\"/_shale/console/replication\">Replication</a> \
              <a id=\"nav-keys\" href=\"/_shale/console/keys\">Keys</a></nav>\
              <span id=\"signed-in-key\">{}</span>\
              <form method=\"post\" action=\"/_shale/console/sign-out\">\
