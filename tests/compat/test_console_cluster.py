@@ -103,7 +103,7 @@ def ops_cluster(tmp_path):
         c.stop()
 
 
-def test_a_killed_node_is_marked_down(ops_cluster, console):
+def test_a_killed_node_is_marked_down_and_a_drain_shown(ops_cluster, console):
     console.server = types.SimpleNamespace(endpoint=ops_cluster.endpoint())
     ops_cluster.wait_status(
         "six nodes up", lambda s: sum(n["state"] == "up" for n in s["nodes"]) == 6)
@@ -129,6 +129,22 @@ def test_a_killed_node_is_marked_down(ops_cluster, console):
     wait_for(shown, lambda r: r["3"][0] == "down"
              and ("min" in r["3"][1] or float(r["3"][1].split()[0]) > seen + 1),
              "node 3's heartbeat ageing", DOWN_TIMEOUT, interval=1.0)
+
+    # A drained node: shown draining, then drained, with its progress.
+    ops_cluster.admin("node", "drain", "5")
+
+    def drains():
+        console.open("cluster", "cluster-draining")
+        return [(r.get_attribute("data-node"),
+                 r.find_element(By.CSS_SELECTOR, "td.state").text,
+                 r.find_element(By.CSS_SELECTOR, "td.left").text)
+                for r in console.driver.find_elements(By.CSS_SELECTOR, "#drain-nodes tr[data-node]")]
+
+    rows = wait_for(drains, lambda r: r == [("5", "draining", "0 (drained)")],
+                    "node 5 drained", DOWN_TIMEOUT, interval=1.0)
+    bar = console.driver.find_element(By.ID, "drain-progress")
+    assert bar.get_attribute("value") == bar.get_attribute("max")
+    assert node_rows(console)["5"][0] == "draining"
 
 
 def test_a_bucket_created_with_object_lock(server, s3, console):

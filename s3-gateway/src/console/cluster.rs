@@ -234,11 +234,16 @@ fn drains_section(out: &mut String, nodes: &[Value], heal: &Value) {
         // This gateway's healer's count: chunks moved off draining nodes
         // and chunks it last found left on them.
         let (moved, left) = (num(&heal["drained"]), num(&heal["drain_backlog"]));
+        // Nothing moved and nothing left: done (an empty node drains at once).
+        let (value, max) = if moved + left == 0 {
+            (1, 1)
+        } else {
+            (moved, moved + left)
+        };
         let _ = write!(
             out,
-            "<p>This gateway's healer: <progress id=\"drain-progress\" max=\"{}\" value=\"{moved}\">\
-             </progress> {moved} chunk(s) moved, {left} left.</p>",
-            (moved + left).max(1)
+            "<p>This gateway's healer: <progress id=\"drain-progress\" max=\"{max}\" value=\"{value}\">\
+             </progress> {moved} chunk(s) moved, {left} left.</p>"
         );
     }
     out.push_str(
@@ -256,7 +261,7 @@ fn drains_section(out: &mut String, nodes: &[Value], heal: &Value) {
         };
         let _ = write!(
             out,
-            "<tr data-node=\"{}\"><td>{0}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            "<tr data-node=\"{}\"><td>{0}</td><td class=\"state\">{}</td><td class=\"num left\">{}</td></tr>",
             escape(&text(&n["id"])),
             escape(&text(&n["state"])),
             escape(&left)
