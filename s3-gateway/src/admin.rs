@@ -28,7 +28,7 @@
 //! | `region-list` | GET | | this region's name, the linked regions (endpoint, link key, namespace) |
 //! | `region-add` | POST | `name`, `endpoint`, `access_key` (default: the caller's), `namespace` | |
 //! | `region-remove` | POST | `name` | |
-//! | `replication-status` | GET | `bucket` (optional) | per source and destination bucket: its rules, backlog (tasks, bytes, oldest), failed tasks, the last error; this gateway's worker's copies, lag p50/p99/max, bytes per second, retries |
+//! | `replication-status` | GET | `bucket` (optional) | per source and destination bucket: its rules, backlog (tasks, bytes, oldest), failed tasks, the last error; this gateway's worker's copies, lag p50/p99/max, bytes per second, retries, and its lag per minute over the last hour (`lag_history`: mean and max) |
 //! | `replication-retry` | POST | `bucket` (optional) | FAILED tasks put back in the queue (how many) |
 //! | `replication-resync` | POST | `bucket`, `older_than_ms`, `restart` | one page (1,000 versions) of a resync: versions without a replication status queued; the position kept in metadata (scanned, queued, done) |
 //! | `replication-resync-total` | GET | `bucket` | the bucket's versions and markers (a resync's 100%) |
@@ -641,6 +641,7 @@ impl AdminRoute {
                     "retries": p.retries,
                     "failed": p.failed,
                     "last_error": b.last_error.or(p.last_error),
+                    "lag_history": p.lag_history,
                 })
             })
             .collect();

@@ -129,6 +129,34 @@ pub struct PairStatus {
     pub bytes_per_sec: u64,
     /// The last failure, if any.
     pub last_error: Option<String>,
+    /// Lag per minute over the last hour, oldest first (minutes without a
+    /// copy left out): the web console's chart.
+    pub lag_history: Vec<LagMinute>,
+}
+
+/// The lag of one minute's copies of a pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LagMinute {
+    /// The minute's start, Unix ms.
+    pub minute_unix_ms: u64,
+    /// Copies finished in it.
+    pub copies: u64,
+    /// Their mean lag, ms.
+    pub mean_ms: u64,
+    /// Their largest lag, ms.
+    pub max_ms: u64,
+}
+
+/// How much lag history a pair keeps.
+const LAG_HISTORY: Duration = Duration::from_secs(3600);
+
+/// (Unix minute, copies, lag sum ms, lag max ms) of one minute.
+type MinuteSums = (u64, u64, u64, u64);
+
+fn unix_minute() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 60)
 }
 
 #[derive(Default)]
@@ -139,6 +167,8 @@ struct Pair {
     failed: u64,
     /// (when, lag ms, bytes) of recent copies.
     recent: VecDeque<(Instant, u64, u64)>,
+    /// Per-minute sums of the last hour, oldest first.
+    minutes: VecDeque<MinuteSums>,
     last_error: Option<String>,
 }
 
@@ -189,6 +219,19 @@ impl ReplicationStats {
             {
                 p.recent.pop_front();
             }
+            let minute = unix_minute();
+            match p.minutes.back_mut() {
+                Some((m, copies, sum, max)) if *m == minute => {
+                    *copies += 1;
+                    *sum += lag_ms;
+                    *max = (*max).max(lag_ms);
+                }
+                _ => p.minutes.push_back((minute, 1, lag_ms, lag_ms)),
+            }
+            let kept = LAG_HISTORY.as_secs() / 60;
+            while p.minutes.front().is_some_and(|(m, ..)| m + kept <= minute) {
+                p.minutes.pop_front();
+            }
         });
     }
 
@@ -214,6 +257,7 @@ impl ReplicationStats {
     pub fn pairs(&self) -> Vec<PairStatus> {
         let pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
+        let this_minute = unix_minute();
         let mut out: Vec<PairStatus> = pairs
             .iter()
             .map(|((bucket, destination), p)| {
@@ -249,6 +293,17 @@ impl ReplicationStats {
                     lag_max_ms: lags.last().copied().unwrap_or(0),
                     bytes_per_sec: minute / 60,
                     last_error: p.last_error.clone(),
+                    lag_history: p
+                        .minutes
+                        .iter()
+                        .filter(|(m, ..)| m + LAG_HISTORY.as_secs() / 60 > this_minute)
+                        .map(|&(m, copies, sum, max)| LagMinute {
+                            minute_unix_ms: m * 60_000,
+                            copies,
+                            mean_ms: sum / copies.max(1),
+                            max_ms: max,
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -1237,6 +1292,28 @@ fn version_headers(v: &ObjectVersion) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pairs_lag_is_kept_per_minute() {
+        let stats = ReplicationStats::default();
+        stats.copied("src", "dst", 100, 1);
+        stats.copied("src", "dst", 300, 1);
+        stats.copied("src", "other", 7, 1);
+        let pairs = stats.pairs();
+        assert_eq!(pairs.len(), 2);
+        // (Both copies fall in this minute, or the first in the last one.)
+        let history = &pairs[0].lag_history;
+        let copies: u64 = history.iter().map(|m| m.copies).sum();
+        assert_eq!(copies, 2);
+        let last = history.last().expect("a minute");
+        assert_eq!(last.minute_unix_ms % 60_000, 0);
+        assert_eq!(last.max_ms, 300);
+        if history.len() == 1 {
+            assert_eq!(last.mean_ms, 200);
+        }
+        assert_eq!(pairs[1].lag_history.len(), 1);
+        assert_eq!(pairs[1].lag_history[0].max_ms, 7);
+    }
 
     #[test]
     fn an_xml_text_is_escaped() {

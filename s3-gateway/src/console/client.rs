@@ -105,6 +105,19 @@ pub fn signed_request(
     body: Bytes,
     now: OffsetDateTime,
 ) -> Result<http::Request<s3s::Body>, String> {
+    signed_request_with(signer, method, path, query, &[], body, now)
+}
+
+/// [`signed_request`] with `extra` headers (lower-case names), signed too.
+pub fn signed_request_with(
+    signer: &Signer<'_>,
+    method: http::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    body: Bytes,
+    now: OffsetDateTime,
+) -> Result<http::Request<s3s::Body>, String> {
     let payload_hash = sigv4::sha256_hex(&body);
     let length = body.len() as u64;
     signed_with(
@@ -113,7 +126,7 @@ pub fn signed_request(
             method,
             path,
             query,
-            headers: &[],
+            headers: extra,
         },
         (s3s::Body::from(body), length, &payload_hash),
         now,
@@ -186,6 +199,7 @@ pub(super) struct Answer {
     pub(super) body: Bytes,
 }
 
+/// Sends `req` and reads the answer; an error status is an [`S3Failure`].
 pub(super) async fn call<D: S3Dispatch>(
     s3: &D,
     req: Result<http::Request<s3s::Body>, String>,
@@ -301,12 +315,14 @@ pub async fn list_buckets<D: S3Dispatch>(
 }
 
 /// CreateBucket `name`, in `region` (`LocationConstraint`) when it is not
-/// the gateway's own.
+/// the gateway's own; with `object_lock`, Object Lock enabled
+/// (`x-amz-bucket-object-lock-enabled: true`, which enables versioning too).
 pub async fn create_bucket<D: S3Dispatch>(
     s3: &D,
     signer: &Signer<'_>,
     name: &str,
     region: &str,
+    object_lock: bool,
 ) -> Result<(), S3Failure> {
     let body = if region.is_empty() || region == signer.region {
         Bytes::new()
@@ -316,11 +332,17 @@ pub async fn create_bucket<D: S3Dispatch>(
             quick_xml::escape::escape(region)
         ))
     };
-    let req = signed_request(
+    let lock: &[(&str, &str)] = if object_lock {
+        &[("x-amz-bucket-object-lock-enabled", "true")]
+    } else {
+        &[]
+    };
+    let req = signed_request_with(
         signer,
         http::Method::PUT,
         &bucket_path(name)?,
         &[],
+        lock,
         body,
         OffsetDateTime::now_utc(),
     );
@@ -412,6 +434,35 @@ mod tests {
             body: Bytes::new(),
         });
         assert_eq!(bare.describe(), "The request failed with HTTP status 503");
+    }
+
+    #[test]
+    fn extra_headers_are_signed() {
+        let signer = Signer {
+            access_key: "AK",
+            secret: "secret",
+            region: "us-east-1",
+            host: "127.0.0.1:9000",
+        };
+        let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
+        let req = signed_request_with(
+            &signer,
+            http::Method::PUT,
+            "/locked",
+            &[],
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            Bytes::new(),
+            now,
+        )
+        .expect("a request");
+        assert_eq!(req.headers()["x-amz-bucket-object-lock-enabled"], "true");
+        let auth = req.headers()["authorization"].to_str().expect("ascii");
+        assert!(
+            auth.contains(
+                "SignedHeaders=host;x-amz-bucket-object-lock-enabled;x-amz-content-sha256;x-amz-date,"
+            ),
+            "{auth}"
+        );
     }
 
     #[test]

@@ -18,16 +18,25 @@
 //!
 //! Pages: `sign-in` (GET the form, POST it), `sign-out` (POST),
 //! `buckets` (GET the list and the create form), `buckets/create` and
-//! `buckets/delete` (POST), `b/<bucket>/…` (the Objects pages,
-//! [`objects`]), `style.css`, `console.js`.
+//! `buckets/delete` (POST; a create may enable versioning and Object
+//! Lock), `b/<bucket>/…` (the Objects pages, [`objects`]), `cluster`
+//! (GET, [`cluster`]), `settings/<bucket>` (GET) and `settings` (POST,
+//! [`settings`]), `keys` (GET) and `keys/create`, `keys/grant`,
+//! `keys/delete` (POST, [`keys`]), `replication` (GET, [`replication`]),
+//! `style.css`, `console.js`.
 
+pub mod admin_api;
 pub mod client;
 pub mod client_objects;
+pub mod cluster;
 pub mod csrf;
+pub mod keys;
 pub mod objects;
 pub mod objects_html;
 pub mod pages;
+pub mod replication;
 pub mod session;
+pub mod settings;
 
 use std::time::{Duration, Instant};
 
@@ -128,11 +137,39 @@ impl Console {
                 Some(s) => self.buckets_page(s3, &req, &s).await,
                 None => to_sign_in(),
             },
-            (&Method::POST, "sign-in" | "sign-out" | "buckets/create" | "buckets/delete") => {
-                self.post(s3, req, page).await
+            (&Method::GET | &Method::HEAD, "cluster") => match self.session(&req) {
+                Some(s) => self.cluster_page(s3, &req, &s).await,
+                None => to_sign_in(),
+            },
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("settings/") => {
+                match (self.session(&req), settings::bucket_of(p)) {
+                    (None, _) => to_sign_in(),
+                    (Some(s), Some(bucket)) => self.settings_page(s3, &req, &s, &bucket).await,
+                    (Some(_), None) => page_response(
+                        StatusCode::NOT_FOUND,
+                        &pages::error("Not found", "The console has no such page."),
+                        &[],
+                    ),
+                }
             }
-            (_, "" | "style.css" | "sign-in" | "buckets")
-            | (_, "sign-out" | "buckets/create" | "buckets/delete") => not_allowed(&method),
+            (&Method::GET | &Method::HEAD, "replication") => match self.session(&req) {
+                Some(s) => self.replication_page(s3, &req, &s).await,
+                None => to_sign_in(),
+            },
+            (&Method::GET | &Method::HEAD, "keys") => match self.session(&req) {
+                Some(s) => self.keys_page(s3, &req, &s).await,
+                None => to_sign_in(),
+            },
+            (
+                &Method::POST,
+                "sign-in" | "sign-out" | "buckets/create" | "buckets/delete" | "settings"
+                | "keys/create" | "keys/grant" | "keys/delete",
+            ) => self.post(s3, req, page).await,
+            (_, "" | "style.css" | "sign-in" | "buckets" | "cluster" | "keys" | "replication")
+            | (_, "keys/create" | "keys/grant" | "keys/delete")
+            | (_, "sign-out" | "buckets/create" | "buckets/delete" | "settings") => {
+                not_allowed(&method)
+            }
             (_, p) if p.starts_with("b/") => self.objects(s3, req, &p["b/".len()..]).await,
             _ => not_found(),
         }
@@ -236,11 +273,15 @@ impl Console {
                 let notice = if name.is_empty() {
                     Notice::error("Give the bucket a name.")
                 } else {
-                    match client::create_bucket(s3, &signer, name, region).await {
+                    let lock = form.get("object_lock") == Some("enabled");
+                    match client::create_bucket(s3, &signer, name, region, lock).await {
                         Err(f) => Notice::error(format!(
                             "Bucket {name} was not created: {}",
                             f.describe()
                         )),
+                        Ok(()) if lock => {
+                            Notice::ok(format!("Bucket {name} created, with Object Lock enabled."))
+                        }
                         Ok(()) if form.get("versioning") == Some("enabled") => {
                             match client::enable_versioning(s3, &signer, name).await {
                                 Ok(()) => Notice::ok(format!(
@@ -273,6 +314,17 @@ impl Console {
                 };
                 self.sessions.set_notice(&s.id, notice);
                 redirect(&buckets, &[])
+            }
+            "keys/create" | "keys/grant" | "keys/delete" => {
+                let notice = keys::apply(s3, &signer, page, form).await;
+                self.sessions.set_notice(&s.id, notice);
+                redirect(&format!("{PREFIX}keys"), &[])
+            }
+            "settings" => {
+                let bucket = form.get("bucket").unwrap_or("").trim().to_owned();
+                let notice = settings::apply(s3, &signer, &bucket, form).await;
+                self.sessions.set_notice(&s.id, notice);
+                redirect(&settings::page_path(&bucket), &[])
             }
             _ => not_found(),
         }

@@ -59,7 +59,11 @@ td.size,td.actions,td.modified,td.written{white-space:nowrap}
 #uploads .state.done{color:#176c2b;font-weight:bold}
 #uploads .state.failed{color:#a11}
 input#link{width:100%;max-width:40em}
-textarea{width:100%;max-width:28em}
+header nav a{color:#fff;margin-right:.9em}
+meter,progress{width:10em;vertical-align:middle}
+td.num,th.num{text-align:right}
+pre{background:#f5f6f8;border:1px solid #e5e7ec;padding:.6em;overflow:auto;max-height:24em;white-space:pre-wrap;word-break:break-all}
+textarea{width:100%;box-sizing:border-box;font-family:monospace}
 ";
 
 pub(super) fn notice_html(notice: Option<&Notice>) -> String {
@@ -76,9 +80,24 @@ pub(super) fn notice_html(notice: Option<&Notice>) -> String {
 /// A whole page: `title`, the header (with the key and a sign-out button
 /// when signed in), and `body`.
 pub(super) fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> String {
+    layout_with(title, signed_in, "", body)
+}
+
+/// [`layout`] with `head` (trusted markup, such as a refresh) in the
+/// page's `<head>`.
+pub(super) fn layout_with(
+    title: &str,
+    signed_in: Option<(&str, &str)>,
+    head: &str,
+    body: &str,
+) -> String {
     let account = match signed_in {
         Some((access_key, csrf)) => format!(
-            "<span id=\"signed-in-key\">{}</span>\
+            "<nav><a href=\"/_shale/console/buckets\">Buckets</a> \
+             <a id=\"nav-cluster\" href=\"/_shale/console/cluster\">Cluster</a> \
+             <a id=\"nav-replication\" href=\"/_shale/console/replication\">Replication</a> \
+             <a id=\"nav-keys\" href=\"/_shale/console/keys\">Keys</a></nav>\
+             <span id=\"signed-in-key\">{}</span>\
              <form method=\"post\" action=\"/_shale/console/sign-out\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button id=\"sign-out\" type=\"submit\">Sign out</button></form>",
@@ -90,7 +109,7 @@ pub(super) fn layout(title: &str, signed_in: Option<(&str, &str)>, body: &str) -
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Shale console</title>\
+         <title>{} · Shale console</title>{head}\
          <link rel=\"stylesheet\" href=\"/_shale/console/style.css\">\
          <script src=\"/_shale/console/console.js\" defer></script></head>\
          <body><header><h1>Shale console</h1>{account}</header><main>{body}</main></body></html>\n",
@@ -148,12 +167,14 @@ pub fn buckets(
                 let _ = write!(
                     list,
                     "<tr data-bucket=\"{name}\"><td class=\"name\"><a href=\"{}\">{name}</a></td><td class=\"created\">{}</td>\
-                     <td><form method=\"post\" action=\"/_shale/console/buckets/delete\">\
+                     <td><a class=\"settings\" href=\"{}\">Settings</a> \
+                     <form method=\"post\" action=\"/_shale/console/buckets/delete\">\
                      <input type=\"hidden\" name=\"csrf\" value=\"{csrf_e}\">\
                      <input type=\"hidden\" name=\"name\" value=\"{name}\">\
                      <button class=\"danger delete\" type=\"submit\">Delete</button></form></td></tr>",
                     escape(&super::objects::browse_url(&row.name, "", None)),
-                    escape(&row.created)
+                    escape(&row.created),
+                    escape(&super::settings::page_path(&row.name))
                 );
             }
             list.push_str("</tbody></table>");
@@ -170,6 +191,8 @@ pub fn buckets(
          <input type=\"text\" id=\"bucket-region\" name=\"region\" value=\"{}\">\
          <label><input type=\"checkbox\" id=\"bucket-versioning\" name=\"versioning\" value=\"enabled\"> \
          Versioning enabled</label>\
+         <label><input type=\"checkbox\" id=\"bucket-object-lock\" name=\"object_lock\" value=\"enabled\"> \
+         Object Lock enabled (with versioning; it cannot be turned off)</label>\
          <p><button id=\"create-bucket\" type=\"submit\">Create bucket</button></p></form></section>",
         notice_html(notice),
         escape(region)
