@@ -37,6 +37,7 @@ pub mod raft;
 pub mod raft_net;
 #[cfg(feature = "raft-types")]
 pub mod raft_types;
+#[cfg(feature = "server")]
 mod read_barrier;
 mod replication;
 #[cfg(feature = "server")]
