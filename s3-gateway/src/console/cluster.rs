@@ -32,12 +32,7 @@ impl super::Console {
         s: &super::session::SessionView,
     ) -> http::Response<s3s::Body> {
         let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
+        let signer = self.signer(s, &host);
         let answer = status(s3, &signer).await;
         let html = match &answer {
             Ok(v) => page(&s.access_key, &s.csrf, Ok(v)),

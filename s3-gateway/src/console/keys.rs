@@ -134,12 +134,7 @@ impl super::Console {
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
         let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
+        let signer = self.signer(s, &host);
         let listed = admin(s3, &signer, http::Method::GET, "key-list", &[]).await;
         let notice = self.sessions.take_notice(&s.id);
         let html = match &listed {

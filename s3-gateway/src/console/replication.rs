@@ -14,7 +14,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::admin_api::admin;
-use super::client::{S3Dispatch, Signer};
+use super::client::S3Dispatch;
 use super::cluster::{REFRESH_SECONDS, bytes};
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
@@ -184,12 +184,7 @@ impl super::Console {
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
         let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
+        let signer = self.signer(s, &host);
         let answer = admin(s3, &signer, http::Method::GET, "replication-status", &[]).await;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -309,12 +309,7 @@ impl super::Console {
         bucket: &str,
     ) -> http::Response<s3s::Body> {
         let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
+        let signer = self.signer(s, &host);
         let current = read_all(s3, &signer, bucket).await;
         let notice = self.sessions.take_notice(&s.id);
         super::page_response(
