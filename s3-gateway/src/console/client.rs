@@ -192,6 +192,34 @@ pub fn signed_with(
         .map_err(|e| format!("the request could not be made: {e}"))
 }
 
+/// Signs `method path?query` with `body` now ([`signed_request`]) and
+/// sends it ([`call`]).
+pub(super) async fn send<D: S3Dispatch>(
+    s3: &D,
+    signer: &Signer<'_>,
+    method: http::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Answer, S3Failure> {
+    let now = OffsetDateTime::now_utc();
+    call(s3, signed_request(signer, method, path, query, body, now)).await
+}
+
+/// Signs `req` with `body` now ([`signed_with`]) and sends it ([`call`]).
+pub(super) async fn send_with<D: S3Dispatch>(
+    s3: &D,
+    signer: &Signer<'_>,
+    req: Unsigned<'_>,
+    body: (s3s::Body, u64, &str),
+) -> Result<Answer, S3Failure> {
+    call(
+        s3,
+        signed_with(signer, req, body, OffsetDateTime::now_utc()),
+    )
+    .await
+}
+
 /// An S3 answer read whole: status and body.
 pub(super) struct Answer {
     pub(super) status: u16,
@@ -302,15 +330,7 @@ pub async fn list_buckets<D: S3Dispatch>(
     s3: &D,
     signer: &Signer<'_>,
 ) -> Result<Vec<BucketRow>, S3Failure> {
-    let req = signed_request(
-        signer,
-        http::Method::GET,
-        "/",
-        &[],
-        Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    let answer = send(s3, signer, http::Method::GET, "/", &[], Bytes::new()).await?;
     Ok(parse_buckets(&String::from_utf8_lossy(&answer.body)))
 }
 
@@ -358,15 +378,16 @@ pub async fn enable_versioning<D: S3Dispatch>(
     let body = Bytes::from(format!(
         "<VersioningConfiguration xmlns=\"{S3_XMLNS}\"><Status>Enabled</Status></VersioningConfiguration>"
     ));
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::PUT,
         &bucket_path(name)?,
         &[("versioning", "")],
         body,
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 /// DeleteBucket `name` (S3's rules: it must be empty).
@@ -375,15 +396,16 @@ pub async fn delete_bucket<D: S3Dispatch>(
     signer: &Signer<'_>,
     name: &str,
 ) -> Result<(), S3Failure> {
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::DELETE,
         &bucket_path(name)?,
         &[],
         Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -11,9 +11,8 @@
 use std::fmt::Write;
 
 use bytes::Bytes;
-use time::OffsetDateTime;
 
-use super::client::{S3Dispatch, S3Failure, Signer, call, signed_request};
+use super::client::{S3Dispatch, S3Failure, Signer, send};
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
 use super::{Form, PREFIX};
@@ -114,15 +113,15 @@ async fn subresource<D: S3Dispatch>(
     sub: &str,
     body: Bytes,
 ) -> Result<String, S3Failure> {
-    let req = signed_request(
+    let answer = send(
+        s3,
         signer,
         method,
         &bucket_path(bucket)?,
         &[(sub, "")],
         body,
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     Ok(String::from_utf8_lossy(&answer.body).into_owned())
 }
 
