@@ -18,6 +18,7 @@ use super::admin_api::admin;
 use super::client::{S3Dispatch, S3Failure, Signer};
 use super::pages::{escape, layout_with, notice_html};
 use super::session::Notice;
+use crate::admin::answer::{self, bytes};
 
 /// How often the page reloads itself, in seconds.
 pub const REFRESH_SECONDS: u32 = 5;
@@ -48,33 +49,16 @@ pub async fn status<D: S3Dispatch>(s3: &D, signer: &Signer<'_>) -> Result<Value,
 }
 
 /// A JSON value as a cell shows it: strings bare, null as `-`.
+/// [`answer::text`], with an empty string as `-` too.
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) if s.is_empty() => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+        other => answer::text(other),
     }
 }
 
 fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
-}
-
-/// `n` bytes in binary units (`1.5 GiB`).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 /// A time in milliseconds ago as a page shows it (`1.2 s ago`).

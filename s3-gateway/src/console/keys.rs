@@ -18,27 +18,11 @@ use super::client::{S3Dispatch, Signer};
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
 use super::{Form, PREFIX};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
+use crate::admin::answer::{self, text};
 
 /// A key's grants as one cell: `root`, or `bucket:permission, …`.
 fn grants(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(a) if a.is_empty() => "(no buckets)".into(),
-        Value::Array(a) => a
-            .iter()
-            .map(|g| format!("{}:{}", text(&g["bucket"]), text(&g["permission"])))
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
+    answer::grants(v, ", ")
 }
 
 /// The keys page: `keys` is the admin API's `key-list` answer, or why it

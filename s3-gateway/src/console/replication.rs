@@ -15,23 +15,16 @@ use serde_json::Value;
 
 use super::admin_api::admin;
 use super::client::S3Dispatch;
-use super::cluster::{REFRESH_SECONDS, bytes};
+use super::cluster::REFRESH_SECONDS;
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
+use crate::admin::answer::{bytes, text};
 
 /// The chart's size in SVG units.
 const WIDTH: u64 = 600;
 const HEIGHT: u64 = 140;
 /// The chart's span.
 const HOUR_MS: u64 = 3_600_000;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
 
 /// Milliseconds as a page shows them.
 fn ms(v: &Value) -> String {
