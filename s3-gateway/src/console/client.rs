@@ -42,6 +42,16 @@ pub struct Signer<'a> {
     pub host: &'a str,
 }
 
+/// The AWS documentation's example key, signing for a gateway on
+/// `127.0.0.1:9000` in `us-east-1`: the tests' signer.
+#[cfg(test)]
+pub(super) const EXAMPLE_SIGNER: Signer<'static> = Signer {
+    access_key: "AKIAIOSFODNN7EXAMPLE",
+    secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    region: "us-east-1",
+    host: "127.0.0.1:9000",
+};
+
 /// An S3 error answer, as the console shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Failure {
@@ -460,12 +470,7 @@ mod tests {
 
     #[test]
     fn extra_headers_are_signed() {
-        let signer = Signer {
-            access_key: "AK",
-            secret: "secret",
-            region: "us-east-1",
-            host: "127.0.0.1:9000",
-        };
+        let signer = EXAMPLE_SIGNER;
         let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
         let req = signed_request_with(
             &signer,
@@ -489,12 +494,7 @@ mod tests {
 
     #[test]
     fn requests_are_signed_for_the_gateway() {
-        let signer = Signer {
-            access_key: "AKIAIOSFODNN7EXAMPLE",
-            secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            region: "us-east-1",
-            host: "127.0.0.1:9000",
-        };
+        let signer = EXAMPLE_SIGNER;
         let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
         let req = signed_request(
             &signer,

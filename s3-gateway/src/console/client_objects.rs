@@ -748,6 +748,7 @@ pub fn presigned_get(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::client::EXAMPLE_SIGNER;
 
     #[test]
     fn presigned_get_matches_the_aws_example() {
@@ -911,12 +912,7 @@ mod tests {
 
     #[test]
     fn a_presigned_link_is_on_the_consoles_host_and_capped_at_seven_days() {
-        let signer = Signer {
-            access_key: "AKIAIOSFODNN7EXAMPLE",
-            secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            region: "us-east-1",
-            host: "127.0.0.1:9000",
-        };
+        let signer = EXAMPLE_SIGNER;
         let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
         let url = presigned_get(&signer, "http", ("b", "a b.txt"), 10 * 86400, now).expect("a url");
         assert!(
