@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::client::{S3Dispatch, S3Failure, Signer, send};
+use super::session::SessionView;
 
 /// The query parameter of an admin request (`crate::admin::PARAM`).
 const PARAM: &str = crate::admin::PARAM;
@@ -32,4 +33,19 @@ pub async fn admin<D: S3Dispatch>(
         code: "InternalError".into(),
         message: format!("the admin API's answer is not JSON: {e}"),
     })
+}
+
+impl super::Console {
+    /// Reads admin operation `op` (a `GET` without parameters) under
+    /// session `s`'s key: what the cluster, keys and replication pages show.
+    pub(super) async fn admin_read<D: S3Dispatch, B>(
+        &self,
+        s3: &D,
+        req: &http::Request<B>,
+        s: &SessionView,
+        op: &str,
+    ) -> Result<Value, S3Failure> {
+        let host = super::request_host(req);
+        admin(s3, &self.signer(s, &host), http::Method::GET, op, &[]).await
+    }
 }

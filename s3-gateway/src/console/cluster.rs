@@ -14,8 +14,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::admin_api::admin;
-use super::client::{S3Dispatch, S3Failure, Signer};
+use super::client::S3Dispatch;
 use super::pages::{escape, layout_with, notice_html};
 use super::session::Notice;
 use crate::admin::answer::{self, bytes};
@@ -32,9 +31,7 @@ impl super::Console {
         req: &http::Request<B>,
         s: &super::session::SessionView,
     ) -> http::Response<s3s::Body> {
-        let host = super::request_host(req);
-        let signer = self.signer(s, &host);
-        let answer = status(s3, &signer).await;
+        let answer = self.admin_read(s3, req, s, "status").await;
         let html = match &answer {
             Ok(v) => page(&s.access_key, &s.csrf, Ok(v)),
             Err(f) => page(&s.access_key, &s.csrf, Err(&f.describe())),
@@ -43,13 +40,8 @@ impl super::Console {
     }
 }
 
-/// The admin API's `status` answer for the signed-in key.
-pub async fn status<D: S3Dispatch>(s3: &D, signer: &Signer<'_>) -> Result<Value, S3Failure> {
-    admin(s3, signer, http::Method::GET, "status", &[]).await
-}
-
-/// A JSON value as a cell shows it: strings bare, null as `-`.
-/// [`answer::text`], with an empty string as `-` too.
+/// A JSON value as a cell shows it ([`answer::text`]), an empty string
+/// as `-` too.
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) if s.is_empty() => "-".into(),

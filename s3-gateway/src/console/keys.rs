@@ -117,9 +117,7 @@ impl super::Console {
         req: &http::Request<B>,
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
-        let host = super::request_host(req);
-        let signer = self.signer(s, &host);
-        let listed = admin(s3, &signer, http::Method::GET, "key-list", &[]).await;
+        let listed = self.admin_read(s3, req, s, "key-list").await;
         let notice = self.sessions.take_notice(&s.id);
         let html = match &listed {
             Ok(v) => page(

@@ -13,7 +13,6 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::admin_api::admin;
 use super::client::S3Dispatch;
 use super::cluster::REFRESH_SECONDS;
 use super::pages::{escape, layout_with, notice_html};
@@ -176,9 +175,7 @@ impl super::Console {
         req: &http::Request<B>,
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
-        let host = super::request_host(req);
-        let signer = self.signer(s, &host);
-        let answer = admin(s3, &signer, http::Method::GET, "replication-status", &[]).await;
+        let answer = self.admin_read(s3, req, s, "replication-status").await;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
