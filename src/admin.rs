@@ -13,6 +13,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use shale_common::admin_client::AdminClient;
+use shale_s3_gateway::admin::answer::{self, text};
 
 /// How long one admin request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -552,7 +553,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         | AdminCommand::Replication(ReplicationCommand::Resync { .. }) => {}
         AdminCommand::Status => print_status(&answer),
         AdminCommand::Region(RegionCommand::List) => {
-            println!("this region: {}", s(&answer["region"]));
+            println!("this region: {}", text(&answer["region"]));
             for r in answer["regions"].as_array().into_iter().flatten() {
                 let ns = if r["namespace"] == true {
                     "\tnamespace"
@@ -561,9 +562,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 };
                 println!(
                     "{}\t{}\t{}{ns}",
-                    s(&r["name"]),
-                    s(&r["endpoint"]),
-                    s(&r["access_key"])
+                    text(&r["name"]),
+                    text(&r["endpoint"]),
+                    text(&r["access_key"])
                 );
             }
         }
@@ -577,7 +578,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         }
         AdminCommand::Bucket(BucketCommand::List) => {
             for b in answer.as_array().into_iter().flatten() {
-                println!("{}\t{}", s(&b["name"]), s(&b["region"]));
+                println!("{}\t{}", text(&b["name"]), text(&b["region"]));
             }
         }
         AdminCommand::Key(KeyCommand::List) => {
@@ -589,18 +590,18 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 };
                 println!(
                     "{}\t{}\tuser {}\t{}{disabled}",
-                    s(&k["access_key"]),
-                    s(&k["name"]),
-                    s(&k["user"]),
+                    text(&k["access_key"]),
+                    text(&k["name"]),
+                    text(&k["user"]),
                     grants(&k["grants"])
                 );
             }
         }
         AdminCommand::Key(KeyCommand::Create { .. } | KeyCommand::Rotate { .. }) => {
-            println!("access key: {}", s(&answer["access_key"]));
-            println!("secret key: {}", s(&answer["secret_key"]));
-            println!("name:       {}", s(&answer["name"]));
-            println!("user:       {}", s(&answer["user"]));
+            println!("access key: {}", text(&answer["access_key"]));
+            println!("secret key: {}", text(&answer["secret_key"]));
+            println!("name:       {}", text(&answer["name"]));
+            println!("user:       {}", text(&answer["user"]));
             if let Some(old) = answer["disabled_key"].as_str() {
                 println!("disabled:   {old} (delete it once nothing uses it)");
             } else {
@@ -619,22 +620,22 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                         } else {
                             ""
                         };
-                        format!("{}{off}", s(&k["access_key"]))
+                        format!("{}{off}", text(&k["access_key"]))
                     })
                     .collect();
                 let policy = if u["policy"] == true { "\tpolicy" } else { "" };
                 println!(
                     "{}\tkeys {}\t{}{policy}",
-                    s(&u["name"]),
+                    text(&u["name"]),
                     keys.join(","),
                     grants(&u["grants"])
                 );
             }
         }
         AdminCommand::User(UserCommand::Create { .. }) => {
-            println!("user:         {}", s(&answer["name"]));
-            println!("arn:          {}", s(&answer["arn"]));
-            println!("canonical id: {}", s(&answer["canonical_id"]));
+            println!("user:         {}", text(&answer["name"]));
+            println!("arn:          {}", text(&answer["arn"]));
+            println!("canonical id: {}", text(&answer["canonical_id"]));
         }
         AdminCommand::User(UserCommand::Policy(UserPolicyCommand::Get { .. })) => {
             println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -649,10 +650,10 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 };
                 println!(
                     "{}\t{state}\tversions {}\t{}\t{}",
-                    s(&k["id"]),
+                    text(&k["id"]),
                     k["versions"],
-                    s(&k["arn"]),
-                    s(&k["description"])
+                    text(&k["arn"]),
+                    text(&k["description"])
                 );
             }
         }
@@ -667,14 +668,14 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             } else {
                 "disabled"
             };
-            println!("id:       {}", s(&answer["id"]));
-            println!("arn:      {}", s(&answer["arn"]));
+            println!("id:       {}", text(&answer["id"]));
+            println!("arn:      {}", text(&answer["arn"]));
             println!("state:    {state}");
             println!("versions: {}", answer["versions"]);
         }
         AdminCommand::Bucket(BucketCommand::Info { .. }) => {
-            println!("bucket:   {}", s(&answer["name"]));
-            println!("region:   {}", s(&answer["region"]));
+            println!("bucket:   {}", text(&answer["name"]));
+            println!("region:   {}", text(&answer["region"]));
             println!(
                 "created:  {}",
                 time_of(answer["created_ms"].as_i64().unwrap_or(0))
@@ -694,12 +695,12 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 .into_iter()
                 .flatten()
                 .map(|g| match g["user"].as_str() {
-                    Some(user) => format!("user {user}: {}", s(&g["permission"])),
+                    Some(user) => format!("user {user}: {}", text(&g["permission"])),
                     None => format!(
                         "{} ({}): {}",
-                        s(&g["access_key"]),
-                        s(&g["name"]),
-                        s(&g["permission"])
+                        text(&g["access_key"]),
+                        text(&g["name"]),
+                        text(&g["permission"])
                     ),
                 })
                 .collect();
@@ -719,43 +720,12 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     Ok(())
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
 fn grants(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(a) if a.is_empty() => "(no buckets)".into(),
-        Value::Array(a) => a
-            .iter()
-            .map(|g| format!("{}:{}", s(&g["bucket"]), s(&g["permission"])))
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
-    }
+    answer::grants(v, ",")
 }
 
 fn bytes(n: Option<u64>) -> String {
-    let Some(n) = n else {
-        return "-".into();
-    };
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    n.map_or_else(|| "-".into(), answer::bytes)
 }
 
 fn time_of(ms: i64) -> String {
@@ -769,7 +739,7 @@ fn time_of(ms: i64) -> String {
 }
 
 fn print_status(v: &Value) {
-    println!("region:    {}", s(&v["region"]));
+    println!("region:    {}", text(&v["region"]));
     print_metadata_group(&v["metadata"]);
     println!("gateway:   answering (this endpoint)");
     println!(
@@ -801,7 +771,7 @@ fn print_status(v: &Value) {
         avail += a;
         cap += c;
         corrupt += bad;
-        let mut state = s(&n["state"]);
+        let mut state = text(&n["state"]);
         if n["drained"] == true {
             state = "drained".into();
         } else if let Some(left) = n["drain_chunks_left"].as_u64() {
@@ -816,17 +786,17 @@ fn print_status(v: &Value) {
             .filter_map(|d| {
                 d["error"]
                     .as_str()
-                    .map(|e| format!("{}: {e}", s(&d["path"])))
+                    .map(|e| format!("{}: {e}", text(&d["path"])))
             })
             .collect();
         println!(
             "{:<5} {:<22} {:<10} {:<16} {:>9} {:>9} {:>11} {:>11} {:>8}",
-            s(&n["id"]),
-            s(&n["addr"]),
-            if s(&n["zone"]).is_empty() {
+            text(&n["id"]),
+            text(&n["addr"]),
+            if text(&n["zone"]).is_empty() {
                 "-".into()
             } else {
-                s(&n["zone"])
+                text(&n["zone"])
             },
             state,
             beat,
@@ -951,7 +921,7 @@ fn print_encryption(e: &Value) {
         .as_array()
         .into_iter()
         .flatten()
-        .map(s)
+        .map(text)
         .collect();
     if keys.is_empty() {
         println!("master keys: none (SSE-S3 and SSE-KMS refused)");
@@ -990,8 +960,8 @@ fn print_metadata_group(m: &Value) {
         Some(id) => println!(
             "metadata:  {} replica(s), leader {id} (term {}, last log {})",
             replicas.len(),
-            s(&m["term"]),
-            s(&m["last_log"])
+            text(&m["term"]),
+            text(&m["last_log"])
         ),
         None => println!(
             "metadata:  no leader answering ({} replica(s) configured)",
@@ -1005,23 +975,23 @@ fn print_metadata_group(m: &Value) {
     for r in &replicas {
         println!(
             "  {:<8} {:<22} {:<13} {:<10} {:>10} {:>8}",
-            s(&r["id"]),
-            s(&r["addr"]),
-            s(&r["role"]),
+            text(&r["id"]),
+            text(&r["addr"]),
+            text(&r["role"]),
             if r["reachable"] == true {
-                s(&r["state"])
+                text(&r["state"])
             } else {
                 "unreachable".into()
             },
-            s(&r["applied"]),
-            s(&r["lag"])
+            text(&r["applied"]),
+            text(&r["lag"])
         );
     }
 }
 
 /// `shale admin replication status` as one screen.
 fn print_replication(answer: &Value) {
-    println!("region: {}", s(&answer["region"]));
+    println!("region: {}", text(&answer["region"]));
     let pairs = answer["pairs"].as_array().cloned().unwrap_or_default();
     if pairs.is_empty() {
         println!("no replication in this region");
@@ -1049,8 +1019,8 @@ fn print_replication(answer: &Value) {
     for p in &pairs {
         println!(
             "{:<24} {:<24} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>9}/s {:>7} {:>7}",
-            s(&p["bucket"]),
-            s(&p["destination"]),
+            text(&p["bucket"]),
+            text(&p["destination"]),
             p["pending"],
             bytes(p["pending_bytes"].as_u64()),
             ms(&p["oldest_pending_ms"]),

@@ -64,6 +64,7 @@ use crate::server::Workers;
 use shale_datapath::datapath::DataPath;
 use shale_storage_node::StorageClient;
 
+pub mod answer;
 mod kms;
 mod users;
 

@@ -9,9 +9,9 @@
 
 use bytes::Bytes;
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use super::client::{S3Dispatch, S3Failure, Signer, call, signed_request};
+use super::client::{S3Dispatch, S3Failure, Signer, send};
+use super::session::SessionView;
 
 /// The query parameter of an admin request (`crate::admin::PARAM`).
 const PARAM: &str = crate::admin::PARAM;
@@ -27,18 +27,25 @@ pub async fn admin<D: S3Dispatch>(
 ) -> Result<Value, S3Failure> {
     let mut query: Vec<(&str, &str)> = vec![(PARAM, op)];
     query.extend_from_slice(params);
-    let req = signed_request(
-        signer,
-        method,
-        "/",
-        &query,
-        Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    let answer = send(s3, signer, method, "/", &query, Bytes::new()).await?;
     serde_json::from_slice(&answer.body).map_err(|e| S3Failure {
         status: 500,
         code: "InternalError".into(),
         message: format!("the admin API's answer is not JSON: {e}"),
     })
+}
+
+impl super::Console {
+    /// Reads admin operation `op` (a `GET` without parameters) under
+    /// session `s`'s key: what the cluster, keys and replication pages show.
+    pub(super) async fn admin_read<D: S3Dispatch, B>(
+        &self,
+        s3: &D,
+        req: &http::Request<B>,
+        s: &SessionView,
+        op: &str,
+    ) -> Result<Value, S3Failure> {
+        let host = super::request_host(req);
+        admin(s3, &self.signer(s, &host), http::Method::GET, op, &[]).await
+    }
 }

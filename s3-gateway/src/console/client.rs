@@ -42,6 +42,16 @@ pub struct Signer<'a> {
     pub host: &'a str,
 }
 
+/// The AWS documentation's example key, signing for a gateway on
+/// `127.0.0.1:9000` in `us-east-1`: the tests' signer.
+#[cfg(test)]
+pub(super) const EXAMPLE_SIGNER: Signer<'static> = Signer {
+    access_key: "AKIAIOSFODNN7EXAMPLE",
+    secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    region: "us-east-1",
+    host: "127.0.0.1:9000",
+};
+
 /// An S3 error answer, as the console shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Failure {
@@ -192,6 +202,34 @@ pub fn signed_with(
         .map_err(|e| format!("the request could not be made: {e}"))
 }
 
+/// Signs `method path?query` with `body` now ([`signed_request`]) and
+/// sends it ([`call`]).
+pub(super) async fn send<D: S3Dispatch>(
+    s3: &D,
+    signer: &Signer<'_>,
+    method: http::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Answer, S3Failure> {
+    let now = OffsetDateTime::now_utc();
+    call(s3, signed_request(signer, method, path, query, body, now)).await
+}
+
+/// Signs `req` with `body` now ([`signed_with`]) and sends it ([`call`]).
+pub(super) async fn send_with<D: S3Dispatch>(
+    s3: &D,
+    signer: &Signer<'_>,
+    req: Unsigned<'_>,
+    body: (s3s::Body, u64, &str),
+) -> Result<Answer, S3Failure> {
+    call(
+        s3,
+        signed_with(signer, req, body, OffsetDateTime::now_utc()),
+    )
+    .await
+}
+
 /// An S3 answer read whole: status and body.
 pub(super) struct Answer {
     pub(super) status: u16,
@@ -302,15 +340,7 @@ pub async fn list_buckets<D: S3Dispatch>(
     s3: &D,
     signer: &Signer<'_>,
 ) -> Result<Vec<BucketRow>, S3Failure> {
-    let req = signed_request(
-        signer,
-        http::Method::GET,
-        "/",
-        &[],
-        Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    let answer = send(s3, signer, http::Method::GET, "/", &[], Bytes::new()).await?;
     Ok(parse_buckets(&String::from_utf8_lossy(&answer.body)))
 }
 
@@ -358,15 +388,16 @@ pub async fn enable_versioning<D: S3Dispatch>(
     let body = Bytes::from(format!(
         "<VersioningConfiguration xmlns=\"{S3_XMLNS}\"><Status>Enabled</Status></VersioningConfiguration>"
     ));
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::PUT,
         &bucket_path(name)?,
         &[("versioning", "")],
         body,
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 /// DeleteBucket `name` (S3's rules: it must be empty).
@@ -375,15 +406,16 @@ pub async fn delete_bucket<D: S3Dispatch>(
     signer: &Signer<'_>,
     name: &str,
 ) -> Result<(), S3Failure> {
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::DELETE,
         &bucket_path(name)?,
         &[],
         Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]
@@ -438,12 +470,7 @@ mod tests {
 
     #[test]
     fn extra_headers_are_signed() {
-        let signer = Signer {
-            access_key: "AK",
-            secret: "secret",
-            region: "us-east-1",
-            host: "127.0.0.1:9000",
-        };
+        let signer = EXAMPLE_SIGNER;
         let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
         let req = signed_request_with(
             &signer,
@@ -467,12 +494,7 @@ mod tests {
 
     #[test]
     fn requests_are_signed_for_the_gateway() {
-        let signer = Signer {
-            access_key: "AKIAIOSFODNN7EXAMPLE",
-            secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            region: "us-east-1",
-            host: "127.0.0.1:9000",
-        };
+        let signer = EXAMPLE_SIGNER;
         let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
         let req = signed_request(
             &signer,

@@ -8,8 +8,8 @@ use shale_common::sigv4;
 use time::OffsetDateTime;
 
 use super::client::{
-    Answer, S3_XMLNS, S3Dispatch, S3Failure, Signer, Unsigned, bucket_path, call, failure_of,
-    signed_request, signed_with, xml_field,
+    Answer, S3_XMLNS, S3Dispatch, S3Failure, Signer, Unsigned, bucket_path, call, failure_of, send,
+    send_with, signed_request, xml_field,
 };
 
 /// Objects a page of the browser shows at most (ListObjectsV2 `max-keys`).
@@ -283,15 +283,15 @@ pub async fn head_object<D: S3Dispatch>(
     bucket: &str,
     key: &str,
 ) -> Result<ObjectHead, S3Failure> {
-    let req = signed_request(
+    let answer = send(
+        s3,
         signer,
         http::Method::HEAD,
         &object_path(bucket, key)?,
         &[],
         Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     Ok(head_of(&answer.headers))
 }
 
@@ -380,7 +380,8 @@ pub async fn put_object<D: S3Dispatch>(
     } else {
         vec![("content-type", upload.content_type)]
     };
-    let req = signed_with(
+    let answer = send_with(
+        s3,
         signer,
         Unsigned {
             method: http::Method::PUT,
@@ -389,9 +390,8 @@ pub async fn put_object<D: S3Dispatch>(
             headers: &headers,
         },
         (upload.body, upload.length, "UNSIGNED-PAYLOAD"),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     Ok(header_text(&answer.headers, "etag"))
 }
 
@@ -415,7 +415,8 @@ pub async fn create_upload<D: S3Dispatch>(
     } else {
         vec![("content-type", content_type)]
     };
-    let req = signed_with(
+    let answer = send_with(
+        s3,
         signer,
         Unsigned {
             method: http::Method::POST,
@@ -424,9 +425,8 @@ pub async fn create_upload<D: S3Dispatch>(
             headers: &headers,
         },
         (s3s::Body::empty(), 0, sigv4::EMPTY_SHA256),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     xml_field(&String::from_utf8_lossy(&answer.body), "UploadId").ok_or_else(|| S3Failure {
         status: 500,
         code: "InternalError".into(),
@@ -443,7 +443,8 @@ pub async fn upload_part<D: S3Dispatch>(
     upload: Upload<'_>,
 ) -> Result<String, S3Failure> {
     let number = number.to_string();
-    let req = signed_with(
+    let answer = send_with(
+        s3,
         signer,
         Unsigned {
             method: http::Method::PUT,
@@ -452,9 +453,8 @@ pub async fn upload_part<D: S3Dispatch>(
             headers: &[],
         },
         (upload.body, upload.length, "UNSIGNED-PAYLOAD"),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     Ok(header_text(&answer.headers, "etag"))
 }
 
@@ -481,15 +481,15 @@ pub async fn complete_upload<D: S3Dispatch>(
     upload_id: &str,
     etags: &[String],
 ) -> Result<String, S3Failure> {
-    let req = signed_request(
+    let answer = send(
+        s3,
         signer,
         http::Method::POST,
         &object_path(bucket, key)?,
         &[("uploadId", upload_id)],
         Bytes::from(complete_body(etags)),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     let text = String::from_utf8_lossy(&answer.body);
     // S3 may answer 200 and an error in the body once it has begun.
     if text.contains("<Error>") {
@@ -509,15 +509,16 @@ pub async fn abort_upload<D: S3Dispatch>(
     (bucket, key): (&str, &str),
     upload_id: &str,
 ) -> Result<(), S3Failure> {
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::DELETE,
         &object_path(bucket, key)?,
         &[("uploadId", upload_id)],
         Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 /// DeleteObject of `key`, or of its version `version` when given.
@@ -529,15 +530,16 @@ pub async fn delete_object<D: S3Dispatch>(
     version: Option<&str>,
 ) -> Result<(), S3Failure> {
     let query: Vec<(&str, &str)> = version.map(|v| ("versionId", v)).into_iter().collect();
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::DELETE,
         &object_path(bucket, key)?,
         &query,
         Bytes::new(),
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The `x-amz-copy-source` of version `version` of `key` in `bucket`.
@@ -559,7 +561,8 @@ pub async fn restore_version<D: S3Dispatch>(
     version: &str,
 ) -> Result<(), S3Failure> {
     let source = copy_source(bucket, key, version);
-    let req = signed_with(
+    let answer = send_with(
+        s3,
         signer,
         Unsigned {
             method: http::Method::PUT,
@@ -568,9 +571,8 @@ pub async fn restore_version<D: S3Dispatch>(
             headers: &[("x-amz-copy-source", source.as_str())],
         },
         (s3s::Body::empty(), 0, sigv4::EMPTY_SHA256),
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     if String::from_utf8_lossy(&answer.body).contains("<Error>") {
         return Err(failure_of(&Answer {
             status: 500,
@@ -659,15 +661,16 @@ pub async fn put_tags<D: S3Dispatch>(
         ));
     }
     body.push_str("</TagSet></Tagging>");
-    let req = signed_request(
+    send(
+        s3,
         signer,
         http::Method::PUT,
         &object_path(bucket, key)?,
         &[("tagging", "")],
         Bytes::from(body),
-        OffsetDateTime::now_utc(),
-    );
-    call(s3, req).await.map(|_| ())
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The query string of a presigned URL (SigV4 query authentication; not
@@ -745,6 +748,7 @@ pub fn presigned_get(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::client::EXAMPLE_SIGNER;
 
     #[test]
     fn presigned_get_matches_the_aws_example() {
@@ -908,12 +912,7 @@ mod tests {
 
     #[test]
     fn a_presigned_link_is_on_the_consoles_host_and_capped_at_seven_days() {
-        let signer = Signer {
-            access_key: "AKIAIOSFODNN7EXAMPLE",
-            secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            region: "us-east-1",
-            host: "127.0.0.1:9000",
-        };
+        let signer = EXAMPLE_SIGNER;
         let now = OffsetDateTime::from_unix_timestamp(1_369_353_600).expect("a date");
         let url = presigned_get(&signer, "http", ("b", "a b.txt"), 10 * 86400, now).expect("a url");
         assert!(

@@ -14,10 +14,10 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::admin_api::admin;
-use super::client::{S3Dispatch, S3Failure, Signer};
+use super::client::S3Dispatch;
 use super::pages::{escape, layout_with, notice_html};
 use super::session::Notice;
+use crate::admin::answer::{self, bytes};
 
 /// How often the page reloads itself, in seconds.
 pub const REFRESH_SECONDS: u32 = 5;
@@ -31,14 +31,7 @@ impl super::Console {
         req: &http::Request<B>,
         s: &super::session::SessionView,
     ) -> http::Response<s3s::Body> {
-        let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
-        let answer = status(s3, &signer).await;
+        let answer = self.admin_read(s3, req, s, "status").await;
         let html = match &answer {
             Ok(v) => page(&s.access_key, &s.csrf, Ok(v)),
             Err(f) => page(&s.access_key, &s.csrf, Err(&f.describe())),
@@ -47,39 +40,17 @@ impl super::Console {
     }
 }
 
-/// The admin API's `status` answer for the signed-in key.
-pub async fn status<D: S3Dispatch>(s3: &D, signer: &Signer<'_>) -> Result<Value, S3Failure> {
-    admin(s3, signer, http::Method::GET, "status", &[]).await
-}
-
-/// A JSON value as a cell shows it: strings bare, null as `-`.
+/// A JSON value as a cell shows it ([`answer::text`]), an empty string
+/// as `-` too.
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) if s.is_empty() => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+        other => answer::text(other),
     }
 }
 
 fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
-}
-
-/// `n` bytes in binary units (`1.5 GiB`).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 /// A time in milliseconds ago as a page shows it (`1.2 s ago`).

@@ -18,27 +18,11 @@ use super::client::{S3Dispatch, Signer};
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
 use super::{Form, PREFIX};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
+use crate::admin::answer::{self, text};
 
 /// A key's grants as one cell: `root`, or `bucket:permission, …`.
 fn grants(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(a) if a.is_empty() => "(no buckets)".into(),
-        Value::Array(a) => a
-            .iter()
-            .map(|g| format!("{}:{}", text(&g["bucket"]), text(&g["permission"])))
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
+    answer::grants(v, ", ")
 }
 
 /// The keys page: `keys` is the admin API's `key-list` answer, or why it
@@ -133,14 +117,7 @@ impl super::Console {
         req: &http::Request<B>,
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
-        let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
-        let listed = admin(s3, &signer, http::Method::GET, "key-list", &[]).await;
+        let listed = self.admin_read(s3, req, s, "key-list").await;
         let notice = self.sessions.take_notice(&s.id);
         let html = match &listed {
             Ok(v) => page(

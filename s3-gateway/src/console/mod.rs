@@ -175,6 +175,16 @@ impl Console {
         }
     }
 
+    /// The signer of the console's calls for session `s`, to `host`.
+    fn signer<'a>(&'a self, s: &'a SessionView, host: &'a str) -> Signer<'a> {
+        Signer {
+            access_key: &s.access_key,
+            secret: &s.secret,
+            region: &self.region,
+            host,
+        }
+    }
+
     /// The live session the request's cookie names.
     fn session<B>(&self, req: &http::Request<B>) -> Option<SessionView> {
         let id = cookie_value(req.headers(), SESSION_COOKIE)?;
@@ -212,12 +222,7 @@ impl Console {
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
         let host = request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
+        let signer = self.signer(s, &host);
         let listed = client::list_buckets(s3, &signer).await;
         let notice = self.sessions.take_notice(&s.id);
         let failure = listed.as_ref().err().map(|f| f.describe());
@@ -254,12 +259,7 @@ impl Console {
             // Only the sign-in form is checked without a session.
             return self.sign_in(s3, &checked.req, form, host).await;
         };
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host,
-        };
+        let signer = self.signer(&s, host);
         let buckets = format!("{PREFIX}buckets");
         match page {
             "sign-out" => {

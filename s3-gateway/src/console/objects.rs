@@ -166,15 +166,6 @@ fn json_failure(f: &S3Failure) -> http::Response<s3s::Body> {
 }
 
 impl Console {
-    fn signer<'a>(&'a self, s: &'a SessionView, host: &'a str) -> Signer<'a> {
-        Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host,
-        }
-    }
-
     /// Answers a request under `b/`; `rest` is what follows it.
     pub(super) async fn objects<D: S3Dispatch>(
         &self,

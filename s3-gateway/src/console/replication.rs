@@ -13,25 +13,17 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::admin_api::admin;
-use super::client::{S3Dispatch, Signer};
-use super::cluster::{REFRESH_SECONDS, bytes};
+use super::client::S3Dispatch;
+use super::cluster::REFRESH_SECONDS;
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
+use crate::admin::answer::{bytes, text};
 
 /// The chart's size in SVG units.
 const WIDTH: u64 = 600;
 const HEIGHT: u64 = 140;
 /// The chart's span.
 const HOUR_MS: u64 = 3_600_000;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
 
 /// Milliseconds as a page shows them.
 fn ms(v: &Value) -> String {
@@ -183,14 +175,7 @@ impl super::Console {
         req: &http::Request<B>,
         s: &SessionView,
     ) -> http::Response<s3s::Body> {
-        let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
-        let answer = admin(s3, &signer, http::Method::GET, "replication-status", &[]).await;
+        let answer = self.admin_read(s3, req, s, "replication-status").await;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

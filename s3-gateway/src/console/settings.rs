@@ -11,9 +11,8 @@
 use std::fmt::Write;
 
 use bytes::Bytes;
-use time::OffsetDateTime;
 
-use super::client::{S3Dispatch, S3Failure, Signer, call, signed_request};
+use super::client::{S3Dispatch, S3Failure, Signer, send};
 use super::pages::{escape, layout_with, notice_html};
 use super::session::{Notice, SessionView};
 use super::{Form, PREFIX};
@@ -114,15 +113,15 @@ async fn subresource<D: S3Dispatch>(
     sub: &str,
     body: Bytes,
 ) -> Result<String, S3Failure> {
-    let req = signed_request(
+    let answer = send(
+        s3,
         signer,
         method,
         &bucket_path(bucket)?,
         &[(sub, "")],
         body,
-        OffsetDateTime::now_utc(),
-    );
-    let answer = call(s3, req).await?;
+    )
+    .await?;
     Ok(String::from_utf8_lossy(&answer.body).into_owned())
 }
 
@@ -309,12 +308,7 @@ impl super::Console {
         bucket: &str,
     ) -> http::Response<s3s::Body> {
         let host = super::request_host(req);
-        let signer = Signer {
-            access_key: &s.access_key,
-            secret: &s.secret,
-            region: &self.region,
-            host: &host,
-        };
+        let signer = self.signer(s, &host);
         let current = read_all(s3, &signer, bucket).await;
         let notice = self.sessions.take_notice(&s.id);
         super::page_response(
